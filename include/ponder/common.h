@@ -1,0 +1,74 @@
+/*
+ * common.h — status codes and the error record every fallible libponder call fills.
+ *
+ * A call that can fail returns a ponder_status and takes `ponder_error *err` last
+ * (it may be NULL). On failure err->code repeats the status and err->msg holds one
+ * line a user can act on: what (file, tensor, key), where (byte offset), why.
+ * libponder never prints, exits or aborts on bad input.
+ */
+#ifndef PONDER_COMMON_H
+#define PONDER_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum ponder_status {
+    PONDER_OK = 0,
+    PONDER_ERR_INVALID_ARG,   /* caller passed something unusable (NULL, bad flag value) */
+    PONDER_ERR_IO,            /* open/read/mmap/write failed */
+    PONDER_ERR_FORMAT,        /* file or input is malformed, truncated or corrupt */
+    PONDER_ERR_UNSUPPORTED,   /* well-formed, but a feature we do not implement */
+    PONDER_ERR_NOT_FOUND,     /* a required key, tensor or token is absent */
+    PONDER_ERR_NOMEM,         /* allocation failed */
+    PONDER_ERR_RANGE,         /* a count or length exceeds a limit (context full, prompt too long) */
+    PONDER_ERR_INTERNAL,      /* a broken invariant: a bug in ponder */
+} ponder_status;
+
+#define PONDER_ERROR_MSG_BYTES 512
+
+typedef struct ponder_error {
+    ponder_status code;
+    char msg[PONDER_ERROR_MSG_BYTES];
+} ponder_error;
+
+/* Fills *err (if non-NULL) with code and a printf-style message; returns code so
+ * callers can write `return ponder_error_set(err, PONDER_ERR_FORMAT, "...")`. */
+ponder_status ponder_error_set(ponder_error *err, ponder_status code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* Prefixes err->msg with "prefix: " (keeps the code). Used to add context on the way up. */
+void ponder_error_prefix(ponder_error *err, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* Clears *err to PONDER_OK with an empty message. */
+void ponder_error_clear(ponder_error *err);
+
+/* Short constant name of a status ("format error", ...). Never NULL. */
+const char *ponder_status_str(ponder_status st);
+
+/* Log levels for the app-set callback. libponder reports non-fatal notes here
+ * (documented fallbacks, deprecation), never through stdout/stderr. */
+typedef enum ponder_log_level {
+    PONDER_LOG_DEBUG = 0,
+    PONDER_LOG_INFO,
+    PONDER_LOG_WARN,
+    PONDER_LOG_ERROR,
+} ponder_log_level;
+
+typedef void (*ponder_log_fn)(ponder_log_level level, const char *msg, void *user);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PONDER_COMMON_H */

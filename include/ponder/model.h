@@ -1,0 +1,118 @@
+/*
+ * model.h — a loaded model (immutable weights and hyper-parameters) and the per-request
+ * context that runs it (KV cache, scratch, logits).
+ *
+ * Architectures: llama (Llama 2/3, SmolLM2, Mistral, TinyStories, Mixtral-style MoE),
+ * qwen2 (Q/K/V biases), gemma2, phi3. Hyper-parameters come from "<arch>.*" metadata with
+ * the format's defaults where a key is absent. The forward pass follows llama.cpp's graph
+ * and rounding (activations converted to each weight type's dot type), so the logits
+ * agree with llama.cpp's within the tolerances in shared/reference/logits/README.md.
+ */
+#ifndef PONDER_MODEL_H
+#define PONDER_MODEL_H
+
+#include "ponder/common.h"
+#include "ponder/gguf.h"
+#include "ponder/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum ponder_arch {
+    PONDER_ARCH_LLAMA = 0,
+    PONDER_ARCH_QWEN2,
+    PONDER_ARCH_GEMMA2,
+    PONDER_ARCH_PHI3,
+    PONDER_ARCH_COUNT
+} ponder_arch;
+
+typedef enum ponder_rope_kind {
+    PONDER_ROPE_NORM = 0, /* rotate adjacent pairs (x[2i], x[2i+1]) — llama */
+    PONDER_ROPE_NEOX = 1, /* rotate halves (x[i], x[i + d/2]) — qwen2, gemma2, phi3 */
+} ponder_rope_kind;
+
+typedef struct ponder_hparams {
+    ponder_arch arch;
+    const char *arch_name;    /* "llama" */
+    int32_t n_vocab;
+    int32_t n_ctx_train;
+    int32_t n_embd;
+    int32_t n_layer;
+    int32_t n_ff;             /* per expert for MoE */
+    int32_t n_head;
+    int32_t n_head_kv;
+    int32_t head_dim_k;       /* attention.key_length, default n_embd / n_head */
+    int32_t head_dim_v;       /* attention.value_length */
+    int32_t n_rot;            /* rope.dimension_count */
+    int32_t n_expert;         /* 0: dense */
+    int32_t n_expert_used;
+    float rope_freq_base;
+    float rope_freq_scale;
+    ponder_rope_kind rope_kind;
+    float norm_rms_eps;
+    float attn_logit_softcap;  /* 0: off (gemma2: 50) */
+    float final_logit_softcap; /* 0: off (gemma2: 30) */
+    int32_t sliding_window;    /* 0: off */
+    bool tied_output;          /* output reuses token_embd */
+} ponder_hparams;
+
+typedef struct ponder_model ponder_model;
+
+typedef struct ponder_model_params {
+    ponder_log_fn log;  /* may be NULL */
+    void *log_user;
+} ponder_model_params;
+
+ponder_model_params ponder_model_params_default(void);
+
+/* Opens the GGUF at path (mmap), checks architecture, hyper-parameters and every tensor's
+ * presence, shape and type. Unsupported architecture → PONDER_ERR_UNSUPPORTED listing
+ * the supported ones; unsupported tensor type → error naming tensor and type. */
+ponder_status ponder_model_load(const char *path, const ponder_model_params *p, ponder_model **out,
+                                ponder_error *err);
+void ponder_model_free(ponder_model *m); /* NULL is a no-op */
+
+const ponder_hparams *ponder_model_hparams(const ponder_model *m);
+const ponder_gguf *ponder_model_gguf(const ponder_model *m); /* valid while m lives */
+const char *ponder_arch_name(ponder_arch a);
+/* Comma-separated supported architecture names (for messages). */
+const char *ponder_arch_supported_list(void);
+
+/* Parameter count (elements of all weight tensors). */
+uint64_t ponder_model_n_params(const ponder_model *m);
+/* Forward FLOPs for one token at context position n_past (2 per multiply-add of every
+ * matrix product, plus attention over n_past + 1 positions). */
+uint64_t ponder_model_flops_per_token(const ponder_model *m, int32_t n_past);
+
+/* ---- context ---- */
+typedef struct ponder_context ponder_context;
+
+typedef struct ponder_context_params {
+    int32_t n_ctx;          /* 0: min(n_ctx_train, 4096) */
+    ponder_type type_k;     /* PONDER_TYPE_F16 (default, as llama.cpp) or PONDER_TYPE_F32 */
+    ponder_type type_v;
+    bool float_activations; /* exact-float mode: dequantize weights, F32 activations */
+} ponder_context_params;
+
+ponder_context_params ponder_context_params_default(void);
+
+ponder_status ponder_context_create(const ponder_model *m, const ponder_context_params *p,
+                                    ponder_context **out, ponder_error *err);
+void ponder_context_free(ponder_context *ctx);
+
+/* Runs tokens[0..n) at positions n_past … n_past+n-1, appending to the KV cache.
+ * Afterwards ponder_context_logits() holds the last token's logits. If all_logits is
+ * non-NULL it receives n rows of n_vocab logits. Token ids out of range or a full
+ * context → error, and the context is left unchanged. */
+ponder_status ponder_context_decode(ponder_context *ctx, const int32_t *tokens, int32_t n,
+                                    float *all_logits, ponder_error *err);
+const float *ponder_context_logits(const ponder_context *ctx); /* n_vocab floats */
+int32_t ponder_context_n_past(const ponder_context *ctx);
+int32_t ponder_context_n_ctx(const ponder_context *ctx);
+void ponder_context_reset(ponder_context *ctx); /* empties the KV cache */
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PONDER_MODEL_H */

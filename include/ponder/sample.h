@@ -1,0 +1,53 @@
+/*
+ * sample.h — choosing the next token from logits.
+ *
+ * The chain follows llama.cpp's common sampler order: repetition penalty → top-k →
+ * top-p → min-p → temperature → draw. temp <= 0 means greedy (argmax; ties to the lowest
+ * id). A sampler is per-request state: the RNG (seeded, so the same seed gives the same
+ * text) and the recent-token window for the repetition penalty.
+ */
+#ifndef PONDER_SAMPLE_H
+#define PONDER_SAMPLE_H
+
+#include "ponder/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ponder_sampler_params {
+    float temp;             /* <= 0: greedy. llama.cpp default 0.8 */
+    int32_t top_k;          /* <= 0: off. default 40 */
+    float top_p;            /* >= 1: off. default 0.95 */
+    float min_p;            /* <= 0: off. default 0.05 */
+    float repeat_penalty;   /* 1: off. default 1.0 */
+    int32_t repeat_last_n;  /* window for the penalty; default 64 */
+    uint64_t seed;          /* PONDER_SEED_RANDOM: from the clock */
+} ponder_sampler_params;
+
+#define PONDER_SEED_RANDOM UINT64_MAX
+
+ponder_sampler_params ponder_sampler_params_default(void);
+
+typedef struct ponder_sampler ponder_sampler;
+
+ponder_status ponder_sampler_create(const ponder_sampler_params *p, int32_t n_vocab, ponder_sampler **out,
+                                    ponder_error *err);
+void ponder_sampler_free(ponder_sampler *s);
+
+/* Picks a token from logits[0..n_vocab); does not modify logits. */
+int32_t ponder_sampler_sample(ponder_sampler *s, const float *logits);
+/* Records a token (prompt or generated) in the repetition-penalty window. */
+void ponder_sampler_accept(ponder_sampler *s, int32_t token);
+/* Clears the window and reseeds with the original seed. */
+void ponder_sampler_reset(ponder_sampler *s);
+/* The seed actually used (resolved if PONDER_SEED_RANDOM was asked). */
+uint64_t ponder_sampler_seed(const ponder_sampler *s);
+
+/* Index of the largest value; ties to the lowest index. */
+int32_t ponder_argmax(const float *x, int32_t n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PONDER_SAMPLE_H */

@@ -1,0 +1,130 @@
+/*
+ * tensor.h — tensor element types, their block layouts and the scalar kernels over them.
+ *
+ * One traits row per type (as ggml's type_traits): name, block geometry, dequantize
+ * (to_float), reference quantize (from_float), and the dot product of a weight row with
+ * an activation row already converted to the type's `vec_dot_type` — exactly the
+ * activation rounding llama.cpp uses (F16 weights dot F16 activations, Q4_0/Q5_0/Q8_0/
+ * IQ4_NL dot Q8_0, Q4_1/Q5_1 dot Q8_1, K-quants dot Q8_K). The scalar kernels here are
+ * the oracle for every faster kernel.
+ *
+ * Type ids are GGML's (they are what GGUF files store), so the enum has holes.
+ */
+#ifndef PONDER_TENSOR_H
+#define PONDER_TENSOR_H
+
+#include "ponder/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum ponder_type {
+    PONDER_TYPE_F32 = 0,
+    PONDER_TYPE_F16 = 1,
+    PONDER_TYPE_Q4_0 = 2,
+    PONDER_TYPE_Q4_1 = 3,
+    PONDER_TYPE_Q5_0 = 6,
+    PONDER_TYPE_Q5_1 = 7,
+    PONDER_TYPE_Q8_0 = 8,
+    PONDER_TYPE_Q8_1 = 9,
+    PONDER_TYPE_Q2_K = 10,
+    PONDER_TYPE_Q3_K = 11,
+    PONDER_TYPE_Q4_K = 12,
+    PONDER_TYPE_Q5_K = 13,
+    PONDER_TYPE_Q6_K = 14,
+    PONDER_TYPE_Q8_K = 15,
+    PONDER_TYPE_IQ2_XXS = 16,
+    PONDER_TYPE_IQ2_XS = 17,
+    PONDER_TYPE_IQ3_XXS = 18,
+    PONDER_TYPE_IQ1_S = 19,
+    PONDER_TYPE_IQ4_NL = 20,
+    PONDER_TYPE_IQ3_S = 21,
+    PONDER_TYPE_IQ2_S = 22,
+    PONDER_TYPE_IQ4_XS = 23,
+    PONDER_TYPE_I8 = 24,
+    PONDER_TYPE_I16 = 25,
+    PONDER_TYPE_I32 = 26,
+    PONDER_TYPE_I64 = 27,
+    PONDER_TYPE_F64 = 28,
+    PONDER_TYPE_IQ1_M = 29,
+    PONDER_TYPE_BF16 = 30,
+    PONDER_TYPE_TQ1_0 = 34,
+    PONDER_TYPE_TQ2_0 = 35,
+    PONDER_TYPE_COUNT = 40, /* one past the largest id we know the geometry of */
+} ponder_type;
+
+/* Converts n elements of one block-aligned row. */
+typedef void (*ponder_to_float_fn)(const void *src, float *dst, int64_t n);
+typedef void (*ponder_from_float_fn)(const float *src, void *dst, int64_t n);
+/* *out = dot(x[0..n), y[0..n)) where x is in the weight type and y in its vec_dot_type. */
+typedef void (*ponder_vec_dot_fn)(int64_t n, float *out, const void *x, const void *y);
+
+typedef struct ponder_type_traits {
+    const char *name;          /* "Q4_K", as ggml names it */
+    int64_t block_elems;       /* elements per block (1 for plain float types) */
+    size_t block_bytes;        /* bytes per block */
+    bool is_quantized;
+    ponder_to_float_fn to_float;      /* NULL if we cannot dequantize this type */
+    ponder_from_float_fn from_float;  /* reference quantizer; NULL if none */
+    ponder_vec_dot_fn vec_dot;        /* NULL if no dot product */
+    ponder_type vec_dot_type;         /* activation type vec_dot expects */
+} ponder_type_traits;
+
+/* Traits of t, or NULL if t is not a type id we know (holes and ids >= COUNT). Types we
+ * know the geometry of but cannot compute with have to_float == NULL. */
+const ponder_type_traits *ponder_type_get_traits(int t);
+
+/* Name of t, or "unknown(N)"-style text written into buf if unknown. */
+const char *ponder_type_name(int t);
+
+/* True if weights of type t can be used in ponder_matmul. */
+bool ponder_type_is_supported(int t);
+
+/* Bytes of a row of n elements; PONDER_ERR_FORMAT if n is not a multiple of the block
+ * size, PONDER_ERR_UNSUPPORTED if t is unknown. */
+ponder_status ponder_type_row_bytes(int t, int64_t n, size_t *out, ponder_error *err);
+
+/* ---- scalar conversions ---- */
+typedef uint16_t ponder_f16;   /* IEEE binary16 bits */
+typedef uint16_t ponder_bf16;  /* bfloat16 bits */
+
+float ponder_f16_to_f32(ponder_f16 h);
+ponder_f16 ponder_f32_to_f16(float f);     /* round to nearest even, as F16C */
+float ponder_bf16_to_f32(ponder_bf16 h);
+ponder_bf16 ponder_f32_to_bf16(float f);   /* round to nearest even; NaN kept quiet */
+
+/* ---- rows ---- */
+/* Dequantize n elements (a multiple of the block size) of type t. */
+ponder_status ponder_dequantize_row(int t, const void *src, float *dst, int64_t n, ponder_error *err);
+/* Reference-quantize n floats into type t. */
+ponder_status ponder_quantize_row(int t, const float *src, void *dst, int64_t n, ponder_error *err);
+
+/* ---- matrix products ----
+ * A weight matrix as stored in GGUF: n_rows rows of n_cols elements (ne0 = n_cols), each
+ * row `row_bytes` long, rows contiguous. */
+typedef struct ponder_matrix {
+    ponder_type type;
+    int64_t n_cols;
+    int64_t n_rows;
+    size_t row_bytes;
+    const void *data;
+} ponder_matrix;
+
+/* Bytes of scratch ponder_matmul needs to hold n_tokens activation rows converted to
+ * the weight type's vec_dot_type. */
+size_t ponder_matmul_work_bytes(const ponder_matrix *w, int64_t n_tokens);
+
+/* y[t][r] = dot(w row r, x[t]) for t < n_tokens, r < n_rows.
+ * x: n_tokens rows of n_cols floats; y: n_tokens rows of n_rows floats.
+ * The activations are converted to vec_dot_type first (as llama.cpp does); with
+ * float_activations the weight rows are dequantized and dotted in float32 instead
+ * (an exact-float mode used to check dequantization). work: ponder_matmul_work_bytes
+ * bytes (or, in float mode, n_cols floats). */
+void ponder_matmul(const ponder_matrix *w, int64_t n_tokens, const float *x, float *y, void *work,
+                   bool float_activations);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PONDER_TENSOR_H */

@@ -1,0 +1,20 @@
+/* testutil.h — helpers shared by the test suites: locating ../shared, reading files. */
+#ifndef PONDER_TESTUTIL_H
+#define PONDER_TESTUTIL_H
+
+#include <stddef.h>
+#include <stdbool.h>
+
+/* Absolute-or-relative path of shared/<rel>, from $PONDER_SHARED, else the build-time
+ * default ($PONDER_SHARED_DEFAULT), else "../shared". Returns a static buffer per call
+ * slot (8 rotating slots), so a few results can be used at once. */
+const char *tu_shared(const char *rel);
+
+/* True if shared/<rel> exists (some fixtures are made on demand). */
+bool tu_shared_exists(const char *rel);
+
+/* Reads a whole file into a malloc'ed buffer (NUL-terminated, *len excludes the NUL).
+ * Returns NULL on error. */
+char *tu_read_file(const char *path, size_t *len);
+
+#endif
