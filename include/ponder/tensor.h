@@ -94,6 +94,13 @@ ponder_f16 ponder_f32_to_f16(float f);     /* round to nearest even, as F16C */
 float ponder_bf16_to_f32(ponder_bf16 h);
 ponder_bf16 ponder_f32_to_bf16(float f);   /* round to nearest even; NaN kept quiet */
 
+/* Rows of f16, for the model's F16 KV cache (Q and the softmax weights are rounded to
+ * f16 before their products with K and V, as llama.cpp does). */
+void ponder_f32_to_f16_row(const float *x, ponder_f16 *y, int64_t n);
+void ponder_f16_to_f32_row(const ponder_f16 *x, float *y, int64_t n);
+/* *out = sum x[i]*y[i], accumulated in double as ggml's scalar ggml_vec_dot_f16. */
+void ponder_vec_dot_f16(int64_t n, float *out, const ponder_f16 *x, const ponder_f16 *y);
+
 /* ---- rows ---- */
 /* Dequantize n elements (a multiple of the block size) of type t. */
 ponder_status ponder_dequantize_row(int t, const void *src, float *dst, int64_t n, ponder_error *err);
@@ -112,10 +119,14 @@ typedef struct ponder_matrix {
 } ponder_matrix;
 
 /* Bytes of scratch ponder_matmul needs to hold n_tokens activation rows converted to
- * the weight type's vec_dot_type. */
+ * the weight type's vec_dot_type; never less than n_cols floats, so the same buffer also
+ * serves float_activations mode. 0 if w's type cannot be multiplied (see
+ * ponder_type_is_supported) or n_cols is not block-aligned; SIZE_MAX on overflow. */
 size_t ponder_matmul_work_bytes(const ponder_matrix *w, int64_t n_tokens);
 
 /* y[t][r] = dot(w row r, x[t]) for t < n_tokens, r < n_rows.
+ * Preconditions (not checked in release builds): ponder_type_is_supported(w->type),
+ * n_cols a multiple of the block size, row_bytes at least the type's row size.
  * x: n_tokens rows of n_cols floats; y: n_tokens rows of n_rows floats.
  * The activations are converted to vec_dot_type first (as llama.cpp does); with
  * float_activations the weight rows are dequantized and dotted in float32 instead

@@ -26,9 +26,10 @@ void ponder_error_prefix(ponder_error *err, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
-    char joined[PONDER_ERROR_MSG_BYTES];
+    /* build "prefix: msg" in a buffer large enough for both, then truncate into msg */
+    char joined[2 * PONDER_ERROR_MSG_BYTES + 2];
     snprintf(joined, sizeof joined, "%s: %s", prefix, err->msg);
-    memcpy(err->msg, joined, sizeof joined);
+    snprintf(err->msg, sizeof err->msg, "%.*s", (int)sizeof err->msg - 1, joined);
 }
 
 void ponder_error_clear(ponder_error *err)
