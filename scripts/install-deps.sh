@@ -8,6 +8,7 @@ PACKAGES=(
   libpcre2-dev      # Unicode-property regexes for BPE pre-tokenizers
   libjansson-dev    # JSON (CLI --json output, reference data in tests)
   libcmocka-dev     # unit tests under CTest
+  python3-numpy     # shared/tools/synth_gguf.py makes the on-demand test models
   clang libclang-rt-14-dev  # libFuzzer harnesses and sanitizer runtimes
 )
 

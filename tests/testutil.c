@@ -52,3 +52,28 @@ char *tu_read_file(const char *path, size_t *len)
     }
     return buf;
 }
+
+const char *tu_model_path(const char *ref_path)
+{
+    static char slots[8][4096];
+    static int next;
+    char *buf = slots[next++ % 8];
+    const char *rel = ref_path;
+    if (strncmp(rel, "shared/", 7) == 0)
+        rel += 7;
+    if (tu_shared_exists(rel)) {
+        snprintf(buf, sizeof slots[0], "%s", tu_shared(rel));
+        return buf;
+    }
+    const char *base = strrchr(ref_path, '/');
+    base = base ? base + 1 : ref_path;
+    const char *dirs[] = {getenv("PONDER_FIXTURES"), getenv("PONDER_FIXTURES_DEFAULT")};
+    for (int i = 0; i < 2; i++) {
+        if (!dirs[i] || !*dirs[i])
+            continue;
+        snprintf(buf, sizeof slots[0], "%s/%s", dirs[i], base);
+        if (access(buf, R_OK) == 0)
+            return buf;
+    }
+    return NULL;
+}

@@ -18,3 +18,9 @@ bool tu_shared_exists(const char *rel);
 char *tu_read_file(const char *path, size_t *len);
 
 #endif
+
+/* Resolves a model path as written in the reference JSONs ("shared/models/..."): the file
+ * under the shared folder if present, else the same base name in $PONDER_FIXTURES (where
+ * scripts/make-fixtures.sh writes the on-demand synthetic models), else the build-time
+ * default fixtures folder. Returns NULL if none exists. Static rotating buffer as tu_shared. */
+const char *tu_model_path(const char *ref_path);

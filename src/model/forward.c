@@ -1,0 +1,388 @@
+/*
+ * forward.c — the transformer forward pass for one micro-batch, read top to bottom like
+ * the papers: embed → per layer (RMSNorm, Q/K/V, RoPE, attention, residual, FFN, residual)
+ * → final norm → logits. Architecture differences are the arch_desc fields, not branches
+ * per architecture.
+ *
+ * Rounding follows llama.cpp's CPU graph so logits agree with it: RMSNorm sums in double,
+ * RoPE angles are built by repeated multiplication (ggml_rope_cache_init), the softmax
+ * sums in double, and with an F16 KV cache Q and the softmax weights are rounded to F16
+ * before their products with K and V. Matrix products convert activations to the weight
+ * type's dot type (ponder_matmul).
+ */
+#include "model/model_internal.h"
+
+#include <math.h>
+#include <string.h>
+
+/* ---- elementwise ops ---- */
+
+/* out = x / rms(x) * w  (ggml_rms_norm then ggml_mul) */
+static void rmsnorm(float *out, const float *x, const float *w, int n, float eps)
+{
+    double sum = 0.0;
+    for (int i = 0; i < n; i++)
+        sum += (double)(x[i] * x[i]);
+    const float mean = (float)(sum / n);
+    const float scale = 1.0f / sqrtf(mean + eps);
+    for (int i = 0; i < n; i++)
+        out[i] = (x[i] * scale) * w[i];
+}
+
+static float silu(float x) { return x / (1.0f + expf(-x)); }
+
+/* GELU (tanh form) as llama.cpp's CPU backend computes it: the input rounded to F16 and
+ * the result read from an F16 table (GGML_GELU_FP16), with the table's ±10 cut-offs. */
+static float gelu(float x)
+{
+    if (x <= -10.0f)
+        return 0.0f;
+    if (x >= 10.0f)
+        return x;
+    const float SQRT_2_OVER_PI = 0.79788456080286535587989211986876f;
+    const float GELU_COEF_A = 0.044715f;
+    float h = ponder_f16_to_f32(ponder_f32_to_f16(x));
+    float y = 0.5f * h * (1.0f + tanhf(SQRT_2_OVER_PI * h * (1.0f + GELU_COEF_A * h * h)));
+    return ponder_f16_to_f32(ponder_f32_to_f16(y));
+}
+
+static void add_bias(float *x, const float *b, int n_tokens, int n)
+{
+    if (!b)
+        return;
+    for (int t = 0; t < n_tokens; t++)
+        for (int i = 0; i < n; i++)
+            x[(size_t)t * n + i] += b[i];
+}
+
+static void matmul(ponder_context *ctx, const ponder_matrix *w, int n_tokens, const float *x, float *y)
+{
+    ponder_matmul(w, n_tokens, x, y, ctx->work, ctx->params.float_activations);
+}
+
+/* ---- RoPE ---- */
+
+/* (cos, sin) for every rotated pair at position pos, as ggml_rope_cache_init builds them. */
+static void rope_cache(const ponder_model *m, int32_t pos, float *cs)
+{
+    const ponder_hparams *hp = &m->hp;
+    const float theta_scale = powf(hp->rope_freq_base, -2.0f / (float)hp->n_rot);
+    float theta = (float)pos;
+    for (int i0 = 0; i0 < hp->n_rot; i0 += 2) {
+        const float ff = m->rope_freqs ? m->rope_freqs[i0 / 2] : 1.0f;
+        const float angle = hp->rope_freq_scale * (theta / ff);
+        cs[i0] = cosf(angle);
+        cs[i0 + 1] = sinf(angle);
+        theta *= theta_scale;
+    }
+}
+
+/* Rotates the first n_rot dims of each of n_heads heads of x in place. */
+static void rope(const ponder_hparams *hp, float *x, int n_heads, int head_dim, const float *cs)
+{
+    for (int h = 0; h < n_heads; h++) {
+        float *xh = x + (size_t)h * head_dim;
+        for (int i0 = 0; i0 < hp->n_rot; i0 += 2) {
+            /* NORM pairs adjacent elements; NEOX pairs element i with i + n_rot/2 */
+            const int a = hp->rope_kind == PONDER_ROPE_NEOX ? i0 / 2 : i0;
+            const int b = hp->rope_kind == PONDER_ROPE_NEOX ? i0 / 2 + hp->n_rot / 2 : i0 + 1;
+            const float c = cs[i0], s = cs[i0 + 1];
+            const float x0 = xh[a], x1 = xh[b];
+            xh[a] = x0 * c - x1 * s;
+            xh[b] = x0 * s + x1 * c;
+        }
+    }
+}
+
+/* ---- KV cache ---- */
+
+static void kv_store(ponder_context *ctx, int il, int32_t pos, const float *k, const float *v)
+{
+    const ponder_hparams *hp = &ctx->model->hp;
+    const size_t n_k = (size_t)hp->n_head_kv * hp->head_dim_k;
+    const size_t n_v = (size_t)hp->n_head_kv * hp->head_dim_v;
+    char *krow = (char *)ctx->k_cache[il] + (size_t)pos * ctx->k_row_bytes;
+    char *vrow = (char *)ctx->v_cache[il] + (size_t)pos * ctx->v_row_bytes;
+    if (ctx->params.type_k == PONDER_TYPE_F16)
+        ponder_f32_to_f16_row(k, (ponder_f16 *)krow, (int64_t)n_k);
+    else
+        memcpy(krow, k, n_k * sizeof(float));
+    if (ctx->params.type_v == PONDER_TYPE_F16)
+        ponder_f32_to_f16_row(v, (ponder_f16 *)vrow, (int64_t)n_v);
+    else
+        memcpy(vrow, v, n_v * sizeof(float));
+}
+
+/* ---- attention ---- */
+
+/* First cache position visible from pos in layer il (sliding-window layers see only the
+ * last n_swa positions, as llama.cpp's mask: p - pos_cell < n_swa). */
+static int32_t attn_window_start(const ponder_model *m, int il, int32_t pos)
+{
+    const int32_t n_swa = m->hp.sliding_window;
+    const int every = m->desc->swa_every;
+    if (n_swa <= 0 || every == 0 || il % every != 0)
+        return 0;
+    return pos - n_swa + 1 > 0 ? pos - n_swa + 1 : 0;
+}
+
+/* One query head over the cache: out = softmax(cap(q·K) * scale) · V for positions
+ * [start, pos]. q is already pre-scaled when the architecture does so. */
+static void attend_head(ponder_context *ctx, int il, int kv_head, const float *q, int32_t start, int32_t pos,
+                        float kq_scale, float *out)
+{
+    const ponder_model *m = ctx->model;
+    const ponder_hparams *hp = &m->hp;
+    const int hd_k = hp->head_dim_k, hd_v = hp->head_dim_v;
+    const bool k16 = ctx->params.type_k == PONDER_TYPE_F16;
+    const bool v16 = ctx->params.type_v == PONDER_TYPE_F16;
+    const float cap = hp->attn_logit_softcap;
+    float *scores = ctx->scores;
+
+    if (k16)
+        ponder_f32_to_f16_row(q, ctx->q16, hd_k);
+    float max = -INFINITY;
+    for (int32_t j = start; j <= pos; j++) {
+        const char *krow = (const char *)ctx->k_cache[il] + (size_t)j * ctx->k_row_bytes;
+        float s;
+        if (k16) {
+            ponder_vec_dot_f16(hd_k, &s, (const ponder_f16 *)krow + (size_t)kv_head * hd_k, ctx->q16);
+        } else {
+            const float *k = (const float *)krow + (size_t)kv_head * hd_k;
+            s = 0.0f;
+            for (int d = 0; d < hd_k; d++)
+                s += q[d] * k[d];
+        }
+        if (cap > 0.0f)
+            s = cap * tanhf(s / cap);
+        s *= kq_scale;
+        scores[j] = s;
+        if (s > max)
+            max = s;
+    }
+    double sum = 0.0;
+    for (int32_t j = start; j <= pos; j++) {
+        scores[j] = expf(scores[j] - max);
+        sum += (double)scores[j];
+    }
+    const float inv_sum = (float)(1.0 / sum);
+    for (int d = 0; d < hd_v; d++)
+        out[d] = 0.0f;
+    for (int32_t j = start; j <= pos; j++) {
+        float p = scores[j] * inv_sum;
+        const char *vrow = (const char *)ctx->v_cache[il] + (size_t)j * ctx->v_row_bytes;
+        if (v16) {
+            p = ponder_f16_to_f32(ponder_f32_to_f16(p));
+            const ponder_f16 *v = (const ponder_f16 *)vrow + (size_t)kv_head * hd_v;
+            for (int d = 0; d < hd_v; d++)
+                out[d] += p * ponder_f16_to_f32(v[d]);
+        } else {
+            const float *v = (const float *)vrow + (size_t)kv_head * hd_v;
+            for (int d = 0; d < hd_v; d++)
+                out[d] += p * v[d];
+        }
+    }
+}
+
+/* ---- feed-forward ---- */
+
+static void ffn_dense(ponder_context *ctx, const layer_weights *l, int n, const float *in, float *out)
+{
+    const ponder_model *m = ctx->model;
+    const int n_ff = m->hp.n_ff;
+    float *hb = ctx->hb, *hb2 = ctx->hb2;
+    switch (m->desc->ffn) {
+    case FFN_SWIGLU:
+    case FFN_GEGLU:
+        matmul(ctx, &l->w_gate, n, in, hb);
+        matmul(ctx, &l->w_up, n, in, hb2);
+        for (size_t i = 0; i < (size_t)n * n_ff; i++)
+            hb2[i] *= m->desc->ffn == FFN_GEGLU ? gelu(hb[i]) : silu(hb[i]);
+        break;
+    case FFN_SWIGLU_FUSED: /* up rows hold [gate; up] */
+        matmul(ctx, &l->w_up, n, in, hb);
+        for (int t = 0; t < n; t++)
+            for (int i = 0; i < n_ff; i++)
+                hb2[(size_t)t * n_ff + i] = silu(hb[(size_t)t * 2 * n_ff + i]) * hb[(size_t)t * 2 * n_ff + n_ff + i];
+        break;
+    }
+    matmul(ctx, &l->w_down, n, hb2, out);
+}
+
+static ponder_matrix expert(const ponder_matrix *stack, size_t stride, int e)
+{
+    ponder_matrix w = *stack;
+    w.data = (const char *)stack->data + (size_t)e * stride;
+    return w;
+}
+
+/* Mixtral-style MoE (llama.cpp llm_build_moe_ffn with softmax gating and normalized
+ * weights): softmax over router logits, top n_expert_used (ties to the lower id), their
+ * weights renormalized to sum 1, weighted sum of the chosen SwiGLU experts. */
+static void ffn_moe(ponder_context *ctx, const layer_weights *l, int n, const float *in, float *out)
+{
+    const ponder_hparams *hp = &ctx->model->hp;
+    const int n_embd = hp->n_embd, n_ff = hp->n_ff, n_exp = hp->n_expert;
+    int chosen[64];
+    float weight[64];
+    const int n_used = hp->n_expert_used < 64 ? hp->n_expert_used : 64;
+    for (int t = 0; t < n; t++) {
+        const float *x = in + (size_t)t * n_embd;
+        float *router = ctx->router;
+        matmul(ctx, &l->w_router, 1, x, router);
+        float max = -INFINITY;
+        for (int e = 0; e < n_exp; e++)
+            max = router[e] > max ? router[e] : max;
+        double sum = 0.0;
+        for (int e = 0; e < n_exp; e++) {
+            router[e] = expf(router[e] - max);
+            sum += (double)router[e];
+        }
+        const float inv = (float)(1.0 / sum);
+        for (int e = 0; e < n_exp; e++)
+            router[e] *= inv;
+        float wsum = 0.0f;
+        for (int k = 0; k < n_used; k++) {
+            int best = -1;
+            for (int e = 0; e < n_exp; e++) {
+                bool taken = false;
+                for (int j = 0; j < k; j++)
+                    taken = taken || chosen[j] == e;
+                if (!taken && (best < 0 || router[e] > router[best]))
+                    best = e;
+            }
+            chosen[k] = best;
+            weight[k] = router[best];
+            wsum += weight[k];
+        }
+        float *acc = ctx->moe_acc;
+        for (int i = 0; i < n_embd; i++)
+            acc[i] = 0.0f;
+        for (int k = 0; k < n_used; k++) {
+            const int e = chosen[k];
+            ponder_matrix wg = expert(&l->w_gate_exps, l->gate_exps_stride, e);
+            ponder_matrix wu = expert(&l->w_up_exps, l->up_exps_stride, e);
+            ponder_matrix wd = expert(&l->w_down_exps, l->down_exps_stride, e);
+            matmul(ctx, &wg, 1, x, ctx->moe_gate);
+            matmul(ctx, &wu, 1, x, ctx->moe_up);
+            for (int i = 0; i < n_ff; i++)
+                ctx->moe_up[i] *= silu(ctx->moe_gate[i]);
+            matmul(ctx, &wd, 1, ctx->moe_up, ctx->moe_out);
+            const float w = weight[k] / wsum;
+            for (int i = 0; i < n_embd; i++)
+                acc[i] += ctx->moe_out[i] * w;
+        }
+        memcpy(out + (size_t)t * n_embd, acc, (size_t)n_embd * sizeof(float));
+    }
+}
+
+/* ---- the pass ---- */
+
+void forward_ubatch(ponder_context *ctx, const int32_t *tokens, int32_t n, float *all_logits)
+{
+    const ponder_model *m = ctx->model;
+    const ponder_hparams *hp = &m->hp;
+    const arch_desc *d = m->desc;
+    const int n_embd = hp->n_embd;
+    const int hd_k = hp->head_dim_k, hd_v = hp->head_dim_v;
+    const int n_q = hp->n_head * hd_k, n_k = hp->n_head_kv * hd_k, n_v = hp->n_head_kv * hd_v;
+    const int n_attn = hp->n_head * hd_v;
+    const int group = hp->n_head / hp->n_head_kv; /* query heads per KV head (GQA) */
+    const int32_t pos0 = ctx->n_past;
+    float *x = ctx->x, *xb = ctx->xb, *xb2 = ctx->xb2;
+
+    /* token embeddings (gemma2 scales them by sqrt(n_embd)) */
+    for (int t = 0; t < n; t++) {
+        const void *row = (const char *)m->tok_embd.data + (size_t)tokens[t] * m->tok_embd.row_bytes;
+        ponder_dequantize_row(m->tok_embd.type, row, x + (size_t)t * n_embd, n_embd, NULL);
+        if (d->embd_scale_sqrt) {
+            const float s = sqrtf((float)n_embd);
+            for (int i = 0; i < n_embd; i++)
+                x[(size_t)t * n_embd + i] *= s;
+        }
+        rope_cache(m, pos0 + t, ctx->rope_cs + (size_t)t * hp->n_rot);
+    }
+
+    for (int il = 0; il < hp->n_layer; il++) {
+        const layer_weights *l = &m->layers[il];
+
+        /* attention: norm, projections (+ biases), RoPE, store K/V, attend, output projection */
+        for (int t = 0; t < n; t++)
+            rmsnorm(xb + (size_t)t * n_embd, x + (size_t)t * n_embd, l->attn_norm, n_embd, hp->norm_rms_eps);
+        if (d->fused_qkv) {
+            const int n_qkv = n_q + n_k + n_v;
+            matmul(ctx, &l->wqkv, n, xb, ctx->q);
+            /* split rows [Q | K | V] in place: Q stays packed at the front */
+            for (int t = 0; t < n; t++) {
+                const float *row = ctx->q + (size_t)t * n_qkv;
+                memcpy(ctx->k + (size_t)t * n_k, row + n_q, (size_t)n_k * sizeof(float));
+                memcpy(ctx->v + (size_t)t * n_v, row + n_q + n_k, (size_t)n_v * sizeof(float));
+            }
+            for (int t = 0; t < n; t++)
+                memmove(ctx->q + (size_t)t * n_q, ctx->q + (size_t)t * n_qkv, (size_t)n_q * sizeof(float));
+        } else {
+            matmul(ctx, &l->wq, n, xb, ctx->q);
+            matmul(ctx, &l->wk, n, xb, ctx->k);
+            matmul(ctx, &l->wv, n, xb, ctx->v);
+            add_bias(ctx->q, l->bq, n, n_q);
+            add_bias(ctx->k, l->bk, n, n_k);
+            add_bias(ctx->v, l->bv, n, n_v);
+        }
+        for (int t = 0; t < n; t++) {
+            const float *cs = ctx->rope_cs + (size_t)t * hp->n_rot;
+            float *q = ctx->q + (size_t)t * n_q;
+            rope(hp, q, hp->n_head, hd_k, cs);
+            rope(hp, ctx->k + (size_t)t * n_k, hp->n_head_kv, hd_k, cs);
+            if (d->q_prescale)
+                for (int i = 0; i < n_q; i++)
+                    q[i] *= m->q_scale;
+            kv_store(ctx, il, pos0 + t, ctx->k + (size_t)t * n_k, ctx->v + (size_t)t * n_v);
+        }
+        const float kq_scale = d->q_prescale ? 1.0f : m->q_scale;
+        for (int t = 0; t < n; t++) {
+            const int32_t pos = pos0 + t;
+            const int32_t start = attn_window_start(m, il, pos);
+            for (int h = 0; h < hp->n_head; h++)
+                attend_head(ctx, il, h / group, ctx->q + (size_t)t * n_q + (size_t)h * hd_k, start, pos, kq_scale,
+                            ctx->attn + (size_t)t * n_attn + (size_t)h * hd_v);
+        }
+        matmul(ctx, &l->wo, n, ctx->attn, xb2);
+        add_bias(xb2, l->bo, n, n_embd);
+        if (l->attn_post_norm)
+            for (int t = 0; t < n; t++)
+                rmsnorm(xb2 + (size_t)t * n_embd, xb2 + (size_t)t * n_embd, l->attn_post_norm, n_embd,
+                        hp->norm_rms_eps);
+        for (size_t i = 0; i < (size_t)n * n_embd; i++)
+            x[i] += xb2[i];
+
+        /* feed-forward: norm, FFN (dense or experts), optional post-norm, residual */
+        for (int t = 0; t < n; t++)
+            rmsnorm(xb + (size_t)t * n_embd, x + (size_t)t * n_embd, l->ffn_norm, n_embd, hp->norm_rms_eps);
+        if (hp->n_expert > 0)
+            ffn_moe(ctx, l, n, xb, xb2);
+        else
+            ffn_dense(ctx, l, n, xb, xb2);
+        if (l->ffn_post_norm)
+            for (int t = 0; t < n; t++)
+                rmsnorm(xb2 + (size_t)t * n_embd, xb2 + (size_t)t * n_embd, l->ffn_post_norm, n_embd,
+                        hp->norm_rms_eps);
+        for (size_t i = 0; i < (size_t)n * n_embd; i++)
+            x[i] += xb2[i];
+    }
+
+    /* final norm and logits: every token's if asked, else only the last one's */
+    const int first = all_logits ? 0 : n - 1;
+    const int n_out = n - first;
+    for (int t = first; t < n; t++)
+        rmsnorm(xb + (size_t)(t - first) * n_embd, x + (size_t)t * n_embd, m->output_norm, n_embd, hp->norm_rms_eps);
+    float *logits = all_logits ? all_logits : ctx->logits;
+    matmul(ctx, &m->output, n_out, xb, logits);
+    add_bias(logits, m->output_bias, n_out, hp->n_vocab);
+    if (hp->final_logit_softcap > 0.0f) {
+        const float cap = hp->final_logit_softcap;
+        for (size_t i = 0; i < (size_t)n_out * hp->n_vocab; i++)
+            logits[i] = cap * tanhf(logits[i] / cap);
+    }
+    if (all_logits)
+        memcpy(ctx->logits, all_logits + (size_t)(n - 1) * hp->n_vocab, (size_t)hp->n_vocab * sizeof(float));
+}
