@@ -1,0 +1,393 @@
+/*
+ * cmd_run.c — `ponder run`: tokenize a prompt, decode it in one batch, then sample and
+ * stream the continuation.
+ *
+ * Follows llama.cpp's llama-cli/llama-simple flow, with two deliberate differences:
+ * only the generated text goes to stdout (not the prompt), and -n defaults to 128
+ * instead of llama.cpp's -1 (unbounded), so a bare `ponder run` ends. Prompt tokens are
+ * fed to the sampler's repetition window, as llama-cli does. Generation stops after -n
+ * tokens, at an end-of-generation token (which is not printed), or when the context is
+ * full — the last token sampled needs no KV slot, so up to n_ctx - n_prompt + 1 tokens.
+ */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "ponder/model.h"
+#include "ponder/sample.h"
+#include "ponder/tokenizer.h"
+
+#define RUN_DEFAULT_PROMPT "Once upon a time"
+#define RUN_DEFAULT_N_PREDICT 128 /* llama.cpp: -1 (until EOG); a bound is friendlier */
+#define RUN_DEFAULT_N_CTX 4096    /* llama.cpp's -c default, clipped to n_ctx_train */
+
+static void usage(void)
+{
+    ponder_sampler_params d = ponder_sampler_params_default();
+    printf("usage: ponder run [-m MODEL] [-p TEXT | -f FILE] [options]\n"
+           "\n"
+           "Generates a continuation of the prompt. The prompt is tokenized with the\n"
+           "model's BOS/EOS rules (special-token texts are not parsed) and decoded in one\n"
+           "batch; then tokens are sampled until -n tokens, an end-of-generation token (not\n"
+           "printed) or a full context. Only the generated text goes to stdout, streamed;\n"
+           "a timing line (prompt and generation tokens and tokens/s) goes to stderr.\n"
+           "\n"
+           "options:\n"
+           "  -m, --model MODEL        GGUF file, or a name in $PONDER_MODELS (default: the\n"
+           "                           stories260K model from ../shared, if found)\n"
+           "  -p, --prompt TEXT        prompt (default: \"%s\")\n"
+           "  -f, --file FILE          read the prompt from FILE (one trailing newline is\n"
+           "                           dropped, as llama.cpp does)\n"
+           "  -n, --n-predict N        tokens to generate (default: %d; -1: until an\n"
+           "                           end-of-generation token or a full context)\n"
+           "  -c, --ctx-size N         context size in tokens (default: %d, clipped to the\n"
+           "                           model's training context; 0: the training context)\n"
+           "  -ctk, --cache-type-k T   KV cache type for K: f16 (default) or f32\n"
+           "  -ctv, --cache-type-v T   KV cache type for V: f16 (default) or f32\n"
+           "      --float-activations  exact-float mode: dequantize weights, f32 activations\n"
+           "\n"
+           "sampling (applied in this order, as llama.cpp):\n"
+           "      --repeat-penalty R   penalise tokens seen in the last N (default: %.1f, off)\n"
+           "      --repeat-last-n N    window for the penalty (default: %d; 0: off; -1: context)\n"
+           "      --top-k K            keep the K most likely tokens (default: %d; <= 0: off)\n"
+           "      --top-p P            keep the smallest set with probability >= P (default:\n"
+           "                           %.2f; 1: off)\n"
+           "      --min-p P            drop tokens below P x the top probability (default:\n"
+           "                           %.2f; 0: off)\n"
+           "      --temp T             temperature (default: %.1f; <= 0: greedy, i.e. argmax\n"
+           "                           after the repetition penalty)\n"
+           "  -s, --seed S             random seed (default: -1, random; same seed and\n"
+           "                           options give the same text)\n"
+           "\n"
+           "output:\n"
+           "      --json               print one JSON object instead of the text:\n"
+           "                           {\"prompt_tokens\": [...], \"tokens\": [...], \"text\": ...,\n"
+           "                            \"stop\": \"length\"|\"eog\"|\"context\", \"seed\": S,\n"
+           "                            \"timings\": {\"prompt_n\", \"prompt_ms\",\n"
+           "                            \"prompt_per_second\", \"predicted_n\", \"predicted_ms\",\n"
+           "                            \"predicted_per_second\"}}\n"
+           "  -h, --help               this help\n"
+           "\n"
+           "Exit status: 0 success, 1 runtime error (model, file, prompt longer than the\n"
+           "context), 2 usage error.\n",
+           RUN_DEFAULT_PROMPT, RUN_DEFAULT_N_PREDICT, RUN_DEFAULT_N_CTX, (double)d.repeat_penalty,
+           (int)d.repeat_last_n, (int)d.top_k, (double)d.top_p, (double)d.min_p, (double)d.temp);
+}
+
+static bool parse_cache_type(const char *s, ponder_type *out)
+{
+    if (strcasecmp(s, "f16") == 0)
+        *out = PONDER_TYPE_F16;
+    else if (strcasecmp(s, "f32") == 0)
+        *out = PONDER_TYPE_F32;
+    else
+        return false;
+    return true;
+}
+
+/* Growable byte buffer for --json's text. */
+typedef struct text_buf {
+    char *data;
+    size_t len, cap;
+} text_buf;
+
+static bool text_append(text_buf *b, const char *s, size_t n)
+{
+    if (n == 0)
+        return true;
+    if (n > SIZE_MAX - b->len - 1)
+        return false;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1)
+            cap = cap > SIZE_MAX / 2 ? b->len + n + 1 : cap * 2;
+        char *d = realloc(b->data, cap);
+        if (!d)
+            return false;
+        b->data = d;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return true;
+}
+
+static json_t *ids_json(const int32_t *ids, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++)
+        json_array_append_new(a, json_integer(ids[i]));
+    return a;
+}
+
+static double per_second(size_t n, double ms)
+{
+    return ms > 0.0 ? (double)n * 1000.0 / ms : 0.0;
+}
+
+typedef struct run_opts {
+    const char *model, *prompt, *file, *ctk, *ctv;
+    int32_t n_predict, n_ctx;
+    bool n_ctx_given, json, float_act;
+    ponder_sampler_params sp;
+} run_opts;
+
+int cmd_run(int argc, char **argv)
+{
+    const char *cmd = "run";
+    run_opts o = {
+        .n_predict = RUN_DEFAULT_N_PREDICT,
+        .n_ctx = RUN_DEFAULT_N_CTX,
+        .sp = ponder_sampler_params_default(),
+    };
+    const cli_opt opts[] = {
+        { "-m", "--model", CLI_STRING, &o.model, 0, 0, NULL },
+        { "-p", "--prompt", CLI_STRING, &o.prompt, 0, 0, NULL },
+        { "-f", "--file", CLI_STRING, &o.file, 0, 0, NULL },
+        { "-n", "--n-predict", CLI_INT, &o.n_predict, -1, INT32_MAX, NULL },
+        { "-c", "--ctx-size", CLI_INT, &o.n_ctx, 0, INT32_MAX, &o.n_ctx_given },
+        { "-ctk", "--cache-type-k", CLI_STRING, &o.ctk, 0, 0, NULL },
+        { "-ctv", "--cache-type-v", CLI_STRING, &o.ctv, 0, 0, NULL },
+        { "--float-activations", NULL, CLI_FLAG, &o.float_act, 0, 0, NULL },
+        { "--temp", NULL, CLI_FLOAT, &o.sp.temp, 0, 0, NULL },
+        { "--top-k", NULL, CLI_INT, &o.sp.top_k, 0, 0, NULL },
+        { "--top-p", NULL, CLI_FLOAT, &o.sp.top_p, 0, 1, NULL },
+        { "--min-p", NULL, CLI_FLOAT, &o.sp.min_p, 0, 1, NULL },
+        { "--repeat-penalty", NULL, CLI_FLOAT, &o.sp.repeat_penalty, 0, 0, NULL },
+        { "--repeat-last-n", NULL, CLI_INT, &o.sp.repeat_last_n, -1, INT32_MAX, NULL },
+        { "-s", "--seed", CLI_SEED, &o.sp.seed, 0, 0, NULL },
+        { "--json", NULL, CLI_FLAG, &o.json, 0, 0, NULL },
+    };
+    cli_result r = cli_parse(cmd, argc, argv, opts, sizeof opts / sizeof opts[0], NULL, 0, NULL);
+    if (r == CLI_HELP) {
+        usage();
+        return CLI_EXIT_OK;
+    }
+    if (r != CLI_PARSED)
+        return CLI_EXIT_USAGE;
+    if (o.prompt && o.file)
+        return cli_usage_error(cmd, "give the prompt with -p or -f, not both");
+    if (!(o.sp.repeat_penalty > 0.0f))
+        return cli_usage_error(cmd, "--repeat-penalty must be > 0, got %g", (double)o.sp.repeat_penalty);
+    ponder_context_params cp = ponder_context_params_default();
+    if (o.ctk && !parse_cache_type(o.ctk, &cp.type_k))
+        return cli_usage_error(cmd, "unsupported cache type '%s' for -ctk (allowed: f16, f32)", o.ctk);
+    if (o.ctv && !parse_cache_type(o.ctv, &cp.type_v))
+        return cli_usage_error(cmd, "unsupported cache type '%s' for -ctv (allowed: f16, f32)", o.ctv);
+    cp.float_activations = o.float_act;
+
+    char model_path[PATH_MAX];
+    int rc = cli_find_model(cmd, o.model, model_path, sizeof model_path);
+    if (rc != 0)
+        return rc;
+
+    char *file_text = NULL;
+    size_t prompt_len;
+    if (o.file) {
+        file_text = cli_read_file(o.file, &prompt_len);
+        if (!file_text)
+            return CLI_EXIT_RUNTIME;
+        /* llama.cpp's -f drops one trailing newline (editors add it) */
+        if (prompt_len > 0 && file_text[prompt_len - 1] == '\n')
+            file_text[--prompt_len] = '\0';
+    } else {
+        if (!o.prompt)
+            o.prompt = RUN_DEFAULT_PROMPT;
+        prompt_len = strlen(o.prompt);
+    }
+    const char *prompt = o.file ? file_text : o.prompt;
+
+    ponder_error err = { 0 };
+    ponder_model *m = NULL;
+    ponder_tokenizer *tok = NULL;
+    ponder_context *ctx = NULL;
+    ponder_sampler *smp = NULL;
+    ponder_detokenizer *detok = NULL;
+    ponder_token *prompt_ids = NULL;
+    size_t n_prompt = 0;
+    int32_t *gen = NULL;
+    text_buf text = { 0 };
+    rc = CLI_EXIT_RUNTIME;
+
+    ponder_model_params mp = ponder_model_params_default();
+    if (ponder_model_load(model_path, &mp, &m, &err) != PONDER_OK) {
+        cli_runtime_error("%s", err.msg);
+        goto done;
+    }
+    const ponder_hparams *h = ponder_model_hparams(m);
+    if (ponder_tokenizer_create(ponder_model_gguf(m), &tok, &err) != PONDER_OK) {
+        cli_runtime_error("%s: %s", model_path, err.msg);
+        goto done;
+    }
+    if (ponder_tokenizer_encode(tok, prompt, prompt_len, true, false, &prompt_ids, &n_prompt, &err) != PONDER_OK) {
+        cli_runtime_error("prompt: %s", err.msg);
+        goto done;
+    }
+    if (n_prompt == 0) {
+        cli_runtime_error("the prompt is empty (this model adds no BOS token); give some text with -p or -f");
+        goto done;
+    }
+
+    if (!o.n_ctx_given)
+        cp.n_ctx = h->n_ctx_train > 0 && h->n_ctx_train < RUN_DEFAULT_N_CTX ? h->n_ctx_train : RUN_DEFAULT_N_CTX;
+    else
+        cp.n_ctx = o.n_ctx == 0 ? h->n_ctx_train : o.n_ctx;
+    if (ponder_context_create(m, &cp, &ctx, &err) != PONDER_OK) {
+        cli_runtime_error("%s", err.msg);
+        goto done;
+    }
+    const int32_t n_ctx = ponder_context_n_ctx(ctx);
+    if (n_prompt > (size_t)n_ctx) {
+        cli_runtime_error("the prompt is %zu tokens but the context holds only %d (raise -c, at most the "
+                          "model's %d)",
+                          n_prompt, (int)n_ctx, (int)h->n_ctx_train);
+        goto done;
+    }
+
+    if (o.sp.repeat_last_n < 0)
+        o.sp.repeat_last_n = n_ctx;
+    if (ponder_sampler_create(&o.sp, h->n_vocab, &smp, &err) != PONDER_OK) {
+        cli_runtime_error("%s", err.msg);
+        goto done;
+    }
+    for (size_t i = 0; i < n_prompt; i++)
+        ponder_sampler_accept(smp, prompt_ids[i]);
+    if (ponder_detokenizer_create(tok, false, &detok, &err) != PONDER_OK) {
+        cli_runtime_error("%s", err.msg);
+        goto done;
+    }
+    /* Generated tokens: at most -n, and at most what the context allows. */
+    size_t max_gen = (size_t)n_ctx - n_prompt + 1;
+    if (o.n_predict >= 0 && (size_t)o.n_predict < max_gen)
+        max_gen = (size_t)o.n_predict;
+    gen = malloc((max_gen ? max_gen : 1) * sizeof *gen);
+    if (!gen) {
+        cli_runtime_error("out of memory");
+        goto done;
+    }
+
+    const double t_prompt0 = cli_now_ms();
+    if (ponder_context_decode(ctx, prompt_ids, (int32_t)n_prompt, NULL, &err) != PONDER_OK) {
+        cli_runtime_error("decoding the prompt: %s", err.msg);
+        goto done;
+    }
+    const double t_gen0 = cli_now_ms();
+
+    const bool is_tty = !o.json && isatty(STDOUT_FILENO);
+    size_t n_gen = 0;
+    const char *stop = "length";
+    char last_byte = '\n';
+    bool write_failed = false;
+    while (n_gen < max_gen) {
+        int32_t t = ponder_sampler_sample(smp, ponder_context_logits(ctx));
+        if (t < 0 || t >= h->n_vocab) {
+            cli_runtime_error("sampler returned token %d outside the vocabulary of %d", (int)t, (int)h->n_vocab);
+            goto done;
+        }
+        ponder_sampler_accept(smp, t);
+        if (ponder_tokenizer_is_eog(tok, t)) {
+            stop = "eog";
+            break;
+        }
+        gen[n_gen++] = t;
+        const char *piece;
+        size_t piece_len;
+        ponder_detokenizer_push(detok, t, &piece, &piece_len);
+        if (o.json) {
+            if (!text_append(&text, piece, piece_len)) {
+                cli_runtime_error("out of memory");
+                goto done;
+            }
+        } else if (piece_len) {
+            write_failed |= fwrite(piece, 1, piece_len, stdout) != piece_len || fflush(stdout) != 0;
+            last_byte = piece[piece_len - 1];
+        }
+        if (write_failed)
+            break;
+        if (n_gen == max_gen) {
+            if (o.n_predict < 0 || (size_t)o.n_predict > n_gen)
+                stop = "context";
+            break;
+        }
+        if (ponder_context_decode(ctx, &t, 1, NULL, &err) != PONDER_OK) {
+            cli_runtime_error("decoding token %zu: %s", n_gen, err.msg);
+            goto done;
+        }
+    }
+    const char *tail;
+    size_t tail_len;
+    ponder_detokenizer_flush(detok, &tail, &tail_len);
+    if (o.json) {
+        if (!text_append(&text, tail, tail_len)) {
+            cli_runtime_error("out of memory");
+            goto done;
+        }
+    } else if (tail_len && !write_failed) {
+        write_failed = fwrite(tail, 1, tail_len, stdout) != tail_len;
+        last_byte = tail[tail_len - 1];
+    }
+    const double t_end = cli_now_ms();
+    const double prompt_ms = t_gen0 - t_prompt0, gen_ms = t_end - t_gen0;
+
+    if (o.json) {
+        json_t *out = json_object();
+        json_t *timings = json_pack("{s:I, s:f, s:f, s:I, s:f, s:f}", "prompt_n", (json_int_t)n_prompt, "prompt_ms",
+                                    prompt_ms, "prompt_per_second", per_second(n_prompt, prompt_ms), "predicted_n",
+                                    (json_int_t)n_gen, "predicted_ms", gen_ms, "predicted_per_second",
+                                    per_second(n_gen, gen_ms));
+        json_t *str = cli_json_string(text.data ? text.data : "", text.len);
+        if (!out || !timings || !str) {
+            json_decref(out);
+            json_decref(timings);
+            json_decref(str);
+            cli_runtime_error("out of memory");
+            goto done;
+        }
+        json_object_set_new(out, "prompt_tokens", ids_json(prompt_ids, n_prompt));
+        json_object_set_new(out, "tokens", ids_json(gen, n_gen));
+        json_object_set_new(out, "text", str);
+        json_object_set_new(out, "stop", json_string(stop));
+        json_object_set_new(out, "seed", json_integer((json_int_t)ponder_sampler_seed(smp)));
+        json_object_set_new(out, "timings", timings);
+        char *s = json_dumps(out, JSON_PRESERVE_ORDER);
+        json_decref(out);
+        if (!s) {
+            cli_runtime_error("out of memory");
+            goto done;
+        }
+        write_failed = puts(s) == EOF;
+        free(s);
+    } else if (is_tty && last_byte != '\n' && !write_failed) {
+        putchar('\n'); /* keep the shell prompt and the timing line off the text's last line */
+    }
+    if (fflush(stdout) != 0 || write_failed) {
+        cli_runtime_error("writing the output failed: %s", strerror(errno ? errno : EIO));
+        goto done;
+    }
+
+    fprintf(stderr, "timings: prompt %zu tokens in %.2f ms (%.2f tokens/s), generation %zu tokens in %.2f ms "
+                    "(%.2f tokens/s)",
+            n_prompt, prompt_ms, per_second(n_prompt, prompt_ms), n_gen, gen_ms, per_second(n_gen, gen_ms));
+    if (o.sp.temp > 0.0f)
+        fprintf(stderr, ", seed %llu", (unsigned long long)ponder_sampler_seed(smp));
+    fputc('\n', stderr);
+    rc = CLI_EXIT_OK;
+
+done:
+    free(text.data);
+    free(gen);
+    ponder_detokenizer_free(detok);
+    ponder_sampler_free(smp);
+    free(prompt_ids);
+    ponder_context_free(ctx);
+    ponder_tokenizer_free(tok);
+    ponder_model_free(m);
+    free(file_text);
+    return rc;
+}

@@ -1,0 +1,84 @@
+/*
+ * main.c — the ponder binary: global --help/--version and dispatch to one subcommand
+ * per file (cmd_<name>.c). Exit status: 0 success, 1 runtime error, 2 usage error.
+ */
+#include "cli/cli.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#ifndef PONDER_VERSION
+#define PONDER_VERSION "unknown"
+#endif
+
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    { "info", cmd_info, "architecture, hyper-parameters, tensor types, parameters, FLOPs per token" },
+    { "tokenize", cmd_tokenize, "text to token ids and pieces" },
+    { "run", cmd_run, "generate text from a prompt" },
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: ponder [--help] [--version] COMMAND [ARGS]\n\n"
+               "Runs GGUF language models on this machine.\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "  %-10s same as COMMAND --help\n\n"
+               "'ponder COMMAND --help' describes a command's options.\n"
+               "A MODEL is a GGUF path, or a name looked up as $PONDER_MODELS/NAME[.gguf]\n"
+               "($PONDER_MODELS defaults to ~/.local/share/ponder/models).\n"
+               "Exit status: 0 success, 1 runtime error, 2 usage error.\n",
+            "help CMD");
+}
+
+static const command *find_command(const char *name)
+{
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    /* A closed pipe (`ponder run | head`) becomes a write error we report and exit 1
+     * on, rather than death by SIGPIPE. */
+    signal(SIGPIPE, SIG_IGN);
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    const char *a = argv[1];
+    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+        usage(stdout);
+        return CLI_EXIT_OK;
+    }
+    if (strcmp(a, "--version") == 0 || strcmp(a, "-v") == 0) {
+        printf("ponder %s\n", PONDER_VERSION);
+        return CLI_EXIT_OK;
+    }
+    if (strcmp(a, "help") == 0) {
+        if (argc < 3) {
+            usage(stdout);
+            return CLI_EXIT_OK;
+        }
+        const command *c = find_command(argv[2]);
+        if (!c)
+            return cli_usage_error(NULL, "unknown command '%s'", argv[2]);
+        char *help_argv[] = { argv[2], "--help", NULL };
+        return c->run(2, help_argv);
+    }
+    if (a[0] == '-')
+        return cli_usage_error(NULL, "unknown option '%s' (options go after the command)", a);
+    const command *c = find_command(a);
+    if (!c)
+        return cli_usage_error(NULL, "unknown command '%s'", a);
+    return c->run(argc - 1, argv + 1);
+}
