@@ -55,12 +55,16 @@ bool ponder_tokenizer_add_bos(const ponder_tokenizer *tok);
 bool ponder_tokenizer_add_eos(const ponder_tokenizer *tok);
 /* True for end-of-generation tokens (EOS, EOT and the like). */
 bool ponder_tokenizer_is_eog(const ponder_tokenizer *tok, ponder_token id);
+/* As the file types the token, except that tokens llama.cpp recognises by their text as
+ * end-of-turn or FIM markers (<|im_end|>, <|endoftext|>, ...) are CONTROL. */
 ponder_token_kind ponder_tokenizer_token_kind(const ponder_tokenizer *tok, ponder_token id);
 /* The token's stored text (SPM: with U+2581 for spaces; BPE: byte-level symbols). */
 const char *ponder_tokenizer_token_text(const ponder_tokenizer *tok, ponder_token id);
 
 /* Tokenizes text[0..len). add_special: add BOS/EOS as the vocabulary asks.
- * parse_special: recognise control/user-defined token texts inside the text.
+ * parse_special: recognise control (and unknown) token texts inside the text; user-defined
+ * token texts are recognised either way, as in llama.cpp. SPM vocabularies with
+ * add_space_prefix put one space before the text (and after each special token found).
  * On success *out is a malloc'ed array of *n_out ids, owned by the caller (free()).
  * Invalid UTF-8 → PONDER_ERR_INVALID_ARG naming the byte offset. */
 ponder_status ponder_tokenizer_encode(const ponder_tokenizer *tok, const char *text, size_t len,
@@ -76,7 +80,11 @@ int32_t ponder_tokenizer_token_to_piece(const ponder_tokenizer *tok, ponder_toke
 
 /* Detokenizes a whole sequence into a malloc'ed NUL-terminated string (*out, caller
  * frees). Follows llama.cpp's llama_detokenize: for SPM vocabularies that add a space
- * prefix, the leading space of the first piece is removed when remove_leading_space. */
+ * prefix, the leading space of the first piece is removed when remove_leading_space (the
+ * first token's piece only: after a BOS, which renders as nothing, the space stays); for
+ * BPE vocabularies whose pre-tokenizer asks for it (gpt-2, mpt, falcon, ...), llama.cpp's
+ * clean_up_tokenization_spaces is applied (" ," -> ",", " 's" -> "'s", ...). An id outside
+ * the vocabulary is PONDER_ERR_INVALID_ARG. */
 ponder_status ponder_tokenizer_decode(const ponder_tokenizer *tok, const ponder_token *ids, size_t n,
                                       bool special, bool remove_leading_space, char **out,
                                       ponder_error *err);
@@ -87,7 +95,7 @@ typedef struct ponder_detokenizer ponder_detokenizer;
 ponder_status ponder_detokenizer_create(const ponder_tokenizer *tok, bool special,
                                         ponder_detokenizer **out, ponder_error *err);
 void ponder_detokenizer_free(ponder_detokenizer *d);
-/* Appends the token; *text/*len receive the bytes now ready (valid until the next call). */
+/* Appends the token; *text and *len receive the bytes now ready (valid until the next call). */
 void ponder_detokenizer_push(ponder_detokenizer *d, ponder_token id, const char **text, size_t *len);
 /* Returns whatever is held back (possibly invalid UTF-8) and resets. */
 void ponder_detokenizer_flush(ponder_detokenizer *d, const char **text, size_t *len);

@@ -126,7 +126,7 @@ static ponder_status read_str(cursor *c, ponder_gguf_str *out, const char *what)
 static ponder_status read_name(cursor *c, char **out, const char *what)
 {
     uint64_t at = c->off;
-    ponder_gguf_str s;
+    ponder_gguf_str s = {0};
     ponder_status st = read_str(c, &s, what);
     if (st != PONDER_OK)
         return st;

@@ -112,7 +112,7 @@ static ponder_status lookup(const ponder_gguf *g, const char *key, const ponder_
 
 ponder_status ponder_gguf_get_i64(const ponder_gguf *g, const char *key, int64_t *out, ponder_error *err)
 {
-    const ponder_gguf_value *v;
+    const ponder_gguf_value *v = NULL;
     ponder_status st = lookup(g, key, &v, err);
     if (st != PONDER_OK)
         return st;
@@ -133,7 +133,7 @@ ponder_status ponder_gguf_get_i64(const ponder_gguf *g, const char *key, int64_t
 
 ponder_status ponder_gguf_get_u32(const ponder_gguf *g, const char *key, uint32_t *out, ponder_error *err)
 {
-    const ponder_gguf_value *v;
+    const ponder_gguf_value *v = NULL;
     ponder_status st = lookup(g, key, &v, err);
     if (st != PONDER_OK)
         return st;
@@ -157,7 +157,7 @@ ponder_status ponder_gguf_get_u32(const ponder_gguf *g, const char *key, uint32_
 
 ponder_status ponder_gguf_get_f64(const ponder_gguf *g, const char *key, double *out, ponder_error *err)
 {
-    const ponder_gguf_value *v;
+    const ponder_gguf_value *v = NULL;
     ponder_status st = lookup(g, key, &v, err);
     if (st != PONDER_OK)
         return st;
@@ -174,7 +174,7 @@ ponder_status ponder_gguf_get_f64(const ponder_gguf *g, const char *key, double 
 
 ponder_status ponder_gguf_get_bool(const ponder_gguf *g, const char *key, bool *out, ponder_error *err)
 {
-    const ponder_gguf_value *v;
+    const ponder_gguf_value *v = NULL;
     ponder_status st = lookup(g, key, &v, err);
     if (st != PONDER_OK)
         return st;
@@ -186,7 +186,7 @@ ponder_status ponder_gguf_get_bool(const ponder_gguf *g, const char *key, bool *
 
 ponder_status ponder_gguf_get_str(const ponder_gguf *g, const char *key, ponder_gguf_str *out, ponder_error *err)
 {
-    const ponder_gguf_value *v;
+    const ponder_gguf_value *v = NULL;
     ponder_status st = lookup(g, key, &v, err);
     if (st != PONDER_OK)
         return st;
@@ -199,7 +199,7 @@ ponder_status ponder_gguf_get_str(const ponder_gguf *g, const char *key, ponder_
 ponder_status ponder_gguf_get_arr(const ponder_gguf *g, const char *key, ponder_gguf_type elem_type,
                                   const ponder_gguf_array **out, ponder_error *err)
 {
-    const ponder_gguf_value *v;
+    const ponder_gguf_value *v = NULL;
     ponder_status st = lookup(g, key, &v, err);
     if (st != PONDER_OK)
         return st;
