@@ -13,6 +13,7 @@
 
 #include "ponder/common.h"
 #include "ponder/gguf.h"
+#include "ponder/pool.h"
 #include "ponder/tensor.h"
 
 #ifdef __cplusplus
@@ -93,6 +94,8 @@ typedef struct ponder_context_params {
     ponder_type type_k;     /* PONDER_TYPE_F16 (default, as llama.cpp) or PONDER_TYPE_F32 */
     ponder_type type_v;
     bool float_activations; /* exact-float mode: dequantize weights, F32 activations */
+    ponder_pool *pool;      /* threads for the forward pass; NULL: the calling thread only.
+                               Borrowed: must outlive the context, used by one context at a time */
 } ponder_context_params;
 
 ponder_context_params ponder_context_params_default(void);

@@ -14,6 +14,7 @@
 #define PONDER_TENSOR_H
 
 #include "ponder/common.h"
+#include "ponder/pool.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -60,6 +61,9 @@ typedef void (*ponder_from_float_fn)(const float *src, void *dst, int64_t n);
 /* *out = dot(x[0..n), y[0..n)) where x is in the weight type and y in its vec_dot_type. */
 typedef void (*ponder_vec_dot_fn)(int64_t n, float *out, const void *x, const void *y);
 
+/* The kernels in this table are the scalar reference (the oracle). The products and row
+ * conversions below run the fastest path the CPU supports, chosen once at run time (see
+ * ponder_cpu_isa); its activation conversions give the same bytes as from_float here. */
 typedef struct ponder_type_traits {
     const char *name;          /* "Q4_K", as ggml names it */
     int64_t block_elems;       /* elements per block (1 for plain float types) */
@@ -94,11 +98,25 @@ ponder_f16 ponder_f32_to_f16(float f);     /* round to nearest even, as F16C */
 float ponder_bf16_to_f32(ponder_bf16 h);
 ponder_bf16 ponder_f32_to_bf16(float f);   /* round to nearest even; NaN kept quiet */
 
+/* ---- kernel paths ----
+ * The path in use: "scalar", "avx2" (AVX2+FMA+F16C), later "avx512". Chosen once per
+ * process: the best one this CPU and OS support, unless the environment variable
+ * PONDER_ISA names another supported one (an unknown or unsupported name is ignored). */
+const char *ponder_cpu_isa(void);
+/* True if `name` is a path this build has and this CPU runs. */
+bool ponder_tensor_isa_available(const char *name);
+/* Switches every later product to path `name` ("auto" or NULL: the best one), for tests
+ * and users. PONDER_ERR_INVALID_ARG for an unknown name, PONDER_ERR_UNSUPPORTED for a
+ * path not built in or that needs features this CPU lacks. Do not call it while another
+ * thread is inside a tensor call it expects to use the previous path. */
+ponder_status ponder_tensor_force_isa(const char *name, ponder_error *err);
+
 /* Rows of f16, for the model's F16 KV cache (Q and the softmax weights are rounded to
  * f16 before their products with K and V, as llama.cpp does). */
 void ponder_f32_to_f16_row(const float *x, ponder_f16 *y, int64_t n);
 void ponder_f16_to_f32_row(const ponder_f16 *x, float *y, int64_t n);
-/* *out = sum x[i]*y[i], accumulated in double as ggml's scalar ggml_vec_dot_f16. */
+/* *out = sum x[i]*y[i]; the scalar path accumulates in double as ggml's scalar
+ * ggml_vec_dot_f16, vector paths in float (as ggml's SIMD ones). */
 void ponder_vec_dot_f16(int64_t n, float *out, const ponder_f16 *x, const ponder_f16 *y);
 
 /* ---- rows ---- */
@@ -119,21 +137,42 @@ typedef struct ponder_matrix {
 } ponder_matrix;
 
 /* Bytes of scratch ponder_matmul needs to hold n_tokens activation rows converted to
- * the weight type's vec_dot_type; never less than n_cols floats, so the same buffer also
- * serves float_activations mode. 0 if w's type cannot be multiplied (see
- * ponder_type_is_supported) or n_cols is not block-aligned; SIZE_MAX on overflow. */
+ * the weight type's vec_dot_type; never less than n_cols floats (kept so one buffer
+ * serves both modes). 0 if w's type cannot be multiplied (see ponder_type_is_supported)
+ * or n_cols is not block-aligned; SIZE_MAX on overflow. */
 size_t ponder_matmul_work_bytes(const ponder_matrix *w, int64_t n_tokens);
 
-/* y[t][r] = dot(w row r, x[t]) for t < n_tokens, r < n_rows.
- * Preconditions (not checked in release builds): ponder_type_is_supported(w->type),
- * n_cols a multiple of the block size, row_bytes at least the type's row size.
- * x: n_tokens rows of n_cols floats; y: n_tokens rows of n_rows floats.
- * The activations are converted to vec_dot_type first (as llama.cpp does); with
- * float_activations the weight rows are dequantized and dotted in float32 instead
- * (an exact-float mode used to check dequantization). work: ponder_matmul_work_bytes
- * bytes (or, in float mode, n_cols floats). */
+/* One product of a batch: y = w . x, y holding n_tokens rows of w->n_rows floats. */
+typedef struct ponder_matmul_job {
+    const ponder_matrix *w;
+    float *y;
+} ponder_matmul_job;
+
+/* y_j[t][r] = dot(w_j row r, x[t]) for every job j, t < n_tokens, r < w_j->n_rows.
+ * All jobs share the input x (n_tokens rows of n_cols floats, the same n_cols for every
+ * job). The activations are converted once per distinct vec_dot_type (as llama.cpp
+ * does), then the rows of all jobs are split across the pool's threads in ONE parallel
+ * region (a NULL pool runs on the calling thread). Results are bit-identical for any
+ * thread count. With float_activations the weight rows are dequantized and dotted with
+ * the float activations in double instead (an exact-float mode used to check
+ * dequantization; it needs no work).
+ * Preconditions (not checked in release builds): every type supported
+ * (ponder_type_is_supported), n_cols a multiple of the block sizes, row_bytes at least
+ * the row size, work at least ponder_matmul_multi_work_bytes bytes, y buffers disjoint
+ * from each other and from x and work. Not reentrant on one pool. */
+void ponder_matmul_multi(const ponder_matmul_job *jobs, int n_jobs, int64_t n_tokens, const float *x,
+                         void *work, bool float_activations, ponder_pool *pool);
+
+/* Work bytes ponder_matmul_multi needs for these jobs: the converted activations, one
+ * cache-line-aligned region per distinct vec_dot_type (none for F32). For one job it is
+ * at most ponder_matmul_work_bytes. 0 if nothing is needed or a job's type cannot be
+ * multiplied; SIZE_MAX on overflow. n_threads is reserved for per-thread scratch. */
+size_t ponder_matmul_multi_work_bytes(const ponder_matmul_job *jobs, int n_jobs, int64_t n_tokens, int n_threads);
+
+/* One job: ponder_matmul_multi(&(ponder_matmul_job){w, y}, 1, ...). work:
+ * ponder_matmul_work_bytes(w, n_tokens) bytes. */
 void ponder_matmul(const ponder_matrix *w, int64_t n_tokens, const float *x, float *y, void *work,
-                   bool float_activations);
+                   bool float_activations, ponder_pool *pool);
 
 #ifdef __cplusplus
 }

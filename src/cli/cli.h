@@ -13,11 +13,14 @@
 #include <jansson.h>
 
 #include "cli/args.h"
+#include "ponder/tensor.h"
 
 /* Subcommands: argv[0] is the subcommand's name; they return the process exit status. */
 int cmd_info(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_perplexity(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 /* Where the default model lives, relative to a "shared" folder. */
 #define CLI_DEFAULT_MODEL_REL "models/stories260K/stories260K.gguf"
@@ -46,6 +49,9 @@ void cli_fput_quoted(FILE *f, const char *s, size_t n);
 /* A JSON string of s[0..n), invalid UTF-8 bytes replaced by U+FFFD (jansson requires
  * valid UTF-8). NULL only when out of memory. */
 json_t *cli_json_string(const char *s, size_t n);
+
+/* "f16"/"f32" (any case) to a KV cache type; false for anything else. */
+bool cli_parse_cache_type(const char *s, ponder_type *out);
 
 /* Monotonic clock in milliseconds. */
 double cli_now_ms(void);

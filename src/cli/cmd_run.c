@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "ponder/model.h"
+#include "ponder/pool.h"
 #include "ponder/sample.h"
 #include "ponder/tokenizer.h"
 
@@ -47,6 +48,7 @@ static void usage(void)
            "                           end-of-generation token or a full context)\n"
            "  -c, --ctx-size N         context size in tokens (default: %d, clipped to the\n"
            "                           model's training context; 0: the training context)\n"
+           "  -t, --threads N          threads (default: the number of CPUs)\n"
            "  -ctk, --cache-type-k T   KV cache type for K: f16 (default) or f32\n"
            "  -ctv, --cache-type-v T   KV cache type for V: f16 (default) or f32\n"
            "      --float-activations  exact-float mode: dequantize weights, f32 activations\n"
@@ -77,17 +79,6 @@ static void usage(void)
            "context), 2 usage error.\n",
            RUN_DEFAULT_PROMPT, RUN_DEFAULT_N_PREDICT, RUN_DEFAULT_N_CTX, (double)d.repeat_penalty,
            (int)d.repeat_last_n, (int)d.top_k, (double)d.top_p, (double)d.min_p, (double)d.temp);
-}
-
-static bool parse_cache_type(const char *s, ponder_type *out)
-{
-    if (strcasecmp(s, "f16") == 0)
-        *out = PONDER_TYPE_F16;
-    else if (strcasecmp(s, "f32") == 0)
-        *out = PONDER_TYPE_F32;
-    else
-        return false;
-    return true;
 }
 
 /* Growable byte buffer for --json's text. */
@@ -133,7 +124,7 @@ static double per_second(size_t n, double ms)
 
 typedef struct run_opts {
     const char *model, *prompt, *file, *ctk, *ctv;
-    int32_t n_predict, n_ctx;
+    int32_t n_predict, n_ctx, n_threads;
     bool n_ctx_given, json, float_act;
     ponder_sampler_params sp;
 } run_opts;
@@ -152,6 +143,7 @@ int cmd_run(int argc, char **argv)
         { "-f", "--file", CLI_STRING, &o.file, 0, 0, NULL },
         { "-n", "--n-predict", CLI_INT, &o.n_predict, -1, INT32_MAX, NULL },
         { "-c", "--ctx-size", CLI_INT, &o.n_ctx, 0, INT32_MAX, &o.n_ctx_given },
+        { "-t", "--threads", CLI_INT, &o.n_threads, 1, 1024, NULL },
         { "-ctk", "--cache-type-k", CLI_STRING, &o.ctk, 0, 0, NULL },
         { "-ctv", "--cache-type-v", CLI_STRING, &o.ctv, 0, 0, NULL },
         { "--float-activations", NULL, CLI_FLAG, &o.float_act, 0, 0, NULL },
@@ -176,9 +168,9 @@ int cmd_run(int argc, char **argv)
     if (!(o.sp.repeat_penalty > 0.0f))
         return cli_usage_error(cmd, "--repeat-penalty must be > 0, got %g", (double)o.sp.repeat_penalty);
     ponder_context_params cp = ponder_context_params_default();
-    if (o.ctk && !parse_cache_type(o.ctk, &cp.type_k))
+    if (o.ctk && !cli_parse_cache_type(o.ctk, &cp.type_k))
         return cli_usage_error(cmd, "unsupported cache type '%s' for -ctk (allowed: f16, f32)", o.ctk);
-    if (o.ctv && !parse_cache_type(o.ctv, &cp.type_v))
+    if (o.ctv && !cli_parse_cache_type(o.ctv, &cp.type_v))
         return cli_usage_error(cmd, "unsupported cache type '%s' for -ctv (allowed: f16, f32)", o.ctv);
     cp.float_activations = o.float_act;
 
@@ -208,6 +200,7 @@ int cmd_run(int argc, char **argv)
     ponder_tokenizer *tok = NULL;
     ponder_context *ctx = NULL;
     ponder_sampler *smp = NULL;
+    ponder_pool *pool = NULL;
     ponder_detokenizer *detok = NULL;
     ponder_token *prompt_ids = NULL;
     size_t n_prompt = 0;
@@ -238,6 +231,11 @@ int cmd_run(int argc, char **argv)
         cp.n_ctx = h->n_ctx_train > 0 && h->n_ctx_train < RUN_DEFAULT_N_CTX ? h->n_ctx_train : RUN_DEFAULT_N_CTX;
     else
         cp.n_ctx = o.n_ctx == 0 ? h->n_ctx_train : o.n_ctx;
+    if (ponder_pool_create(o.n_threads, &pool, &err) != PONDER_OK) {
+        cli_runtime_error("%s", err.msg);
+        goto done;
+    }
+    cp.pool = pool;
     if (ponder_context_create(m, &cp, &ctx, &err) != PONDER_OK) {
         cli_runtime_error("%s", err.msg);
         goto done;
@@ -386,6 +384,7 @@ done:
     ponder_sampler_free(smp);
     free(prompt_ids);
     ponder_context_free(ctx);
+    ponder_pool_free(pool);
     ponder_tokenizer_free(tok);
     ponder_model_free(m);
     free(file_text);

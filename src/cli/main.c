@@ -22,6 +22,8 @@ static const command commands[] = {
     { "info", cmd_info, "architecture, hyper-parameters, tensor types, parameters, FLOPs per token" },
     { "tokenize", cmd_tokenize, "text to token ids and pieces" },
     { "run", cmd_run, "generate text from a prompt" },
+    { "bench", cmd_bench, "prompt and generation speed, as llama-bench" },
+    { "perplexity", cmd_perplexity, "perplexity of a model on a text (llama-perplexity's method)" },
 };
 
 static void usage(FILE *f)

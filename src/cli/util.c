@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -270,4 +271,15 @@ const char *cli_human_bytes(unsigned long long n, char *buf, size_t cap)
     else
         snprintf(buf, cap, "%.2f %s", v, units[u]);
     return buf;
+}
+
+bool cli_parse_cache_type(const char *s, ponder_type *out)
+{
+    if (strcasecmp(s, "f16") == 0)
+        *out = PONDER_TYPE_F16;
+    else if (strcasecmp(s, "f32") == 0)
+        *out = PONDER_TYPE_F32;
+    else
+        return false;
+    return true;
 }

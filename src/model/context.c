@@ -23,22 +23,29 @@ ponder_context_params ponder_context_params_default(void)
 
 static size_t max_size(size_t a, size_t b) { return a > b ? a : b; }
 
-static size_t matrix_work(const ponder_matrix *w, int64_t n_tokens)
+/* Scratch for one product group (jobs sharing an input), at n_tokens rows. */
+static size_t group_work(const ponder_matmul_job *jobs, int n_jobs, int64_t n_tokens, int n_threads)
 {
-    if (!w->data)
+    if (!jobs[0].w->data)
         return 0;
-    return max_size(ponder_matmul_work_bytes(w, n_tokens), (size_t)w->n_cols * sizeof(float));
+    return ponder_matmul_multi_work_bytes(jobs, n_jobs, n_tokens, n_threads);
 }
 
-static size_t model_work_bytes(const ponder_model *m, int64_t n_tokens)
+/* The largest scratch any product of the forward pass needs (see forward.c's groups). */
+static size_t model_work_bytes(const ponder_model *m, int64_t n_tokens, int n_threads)
 {
-    size_t bytes = matrix_work(&m->output, n_tokens);
+    size_t bytes = group_work(&(ponder_matmul_job){&m->output, NULL}, 1, n_tokens, n_threads);
     for (int il = 0; il < m->hp.n_layer; il++) {
         const layer_weights *l = &m->layers[il];
-        const ponder_matrix *all[] = {&l->wq, &l->wk, &l->wv, &l->wqkv, &l->wo, &l->w_gate, &l->w_up, &l->w_down,
-                                      &l->w_router, &l->w_gate_exps, &l->w_up_exps, &l->w_down_exps};
-        for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-            bytes = max_size(bytes, matrix_work(all[i], n_tokens));
+        const ponder_matmul_job qkv[] = {{&l->wq, NULL}, {&l->wk, NULL}, {&l->wv, NULL}};
+        const ponder_matmul_job gate_up[] = {{&l->w_gate, NULL}, {&l->w_up, NULL}};
+        const ponder_matmul_job experts[] = {{&l->w_gate_exps, NULL}, {&l->w_up_exps, NULL}};
+        bytes = max_size(bytes, group_work(qkv, 3, n_tokens, n_threads));
+        bytes = max_size(bytes, group_work(gate_up, 2, n_tokens, n_threads));
+        bytes = max_size(bytes, group_work(experts, 2, 1, n_threads));
+        const ponder_matrix *single[] = {&l->wqkv, &l->wo, &l->w_up, &l->w_down, &l->w_router, &l->w_down_exps};
+        for (size_t i = 0; i < sizeof single / sizeof single[0]; i++)
+            bytes = max_size(bytes, group_work(&(ponder_matmul_job){single[i], NULL}, 1, n_tokens, n_threads));
     }
     return bytes;
 }
@@ -60,7 +67,6 @@ void ponder_context_free(ponder_context *ctx)
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
     free(ctx->q16);
-    free(ctx->p16);
     free(ctx->work);
     free(ctx);
 }
@@ -130,7 +136,8 @@ ponder_status ponder_context_create(const ponder_model *m, const ponder_context_
         ctx->attn = alloc_floats(nb * n_attn, &ok);
         ctx->hb = alloc_floats(nb * n_ff_rows, &ok);
         ctx->hb2 = alloc_floats(nb * (size_t)hp->n_ff, &ok);
-        ctx->scores = alloc_floats((size_t)ctx->n_ctx, &ok);
+        const size_t n_threads = (size_t)ponder_pool_n_threads(params.pool);
+        ctx->scores = alloc_floats(n_threads * (size_t)ctx->n_ctx, &ok);
         ctx->rope_cs = alloc_floats(nb * (size_t)hp->n_rot, &ok);
         ctx->logits = alloc_floats((size_t)hp->n_vocab, &ok);
         ctx->router = alloc_floats((size_t)(hp->n_expert > 0 ? hp->n_expert : 1), &ok);
@@ -138,10 +145,9 @@ ponder_status ponder_context_create(const ponder_model *m, const ponder_context_
         ctx->moe_gate = alloc_floats((size_t)hp->n_ff, &ok);
         ctx->moe_up = alloc_floats((size_t)hp->n_ff, &ok);
         ctx->moe_out = alloc_floats((size_t)hp->n_embd, &ok);
-        ctx->q16 = calloc((size_t)hp->head_dim_k + 1, sizeof(ponder_f16));
-        ctx->p16 = calloc((size_t)ctx->n_ctx, sizeof(ponder_f16));
-        ok = ok && ctx->q16 && ctx->p16;
-        ctx->work_bytes = model_work_bytes(m, (int64_t)nb);
+        ctx->q16 = calloc(n_threads * (size_t)hp->head_dim_k + 1, sizeof(ponder_f16));
+        ok = ok && ctx->q16;
+        ctx->work_bytes = model_work_bytes(m, (int64_t)nb, (int)n_threads);
         ctx->work = malloc(ctx->work_bytes ? ctx->work_bytes : 1);
         ok = ok && ctx->work;
     }

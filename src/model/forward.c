@@ -57,7 +57,15 @@ static void add_bias(float *x, const float *b, int n_tokens, int n)
 
 static void matmul(ponder_context *ctx, const ponder_matrix *w, int n_tokens, const float *x, float *y)
 {
-    ponder_matmul(w, n_tokens, x, y, ctx->work, ctx->params.float_activations);
+    ponder_matmul(w, n_tokens, x, y, ctx->work, ctx->params.float_activations, ctx->params.pool);
+}
+
+/* Several products of the same input in one parallel region (Q/K/V; gate/up): the
+ * activations are converted once and the threads meet once. */
+static void matmul_shared_input(ponder_context *ctx, const ponder_matmul_job *jobs, int n_jobs, int n_tokens,
+                                const float *x)
+{
+    ponder_matmul_multi(jobs, n_jobs, n_tokens, x, ctx->work, ctx->params.float_activations, ctx->params.pool);
 }
 
 /* ---- RoPE ---- */
@@ -128,8 +136,8 @@ static int32_t attn_window_start(const ponder_model *m, int il, int32_t pos)
 
 /* One query head over the cache: out = softmax(cap(q·K) * scale) · V for positions
  * [start, pos]. q is already pre-scaled when the architecture does so. */
-static void attend_head(ponder_context *ctx, int il, int kv_head, const float *q, int32_t start, int32_t pos,
-                        float kq_scale, float *out)
+static void attend_head(const ponder_context *ctx, int il, int kv_head, const float *q, int32_t start, int32_t pos,
+                        float kq_scale, float *scores, ponder_f16 *q16, float *out)
 {
     const ponder_model *m = ctx->model;
     const ponder_hparams *hp = &m->hp;
@@ -137,16 +145,15 @@ static void attend_head(ponder_context *ctx, int il, int kv_head, const float *q
     const bool k16 = ctx->params.type_k == PONDER_TYPE_F16;
     const bool v16 = ctx->params.type_v == PONDER_TYPE_F16;
     const float cap = hp->attn_logit_softcap;
-    float *scores = ctx->scores;
 
     if (k16)
-        ponder_f32_to_f16_row(q, ctx->q16, hd_k);
+        ponder_f32_to_f16_row(q, q16, hd_k);
     float max = -INFINITY;
     for (int32_t j = start; j <= pos; j++) {
         const char *krow = (const char *)ctx->k_cache[il] + (size_t)j * ctx->k_row_bytes;
         float s;
         if (k16) {
-            ponder_vec_dot_f16(hd_k, &s, (const ponder_f16 *)krow + (size_t)kv_head * hd_k, ctx->q16);
+            ponder_vec_dot_f16(hd_k, &s, (const ponder_f16 *)krow + (size_t)kv_head * hd_k, q16);
         } else {
             const float *k = (const float *)krow + (size_t)kv_head * hd_k;
             s = 0.0f;
@@ -184,6 +191,34 @@ static void attend_head(ponder_context *ctx, int il, int kv_head, const float *q
     }
 }
 
+/* Every (token, head) pair of the micro-batch, split across the pool's threads; each
+ * thread has its own scores and F16 query scratch. */
+typedef struct attention_task {
+    ponder_context *ctx;
+    int il, n;
+    float kq_scale;
+} attention_task;
+
+static void attention_slice(void *arg, int ith, int nth)
+{
+    const attention_task *a = arg;
+    ponder_context *ctx = a->ctx;
+    const ponder_model *m = ctx->model;
+    const ponder_hparams *hp = &m->hp;
+    const int n_q = hp->n_head * hp->head_dim_k, n_attn = hp->n_head * hp->head_dim_v;
+    const int group = hp->n_head / hp->n_head_kv; /* query heads per KV head (GQA) */
+    float *scores = ctx->scores + (size_t)ith * (size_t)ctx->n_ctx;
+    ponder_f16 *q16 = ctx->q16 + (size_t)ith * (size_t)hp->head_dim_k;
+    const int n_tasks = a->n * hp->n_head;
+    for (int i = ith; i < n_tasks; i += nth) {
+        const int t = i / hp->n_head, h = i % hp->n_head;
+        const int32_t pos = ctx->n_past + t;
+        attend_head(ctx, a->il, h / group, ctx->q + (size_t)t * n_q + (size_t)h * hp->head_dim_k,
+                    attn_window_start(m, a->il, pos), pos, a->kq_scale, scores, q16,
+                    ctx->attn + (size_t)t * n_attn + (size_t)h * hp->head_dim_v);
+    }
+}
+
 /* ---- feed-forward ---- */
 
 static void ffn_dense(ponder_context *ctx, const layer_weights *l, int n, const float *in, float *out)
@@ -194,8 +229,7 @@ static void ffn_dense(ponder_context *ctx, const layer_weights *l, int n, const 
     switch (m->desc->ffn) {
     case FFN_SWIGLU:
     case FFN_GEGLU:
-        matmul(ctx, &l->w_gate, n, in, hb);
-        matmul(ctx, &l->w_up, n, in, hb2);
+        matmul_shared_input(ctx, (ponder_matmul_job[]){{&l->w_gate, hb}, {&l->w_up, hb2}}, 2, n, in);
         for (size_t i = 0; i < (size_t)n * n_ff; i++)
             hb2[i] *= m->desc->ffn == FFN_GEGLU ? gelu(hb[i]) : silu(hb[i]);
         break;
@@ -263,8 +297,7 @@ static void ffn_moe(ponder_context *ctx, const layer_weights *l, int n, const fl
             ponder_matrix wg = expert(&l->w_gate_exps, l->gate_exps_stride, e);
             ponder_matrix wu = expert(&l->w_up_exps, l->up_exps_stride, e);
             ponder_matrix wd = expert(&l->w_down_exps, l->down_exps_stride, e);
-            matmul(ctx, &wg, 1, x, ctx->moe_gate);
-            matmul(ctx, &wu, 1, x, ctx->moe_up);
+            matmul_shared_input(ctx, (ponder_matmul_job[]){{&wg, ctx->moe_gate}, {&wu, ctx->moe_up}}, 2, 1, x);
             for (int i = 0; i < n_ff; i++)
                 ctx->moe_up[i] *= silu(ctx->moe_gate[i]);
             matmul(ctx, &wd, 1, ctx->moe_up, ctx->moe_out);
@@ -286,8 +319,6 @@ void forward_ubatch(ponder_context *ctx, const int32_t *tokens, int32_t n, float
     const int n_embd = hp->n_embd;
     const int hd_k = hp->head_dim_k, hd_v = hp->head_dim_v;
     const int n_q = hp->n_head * hd_k, n_k = hp->n_head_kv * hd_k, n_v = hp->n_head_kv * hd_v;
-    const int n_attn = hp->n_head * hd_v;
-    const int group = hp->n_head / hp->n_head_kv; /* query heads per KV head (GQA) */
     const int32_t pos0 = ctx->n_past;
     float *x = ctx->x, *xb = ctx->xb, *xb2 = ctx->xb2;
 
@@ -321,9 +352,8 @@ void forward_ubatch(ponder_context *ctx, const int32_t *tokens, int32_t n, float
             for (int t = 0; t < n; t++)
                 memmove(ctx->q + (size_t)t * n_q, ctx->q + (size_t)t * n_qkv, (size_t)n_q * sizeof(float));
         } else {
-            matmul(ctx, &l->wq, n, xb, ctx->q);
-            matmul(ctx, &l->wk, n, xb, ctx->k);
-            matmul(ctx, &l->wv, n, xb, ctx->v);
+            matmul_shared_input(ctx, (ponder_matmul_job[]){{&l->wq, ctx->q}, {&l->wk, ctx->k}, {&l->wv, ctx->v}}, 3, n,
+                                xb);
             add_bias(ctx->q, l->bq, n, n_q);
             add_bias(ctx->k, l->bk, n, n_k);
             add_bias(ctx->v, l->bv, n, n_v);
@@ -338,14 +368,8 @@ void forward_ubatch(ponder_context *ctx, const int32_t *tokens, int32_t n, float
                     q[i] *= m->q_scale;
             kv_store(ctx, il, pos0 + t, ctx->k + (size_t)t * n_k, ctx->v + (size_t)t * n_v);
         }
-        const float kq_scale = d->q_prescale ? 1.0f : m->q_scale;
-        for (int t = 0; t < n; t++) {
-            const int32_t pos = pos0 + t;
-            const int32_t start = attn_window_start(m, il, pos);
-            for (int h = 0; h < hp->n_head; h++)
-                attend_head(ctx, il, h / group, ctx->q + (size_t)t * n_q + (size_t)h * hd_k, start, pos, kq_scale,
-                            ctx->attn + (size_t)t * n_attn + (size_t)h * hd_v);
-        }
+        attention_task at = {.ctx = ctx, .il = il, .n = n, .kq_scale = d->q_prescale ? 1.0f : m->q_scale};
+        ponder_pool_run(ctx->params.pool, attention_slice, &at);
         matmul(ctx, &l->wo, n, ctx->attn, xb2);
         add_bias(xb2, l->bo, n, n_embd);
         if (l->attn_post_norm)

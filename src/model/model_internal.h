@@ -74,12 +74,12 @@ struct ponder_context {
     size_t k_row_bytes, v_row_bytes;
     /* scratch for one micro-batch of n_ubatch tokens */
     float *x, *xb, *xb2, *q, *k, *v, *attn, *hb, *hb2;
-    float *scores;      /* n_ctx */
+    float *scores;      /* per thread: n_ctx attention weights */
     float *rope_cs;     /* n_ubatch × n_rot: (cos, sin) per rotated pair, per token */
     float *logits;      /* n_vocab: the last token's */
     float *router;      /* n_expert */
     float *moe_acc, *moe_gate, *moe_up, *moe_out; /* MoE per-token scratch */
-    ponder_f16 *q16, *p16; /* F16 KV: Q rounded, softmax weights rounded */
+    ponder_f16 *q16;    /* per thread: one query head rounded to F16 (F16 K cache) */
     void *work;
     size_t work_bytes;
 };

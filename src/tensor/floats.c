@@ -9,7 +9,11 @@
  * The dots accumulate in double like ggml's scalar ggml_vec_dot_f32/_f16/_bf16
  * (ggml_float): a product of two f16 or bf16 values is exact in float, so only the final
  * rounding to float is lost.
+ *
+ * The *_ref row functions are the oracle; the public ponder_f32_to_f16_row & co. dispatch
+ * to the active kernel path (dispatch.c).
  */
+#include "tensor/kernels.h"
 #include "tensor/quants.h"
 
 #include <string.h>
@@ -92,19 +96,19 @@ ponder_bf16 ponder_f32_to_bf16(float f)
     return (ponder_bf16)((x + 0x7fff + ((x >> 16) & 1)) >> 16);
 }
 
-void ponder_f16_to_f32_row(const ponder_f16 *x, float *y, int64_t n)
+void ponder_f16_to_f32_row_ref(const ponder_f16 *x, float *y, int64_t n)
 {
     for (int64_t i = 0; i < n; i++)
         y[i] = ponder_f16_to_f32(x[i]);
 }
 
-void ponder_f32_to_f16_row(const float *x, ponder_f16 *y, int64_t n)
+void ponder_f32_to_f16_row_ref(const float *x, ponder_f16 *y, int64_t n)
 {
     for (int64_t i = 0; i < n; i++)
         y[i] = ponder_f32_to_f16(x[i]);
 }
 
-void ponder_vec_dot_f16(int64_t n, float *out, const ponder_f16 *x, const ponder_f16 *y)
+void ponder_vec_dot_f16_ref(int64_t n, float *out, const ponder_f16 *x, const ponder_f16 *y)
 {
     double sum = 0.0;
     for (int64_t i = 0; i < n; i++)
@@ -135,17 +139,17 @@ void ponder_vec_dot_f32(int64_t n, float *out, const void *vx, const void *vy)
 
 void ponder_f16_to_float(const void *src, float *dst, int64_t n)
 {
-    ponder_f16_to_f32_row(src, dst, n);
+    ponder_f16_to_f32_row_ref(src, dst, n);
 }
 
 void ponder_f16_from_float(const float *src, void *dst, int64_t n)
 {
-    ponder_f32_to_f16_row(src, dst, n);
+    ponder_f32_to_f16_row_ref(src, dst, n);
 }
 
 void ponder_vec_dot_f16_f16(int64_t n, float *out, const void *x, const void *y)
 {
-    ponder_vec_dot_f16(n, out, x, y);
+    ponder_vec_dot_f16_ref(n, out, x, y);
 }
 
 void ponder_bf16_to_float(const void *src, float *dst, int64_t n)

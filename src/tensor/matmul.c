@@ -1,14 +1,32 @@
 /*
- * matmul.c — row conversions and the matrix product over the traits table.
+ * matmul.c — row conversions and the threaded, batched matrix product.
  *
- * ponder_matmul is the scalar, single-thread reference: it converts the activations to
- * the weight type's vec_dot_type once (as llama.cpp's mul_mat does), then takes one
- * vec_dot per (token, row). Faster kernels and threading slot in later behind the same
- * traits; this file stays the oracle they are tested against.
+ * ponder_matmul_multi runs several products that share one input (Q, K and V; gate and
+ * up) in ONE parallel region of the pool:
+ *   1. the activations are converted once per distinct vec_dot_type (as llama.cpp's
+ *      mul_mat does), token rows split across the threads, then a spin barrier;
+ *   2. the weight rows of all jobs, cut into chunks, are handed out through an atomic
+ *      counter. A chunk's size depends only on the matrix shape, never on the thread
+ *      count, and every output is computed by the same kernel whichever thread takes its
+ *      chunk, so results are bit-identical for any number of threads. Chunks are
+ *      multiples of 16 rows, so two threads never write the same cache line of y.
+ * With several tokens (prompt processing) a chunk loops over the tokens in tiles so its
+ * weight rows stay in L1/L2, calling the ISA's tile kernel (gemm) where there is one.
  */
+#include "tensor/kernels.h"
 #include "tensor/quants.h"
 
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdint.h>
+#include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define CPU_RELAX() _mm_pause()
+#else
+#define CPU_RELAX() ((void)0)
+#endif
 
 /* Checks t is computable for the given kernel need and n is block-aligned. */
 static ponder_status row_check(int t, int64_t n, bool need_from, const ponder_type_traits **out,
@@ -58,7 +76,7 @@ ponder_status ponder_quantize_row(int t, const float *src, void *dst, int64_t n,
 static size_t act_row_bytes(const ponder_matrix *w)
 {
     const ponder_type_traits *tr = ponder_type_get_traits(w->type);
-    if (!tr || !tr->vec_dot || w->n_cols < 0)
+    if (!tr || !tr->vec_dot || !tr->to_float || w->n_cols < 0 || w->n_cols % tr->block_elems != 0)
         return 0;
     const ponder_type_traits *vt = ponder_type_get_traits(tr->vec_dot_type);
     if (!vt || !vt->from_float || w->n_cols % vt->block_elems != 0)
@@ -74,40 +92,288 @@ size_t ponder_matmul_work_bytes(const ponder_matrix *w, int64_t n_tokens)
     if ((uint64_t)n_tokens > SIZE_MAX / row)
         return SIZE_MAX; /* an allocation of this fails, which is the right outcome */
     const size_t act = (size_t)n_tokens * row;
-    const size_t floats = (size_t)w->n_cols * sizeof(float); /* float_activations mode */
+    const size_t floats = (size_t)w->n_cols * sizeof(float); /* kept: callers size one buffer for both modes */
     return act > floats ? act : floats;
 }
 
-void ponder_matmul(const ponder_matrix *w, int64_t n_tokens, const float *x, float *y, void *work,
-                   bool float_activations)
+/* ---- the work buffer: one region per distinct vec_dot_type ---- */
+
+#define ACT_ALIGN 64      /* regions after the first start on a cache line */
+#define MAX_ACT_TYPES 8   /* distinct vec_dot_types: F32 F16 BF16 Q8_0 Q8_1 Q8_K */
+
+typedef struct act_region {
+    ponder_type type;
+    size_t row_bytes;
+    size_t offset;        /* in work; unused for F32, whose rows are x itself */
+} act_region;
+
+/* Fills acts with the distinct vec_dot_types of jobs (first-appearance order) and *total
+ * with the bytes they need. Returns their count, or -1 if a job cannot be multiplied or
+ * the size overflows (*total = SIZE_MAX then). */
+static int plan_acts(const ponder_matmul_job *jobs, int n_jobs, int64_t n_tokens, act_region *acts,
+                     size_t *total)
+{
+    int n = 0;
+    size_t end = 0;
+    *total = 0;
+    for (int j = 0; j < n_jobs; j++) {
+        const size_t row = act_row_bytes(jobs[j].w);
+        if (row == 0)
+            return -1;
+        const ponder_type vt = ponder_type_get_traits(jobs[j].w->type)->vec_dot_type;
+        int a = 0;
+        while (a < n && acts[a].type != vt)
+            a++;
+        if (a < n)
+            continue;
+        if (n == MAX_ACT_TYPES)
+            return -1;
+        acts[n] = (act_region){.type = vt, .row_bytes = row, .offset = 0};
+        if (vt != PONDER_TYPE_F32) {
+            if ((uint64_t)n_tokens > (SIZE_MAX - ACT_ALIGN - end) / row) {
+                *total = SIZE_MAX;
+                return -1;
+            }
+            const size_t start = end == 0 ? 0 : (end + ACT_ALIGN - 1) / ACT_ALIGN * ACT_ALIGN;
+            acts[n].offset = start;
+            end = start + (size_t)n_tokens * row;
+        }
+        n++;
+    }
+    *total = end;
+    return n;
+}
+
+size_t ponder_matmul_multi_work_bytes(const ponder_matmul_job *jobs, int n_jobs, int64_t n_tokens, int n_threads)
+{
+    (void)n_threads; /* per-thread scratch lives on the stack; kept for kernels that may need it */
+    act_region acts[MAX_ACT_TYPES];
+    size_t total;
+    if (n_jobs < 0 || n_tokens < 0)
+        return 0;
+    if (plan_acts(jobs, n_jobs, n_tokens, acts, &total) < 0)
+        return total == SIZE_MAX ? SIZE_MAX : 0;
+    return total;
+}
+
+/* ---- the parallel region ---- */
+
+typedef struct mm_task {
+    const ponder_matmul_job *jobs;
+    int n_jobs;
+    int64_t n_tokens, n_cols;
+    const float *x;
+    uint8_t *work;
+    bool float_mode;
+    const ponder_isa_kernels *k;
+    int n_acts;
+    act_region acts[MAX_ACT_TYPES];
+    int64_t n_chunks;            /* over all jobs */
+    _Atomic int converted;       /* threads past the conversion phase */
+    _Atomic int64_t next_chunk;
+} mm_task;
+
+/* Rows per chunk of a matrix with rows of row_bytes: about CHUNK_BYTES of weights (in L1
+ * next to a tile of activations), a multiple of CHUNK_ROW_MULT rows (16 floats of y = one
+ * cache line; a multiple of every tile height). Depends on the shape only. */
+#define CHUNK_BYTES 16384
+#define CHUNK_ROW_MULT 16
+
+static int64_t chunk_rows_of(const ponder_matrix *w)
+{
+    int64_t rows = (int64_t)(CHUNK_BYTES / (w->row_bytes ? w->row_bytes : 1));
+    rows = rows / CHUNK_ROW_MULT * CHUNK_ROW_MULT;
+    return rows < CHUNK_ROW_MULT ? CHUNK_ROW_MULT : rows;
+}
+
+static const uint8_t *act_rows(const mm_task *t, ponder_type vt, size_t *row_bytes)
+{
+    for (int a = 0; a < t->n_acts; a++) {
+        if (t->acts[a].type == vt) {
+            *row_bytes = t->acts[a].row_bytes;
+            return vt == PONDER_TYPE_F32 ? (const uint8_t *)t->x : t->work + t->acts[a].offset;
+        }
+    }
+    return NULL; /* unreachable: plan_acts saw every job */
+}
+
+/* Float mode: each weight row dequantized piece by piece on the stack and dotted with
+ * every token in double, in index order — the same sums as the reference
+ * ponder_vec_dot_f32 over the whole dequantized row, without a per-thread buffer. */
+#define FLOAT_PIECE 256   /* elements; a multiple of every block size */
+#define FLOAT_TOKENS 64
+
+static void float_rows(const mm_task *t, const ponder_matrix *w, float *y, int64_t r0, int64_t r1)
 {
     const ponder_type_traits *tr = ponder_type_get_traits(w->type);
-    /* preconditions (the caller checked the type when loading the weights) */
-    assert(tr && tr->to_float && tr->vec_dot);
-    assert(w->n_cols % tr->block_elems == 0);
-    assert(w->row_bytes >= (size_t)(w->n_cols / tr->block_elems) * tr->block_bytes);
-    const int64_t n_cols = w->n_cols, n_rows = w->n_rows;
-    const uint8_t *wdata = w->data;
+    const int64_t n_cols = t->n_cols;
+    float piece[FLOAT_PIECE];
+    double acc[FLOAT_TOKENS];
+    for (int64_t r = r0; r < r1; r++) {
+        const uint8_t *wrow = (const uint8_t *)w->data + (size_t)r * w->row_bytes;
+        for (int64_t t0 = 0; t0 < t->n_tokens; t0 += FLOAT_TOKENS) {
+            const int64_t nt = t->n_tokens - t0 < FLOAT_TOKENS ? t->n_tokens - t0 : FLOAT_TOKENS;
+            for (int64_t i = 0; i < nt; i++)
+                acc[i] = 0.0;
+            for (int64_t p0 = 0; p0 < n_cols; p0 += FLOAT_PIECE) {
+                const int64_t len = n_cols - p0 < FLOAT_PIECE ? n_cols - p0 : FLOAT_PIECE;
+                tr->to_float(wrow + (size_t)(p0 / tr->block_elems) * tr->block_bytes, piece, len);
+                for (int64_t i = 0; i < nt; i++) {
+                    const float *xr = t->x + (t0 + i) * n_cols + p0;
+                    double s = acc[i];
+                    for (int64_t e = 0; e < len; e++)
+                        s += (double)(piece[e] * xr[e]);
+                    acc[i] = s;
+                }
+            }
+            for (int64_t i = 0; i < nt; i++)
+                y[(t0 + i) * w->n_rows + r] = (float)acc[i];
+        }
+    }
+}
 
-    if (float_activations) {
-        /* dequantize each weight row once, dot it with every token in float */
-        float *row = work;
-        for (int64_t r = 0; r < n_rows; r++) {
-            tr->to_float(wdata + (size_t)r * w->row_bytes, row, n_cols);
-            for (int64_t t = 0; t < n_tokens; t++)
-                ponder_vec_dot_f32(n_cols, &y[t * n_rows + r], row, x + t * n_cols);
+/* Rows [r0, r1) of one job for every token. */
+static void run_rows(const mm_task *t, const ponder_matmul_job *job, int64_t r0, int64_t r1)
+{
+    const ponder_matrix *w = job->w;
+    if (t->float_mode) {
+        float_rows(t, w, job->y, r0, r1);
+        return;
+    }
+    const ponder_type_kernels *kt = &t->k->type[w->type];
+    size_t arow = 0;
+    const uint8_t *act = act_rows(t, ponder_type_get_traits(w->type)->vec_dot_type, &arow);
+    const uint8_t *wdata = w->data;
+    const size_t wrow = w->row_bytes;
+    const int64_t n_tokens = t->n_tokens, n_rows = w->n_rows, n_cols = t->n_cols;
+    float *y = job->y;
+    int64_t t0 = 0;
+    if (kt->gemm && n_tokens >= kt->gemm_tokens) {
+        const int RM = kt->gemm_rows, RN = kt->gemm_tokens;
+        for (; t0 + RN <= n_tokens; t0 += RN) {
+            int64_t r = r0;
+            for (; r + RM <= r1; r += RM)
+                kt->gemm(n_cols, RM, RN, wdata + (size_t)r * wrow, wrow, act + (size_t)t0 * arow, arow,
+                         y + t0 * n_rows + r, (size_t)n_rows);
+            for (; r < r1; r++)
+                for (int64_t tt = t0; tt < t0 + RN; tt++)
+                    kt->vec_dot(n_cols, &y[tt * n_rows + r], wdata + (size_t)r * wrow, act + (size_t)tt * arow);
+        }
+    }
+    if (kt->gemm && kt->gemm_gemv) {
+        /* single tokens (decode, batch tails): tiles of gemm_rows rows share each
+         * activation block */
+        const int RM = kt->gemm_rows;
+        for (; t0 < n_tokens; t0++) {
+            int64_t r = r0;
+            for (; r + RM <= r1; r += RM)
+                kt->gemm(n_cols, RM, 1, wdata + (size_t)r * wrow, wrow, act + (size_t)t0 * arow, arow,
+                         y + t0 * n_rows + r, (size_t)n_rows);
+            for (; r < r1; r++)
+                kt->vec_dot(n_cols, &y[t0 * n_rows + r], wdata + (size_t)r * wrow, act + (size_t)t0 * arow);
         }
         return;
     }
+    /* one weight row against every remaining token: the row stays in L1 */
+    for (int64_t r = r0; r < r1; r++)
+        for (int64_t tt = t0; tt < n_tokens; tt++)
+            kt->vec_dot(n_cols, &y[tt * n_rows + r], wdata + (size_t)r * wrow, act + (size_t)tt * arow);
+}
 
-    const ponder_type_traits *vt = ponder_type_get_traits(tr->vec_dot_type);
-    assert(vt && vt->from_float);
-    const size_t arow = act_row_bytes(w);
-    uint8_t *act = work;
-    for (int64_t t = 0; t < n_tokens; t++)
-        vt->from_float(x + t * n_cols, act + (size_t)t * arow, n_cols);
-    for (int64_t t = 0; t < n_tokens; t++)
-        for (int64_t r = 0; r < n_rows; r++)
-            tr->vec_dot(n_cols, &y[t * n_rows + r], wdata + (size_t)r * w->row_bytes,
-                        act + (size_t)t * arow);
+static void run_chunk(const mm_task *t, int64_t c)
+{
+    for (int j = 0; j < t->n_jobs; j++) {
+        const ponder_matrix *w = t->jobs[j].w;
+        const int64_t cr = chunk_rows_of(w);
+        const int64_t nc = (w->n_rows + cr - 1) / cr;
+        if (c < nc) {
+            const int64_t r0 = c * cr, r1 = r0 + cr < w->n_rows ? r0 + cr : w->n_rows;
+            run_rows(t, &t->jobs[j], r0, r1);
+            return;
+        }
+        c -= nc;
+    }
+}
+
+static void convert_slice(const mm_task *t, int ith, int nth)
+{
+    int n_conv = 0;
+    const act_region *conv[MAX_ACT_TYPES];
+    for (int a = 0; a < t->n_acts; a++)
+        if (t->acts[a].type != PONDER_TYPE_F32)
+            conv[n_conv++] = &t->acts[a];
+    const int64_t total = (int64_t)n_conv * t->n_tokens;
+    const int64_t i0 = total * ith / nth, i1 = total * (ith + 1) / nth;
+    for (int64_t i = i0; i < i1; i++) {
+        const act_region *a = conv[i / t->n_tokens];
+        const int64_t tok = i % t->n_tokens;
+        t->k->type[a->type].from_float(t->x + tok * t->n_cols, t->work + a->offset + (size_t)tok * a->row_bytes,
+                                       t->n_cols);
+    }
+}
+
+/* Every thread of the region arrives here once; the pool runs all nth at the same time,
+ * so spinning is safe. Yields after a while in case the machine is oversubscribed. */
+static void barrier(_Atomic int *count, int nth)
+{
+    atomic_fetch_add_explicit(count, 1, memory_order_acq_rel);
+    int spins = 0;
+    while (atomic_load_explicit(count, memory_order_acquire) < nth) {
+        if (++spins < 1 << 14)
+            CPU_RELAX();
+        else
+            sched_yield();
+    }
+}
+
+static void matmul_worker(void *arg, int ith, int nth)
+{
+    mm_task *t = arg;
+    if (!t->float_mode) {
+        convert_slice(t, ith, nth);
+        if (nth > 1)
+            barrier(&t->converted, nth);
+    }
+    for (int64_t c = ith; c < t->n_chunks; c = atomic_fetch_add_explicit(&t->next_chunk, 1, memory_order_relaxed))
+        run_chunk(t, c);
+}
+
+void ponder_matmul_multi(const ponder_matmul_job *jobs, int n_jobs, int64_t n_tokens, const float *x, void *work,
+                         bool float_activations, ponder_pool *pool)
+{
+    if (n_jobs <= 0 || n_tokens <= 0)
+        return;
+    mm_task t = {
+        .jobs = jobs,
+        .n_jobs = n_jobs,
+        .n_tokens = n_tokens,
+        .n_cols = jobs[0].w->n_cols,
+        .x = x,
+        .work = work,
+        .float_mode = float_activations,
+        .k = ponder_kernels(),
+    };
+    size_t total;
+    t.n_acts = plan_acts(jobs, n_jobs, n_tokens, t.acts, &total);
+    /* preconditions (the caller checked the types when loading the weights) */
+    assert(t.n_acts > 0);
+    for (int j = 0; j < n_jobs; j++) {
+        const ponder_matrix *w = jobs[j].w;
+        const ponder_type_traits *tr = ponder_type_get_traits(w->type);
+        assert(w->n_cols == t.n_cols);
+        assert(w->row_bytes >= (size_t)(w->n_cols / tr->block_elems) * tr->block_bytes);
+        (void)tr;
+        t.n_chunks += (w->n_rows + chunk_rows_of(w) - 1) / chunk_rows_of(w);
+    }
+    const int nth = ponder_pool_n_threads(pool);
+    atomic_init(&t.converted, 0);
+    atomic_init(&t.next_chunk, (int64_t)nth);
+    ponder_pool_run(pool, matmul_worker, &t);
+}
+
+void ponder_matmul(const ponder_matrix *w, int64_t n_tokens, const float *x, float *y, void *work,
+                   bool float_activations, ponder_pool *pool)
+{
+    const ponder_matmul_job job = {.w = w, .y = y};
+    ponder_matmul_multi(&job, 1, n_tokens, x, work, float_activations, pool);
 }

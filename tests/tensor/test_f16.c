@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "ponder/tensor.h"
+#include "tensor/kernels.h"
 #include "tensor_test.h"
 
 #include <math.h>
@@ -228,13 +229,21 @@ static void test_f16_rows_and_dot(void **state)
         ref += (double)ponder_f16_to_f32(hx[i]) * (double)ponder_f16_to_f32(hy[i]);
     }
     float got;
-    ponder_vec_dot_f16(N, &got, hx, hy);
-    /* products of f16 values are exact and summed in double: only the last rounding */
+    ponder_vec_dot_f16_ref(N, &got, hx, hy);
+    /* the oracle: products of f16 values are exact and summed in double, only the last
+     * rounding is lost */
     assert_true(got == (float)ref);
     /* and the traits-table F16 dot is the same function */
     float got2;
     ponder_type_get_traits(PONDER_TYPE_F16)->vec_dot(N, &got2, hx, hy);
     assert_true(got2 == got);
+    /* the dispatched one (float accumulation on vector paths) within summation order */
+    float got3;
+    ponder_vec_dot_f16(N, &got3, hx, hy);
+    double abs_sum = 0.0;
+    for (int i = 0; i < N; i++)
+        abs_sum += fabs((double)ponder_f16_to_f32(hx[i]) * (double)ponder_f16_to_f32(hy[i]));
+    assert_true(fabs((double)got3 - ref) <= 2e-6 * abs_sum);
 }
 
 int main(void)

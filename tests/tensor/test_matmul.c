@@ -1,12 +1,15 @@
 /* test_matmul.c — ponder_matmul for every supported weight type against a naive double
  * reference built from the dequantized weights (and, in the default mode, the activations
- * rounded through the weight type's vec_dot_type, as llama.cpp does). */
+ * rounded through the weight type's vec_dot_type, as llama.cpp does); ponder_matmul_multi
+ * with every type at once: bit-identical for every thread count, equal to the scalar
+ * single-thread reference up to float summation order (bit-equal on the scalar path). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
 #include "ponder/tensor.h"
+#include "tensor/kernels.h"
 #include "tensor_test.h"
 
 #include <stdio.h>
@@ -49,8 +52,8 @@ static void check_type(int t, int64_t n_tokens)
     assert_true(wb >= N_COLS * sizeof(float));
     void *work = malloc(wb); /* exactly the advertised size: ASan catches overruns */
     assert_non_null(work);
-    ponder_matmul(&w, n_tokens, x, y, work, false);
-    ponder_matmul(&w, n_tokens, x, yf, work, true);
+    ponder_matmul(&w, n_tokens, x, y, work, false, NULL);
+    ponder_matmul(&w, n_tokens, x, yf, work, true, NULL);
 
     for (int64_t i = 0; i < n_tokens; i++) {
         for (int r = 0; r < N_ROWS; r++) {
@@ -134,11 +137,285 @@ static void test_matmul_f32_exact(void **state)
     const ponder_matrix w = {.type = PONDER_TYPE_F32, .n_cols = 3, .n_rows = 2, .row_bytes = 12, .data = wdata};
     float y[4], work[8];
     assert_true(ponder_matmul_work_bytes(&w, 2) <= sizeof work);
-    ponder_matmul(&w, 2, x, y, work, false);
+    ponder_matmul(&w, 2, x, y, work, false, NULL);
     assert_true(y[0] == 6.0f);     /* token 0, row 0 */
     assert_true(y[1] == -0.25f);   /* token 0, row 1 */
     assert_true(y[2] == 18.0f);    /* token 1, row 0: 2 - 8 + 24 */
     assert_true(y[3] == -2.0f);    /* token 1, row 1: -2 - 2 + 2 */
+}
+
+/* ---- ponder_matmul_multi ---- */
+
+/* The scalar oracle: reference activation conversion, then one reference vec_dot per
+ * (token, row), single thread. */
+static void reference_product(const ponder_matrix *w, int64_t n_tokens, const float *x, float *y)
+{
+    const ponder_type_traits *tr = ponder_type_get_traits(w->type);
+    const ponder_type_traits *vt = ponder_type_get_traits(tr->vec_dot_type);
+    void *a = malloc(tt_row_bytes(tr->vec_dot_type, w->n_cols));
+    assert_non_null(a);
+    for (int64_t t = 0; t < n_tokens; t++) {
+        vt->from_float(x + t * w->n_cols, a, w->n_cols);
+        for (int64_t r = 0; r < w->n_rows; r++)
+            tr->vec_dot(w->n_cols, &y[t * w->n_rows + r], (const uint8_t *)w->data + (size_t)r * w->row_bytes, a);
+    }
+    free(a);
+}
+
+/* The reference float mode: dequantized row . float activations, double sum. */
+static void reference_float_product(const ponder_matrix *w, int64_t n_tokens, const float *x, float *y)
+{
+    const ponder_type_traits *tr = ponder_type_get_traits(w->type);
+    float *row = malloc((size_t)w->n_cols * sizeof *row);
+    assert_non_null(row);
+    for (int64_t r = 0; r < w->n_rows; r++) {
+        tr->to_float((const uint8_t *)w->data + (size_t)r * w->row_bytes, row, w->n_cols);
+        for (int64_t t = 0; t < n_tokens; t++)
+            ponder_vec_dot_f32(w->n_cols, &y[t * w->n_rows + r], row, x + t * w->n_cols);
+    }
+    free(row);
+}
+
+/* sum |terms| of y[t][r] for the tolerance: dequantized weights and activations, plus the
+ * separately added mins of Q4_1/Q5_1 */
+static double abs_terms(const ponder_matrix *w, int64_t r, const float *xa_t)
+{
+    const ponder_type_traits *tr = ponder_type_get_traits(w->type);
+    const uint8_t *wq = (const uint8_t *)w->data + (size_t)r * w->row_bytes;
+    float *wd = malloc((size_t)w->n_cols * sizeof *wd);
+    assert_non_null(wd);
+    tr->to_float(wq, wd, w->n_cols);
+    double s = tt_dot_abs(wd, xa_t, w->n_cols);
+    if (w->type == PONDER_TYPE_Q4_1 || w->type == PONDER_TYPE_Q5_1) {
+        for (int64_t b = 0; b < w->n_cols / PONDER_QK; b++) {
+            const ponder_f16 m = w->type == PONDER_TYPE_Q4_1 ? ((const ponder_block_q4_1 *)wq)[b].m
+                                                             : ((const ponder_block_q5_1 *)wq)[b].m;
+            for (int i = 0; i < PONDER_QK; i++)
+                s += 2.0 * fabs((double)ponder_f16_to_f32(m) * xa_t[b * PONDER_QK + i]);
+        }
+    }
+    free(wd);
+    return s;
+}
+
+enum { MULTI_COLS = 768, MAX_JOBS = PONDER_TYPE_COUNT };
+
+typedef struct {
+    int n_jobs;
+    ponder_matrix w[MAX_JOBS];
+    ponder_matmul_job jobs[MAX_JOBS];
+    uint8_t *wq[MAX_JOBS];
+} job_set;
+
+/* One matrix per supported type, with awkward row counts (not multiples of 4 or 16). */
+static void make_jobs(job_set *js, tt_rng *rng)
+{
+    static const int64_t rows[] = {7, 33, 100, 50, 19, 64, 3, 129, 16, 1, 45, 77, 31, 90};
+    js->n_jobs = 0;
+    float *f = malloc(MULTI_COLS * sizeof *f);
+    assert_non_null(f);
+    for (int t = 0; t < PONDER_TYPE_COUNT; t++) {
+        if (!ponder_type_is_supported(t))
+            continue;
+        const int j = js->n_jobs++;
+        const int64_t nr = rows[j % 14];
+        const size_t rb = tt_row_bytes(t, MULTI_COLS) + (j % 3 == 0 ? 8 : 0); /* some padded rows */
+        js->wq[j] = calloc((size_t)nr, rb);
+        assert_non_null(js->wq[j]);
+        for (int64_t r = 0; r < nr; r++) {
+            tt_fill_gauss(rng, f, MULTI_COLS, 0.05);
+            assert_int_equal(ponder_quantize_row(t, f, js->wq[j] + (size_t)r * rb, MULTI_COLS, NULL), PONDER_OK);
+        }
+        js->w[j] = (ponder_matrix){.type = (ponder_type)t, .n_cols = MULTI_COLS, .n_rows = nr, .row_bytes = rb,
+                                   .data = js->wq[j]};
+    }
+    free(f);
+}
+
+/* Runs the whole job set into freshly allocated outputs (one block per job). */
+static float *run_multi(job_set *js, int64_t n_tokens, const float *x, bool float_mode, ponder_pool *pool)
+{
+    size_t total = 0;
+    for (int j = 0; j < js->n_jobs; j++)
+        total += (size_t)(js->w[j].n_rows * n_tokens);
+    float *y = malloc(total * sizeof *y + 1);
+    assert_non_null(y);
+    memset(y, 0xff, total * sizeof *y); /* NaN: an output never written shows */
+    size_t off = 0;
+    for (int j = 0; j < js->n_jobs; j++) {
+        js->jobs[j] = (ponder_matmul_job){.w = &js->w[j], .y = y + off};
+        off += (size_t)(js->w[j].n_rows * n_tokens);
+    }
+    const size_t wb = ponder_matmul_multi_work_bytes(js->jobs, js->n_jobs, n_tokens, ponder_pool_n_threads(pool));
+    void *work = malloc(wb ? wb : 1); /* exactly the advertised size: ASan catches overruns */
+    assert_non_null(work);
+    ponder_matmul_multi(js->jobs, js->n_jobs, n_tokens, x, work, float_mode, pool);
+    free(work);
+    return y;
+}
+
+static void test_matmul_multi_threads_and_reference(void **state)
+{
+    (void)state;
+    tt_rng rng = {2024};
+    job_set js;
+    make_jobs(&js, &rng);
+    assert_int_equal(js.n_jobs, 14);
+    ponder_pool *pools[3] = {NULL, NULL, NULL};
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(ponder_pool_create(i + 1, &pools[i], NULL), PONDER_OK);
+    const int64_t token_counts[] = {1, 2, 3, 5, 17};
+    const char *paths[] = {"scalar", "avx2", "avx512"};
+    for (size_t p = 0; p < sizeof paths / sizeof paths[0]; p++) {
+        if (!ponder_tensor_isa_available(paths[p]))
+            continue;
+        assert_int_equal(ponder_tensor_force_isa(paths[p], NULL), PONDER_OK);
+        const bool scalar = strcmp(paths[p], "scalar") == 0;
+        for (size_t k = 0; k < sizeof token_counts / sizeof token_counts[0]; k++) {
+            const int64_t nt = token_counts[k];
+            float *x = malloc((size_t)(nt * MULTI_COLS) * sizeof *x);
+            assert_non_null(x);
+            tt_fill_gauss(&rng, x, nt * MULTI_COLS, 1.0);
+            for (int fm = 0; fm < 2; fm++) {
+                float *y0 = run_multi(&js, nt, x, fm, NULL);
+                size_t total = 0;
+                for (int j = 0; j < js.n_jobs; j++)
+                    total += (size_t)(js.w[j].n_rows * nt);
+                /* every thread count gives the same bits */
+                for (int i = 0; i < 3; i++) {
+                    float *yi = run_multi(&js, nt, x, fm, pools[i]);
+                    if (memcmp(y0, yi, total * sizeof *y0) != 0)
+                        fail_msg("path %s tokens %lld float_mode %d: %d threads differ from no pool", paths[p],
+                                 (long long)nt, fm, i + 1);
+                    free(yi);
+                }
+                /* against the scalar single-thread reference */
+                size_t off = 0;
+                for (int j = 0; j < js.n_jobs; j++) {
+                    const ponder_matrix *w = &js.w[j];
+                    const ponder_type_traits *tr = ponder_type_get_traits(w->type);
+                    const ponder_type_traits *vt = ponder_type_get_traits(tr->vec_dot_type);
+                    float *ref = malloc((size_t)(w->n_rows * nt) * sizeof *ref);
+                    float *xa = malloc((size_t)MULTI_COLS * sizeof *xa);
+                    void *aq = malloc(tt_row_bytes(tr->vec_dot_type, MULTI_COLS));
+                    assert_true(ref && xa && aq);
+                    if (fm)
+                        reference_float_product(w, nt, x, ref);
+                    else
+                        reference_product(w, nt, x, ref);
+                    const bool exact = fm || scalar; /* same kernels, same order */
+                    for (int64_t t = 0; t < nt; t++) {
+                        vt->from_float(x + t * MULTI_COLS, aq, MULTI_COLS);
+                        vt->to_float(aq, xa, MULTI_COLS);
+                        for (int64_t r = 0; r < w->n_rows; r++) {
+                            const float got = y0[off + (size_t)(t * w->n_rows + r)], want = ref[t * w->n_rows + r];
+                            if (exact ? memcmp(&got, &want, sizeof got) != 0
+                                      : !(fabs((double)got - want) <= 2e-6 * abs_terms(w, r, xa) + 1e-35))
+                                fail_msg("path %s %s tokens %lld float_mode %d y[%lld][%lld] = %.9g, reference %.9g",
+                                         paths[p], tr->name, (long long)nt, fm, (long long)t, (long long)r, got, want);
+                        }
+                    }
+                    off += (size_t)(w->n_rows * nt);
+                    free(ref);
+                    free(xa);
+                    free(aq);
+                }
+                free(y0);
+            }
+            free(x);
+        }
+    }
+    ponder_tensor_force_isa(NULL, NULL);
+    for (int i = 0; i < 3; i++)
+        ponder_pool_free(pools[i]);
+    for (int j = 0; j < js.n_jobs; j++)
+        free(js.wq[j]);
+}
+
+/* Prompt-sized batch through the tile kernels: chunk and tile edges (rows not a multiple
+ * of 4 or 16, tokens not a multiple of the tile width) must not change any result. */
+static void test_matmul_tiles_large_batch(void **state)
+{
+    (void)state;
+    tt_rng rng = {99};
+    const int types[] = {PONDER_TYPE_Q8_0, PONDER_TYPE_Q5_0, PONDER_TYPE_F16, PONDER_TYPE_Q4_K};
+    const int64_t n_cols = 512, n_rows = 70, nt = 37;
+    ponder_pool *pool = NULL;
+    assert_int_equal(ponder_pool_create(2, &pool, NULL), PONDER_OK);
+    float *x = malloc((size_t)(nt * n_cols) * sizeof *x), *f = malloc((size_t)n_cols * sizeof *f);
+    assert_true(x && f);
+    tt_fill_gauss(&rng, x, nt * n_cols, 1.0);
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+        const int t = types[k];
+        const size_t rb = tt_row_bytes(t, n_cols);
+        uint8_t *wq = malloc(rb * (size_t)n_rows);
+        float *y1 = malloc((size_t)(nt * n_rows) * sizeof *y1), *y2 = malloc((size_t)(nt * n_rows) * sizeof *y2);
+        float *ref = malloc((size_t)(nt * n_rows) * sizeof *ref);
+        assert_true(wq && y1 && y2 && ref);
+        for (int64_t r = 0; r < n_rows; r++) {
+            tt_fill_gauss(&rng, f, n_cols, 0.05);
+            ponder_quantize_row(t, f, wq + (size_t)r * rb, n_cols, NULL);
+        }
+        const ponder_matrix w = {.type = (ponder_type)t, .n_cols = n_cols, .n_rows = n_rows, .row_bytes = rb, .data = wq};
+        void *work = malloc(ponder_matmul_work_bytes(&w, nt));
+        assert_non_null(work);
+        ponder_matmul(&w, nt, x, y1, work, false, NULL);
+        ponder_matmul(&w, nt, x, y2, work, false, pool);
+        assert_memory_equal(y1, y2, (size_t)(nt * n_rows) * sizeof *y1);
+        reference_product(&w, nt, x, ref);
+        const ponder_type_traits *tr = ponder_type_get_traits(t);
+        const ponder_type_traits *vt = ponder_type_get_traits(tr->vec_dot_type);
+        void *aq = malloc(tt_row_bytes(tr->vec_dot_type, n_cols));
+        float *xa = malloc((size_t)n_cols * sizeof *xa);
+        assert_true(aq && xa);
+        for (int64_t i = 0; i < nt; i++) {
+            vt->from_float(x + i * n_cols, aq, n_cols);
+            vt->to_float(aq, xa, n_cols);
+            for (int64_t r = 0; r < n_rows; r++)
+                if (!(fabs((double)y1[i * n_rows + r] - ref[i * n_rows + r]) <= 2e-6 * abs_terms(&w, r, xa) + 1e-35))
+                    fail_msg("%s y[%lld][%lld] = %.9g, reference %.9g", tr->name, (long long)i, (long long)r,
+                             y1[i * n_rows + r], ref[i * n_rows + r]);
+        }
+        free(aq);
+        free(xa);
+        free(work);
+        free(wq);
+        free(y1);
+        free(y2);
+        free(ref);
+    }
+    free(x);
+    free(f);
+    ponder_pool_free(pool);
+}
+
+static void test_multi_work_bytes(void **state)
+{
+    (void)state;
+    ponder_matrix q8 = {.type = PONDER_TYPE_Q8_0, .n_cols = 512, .n_rows = 4, .row_bytes = 16 * 34};
+    ponder_matrix q4k = {.type = PONDER_TYPE_Q4_K, .n_cols = 512, .n_rows = 4, .row_bytes = 2 * 144};
+    ponder_matrix q5 = {.type = PONDER_TYPE_Q5_0, .n_cols = 512, .n_rows = 4, .row_bytes = 16 * 22};
+    ponder_matrix f32 = {.type = PONDER_TYPE_F32, .n_cols = 512, .n_rows = 4, .row_bytes = 2048};
+    ponder_matrix bad = {.type = PONDER_TYPE_IQ2_XXS, .n_cols = 512, .n_rows = 4, .row_bytes = 2 * 66};
+    ponder_matmul_job jobs[3] = {{&q8, NULL}, {&q4k, NULL}, {&q5, NULL}};
+    /* Q8_0 rows (5 x 544 = 2720, rounded up to 2752 for the next region) + Q8_K (5 x 584);
+     * Q5_0 shares the Q8_0 activations */
+    assert_int_equal(ponder_matmul_multi_work_bytes(jobs, 3, 5, 2), 2752 + 5 * 584);
+    assert_int_equal(ponder_matmul_multi_work_bytes(jobs, 1, 5, 1), 5 * 544);
+    assert_true(ponder_matmul_multi_work_bytes(jobs, 1, 5, 1) <= ponder_matmul_work_bytes(&q8, 5));
+    jobs[0].w = &f32; /* F32 activations are x itself */
+    assert_int_equal(ponder_matmul_multi_work_bytes(jobs, 1, 5, 1), 0);
+    jobs[1].w = &bad;
+    assert_int_equal(ponder_matmul_multi_work_bytes(jobs, 2, 5, 1), 0);
+    jobs[0].w = &q8;
+    q8.n_cols = 1 << 20;
+    assert_int_equal(ponder_matmul_multi_work_bytes(jobs, 1, INT64_MAX / 2, 1), SIZE_MAX);
+    /* nothing to do: no writes, no crash */
+    float y = 7.0f;
+    ponder_matmul_job one = {&q4k, &y};
+    ponder_matmul_multi(&one, 1, 0, NULL, NULL, false, NULL);
+    ponder_matmul_multi(&one, 0, 3, NULL, NULL, false, NULL);
+    assert_true(y == 7.0f);
 }
 
 int main(void)
@@ -147,6 +424,9 @@ int main(void)
         cmocka_unit_test(test_work_bytes),
         cmocka_unit_test(test_matmul_f32_exact),
         cmocka_unit_test(test_matmul_all_types),
+        cmocka_unit_test(test_multi_work_bytes),
+        cmocka_unit_test(test_matmul_multi_threads_and_reference),
+        cmocka_unit_test(test_matmul_tiles_large_batch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,273 @@
+/*
+ * cmd_bench.c — `ponder bench`: prompt-processing and generation speed with llama-bench's
+ * conventions, so the numbers sit beside llama.cpp's: pp N is one batch of N prompt
+ * tokens into an empty cache, tg N is N tokens decoded one at a time from an empty
+ * cache; token ids are random (no tokenizer, no sampler in the timed part); one warm-up
+ * run first, then -r repetitions reported as mean ± standard deviation of tokens/s.
+ */
+#include "cli/cli.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ponder/model.h"
+#include "ponder/pool.h"
+
+#define BENCH_MAX_LIST 16
+
+static void usage(void)
+{
+    printf("usage: ponder bench [-m MODEL]... [options]\n"
+           "\n"
+           "Measures prompt processing (pp) and token generation (tg) in tokens/s, as\n"
+           "llama-bench does: random token ids, an empty F16 KV cache per test, a warm-up\n"
+           "run, then -r repetitions (mean +/- standard deviation).\n"
+           "\n"
+           "options:\n"
+           "  -m, --model MODEL        GGUF file or name (repeatable; default: stories260K)\n"
+           "  -t, --threads LIST       thread counts, comma-separated (default: the CPUs)\n"
+           "  -p, --n-prompt LIST      prompt lengths for pp tests (default: 512; 0: none)\n"
+           "  -n, --n-gen LIST         generation lengths for tg tests (default: 128; 0: none)\n"
+           "  -r, --repetitions N      repetitions per test (default: 5)\n"
+           "  -ctk, -ctv T             KV cache types, f16 (default) or f32\n"
+           "      --json               print a JSON array of results instead of the table\n"
+           "  -h, --help               this help\n");
+}
+
+static int parse_list(const char *cmd, const char *flag, const char *s, int32_t *out, int min)
+{
+    int n = 0;
+    const char *p = s;
+    while (*p) {
+        if (n == BENCH_MAX_LIST)
+            return -cli_usage_error(cmd, "%s: at most %d values", flag, BENCH_MAX_LIST);
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        char buf[32];
+        int64_t v;
+        if (len == 0 || len >= sizeof buf)
+            return -cli_usage_error(cmd, "%s: bad list '%s'", flag, s);
+        memcpy(buf, p, len);
+        buf[len] = '\0';
+        if (!cli_parse_i64(buf, &v) || v < min || v > 1 << 20)
+            return -cli_usage_error(cmd, "%s: bad value '%s'", flag, buf);
+        out[n++] = (int32_t)v;
+        p += len + (comma ? 1 : 0);
+    }
+    return n;
+}
+
+typedef struct bench_result {
+    const char *test_kind; /* "pp" or "tg" */
+    int32_t n_tokens, n_threads;
+    double mean_ts, sd_ts;
+    double samples[64];
+    int n_samples;
+} bench_result;
+
+static uint64_t rng_next(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+/* One timed run; returns milliseconds or a negative value after printing the error. */
+static double run_once(ponder_context *ctx, int32_t n_vocab, bool prompt, int32_t n, uint64_t *rng, int32_t *buf)
+{
+    ponder_error err = { 0 };
+    ponder_context_reset(ctx);
+    for (int32_t i = 0; i < n; i++)
+        buf[i] = (int32_t)(rng_next(rng) % (uint64_t)n_vocab);
+    const double t0 = cli_now_ms();
+    if (prompt) {
+        if (ponder_context_decode(ctx, buf, n, NULL, &err) != PONDER_OK)
+            goto fail;
+    } else {
+        for (int32_t i = 0; i < n; i++)
+            if (ponder_context_decode(ctx, &buf[i], 1, NULL, &err) != PONDER_OK)
+                goto fail;
+    }
+    return cli_now_ms() - t0;
+fail:
+    cli_runtime_error("%s", err.msg);
+    return -1.0;
+}
+
+static const char *ftype_name(const ponder_model *m, char *buf, size_t cap)
+{
+    /* the most common weight type by bytes names the file, as llama-bench's "Q4_K - Medium" */
+    const ponder_gguf *g = ponder_model_gguf(m);
+    uint64_t bytes[PONDER_TYPE_COUNT] = { 0 };
+    for (int64_t i = 0; i < ponder_gguf_n_tensors(g); i++) {
+        const ponder_gguf_tensor *t = ponder_gguf_tensor_at(g, i);
+        if (t->ne[1] > 1 && (int)t->type < PONDER_TYPE_COUNT)
+            bytes[t->type] += t->n_bytes;
+    }
+    int best = 0;
+    for (int t = 1; t < PONDER_TYPE_COUNT; t++)
+        best = bytes[t] > bytes[best] ? t : best;
+    snprintf(buf, cap, "%s", ponder_type_name(best));
+    return buf;
+}
+
+int cmd_bench(int argc, char **argv)
+{
+    const char *cmd = "bench";
+    const char *models[BENCH_MAX_LIST];
+    int n_models = 0;
+    const char *threads_s = NULL, *prompt_s = "512", *gen_s = "128", *ctk = NULL, *ctv = NULL, *model = NULL;
+    int32_t reps = 5;
+    bool json = false;
+    const cli_opt opts[] = {
+        { "-m", "--model", CLI_STRING, &model, 0, 0, NULL },
+        { "-t", "--threads", CLI_STRING, &threads_s, 0, 0, NULL },
+        { "-p", "--n-prompt", CLI_STRING, &prompt_s, 0, 0, NULL },
+        { "-n", "--n-gen", CLI_STRING, &gen_s, 0, 0, NULL },
+        { "-r", "--repetitions", CLI_INT, &reps, 1, 64, NULL },
+        { "-ctk", "--cache-type-k", CLI_STRING, &ctk, 0, 0, NULL },
+        { "-ctv", "--cache-type-v", CLI_STRING, &ctv, 0, 0, NULL },
+        { "--json", NULL, CLI_FLAG, &json, 0, 0, NULL },
+    };
+    /* -m may repeat: collect every occurrence before the general parse */
+    for (int i = 1; i + 1 < argc; i++)
+        if ((strcmp(argv[i], "-m") == 0 || strcmp(argv[i], "--model") == 0) && n_models < BENCH_MAX_LIST)
+            models[n_models++] = argv[++i];
+    cli_result r = cli_parse(cmd, argc, argv, opts, sizeof opts / sizeof opts[0], NULL, 0, NULL);
+    if (r == CLI_HELP) {
+        usage();
+        return CLI_EXIT_OK;
+    }
+    if (r != CLI_PARSED)
+        return CLI_EXIT_USAGE;
+    if (n_models == 0)
+        models[n_models++] = NULL; /* the default model */
+    int32_t threads[BENCH_MAX_LIST], prompts[BENCH_MAX_LIST], gens[BENCH_MAX_LIST];
+    int n_threads = 1, n_prompts, n_gens;
+    threads[0] = ponder_cpu_count();
+    if (threads_s && (n_threads = parse_list(cmd, "-t", threads_s, threads, 1)) <= 0)
+        return CLI_EXIT_USAGE;
+    if ((n_prompts = parse_list(cmd, "-p", prompt_s, prompts, 0)) < 0 || (n_gens = parse_list(cmd, "-n", gen_s, gens, 0)) < 0)
+        return CLI_EXIT_USAGE;
+    ponder_context_params cp = ponder_context_params_default();
+    if (ctk && !cli_parse_cache_type(ctk, &cp.type_k))
+        return cli_usage_error(cmd, "unsupported cache type '%s' for -ctk (allowed: f16, f32)", ctk);
+    if (ctv && !cli_parse_cache_type(ctv, &cp.type_v))
+        return cli_usage_error(cmd, "unsupported cache type '%s' for -ctv (allowed: f16, f32)", ctv);
+
+    json_t *all = json_array();
+    if (!json) {
+        printf("| %-30s | %10s | %10s | %-10s | %7s | %10s | %20s |\n", "model", "size", "params", "backend", "threads",
+               "test", "t/s");
+        printf("| %.30s | %.10s | %.10s | %.10s | %.7s | %.10s | %.20s |\n", "------------------------------:",
+               "---------:", "---------:", "----------", "------:", "---------:", "-------------------:");
+        fflush(stdout);
+    }
+    int rc = CLI_EXIT_OK;
+    for (int mi = 0; mi < n_models && rc == CLI_EXIT_OK; mi++) {
+        char path[PATH_MAX];
+        if ((rc = cli_find_model(cmd, models[mi], path, sizeof path)) != 0)
+            break;
+        ponder_error err = { 0 };
+        ponder_model *m = NULL;
+        if (ponder_model_load(path, NULL, &m, &err) != PONDER_OK) {
+            rc = cli_runtime_error("%s", err.msg);
+            break;
+        }
+        const ponder_hparams *hp = ponder_model_hparams(m);
+        uint64_t size = 0;
+        const ponder_gguf *g = ponder_model_gguf(m);
+        for (int64_t i = 0; i < ponder_gguf_n_tensors(g); i++)
+            size += ponder_gguf_tensor_at(g, i)->n_bytes;
+        char desc[96], tname[32], sbuf[32], pbuf[32];
+        snprintf(desc, sizeof desc, "%s %s", hp->arch_name, ftype_name(m, tname, sizeof tname));
+        snprintf(sbuf, sizeof sbuf, "%.2f MiB", (double)size / 1048576.0);
+        snprintf(pbuf, sizeof pbuf, "%.2f M", (double)ponder_model_n_params(m) / 1e6);
+        for (int ti = 0; ti < n_threads && rc == CLI_EXIT_OK; ti++) {
+            ponder_pool *pool = NULL;
+            ponder_context *ctx = NULL;
+            if (ponder_pool_create(threads[ti], &pool, &err) != PONDER_OK) {
+                rc = cli_runtime_error("%s", err.msg);
+                break;
+            }
+            int32_t max_n = 1;
+            for (int i = 0; i < n_prompts; i++)
+                max_n = prompts[i] > max_n ? prompts[i] : max_n;
+            for (int i = 0; i < n_gens; i++)
+                max_n = gens[i] > max_n ? gens[i] : max_n;
+            cp.pool = pool;
+            cp.n_ctx = max_n;
+            int32_t *buf = malloc((size_t)max_n * sizeof *buf);
+            if (!buf || ponder_context_create(m, &cp, &ctx, &err) != PONDER_OK) {
+                rc = cli_runtime_error("%s", buf ? err.msg : "out of memory");
+                free(buf);
+                ponder_pool_free(pool);
+                break;
+            }
+            uint64_t rng = 0x9E3779B97F4A7C15ull;
+            for (int kind = 0; kind < 2 && rc == CLI_EXIT_OK; kind++) {
+                const int n_list = kind == 0 ? n_prompts : n_gens;
+                for (int li = 0; li < n_list && rc == CLI_EXIT_OK; li++) {
+                    const int32_t n = kind == 0 ? prompts[li] : gens[li];
+                    if (n == 0)
+                        continue;
+                    bench_result res = { kind == 0 ? "pp" : "tg", n, threads[ti], 0, 0, { 0 }, 0 };
+                    if (run_once(ctx, hp->n_vocab, kind == 0, n, &rng, buf) < 0) { /* warm-up */
+                        rc = CLI_EXIT_RUNTIME;
+                        break;
+                    }
+                    double sum = 0, sum2 = 0;
+                    for (int rep = 0; rep < reps; rep++) {
+                        double ms = run_once(ctx, hp->n_vocab, kind == 0, n, &rng, buf);
+                        if (ms < 0) {
+                            rc = CLI_EXIT_RUNTIME;
+                            break;
+                        }
+                        double ts = ms > 0 ? 1000.0 * n / ms : 0;
+                        res.samples[res.n_samples++] = ts;
+                        sum += ts;
+                        sum2 += ts * ts;
+                    }
+                    if (rc != CLI_EXIT_OK)
+                        break;
+                    res.mean_ts = sum / reps;
+                    res.sd_ts = reps > 1 ? sqrt(fmax(0.0, (sum2 - reps * res.mean_ts * res.mean_ts) / (reps - 1))) : 0;
+                    char test[32], ts[48];
+                    snprintf(test, sizeof test, "%s%d", res.test_kind, (int)n);
+                    snprintf(ts, sizeof ts, "%.2f ± %.2f", res.mean_ts, res.sd_ts);
+                    if (json) {
+                        json_t *samples = json_array();
+                        for (int s = 0; s < res.n_samples; s++)
+                            json_array_append_new(samples, json_real(res.samples[s]));
+                        json_array_append_new(
+                            all, json_pack("{s:s, s:s, s:I, s:I, s:s, s:i, s:i, s:i, s:s, s:f, s:f, s:o}", "model_filename",
+                                           path, "model_type", desc, "model_size", (json_int_t)size, "model_n_params",
+                                           (json_int_t)ponder_model_n_params(m), "isa", ponder_cpu_isa(), "n_threads",
+                                           (int)threads[ti], "n_prompt", kind == 0 ? (int)n : 0, "n_gen",
+                                           kind == 1 ? (int)n : 0, "test", test, "avg_ts", res.mean_ts, "stddev_ts",
+                                           res.sd_ts, "samples_ts", samples));
+                    } else {
+                        printf("| %-30s | %10s | %10s | CPU %-6s | %7d | %10s | %20s |\n", desc, sbuf, pbuf,
+                               ponder_cpu_isa(), (int)threads[ti], test, ts);
+                        fflush(stdout);
+                    }
+                }
+            }
+            ponder_context_free(ctx);
+            ponder_pool_free(pool);
+            free(buf);
+        }
+        ponder_model_free(m);
+    }
+    if (json && rc == CLI_EXIT_OK) {
+        char *s = json_dumps(all, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+        if (s)
+            puts(s);
+        free(s);
+    }
+    json_decref(all);
+    return rc;
+}

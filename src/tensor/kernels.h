@@ -1,0 +1,65 @@
+/*
+ * kernels.h — the per-ISA kernel slots behind the traits table, and CPU feature detection.
+ *
+ * types.c holds one row per type with the scalar reference kernels (the oracle). Each
+ * instruction-set file (x86_avx2.c, later x86_avx512.c) exports one ponder_isa_kernels
+ * table whose non-NULL slots replace the reference ones; dispatch.c merges them once at
+ * init (pthread_once) into read-only resolved tables, one per path the CPU can run, and
+ * an atomic pointer selects the active one (ponder_tensor_force_isa switches it). Kernels
+ * read the pointer once per call, so a switch never mixes two paths inside one product.
+ *
+ * To add an ISA: a new file compiled with its own flags (see CMakeLists.txt), a table
+ * here, a detection predicate in dispatch.c, and the tests pick it up by name.
+ */
+#ifndef PONDER_TENSOR_KERNELS_H
+#define PONDER_TENSOR_KERNELS_H
+
+#include "ponder/tensor.h"
+
+/* Micro-kernel over a tile of up to gemm_rows weight rows x gemm_tokens activation rows:
+ * y[t * y_stride + r] = dot(w row r, a row t) for r < n_rows, t < n_tok. Rows of w are
+ * w_stride bytes apart, rows of a (already in the vec_dot_type) a_stride bytes apart. */
+typedef void (*ponder_gemm_fn)(int64_t n, int n_rows, int n_tok, const void *w, size_t w_stride,
+                               const void *a, size_t a_stride, float *y, size_t y_stride);
+
+typedef struct ponder_type_kernels {
+    ponder_vec_dot_fn vec_dot;       /* weight row . activation row (vec_dot_type) */
+    ponder_from_float_fn from_float; /* activation conversion, for vec_dot_types; bit-identical
+                                        to the reference quantizer */
+    ponder_gemm_fn gemm;             /* optional tile kernel */
+    int gemm_rows, gemm_tokens;      /* the tile it computes (exactly; edges use vec_dot) */
+    bool gemm_gemv;                  /* gemm also takes n_tok = 1 (gemm_rows x 1 tiles) */
+} ponder_type_kernels;
+
+typedef struct ponder_isa_kernels {
+    const char *name; /* "scalar", "avx2", ... as ponder_cpu_isa() reports it */
+    ponder_type_kernels type[PONDER_TYPE_COUNT];
+    void (*f32_to_f16_row)(const float *x, ponder_f16 *y, int64_t n);
+    void (*f16_to_f32_row)(const ponder_f16 *x, float *y, int64_t n);
+    void (*vec_dot_f16)(int64_t n, float *out, const ponder_f16 *x, const ponder_f16 *y);
+} ponder_isa_kernels;
+
+/* The active, fully resolved table (no NULL slot where the reference has a kernel). */
+const ponder_isa_kernels *ponder_kernels(void);
+
+/* Reference (scalar) row conversions and f16 dot from floats.c. */
+void ponder_f32_to_f16_row_ref(const float *x, ponder_f16 *y, int64_t n);
+void ponder_f16_to_f32_row_ref(const ponder_f16 *x, float *y, int64_t n);
+void ponder_vec_dot_f16_ref(int64_t n, float *out, const ponder_f16 *x, const ponder_f16 *y);
+
+/* ---- CPU features (cpu.c) ---- */
+typedef struct ponder_cpu_features {
+    bool avx, avx2, fma, f16c;                       /* + OS saves YMM state */
+    bool avx512f, avx512bw, avx512vl, avx512vnni, avx512bf16; /* + OS saves ZMM state */
+    bool avx_vnni;
+} ponder_cpu_features;
+
+/* What this CPU and OS support (all false on non-x86 hosts). */
+ponder_cpu_features ponder_cpu_detect(void);
+
+#if defined(__x86_64__)
+#define PONDER_HAVE_X86_KERNELS 1
+extern const ponder_isa_kernels ponder_kernels_avx2;
+#endif
+
+#endif /* PONDER_TENSOR_KERNELS_H */

@@ -1,0 +1,790 @@
+/*
+ * x86_avx2.c — AVX2 + FMA + F16C kernels. Compiled with -mavx2 -mfma -mf16c (and only
+ * this file), called only when dispatch.c has seen those features at run time.
+ *
+ * Contract with the scalar oracle (quants.c, quants_k.c, floats.c):
+ *  - activation quantizers (Q8_0, Q8_1, Q8_K, F16, BF16) give identical bytes, NaN and
+ *    ties included: roundf is rebuilt from truncation (half away from zero), Q8_K's
+ *    nearest_int keeps its magic-number form, max-abs ignores NaN as the scalar compare
+ *    does, and out-of-range Q8_K values wrap as the scalar (int8_t) cast does;
+ *  - dots compute the same exact integer block sums and the same scale products, so
+ *    they differ from the oracle only in the order float terms are added.
+ * Layout facts (nibble order, Q5 high bits, K-quant scale packing) are documented at the
+ * block structs in quants.h and at the scalar kernels; the vector forms follow them.
+ */
+#include "tensor/kernels.h"
+#include "tensor/quants.h"
+
+#include <immintrin.h>
+#include <string.h>
+
+#define QK PONDER_QK
+#define QK_K PONDER_QK_K
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+/* ---- helpers ---- */
+
+ALWAYS_INLINE float hsum_ps(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+ALWAYS_INLINE float hsum_ps128(__m128 s)
+{
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+ALWAYS_INLINE int hsum_epi32(__m256i v)
+{
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_cvtsi128_si32(s);
+}
+
+ALWAYS_INLINE float hmax_ps(__m256 v)
+{
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+}
+
+ALWAYS_INLINE float f16s(ponder_f16 h)
+{
+    return _cvtsh_ss(h);
+}
+
+ALWAYS_INLINE ponder_f16 f16_of(float f)
+{
+    return (ponder_f16)_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT);
+}
+
+ALWAYS_INLINE ponder_f16 load_f16(const uint8_t *p)
+{
+    ponder_f16 h;
+    memcpy(&h, p, sizeof h);
+    return h;
+}
+
+/* 16 bytes of nibbles -> 32 bytes: the low nibbles (elements 0..15), then the high ones. */
+ALWAYS_INLINE __m256i nibbles32(const uint8_t *qs)
+{
+    const __m128i t = _mm_loadu_si128((const __m128i *)qs);
+    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(t, 4), t), _mm256_set1_epi8(0x0f));
+}
+
+/* Byte j = 0xff if bit j of the little-endian u32 at qh is set, else 0. */
+ALWAYS_INLINE __m256i bits32(const uint8_t *qh)
+{
+    uint32_t u;
+    memcpy(&u, qh, sizeof u);
+    const __m256i spread = _mm256_shuffle_epi8(
+        _mm256_set1_epi32((int)u),
+        _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0));
+    /* all bits set except bit j%8 of byte j: the OR is all-ones exactly when bit j is set */
+    const __m256i others = _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe);
+    return _mm256_cmpeq_epi8(_mm256_or_si256(spread, others), _mm256_set1_epi64x(-1));
+}
+
+/* Sums of 4 adjacent products of signed x and signed y (y never -128: activations are
+ * clamped to +-127), as 8 int32. maddubs needs an unsigned operand: |x| and sign(x)*y. */
+ALWAYS_INLINE __m256i dot_i8(__m256i x, __m256i y)
+{
+    const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
+    return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+}
+
+/* Same, with x already split into |x| (ax) and kept for the sign. */
+ALWAYS_INLINE __m256i dot_i8_abs(__m256i ax, __m256i x, __m256i y)
+{
+    const __m256i p16 = _mm256_maddubs_epi16(ax, _mm256_sign_epi8(y, x));
+    return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+}
+
+/* Unsigned u (< 128) times signed y, 4 adjacent products summed, as 8 int32. */
+ALWAYS_INLINE __m256i dot_u8(__m256i u, __m256i y)
+{
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, y), _mm256_set1_epi16(1));
+}
+
+/* ---- float rows ---- */
+
+static void f32_to_f16_row(const float *x, ponder_f16 *y, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(y + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++)
+        y[i] = f16_of(x[i]);
+}
+
+static void f16_to_f32_row(const ponder_f16 *x, float *y, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i))));
+    for (; i < n; i++)
+        y[i] = f16s(x[i]);
+}
+
+static void f16_from_float(const float *x, void *y, int64_t n)
+{
+    f32_to_f16_row(x, y, n);
+}
+
+/* bf16 as ponder_f32_to_bf16: round to nearest even on the top 16 bits, NaN made quiet. */
+static void bf16_from_float(const float *x, void *vy, int64_t n)
+{
+    ponder_bf16 *y = vy;
+    int64_t i = 0;
+    const __m256i abs_mask = _mm256_set1_epi32(0x7fffffff), inf = _mm256_set1_epi32(0x7f800000);
+    for (; i + 8 <= n; i += 8) {
+        const __m256i u = _mm256_castps_si256(_mm256_loadu_ps(x + i));
+        const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, abs_mask), inf);
+        const __m256i hi = _mm256_srli_epi32(u, 16);
+        const __m256i bias = _mm256_add_epi32(_mm256_set1_epi32(0x7fff), _mm256_and_si256(hi, _mm256_set1_epi32(1)));
+        const __m256i rounded = _mm256_srli_epi32(_mm256_add_epi32(u, bias), 16);
+        const __m256i quiet = _mm256_or_si256(hi, _mm256_set1_epi32(0x40));
+        const __m256i r = _mm256_blendv_epi8(rounded, quiet, nan);
+        const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(r, r), _MM_SHUFFLE(3, 1, 2, 0));
+        _mm_storeu_si128((__m128i *)(y + i), _mm256_castsi256_si128(packed));
+    }
+    for (; i < n; i++)
+        y[i] = ponder_f32_to_bf16(x[i]);
+}
+
+/* Loads 8 elements of a float-like row as f32. */
+typedef __m256 (*load8_fn)(const void *p, int64_t i);
+
+ALWAYS_INLINE __m256 load8_f32(const void *p, int64_t i)
+{
+    return _mm256_loadu_ps((const float *)p + i);
+}
+
+ALWAYS_INLINE __m256 load8_f16(const void *p, int64_t i)
+{
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const ponder_f16 *)p + i)));
+}
+
+ALWAYS_INLINE __m256 load8_bf16(const void *p, int64_t i)
+{
+    const __m128i h = _mm_loadu_si128((const __m128i *)((const ponder_bf16 *)p + i));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+typedef float (*load1_fn)(const void *p, int64_t i);
+
+ALWAYS_INLINE float load1_f32(const void *p, int64_t i) { return ((const float *)p)[i]; }
+ALWAYS_INLINE float load1_f16(const void *p, int64_t i) { return f16s(((const ponder_f16 *)p)[i]); }
+ALWAYS_INLINE float load1_bf16(const void *p, int64_t i) { return ponder_bf16_to_f32(((const ponder_bf16 *)p)[i]); }
+
+/* Float-accumulated dot: four 8-wide FMA chains, then the tail one element at a time. */
+ALWAYS_INLINE float dot_float_row(int64_t n, const void *x, const void *y, load8_fn ld, load1_fn ld1)
+{
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm256_fmadd_ps(ld(x, i), ld(y, i), a0);
+        a1 = _mm256_fmadd_ps(ld(x, i + 8), ld(y, i + 8), a1);
+        a2 = _mm256_fmadd_ps(ld(x, i + 16), ld(y, i + 16), a2);
+        a3 = _mm256_fmadd_ps(ld(x, i + 24), ld(y, i + 24), a3);
+    }
+    for (; i + 8 <= n; i += 8)
+        a0 = _mm256_fmadd_ps(ld(x, i), ld(y, i), a0);
+    float sum = hsum_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    for (; i < n; i++)
+        sum += ld1(x, i) * ld1(y, i);
+    return sum;
+}
+
+static void vec_dot_f32(int64_t n, float *out, const void *x, const void *y)
+{
+    *out = dot_float_row(n, x, y, load8_f32, load1_f32);
+}
+
+static void vec_dot_f16_f16(int64_t n, float *out, const void *x, const void *y)
+{
+    *out = dot_float_row(n, x, y, load8_f16, load1_f16);
+}
+
+static void vec_dot_f16(int64_t n, float *out, const ponder_f16 *x, const ponder_f16 *y)
+{
+    *out = dot_float_row(n, x, y, load8_f16, load1_f16);
+}
+
+static void vec_dot_bf16(int64_t n, float *out, const void *x, const void *y)
+{
+    *out = dot_float_row(n, x, y, load8_bf16, load1_bf16);
+}
+
+/* F16 weights x F16 activations, a tile of F16_RM rows x F16_RN tokens: each converted
+ * vector of weights serves F16_RN tokens, each of activations F16_RM rows. */
+enum { F16_RM = 4, F16_RN = 3 };
+
+static void gemm_f16(int64_t n, int n_rows, int n_tok, const void *w, size_t ws, const void *a, size_t as,
+                     float *y, size_t ys)
+{
+    (void)n_rows;
+    (void)n_tok;
+    const uint8_t *wb = w, *ab = a;
+    __m256 acc[F16_RM][F16_RN];
+    for (int r = 0; r < F16_RM; r++)
+        for (int t = 0; t < F16_RN; t++)
+            acc[r][t] = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 wv[F16_RM];
+        for (int r = 0; r < F16_RM; r++)
+            wv[r] = load8_f16(wb + (size_t)r * ws, i);
+        for (int t = 0; t < F16_RN; t++) {
+            const __m256 av = load8_f16(ab + (size_t)t * as, i);
+            for (int r = 0; r < F16_RM; r++)
+                acc[r][t] = _mm256_fmadd_ps(wv[r], av, acc[r][t]);
+        }
+    }
+    for (int r = 0; r < F16_RM; r++) {
+        for (int t = 0; t < F16_RN; t++) {
+            float sum = hsum_ps(acc[r][t]);
+            for (int64_t k = i; k < n; k++)
+                sum += load1_f16(wb + (size_t)r * ws, k) * load1_f16(ab + (size_t)t * as, k);
+            y[(size_t)t * ys + r] = sum;
+        }
+    }
+}
+
+/* ---- activation quantizers: Q8_0, Q8_1, Q8_K ---- */
+
+/* roundf (half away from zero) of each lane, exactly: x - trunc(x) is exact in float. */
+ALWAYS_INLINE __m256 round_away(__m256 v)
+{
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    const __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    const __m256 frac = _mm256_andnot_ps(sign, _mm256_sub_ps(v, t));
+    const __m256 up = _mm256_cmp_ps(frac, _mm256_set1_ps(0.5f), _CMP_GE_OQ);
+    const __m256 one = _mm256_or_ps(_mm256_set1_ps(1.0f), _mm256_and_ps(sign, v));
+    return _mm256_add_ps(t, _mm256_and_ps(up, one));
+}
+
+/* One block of 32 as quantize_block_q8 in quants.c: returns d (before f16 rounding). */
+ALWAYS_INLINE float quantize_block_q8(const float *x, int8_t *qs, int *sum_out)
+{
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 v[4];
+    __m256 m = _mm256_setzero_ps();
+    for (int k = 0; k < 4; k++) {
+        v[k] = _mm256_loadu_ps(x + 8 * k);
+        m = _mm256_max_ps(_mm256_andnot_ps(sign, v[k]), m); /* a NaN lane keeps m, as the scalar compare */
+    }
+    const float amax = hmax_ps(m);
+    const float d = amax / 127;
+    const float id = d ? 1.0f / d : 0.0f;
+    const __m256 vid = _mm256_set1_ps(id);
+    __m256i q[4];
+    for (int k = 0; k < 4; k++) {
+        __m256 r = round_away(_mm256_mul_ps(v[k], vid));
+        r = _mm256_and_ps(r, _mm256_cmp_ps(r, r, _CMP_ORD_Q)); /* NaN -> 0 */
+        r = _mm256_max_ps(_mm256_min_ps(r, _mm256_set1_ps(127.0f)), _mm256_set1_ps(-127.0f));
+        q[k] = _mm256_cvtps_epi32(r);
+    }
+    if (sum_out)
+        *sum_out = hsum_epi32(_mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3])));
+    const __m256i p16a = _mm256_packs_epi32(q[0], q[1]); /* 0-3 8-11 | 4-7 12-15 */
+    const __m256i p16b = _mm256_packs_epi32(q[2], q[3]);
+    const __m256i p8 = _mm256_packs_epi16(p16a, p16b);  /* dword order 0 2 4 6 | 1 3 5 7 */
+    _mm256_storeu_si256((__m256i *)qs, _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+    return d;
+}
+
+static void quantize_q8_0(const float *x, void *dst, int64_t n)
+{
+    ponder_block_q8_0 *y = dst;
+    for (int64_t ib = 0; ib < n / QK; ib++, x += QK)
+        y[ib].d = f16_of(quantize_block_q8(x, y[ib].qs, NULL));
+}
+
+static void quantize_q8_1(const float *x, void *dst, int64_t n)
+{
+    ponder_block_q8_1 *y = dst;
+    for (int64_t ib = 0; ib < n / QK; ib++, x += QK) {
+        int sum;
+        const float d = quantize_block_q8(x, y[ib].qs, &sum);
+        y[ib].d = f16_of(d);
+        y[ib].s = f16_of((float)sum * d);
+    }
+}
+
+static void quantize_q8_K(const float *x, void *dst, int64_t n)
+{
+    ponder_block_q8_K *y = dst;
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int64_t i = 0; i < n / QK_K; i++, x += QK_K) {
+        __m256 m = _mm256_setzero_ps();
+        for (int k = 0; k < QK_K; k += 8)
+            m = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x + k)), m);
+        const float amax = hmax_ps(m);
+        if (!amax) {
+            memset(&y[i], 0, sizeof y[i]);
+            continue;
+        }
+        /* the scalar keeps the first element reaching amax, with its sign */
+        int jmax = 0;
+        for (int k = 0; k < QK_K; k += 8) {
+            const int hit = _mm256_movemask_ps(
+                _mm256_cmp_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x + k)), _mm256_set1_ps(amax), _CMP_EQ_OQ));
+            if (hit) {
+                jmax = k + __builtin_ctz((unsigned)hit);
+                break;
+            }
+        }
+        const float iscale = -127.0f / x[jmax];
+        const __m256 vs = _mm256_set1_ps(iscale);
+        for (int k = 0; k < QK_K; k += 32) {
+            __m256i q[4];
+            for (int u = 0; u < 4; u++) {
+                /* ponder_nearest_int: the integer lands in the low mantissa bits */
+                const __m256 f = _mm256_add_ps(_mm256_mul_ps(vs, _mm256_loadu_ps(x + k + 8 * u)),
+                                               _mm256_set1_ps(12582912.f));
+                __m256i v = _mm256_sub_epi32(_mm256_and_si256(_mm256_castps_si256(f), _mm256_set1_epi32(0x007fffff)),
+                                             _mm256_set1_epi32(0x00400000));
+                v = _mm256_min_epi32(v, _mm256_set1_epi32(127));
+                q[u] = _mm256_srai_epi32(_mm256_slli_epi32(v, 24), 24); /* (int8_t) wraps */
+            }
+            y[i].bsums[k / 16] = (int16_t)hsum_epi32(_mm256_add_epi32(q[0], q[1]));
+            y[i].bsums[k / 16 + 1] = (int16_t)hsum_epi32(_mm256_add_epi32(q[2], q[3]));
+            const __m256i p8 = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+            _mm256_storeu_si256((__m256i *)(y[i].qs + k),
+                                _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+        }
+        y[i].d = 1 / iscale;
+    }
+}
+
+/* ---- 32-element weight blocks against Q8_0 ---- */
+
+/* Signed 8-bit values of one weight block, in element order. */
+typedef __m256i (*decode32_fn)(const uint8_t *blk);
+
+ALWAYS_INLINE __m256i decode_q8_0(const uint8_t *blk)
+{
+    return _mm256_loadu_si256((const __m256i *)(blk + offsetof(ponder_block_q8_0, qs)));
+}
+
+ALWAYS_INLINE __m256i decode_q4_0(const uint8_t *blk)
+{
+    return _mm256_sub_epi8(nibbles32(blk + offsetof(ponder_block_q4_0, qs)), _mm256_set1_epi8(8));
+}
+
+/* q - 16 with a clear 5th bit is the nibble with 0xf0 set (two's complement) */
+ALWAYS_INLINE __m256i decode_q5_0(const uint8_t *blk)
+{
+    const __m256i hi = _mm256_andnot_si256(bits32(blk + offsetof(ponder_block_q5_0, qh)), _mm256_set1_epi8((char)0xf0));
+    return _mm256_or_si256(nibbles32(blk + offsetof(ponder_block_q5_0, qs)), hi);
+}
+
+ALWAYS_INLINE __m256i decode_iq4_nl(const uint8_t *blk)
+{
+    const __m128i kv = _mm_loadu_si128((const __m128i *)ponder_kvalues_iq4nl);
+    return _mm256_shuffle_epi8(_mm256_set_m128i(kv, kv), nibbles32(blk + offsetof(ponder_block_iq4_nl, qs)));
+}
+
+/* Every type here starts with its f16 scale d. Two accumulators hide the FMA latency. */
+ALWAYS_INLINE void dot32_q8_0(int64_t n, float *out, const uint8_t *x, size_t block_bytes, const void *vy,
+                              decode32_fn decode)
+{
+    const ponder_block_q8_0 *y = vy;
+    const int64_t nb = n / QK;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t ib = 0;
+    for (; ib + 2 <= nb; ib += 2) {
+        const uint8_t *b0 = x + (size_t)ib * block_bytes, *b1 = b0 + block_bytes;
+        const __m256i p0 = dot_i8(decode(b0), _mm256_loadu_si256((const __m256i *)y[ib].qs));
+        const __m256i p1 = dot_i8(decode(b1), _mm256_loadu_si256((const __m256i *)y[ib + 1].qs));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(f16s(load_f16(b0)) * f16s(y[ib].d)), _mm256_cvtepi32_ps(p0), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(f16s(load_f16(b1)) * f16s(y[ib + 1].d)), _mm256_cvtepi32_ps(p1), acc1);
+    }
+    if (ib < nb) {
+        const uint8_t *b0 = x + (size_t)ib * block_bytes;
+        const __m256i p0 = dot_i8(decode(b0), _mm256_loadu_si256((const __m256i *)y[ib].qs));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(f16s(load_f16(b0)) * f16s(y[ib].d)), _mm256_cvtepi32_ps(p0), acc0);
+    }
+    *out = hsum_ps(_mm256_add_ps(acc0, acc1));
+}
+
+static void vec_dot_q8_0(int64_t n, float *out, const void *x, const void *y)
+{
+    dot32_q8_0(n, out, x, sizeof(ponder_block_q8_0), y, decode_q8_0);
+}
+
+static void vec_dot_q4_0(int64_t n, float *out, const void *x, const void *y)
+{
+    dot32_q8_0(n, out, x, sizeof(ponder_block_q4_0), y, decode_q4_0);
+}
+
+static void vec_dot_q5_0(int64_t n, float *out, const void *x, const void *y)
+{
+    dot32_q8_0(n, out, x, sizeof(ponder_block_q5_0), y, decode_q5_0);
+}
+
+static void vec_dot_iq4_nl(int64_t n, float *out, const void *x, const void *y)
+{
+    dot32_q8_0(n, out, x, sizeof(ponder_block_iq4_nl), y, decode_iq4_nl);
+}
+
+/* Tile kernel for the same family: Q8_RM = 4 weight rows x RN tokens. Per block each
+ * weight row is decoded once (and its |x| taken once) for all RN tokens. The four rows'
+ * int32 lane sums are folded into one vector [row 0..3 of elements 0-15 | row 0..3 of
+ * elements 16-31], so one convert, one scale vector and one FMA serve four (row, token)
+ * pairs, and each token needs a single accumulator: no spills at RN = 3. */
+enum { Q8_RM = 4, Q8_RN = 3 };
+
+/* [sum p0, sum p1, sum p2, sum p3] within each 128-bit half */
+ALWAYS_INLINE __m256i fold4(__m256i p0, __m256i p1, __m256i p2, __m256i p3)
+{
+    const __m256i a = _mm256_add_epi32(_mm256_unpacklo_epi32(p0, p1), _mm256_unpackhi_epi32(p0, p1));
+    const __m256i b = _mm256_add_epi32(_mm256_unpacklo_epi32(p2, p3), _mm256_unpackhi_epi32(p2, p3));
+    return _mm256_add_epi32(_mm256_unpacklo_epi64(a, b), _mm256_unpackhi_epi64(a, b));
+}
+
+/* f16 scales of 4 blocks at p, p + stride, ... as floats */
+ALWAYS_INLINE __m128 scales4(const uint8_t *p, size_t stride)
+{
+    __m128i h = _mm_cvtsi32_si128(load_f16(p));
+    h = _mm_insert_epi16(h, load_f16(p + stride), 1);
+    h = _mm_insert_epi16(h, load_f16(p + 2 * stride), 2);
+    h = _mm_insert_epi16(h, load_f16(p + 3 * stride), 3);
+    return _mm_cvtph_ps(h);
+}
+
+ALWAYS_INLINE void gemm32_q8_0(int64_t n, int RN, const uint8_t *w, size_t ws, const uint8_t *a, size_t as,
+                               float *y, size_t ys, size_t block_bytes, decode32_fn decode)
+{
+    const int64_t nb = n / QK;
+    __m256 acc[Q8_RN];
+    for (int t = 0; t < RN; t++)
+        acc[t] = _mm256_setzero_ps();
+    for (int64_t ib = 0; ib < nb; ib++) {
+        const uint8_t *blk = w + (size_t)ib * block_bytes;
+        __m256i qx[Q8_RM], ax[Q8_RM];
+        for (int r = 0; r < Q8_RM; r++) {
+            qx[r] = decode(blk + (size_t)r * ws);
+            ax[r] = _mm256_sign_epi8(qx[r], qx[r]);
+        }
+        const __m128 dx = scales4(blk, ws);
+        for (int t = 0; t < RN; t++) {
+            const ponder_block_q8_0 *yb = (const ponder_block_q8_0 *)(a + (size_t)t * as) + ib;
+            const __m256i qy = _mm256_loadu_si256((const __m256i *)yb->qs);
+            const __m256i sums = fold4(dot_i8_abs(ax[0], qx[0], qy), dot_i8_abs(ax[1], qx[1], qy),
+                                       dot_i8_abs(ax[2], qx[2], qy), dot_i8_abs(ax[3], qx[3], qy));
+            const __m128 d = _mm_mul_ps(dx, _mm_set1_ps(f16s(yb->d)));
+            acc[t] = _mm256_fmadd_ps(_mm256_set_m128(d, d), _mm256_cvtepi32_ps(sums), acc[t]);
+        }
+    }
+    for (int t = 0; t < RN; t++)
+        _mm_storeu_ps(y + (size_t)t * ys,
+                      _mm_add_ps(_mm256_castps256_ps128(acc[t]), _mm256_extractf128_ps(acc[t], 1)));
+}
+
+#define GEMM32(name, block, decode)                                                                          \
+    static void name(int64_t n, int n_rows, int n_tok, const void *w, size_t ws, const void *a, size_t as,   \
+                     float *y, size_t ys)                                                                    \
+    {                                                                                                        \
+        (void)n_rows;                                                                                        \
+        if (n_tok == Q8_RN)                                                                                  \
+            gemm32_q8_0(n, Q8_RN, w, ws, a, as, y, ys, sizeof(block), decode);                               \
+        else                                                                                                 \
+            gemm32_q8_0(n, 1, w, ws, a, as, y, ys, sizeof(block), decode);                                   \
+    }
+GEMM32(gemm_q8_0, ponder_block_q8_0, decode_q8_0)
+GEMM32(gemm_q4_0, ponder_block_q4_0, decode_q4_0)
+GEMM32(gemm_q5_0, ponder_block_q5_0, decode_q5_0)
+GEMM32(gemm_iq4_nl, ponder_block_iq4_nl, decode_iq4_nl)
+
+/* ---- Q4_1 and Q5_1 against Q8_1: unsigned levels, the min folded in through s ---- */
+
+ALWAYS_INLINE __m256i decode_q4_1(const uint8_t *blk)
+{
+    return nibbles32(blk + offsetof(ponder_block_q4_1, qs));
+}
+
+ALWAYS_INLINE __m256i decode_q5_1(const uint8_t *blk)
+{
+    const __m256i hi = _mm256_and_si256(bits32(blk + offsetof(ponder_block_q5_1, qh)), _mm256_set1_epi8(0x10));
+    return _mm256_or_si256(nibbles32(blk + offsetof(ponder_block_q5_1, qs)), hi);
+}
+
+/* Both block types start with f16 d then f16 m. */
+ALWAYS_INLINE void dot32_q8_1(int64_t n, float *out, const uint8_t *x, size_t block_bytes, const void *vy,
+                              decode32_fn decode)
+{
+    const ponder_block_q8_1 *y = vy;
+    __m256 acc = _mm256_setzero_ps();
+    float summ = 0.0f;
+    for (int64_t ib = 0; ib < n / QK; ib++) {
+        const uint8_t *b = x + (size_t)ib * block_bytes;
+        const __m256i p = dot_u8(decode(b), _mm256_loadu_si256((const __m256i *)y[ib].qs));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16s(load_f16(b)) * f16s(y[ib].d)), _mm256_cvtepi32_ps(p), acc);
+        summ += f16s(load_f16(b + sizeof(ponder_f16))) * f16s(y[ib].s);
+    }
+    *out = hsum_ps(acc) + summ;
+}
+
+static void vec_dot_q4_1(int64_t n, float *out, const void *x, const void *y)
+{
+    dot32_q8_1(n, out, x, sizeof(ponder_block_q4_1), y, decode_q4_1);
+}
+
+static void vec_dot_q5_1(int64_t n, float *out, const void *x, const void *y)
+{
+    dot32_q8_1(n, out, x, sizeof(ponder_block_q5_1), y, decode_q5_1);
+}
+
+/* ---- K-quants against Q8_K ---- */
+
+/* The byte-selection masks that spread scale pair (2k, 2k+1) of 8 int16 scales (present
+ * in both 128-bit lanes) over a 32-element quarter: 16 elements per scale, i.e. the low
+ * lane of a maddubs result gets scale 2k, the high lane scale 2k+1. */
+ALWAYS_INLINE __m256i scale_pair_mask(int k)
+{
+    const short lo = (short)(((4 * k + 1) << 8) | (4 * k));
+    const short hi = (short)(((4 * k + 3) << 8) | (4 * k + 2));
+    return _mm256_set_m128i(_mm_set1_epi16(hi), _mm_set1_epi16(lo));
+}
+
+/* Scales 8h..8h+7 of a 16-scale int16 vector, in both lanes. */
+ALWAYS_INLINE __m256i scales_half(__m256i s16, int h)
+{
+    return h == 0 ? _mm256_permute2x128_si256(s16, s16, 0x00) : _mm256_permute2x128_si256(s16, s16, 0x11);
+}
+
+static void vec_dot_q2_K(int64_t n, float *out, const void *vx, const void *vy)
+{
+    const ponder_block_q2_K *x = vx;
+    const ponder_block_q8_K *y = vy;
+    const __m256i m3 = _mm256_set1_epi8(3);
+    __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const float d = y[i].d * f16s(x[i].d), dmin = y[i].d * f16s(x[i].dmin);
+        const __m128i packed = _mm_loadu_si128((const __m128i *)x[i].scales);
+        const __m128i sc8 = _mm_and_si128(packed, _mm_set1_epi8(0x0f));
+        const __m128i m8 = _mm_and_si128(_mm_srli_epi16(packed, 4), _mm_set1_epi8(0x0f));
+        const __m256i mins = _mm256_madd_epi16(_mm256_cvtepu8_epi16(m8), _mm256_loadu_si256((const __m256i *)y[i].bsums));
+        accm = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(mins), accm);
+        const __m256i s16 = _mm256_cvtepu8_epi16(sc8);
+        const int8_t *q8 = y[i].qs;
+        __m256i sumi = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            const __m256i sh = scales_half(s16, h);
+            const __m256i q2 = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * h));
+            for (int k = 0; k < 4; k++) {
+                const __m256i lv = _mm256_and_si256(_mm256_srli_epi16(q2, 2 * k), m3);
+                const __m256i p = _mm256_maddubs_epi16(lv, _mm256_loadu_si256((const __m256i *)(q8 + 128 * h + 32 * k)));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_shuffle_epi8(sh, scale_pair_mask(k)), p));
+            }
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    *out = hsum_ps(acc) - hsum_ps(accm);
+}
+
+/* 16 Q3_K scales as signed bytes (q3_K_scale in quants_k.c, four at a time). */
+ALWAYS_INLINE __m128i q3_K_scales(const uint8_t *s)
+{
+    uint32_t a0, a1, a2;
+    memcpy(&a0, s, 4);
+    memcpy(&a1, s + 4, 4);
+    memcpy(&a2, s + 8, 4);
+    const uint32_t m4 = 0x0f0f0f0f, m2 = 0x03030303;
+    const __m128i v = _mm_setr_epi32((int)((a0 & m4) | ((a2 & m2) << 4)), (int)((a1 & m4) | (((a2 >> 2) & m2) << 4)),
+                                     (int)(((a0 >> 4) & m4) | (((a2 >> 4) & m2) << 4)),
+                                     (int)(((a1 >> 4) & m4) | (((a2 >> 6) & m2) << 4)));
+    return _mm_sub_epi8(v, _mm_set1_epi8(32));
+}
+
+static void vec_dot_q3_K(int64_t n, float *out, const void *vx, const void *vy)
+{
+    const ponder_block_q3_K *x = vx;
+    const ponder_block_q8_K *y = vy;
+    const __m256i m3 = _mm256_set1_epi8(3), four = _mm256_set1_epi8(4);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const float d = f16s(x[i].d) * y[i].d;
+        const __m256i s16 = _mm256_cvtepi8_epi16(q3_K_scales(x[i].scales));
+        const __m256i hm = _mm256_loadu_si256((const __m256i *)x[i].hmask);
+        const int8_t *q8 = y[i].qs;
+        __m256i sumi = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            const __m256i sh = scales_half(s16, h);
+            const __m256i q3 = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * h));
+            for (int k = 0; k < 4; k++) {
+                const __m256i lv = _mm256_and_si256(_mm256_srli_epi16(q3, 2 * k), m3);
+                const __m256i bit = _mm256_set1_epi8((char)(1 << (4 * h + k)));
+                /* a clear hmask bit means -4 */
+                const __m256i minus4 = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hm, bit), _mm256_setzero_si256()), four);
+                const __m256i q8v = _mm256_loadu_si256((const __m256i *)(q8 + 128 * h + 32 * k));
+                const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(lv, q8v), _mm256_maddubs_epi16(minus4, q8v));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_shuffle_epi8(sh, scale_pair_mask(k)), p));
+            }
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    *out = hsum_ps(acc);
+}
+
+/* Q4_K/Q5_K's 8 scales and 8 mins (get_scale_min_k4, four at a time). */
+ALWAYS_INLINE void k4_scales(const uint8_t *q, uint8_t sc[8], uint8_t mn[8])
+{
+    uint32_t a, b, c;
+    memcpy(&a, q, 4);
+    memcpy(&b, q + 4, 4);
+    memcpy(&c, q + 8, 4);
+    const uint32_t s_lo = a & 0x3f3f3f3f, m_lo = b & 0x3f3f3f3f;
+    const uint32_t s_hi = (c & 0x0f0f0f0f) | (((a >> 6) & 0x03030303) << 4);
+    const uint32_t m_hi = ((c >> 4) & 0x0f0f0f0f) | (((b >> 6) & 0x03030303) << 4);
+    memcpy(sc, &s_lo, 4);
+    memcpy(sc + 4, &s_hi, 4);
+    memcpy(mn, &m_lo, 4);
+    memcpy(mn + 4, &m_hi, 4);
+}
+
+/* sum over the 8 sub-blocks of min_j * (q8 sum of sub-block j), as 4 int32 partials */
+ALWAYS_INLINE __m128i k4_min_products(const uint8_t mn[8], const int16_t *bsums)
+{
+    const __m128i pair_sums = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)bsums),
+                                             _mm_loadu_si128((const __m128i *)(bsums + 8)));
+    uint64_t m64;
+    memcpy(&m64, mn, 8);
+    return _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)m64)), pair_sums);
+}
+
+static void vec_dot_q4_K(int64_t n, float *out, const void *vx, const void *vy)
+{
+    const ponder_block_q4_K *x = vx;
+    const ponder_block_q8_K *y = vy;
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    __m256 acc = _mm256_setzero_ps();
+    __m128 accm = _mm_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        uint8_t sc[8], mn[8];
+        k4_scales(x[i].scales, sc, mn);
+        const float d = f16s(x[i].d) * y[i].d, dmin = f16s(x[i].dmin) * y[i].d;
+        accm = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(k4_min_products(mn, y[i].bsums)), accm);
+        const int8_t *q8 = y[i].qs;
+        __m256i sumi = _mm256_setzero_si256();
+        for (int j = 0; j < 4; j++) {
+            const __m256i q4 = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * j));
+            const __m256i lo = _mm256_and_si256(q4, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q4, 4), m4);
+            const __m256i p0 = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(q8 + 64 * j)));
+            const __m256i p1 = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(q8 + 64 * j + 32)));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p0, _mm256_set1_epi16(sc[2 * j])));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p1, _mm256_set1_epi16(sc[2 * j + 1])));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    *out = hsum_ps(acc) - hsum_ps128(accm);
+}
+
+static void vec_dot_q5_K(int64_t n, float *out, const void *vx, const void *vy)
+{
+    const ponder_block_q5_K *x = vx;
+    const ponder_block_q8_K *y = vy;
+    const __m256i m4 = _mm256_set1_epi8(0x0f), b4 = _mm256_set1_epi8(0x10);
+    __m256 acc = _mm256_setzero_ps();
+    __m128 accm = _mm_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        uint8_t sc[8], mn[8];
+        k4_scales(x[i].scales, sc, mn);
+        const float d = f16s(x[i].d) * y[i].d, dmin = f16s(x[i].dmin) * y[i].d;
+        accm = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(k4_min_products(mn, y[i].bsums)), accm);
+        const __m256i qh = _mm256_loadu_si256((const __m256i *)x[i].qh);
+        const int8_t *q8 = y[i].qs;
+        __m256i sumi = _mm256_setzero_si256();
+        for (int j = 0; j < 4; j++) {
+            const __m256i q4 = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * j));
+            /* bit 2j of qh[l] is the 5th bit of the low-nibble sub-block, 2j+1 of the high */
+            const __m256i h0 = _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(qh, 2 * j), 4), b4);
+            const __m256i h1 = _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(qh, 2 * j + 1), 4), b4);
+            const __m256i lo = _mm256_or_si256(_mm256_and_si256(q4, m4), h0);
+            const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q4, 4), m4), h1);
+            const __m256i p0 = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(q8 + 64 * j)));
+            const __m256i p1 = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(q8 + 64 * j + 32)));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p0, _mm256_set1_epi16(sc[2 * j])));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p1, _mm256_set1_epi16(sc[2 * j + 1])));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    *out = hsum_ps(acc) - hsum_ps128(accm);
+}
+
+/* The four 32-element quarters of a Q6_K half as unsigned 6-bit levels (q6_K_level + 32). */
+ALWAYS_INLINE void q6_K_quarters(const uint8_t *ql, const uint8_t *qhp, __m256i q[4])
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0f), m30 = _mm256_set1_epi8(0x30);
+    const __m256i la = _mm256_loadu_si256((const __m256i *)ql), lb = _mm256_loadu_si256((const __m256i *)(ql + 32));
+    const __m256i qh = _mm256_loadu_si256((const __m256i *)qhp);
+    q[0] = _mm256_or_si256(_mm256_and_si256(la, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30));
+    q[1] = _mm256_or_si256(_mm256_and_si256(lb, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30));
+    q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(la, 4), m4), _mm256_and_si256(qh, m30));
+    q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(lb, 4), m4), _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
+}
+
+static void vec_dot_q6_K(int64_t n, float *out, const void *vx, const void *vy)
+{
+    const ponder_block_q6_K *x = vx;
+    const ponder_block_q8_K *y = vy;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const float d = f16s(x[i].d) * y[i].d;
+        const __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[i].scales));
+        /* the -32 offset of every level: -32 * sum_g scale_g * bsum_g */
+        const __m256i offs = _mm256_madd_epi16(s16, _mm256_loadu_si256((const __m256i *)y[i].bsums));
+        __m256i sumi = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(offs, 5));
+        const int8_t *q8 = y[i].qs;
+        for (int h = 0; h < 2; h++) {
+            __m256i q[4];
+            q6_K_quarters(x[i].ql + 64 * h, x[i].qh + 32 * h, q);
+            const __m256i sh = scales_half(s16, h);
+            for (int k = 0; k < 4; k++) {
+                const __m256i p = _mm256_maddubs_epi16(q[k], _mm256_loadu_si256((const __m256i *)(q8 + 128 * h + 32 * k)));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_shuffle_epi8(sh, scale_pair_mask(k)), p));
+            }
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    *out = hsum_ps(acc);
+}
+
+/* ---- the table ---- */
+
+const ponder_isa_kernels ponder_kernels_avx2 = {
+    .name = "avx2",
+    .type = {
+        [PONDER_TYPE_F32] = {.vec_dot = vec_dot_f32},
+        [PONDER_TYPE_F16] = {.vec_dot = vec_dot_f16_f16, .from_float = f16_from_float,
+                             .gemm = gemm_f16, .gemm_rows = F16_RM, .gemm_tokens = F16_RN},
+        [PONDER_TYPE_BF16] = {.vec_dot = vec_dot_bf16, .from_float = bf16_from_float},
+        [PONDER_TYPE_Q4_0] = {.vec_dot = vec_dot_q4_0, .gemm = gemm_q4_0, .gemm_rows = Q8_RM, .gemm_tokens = Q8_RN, .gemm_gemv = true},
+        [PONDER_TYPE_Q4_1] = {.vec_dot = vec_dot_q4_1},
+        [PONDER_TYPE_Q5_0] = {.vec_dot = vec_dot_q5_0, .gemm = gemm_q5_0, .gemm_rows = Q8_RM, .gemm_tokens = Q8_RN, .gemm_gemv = true},
+        [PONDER_TYPE_Q5_1] = {.vec_dot = vec_dot_q5_1},
+        [PONDER_TYPE_Q8_0] = {.vec_dot = vec_dot_q8_0, .from_float = quantize_q8_0,
+                              .gemm = gemm_q8_0, .gemm_rows = Q8_RM, .gemm_tokens = Q8_RN, .gemm_gemv = true},
+        [PONDER_TYPE_Q8_1] = {.from_float = quantize_q8_1},
+        [PONDER_TYPE_IQ4_NL] = {.vec_dot = vec_dot_iq4_nl, .gemm = gemm_iq4_nl, .gemm_rows = Q8_RM,
+                                .gemm_tokens = Q8_RN, .gemm_gemv = true},
+        [PONDER_TYPE_Q2_K] = {.vec_dot = vec_dot_q2_K},
+        [PONDER_TYPE_Q3_K] = {.vec_dot = vec_dot_q3_K},
+        [PONDER_TYPE_Q4_K] = {.vec_dot = vec_dot_q4_K},
+        [PONDER_TYPE_Q5_K] = {.vec_dot = vec_dot_q5_K},
+        [PONDER_TYPE_Q6_K] = {.vec_dot = vec_dot_q6_K},
+        [PONDER_TYPE_Q8_K] = {.from_float = quantize_q8_K},
+    },
+    .f32_to_f16_row = f32_to_f16_row,
+    .f16_to_f32_row = f16_to_f32_row,
+    .vec_dot_f16 = vec_dot_f16,
+};

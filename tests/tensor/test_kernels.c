@@ -1,0 +1,439 @@
+/* test_kernels.c — every kernel path this CPU runs against the scalar oracle.
+ *
+ * For each path (forced with ponder_tensor_force_isa): activation quantizers and f16/bf16
+ * row conversions must give the oracle's bytes on millions of values, ties, NaN, inf,
+ * subnormals and sign-of-the-extreme cases included; dots and tile kernels must agree
+ * with the reference dot up to float summation order, on awkward lengths and extreme
+ * data. Paths the CPU lacks are skipped (and reported) rather than failed. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "ponder/tensor.h"
+#include "tensor/kernels.h"
+#include "tensor/quants.h"
+#include "tensor_test.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char *const PATHS[] = {"scalar", "avx2", "avx512"};
+enum { N_PATHS = sizeof PATHS / sizeof PATHS[0] };
+
+static float bits_to_f(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* Forces path p; false (and a note) if this CPU cannot run it. */
+static bool use_path(int p)
+{
+    if (!ponder_tensor_isa_available(PATHS[p])) {
+        ponder_error err = {0};
+        assert_int_not_equal(ponder_tensor_force_isa(PATHS[p], &err), PONDER_OK);
+        assert_true(err.msg[0] != '\0');
+        print_message("path %s: not available here (%s), skipped\n", PATHS[p], err.msg);
+        return false;
+    }
+    assert_int_equal(ponder_tensor_force_isa(PATHS[p], NULL), PONDER_OK);
+    assert_string_equal(ponder_cpu_isa(), PATHS[p]);
+    return true;
+}
+
+static void test_force_isa(void **state)
+{
+    (void)state;
+    ponder_error err = {0};
+    assert_int_equal(ponder_tensor_force_isa("sse9", &err), PONDER_ERR_INVALID_ARG);
+    assert_non_null(strstr(err.msg, "sse9"));
+    assert_true(ponder_tensor_isa_available("scalar"));
+    assert_false(ponder_tensor_isa_available("sse9"));
+    assert_false(ponder_tensor_isa_available(NULL));
+    assert_int_equal(ponder_tensor_force_isa("scalar", NULL), PONDER_OK);
+    assert_string_equal(ponder_cpu_isa(), "scalar");
+    assert_int_equal(ponder_tensor_force_isa(NULL, NULL), PONDER_OK);
+    const char *best = ponder_cpu_isa();
+    assert_true(ponder_tensor_isa_available(best));
+    /* the best path is the last available one in preference order */
+    int last = 0;
+    for (int p = 0; p < N_PATHS; p++)
+        if (ponder_tensor_isa_available(PATHS[p]))
+            last = p;
+    assert_string_equal(best, PATHS[last]);
+    assert_int_equal(ponder_tensor_force_isa("auto", NULL), PONDER_OK);
+    assert_string_equal(ponder_cpu_isa(), best);
+    const ponder_cpu_features f = ponder_cpu_detect();
+#if defined(__x86_64__)
+    assert_int_equal(ponder_tensor_isa_available("avx2"), f.avx2 && f.fma && f.f16c);
+#else
+    (void)f;
+    assert_false(ponder_tensor_isa_available("avx2"));
+#endif
+    print_message("cpu: avx2 %d fma %d f16c %d avx512f %d bw %d vl %d vnni %d bf16 %d avx_vnni %d; best path %s\n",
+                  f.avx2, f.fma, f.f16c, f.avx512f, f.avx512bw, f.avx512vl, f.avx512vnni, f.avx512bf16,
+                  f.avx_vnni, best);
+}
+
+/* ---- activation quantizers: identical bytes ---- */
+
+/* Fills one block of `len` floats with one of several hard patterns. */
+static void fill_block(tt_rng *r, float *x, int len, int pattern)
+{
+    const float scale = ldexpf(1.0f, (int)(tt_next(r) % 40) - 20);
+    switch (pattern) {
+    case 0: /* plain Gaussian at a random scale */
+        for (int i = 0; i < len; i++)
+            x[i] = (float)tt_gauss(r) * scale;
+        break;
+    case 1: /* Q8_0/Q8_1 ties: amax = 127*2^k makes d = 2^k exact, so (m + 0.5) 2^k is a tie */
+        for (int i = 0; i < len; i++)
+            x[i] = ((float)(int)(tt_next(r) % 254) - 126.5f) * scale;
+        x[tt_next(r) % (uint64_t)len] = (tt_next(r) & 1 ? 127.0f : -127.0f) * scale;
+        break;
+    case 2: /* Q8_K ties: max = -127 makes iscale exactly 1 */
+        for (int i = 0; i < len; i++)
+            x[i] = (float)(int)(tt_next(r) % 254) - 126.5f;
+        x[tt_next(r) % (uint64_t)len] = -127.0f;
+        break;
+    case 3: /* +a and -a both extreme: the first one decides the sign */
+        for (int i = 0; i < len; i++)
+            x[i] = (float)tt_gauss(r) * scale;
+        x[tt_next(r) % (uint64_t)len] = 9.0f * scale;
+        x[tt_next(r) % (uint64_t)len] = -9.0f * scale;
+        break;
+    case 4: /* random bit patterns: NaN payloads, inf, subnormals, huge */
+        for (int i = 0; i < len; i++)
+            x[i] = bits_to_f((uint32_t)tt_next(r));
+        break;
+    case 5: /* mostly zeros, signed zeros and subnormals */
+        for (int i = 0; i < len; i++) {
+            const uint64_t u = tt_next(r);
+            x[i] = u % 3 == 0 ? -0.0f : u % 3 == 1 ? 0.0f : bits_to_f((uint32_t)(u >> 32) & 0x807fffffu);
+        }
+        break;
+    case 6: /* one NaN or inf among ordinary values */
+        for (int i = 0; i < len; i++)
+            x[i] = (float)tt_gauss(r) * scale;
+        x[tt_next(r) % (uint64_t)len] = tt_next(r) & 1 ? bits_to_f(0x7fc00000u | (uint32_t)(tt_next(r) & 0x3fffff))
+                                                       : (tt_next(r) & 1 ? INFINITY : -INFINITY);
+        break;
+    default: /* all equal */
+        for (int i = 0; i < len; i++)
+            x[i] = scale;
+        break;
+    }
+}
+enum { N_PATTERNS = 8 };
+
+static void check_from_float_exact(int t, int p)
+{
+    const ponder_type_traits *tr = ponder_type_get_traits(t);
+    const ponder_from_float_fn fast = ponder_kernels()->type[t].from_float;
+    assert_non_null(fast);
+    const int64_t be = tr->block_elems == 1 ? 64 : tr->block_elems;
+    const int64_t n_values = 1 << 21; /* ~2M values per type and path */
+    const int64_t rows = 64;
+    const int64_t n = n_values / rows / be * be + (tr->block_elems == 1 ? 13 : 0); /* floats: not a multiple of 8 */
+    float *x = malloc((size_t)n * sizeof *x);
+    const size_t nb = tt_row_bytes(t, n);
+    uint8_t *a = malloc(nb), *b = malloc(nb);
+    assert_true(x && a && b);
+    tt_rng rng = {0x51ed + (uint64_t)t * 31 + (uint64_t)p};
+    for (int64_t row = 0; row < rows; row++) {
+        for (int64_t i = 0; i < n; i += be) {
+            const int len = (int)(n - i < be ? n - i : be);
+            fill_block(&rng, x + i, len, (int)((row + i / be) % N_PATTERNS));
+        }
+        memset(a, 0x55, nb);
+        memset(b, 0xaa, nb);
+        tr->from_float(x, a, n);
+        fast(x, b, n);
+        if (memcmp(a, b, nb) != 0) {
+            size_t k = 0;
+            while (a[k] == b[k])
+                k++;
+            fail_msg("%s from_float on path %s: byte %zu of row %lld differs (ref %02x, got %02x)", tr->name,
+                     PATHS[p], k, (long long)row, a[k], b[k]);
+        }
+    }
+    free(x);
+    free(a);
+    free(b);
+}
+
+static void test_activation_conversions_exact(void **state)
+{
+    (void)state;
+    const int types[] = {PONDER_TYPE_Q8_0, PONDER_TYPE_Q8_1, PONDER_TYPE_Q8_K, PONDER_TYPE_F16, PONDER_TYPE_BF16};
+    for (int p = 0; p < N_PATHS; p++) {
+        if (!use_path(p))
+            continue;
+        for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+            check_from_float_exact(types[i], p);
+    }
+    ponder_tensor_force_isa(NULL, NULL);
+}
+
+/* f32 -> f16 on random bit patterns (every class) and f16 -> f32 on all 65536 values. */
+static void test_f16_rows_exact(void **state)
+{
+    (void)state;
+    enum { N = 1 << 20 };
+    float *x = malloc(N * sizeof *x), *back_a = malloc(65536 * sizeof(float)), *back_b = malloc(65536 * sizeof(float));
+    ponder_f16 *ha = malloc(N * sizeof *ha), *hb = malloc(N * sizeof *hb), *all = malloc(65536 * sizeof *all);
+    assert_true(x && back_a && back_b && ha && hb && all);
+    tt_rng rng = {77};
+    for (int i = 0; i < N; i++) {
+        const uint32_t u = (uint32_t)tt_next(&rng);
+        /* half random bits, half near the f16 range where rounding and ties happen */
+        x[i] = i % 2 ? bits_to_f(u) : bits_to_f((u & 0x81ffffffu) | 0x36000000u) * (i % 4 == 0 ? 1.0f : 1024.0f);
+    }
+    for (int h = 0; h < 65536; h++)
+        all[h] = (ponder_f16)h;
+    for (int p = 0; p < N_PATHS; p++) {
+        if (!use_path(p))
+            continue;
+        const int64_t lens[] = {N, N - 1, 7, 1, 0};
+        for (size_t l = 0; l < sizeof lens / sizeof lens[0]; l++) {
+            memset(hb, 0, N * sizeof *hb);
+            ponder_f32_to_f16_row_ref(x, ha, lens[l]);
+            ponder_f32_to_f16_row(x, hb, lens[l]);
+            for (int64_t i = 0; i < lens[l]; i++)
+                if (ha[i] != hb[i])
+                    fail_msg("path %s f32->f16 of %08x: ref %04x got %04x", PATHS[p], (unsigned)(uint32_t)ha[i],
+                             ha[i], hb[i]);
+        }
+        ponder_f16_to_f32_row_ref(all, back_a, 65536);
+        ponder_f16_to_f32_row(all, back_b, 65536);
+        assert_memory_equal(back_a, back_b, 65536 * sizeof(float));
+        ponder_f16_to_f32_row(all + 3, back_b, 65533 - 8 * 1000); /* unaligned start, odd length */
+        assert_memory_equal(back_a + 3, back_b, (65533 - 8 * 1000) * sizeof(float));
+    }
+    ponder_tensor_force_isa(NULL, NULL);
+    free(x);
+    free(back_a);
+    free(back_b);
+    free(ha);
+    free(hb);
+    free(all);
+}
+
+/* ---- dots: equal up to float summation order ---- */
+
+/* Weights from Gaussian data with per-block scales, outliers and all-zero blocks, so the
+ * quantized levels reach their extremes. */
+static void fill_weights(tt_rng *r, float *x, int64_t n, int64_t block)
+{
+    for (int64_t i = 0; i < n; i += block) {
+        const int64_t len = n - i < block ? n - i : block;
+        const uint64_t kind = tt_next(r) % 6;
+        const float s = ldexpf(1.0f, (int)(tt_next(r) % 12) - 8);
+        for (int64_t k = 0; k < len; k++)
+            x[i + k] = kind == 0 ? 0.0f : (float)tt_gauss(r) * s;
+        if (kind == 1)
+            x[i + (int64_t)(tt_next(r) % (uint64_t)len)] = 40.0f * s;
+        if (kind == 2)
+            for (int64_t k = 0; k < len; k++)
+                x[i + k] = (k & 1) ? 3.0f * s : -3.0f * s;
+    }
+}
+
+/* Q4_1/Q5_1 dots add d*q and the min m separately: sum over blocks of |m| * sum |x|. */
+static double min_terms_abs(int t, const void *wq, const float *xd, int64_t n)
+{
+    if (t != PONDER_TYPE_Q4_1 && t != PONDER_TYPE_Q5_1)
+        return 0.0;
+    double s = 0.0;
+    for (int64_t b = 0; b < n / PONDER_QK; b++) {
+        const ponder_f16 m = t == PONDER_TYPE_Q4_1 ? ((const ponder_block_q4_1 *)wq)[b].m
+                                                   : ((const ponder_block_q5_1 *)wq)[b].m;
+        double sx = 0.0;
+        for (int i = 0; i < PONDER_QK; i++)
+            sx += fabs(xd[b * PONDER_QK + i]);
+        s += 2.0 * fabs(ponder_f16_to_f32(m)) * sx; /* |d q| <= |w| + |m| */
+    }
+    return s;
+}
+
+/* The oracle and the active path on the same bytes; tolerance relative to sum |terms|. */
+static void check_dot(int t, int p, int64_t n, tt_rng *rng)
+{
+    const ponder_type_traits *tr = ponder_type_get_traits(t);
+    const ponder_type_traits *vt = ponder_type_get_traits(tr->vec_dot_type);
+    const ponder_isa_kernels *k = ponder_kernels();
+    float *wf = malloc((size_t)n * sizeof(float)), *xf = malloc((size_t)n * sizeof(float));
+    float *wd = malloc((size_t)n * sizeof(float)), *xd = malloc((size_t)n * sizeof(float));
+    void *wq = malloc(tt_row_bytes(t, n)), *xq = malloc(tt_row_bytes(tr->vec_dot_type, n));
+    assert_true(wf && xf && wd && xd && wq && xq);
+    fill_weights(rng, wf, n, tr->block_elems == 1 ? 32 : tr->block_elems);
+    fill_weights(rng, xf, n, vt->block_elems == 1 ? 32 : vt->block_elems);
+    tr->from_float(wf, wq, n);
+    vt->from_float(xf, xq, n);
+    tr->to_float(wq, wd, n);
+    vt->to_float(xq, xd, n);
+    float ref, got;
+    tr->vec_dot(n, &ref, wq, xq);
+    k->type[t].vec_dot(n, &got, wq, xq);
+    const double tol = 2e-6 * (tt_dot_abs(wd, xd, n) + min_terms_abs(t, wq, xd, n)) + 1e-35;
+    if (!(fabs((double)got - (double)ref) <= tol))
+        fail_msg("%s vec_dot on path %s, n=%lld: ref %.9g got %.9g (tol %.3g)", tr->name, PATHS[p], (long long)n,
+                 ref, got, tol);
+    free(wf);
+    free(xf);
+    free(wd);
+    free(xd);
+    free(wq);
+    free(xq);
+}
+
+static void test_vec_dot_vs_oracle(void **state)
+{
+    (void)state;
+    for (int p = 0; p < N_PATHS; p++) {
+        if (!use_path(p))
+            continue;
+        int n_types = 0;
+        for (int t = 0; t < PONDER_TYPE_COUNT; t++) {
+            if (!ponder_type_is_supported(t))
+                continue;
+            n_types++;
+            const ponder_type_traits *tr = ponder_type_get_traits(t);
+            tt_rng rng = {900u + (uint64_t)t};
+            const int64_t mult[] = {1, 2, 3, 5, 7, 16, 17};
+            const int64_t float_lens[] = {1, 7, 8, 9, 31, 32, 33, 100, 257, 1000, 4099};
+            if (tr->block_elems == 1) {
+                for (size_t i = 0; i < sizeof float_lens / sizeof float_lens[0]; i++)
+                    for (int rep = 0; rep < 20; rep++)
+                        check_dot(t, p, float_lens[i], &rng);
+            } else {
+                for (size_t i = 0; i < sizeof mult / sizeof mult[0]; i++)
+                    for (int rep = 0; rep < 20; rep++)
+                        check_dot(t, p, tr->block_elems * mult[i], &rng);
+            }
+        }
+        assert_int_equal(n_types, 14);
+    }
+    ponder_tensor_force_isa(NULL, NULL);
+}
+
+static void test_vec_dot_f16_vs_oracle(void **state)
+{
+    (void)state;
+    enum { N = 5000 };
+    float *a = malloc(N * sizeof *a), *b = malloc(N * sizeof *b);
+    ponder_f16 *ha = malloc(N * sizeof *ha), *hb = malloc(N * sizeof *hb);
+    assert_true(a && b && ha && hb);
+    tt_rng rng = {4242};
+    tt_fill_gauss(&rng, a, N, 3.0);
+    tt_fill_gauss(&rng, b, N, 0.01);
+    ponder_f32_to_f16_row_ref(a, ha, N);
+    ponder_f32_to_f16_row_ref(b, hb, N);
+    ponder_f16_to_f32_row_ref(ha, a, N);
+    ponder_f16_to_f32_row_ref(hb, b, N);
+    for (int p = 0; p < N_PATHS; p++) {
+        if (!use_path(p))
+            continue;
+        const int64_t lens[] = {0, 1, 7, 8, 15, 31, 32, 33, 64, 65, 127, N - 3}; /* + offsets 0..2 */
+        for (size_t l = 0; l < sizeof lens / sizeof lens[0]; l++) {
+            for (int64_t off = 0; off < 3; off++) {
+                float ref, got;
+                ponder_vec_dot_f16_ref(lens[l], &ref, ha + off, hb + off);
+                ponder_vec_dot_f16(lens[l], &got, ha + off, hb + off);
+                const double tol = 2e-6 * tt_dot_abs(a + off, b + off, lens[l]) + 1e-35;
+                if (!(fabs((double)got - (double)ref) <= tol))
+                    fail_msg("vec_dot_f16 path %s n=%lld: ref %.9g got %.9g", PATHS[p], (long long)lens[l], ref, got);
+            }
+        }
+    }
+    ponder_tensor_force_isa(NULL, NULL);
+    free(a);
+    free(b);
+    free(ha);
+    free(hb);
+}
+
+/* ---- tile kernels: each output equals the path's own vec_dot up to summation order ---- */
+
+static void test_gemm_tiles(void **state)
+{
+    (void)state;
+    int n_checked = 0;
+    for (int p = 0; p < N_PATHS; p++) {
+        if (!use_path(p))
+            continue;
+        const ponder_isa_kernels *k = ponder_kernels();
+        for (int t = 0; t < PONDER_TYPE_COUNT; t++) {
+            const ponder_type_kernels *kt = &k->type[t];
+            if (!kt->gemm)
+                continue;
+            n_checked++;
+            const ponder_type_traits *tr = ponder_type_get_traits(t);
+            const ponder_type_traits *vt = ponder_type_get_traits(tr->vec_dot_type);
+            const int RM = kt->gemm_rows, RN = kt->gemm_tokens;
+            assert_true(RM >= 1 && RM <= 16 && RN >= 1 && RN <= 16);
+            const int64_t lens[] = {tr->block_elems == 1 ? 37 : tr->block_elems, tr->block_elems * 9,
+                                    tr->block_elems == 1 ? 1001 : tr->block_elems * 6};
+            tt_rng rng = {31337u + (uint64_t)t};
+            for (size_t l = 0; l < sizeof lens / sizeof lens[0]; l++) {
+                const int64_t n = lens[l];
+                const size_t wrow = tt_row_bytes(t, n) + 6, arow = tt_row_bytes(tr->vec_dot_type, n) + 10; /* padded strides */
+                uint8_t *w = calloc((size_t)RM, wrow), *a = calloc((size_t)RN, arow);
+                float *f = malloc((size_t)n * sizeof *f), *wd = malloc((size_t)n * sizeof *wd), *ad = malloc((size_t)n * sizeof *ad);
+                float y[16 * 16 + 7];
+                assert_true(w && a && f && wd && ad);
+                for (int r = 0; r < RM; r++) {
+                    fill_weights(&rng, f, n, tr->block_elems == 1 ? 32 : tr->block_elems);
+                    tr->from_float(f, w + (size_t)r * wrow, n);
+                }
+                for (int i = 0; i < RN; i++) {
+                    fill_weights(&rng, f, n, vt->block_elems == 1 ? 32 : vt->block_elems);
+                    k->type[tr->vec_dot_type].from_float(f, a + (size_t)i * arow, n);
+                }
+                const size_t ys = (size_t)RM + 3;
+                const int tiles[2] = {RN, 1}; /* the prompt tile, and the decode tile if there is one */
+                for (int ti = 0; ti < (kt->gemm_gemv ? 2 : 1); ti++) {
+                    const int tile_tok = tiles[ti];
+                    for (size_t i = 0; i < sizeof y / sizeof y[0]; i++)
+                        y[i] = NAN;
+                    kt->gemm(n, RM, tile_tok, w, wrow, a, arow, y, ys);
+                    for (int r = 0; r < RM; r++) {
+                        tr->to_float(w + (size_t)r * wrow, wd, n);
+                        for (int i = 0; i < tile_tok; i++) {
+                            float ref;
+                            kt->vec_dot(n, &ref, w + (size_t)r * wrow, a + (size_t)i * arow);
+                            vt->to_float(a + (size_t)i * arow, ad, n);
+                            const double tol = 2e-6 * tt_dot_abs(wd, ad, n) + 1e-35;
+                            const float got = y[(size_t)i * ys + r];
+                            if (!(fabs((double)got - (double)ref) <= tol))
+                                fail_msg("%s gemm path %s n=%lld tile %dx%d (%d,%d): vec_dot %.9g gemm %.9g", tr->name,
+                                         PATHS[p], (long long)n, RM, tile_tok, r, i, ref, got);
+                        }
+                    }
+                }
+                free(w);
+                free(a);
+                free(f);
+                free(wd);
+                free(ad);
+            }
+        }
+    }
+    ponder_tensor_force_isa(NULL, NULL);
+    print_message("tile kernels checked: %d\n", n_checked);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_force_isa),
+        cmocka_unit_test(test_activation_conversions_exact),
+        cmocka_unit_test(test_f16_rows_exact),
+        cmocka_unit_test(test_vec_dot_vs_oracle),
+        cmocka_unit_test(test_vec_dot_f16_vs_oracle),
+        cmocka_unit_test(test_gemm_tiles),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
