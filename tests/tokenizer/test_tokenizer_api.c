@@ -449,7 +449,7 @@ static ponder_status try_tiny(const tiny_vocab *tv, ponder_tokenizer **out, pond
     return st;
 }
 
-static const char *const TINY_TOKENS[] = {"a", "b", "ab", "c", "\xC4\xA0", "\xC4\xA0" "c"};
+static const char *const TINY_TOKENS[] = {"a", "b", "ab", "c", "\xC4\xA0", ("\xC4\xA0" "c")}; /* "Ġ", "Ġc" */
 static const char *const TINY_MERGES[] = {"a b", "\xC4\xA0 c"};
 
 static void expect_error(const tiny_vocab *tv, ponder_status want, const char *needle)
