@@ -57,7 +57,13 @@ static uint64_t walk_value(const ponder_gguf_value *v)
             if (a->elems)
                 h += walk_value(&a->elems[i]);
             else
-                h += (uint64_t)ponder_gguf_array_i64(a, i) + (uint64_t)ponder_gguf_array_f64(a, i);
+            {
+                /* hash the double's bits: converting an out-of-range double to an integer is UB */
+                const double d = ponder_gguf_array_f64(a, i);
+                uint64_t bits;
+                memcpy(&bits, &d, sizeof bits);
+                h += (uint64_t)ponder_gguf_array_i64(a, i) + bits;
+            }
         }
         break;
     }
