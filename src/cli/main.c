@@ -24,6 +24,7 @@ static const command commands[] = {
     { "run", cmd_run, "generate text from a prompt" },
     { "bench", cmd_bench, "prompt and generation speed, as llama-bench" },
     { "perplexity", cmd_perplexity, "perplexity of a model on a text (llama-perplexity's method)" },
+    { "quantize", cmd_quantize, "convert a model's weights to another type (as llama-quantize)" },
 };
 
 static void usage(FILE *f)
