@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "testutil.h"
 
@@ -101,6 +102,27 @@ static void check_case(void **state)
     json_decref(ref);
 }
 
+/* Quantizes stories260K.gguf with `ponder quantize` to the preset named in the
+ * reference's made_by line; returns the output path (in a temp folder) or NULL. */
+static const char *quantize_own(const char *made_by, char *out, size_t cap)
+{
+    const char *preset = strrchr(made_by, ' ');
+    assert_non_null(preset);
+    preset++;
+    static char dir[] = "/tmp/ponder-ppl-quant-XXXXXX";
+    static bool made;
+    if (!made) {
+        assert_non_null(mkdtemp(dir));
+        made = true;
+    }
+    snprintf(out, cap, "%s/stories260K-%s.gguf", dir, preset);
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "'%s' quantize '%s' '%s' %s >/dev/null", getenv("PONDER_BIN"),
+             tu_shared("models/stories260K/stories260K.gguf"), out, preset);
+    assert_int_equal(system(cmd), 0);
+    return out;
+}
+
 static void check_quantized_stories(void **state)
 {
     (void)state;
@@ -122,6 +144,18 @@ static void check_quantized_stories(void **state)
                json_number_value(json_object_get(ours, "ppl")), json_number_value(json_object_get(e, "ppl")), d, d_err);
         assert_true(d <= 1e-2);
         assert_true(d_err <= 1e-2);
+        json_decref(ours);
+
+        /* Ponder's own quantization of the F32 file lands within 1% of llama-quantize's */
+        char own[4096];
+        quantize_own(json_string_value(json_object_get(e, "made_by")), own, sizeof own);
+        ours = run_perplexity(own, tu_shared(text + strlen("shared/")), 128, 40);
+        const double d_own = fabs(json_number_value(json_object_get(ours, "ln_ppl")) -
+                                  log(json_number_value(json_object_get(e, "ppl"))));
+        printf("%-48s PPL %.4f (ponder quantize): |d ln PPL| %.1e (tol 1e-2)\n", strrchr(own, '/') + 1,
+               json_number_value(json_object_get(ours, "ppl")), d_own);
+        assert_true(d_own <= 1e-2);
+        unlink(own);
         json_decref(ours);
     }
     json_decref(list);
