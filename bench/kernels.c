@@ -1,7 +1,7 @@
 /*
  * kernels.c — micro-benchmark of the tensor kernels (bench_kernels; not a test).
  *
- *   bench_kernels [--dot] [--matmul] [--isa NAME] [--quick]
+ *   bench_kernels [--dot] [--matmul] [--model] [--isa NAME] [--quick]
  *
  * --dot: vec_dot of every supported type on every kernel path this CPU runs, in GB/s of
  *   weights and GFLOP/s (2 per multiply-add), once with the weights in L2 (256 KiB,
@@ -10,7 +10,12 @@
  *   576x576 Q/O, 576x192 K/V, 576x1536 gate/up, 1536x576 down, 576x49152 output) in the
  *   types of the F16, Q8_0 and Q4_K_M files, for 1 and 512 tokens and 1 and 2 threads,
  *   on the best path (or --isa). Single-token products cycle through enough copies of
- *   the matrix to defeat the caches. Default: both. Each number is the best of 3 runs.
+ *   the matrix to defeat the caches. --model: every matrix product of one forward pass
+ *   of SmolLM2-135M (30 layers with their own weights, Q/K/V and gate/up batched through
+ *   ponder_matmul_multi as the forward pass does, output projection for the last token
+ *   only, as llama-bench's pp) for 1 token (tg) and 512 tokens (pp), 1 and 2 threads:
+ *   the matmul share of a token's time, attention and norms excluded. Default: all.
+ *   Each number is the best of 3 runs.
  */
 #include "ponder/pool.h"
 #include "ponder/tensor.h"
@@ -239,30 +244,147 @@ static void run_matmuls(const char *isa, bool quick)
     printf("\n");
 }
 
+/* ---- one forward pass worth of products ---- */
+
+typedef struct {
+    uint8_t *wq, *wk, *wv, *wo, *wg, *wu, *wd;
+} layer_mats;
+
+static void run_model(const char *isa)
+{
+    if (isa && ponder_tensor_force_isa(isa, NULL) != PONDER_OK) {
+        fprintf(stderr, "path %s is not available here\n", isa);
+        return;
+    }
+    enum { N_LAYER = 30, DIM = 576, KV = 192, FF = 1536, VOCAB = 49152 };
+    printf("## SmolLM2-135M matrix products per forward pass, path %s\n\n", ponder_cpu_isa());
+    printf("| model | tokens | threads | ms per pass | tokens/s (matmul only) |\n| --- | ---: | ---: | ---: | ---: |\n");
+    const char *models[] = {"F16", "Q8_0", "Q4_K_M"};
+    ponder_pool *pools[2] = {NULL, NULL};
+    if (ponder_pool_create(1, &pools[0], NULL) != PONDER_OK || ponder_pool_create(2, &pools[1], NULL) != PONDER_OK)
+        exit(1);
+    for (size_t mi = 0; mi < sizeof models / sizeof models[0]; mi++) {
+        const shape sq = {"q", DIM, DIM}, sk = {"k", DIM, KV}, sg = {"g", DIM, FF}, sd = {"d", FF, DIM},
+                    so = {"o", DIM, VOCAB};
+        const int tq = model_type(models[mi], &sq), tk = model_type(models[mi], &sk), tg = model_type(models[mi], &sg),
+                  td = model_type(models[mi], &sd), to = model_type(models[mi], &so);
+        size_t rq, rk, rg, rd, ro;
+        layer_mats L[N_LAYER];
+        for (int il = 0; il < N_LAYER; il++) {
+            L[il].wq = random_rows(tq, DIM, DIM, &rq);
+            L[il].wk = random_rows(tk, DIM, KV, &rk);
+            L[il].wv = random_rows(tk, DIM, KV, &rk);
+            L[il].wo = random_rows(tq, DIM, DIM, &rq);
+            L[il].wg = random_rows(tg, DIM, FF, &rg);
+            L[il].wu = random_rows(tg, DIM, FF, &rg);
+            L[il].wd = random_rows(td, FF, DIM, &rd);
+        }
+        uint8_t *wo = random_rows(to, DIM, VOCAB, &ro);
+        const int64_t token_counts[] = {1, 512};
+        for (int ti = 0; ti < 2; ti++) {
+            const int64_t nt = token_counts[ti];
+            float *x = malloc((size_t)(nt * FF) * sizeof *x);
+            float *y1 = malloc((size_t)(nt * FF) * sizeof *y1), *y2 = malloc((size_t)(nt * FF) * sizeof *y2);
+            float *y3 = malloc((size_t)(nt * DIM) * sizeof *y3), *logits = malloc((size_t)VOCAB * sizeof *logits);
+            for (int64_t i = 0; i < nt * FF; i++)
+                x[i] = frand();
+            size_t work_bytes = 0;
+            const ponder_matrix probe[] = {
+                {.type = (ponder_type)tq, .n_cols = DIM, .n_rows = DIM, .row_bytes = rq},
+                {.type = (ponder_type)tg, .n_cols = DIM, .n_rows = FF, .row_bytes = rg},
+                {.type = (ponder_type)td, .n_cols = FF, .n_rows = DIM, .row_bytes = rd},
+                {.type = (ponder_type)to, .n_cols = DIM, .n_rows = VOCAB, .row_bytes = ro},
+            };
+            for (int k = 0; k < 4; k++) {
+                const size_t b = ponder_matmul_work_bytes(&probe[k], nt);
+                work_bytes = b > work_bytes ? b : work_bytes;
+            }
+            work_bytes = 2 * work_bytes + 4096; /* two activation types at most per batch */
+            void *work = malloc(work_bytes);
+            for (int th = 0; th < 2; th++) {
+                double best = 1e30;
+                const int reps = nt == 1 ? 20 : 1;
+                for (int rep = 0; rep < 3; rep++) {
+                    const double t0 = now_s();
+                    for (int it = 0; it < reps; it++) {
+                        for (int il = 0; il < N_LAYER; il++) {
+                            const ponder_matrix mq = {(ponder_type)tq, DIM, DIM, rq, L[il].wq};
+                            const ponder_matrix mk = {(ponder_type)tk, DIM, KV, rk, L[il].wk};
+                            const ponder_matrix mv = {(ponder_type)tk, DIM, KV, rk, L[il].wv};
+                            const ponder_matrix mo = {(ponder_type)tq, DIM, DIM, rq, L[il].wo};
+                            const ponder_matrix mg = {(ponder_type)tg, DIM, FF, rg, L[il].wg};
+                            const ponder_matrix mu = {(ponder_type)tg, DIM, FF, rg, L[il].wu};
+                            const ponder_matrix md = {(ponder_type)td, FF, DIM, rd, L[il].wd};
+                            const ponder_matmul_job qkv[3] = {{&mq, y1}, {&mk, y2}, {&mv, y3}};
+                            ponder_matmul_multi(qkv, 3, nt, x, work, false, pools[th]);
+                            ponder_matmul(&mo, nt, x, y1, work, false, pools[th]);
+                            const ponder_matmul_job gu[2] = {{&mg, y1}, {&mu, y2}};
+                            ponder_matmul_multi(gu, 2, nt, x, work, false, pools[th]);
+                            ponder_matmul(&md, nt, x, y3, work, false, pools[th]);
+                        }
+                        const ponder_matrix mout = {(ponder_type)to, DIM, VOCAB, ro, wo};
+                        ponder_matmul(&mout, 1, x, logits, work, false, pools[th]);
+                    }
+                    const double per = (now_s() - t0) / reps;
+                    if (per < best)
+                        best = per;
+                }
+                printf("| %s | %lld | %d | %.2f | %.1f |\n", models[mi], (long long)nt, th + 1, best * 1e3,
+                       (double)nt / best);
+                fflush(stdout);
+            }
+            free(work);
+            free(x);
+            free(y1);
+            free(y2);
+            free(y3);
+            free(logits);
+        }
+        for (int il = 0; il < N_LAYER; il++) {
+            free(L[il].wq);
+            free(L[il].wk);
+            free(L[il].wv);
+            free(L[il].wo);
+            free(L[il].wg);
+            free(L[il].wu);
+            free(L[il].wd);
+        }
+        free(wo);
+    }
+    ponder_pool_free(pools[0]);
+    ponder_pool_free(pools[1]);
+    ponder_tensor_force_isa(NULL, NULL);
+    printf("\n");
+}
+
 int main(int argc, char **argv)
 {
-    bool dot = false, mm = false, quick = false;
+    bool dot = false, mm = false, model = false, quick = false;
     const char *isa = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--dot") == 0)
             dot = true;
         else if (strcmp(argv[i], "--matmul") == 0)
             mm = true;
+        else if (strcmp(argv[i], "--model") == 0)
+            model = true;
         else if (strcmp(argv[i], "--quick") == 0)
             quick = true;
         else if (strcmp(argv[i], "--isa") == 0 && i + 1 < argc)
             isa = argv[++i];
         else {
-            fprintf(stderr, "usage: %s [--dot] [--matmul] [--isa NAME] [--quick]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--dot] [--matmul] [--model] [--isa NAME] [--quick]\n", argv[0]);
             return 2;
         }
     }
-    if (!dot && !mm)
-        dot = mm = true;
+    if (!dot && !mm && !model)
+        dot = mm = model = true;
     printf("# bench_kernels: best path on this CPU: %s\n\n", ponder_cpu_isa());
     if (dot)
         run_dots(isa, quick);
     if (mm)
         run_matmuls(isa, quick);
+    if (model)
+        run_model(isa);
     return 0;
 }

@@ -30,6 +30,15 @@ int ponder_pool_n_threads(const ponder_pool *pool); /* 1 for a NULL pool */
  * runs fn(arg, 0, 1) inline. Not reentrant: one task at a time per pool. */
 void ponder_pool_run(ponder_pool *pool, ponder_pool_fn fn, void *arg);
 
+/* For tasks that hand out their work through shared counters rather than by (ith, nth):
+ * runs fn(arg, 0, nth) on the calling thread and fn(arg, ith, nth) on each worker that
+ * picks the task up before the caller's fn returns; workers arriving later skip it.
+ * fn must therefore return on thread 0 only once ALL the work is done (by whichever
+ * threads), and never rely on a given ith running. Returns when fn has returned on the
+ * caller and on every worker that joined. So a worker the OS has descheduled (a busy
+ * machine) costs its share of speed instead of stalling every product. */
+void ponder_pool_run_dynamic(ponder_pool *pool, ponder_pool_fn fn, void *arg);
+
 /* Number of online CPUs (at least 1). */
 int ponder_cpu_count(void);
 

@@ -118,6 +118,20 @@ void ponder_f16_to_f32_row(const ponder_f16 *x, float *y, int64_t n);
 /* *out = sum x[i]*y[i]; the scalar path accumulates in double as ggml's scalar
  * ggml_vec_dot_f16, vector paths in float (as ggml's SIMD ones). */
 void ponder_vec_dot_f16(int64_t n, float *out, const ponder_f16 *x, const ponder_f16 *y);
+/* y[i] += a * x[i] for an F16 row x (attention's weighted sum of V rows). The product is
+ * rounded to float before the add (no fused multiply-add), so every path gives the same
+ * bits as the scalar loop `y[i] += a * ponder_f16_to_f32(x[i])`. */
+void ponder_vec_mad_f16(int64_t n, float *y, const ponder_f16 *x, float a);
+/* Row-batched forms for attention over a KV cache: row j of n f16 values starts at byte
+ * j * row_stride of rows. One call per head instead of one per position, with the query
+ * or the output kept in registers:
+ * out[j] = dot(rows[j], x) for j < n_rows, the same bits as ponder_vec_dot_f16 per row; */
+void ponder_vec_dot_f16_rows(int64_t n, int64_t n_rows, float *out, const ponder_f16 *rows, size_t row_stride,
+                             const ponder_f16 *x);
+/* y[i] += w[j] * rows[j][i] for j = 0 .. n_rows-1 in order, the same bits as n_rows calls
+ * of ponder_vec_mad_f16. */
+void ponder_vec_mad_f16_rows(int64_t n, int64_t n_rows, float *y, const ponder_f16 *rows, size_t row_stride,
+                             const float *w);
 
 /* ---- rows ---- */
 /* Dequantize n elements (a multiple of the block size) of type t. */
@@ -158,8 +172,9 @@ typedef struct ponder_matmul_job {
  * dequantization; it needs no work).
  * Preconditions (not checked in release builds): every type supported
  * (ponder_type_is_supported), n_cols a multiple of the block sizes, row_bytes at least
- * the row size, work at least ponder_matmul_multi_work_bytes bytes, y buffers disjoint
- * from each other and from x and work. Not reentrant on one pool. */
+ * the row size, work at least ponder_matmul_multi_work_bytes bytes and aligned as malloc
+ * aligns (Q8_K activations hold floats), y buffers disjoint from each other and from x
+ * and work. Not reentrant on one pool. */
 void ponder_matmul_multi(const ponder_matmul_job *jobs, int n_jobs, int64_t n_tokens, const float *x,
                          void *work, bool float_activations, ponder_pool *pool);
 
@@ -169,8 +184,8 @@ void ponder_matmul_multi(const ponder_matmul_job *jobs, int n_jobs, int64_t n_to
  * multiplied; SIZE_MAX on overflow. n_threads is reserved for per-thread scratch. */
 size_t ponder_matmul_multi_work_bytes(const ponder_matmul_job *jobs, int n_jobs, int64_t n_tokens, int n_threads);
 
-/* One job: ponder_matmul_multi(&(ponder_matmul_job){w, y}, 1, ...). work:
- * ponder_matmul_work_bytes(w, n_tokens) bytes. */
+/* One job: ponder_matmul_multi(&(ponder_matmul_job){w, y}, 1, ...). work: the multi
+ * work bytes of that one job (ponder_matmul_work_bytes(w, n_tokens) is always enough). */
 void ponder_matmul(const ponder_matrix *w, int64_t n_tokens, const float *x, float *y, void *work,
                    bool float_activations, ponder_pool *pool);
 

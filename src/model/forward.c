@@ -135,56 +135,56 @@ static int32_t attn_window_start(const ponder_model *m, int il, int32_t pos)
 }
 
 /* One query head over the cache: out = softmax(cap(q·K) * scale) · V for positions
- * [start, pos]. q is already pre-scaled when the architecture does so. */
+ * [start, pos]. q is already pre-scaled when the architecture does so. With an F16 cache
+ * q and the softmax weights are rounded to F16 first, as llama.cpp's products with the
+ * F16 K and V views do; the row kernels take all positions of the head in one call. */
 static void attend_head(const ponder_context *ctx, int il, int kv_head, const float *q, int32_t start, int32_t pos,
                         float kq_scale, float *scores, ponder_f16 *q16, float *out)
 {
-    const ponder_model *m = ctx->model;
-    const ponder_hparams *hp = &m->hp;
+    const ponder_hparams *hp = &ctx->model->hp;
     const int hd_k = hp->head_dim_k, hd_v = hp->head_dim_v;
-    const bool k16 = ctx->params.type_k == PONDER_TYPE_F16;
-    const bool v16 = ctx->params.type_v == PONDER_TYPE_F16;
+    const int32_t n_pos = pos - start + 1;
     const float cap = hp->attn_logit_softcap;
+    const char *k0 = (const char *)ctx->k_cache[il] + (size_t)start * ctx->k_row_bytes;
+    const char *v0 = (const char *)ctx->v_cache[il] + (size_t)start * ctx->v_row_bytes;
+    float *s = scores + start;
 
-    if (k16)
+    if (ctx->params.type_k == PONDER_TYPE_F16) {
         ponder_f32_to_f16_row(q, q16, hd_k);
-    float max = -INFINITY;
-    for (int32_t j = start; j <= pos; j++) {
-        const char *krow = (const char *)ctx->k_cache[il] + (size_t)j * ctx->k_row_bytes;
-        float s;
-        if (k16) {
-            ponder_vec_dot_f16(hd_k, &s, (const ponder_f16 *)krow + (size_t)kv_head * hd_k, q16);
-        } else {
-            const float *k = (const float *)krow + (size_t)kv_head * hd_k;
-            s = 0.0f;
+        ponder_vec_dot_f16_rows(hd_k, n_pos, s, (const ponder_f16 *)k0 + (size_t)kv_head * hd_k, ctx->k_row_bytes,
+                                q16);
+    } else {
+        for (int32_t j = 0; j < n_pos; j++) {
+            const float *k = (const float *)(k0 + (size_t)j * ctx->k_row_bytes) + (size_t)kv_head * hd_k;
+            float dot = 0.0f;
             for (int d = 0; d < hd_k; d++)
-                s += q[d] * k[d];
+                dot += q[d] * k[d];
+            s[j] = dot;
         }
+    }
+    float max = -INFINITY;
+    for (int32_t j = 0; j < n_pos; j++) {
         if (cap > 0.0f)
-            s = cap * tanhf(s / cap);
-        s *= kq_scale;
-        scores[j] = s;
-        if (s > max)
-            max = s;
+            s[j] = cap * tanhf(s[j] / cap);
+        s[j] *= kq_scale;
+        max = s[j] > max ? s[j] : max;
     }
     double sum = 0.0;
-    for (int32_t j = start; j <= pos; j++) {
-        scores[j] = expf(scores[j] - max);
-        sum += (double)scores[j];
+    for (int32_t j = 0; j < n_pos; j++) {
+        s[j] = expf(s[j] - max);
+        sum += (double)s[j];
     }
     const float inv_sum = (float)(1.0 / sum);
     for (int d = 0; d < hd_v; d++)
         out[d] = 0.0f;
-    for (int32_t j = start; j <= pos; j++) {
-        float p = scores[j] * inv_sum;
-        const char *vrow = (const char *)ctx->v_cache[il] + (size_t)j * ctx->v_row_bytes;
-        if (v16) {
-            p = ponder_f16_to_f32(ponder_f32_to_f16(p));
-            const ponder_f16 *v = (const ponder_f16 *)vrow + (size_t)kv_head * hd_v;
-            for (int d = 0; d < hd_v; d++)
-                out[d] += p * ponder_f16_to_f32(v[d]);
-        } else {
-            const float *v = (const float *)vrow + (size_t)kv_head * hd_v;
+    if (ctx->params.type_v == PONDER_TYPE_F16) {
+        for (int32_t j = 0; j < n_pos; j++)
+            s[j] = ponder_f16_to_f32(ponder_f32_to_f16(s[j] * inv_sum));
+        ponder_vec_mad_f16_rows(hd_v, n_pos, out, (const ponder_f16 *)v0 + (size_t)kv_head * hd_v, ctx->v_row_bytes, s);
+    } else {
+        for (int32_t j = 0; j < n_pos; j++) {
+            const float p = s[j] * inv_sum;
+            const float *v = (const float *)(v0 + (size_t)j * ctx->v_row_bytes) + (size_t)kv_head * hd_v;
             for (int d = 0; d < hd_v; d++)
                 out[d] += p * v[d];
         }

@@ -40,6 +40,21 @@ static int BEST;
 static _Atomic(const ponder_isa_kernels *) ACTIVE;
 static pthread_once_t ONCE = PTHREAD_ONCE_INIT;
 
+/* Row-batched f16 kernels for paths without their own: the single-row kernels in a loop. */
+static void dot_f16_rows_generic(int64_t n, int64_t n_rows, float *out, const ponder_f16 *rows, size_t row_stride,
+                                 const ponder_f16 *x)
+{
+    for (int64_t j = 0; j < n_rows; j++)
+        ponder_vec_dot_f16_ref(n, &out[j], (const ponder_f16 *)((const char *)rows + (size_t)j * row_stride), x);
+}
+
+static void mad_f16_rows_generic(int64_t n, int64_t n_rows, float *y, const ponder_f16 *rows, size_t row_stride,
+                                 const float *w)
+{
+    for (int64_t j = 0; j < n_rows; j++)
+        ponder_vec_mad_f16_ref(n, y, (const ponder_f16 *)((const char *)rows + (size_t)j * row_stride), w[j]);
+}
+
 static void fill_scalar(ponder_isa_kernels *k)
 {
     memset(k, 0, sizeof *k);
@@ -54,6 +69,9 @@ static void fill_scalar(ponder_isa_kernels *k)
     k->f32_to_f16_row = ponder_f32_to_f16_row_ref;
     k->f16_to_f32_row = ponder_f16_to_f32_row_ref;
     k->vec_dot_f16 = ponder_vec_dot_f16_ref;
+    k->vec_mad_f16 = ponder_vec_mad_f16_ref;
+    k->vec_dot_f16_rows = dot_f16_rows_generic;
+    k->vec_mad_f16_rows = mad_f16_rows_generic;
 }
 
 /* The scalar table with every non-NULL slot of `isa` laid over it. */
@@ -71,7 +89,6 @@ static void resolve(ponder_isa_kernels *out, const ponder_isa_kernels *isa, cons
             out->type[t].gemm = s->gemm;
             out->type[t].gemm_rows = s->gemm_rows;
             out->type[t].gemm_tokens = s->gemm_tokens;
-            out->type[t].gemm_gemv = s->gemm_gemv;
         }
     }
     if (isa->f32_to_f16_row)
@@ -80,6 +97,12 @@ static void resolve(ponder_isa_kernels *out, const ponder_isa_kernels *isa, cons
         out->f16_to_f32_row = isa->f16_to_f32_row;
     if (isa->vec_dot_f16)
         out->vec_dot_f16 = isa->vec_dot_f16;
+    if (isa->vec_mad_f16)
+        out->vec_mad_f16 = isa->vec_mad_f16;
+    if (isa->vec_dot_f16_rows)
+        out->vec_dot_f16_rows = isa->vec_dot_f16_rows;
+    if (isa->vec_mad_f16_rows)
+        out->vec_mad_f16_rows = isa->vec_mad_f16_rows;
 }
 
 static bool cpu_runs(int isa, const ponder_cpu_features *f)
@@ -180,4 +203,21 @@ void ponder_f16_to_f32_row(const ponder_f16 *x, float *y, int64_t n)
 void ponder_vec_dot_f16(int64_t n, float *out, const ponder_f16 *x, const ponder_f16 *y)
 {
     ponder_kernels()->vec_dot_f16(n, out, x, y);
+}
+
+void ponder_vec_mad_f16(int64_t n, float *y, const ponder_f16 *x, float a)
+{
+    ponder_kernels()->vec_mad_f16(n, y, x, a);
+}
+
+void ponder_vec_dot_f16_rows(int64_t n, int64_t n_rows, float *out, const ponder_f16 *rows, size_t row_stride,
+                             const ponder_f16 *x)
+{
+    ponder_kernels()->vec_dot_f16_rows(n, n_rows, out, rows, row_stride, x);
+}
+
+void ponder_vec_mad_f16_rows(int64_t n, int64_t n_rows, float *y, const ponder_f16 *rows, size_t row_stride,
+                             const float *w)
+{
+    ponder_kernels()->vec_mad_f16_rows(n, n_rows, y, rows, row_stride, w);
 }

@@ -116,6 +116,14 @@ void ponder_vec_dot_f16_ref(int64_t n, float *out, const ponder_f16 *x, const po
     *out = (float)sum;
 }
 
+void ponder_vec_mad_f16_ref(int64_t n, float *y, const ponder_f16 *x, float a)
+{
+    for (int64_t i = 0; i < n; i++) {
+        const float p = a * ponder_f16_to_f32(x[i]); /* rounded here: no fused multiply-add */
+        y[i] += p;
+    }
+}
+
 /* ---- traits-table entry points ---- */
 
 void ponder_f32_to_float(const void *src, float *dst, int64_t n)

@@ -9,16 +9,22 @@
  * read the pointer once per call, so a switch never mixes two paths inside one product.
  *
  * To add an ISA: a new file compiled with its own flags (see CMakeLists.txt), a table
- * here, a detection predicate in dispatch.c, and the tests pick it up by name.
+ * here, a detection predicate in dispatch.c, and the tests pick it up by name. The
+ * "avx512" path already has its slot and detection (AVX512F+BW+VL, OS saving ZMM state)
+ * but no table: its kernels wait for a machine that can run their tests.
  */
 #ifndef PONDER_TENSOR_KERNELS_H
 #define PONDER_TENSOR_KERNELS_H
 
 #include "ponder/tensor.h"
 
-/* Micro-kernel over a tile of up to gemm_rows weight rows x gemm_tokens activation rows:
- * y[t * y_stride + r] = dot(w row r, a row t) for r < n_rows, t < n_tok. Rows of w are
- * w_stride bytes apart, rows of a (already in the vec_dot_type) a_stride bytes apart. */
+/* Tile kernel: y[t * y_stride + r] = dot(w row r, a row t) for r < n_rows, t < n_tok,
+ * where n_rows is a multiple of gemm_rows and n_tok is gemm_tokens. (Single tokens use
+ * vec_dot row by row: with weights streaming from memory, reading several rows at once
+ * measured about half as fast as one sequential stream.)
+ * Rows of w are w_stride bytes apart, rows of a (already in the vec_dot_type) a_stride
+ * bytes apart. The kernel walks the rows gemm_rows at a time, so per-token work (like
+ * widening f16 activations) is done once for all of them. */
 typedef void (*ponder_gemm_fn)(int64_t n, int n_rows, int n_tok, const void *w, size_t w_stride,
                                const void *a, size_t a_stride, float *y, size_t y_stride);
 
@@ -28,7 +34,6 @@ typedef struct ponder_type_kernels {
                                         to the reference quantizer */
     ponder_gemm_fn gemm;             /* optional tile kernel */
     int gemm_rows, gemm_tokens;      /* the tile it computes (exactly; edges use vec_dot) */
-    bool gemm_gemv;                  /* gemm also takes n_tok = 1 (gemm_rows x 1 tiles) */
 } ponder_type_kernels;
 
 typedef struct ponder_isa_kernels {
@@ -37,6 +42,11 @@ typedef struct ponder_isa_kernels {
     void (*f32_to_f16_row)(const float *x, ponder_f16 *y, int64_t n);
     void (*f16_to_f32_row)(const ponder_f16 *x, float *y, int64_t n);
     void (*vec_dot_f16)(int64_t n, float *out, const ponder_f16 *x, const ponder_f16 *y);
+    void (*vec_mad_f16)(int64_t n, float *y, const ponder_f16 *x, float a);
+    void (*vec_dot_f16_rows)(int64_t n, int64_t n_rows, float *out, const ponder_f16 *rows, size_t row_stride,
+                             const ponder_f16 *x);
+    void (*vec_mad_f16_rows)(int64_t n, int64_t n_rows, float *y, const ponder_f16 *rows, size_t row_stride,
+                             const float *w);
 } ponder_isa_kernels;
 
 /* The active, fully resolved table (no NULL slot where the reference has a kernel). */
@@ -46,6 +56,7 @@ const ponder_isa_kernels *ponder_kernels(void);
 void ponder_f32_to_f16_row_ref(const float *x, ponder_f16 *y, int64_t n);
 void ponder_f16_to_f32_row_ref(const ponder_f16 *x, float *y, int64_t n);
 void ponder_vec_dot_f16_ref(int64_t n, float *out, const ponder_f16 *x, const ponder_f16 *y);
+void ponder_vec_mad_f16_ref(int64_t n, float *y, const ponder_f16 *x, float a);
 
 /* ---- CPU features (cpu.c) ---- */
 typedef struct ponder_cpu_features {

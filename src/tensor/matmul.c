@@ -4,12 +4,15 @@
  * ponder_matmul_multi runs several products that share one input (Q, K and V; gate and
  * up) in ONE parallel region of the pool:
  *   1. the activations are converted once per distinct vec_dot_type (as llama.cpp's
- *      mul_mat does), token rows split across the threads, then a spin barrier;
- *   2. the weight rows of all jobs, cut into chunks, are handed out through an atomic
- *      counter. A chunk's size depends only on the matrix shape, never on the thread
- *      count, and every output is computed by the same kernel whichever thread takes its
+ *      mul_mat does), token rows claimed one at a time by the threads; every thread
+ *      waits until all rows are converted;
+ *   2. the weight rows of all jobs, cut into chunks, are claimed from per-thread
+ *      contiguous ranges (see owner_range). A chunk's size depends only on the matrix
+ *      shape, never on the thread count, and every output is computed by the same kernel whichever thread takes its
  *      chunk, so results are bit-identical for any number of threads. Chunks are
  *      multiples of 16 rows, so two threads never write the same cache line of y.
+ * Work is claimed, never assigned (ponder_pool_run_dynamic): a thread the OS did not
+ * schedule in time simply does less, instead of holding up every product.
  * With several tokens (prompt processing) a chunk loops over the tokens in tiles so its
  * weight rows stay in L1/L2, calling the ISA's tile kernel (gemm) where there is one.
  */
@@ -158,6 +161,17 @@ size_t ponder_matmul_multi_work_bytes(const ponder_matmul_job *jobs, int n_jobs,
 
 /* ---- the parallel region ---- */
 
+/* The chunks are dealt out as one contiguous range per thread: a thread streams through
+ * its own weights in order (hardware prefetchers need that: interleaving small chunks
+ * between two threads measured ~25% less bandwidth), claiming from the front of its
+ * range; a thread that has run out steals single chunks from the back of another's. A
+ * range is (lo, hi) in one 64-bit word so both ends move by compare-and-swap. */
+#define MAX_OWNERS 64 /* threads beyond this only steal */
+
+typedef struct owner_range {
+    _Alignas(64) _Atomic uint64_t lohi; /* lo in the low 32 bits, hi in the high 32 */
+} owner_range;
+
 typedef struct mm_task {
     const ponder_matmul_job *jobs;
     int n_jobs;
@@ -168,9 +182,15 @@ typedef struct mm_task {
     const ponder_isa_kernels *k;
     int n_acts;
     act_region acts[MAX_ACT_TYPES];
+    int conv_act[MAX_ACT_TYPES]; /* the regions that need converting (not F32), in order */
+    int64_t n_conv;              /* activation rows to convert: regions x tokens */
     int64_t n_chunks;            /* over all jobs */
-    _Atomic int converted;       /* threads past the conversion phase */
-    _Atomic int64_t next_chunk;
+    /* every thread hits these: one cache line each, away from the read-only fields */
+    _Alignas(64) _Atomic int64_t next_conv;
+    _Alignas(64) _Atomic int64_t conv_done;
+    _Alignas(64) _Atomic int64_t chunks_done;
+    int n_owners;
+    owner_range owners[MAX_OWNERS];
 } mm_task;
 
 /* Rows per chunk of a matrix with rows of row_bytes: about CHUNK_BYTES of weights (in L1
@@ -250,29 +270,15 @@ static void run_rows(const mm_task *t, const ponder_matmul_job *job, int64_t r0,
     int64_t t0 = 0;
     if (kt->gemm && n_tokens >= kt->gemm_tokens) {
         const int RM = kt->gemm_rows, RN = kt->gemm_tokens;
+        const int64_t r_tiles = (r1 - r0) / RM * RM;
         for (; t0 + RN <= n_tokens; t0 += RN) {
-            int64_t r = r0;
-            for (; r + RM <= r1; r += RM)
-                kt->gemm(n_cols, RM, RN, wdata + (size_t)r * wrow, wrow, act + (size_t)t0 * arow, arow,
-                         y + t0 * n_rows + r, (size_t)n_rows);
-            for (; r < r1; r++)
+            if (r_tiles > 0)
+                kt->gemm(n_cols, (int)r_tiles, RN, wdata + (size_t)r0 * wrow, wrow, act + (size_t)t0 * arow, arow,
+                         y + t0 * n_rows + r0, (size_t)n_rows);
+            for (int64_t r = r0 + r_tiles; r < r1; r++)
                 for (int64_t tt = t0; tt < t0 + RN; tt++)
                     kt->vec_dot(n_cols, &y[tt * n_rows + r], wdata + (size_t)r * wrow, act + (size_t)tt * arow);
         }
-    }
-    if (kt->gemm && kt->gemm_gemv) {
-        /* single tokens (decode, batch tails): tiles of gemm_rows rows share each
-         * activation block */
-        const int RM = kt->gemm_rows;
-        for (; t0 < n_tokens; t0++) {
-            int64_t r = r0;
-            for (; r + RM <= r1; r += RM)
-                kt->gemm(n_cols, RM, 1, wdata + (size_t)r * wrow, wrow, act + (size_t)t0 * arow, arow,
-                         y + t0 * n_rows + r, (size_t)n_rows);
-            for (; r < r1; r++)
-                kt->vec_dot(n_cols, &y[t0 * n_rows + r], wdata + (size_t)r * wrow, act + (size_t)t0 * arow);
-        }
-        return;
     }
     /* one weight row against every remaining token: the row stays in L1 */
     for (int64_t r = r0; r < r1; r++)
@@ -295,47 +301,66 @@ static void run_chunk(const mm_task *t, int64_t c)
     }
 }
 
-static void convert_slice(const mm_task *t, int ith, int nth)
+/* Takes chunk lo (from_front) or hi - 1 of range r; -1 once it is empty. */
+static int64_t claim(owner_range *r, bool from_front)
 {
-    int n_conv = 0;
-    const act_region *conv[MAX_ACT_TYPES];
-    for (int a = 0; a < t->n_acts; a++)
-        if (t->acts[a].type != PONDER_TYPE_F32)
-            conv[n_conv++] = &t->acts[a];
-    const int64_t total = (int64_t)n_conv * t->n_tokens;
-    const int64_t i0 = total * ith / nth, i1 = total * (ith + 1) / nth;
-    for (int64_t i = i0; i < i1; i++) {
-        const act_region *a = conv[i / t->n_tokens];
-        const int64_t tok = i % t->n_tokens;
-        t->k->type[a->type].from_float(t->x + tok * t->n_cols, t->work + a->offset + (size_t)tok * a->row_bytes,
-                                       t->n_cols);
+    uint64_t v = atomic_load_explicit(&r->lohi, memory_order_relaxed);
+    for (;;) {
+        const uint64_t lo = v & 0xffffffffu, hi = v >> 32;
+        if (lo >= hi)
+            return -1;
+        const uint64_t next = from_front ? (hi << 32) | (lo + 1) : ((hi - 1) << 32) | lo;
+        if (atomic_compare_exchange_weak_explicit(&r->lohi, &v, next, memory_order_relaxed, memory_order_relaxed))
+            return (int64_t)(from_front ? lo : hi - 1);
     }
 }
 
-/* Every thread of the region arrives here once; the pool runs all nth at the same time,
- * so spinning is safe. Yields after a while in case the machine is oversubscribed. */
-static void barrier(_Atomic int *count, int nth)
+/* Spins until *count reaches target; yields after a while in case the machine is
+ * oversubscribed and the thread holding the missing items needs this CPU. */
+static void wait_for(_Atomic int64_t *count, int64_t target)
 {
-    atomic_fetch_add_explicit(count, 1, memory_order_acq_rel);
     int spins = 0;
-    while (atomic_load_explicit(count, memory_order_acquire) < nth) {
-        if (++spins < 1 << 14)
+    while (atomic_load_explicit(count, memory_order_acquire) < target) {
+        if (++spins < 1 << 12)
             CPU_RELAX();
         else
             sched_yield();
     }
 }
 
+/* Run through ponder_pool_run_dynamic: every item (an activation row to convert, a chunk
+ * of weight rows) is claimed (from a counter, or a range) and counted when done, so the task is finished
+ * when the counts are full, whichever threads did the work; a worker that arrives late
+ * finds nothing left to claim. */
 static void matmul_worker(void *arg, int ith, int nth)
 {
     mm_task *t = arg;
-    if (!t->float_mode) {
-        convert_slice(t, ith, nth);
-        if (nth > 1)
-            barrier(&t->converted, nth);
+    (void)nth;
+    if (t->n_conv > 0) {
+        for (int64_t i; (i = atomic_fetch_add_explicit(&t->next_conv, 1, memory_order_relaxed)) < t->n_conv;) {
+            const act_region *a = &t->acts[t->conv_act[i / t->n_tokens]];
+            const int64_t tok = i % t->n_tokens;
+            t->k->type[a->type].from_float(t->x + tok * t->n_cols, t->work + a->offset + (size_t)tok * a->row_bytes,
+                                           t->n_cols);
+            atomic_fetch_add_explicit(&t->conv_done, 1, memory_order_release);
+        }
+        wait_for(&t->conv_done, t->n_conv);
     }
-    for (int64_t c = ith; c < t->n_chunks; c = atomic_fetch_add_explicit(&t->next_chunk, 1, memory_order_relaxed))
-        run_chunk(t, c);
+    if (ith < t->n_owners) {
+        for (int64_t c; (c = claim(&t->owners[ith], true)) >= 0;) {
+            run_chunk(t, c);
+            atomic_fetch_add_explicit(&t->chunks_done, 1, memory_order_release);
+        }
+    }
+    for (int k = 1; k <= t->n_owners; k++) { /* then help the others, next thread first */
+        owner_range *r = &t->owners[(ith + k) % t->n_owners];
+        for (int64_t c; (c = claim(r, false)) >= 0;) {
+            run_chunk(t, c);
+            atomic_fetch_add_explicit(&t->chunks_done, 1, memory_order_release);
+        }
+    }
+    if (ith == 0)
+        wait_for(&t->chunks_done, t->n_chunks); /* thread 0 returns only when all is done */
 }
 
 void ponder_matmul_multi(const ponder_matmul_job *jobs, int n_jobs, int64_t n_tokens, const float *x, void *work,
@@ -365,10 +390,24 @@ void ponder_matmul_multi(const ponder_matmul_job *jobs, int n_jobs, int64_t n_to
         (void)tr;
         t.n_chunks += (w->n_rows + chunk_rows_of(w) - 1) / chunk_rows_of(w);
     }
+    if (!float_activations) {
+        int n_conv_types = 0;
+        for (int a = 0; a < t.n_acts; a++)
+            if (t.acts[a].type != PONDER_TYPE_F32)
+                t.conv_act[n_conv_types++] = a;
+        t.n_conv = (int64_t)n_conv_types * n_tokens;
+    }
+    atomic_init(&t.next_conv, 0);
+    atomic_init(&t.conv_done, 0);
+    atomic_init(&t.chunks_done, 0);
+    assert(t.n_chunks < ((int64_t)1 << 32)); /* ranges hold 32-bit chunk indices */
     const int nth = ponder_pool_n_threads(pool);
-    atomic_init(&t.converted, 0);
-    atomic_init(&t.next_chunk, (int64_t)nth);
-    ponder_pool_run(pool, matmul_worker, &t);
+    t.n_owners = nth < MAX_OWNERS ? nth : MAX_OWNERS;
+    for (int i = 0; i < t.n_owners; i++) {
+        const uint64_t lo = (uint64_t)(t.n_chunks * i / t.n_owners), hi = (uint64_t)(t.n_chunks * (i + 1) / t.n_owners);
+        atomic_init(&t.owners[i].lohi, (hi << 32) | lo);
+    }
+    ponder_pool_run_dynamic(pool, matmul_worker, &t);
 }
 
 void ponder_matmul(const ponder_matrix *w, int64_t n_tokens, const float *x, float *y, void *work,

@@ -355,6 +355,102 @@ static void test_vec_dot_f16_vs_oracle(void **state)
     free(hb);
 }
 
+/* y += a * x over f16 rows: bit-identical on every path (no fused multiply-add). */
+static void test_vec_mad_f16_exact(void **state)
+{
+    (void)state;
+    enum { N = 3000 };
+    float *x = malloc(N * sizeof *x), *y0 = malloc(N * sizeof *y0), *ya = malloc(N * sizeof *ya),
+          *yb = malloc(N * sizeof *yb);
+    ponder_f16 *hx = malloc(N * sizeof *hx);
+    assert_true(x && y0 && ya && yb && hx);
+    tt_rng rng = {555};
+    for (int i = 0; i < N; i++) {
+        const uint32_t u = (uint32_t)tt_next(&rng);
+        hx[i] = (ponder_f16)(i % 7 == 0 ? u : (u & 0x83ff) | 0x3800); /* all classes, and ordinary values */
+    }
+    tt_fill_gauss(&rng, y0, N, 2.0);
+    const float scales[] = {0.0f, 1.0f, -0.3333333f, 1e-30f, 65504.0f, 3.0e38f};
+    for (int p = 0; p < N_PATHS; p++) {
+        if (!use_path(p))
+            continue;
+        const int64_t lens[] = {0, 1, 7, 8, 9, 15, 16, 17, 64, 100, N - 2};
+        for (size_t s = 0; s < sizeof scales / sizeof scales[0]; s++) {
+            for (size_t l = 0; l < sizeof lens / sizeof lens[0]; l++) {
+                const int64_t off = (int64_t)(l % 3);
+                memcpy(ya, y0, N * sizeof *ya);
+                memcpy(yb, y0, N * sizeof *yb);
+                ponder_vec_mad_f16_ref(lens[l], ya + off, hx + off, scales[s]);
+                ponder_vec_mad_f16(lens[l], yb + off, hx + off, scales[s]);
+                if (memcmp(ya, yb, N * sizeof *ya) != 0)
+                    fail_msg("vec_mad_f16 path %s n=%lld a=%g differs from the oracle", PATHS[p], (long long)lens[l],
+                             scales[s]);
+            }
+        }
+    }
+    ponder_tensor_force_isa(NULL, NULL);
+    free(x);
+    free(y0);
+    free(ya);
+    free(yb);
+    free(hx);
+}
+
+/* The row-batched forms give exactly the bits of their one-row forms on the same path. */
+static void test_f16_rows_batched(void **state)
+{
+    (void)state;
+    enum { MAXN = 1100, ROWS = 37 };
+    const size_t stride_elems = MAXN + 3; /* rows not packed */
+    ponder_f16 *rows = malloc(ROWS * stride_elems * sizeof *rows), *x = malloc(MAXN * sizeof *x);
+    float *w = malloc(ROWS * sizeof *w), *y0 = malloc(MAXN * sizeof *y0), *ya = malloc(MAXN * sizeof *ya),
+          *yb = malloc(MAXN * sizeof *yb), *outa = malloc(ROWS * sizeof *outa), *outb = malloc(ROWS * sizeof *outb);
+    assert_true(rows && x && w && y0 && ya && yb && outa && outb);
+    tt_rng rng = {8080};
+    float *tmp = malloc(ROWS * stride_elems * sizeof *tmp);
+    assert_non_null(tmp);
+    tt_fill_gauss(&rng, tmp, (int64_t)(ROWS * stride_elems), 1.0);
+    ponder_f32_to_f16_row_ref(tmp, rows, (int64_t)(ROWS * stride_elems));
+    tt_fill_gauss(&rng, tmp, MAXN, 1.0);
+    ponder_f32_to_f16_row_ref(tmp, x, MAXN);
+    tt_fill_gauss(&rng, w, ROWS, 0.2);
+    tt_fill_gauss(&rng, y0, MAXN, 1.0);
+    for (int p = 0; p < N_PATHS; p++) {
+        if (!use_path(p))
+            continue;
+        const int64_t lens[] = {1, 7, 8, 63, 64, 65, 128, 200, 1025, MAXN};
+        for (size_t l = 0; l < sizeof lens / sizeof lens[0]; l++) {
+            const int64_t n = lens[l];
+            for (int64_t nr = 0; nr <= ROWS; nr += 12) {
+                ponder_vec_dot_f16_rows(n, nr, outb, rows, stride_elems * sizeof *rows, x);
+                for (int64_t j = 0; j < nr; j++)
+                    ponder_vec_dot_f16(n, &outa[j], rows + (size_t)j * stride_elems, x);
+                if (nr && memcmp(outa, outb, (size_t)nr * sizeof *outa) != 0)
+                    fail_msg("vec_dot_f16_rows path %s n=%lld rows=%lld differs from per-row dots", PATHS[p],
+                             (long long)n, (long long)nr);
+                memcpy(ya, y0, MAXN * sizeof *ya);
+                memcpy(yb, y0, MAXN * sizeof *yb);
+                ponder_vec_mad_f16_rows(n, nr, yb, rows, stride_elems * sizeof *rows, w);
+                for (int64_t j = 0; j < nr; j++)
+                    ponder_vec_mad_f16_ref(n, ya, rows + (size_t)j * stride_elems, w[j]);
+                if (memcmp(ya, yb, MAXN * sizeof *ya) != 0)
+                    fail_msg("vec_mad_f16_rows path %s n=%lld rows=%lld differs from the oracle", PATHS[p],
+                             (long long)n, (long long)nr);
+            }
+        }
+    }
+    ponder_tensor_force_isa(NULL, NULL);
+    free(rows);
+    free(x);
+    free(w);
+    free(y0);
+    free(ya);
+    free(yb);
+    free(outa);
+    free(outb);
+    free(tmp);
+}
+
 /* ---- tile kernels: each output equals the path's own vec_dot up to summation order ---- */
 
 static void test_gemm_tiles(void **state)
@@ -372,17 +468,21 @@ static void test_gemm_tiles(void **state)
             n_checked++;
             const ponder_type_traits *tr = ponder_type_get_traits(t);
             const ponder_type_traits *vt = ponder_type_get_traits(tr->vec_dot_type);
-            const int RM = kt->gemm_rows, RN = kt->gemm_tokens;
-            assert_true(RM >= 1 && RM <= 16 && RN >= 1 && RN <= 16);
+            /* nine row tiles per call: the kernel walks the rows itself (in groups, for F16) */
+            const int RM = 9 * kt->gemm_rows, RN = kt->gemm_tokens;
+            assert_true(kt->gemm_rows >= 1 && kt->gemm_rows <= 16 && RN >= 1 && RN <= 16);
+            /* float rows: odd lengths, and one too long for a stack-widened tile */
             const int64_t lens[] = {tr->block_elems == 1 ? 37 : tr->block_elems, tr->block_elems * 9,
-                                    tr->block_elems == 1 ? 1001 : tr->block_elems * 6};
+                                    tr->block_elems == 1 ? 1001 : tr->block_elems * 6,
+                                    tr->block_elems == 1 ? 5003 : tr->block_elems * 2};
             tt_rng rng = {31337u + (uint64_t)t};
             for (size_t l = 0; l < sizeof lens / sizeof lens[0]; l++) {
                 const int64_t n = lens[l];
-                const size_t wrow = tt_row_bytes(t, n) + 6, arow = tt_row_bytes(tr->vec_dot_type, n) + 10; /* padded strides */
+                /* padded strides, keeping the 4-byte alignment Q8_K activations (float d) need */
+                const size_t wrow = tt_row_bytes(t, n) + 6, arow = tt_row_bytes(tr->vec_dot_type, n) + 12;
                 uint8_t *w = calloc((size_t)RM, wrow), *a = calloc((size_t)RN, arow);
                 float *f = malloc((size_t)n * sizeof *f), *wd = malloc((size_t)n * sizeof *wd), *ad = malloc((size_t)n * sizeof *ad);
-                float y[16 * 16 + 7];
+                float y[16 * (9 * 16 + 3)];
                 assert_true(w && a && f && wd && ad);
                 for (int r = 0; r < RM; r++) {
                     fill_weights(&rng, f, n, tr->block_elems == 1 ? 32 : tr->block_elems);
@@ -393,24 +493,20 @@ static void test_gemm_tiles(void **state)
                     k->type[tr->vec_dot_type].from_float(f, a + (size_t)i * arow, n);
                 }
                 const size_t ys = (size_t)RM + 3;
-                const int tiles[2] = {RN, 1}; /* the prompt tile, and the decode tile if there is one */
-                for (int ti = 0; ti < (kt->gemm_gemv ? 2 : 1); ti++) {
-                    const int tile_tok = tiles[ti];
-                    for (size_t i = 0; i < sizeof y / sizeof y[0]; i++)
-                        y[i] = NAN;
-                    kt->gemm(n, RM, tile_tok, w, wrow, a, arow, y, ys);
-                    for (int r = 0; r < RM; r++) {
-                        tr->to_float(w + (size_t)r * wrow, wd, n);
-                        for (int i = 0; i < tile_tok; i++) {
-                            float ref;
-                            kt->vec_dot(n, &ref, w + (size_t)r * wrow, a + (size_t)i * arow);
-                            vt->to_float(a + (size_t)i * arow, ad, n);
-                            const double tol = 2e-6 * tt_dot_abs(wd, ad, n) + 1e-35;
-                            const float got = y[(size_t)i * ys + r];
-                            if (!(fabs((double)got - (double)ref) <= tol))
-                                fail_msg("%s gemm path %s n=%lld tile %dx%d (%d,%d): vec_dot %.9g gemm %.9g", tr->name,
-                                         PATHS[p], (long long)n, RM, tile_tok, r, i, ref, got);
-                        }
+                for (size_t i = 0; i < sizeof y / sizeof y[0]; i++)
+                    y[i] = NAN; /* an output the kernel skips fails the comparison */
+                kt->gemm(n, RM, RN, w, wrow, a, arow, y, ys);
+                for (int r = 0; r < RM; r++) {
+                    tr->to_float(w + (size_t)r * wrow, wd, n);
+                    for (int i = 0; i < RN; i++) {
+                        float ref;
+                        kt->vec_dot(n, &ref, w + (size_t)r * wrow, a + (size_t)i * arow);
+                        vt->to_float(a + (size_t)i * arow, ad, n);
+                        const double tol = 2e-6 * tt_dot_abs(wd, ad, n) + 1e-35;
+                        const float got = y[(size_t)i * ys + r];
+                        if (!(fabs((double)got - (double)ref) <= tol))
+                            fail_msg("%s gemm path %s n=%lld tile %dx%d (%d,%d): vec_dot %.9g gemm %.9g", tr->name,
+                                     PATHS[p], (long long)n, RM, RN, r, i, ref, got);
                     }
                 }
                 free(w);
@@ -433,6 +529,8 @@ int main(void)
         cmocka_unit_test(test_f16_rows_exact),
         cmocka_unit_test(test_vec_dot_vs_oracle),
         cmocka_unit_test(test_vec_dot_f16_vs_oracle),
+        cmocka_unit_test(test_vec_mad_f16_exact),
+        cmocka_unit_test(test_f16_rows_batched),
         cmocka_unit_test(test_gemm_tiles),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

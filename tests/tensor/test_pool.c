@@ -1,7 +1,9 @@
 /* test_pool.c — ponder_pool: every thread runs each task once with the right (ith, nth),
  * (ith, nth) slices cover a range exactly once, thousands of back-to-back runs, runs
  * after the workers fell asleep, create/free cycles, one thread and the NULL pool
- * running inline, and argument errors. */
+ * running inline, argument errors; dynamic runs (claimed work done exactly once, no
+ * worker still inside fn after the call, workers at most once per task) and dynamic
+ * runs interleaved with plain ones. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -10,6 +12,7 @@
 #include "ponder/pool.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -204,6 +207,137 @@ static void test_bad_arguments(void **state)
     assert_int_equal(ponder_pool_create(2, NULL, &err), PONDER_ERR_INVALID_ARG);
 }
 
+/* ---- ponder_pool_run_dynamic ---- */
+
+/* Items claimed from a counter; thread 0 waits for all of them, as the contract asks. */
+typedef struct {
+    int64_t n_items;
+    _Atomic int64_t next, done;
+    _Atomic int in_fn;        /* threads inside fn right now */
+    _Atomic int ran[MAX_T];   /* per ith: calls of fn */
+    _Atomic int bad;
+    uint8_t *marks;
+} dyn_task;
+
+static void dyn_fn(void *arg, int ith, int nth)
+{
+    dyn_task *d = arg;
+    atomic_fetch_add(&d->in_fn, 1);
+    if (ith < 0 || ith >= nth || nth > MAX_T)
+        atomic_fetch_add(&d->bad, 1);
+    else
+        atomic_fetch_add(&d->ran[ith], 1);
+    for (int64_t i; (i = atomic_fetch_add(&d->next, 1)) < d->n_items;) {
+        d->marks[i]++;
+        atomic_fetch_add(&d->done, 1);
+    }
+    if (ith == 0)
+        while (atomic_load(&d->done) < d->n_items)
+            ;
+    atomic_fetch_sub(&d->in_fn, 1);
+}
+
+static void test_dynamic_runs(void **state)
+{
+    (void)state;
+    for (int n = 1; n <= 3; n++) {
+        ponder_pool *pool = NULL;
+        assert_int_equal(ponder_pool_create(n, &pool, NULL), PONDER_OK);
+        int worker_calls = 0;
+        const int runs = 3000;
+        for (int r = 0; r < runs; r++) {
+            dyn_task d = {.n_items = r % 50};
+            d.marks = calloc((size_t)d.n_items + 1, 1);
+            assert_non_null(d.marks);
+            ponder_pool_run_dynamic(pool, dyn_fn, &d);
+            /* back on the caller: nobody is still inside fn (d lives on this stack) */
+            assert_int_equal(atomic_load(&d.in_fn), 0);
+            assert_int_equal(atomic_load(&d.bad), 0);
+            assert_int_equal(atomic_load(&d.ran[0]), 1); /* the caller always runs */
+            for (int i = 1; i < MAX_T; i++) {
+                assert_true(atomic_load(&d.ran[i]) <= (i < n ? 1 : 0)); /* a worker at most once */
+                worker_calls += atomic_load(&d.ran[i]);
+            }
+            for (int64_t i = 0; i < d.n_items; i++)
+                assert_int_equal(d.marks[i], 1);
+            free(d.marks);
+            if (r % 1000 == 999)
+                sleep_ms(5); /* workers fall asleep: the wake-up path */
+        }
+        assert_true(worker_calls <= (n - 1) * runs);
+        ponder_pool_free(pool);
+    }
+}
+
+/* Thread 0 claims nothing and waits: the task stays open until workers join and do all
+ * the work, so a joining worker is guaranteed (liveness, not timing). */
+static void workers_only_fn(void *arg, int ith, int nth)
+{
+    dyn_task *d = arg;
+    (void)nth;
+    if (ith == 0) {
+        while (atomic_load(&d->done) < d->n_items)
+            sched_yield();
+        return;
+    }
+    atomic_fetch_add(&d->ran[ith], 1);
+    for (int64_t i; (i = atomic_fetch_add(&d->next, 1)) < d->n_items;) {
+        d->marks[i]++;
+        atomic_fetch_add(&d->done, 1);
+    }
+}
+
+static void test_dynamic_workers_join(void **state)
+{
+    (void)state;
+    ponder_pool *pool = NULL;
+    assert_int_equal(ponder_pool_create(2, &pool, NULL), PONDER_OK);
+    for (int r = 0; r < 200; r++) {
+        uint8_t marks[16] = {0};
+        dyn_task d = {.n_items = 16, .marks = marks};
+        ponder_pool_run_dynamic(pool, workers_only_fn, &d);
+        assert_int_equal(atomic_load(&d.ran[1]), 1);
+        for (int i = 0; i < 16; i++)
+            assert_int_equal(marks[i], 1);
+        if (r % 50 == 49)
+            sleep_ms(5);
+    }
+    ponder_pool_free(pool);
+}
+
+/* Plain and dynamic tasks interleaved on one pool: a worker late for a dynamic task must
+ * still run the plain task that follows it, exactly once. */
+static void test_mixed_runs(void **state)
+{
+    (void)state;
+    ponder_pool *pool = NULL;
+    assert_int_equal(ponder_pool_create(3, &pool, NULL), PONDER_OK);
+    for (int r = 0; r < 100; r++) { /* 3 threads on 2 CPUs: plain runs wait for time slices */
+        dyn_task d = {.n_items = 7};
+        uint8_t marks[8] = {0};
+        d.marks = marks;
+        ponder_pool_run_dynamic(pool, dyn_fn, &d);
+        for (int i = 0; i < 7; i++)
+            assert_int_equal(marks[i], 1);
+        census c;
+        memset(&c, 0, sizeof c);
+        c.expect_nth = 3;
+        c.caller = pthread_self();
+        ponder_pool_run(pool, count_fn, &c);
+        for (int i = 0; i < 3; i++)
+            assert_int_equal(atomic_load(&c.runs[i]), 1);
+        assert_int_equal(atomic_load(&c.bad_nth), 0);
+    }
+    ponder_pool_free(pool);
+    /* NULL pool: inline, ith 0 of 1 */
+    dyn_task d = {.n_items = 3};
+    uint8_t marks[4] = {0};
+    d.marks = marks;
+    ponder_pool_run_dynamic(NULL, dyn_fn, &d);
+    assert_int_equal(atomic_load(&d.ran[0]), 1);
+    assert_int_equal(marks[0] + marks[1] + marks[2], 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -213,6 +347,9 @@ int main(void)
         cmocka_unit_test(test_create_free_cycles),
         cmocka_unit_test(test_one_thread_and_null_pool_inline),
         cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_dynamic_runs),
+        cmocka_unit_test(test_dynamic_workers_join),
+        cmocka_unit_test(test_mixed_runs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
