@@ -67,6 +67,7 @@ void ponder_context_free(ponder_context *ctx)
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
     free(ctx->q16);
+    free(ctx->p16);
     free(ctx->work);
     free(ctx);
 }
@@ -146,7 +147,8 @@ ponder_status ponder_context_create(const ponder_model *m, const ponder_context_
         ctx->moe_up = alloc_floats((size_t)hp->n_ff, &ok);
         ctx->moe_out = alloc_floats((size_t)hp->n_embd, &ok);
         ctx->q16 = calloc(n_threads * (size_t)hp->head_dim_k + 1, sizeof(ponder_f16));
-        ok = ok && ctx->q16;
+        ctx->p16 = calloc(n_threads * (size_t)ctx->n_ctx, sizeof(ponder_f16));
+        ok = ok && ctx->q16 && ctx->p16;
         ctx->work_bytes = model_work_bytes(m, (int64_t)nb, (int)n_threads);
         ctx->work = malloc(ctx->work_bytes ? ctx->work_bytes : 1);
         ok = ok && ctx->work;

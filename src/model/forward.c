@@ -139,7 +139,7 @@ static int32_t attn_window_start(const ponder_model *m, int il, int32_t pos)
  * q and the softmax weights are rounded to F16 first, as llama.cpp's products with the
  * F16 K and V views do; the row kernels take all positions of the head in one call. */
 static void attend_head(const ponder_context *ctx, int il, int kv_head, const float *q, int32_t start, int32_t pos,
-                        float kq_scale, float *scores, ponder_f16 *q16, float *out)
+                        float kq_scale, float *scores, ponder_f16 *q16, ponder_f16 *p16, float *out)
 {
     const ponder_hparams *hp = &ctx->model->hp;
     const int hd_k = hp->head_dim_k, hd_v = hp->head_dim_v;
@@ -179,7 +179,10 @@ static void attend_head(const ponder_context *ctx, int il, int kv_head, const fl
         out[d] = 0.0f;
     if (ctx->params.type_v == PONDER_TYPE_F16) {
         for (int32_t j = 0; j < n_pos; j++)
-            s[j] = ponder_f16_to_f32(ponder_f32_to_f16(s[j] * inv_sum));
+            s[j] *= inv_sum;
+        /* round the weights to F16 (through the vectorized row conversions) */
+        ponder_f32_to_f16_row(s, p16, n_pos);
+        ponder_f16_to_f32_row(p16, s, n_pos);
         ponder_vec_mad_f16_rows(hd_v, n_pos, out, (const ponder_f16 *)v0 + (size_t)kv_head * hd_v, ctx->v_row_bytes, s);
     } else {
         for (int32_t j = 0; j < n_pos; j++) {
@@ -209,12 +212,13 @@ static void attention_slice(void *arg, int ith, int nth)
     const int group = hp->n_head / hp->n_head_kv; /* query heads per KV head (GQA) */
     float *scores = ctx->scores + (size_t)ith * (size_t)ctx->n_ctx;
     ponder_f16 *q16 = ctx->q16 + (size_t)ith * (size_t)hp->head_dim_k;
+    ponder_f16 *p16 = ctx->p16 + (size_t)ith * (size_t)ctx->n_ctx;
     const int n_tasks = a->n * hp->n_head;
     for (int i = ith; i < n_tasks; i += nth) {
         const int t = i / hp->n_head, h = i % hp->n_head;
         const int32_t pos = ctx->n_past + t;
         attend_head(ctx, a->il, h / group, ctx->q + (size_t)t * n_q + (size_t)h * hp->head_dim_k,
-                    attn_window_start(m, a->il, pos), pos, a->kq_scale, scores, q16,
+                    attn_window_start(m, a->il, pos), pos, a->kq_scale, scores, q16, p16,
                     ctx->attn + (size_t)t * n_attn + (size_t)h * hp->head_dim_v);
     }
 }

@@ -80,6 +80,7 @@ struct ponder_context {
     float *router;      /* n_expert */
     float *moe_acc, *moe_gate, *moe_up, *moe_out; /* MoE per-token scratch */
     ponder_f16 *q16;    /* per thread: one query head rounded to F16 (F16 K cache) */
+    ponder_f16 *p16;    /* per thread: n_ctx softmax weights rounded to F16 (F16 V cache) */
     void *work;
     size_t work_bytes;
 };

@@ -103,12 +103,70 @@ static void test_from_prompt(void **state)
     json_decref(g);
 }
 
+/* A long prompt decoded as one batch (tiled matrix products, causal attention inside
+ * the batch, 2 threads) gives the logits of the same tokens decoded one at a time. */
+static void check_batch_equals_incremental(const char *rel, double tol)
+{
+    ponder_error err = {0};
+    ponder_model *m = NULL;
+    assert_int_equal(ponder_model_load(tu_shared(rel), NULL, &m, &err), PONDER_OK);
+    ponder_pool *pool = NULL;
+    assert_int_equal(ponder_pool_create(2, &pool, &err), PONDER_OK);
+    ponder_context_params cp = ponder_context_params_default();
+    cp.n_ctx = 512;
+    cp.pool = pool;
+    ponder_context *ctx = NULL;
+    assert_int_equal(ponder_context_create(m, &cp, &ctx, &err), PONDER_OK);
+    const int32_t n_vocab = ponder_model_hparams(m)->n_vocab;
+    enum { N = 300 }; /* more than one micro-batch tile, fewer than n_ctx */
+    int32_t tokens[N];
+    uint32_t rng = 12345;
+    for (int i = 0; i < N; i++) {
+        rng = rng * 1664525u + 1013904223u;
+        tokens[i] = i == 0 ? 1 : (int32_t)(rng >> 8) % n_vocab;
+    }
+    float *step = malloc((size_t)N * n_vocab * sizeof *step);
+    float *batch = malloc((size_t)N * n_vocab * sizeof *batch);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(ponder_context_decode(ctx, &tokens[i], 1, NULL, &err), PONDER_OK);
+        memcpy(step + (size_t)i * n_vocab, ponder_context_logits(ctx), (size_t)n_vocab * sizeof *step);
+    }
+    ponder_context_reset(ctx);
+    assert_int_equal(ponder_context_decode(ctx, tokens, N, batch, &err), PONDER_OK);
+    double worst = 0;
+    for (int i = 0; i < N; i++) {
+        double mx = 0, d = 0;
+        for (int32_t v = 0; v < n_vocab; v++) {
+            mx = fmax(mx, fabs(step[(size_t)i * n_vocab + v]));
+            d = fmax(d, fabs(step[(size_t)i * n_vocab + v] - batch[(size_t)i * n_vocab + v]));
+        }
+        worst = fmax(worst, d / mx);
+    }
+    printf("%s: %d tokens, batch vs one at a time: max relative difference %.2e\n", rel, N, worst);
+    assert_true(worst < tol);
+    assert_memory_equal(ponder_context_logits(ctx), batch + (size_t)(N - 1) * n_vocab, (size_t)n_vocab * sizeof(float));
+    free(step);
+    free(batch);
+    ponder_context_free(ctx);
+    ponder_pool_free(pool);
+    ponder_model_free(m);
+}
+
+static void test_batch_equals_incremental(void **state)
+{
+    (void)state;
+    check_batch_equals_incremental("models/stories260K/stories260K.gguf", 1e-4);
+    check_batch_equals_incremental("models/stories260K/quantized/stories260K-Q4_K_M.gguf", 2e-2);
+    check_batch_equals_incremental("models/stories260K/quantized/stories260K-Q6_K.gguf", 2e-2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_from_bos_f32_kv),
         cmocka_unit_test(test_from_bos_f16_kv),
         cmocka_unit_test(test_from_prompt),
+        cmocka_unit_test(test_batch_equals_incremental),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -165,6 +165,11 @@ static void check_reference(void **state)
     cp.n_ctx = (int32_t)json_integer_value(json_object_get(ref, "n_ctx"));
     cp.type_k = cp.type_v = kv_f32 ? PONDER_TYPE_F32 : PONDER_TYPE_F16;
     cp.float_activations = exact_float;
+    ponder_pool *pool = NULL;
+    const char *threads = getenv("PONDER_TEST_THREADS");
+    if (threads && atoi(threads) > 1)
+        assert_int_equal(ponder_pool_create(atoi(threads), &pool, &err), PONDER_OK);
+    cp.pool = pool;
     ponder_context *ctx = NULL;
     assert_int_equal(ponder_context_create(m, &cp, &ctx, &err), PONDER_OK);
 
@@ -222,7 +227,8 @@ static void check_reference(void **state)
             assert_int_equal(ponder_context_decode(ctx, &got, 1, NULL, &err), PONDER_OK);
     }
 
-    printf("%-58s last %.2e (tol %.0e)  steps %.2e (tol %.0e, %d over)  greedy %zu/%zu%s\n", file, last_rel,
+    printf("[%s, %d thread(s)] %-58s last %.2e (tol %.0e)  steps %.2e (tol %.0e, %d over)  greedy %zu/%zu%s\n",
+           ponder_cpu_isa(), ponder_pool_n_threads(pool), file, last_rel,
            tol.last, steps_rel, tol.steps, over, n_match, n_steps, diverged ? (greedy_ok ? " (allowed divergence)" : " BAD") : "");
     assert_true(last_rel <= tol.last);
     assert_true(over <= tol.outliers);
@@ -231,6 +237,7 @@ static void check_reference(void **state)
 
     free(prompt);
     ponder_context_free(ctx);
+    ponder_pool_free(pool);
     ponder_model_free(m);
     json_decref(ref);
 }
