@@ -14,6 +14,7 @@
 
 #include "ponder/model.h"
 #include "ponder/pool.h"
+#include "ponder/quantize.h"
 
 #define BENCH_MAX_LIST 16
 
@@ -97,10 +98,21 @@ fail:
     return -1.0;
 }
 
+/* The file type's name as llama.cpp gives it (general.file_type, e.g. Q4_K_M), else the
+ * weight type holding the most bytes. */
 static const char *ftype_name(const ponder_model *m, char *buf, size_t cap)
 {
-    /* the most common weight type by bytes names the file, as llama-bench's "Q4_K - Medium" */
     const ponder_gguf *g = ponder_model_gguf(m);
+    uint32_t ftype;
+    if (ponder_gguf_get_u32(g, "general.file_type", &ftype, NULL) == PONDER_OK) {
+        for (int i = 0; ponder_quantize_preset_at(i); i++) {
+            const ponder_quantize_preset *p = ponder_quantize_preset_at(i);
+            if (p->ftype == ftype && !p->pure) {
+                snprintf(buf, cap, "%s", p->name);
+                return buf;
+            }
+        }
+    }
     uint64_t bytes[PONDER_TYPE_COUNT] = { 0 };
     for (int64_t i = 0; i < ponder_gguf_n_tensors(g); i++) {
         const ponder_gguf_tensor *t = ponder_gguf_tensor_at(g, i);
