@@ -17,72 +17,12 @@ typedef struct bpe_sym {
     size_t off, n; /* bytes of the encoded word; n = 0 once merged away */
 } bpe_sym;
 
-typedef struct bpe_bigram {
-    int left, right;
-    int32_t rank;
-    size_t size;
-} bpe_bigram;
-
-typedef struct bpe_heap {
-    bpe_bigram *v;
-    size_t n, cap;
-} bpe_heap;
-
-static inline bool bigram_before(const bpe_bigram *a, const bpe_bigram *b)
-{
-    return a->rank < b->rank || (a->rank == b->rank && a->left < b->left);
-}
-
-static ponder_status heap_push(bpe_heap *h, bpe_bigram b, ponder_error *err)
-{
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? h->cap * 2 : 64;
-        if (cap > SIZE_MAX / sizeof *h->v)
-            return ponder_error_set(err, PONDER_ERR_RANGE, "tokenizer: BPE merge queue too large");
-        bpe_bigram *v = realloc(h->v, cap * sizeof *v);
-        if (!v)
-            return ponder_error_set(err, PONDER_ERR_NOMEM, "tokenizer: out of memory for the BPE merge queue");
-        h->v = v;
-        h->cap = cap;
-    }
-    size_t i = h->n++;
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (!bigram_before(&b, &h->v[parent]))
-            break;
-        h->v[i] = h->v[parent];
-        i = parent;
-    }
-    h->v[i] = b;
-    return PONDER_OK;
-}
-
-static bpe_bigram heap_pop(bpe_heap *h)
-{
-    bpe_bigram top = h->v[0];
-    bpe_bigram last = h->v[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= h->n)
-            break;
-        if (c + 1 < h->n && bigram_before(&h->v[c + 1], &h->v[c]))
-            c++;
-        if (!bigram_before(&h->v[c], &last))
-            break;
-        h->v[i] = h->v[c];
-        i = c;
-    }
-    if (h->n > 0)
-        h->v[i] = last;
-    return top;
-}
 
 typedef struct bpe_work {
     char *word;    /* byte-level encoding of the current piece */
     bpe_sym *syms; /* one per byte of the piece at most */
     size_t cap;    /* bytes of the largest piece the buffers hold */
-    bpe_heap q;
+    tok_bigram_heap q;
 } bpe_work;
 
 static ponder_status add_bigram(const ponder_tokenizer *t, bpe_work *w, int left, int right, ponder_error *err)
@@ -93,8 +33,9 @@ static ponder_status add_bigram(const ponder_tokenizer *t, bpe_work *w, int left
     int32_t rank = tok_map_get_pair(&t->merge_map, w->word + l->off, l->n, w->word + r->off, r->n);
     if (rank < 0)
         return PONDER_OK;
-    bpe_bigram b = {left, right, rank, l->n + r->n};
-    return heap_push(&w->q, b, err);
+    /* lower rank merges first: the heap pops the highest priority */
+    tok_bigram b = {left, right, -(double)rank, l->n + r->n};
+    return tok_bigram_push(&w->q, b, err);
 }
 
 static ponder_status encode_piece(const ponder_tokenizer *t, bpe_work *w, const unsigned char *piece,
@@ -138,7 +79,7 @@ static ponder_status encode_piece(const ponder_tokenizer *t, bpe_work *w, const 
             return st;
 
     while (w->q.n > 0) {
-        bpe_bigram b = heap_pop(&w->q);
+        tok_bigram b = tok_bigram_pop(&w->q);
         bpe_sym *l = &w->syms[b.left], *r = &w->syms[b.right];
         /* stale if a side merged since: the left start is fixed, so equal total size means
          * the same text (llama.cpp compares the strings) */

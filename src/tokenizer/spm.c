@@ -17,70 +17,9 @@ typedef struct spm_sym {
     size_t off, n;  /* bytes of the text; n = 0 once merged into the left neighbour */
 } spm_sym;
 
-typedef struct spm_bigram {
-    int left, right;
-    float score;
-    size_t size; /* bytes of left + right when queued; a mismatch later means stale */
-} spm_bigram;
-
-typedef struct spm_heap {
-    spm_bigram *v;
-    size_t n, cap;
-} spm_heap;
-
-/* a comes out of the queue before b: higher score first, then the leftmost */
-static inline bool bigram_before(const spm_bigram *a, const spm_bigram *b)
-{
-    return a->score > b->score || (a->score == b->score && a->left < b->left);
-}
-
-static ponder_status heap_push(spm_heap *h, spm_bigram b, ponder_error *err)
-{
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? h->cap * 2 : 64;
-        if (cap > SIZE_MAX / sizeof *h->v)
-            return ponder_error_set(err, PONDER_ERR_RANGE, "tokenizer: SPM merge queue too large");
-        spm_bigram *v = realloc(h->v, cap * sizeof *v);
-        if (!v)
-            return ponder_error_set(err, PONDER_ERR_NOMEM, "tokenizer: out of memory for the SPM merge queue");
-        h->v = v;
-        h->cap = cap;
-    }
-    size_t i = h->n++;
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (!bigram_before(&b, &h->v[parent]))
-            break;
-        h->v[i] = h->v[parent];
-        i = parent;
-    }
-    h->v[i] = b;
-    return PONDER_OK;
-}
-
-static spm_bigram heap_pop(spm_heap *h)
-{
-    spm_bigram top = h->v[0];
-    spm_bigram last = h->v[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= h->n)
-            break;
-        if (c + 1 < h->n && bigram_before(&h->v[c + 1], &h->v[c]))
-            c++;
-        if (!bigram_before(&h->v[c], &last))
-            break;
-        h->v[i] = h->v[c];
-        i = c;
-    }
-    if (h->n > 0)
-        h->v[i] = last;
-    return top;
-}
 
 static ponder_status try_add_bigram(const ponder_tokenizer *t, const char *text, const spm_sym *syms,
-                                    int left, int right, spm_heap *q, ponder_error *err)
+                                    int left, int right, tok_bigram_heap *q, ponder_error *err)
 {
     if (left < 0 || right < 0)
         return PONDER_OK;
@@ -88,8 +27,8 @@ static ponder_status try_add_bigram(const ponder_tokenizer *t, const char *text,
     ponder_token id = tok_lookup(t, text + syms[left].off, size);
     if (id < 0)
         return PONDER_OK;
-    spm_bigram b = {left, right, t->scores[id], size};
-    return heap_push(q, b, err);
+    tok_bigram b = {left, right, t->scores[id], size};
+    return tok_bigram_push(q, b, err);
 }
 
 static ponder_status emit_bytes(const ponder_tokenizer *t, const unsigned char *s, size_t n, size_t at,
@@ -112,7 +51,7 @@ static ponder_status emit_bytes(const ponder_tokenizer *t, const unsigned char *
 
 /* Tokenizes symbols [lo, hi) on their own (no token can span their outer edges). */
 static ponder_status encode_segment(const ponder_tokenizer *t, const char *text, spm_sym *syms, int lo, int hi,
-                                    spm_heap *q, tok_ids *out, ponder_error *err)
+                                    tok_bigram_heap *q, tok_ids *out, ponder_error *err)
 {
     ponder_status st;
     for (int i = lo; i < hi; i++) {
@@ -126,7 +65,7 @@ static ponder_status encode_segment(const ponder_tokenizer *t, const char *text,
             return st;
 
     while (q->n > 0) {
-        spm_bigram b = heap_pop(q);
+        tok_bigram b = tok_bigram_pop(q);
         spm_sym *l = &syms[b.left], *r = &syms[b.right];
         if (l->n == 0 || r->n == 0 || l->n + r->n != b.size)
             continue; /* one side already merged elsewhere */
@@ -161,7 +100,7 @@ ponder_status tok_spm_encode(const ponder_tokenizer *t, const char *text, size_t
 {
     ponder_status st = PONDER_OK;
     spm_sym *syms = NULL;
-    spm_heap q = {0};
+    tok_bigram_heap q = {0};
     int n_syms = 0;
 
     if (len == 0)

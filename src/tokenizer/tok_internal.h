@@ -194,6 +194,25 @@ static inline ponder_token tok_lookup(const ponder_tokenizer *t, const char *s, 
     return tok_map_get(&t->token_map, s, len);
 }
 
+/* The merge queue both tokenizers use: a candidate merge of the adjacent symbols left and
+ * right, popped highest priority first (SPM: the merged token's score; BPE: the negated
+ * merge rank), ties to the leftmost pair, as llama.cpp's llm_bigram comparators order
+ * them. size is the pair's byte length when queued: a mismatch when popped means one side
+ * has merged since, and the entry is stale. */
+typedef struct tok_bigram {
+    int left, right;
+    double priority;
+    size_t size;
+} tok_bigram;
+
+typedef struct tok_bigram_heap {
+    tok_bigram *v;
+    size_t n, cap;
+} tok_bigram_heap;
+
+ponder_status tok_bigram_push(tok_bigram_heap *h, tok_bigram b, ponder_error *err);
+tok_bigram tok_bigram_pop(tok_bigram_heap *h); /* h->n must be > 0 */
+
 /* Tokenizes one raw-text fragment (already prefixed/escaped for SPM by the caller) and
  * appends the ids. */
 ponder_status tok_spm_encode(const ponder_tokenizer *t, const char *text, size_t len, tok_ids *out,

@@ -148,3 +148,55 @@ ponder_status tok_ids_push(tok_ids *ids, ponder_token id, ponder_error *err)
     ids->v[ids->n++] = id;
     return PONDER_OK;
 }
+
+/* ---- the merge queue (a binary heap) ---- */
+
+static inline bool bigram_before(const tok_bigram *a, const tok_bigram *b)
+{
+    return a->priority > b->priority || (a->priority == b->priority && a->left < b->left);
+}
+
+ponder_status tok_bigram_push(tok_bigram_heap *h, tok_bigram b, ponder_error *err)
+{
+    if (h->n == h->cap) {
+        size_t cap = h->cap ? h->cap * 2 : 64;
+        if (cap > SIZE_MAX / sizeof *h->v)
+            return ponder_error_set(err, PONDER_ERR_RANGE, "tokenizer: merge queue too large");
+        tok_bigram *v = realloc(h->v, cap * sizeof *v);
+        if (!v)
+            return ponder_error_set(err, PONDER_ERR_NOMEM, "tokenizer: out of memory for the merge queue");
+        h->v = v;
+        h->cap = cap;
+    }
+    size_t i = h->n++;
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (!bigram_before(&b, &h->v[parent]))
+            break;
+        h->v[i] = h->v[parent];
+        i = parent;
+    }
+    h->v[i] = b;
+    return PONDER_OK;
+}
+
+tok_bigram tok_bigram_pop(tok_bigram_heap *h)
+{
+    tok_bigram top = h->v[0];
+    tok_bigram last = h->v[--h->n];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= h->n)
+            break;
+        if (c + 1 < h->n && bigram_before(&h->v[c + 1], &h->v[c]))
+            c++;
+        if (!bigram_before(&h->v[c], &last))
+            break;
+        h->v[i] = h->v[c];
+        i = c;
+    }
+    if (h->n > 0)
+        h->v[i] = last;
+    return top;
+}
