@@ -13,7 +13,7 @@
 #include <jansson.h>
 
 #include "cli/args.h"
-#include "ponder/tensor.h"
+#include "ponder/model.h"
 
 /* Subcommands: argv[0] is the subcommand's name; they return the process exit status. */
 int cmd_info(int argc, char **argv);
@@ -51,8 +51,9 @@ void cli_fput_quoted(FILE *f, const char *s, size_t n);
  * valid UTF-8). NULL only when out of memory. */
 json_t *cli_json_string(const char *s, size_t n);
 
-/* "f16"/"f32" (any case) to a KV cache type; false for anything else. */
-bool cli_parse_cache_type(const char *s, ponder_type *out);
+/* Applies -ctk/-ctv values ("f16"/"f32", any case; NULL keeps the default) to cp.
+ * Returns 0, or 2 after printing the usage error for a bad value. */
+int cli_set_cache_types(const char *cmd, const char *ctk, const char *ctv, ponder_context_params *cp);
 
 /* Monotonic clock in milliseconds. */
 double cli_now_ms(void);

@@ -165,10 +165,9 @@ int cmd_bench(int argc, char **argv)
     if ((n_prompts = parse_list(cmd, "-p", prompt_s, prompts, 0)) < 0 || (n_gens = parse_list(cmd, "-n", gen_s, gens, 0)) < 0)
         return CLI_EXIT_USAGE;
     ponder_context_params cp = ponder_context_params_default();
-    if (ctk && !cli_parse_cache_type(ctk, &cp.type_k))
-        return cli_usage_error(cmd, "unsupported cache type '%s' for -ctk (allowed: f16, f32)", ctk);
-    if (ctv && !cli_parse_cache_type(ctv, &cp.type_v))
-        return cli_usage_error(cmd, "unsupported cache type '%s' for -ctv (allowed: f16, f32)", ctv);
+    const int bad_cache = cli_set_cache_types(cmd, ctk, ctv, &cp);
+    if (bad_cache != 0)
+        return bad_cache;
 
     json_t *all = json_array();
     if (!json) {

@@ -91,10 +91,9 @@ int cmd_perplexity(int argc, char **argv)
     if (!file)
         return cli_usage_error(cmd, "a text file is required (-f FILE)");
     ponder_context_params cp = ponder_context_params_default();
-    if (ctk && !cli_parse_cache_type(ctk, &cp.type_k))
-        return cli_usage_error(cmd, "unsupported cache type '%s' for -ctk (allowed: f16, f32)", ctk);
-    if (ctv && !cli_parse_cache_type(ctv, &cp.type_v))
-        return cli_usage_error(cmd, "unsupported cache type '%s' for -ctv (allowed: f16, f32)", ctv);
+    const int bad_cache = cli_set_cache_types(cmd, ctk, ctv, &cp);
+    if (bad_cache != 0)
+        return bad_cache;
     cp.float_activations = float_act;
     cp.n_ctx = n_ctx;
 

@@ -168,10 +168,9 @@ int cmd_run(int argc, char **argv)
     if (!(o.sp.repeat_penalty > 0.0f))
         return cli_usage_error(cmd, "--repeat-penalty must be > 0, got %g", (double)o.sp.repeat_penalty);
     ponder_context_params cp = ponder_context_params_default();
-    if (o.ctk && !cli_parse_cache_type(o.ctk, &cp.type_k))
-        return cli_usage_error(cmd, "unsupported cache type '%s' for -ctk (allowed: f16, f32)", o.ctk);
-    if (o.ctv && !cli_parse_cache_type(o.ctv, &cp.type_v))
-        return cli_usage_error(cmd, "unsupported cache type '%s' for -ctv (allowed: f16, f32)", o.ctv);
+    const int bad_cache = cli_set_cache_types(cmd, o.ctk, o.ctv, &cp);
+    if (bad_cache != 0)
+        return bad_cache;
     cp.float_activations = o.float_act;
 
     char model_path[PATH_MAX];

@@ -273,7 +273,8 @@ const char *cli_human_bytes(unsigned long long n, char *buf, size_t cap)
     return buf;
 }
 
-bool cli_parse_cache_type(const char *s, ponder_type *out)
+/* "f16"/"f32" (any case) to a KV cache type; false for anything else. */
+static bool parse_cache_type(const char *s, ponder_type *out)
 {
     if (strcasecmp(s, "f16") == 0)
         *out = PONDER_TYPE_F16;
@@ -282,4 +283,13 @@ bool cli_parse_cache_type(const char *s, ponder_type *out)
     else
         return false;
     return true;
+}
+
+int cli_set_cache_types(const char *cmd, const char *ctk, const char *ctv, ponder_context_params *cp)
+{
+    if (ctk && !parse_cache_type(ctk, &cp->type_k))
+        return cli_usage_error(cmd, "unsupported cache type '%s' for -ctk (allowed: f16, f32)", ctk);
+    if (ctv && !parse_cache_type(ctv, &cp->type_v))
+        return cli_usage_error(cmd, "unsupported cache type '%s' for -ctv (allowed: f16, f32)", ctv);
+    return 0;
 }
