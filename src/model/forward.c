@@ -13,6 +13,7 @@
 #include "model/model_internal.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
 /* ---- elementwise ops ---- */
@@ -194,17 +195,21 @@ static void attend_head(const ponder_context *ctx, int il, int kv_head, const fl
     }
 }
 
-/* Every (token, head) pair of the micro-batch, split across the pool's threads; each
- * thread has its own scores and F16 query scratch. */
+/* Every (token, head) pair of the micro-batch, handed out one at a time through a shared
+ * counter (the pool's dynamic mode), so a thread the OS has descheduled delays nothing;
+ * each thread has its own scores and F16 scratch. */
 typedef struct attention_task {
     ponder_context *ctx;
     int il, n;
     float kq_scale;
+    _Atomic int next; /* next (token, head) index to take */
+    _Atomic int done; /* pairs finished */
 } attention_task;
 
 static void attention_slice(void *arg, int ith, int nth)
 {
-    const attention_task *a = arg;
+    (void)nth;
+    attention_task *a = arg;
     ponder_context *ctx = a->ctx;
     const ponder_model *m = ctx->model;
     const ponder_hparams *hp = &m->hp;
@@ -214,13 +219,18 @@ static void attention_slice(void *arg, int ith, int nth)
     ponder_f16 *q16 = ctx->q16 + (size_t)ith * (size_t)hp->head_dim_k;
     ponder_f16 *p16 = ctx->p16 + (size_t)ith * (size_t)ctx->n_ctx;
     const int n_tasks = a->n * hp->n_head;
-    for (int i = ith; i < n_tasks; i += nth) {
+    for (int i; (i = atomic_fetch_add_explicit(&a->next, 1, memory_order_relaxed)) < n_tasks;) {
         const int t = i / hp->n_head, h = i % hp->n_head;
         const int32_t pos = ctx->n_past + t;
         attend_head(ctx, a->il, h / group, ctx->q + (size_t)t * n_q + (size_t)h * hp->head_dim_k,
                     attn_window_start(m, a->il, pos), pos, a->kq_scale, scores, q16, p16,
                     ctx->attn + (size_t)t * n_attn + (size_t)h * hp->head_dim_v);
+        atomic_fetch_add_explicit(&a->done, 1, memory_order_release);
     }
+    /* the caller returns only when every pair is finished, by whichever thread */
+    if (ith == 0)
+        while (atomic_load_explicit(&a->done, memory_order_acquire) < n_tasks)
+            ;
 }
 
 /* ---- feed-forward ---- */
@@ -373,7 +383,9 @@ void forward_ubatch(ponder_context *ctx, const int32_t *tokens, int32_t n, float
             kv_store(ctx, il, pos0 + t, ctx->k + (size_t)t * n_k, ctx->v + (size_t)t * n_v);
         }
         attention_task at = {.ctx = ctx, .il = il, .n = n, .kq_scale = d->q_prescale ? 1.0f : m->q_scale};
-        ponder_pool_run(ctx->params.pool, attention_slice, &at);
+        atomic_init(&at.next, 0);
+        atomic_init(&at.done, 0);
+        ponder_pool_run_dynamic(ctx->params.pool, attention_slice, &at);
         matmul(ctx, &l->wo, n, ctx->attn, xb2);
         add_bias(xb2, l->bo, n, n_embd);
         if (l->attn_post_norm)
