@@ -271,9 +271,9 @@ static void ffn_moe(ponder_context *ctx, const layer_weights *l, int n, const fl
 {
     const ponder_hparams *hp = &ctx->model->hp;
     const int n_embd = hp->n_embd, n_ff = hp->n_ff, n_exp = hp->n_expert;
-    int chosen[64];
-    float weight[64];
-    const int n_used = hp->n_expert_used < 64 ? hp->n_expert_used : 64;
+    int chosen[MOE_MAX_EXPERTS_USED];
+    float weight[MOE_MAX_EXPERTS_USED];
+    const int n_used = hp->n_expert_used; /* <= MOE_MAX_EXPERTS_USED, checked at load */
     for (int t = 0; t < n; t++) {
         const float *x = in + (size_t)t * n_embd;
         float *router = ctx->router;

@@ -147,6 +147,9 @@ static ponder_status load_hparams(loader *ld)
     if (hp->n_expert > 0 && (hp->n_expert_used <= 0 || hp->n_expert_used > hp->n_expert || hp->n_expert > 1024))
         return ponder_error_set(ld->err, PONDER_ERR_FORMAT, "%s: expert_used_count %d is invalid for expert_count %d",
                                 ld->file, hp->n_expert_used, hp->n_expert);
+    if (hp->n_expert_used > MOE_MAX_EXPERTS_USED)
+        return ponder_error_set(ld->err, PONDER_ERR_UNSUPPORTED, "%s: %d experts per token; at most %d are supported",
+                                ld->file, hp->n_expert_used, MOE_MAX_EXPERTS_USED);
     TRY(hp_float(ld, "attn_logit_softcapping", false, 0.0f, &hp->attn_logit_softcap));
     TRY(hp_float(ld, "final_logit_softcapping", false, 0.0f, &hp->final_logit_softcap));
     TRY(hp_int(ld, "attention.sliding_window", false, 0, &hp->sliding_window));

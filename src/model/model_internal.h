@@ -31,6 +31,9 @@ typedef struct arch_desc {
 
 const arch_desc *arch_find(const char *name); /* NULL if unsupported */
 
+/* Experts routed per token that the MoE scratch holds (Mixtral: 2, DeepSeek-style: 8). */
+#define MOE_MAX_EXPERTS_USED 64
+
 typedef struct layer_weights {
     ponder_matrix wq, wk, wv, wqkv; /* wqkv only when fused */
     const float *bq, *bk, *bv, *bo; /* optional biases (F32) */
