@@ -1,7 +1,8 @@
 /*
  * kernels.c — micro-benchmark of the tensor kernels (bench_kernels; not a test).
  *
- *   bench_kernels [--dot] [--matmul] [--model] [--isa NAME] [--quick]
+ *   bench_kernels [--dot] [--matmul] [--model] [--isa NAME] [--quick] [--only MODEL] [--pp]
+ *   (--only F16|Q8_0|Q4_K_M limits --matmul to one model file; --pp to the 512-token products)
  *
  * --dot: vec_dot of every supported type on every kernel path this CPU runs, in GB/s of
  *   weights and GFLOP/s (2 per multiply-add), once with the weights in L2 (256 KiB,
@@ -204,6 +205,9 @@ static void bench_matmul(int t, const shape *s, int64_t n_tokens, ponder_pool *p
     free(work);
 }
 
+static const char *g_only; /* --only: one model file */
+static bool g_pp;          /* --pp: prompt-sized products only */
+
 static void run_matmuls(const char *isa, bool quick)
 {
     if (isa && ponder_tensor_force_isa(isa, NULL) != PONDER_OK) {
@@ -221,11 +225,13 @@ static void run_matmuls(const char *isa, bool quick)
         exit(1);
     }
     for (size_t mi = 0; mi < sizeof models / sizeof models[0]; mi++) {
+        if (g_only && strcmp(g_only, models[mi]) != 0)
+            continue;
         for (size_t si = 0; si < sizeof SHAPES / sizeof SHAPES[0]; si++) {
             const shape *s = &SHAPES[si];
             const int t = model_type(models[mi], s);
             for (size_t ti = 0; ti < sizeof tokens / sizeof tokens[0]; ti++) {
-                if (quick && tokens[ti] > 1 && s->n_rows > 2000)
+                if ((quick && tokens[ti] > 1 && s->n_rows > 2000) || (g_pp && tokens[ti] == 1))
                     continue;
                 for (int th = 0; th < 2; th++) {
                     double ms, gbs, gf;
@@ -372,8 +378,12 @@ int main(int argc, char **argv)
             quick = true;
         else if (strcmp(argv[i], "--isa") == 0 && i + 1 < argc)
             isa = argv[++i];
+        else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc)
+            g_only = argv[++i];
+        else if (strcmp(argv[i], "--pp") == 0)
+            g_pp = true;
         else {
-            fprintf(stderr, "usage: %s [--dot] [--matmul] [--model] [--isa NAME] [--quick]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--dot] [--matmul] [--model] [--isa NAME] [--quick] [--only MODEL] [--pp]\n", argv[0]);
             return 2;
         }
     }

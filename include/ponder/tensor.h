@@ -132,6 +132,12 @@ void ponder_vec_dot_f16_rows(int64_t n, int64_t n_rows, float *out, const ponder
  * of ponder_vec_mad_f16. */
 void ponder_vec_mad_f16_rows(int64_t n, int64_t n_rows, float *y, const ponder_f16 *rows, size_t row_stride,
                              const float *w);
+/* Softmax numerator: y[i] = expf(x[i] - max) for i < n (y may alias x); returns the sum
+ * of the y[i] as written, accumulated in double. The scalar path calls expf and adds in
+ * index order; vector paths use a polynomial within 2 ulp of expf (0 below the float
+ * range, +inf above it, NaN for NaN, -inf -> 0) and add in lanes, so the sum's order and
+ * the y bits differ from the scalar path (each path is deterministic). */
+double ponder_vec_exp_sub(int64_t n, float *y, const float *x, float max);
 
 /* ---- rows ---- */
 /* Dequantize n elements (a multiple of the block size) of type t. */

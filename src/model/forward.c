@@ -170,11 +170,7 @@ static void attend_head(const ponder_context *ctx, int il, int kv_head, const fl
         s[j] *= kq_scale;
         max = s[j] > max ? s[j] : max;
     }
-    double sum = 0.0;
-    for (int32_t j = 0; j < n_pos; j++) {
-        s[j] = expf(s[j] - max);
-        sum += (double)s[j];
-    }
+    const double sum = ponder_vec_exp_sub(n_pos, s, s, max); /* float exps, double sum, as ggml's softmax */
     const float inv_sum = (float)(1.0 / sum);
     for (int d = 0; d < hd_v; d++)
         out[d] = 0.0f;

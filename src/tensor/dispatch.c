@@ -72,6 +72,7 @@ static void fill_scalar(ponder_isa_kernels *k)
     k->vec_mad_f16 = ponder_vec_mad_f16_ref;
     k->vec_dot_f16_rows = dot_f16_rows_generic;
     k->vec_mad_f16_rows = mad_f16_rows_generic;
+    k->vec_exp_sub = ponder_vec_exp_sub_ref;
 }
 
 /* The scalar table with every non-NULL slot of `isa` laid over it. */
@@ -85,6 +86,8 @@ static void resolve(ponder_isa_kernels *out, const ponder_isa_kernels *isa, cons
             out->type[t].vec_dot = s->vec_dot;
         if (s->from_float)
             out->type[t].from_float = s->from_float;
+        if (s->to_q8_0_row)
+            out->type[t].to_q8_0_row = s->to_q8_0_row;
         if (s->gemm) {
             out->type[t].gemm = s->gemm;
             out->type[t].gemm_rows = s->gemm_rows;
@@ -99,6 +102,8 @@ static void resolve(ponder_isa_kernels *out, const ponder_isa_kernels *isa, cons
         out->vec_dot_f16 = isa->vec_dot_f16;
     if (isa->vec_mad_f16)
         out->vec_mad_f16 = isa->vec_mad_f16;
+    if (isa->vec_exp_sub)
+        out->vec_exp_sub = isa->vec_exp_sub;
     if (isa->vec_dot_f16_rows)
         out->vec_dot_f16_rows = isa->vec_dot_f16_rows;
     if (isa->vec_mad_f16_rows)
@@ -220,4 +225,9 @@ void ponder_vec_mad_f16_rows(int64_t n, int64_t n_rows, float *y, const ponder_f
                              const float *w)
 {
     ponder_kernels()->vec_mad_f16_rows(n, n_rows, y, rows, row_stride, w);
+}
+
+double ponder_vec_exp_sub(int64_t n, float *y, const float *x, float max)
+{
+    return ponder_kernels()->vec_exp_sub(n, y, x, max);
 }

@@ -16,6 +16,7 @@
 #include "tensor/kernels.h"
 #include "tensor/quants.h"
 
+#include <math.h>
 #include <string.h>
 
 static uint32_t f32_bits(float f)
@@ -122,6 +123,16 @@ void ponder_vec_mad_f16_ref(int64_t n, float *y, const ponder_f16 *x, float a)
         const float p = a * ponder_f16_to_f32(x[i]); /* rounded here: no fused multiply-add */
         y[i] += p;
     }
+}
+
+double ponder_vec_exp_sub_ref(int64_t n, float *y, const float *x, float max)
+{
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        y[i] = expf(x[i] - max);
+        sum += (double)y[i];
+    }
+    return sum;
 }
 
 /* ---- traits-table entry points ---- */

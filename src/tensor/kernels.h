@@ -34,6 +34,13 @@ typedef struct ponder_type_kernels {
                                         to the reference quantizer */
     ponder_gemm_fn gemm;             /* optional tile kernel */
     int gemm_rows, gemm_tokens;      /* the tile it computes (exactly; edges use vec_dot) */
+    /* Optional, instead of gemm for prompt-sized products: one weight row of n elements
+     * rewritten as Q8_0 blocks holding the same integer levels and the same f16 scale
+     * (Q4_0, Q5_0, IQ4_NL decode to int8 levels times d exactly), so the type's dot equals
+     * the Q8_0 dot of the rewritten row bit for bit. matmul.c rewrites a chunk's rows once
+     * and runs the Q8_0 tile kernel over every token, instead of decoding each weight
+     * block once per token tile. */
+    void (*to_q8_0_row)(int64_t n, const void *w, void *dst);
 } ponder_type_kernels;
 
 typedef struct ponder_isa_kernels {
@@ -47,6 +54,7 @@ typedef struct ponder_isa_kernels {
                              const ponder_f16 *x);
     void (*vec_mad_f16_rows)(int64_t n, int64_t n_rows, float *y, const ponder_f16 *rows, size_t row_stride,
                              const float *w);
+    double (*vec_exp_sub)(int64_t n, float *y, const float *x, float max);
 } ponder_isa_kernels;
 
 /* The active, fully resolved table (no NULL slot where the reference has a kernel). */
@@ -57,6 +65,7 @@ void ponder_f32_to_f16_row_ref(const float *x, ponder_f16 *y, int64_t n);
 void ponder_f16_to_f32_row_ref(const ponder_f16 *x, float *y, int64_t n);
 void ponder_vec_dot_f16_ref(int64_t n, float *out, const ponder_f16 *x, const ponder_f16 *y);
 void ponder_vec_mad_f16_ref(int64_t n, float *y, const ponder_f16 *x, float a);
+double ponder_vec_exp_sub_ref(int64_t n, float *y, const float *x, float max);
 
 /* ---- CPU features (cpu.c) ---- */
 typedef struct ponder_cpu_features {

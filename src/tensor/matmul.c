@@ -252,6 +252,12 @@ static void float_rows(const mm_task *t, const ponder_matrix *w, float *y, int64
     }
 }
 
+/* Stack room for a chunk's rows rewritten as Q8_0 (a Q5_0 chunk of 16 KiB grows to about
+ * 25 KiB); chunks that do not fit use the type's own tile kernel. Below REPACK_MIN_TOKENS
+ * tokens the rewrite costs more than it saves. */
+#define REPACK_BYTES 32768
+#define REPACK_MIN_TOKENS 16
+
 /* Rows [r0, r1) of one job for every token. */
 static void run_rows(const mm_task *t, const ponder_matmul_job *job, int64_t r0, int64_t r1)
 {
@@ -268,13 +274,31 @@ static void run_rows(const mm_task *t, const ponder_matmul_job *job, int64_t r0,
     const int64_t n_tokens = t->n_tokens, n_rows = w->n_rows, n_cols = t->n_cols;
     float *y = job->y;
     int64_t t0 = 0;
-    if (kt->gemm && n_tokens >= kt->gemm_tokens) {
-        const int RM = kt->gemm_rows, RN = kt->gemm_tokens;
+    /* Rows rewritten as Q8_0 once per chunk serve every token tile (see to_q8_0_row). */
+    const ponder_type_kernels *kg = kt;
+    const uint8_t *gw = wdata + (size_t)r0 * wrow;
+    size_t gws = wrow;
+    _Alignas(32) uint8_t q8rows[REPACK_BYTES];
+    const ponder_type_kernels *k8 = &t->k->type[PONDER_TYPE_Q8_0];
+    if (kt->to_q8_0_row && k8->gemm && n_tokens >= REPACK_MIN_TOKENS &&
+        ponder_type_get_traits(w->type)->vec_dot_type == PONDER_TYPE_Q8_0) {
+        const size_t q8row = (size_t)(n_cols / PONDER_QK) * sizeof(ponder_block_q8_0);
+        const int64_t rows = (r1 - r0) / k8->gemm_rows * k8->gemm_rows;
+        if (rows > 0 && (size_t)rows <= sizeof q8rows / q8row) {
+            for (int64_t r = 0; r < rows; r++)
+                kt->to_q8_0_row(n_cols, wdata + (size_t)(r0 + r) * wrow, q8rows + (size_t)r * q8row);
+            kg = k8;
+            gw = q8rows;
+            gws = q8row;
+        }
+    }
+    if (kg->gemm && n_tokens >= kg->gemm_tokens) {
+        const int RM = kg->gemm_rows, RN = kg->gemm_tokens;
         const int64_t r_tiles = (r1 - r0) / RM * RM;
         for (; t0 + RN <= n_tokens; t0 += RN) {
             if (r_tiles > 0)
-                kt->gemm(n_cols, (int)r_tiles, RN, wdata + (size_t)r0 * wrow, wrow, act + (size_t)t0 * arow, arow,
-                         y + t0 * n_rows + r0, (size_t)n_rows);
+                kg->gemm(n_cols, (int)r_tiles, RN, gw, gws, act + (size_t)t0 * arow, arow, y + t0 * n_rows + r0,
+                         (size_t)n_rows);
             for (int64_t r = r0 + r_tiles; r < r1; r++)
                 for (int64_t tt = t0; tt < t0 + RN; tt++)
                     kt->vec_dot(n_cols, &y[tt * n_rows + r], wdata + (size_t)r * wrow, act + (size_t)tt * arow);

@@ -15,6 +15,7 @@
 #include "tensor/quants.h"
 #include "tensor_test.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -421,7 +422,9 @@ static void test_f16_rows_batched(void **state)
         const int64_t lens[] = {1, 7, 8, 63, 64, 65, 128, 200, 1025, MAXN};
         for (size_t l = 0; l < sizeof lens / sizeof lens[0]; l++) {
             const int64_t n = lens[l];
-            for (int64_t nr = 0; nr <= ROWS; nr += 12) {
+            const int64_t nrs[] = {0, 1, 3, 4, 5, 12, 23, 36, ROWS};
+            for (size_t q = 0; q < sizeof nrs / sizeof nrs[0]; q++) {
+                const int64_t nr = nrs[q];
                 ponder_vec_dot_f16_rows(n, nr, outb, rows, stride_elems * sizeof *rows, x);
                 for (int64_t j = 0; j < nr; j++)
                     ponder_vec_dot_f16(n, &outa[j], rows + (size_t)j * stride_elems, x);
@@ -521,6 +524,84 @@ static void test_gemm_tiles(void **state)
     print_message("tile kernels checked: %d\n", n_checked);
 }
 
+/* Distance in representable floats (same sign side or across zero). */
+static int64_t ulp_dist(float a, float b)
+{
+    int32_t ia, ib;
+    memcpy(&ia, &a, sizeof ia);
+    memcpy(&ib, &b, sizeof ib);
+    const int64_t oa = ia < 0 ? -(int64_t)(ia & 0x7fffffff) : ia, ob = ib < 0 ? -(int64_t)(ib & 0x7fffffff) : ib;
+    return oa > ob ? oa - ob : ob - oa;
+}
+
+/* ponder_vec_exp_sub on every path against expf element by element: within 2 ulp
+ * (subnormal and zero results included, so no flush-to-zero), exact specials (-inf -> 0,
+ * NaN -> NaN, overflow -> inf), awkward lengths, y aliasing x, and the returned sum
+ * against a double sum of the expf values. */
+static void test_vec_exp_sub(void **state)
+{
+    (void)state;
+    enum { MAXN = 1031 };
+    float *x = malloc(MAXN * sizeof *x), *y = malloc(MAXN * sizeof *y), *ref = malloc(MAXN * sizeof *ref);
+    assert_true(x && y && ref);
+    tt_rng rng = {4242};
+    const float specials[] = {0.0f, -0.0f, 1.0f, -1.0f, 88.7f, 88.73f, 100.0f, -87.3f, -88.0f, -100.0f, -103.9f,
+                              -103.98f, -104.0f, -120.0f, -1e30f, 1e30f, -INFINITY, INFINITY, NAN, 0.3465736f,
+                              -0.3465736f, 1e-8f, -1e-8f};
+    const int n_spec = (int)(sizeof specials / sizeof specials[0]);
+    const float maxes[] = {0.0f, 3.5f, -2.0f};
+    for (int p = 0; p < N_PATHS; p++) {
+        if (!use_path(p))
+            continue;
+        for (size_t mi = 0; mi < sizeof maxes / sizeof maxes[0]; mi++) {
+            const float max = maxes[mi];
+            for (int i = 0; i < MAXN; i++) {
+                if (i >= 64 && i < 64 + n_spec) /* past 64: shorter lengths keep finite sums */
+                    x[i] = specials[i - 64] + max;
+                else if (i % 3 == 0)
+                    x[i] = (float)(tt_uniform(&rng) * 200.0 - 150.0); /* the whole range and beyond */
+                else
+                    x[i] = (float)(tt_uniform(&rng) * 20.0 - 16.0); /* softmax-like */
+            }
+            const int64_t lens[] = {0, 1, 7, 8, 9, 23, 64, MAXN};
+            for (size_t l = 0; l < sizeof lens / sizeof lens[0]; l++) {
+                const int64_t n = lens[l];
+                double want = 0.0;
+                for (int64_t i = 0; i < n; i++) {
+                    ref[i] = expf(x[i] - max);
+                    want += (double)ref[i];
+                }
+                for (int alias = 0; alias < 2; alias++) {
+                    float *out = y;
+                    for (int i = 0; i < MAXN; i++)
+                        y[i] = -7.0f; /* the tail past n must stay untouched */
+                    if (alias)
+                        memcpy(y, x, (size_t)n * sizeof *y);
+                    const double got = ponder_vec_exp_sub(n, out, alias ? y : x, max);
+                    for (int64_t i = 0; i < n; i++) {
+                        const bool ok = isnan(ref[i]) ? isnan(out[i]) : ulp_dist(out[i], ref[i]) <= 2;
+                        if (!ok)
+                            fail_msg("path %s: exp(%.9g - %.9g) = %.9g, expf %.9g", PATHS[p], x[i], max, out[i],
+                                     ref[i]);
+                    }
+                    for (int64_t i = n; i < MAXN; i++)
+                        assert_true(y[i] == -7.0f);
+                    if (isnan(want))
+                        assert_true(isnan(got));
+                    else if (isinf(want))
+                        assert_true(got == want);
+                    else if (!(fabs(got - want) <= 1e-6 * want))
+                        fail_msg("path %s n=%lld: sum %.17g, expected %.17g", PATHS[p], (long long)n, got, want);
+                }
+            }
+        }
+    }
+    ponder_tensor_force_isa(NULL, NULL);
+    free(x);
+    free(y);
+    free(ref);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -531,6 +612,7 @@ int main(void)
         cmocka_unit_test(test_vec_dot_f16_vs_oracle),
         cmocka_unit_test(test_vec_mad_f16_exact),
         cmocka_unit_test(test_f16_rows_batched),
+        cmocka_unit_test(test_vec_exp_sub),
         cmocka_unit_test(test_gemm_tiles),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

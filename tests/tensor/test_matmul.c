@@ -10,7 +10,10 @@
 
 #include "ponder/tensor.h"
 #include "tensor/kernels.h"
+#include "tensor/quants.h"
 #include "tensor_test.h"
+
+#include <math.h>
 
 #include <stdio.h>
 #include <string.h>
@@ -389,6 +392,80 @@ static void test_matmul_tiles_large_batch(void **state)
     ponder_pool_free(pool);
 }
 
+/* Q4_0, Q5_0 and IQ4_NL weights hold int8 levels times an f16 d, so the same levels
+ * written as Q8_0 blocks must give bit-identical products. With a prompt-sized batch the
+ * matmul rewrites such rows to Q8_0 once per chunk (to_q8_0_row) when they fit its stack
+ * buffer, and runs the type's own tile kernel when they do not (8192 columns): both
+ * paths, with and without a pool, must equal the Q8_0 product of levels recovered
+ * independently from the dequantized weights. */
+static void test_matmul_rewritten_rows_equal_q8_0(void **state)
+{
+    (void)state;
+    const int types[] = {PONDER_TYPE_Q4_0, PONDER_TYPE_Q5_0, PONDER_TYPE_IQ4_NL};
+    const int64_t cols[] = {512, 1536, 8192};
+    const int64_t n_rows = 70, nt = 37;
+    ponder_pool *pool = NULL;
+    assert_int_equal(ponder_pool_create(2, &pool, NULL), PONDER_OK);
+    int n_rewritten = 0;
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+        const int t = types[k];
+        if (!ponder_kernels()->type[t].to_q8_0_row)
+            continue; /* the scalar dots of the two types need not add in the same order */
+        n_rewritten++;
+        for (size_t c = 0; c < sizeof cols / sizeof cols[0]; c++) {
+            const int64_t n_cols = cols[c], nb = n_cols / 32;
+            tt_rng rng = {(uint64_t)(1000 + 10 * t + (int)c)};
+            const size_t rb = tt_row_bytes(t, n_cols), rb8 = tt_row_bytes(PONDER_TYPE_Q8_0, n_cols);
+            const size_t bb = ponder_type_get_traits(t)->block_bytes;
+            uint8_t *wq = malloc(rb * (size_t)n_rows), *w8 = malloc(rb8 * (size_t)n_rows);
+            float *f = malloc((size_t)n_cols * sizeof *f), *x = malloc((size_t)(nt * n_cols) * sizeof *x);
+            float *ya = malloc((size_t)(nt * n_rows) * sizeof *ya), *yb = malloc((size_t)(nt * n_rows) * sizeof *yb);
+            float *y8 = malloc((size_t)(nt * n_rows) * sizeof *y8);
+            assert_true(wq && w8 && f && x && ya && yb && y8);
+            tt_fill_gauss(&rng, x, nt * n_cols, 1.0);
+            for (int64_t r = 0; r < n_rows; r++) {
+                uint8_t *row = wq + (size_t)r * rb;
+                tt_fill_gauss(&rng, f, n_cols, 0.05);
+                assert_int_equal(ponder_quantize_row(t, f, row, n_cols, NULL), PONDER_OK);
+                assert_int_equal(ponder_dequantize_row(t, row, f, n_cols, NULL), PONDER_OK);
+                ponder_block_q8_0 *b8 = (ponder_block_q8_0 *)(w8 + (size_t)r * rb8);
+                for (int64_t ib = 0; ib < nb; ib++) {
+                    ponder_f16 d;
+                    memcpy(&d, row + (size_t)ib * bb, sizeof d); /* every one of these types starts with d */
+                    const float df = ponder_f16_to_f32(d);
+                    assert_true(df != 0.0f);
+                    b8[ib].d = d;
+                    for (int e = 0; e < 32; e++)
+                        b8[ib].qs[e] = (int8_t)lrintf(f[ib * 32 + e] / df);
+                }
+            }
+            const ponder_matrix w = {.type = (ponder_type)t, .n_cols = n_cols, .n_rows = n_rows, .row_bytes = rb, .data = wq};
+            const ponder_matrix m8 = {.type = PONDER_TYPE_Q8_0, .n_cols = n_cols, .n_rows = n_rows, .row_bytes = rb8,
+                                      .data = w8};
+            void *work = malloc(ponder_matmul_work_bytes(&m8, nt));
+            assert_non_null(work);
+            ponder_matmul(&m8, nt, x, y8, work, false, NULL);
+            ponder_matmul(&w, nt, x, ya, work, false, NULL);
+            ponder_matmul(&w, nt, x, yb, work, false, pool);
+            for (int64_t i = 0; i < nt * n_rows; i++)
+                if (memcmp(&ya[i], &y8[i], sizeof *ya) != 0 || memcmp(&yb[i], &y8[i], sizeof *yb) != 0)
+                    fail_msg("%s %lld cols: y[%lld] = %.9g / %.9g (pool), Q8_0 %.9g", ponder_type_name(t),
+                             (long long)n_cols, (long long)i, ya[i], yb[i], y8[i]);
+            free(work);
+            free(wq);
+            free(w8);
+            free(f);
+            free(x);
+            free(ya);
+            free(yb);
+            free(y8);
+        }
+    }
+    if (strcmp(ponder_cpu_isa(), "scalar") != 0)
+        assert_int_equal(n_rewritten, 3);
+    ponder_pool_free(pool);
+}
+
 static void test_multi_work_bytes(void **state)
 {
     (void)state;
@@ -427,6 +504,7 @@ int main(void)
         cmocka_unit_test(test_multi_work_bytes),
         cmocka_unit_test(test_matmul_multi_threads_and_reference),
         cmocka_unit_test(test_matmul_tiles_large_batch),
+        cmocka_unit_test(test_matmul_rewritten_rows_equal_q8_0),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
