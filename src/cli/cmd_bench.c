@@ -144,10 +144,21 @@ int cmd_bench(int argc, char **argv)
         { "-ctv", "--cache-type-v", CLI_STRING, &ctv, 0, 0, NULL },
         { "--json", NULL, CLI_FLAG, &json, 0, 0, NULL },
     };
-    /* -m may repeat: collect every occurrence before the general parse */
-    for (int i = 1; i + 1 < argc; i++)
-        if ((strcmp(argv[i], "-m") == 0 || strcmp(argv[i], "--model") == 0) && n_models < BENCH_MAX_LIST)
-            models[n_models++] = argv[++i];
+    /* -m may repeat: collect every occurrence (-m X, --model X, --model=X) before the general parse */
+    for (int i = 1; i < argc; i++) {
+        const char *value = NULL;
+        if ((strcmp(argv[i], "-m") == 0 || strcmp(argv[i], "--model") == 0) && i + 1 < argc)
+            value = argv[++i];
+        else if (strncmp(argv[i], "--model=", 8) == 0)
+            value = argv[i] + 8;
+        else if (strcmp(argv[i], "--") == 0)
+            break;
+        if (!value)
+            continue;
+        if (n_models == BENCH_MAX_LIST)
+            return cli_usage_error(cmd, "at most %d models", BENCH_MAX_LIST);
+        models[n_models++] = value;
+    }
     cli_result r = cli_parse(cmd, argc, argv, opts, sizeof opts / sizeof opts[0], NULL, 0, NULL);
     if (r == CLI_HELP) {
         usage();

@@ -19,7 +19,7 @@
 #include "ponder/tokenizer.h"
 
 #define PPL_DEFAULT_N_CTX 512   /* llama-perplexity's -c default */
-#define PPL_DEFAULT_N_BATCH 512 /* tokens per decode call; does not change the arithmetic */
+#define PPL_DEFAULT_N_BATCH 512 /* tokens per decode call */
 
 static void usage(void)
 {
@@ -35,8 +35,8 @@ static void usage(void)
            "  -m, --model MODEL        GGUF file, or a name in $PONDER_MODELS\n"
            "  -f, --file FILE          the text (bytes as stored; one trailing newline dropped)\n"
            "  -c, --ctx-size N         chunk length in tokens (default: %d)\n"
-           "  -b, --batch-size N       tokens per forward call (default: %d; results do not\n"
-           "                           depend on it)\n"
+           "  -b, --batch-size N       tokens per forward call (default: %d; quantized\n"
+           "                           models round batched products slightly differently)\n"
            "      --chunks K           evaluate at most K chunks (default: all)\n"
            "  -t, --threads N          threads (default: the number of CPUs)\n"
            "  -ctk, --cache-type-k T   KV cache type for K: f16 (default) or f32\n"
@@ -90,6 +90,8 @@ int cmd_perplexity(int argc, char **argv)
         return CLI_EXIT_USAGE;
     if (!file)
         return cli_usage_error(cmd, "a text file is required (-f FILE)");
+    if (max_chunks == 0)
+        return cli_usage_error(cmd, "--chunks must be at least 1 (or -1: all)");
     ponder_context_params cp = ponder_context_params_default();
     const int bad_cache = cli_set_cache_types(cmd, ctk, ctv, &cp);
     if (bad_cache != 0)
@@ -134,8 +136,8 @@ int cmd_perplexity(int argc, char **argv)
         goto done;
     }
     if (n_tokens < 2 * (size_t)n_ctx) {
-        cli_runtime_error("%s: %zu tokens; at least %d (2 x -c) are needed for a context of %d", file, n_tokens,
-                          2 * n_ctx, n_ctx);
+        cli_runtime_error("%s: %zu tokens; at least %lld (2 x -c) are needed for a context of %d", file, n_tokens,
+                          2 * (long long)n_ctx, n_ctx);
         goto done;
     }
     size_t n_chunks = n_tokens / (size_t)n_ctx;

@@ -350,7 +350,11 @@ int cmd_run(int argc, char **argv)
         json_object_set_new(out, "tokens", ids_json(gen, n_gen));
         json_object_set_new(out, "text", str);
         json_object_set_new(out, "stop", json_string(stop));
-        json_object_set_new(out, "seed", json_integer((json_int_t)ponder_sampler_seed(smp)));
+        /* a user-given seed above 2^63 - 1 does not fit JSON integers here: give it as a string */
+        const uint64_t seed = ponder_sampler_seed(smp);
+        char seed_text[24];
+        snprintf(seed_text, sizeof seed_text, "%llu", (unsigned long long)seed);
+        json_object_set_new(out, "seed", seed <= (uint64_t)INT64_MAX ? json_integer((json_int_t)seed) : json_string(seed_text));
         json_object_set_new(out, "timings", timings);
         char *s = json_dumps(out, JSON_PRESERVE_ORDER);
         json_decref(out);

@@ -285,19 +285,23 @@ static void ffn_moe(ponder_context *ctx, const layer_weights *l, int n, const fl
         const float inv = (float)(1.0 / sum);
         for (int e = 0; e < n_exp; e++)
             router[e] *= inv;
+        /* top n_used by ggml's argsort, an exchange sort: slot j swaps with every later slot
+         * holding a strictly larger value. Its first n_used slots depend only on the first
+         * n_used passes, and ties land where llama.cpp's do. */
+        int order[MOE_MAX_EXPERTS];
+        for (int e = 0; e < n_exp; e++)
+            order[e] = e;
         float wsum = 0.0f;
-        for (int k = 0; k < n_used; k++) {
-            int best = -1;
-            for (int e = 0; e < n_exp; e++) {
-                bool taken = false;
-                for (int j = 0; j < k; j++)
-                    taken = taken || chosen[j] == e;
-                if (!taken && (best < 0 || router[e] > router[best]))
-                    best = e;
-            }
-            chosen[k] = best;
-            weight[k] = router[best];
-            wsum += weight[k];
+        for (int j = 0; j < n_used; j++) {
+            for (int k = j + 1; k < n_exp; k++)
+                if (router[order[j]] < router[order[k]]) {
+                    const int tmp = order[j];
+                    order[j] = order[k];
+                    order[k] = tmp;
+                }
+            chosen[j] = order[j];
+            weight[j] = router[order[j]];
+            wsum += weight[j];
         }
         float *acc = ctx->moe_acc;
         for (int i = 0; i < n_embd; i++)

@@ -144,7 +144,7 @@ static ponder_status load_hparams(loader *ld)
     TRY(hp_float(ld, "attention.layer_norm_rms_epsilon", true, 0.0f, &hp->norm_rms_eps));
     TRY(hp_int(ld, "expert_count", false, 0, &hp->n_expert));
     TRY(hp_int(ld, "expert_used_count", false, 0, &hp->n_expert_used));
-    if (hp->n_expert > 0 && (hp->n_expert_used <= 0 || hp->n_expert_used > hp->n_expert || hp->n_expert > 1024))
+    if (hp->n_expert > 0 && (hp->n_expert_used <= 0 || hp->n_expert_used > hp->n_expert || hp->n_expert > MOE_MAX_EXPERTS))
         return ponder_error_set(ld->err, PONDER_ERR_FORMAT, "%s: expert_used_count %d is invalid for expert_count %d",
                                 ld->file, hp->n_expert_used, hp->n_expert);
     if (hp->n_expert_used > MOE_MAX_EXPERTS_USED)

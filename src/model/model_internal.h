@@ -33,6 +33,8 @@ const arch_desc *arch_find(const char *name); /* NULL if unsupported */
 
 /* Experts routed per token that the MoE scratch holds (Mixtral: 2, DeepSeek-style: 8). */
 #define MOE_MAX_EXPERTS_USED 64
+/* Experts per layer we accept (the router's scratch ordering lives on the stack). */
+#define MOE_MAX_EXPERTS 1024
 
 typedef struct layer_weights {
     ponder_matrix wq, wk, wv, wqkv; /* wqkv only when fused */

@@ -76,9 +76,9 @@ static uint64_t seed_from_clock(const void *salt)
     x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
     x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
     x ^= x >> 31;
-    if (x == PONDER_SEED_RANDOM) /* the sentinel must not come back as a real seed */
-        x--;
-    return x;
+    /* 63 bits: the seed round-trips through JSON's signed integers (and never equals the
+     * PONDER_SEED_RANDOM sentinel) */
+    return x & (uint64_t)INT64_MAX;
 }
 
 ponder_status ponder_sampler_create(const ponder_sampler_params *p, int32_t n_vocab, ponder_sampler **out,
