@@ -188,6 +188,19 @@ void ponder_q5_0_to_float(const void *src, float *y, int64_t n)
     }
 }
 
+/* The Q5_0/Q5_1 layout of 32 five-bit values: low nibbles of j and j+16 share qs[j],
+ * the fifth bits go to bit j of the little-endian u32 qh. */
+static void pack_q5(const uint8_t q[PONDER_QK], uint8_t qs[HALF], uint8_t qh_out[4])
+{
+    uint32_t qh = 0;
+    for (int j = 0; j < HALF; j++) {
+        qs[j] = (uint8_t)((q[j] & 0x0f) | ((q[j + HALF] & 0x0f) << 4));
+        qh |= (uint32_t)(q[j] >> 4) << j;
+        qh |= (uint32_t)(q[j + HALF] >> 4) << (j + HALF);
+    }
+    memcpy(qh_out, &qh, sizeof qh);
+}
+
 void ponder_q5_0_from_float(const float *x, void *dst, int64_t n)
 {
     ponder_block_q5_0 *y = dst;
@@ -195,15 +208,10 @@ void ponder_q5_0_from_float(const float *x, void *dst, int64_t n)
         const float d = signed_absmax(x, PONDER_QK, NULL) / -16;
         const float id = d ? 1.0f / d : 0.0f;
         y[ib].d = ponder_f32_to_f16(d);
-        uint32_t qh = 0;
-        for (int j = 0; j < HALF; j++) {
-            const int q0 = trunc_clamp(x[j] * id + 16.5f, 0, 31);
-            const int q1 = trunc_clamp(x[j + HALF] * id + 16.5f, 0, 31);
-            y[ib].qs[j] = (uint8_t)((q0 & 0x0f) | ((q1 & 0x0f) << 4));
-            qh |= (uint32_t)(q0 >> 4) << j;
-            qh |= (uint32_t)(q1 >> 4) << (j + HALF);
-        }
-        memcpy(y[ib].qh, &qh, sizeof qh);
+        uint8_t q[PONDER_QK];
+        for (int j = 0; j < PONDER_QK; j++)
+            q[j] = (uint8_t)trunc_clamp(x[j] * id + 16.5f, 0, 31);
+        pack_q5(q, y[ib].qs, y[ib].qh);
     }
 }
 
@@ -253,15 +261,10 @@ void ponder_q5_1_from_float(const float *x, void *dst, int64_t n)
         const float id = d ? 1.0f / d : 0.0f;
         y[ib].d = ponder_f32_to_f16(d);
         y[ib].m = ponder_f32_to_f16(min);
-        uint32_t qh = 0;
-        for (int j = 0; j < HALF; j++) {
-            const int q0 = trunc_clamp((x[j] - min) * id + 0.5f, 0, 31);
-            const int q1 = trunc_clamp((x[j + HALF] - min) * id + 0.5f, 0, 31);
-            y[ib].qs[j] = (uint8_t)((q0 & 0x0f) | ((q1 & 0x0f) << 4));
-            qh |= (uint32_t)(q0 >> 4) << j;
-            qh |= (uint32_t)(q1 >> 4) << (j + HALF);
-        }
-        memcpy(y[ib].qh, &qh, sizeof qh);
+        uint8_t q[PONDER_QK];
+        for (int j = 0; j < PONDER_QK; j++)
+            q[j] = (uint8_t)trunc_clamp((x[j] - min) * id + 0.5f, 0, 31);
+        pack_q5(q, y[ib].qs, y[ib].qh);
     }
 }
 

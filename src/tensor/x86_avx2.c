@@ -40,19 +40,16 @@ ALWAYS_INLINE void prefetch_ahead(const void *p, size_t bytes)
         _mm_prefetch((const char *)p + PREFETCH_BYTES + off, _MM_HINT_T0);
 }
 
-ALWAYS_INLINE float hsum_ps(__m256 v)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
 ALWAYS_INLINE float hsum_ps128(__m128 s)
 {
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
+}
+
+ALWAYS_INLINE float hsum_ps(__m256 v)
+{
+    return hsum_ps128(_mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1)));
 }
 
 ALWAYS_INLINE int hsum_epi32(__m256i v)
