@@ -96,6 +96,9 @@ typedef struct ponder_context_params {
     bool float_activations; /* exact-float mode: dequantize weights, F32 activations */
     ponder_pool *pool;      /* threads for the forward pass; NULL: the calling thread only.
                                Borrowed: must outlive the context, used by one context at a time */
+    int32_t n_seq_max;      /* sequences the context holds at once (0: 1) */
+    int32_t n_kv_cells;     /* KV cells shared by all sequences (0: n_ctx * n_seq_max); cells of a
+                               prefix shared by forked sequences are stored once */
 } ponder_context_params;
 
 ponder_context_params ponder_context_params_default(void);
@@ -113,7 +116,51 @@ ponder_status ponder_context_decode(ponder_context *ctx, const int32_t *tokens, 
 const float *ponder_context_logits(const ponder_context *ctx); /* n_vocab floats */
 int32_t ponder_context_n_past(const ponder_context *ctx);
 int32_t ponder_context_n_ctx(const ponder_context *ctx);
-void ponder_context_reset(ponder_context *ctx); /* empties the KV cache */
+void ponder_context_reset(ponder_context *ctx); /* empties the KV cache (every sequence) */
+
+/* ---- several sequences in one context ----
+ *
+ * A context holds up to n_seq_max sequences, ids 0..n_seq_max-1, each with its own
+ * positions 0..len-1 (len <= n_ctx), their K/V stored in one pool of n_kv_cells cells.
+ * The single-sequence calls above act on sequence 0. Tokens of different sequences
+ * decoded in one batch share every matrix product (the throughput of continuous batching
+ * and of self-consistency); a token attends only to its own sequence.
+ *
+ * Invariance: a sequence's logits do not depend on what else is in the batch, on the
+ * batch size or on the thread count — a batch of N sequences gives bit-identical logits
+ * to N separate decodes of the same tokens. Batching is an optimization, never a change
+ * in results. */
+typedef int32_t ponder_seq_id;
+
+typedef struct ponder_batch {
+    int32_t n_tokens;
+    const int32_t *tokens;        /* n_tokens ids */
+    const ponder_seq_id *seq;     /* sequence of each token; NULL: all sequence 0. A sequence's
+                                     tokens appear in position order; each goes at that
+                                     sequence's next position */
+    const bool *want_logits;      /* NULL: the last token of each sequence in the batch */
+} ponder_batch;
+
+/* Decodes the batch. logits (may be NULL if nothing is wanted) receives one row of n_vocab
+ * floats for every token whose logits are wanted, in batch order. Errors (bad id, bad
+ * sequence, a sequence past n_ctx, not enough free cells) leave the context unchanged;
+ * PONDER_ERR_RANGE messages give the numbers. */
+ponder_status ponder_context_decode_batch(ponder_context *ctx, const ponder_batch *b, float *logits,
+                                          ponder_error *err);
+int32_t ponder_context_n_seq_max(const ponder_context *ctx);
+int32_t ponder_context_seq_len(const ponder_context *ctx, ponder_seq_id seq); /* -1: bad id */
+/* Cells not in use by any sequence (what a new request may still take). */
+int32_t ponder_context_n_free_cells(const ponder_context *ctx);
+/* Forgets the sequence's positions (frees its cells not shared with another sequence). */
+ponder_status ponder_context_seq_clear(ponder_context *ctx, ponder_seq_id seq, ponder_error *err);
+/* dst becomes a copy of src (dst cleared first) without recomputing anything: the cells are
+ * shared, copied on write. How n choices or N reasoning chains share one prompt. */
+ponder_status ponder_context_seq_fork(ponder_context *ctx, ponder_seq_id src, ponder_seq_id dst,
+                                      ponder_error *err);
+/* Keeps the first n_keep positions (n_keep <= len): rolls back rejected draft tokens, or
+ * keeps a common prefix for reuse. */
+ponder_status ponder_context_seq_truncate(ponder_context *ctx, ponder_seq_id seq, int32_t n_keep,
+                                          ponder_error *err);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,134 @@
+/*
+ * gen.h — generation: several requests, each with one or more choices, decoded together
+ * on one context (continuous batching). The one mechanism behind `ponder run`, the
+ * server's slots, `n` choices and the think strategies (sc:N chains): a request's prompt is
+ * evaluated once and its choices fork from it; every step decodes one batch holding the
+ * next prompt chunk of newly admitted requests and one token of every live choice.
+ *
+ * Determinism: choice i of a request samples with seed (seed + i) unless seeds are given,
+ * and a choice's tokens never depend on what else is being decoded (see the invariance
+ * note in model.h), so a request with n choices gives the same texts as n requests of one
+ * choice with those seeds.
+ *
+ * Not thread-safe: one thread submits, steps and cancels (the server serializes access).
+ * Callbacks run inside ponder_gen_step on that thread.
+ */
+#ifndef PONDER_GEN_H
+#define PONDER_GEN_H
+
+#include "ponder/common.h"
+#include "ponder/model.h"
+#include "ponder/sample.h"
+#include "ponder/tokenizer.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ponder_gen ponder_gen;
+
+typedef enum ponder_finish {
+    PONDER_FINISH_NONE = 0, /* still running */
+    PONDER_FINISH_STOP,     /* end-of-generation token or a stop string ("stop") */
+    PONDER_FINISH_LENGTH,   /* max_tokens or the context's end ("length") */
+    PONDER_FINISH_CANCELLED,
+    PONDER_FINISH_ERROR,
+} ponder_finish;
+
+const char *ponder_finish_name(ponder_finish f); /* "stop", "length", "cancelled", "error" */
+
+#define PONDER_GEN_MAX_TOP_LOGPROBS 20 /* OpenAI's limit for top_logprobs */
+
+typedef struct ponder_gen_token_logprob {
+    ponder_token token;
+    float logprob;          /* log-softmax of the raw logits (before penalties and temperature) */
+} ponder_gen_token_logprob;
+
+/* What one step produced for one choice. */
+typedef struct ponder_gen_event {
+    int32_t request_id;
+    int32_t choice;         /* 0..n_choices-1 */
+    ponder_token token;     /* PONDER_TOKEN_NULL on the final event when nothing was sampled */
+    const char *text;       /* text now final for this choice (stop-string prefixes held back, */
+    size_t text_len;        /*   complete UTF-8 only); valid during the callback */
+    ponder_gen_token_logprob chosen;   /* when logprobs were asked */
+    const ponder_gen_token_logprob *top; int32_t n_top; /* top_logprobs alternatives, best first */
+    ponder_finish finish;   /* != NONE on the choice's last event */
+} ponder_gen_event;
+
+typedef void (*ponder_gen_event_fn)(const ponder_gen_event *ev, void *user);
+
+typedef struct ponder_gen_request {
+    const ponder_token *prompt;   /* copied at submit */
+    int32_t n_prompt;
+    int32_t n_choices;            /* >= 1 */
+    int32_t max_tokens;           /* per choice; <= 0: until the context is full */
+    ponder_sampler_params sampling;
+    const uint64_t *seeds;        /* NULL: choice i uses sampling.seed + i */
+    float presence_penalty;       /* OpenAI semantics, over the generated tokens */
+    float frequency_penalty;
+    const char *const *stop;      /* stop strings (copied); matched on the text, not included */
+    int32_t n_stop;
+    bool ignore_eos;
+    bool logprobs;                /* fill ev->chosen */
+    int32_t top_logprobs;         /* 0..PONDER_GEN_MAX_TOP_LOGPROBS */
+    ponder_gen_event_fn on_event; /* may be NULL (read the result at the end) */
+    void *user;
+} ponder_gen_request;
+
+typedef struct ponder_gen_params {
+    int32_t n_seq_max;            /* choices live at once, over all requests */
+    ponder_context_params context; /* n_ctx is per sequence; n_seq_max is set from above */
+} ponder_gen_params;
+
+ponder_gen_params ponder_gen_params_default(void);
+
+ponder_status ponder_gen_create(const ponder_model *m, const ponder_tokenizer *tok, const ponder_gen_params *p,
+                                ponder_gen **out, ponder_error *err);
+void ponder_gen_free(ponder_gen *g);
+
+/* Queues a request; it is admitted when it has sequences and cells. A prompt longer than
+ * the context, or more choices than n_seq_max → PONDER_ERR_RANGE with the numbers. */
+ponder_status ponder_gen_submit(ponder_gen *g, const ponder_gen_request *r, int32_t *request_id,
+                                ponder_error *err);
+/* Ends a request now (its choices finish with PONDER_FINISH_CANCELLED), freeing its
+ * sequences for the next step. Unknown id: no-op. */
+void ponder_gen_cancel(ponder_gen *g, int32_t request_id);
+/* One batched decode over everything admitted; false when there was nothing to do. */
+ponder_status ponder_gen_step(ponder_gen *g, bool *did_work, ponder_error *err);
+/* Requests submitted and not yet finished (queued or running). */
+int32_t ponder_gen_n_pending(const ponder_gen *g);
+int32_t ponder_gen_n_queued(const ponder_gen *g); /* of those, not yet admitted */
+
+/* A finished (or running) choice's result, valid until the request is released. */
+typedef struct ponder_gen_choice_result {
+    const char *text; size_t text_len;     /* the whole generated text, stop string excluded */
+    const ponder_token *tokens; int32_t n_tokens;
+    double sum_logprob;                    /* sum of the chosen tokens' logprobs (raw logits) */
+    ponder_finish finish;
+} ponder_gen_choice_result;
+
+typedef struct ponder_gen_usage {
+    int32_t prompt_tokens;                 /* the request's prompt length */
+    int32_t prompt_tokens_evaluated;       /* prompt positions actually run (once, shared) */
+    int32_t completion_tokens;             /* over all choices */
+    uint64_t flops;                        /* forward FLOPs spent on this request */
+} ponder_gen_usage;
+
+bool ponder_gen_done(const ponder_gen *g, int32_t request_id);
+ponder_status ponder_gen_result(const ponder_gen *g, int32_t request_id, int32_t choice,
+                                ponder_gen_choice_result *out, ponder_error *err);
+ponder_status ponder_gen_usage_of(const ponder_gen *g, int32_t request_id, ponder_gen_usage *out,
+                                  ponder_error *err);
+/* Forgets a finished request (frees its results). */
+void ponder_gen_release(ponder_gen *g, int32_t request_id);
+
+/* Convenience: submits r, steps until it is done, leaves its results readable. */
+ponder_status ponder_gen_run(ponder_gen *g, const ponder_gen_request *r, int32_t *request_id, ponder_error *err);
+
+const ponder_context *ponder_gen_context(const ponder_gen *g);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PONDER_GEN_H */
