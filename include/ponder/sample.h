@@ -1,13 +1,13 @@
 /*
  * sample.h — choosing the next token from logits.
  *
- * The chain follows llama.cpp's common sampler order: repetition penalty → top-k →
+ * The chain follows llama.cpp's common sampler order: penalties → top-k →
  * top-p → min-p → temperature → draw. temp <= 0 means greedy (argmax; ties to the lowest
- * id) of the logits after the repetition penalty — as in llama.cpp, where the penalty
+ * id) of the logits after the penalties — as in llama.cpp, where the penalty
  * stage precedes the temperature stage that keeps only the maximum. top-p and min-p see
  * the untempered probabilities. A sampler is per-request state: the RNG (xoshiro256**,
  * seeded, so the same seed gives the same draws on every platform) and the recent-token
- * window for the repetition penalty. Not thread-safe; one per request.
+ * window for the penalties. Not thread-safe; one per request.
  */
 #ifndef PONDER_SAMPLE_H
 #define PONDER_SAMPLE_H
@@ -24,8 +24,12 @@ typedef struct ponder_sampler_params {
     float top_p;            /* >= 1: off. default 0.95 */
     float min_p;            /* <= 0: off. default 0.05 */
     float repeat_penalty;   /* 1: off. default 1.0 */
-    int32_t repeat_last_n;  /* window for the penalty; default 64; 0: off (>= 0; a caller
+    int32_t repeat_last_n;  /* window for the penalties; default 64; 0: off (>= 0; a caller
                              * wanting llama.cpp's -1 passes the context size) */
+    float presence_penalty; /* 0: off. logit -= presence_penalty if the token is in the window */
+    float frequency_penalty;/* 0: off. logit -= frequency_penalty * its count in the window
+                             * (OpenAI's formula; llama.cpp's penalties stage, after the
+                             * repetition penalty, over the same window) */
     uint64_t seed;          /* PONDER_SEED_RANDOM: from the clock */
 } ponder_sampler_params;
 
@@ -35,8 +39,9 @@ ponder_sampler_params ponder_sampler_params_default(void);
 
 typedef struct ponder_sampler ponder_sampler;
 
-/* p NULL: the defaults. n_vocab <= 0, a NaN parameter, repeat_penalty <= 0 or
- * repeat_last_n < 0 → PONDER_ERR_INVALID_ARG. Allocates O(n_vocab) scratch once. */
+/* p NULL: the defaults. n_vocab <= 0, a NaN parameter, repeat_penalty <= 0, a non-finite
+ * presence/frequency penalty or repeat_last_n < 0 → PONDER_ERR_INVALID_ARG. Allocates
+ * O(n_vocab) scratch once. */
 ponder_status ponder_sampler_create(const ponder_sampler_params *p, int32_t n_vocab, ponder_sampler **out,
                                     ponder_error *err);
 void ponder_sampler_free(ponder_sampler *s);
@@ -44,7 +49,7 @@ void ponder_sampler_free(ponder_sampler *s);
 /* Picks a token from logits[0..n_vocab); does not modify logits. NaN logits are never
  * picked; -1 only if s or logits is NULL. */
 int32_t ponder_sampler_sample(ponder_sampler *s, const float *logits);
-/* Records a token (prompt or generated) in the repetition-penalty window; ids outside
+/* Records a token (prompt or generated) in the penalty window; ids outside
  * the vocabulary are kept in the window but penalise nothing. */
 void ponder_sampler_accept(ponder_sampler *s, int32_t token);
 /* Clears the window and reseeds with the original seed. */

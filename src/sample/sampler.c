@@ -1,12 +1,14 @@
 /*
- * sampler.c — the sampling chain of sample.h: repetition penalty → top-k → top-p →
+ * sampler.c — the sampling chain of sample.h: penalties → top-k → top-p →
  * min-p → temperature → draw.
  *
  * Semantics follow llama.cpp's common sampler (common/sampling.cpp, default order
  * penalties, top_k, top_p, min_p, temperature, then the `dist` sampler):
  *  - penalty: each DISTINCT token among the last repeat_last_n accepted tokens has its
  *    logit divided by repeat_penalty if positive, multiplied by it otherwise
- *    (llama_sampler_penalties_apply). It runs before everything, greedy included: in
+ *    (llama_sampler_penalties_apply), then loses frequency_penalty * count +
+ *    presence_penalty (count = its occurrences in the window; OpenAI's formula, which
+ *    llama.cpp applies in the same stage). It runs before everything, greedy included: in
  *    llama.cpp temp <= 0 is the temperature stage keeping only the maximum, which comes
  *    after the penalty, so a penalised greedy run picks argmax of the penalised logits.
  *  - top-p and min-p see the untempered (temperature 1) distribution of the candidates
@@ -93,6 +95,10 @@ ponder_status ponder_sampler_create(const ponder_sampler_params *p, int32_t n_vo
                                 (int)n_vocab);
     if (isnan(prm.temp) || isnan(prm.top_p) || isnan(prm.min_p))
         return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "sampler: temp, top_p and min_p must be numbers");
+    if (!isfinite(prm.presence_penalty) || !isfinite(prm.frequency_penalty))
+        return ponder_error_set(err, PONDER_ERR_INVALID_ARG,
+                                "sampler: presence_penalty and frequency_penalty must be finite numbers, got %g and %g",
+                                (double)prm.presence_penalty, (double)prm.frequency_penalty);
     if (!(prm.repeat_penalty > 0.0f) || !isfinite(prm.repeat_penalty))
         return ponder_error_set(err, PONDER_ERR_INVALID_ARG,
                                 "sampler: repeat_penalty must be a finite number > 0, got %g",
@@ -265,8 +271,9 @@ static int id_cmp(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Divides positive logits of the distinct window tokens by the penalty and multiplies
- * the others (llama.cpp: "logit <= 0 ? logit * penalty : logit / penalty"). */
+/* For each distinct window token: divides a positive logit by the repetition penalty and
+ * multiplies the others (llama.cpp: "logit <= 0 ? logit * penalty : logit / penalty"),
+ * then subtracts count * frequency_penalty + presence_penalty, in llama.cpp's order. */
 static void apply_penalty(ponder_sampler *s, float *l)
 {
     int32_t n = s->window_len;
@@ -274,13 +281,18 @@ static void apply_penalty(ponder_sampler *s, float *l)
     /* Sorting makes duplicates adjacent; O(w log w) also for a whole-context window. */
     qsort(s->distinct, (size_t)n, sizeof *s->distinct, id_cmp);
     const float pen = s->p.repeat_penalty;
-    for (int32_t i = 0; i < n; i++) {
-        int32_t id = s->distinct[i];
-        if (i > 0 && id == s->distinct[i - 1])
-            continue;
+    const float freq = s->p.frequency_penalty, pres = s->p.presence_penalty;
+    for (int32_t i = 0; i < n;) {
+        int32_t id = s->distinct[i], count = 0;
+        while (i < n && s->distinct[i] == id) {
+            count++;
+            i++;
+        }
         if (id < 0 || id >= s->n_vocab) /* accepted ids outside the vocabulary are ignored */
             continue;
-        l[id] = l[id] <= 0.0f ? l[id] * pen : l[id] / pen;
+        if (pen != 1.0f)
+            l[id] = l[id] <= 0.0f ? l[id] * pen : l[id] / pen;
+        l[id] -= (float)count * freq + pres;
     }
 }
 
@@ -292,7 +304,8 @@ int32_t ponder_sampler_sample(ponder_sampler *s, const float *logits)
     const int32_t n = s->n_vocab;
 
     const float *l = logits;
-    if (p->repeat_penalty != 1.0f && s->window_len > 0) {
+    const bool penalise = p->repeat_penalty != 1.0f || p->presence_penalty != 0.0f || p->frequency_penalty != 0.0f;
+    if (penalise && s->window_len > 0) {
         memcpy(s->work, logits, (size_t)n * sizeof *s->work);
         apply_penalty(s, s->work);
         l = s->work;

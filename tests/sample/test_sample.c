@@ -81,17 +81,20 @@ static void reference_probs(const float *logits, int n, const ponder_sampler_par
     assert_non_null(l);
     for (int i = 0; i < n; i++)
         l[i] = logits[i];
-    /* penalty: once per distinct token */
-    bool *seen = calloc((size_t)n, sizeof *seen);
-    assert_non_null(seen);
-    for (int i = 0; i < n_window; i++) {
-        int t = window[i];
-        if (t < 0 || t >= n || seen[t])
+    /* penalties: the repetition penalty once per distinct token, then OpenAI's
+     * count * frequency + presence */
+    int *count = calloc((size_t)n, sizeof *count);
+    assert_non_null(count);
+    for (int i = 0; i < n_window; i++)
+        if (window[i] >= 0 && window[i] < n)
+            count[window[i]]++;
+    for (int t = 0; t < n; t++) {
+        if (count[t] == 0)
             continue;
-        seen[t] = true;
         l[t] = l[t] <= 0 ? l[t] * p->repeat_penalty : l[t] / p->repeat_penalty;
+        l[t] -= count[t] * (double)p->frequency_penalty + (double)p->presence_penalty;
     }
-    free(seen);
+    free(count);
     for (int i = 0; i < n; i++)
         it[i] = (ref_item){ (float)l[i], i };
     qsort(it, (size_t)n, sizeof *it, ref_cmp);
@@ -400,6 +403,119 @@ static void test_repetition_penalty(void **state)
     ponder_sampler_free(s);
 }
 
+/* OpenAI's presence/frequency penalties on hand-made logits: logit -= presence * (count
+ * > 0) + frequency * count over the window, after the repetition penalty. */
+static void test_presence_frequency_penalty(void **state)
+{
+    (void)state;
+    const float a[3] = { 2.0f, 1.5f, 1.1f };
+
+    /* presence: 2.0 - 0.6 = 1.4 < 1.5, however often id 0 appeared */
+    ponder_sampler_params p = plain(0.0f, 1);
+    p.presence_penalty = 0.6f;
+    ponder_sampler *s = make(p, 3);
+    assert_int_equal(ponder_sampler_sample(s, a), 0);
+    ponder_sampler_accept(s, 0);
+    assert_int_equal(ponder_sampler_sample(s, a), 1);
+    ponder_sampler_free(s);
+    p.presence_penalty = 0.4f; /* 1.6 > 1.5 after one or ten occurrences */
+    s = make(p, 3);
+    for (int i = 0; i < 10; i++)
+        ponder_sampler_accept(s, 0);
+    assert_int_equal(ponder_sampler_sample(s, a), 0);
+    ponder_sampler_free(s);
+
+    /* frequency scales with the count: 2.0 - 0.3 = 1.7 (wins), 2.0 - 0.6 = 1.4 (loses) */
+    p = plain(0.0f, 1);
+    p.frequency_penalty = 0.3f;
+    s = make(p, 3);
+    ponder_sampler_accept(s, 0);
+    assert_int_equal(ponder_sampler_sample(s, a), 0);
+    ponder_sampler_accept(s, 0);
+    assert_int_equal(ponder_sampler_sample(s, a), 1);
+    /* id 1 once: 1.5 - 0.3 = 1.2 < id 0's 1.4 */
+    ponder_sampler_accept(s, 1);
+    assert_int_equal(ponder_sampler_sample(s, a), 0);
+    /* id 0 four times: 2.0 - 1.2 = 0.8; id 1 (1.2) beats id 2 (1.1) */
+    ponder_sampler_accept(s, 0);
+    ponder_sampler_accept(s, 0);
+    assert_int_equal(ponder_sampler_sample(s, a), 1);
+    ponder_sampler_accept(s, 1); /* 1.5 - 0.6 = 0.9: id 2 (1.1) */
+    assert_int_equal(ponder_sampler_sample(s, a), 2);
+    ponder_sampler_free(s);
+
+    /* negative penalties encourage repetition */
+    p = plain(0.0f, 1);
+    p.presence_penalty = -1.0f;
+    s = make(p, 3);
+    ponder_sampler_accept(s, 2); /* 1.1 + 1.0 = 2.1 > 2.0 */
+    assert_int_equal(ponder_sampler_sample(s, a), 2);
+    ponder_sampler_free(s);
+
+    /* order: repetition penalty first, then the subtraction: (2.0 / 2) - 0.3 = 0.7 for
+     * id 0; subtracting first would give (2.0 - 0.3) / 2 = 0.85 > 0.8 */
+    const float b[2] = { 2.0f, 0.8f };
+    p = plain(0.0f, 1);
+    p.repeat_penalty = 2.0f;
+    p.frequency_penalty = 0.3f;
+    s = make(p, 2);
+    ponder_sampler_accept(s, 0);
+    assert_int_equal(ponder_sampler_sample(s, b), 1);
+    ponder_sampler_free(s);
+    const float c[2] = { 2.0f, 0.75f }; /* 0.7 < 0.75 but 0.85 would win: same check */
+    p.repeat_penalty = 2.0f;
+    s = make(p, 2);
+    ponder_sampler_accept(s, 0);
+    assert_int_equal(ponder_sampler_sample(s, c), 1);
+    ponder_sampler_free(s);
+
+    /* only the window counts: id 0 twice long ago, then two other tokens (window 2) */
+    p = plain(0.0f, 1);
+    p.frequency_penalty = 0.3f;
+    p.repeat_last_n = 2;
+    s = make(p, 3);
+    ponder_sampler_accept(s, 0);
+    ponder_sampler_accept(s, 0);
+    ponder_sampler_accept(s, 2);
+    ponder_sampler_accept(s, 1); /* 1.5 - 0.3 = 1.2 < 2.0 */
+    assert_int_equal(ponder_sampler_sample(s, a), 0);
+    ponder_sampler_free(s);
+
+    /* the draw distribution is the softmax of the penalised logits */
+    {
+        enum { V = 6 };
+        const float l[V] = { 1.0f, 0.5f, 0.0f, -0.5f, 0.2f, 0.9f };
+        ponder_sampler_params q = plain(1.0f, 77);
+        q.presence_penalty = 0.5f;
+        q.frequency_penalty = 0.25f;
+        ponder_sampler *w = make(q, V);
+        const int win[] = { 0, 5, 0, 3 };
+        for (int i = 0; i < 4; i++)
+            ponder_sampler_accept(w, win[i]);
+        double pen[V], probs[V], z = 0;
+        for (int i = 0; i < V; i++)
+            pen[i] = l[i];
+        pen[0] -= 2 * 0.25 + 0.5;
+        pen[5] -= 0.25 + 0.5;
+        pen[3] -= 0.25 + 0.5;
+        for (int i = 0; i < V; i++)
+            z += exp(pen[i]);
+        for (int i = 0; i < V; i++)
+            probs[i] = exp(pen[i]) / z;
+        check_draws(w, l, V, probs, 30000);
+        ponder_sampler_free(w);
+    }
+
+    /* repeat_last_n = 0 disables every penalty, as llama.cpp's penalty_last_n = 0 */
+    p = plain(0.0f, 1);
+    p.presence_penalty = 5.0f;
+    p.repeat_last_n = 0;
+    s = make(p, 3);
+    ponder_sampler_accept(s, 0);
+    assert_int_equal(ponder_sampler_sample(s, a), 0);
+    ponder_sampler_free(s);
+}
+
 static void test_chain_matches_reference(void **state)
 {
     (void)state;
@@ -407,16 +523,18 @@ static void test_chain_matches_reference(void **state)
     float l[N];
     struct {
         int top_k;
-        float top_p, min_p, temp, penalty;
+        float top_p, min_p, temp, penalty, presence, frequency;
     } cases[] = {
-        { 10, 1.0f, 0.0f, 1.0f, 1.0f },   /* top-k alone */
-        { 0, 0.6f, 0.0f, 1.0f, 1.0f },    /* top-p alone (heap path) */
-        { 0, 1.0f, 0.1f, 1.0f, 1.0f },    /* min-p alone (heap path) */
-        { 20, 0.9f, 0.05f, 0.8f, 1.0f },  /* llama.cpp-like defaults */
-        { 0, 0.8f, 0.02f, 1.7f, 1.3f },   /* heap path, temperature above 1, penalty */
-        { 25, 0.7f, 0.0f, 0.6f, 1.5f },   /* top-k + top-p + penalty */
+        { 10, 1.0f, 0.0f, 1.0f, 1.0f, 0.0f, 0.0f }, /* top-k alone */
+        { 0, 0.6f, 0.0f, 1.0f, 1.0f, 0.0f, 0.0f },  /* top-p alone (heap path) */
+        { 0, 1.0f, 0.1f, 1.0f, 1.0f, 0.0f, 0.0f },  /* min-p alone (heap path) */
+        { 20, 0.9f, 0.05f, 0.8f, 1.0f, 0.0f, 0.0f }, /* llama.cpp-like defaults */
+        { 0, 0.8f, 0.02f, 1.7f, 1.3f, 0.0f, 0.0f }, /* heap path, temperature above 1, penalty */
+        { 25, 0.7f, 0.0f, 0.6f, 1.5f, 0.0f, 0.0f }, /* top-k + top-p + penalty */
+        { 0, 1.0f, 0.0f, 1.0f, 1.0f, 0.7f, 0.4f },  /* presence + frequency alone */
+        { 15, 0.9f, 0.03f, 0.9f, 1.2f, -0.5f, 0.8f }, /* all three penalties in the chain */
     };
-    const int window[] = { 3, 17, 3, 25, 8 };
+    const int window[] = { 3, 17, 3, 25, 8, 3 };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         random_logits(l, N, 3.0, 100 + k);
         /* make sure the penalised ids matter: lift them near the top */
@@ -427,12 +545,14 @@ static void test_chain_matches_reference(void **state)
         p.top_p = cases[k].top_p;
         p.min_p = cases[k].min_p;
         p.repeat_penalty = cases[k].penalty;
-        p.repeat_last_n = 4; /* window sees 17, 3, 25, 8 */
+        p.presence_penalty = cases[k].presence;
+        p.frequency_penalty = cases[k].frequency;
+        p.repeat_last_n = 5; /* window sees 17, 3, 25, 8, 3: id 3 twice */
         ponder_sampler *s = make(p, N);
         for (size_t i = 0; i < sizeof window / sizeof window[0]; i++)
             ponder_sampler_accept(s, window[i]);
         double probs[N];
-        reference_probs(l, N, &p, window + 1, 4, probs);
+        reference_probs(l, N, &p, window + 1, 5, probs);
         check_draws(s, l, N, probs, 30000);
         ponder_sampler_free(s);
     }
@@ -547,6 +667,13 @@ static void test_create_rejects_bad_params(void **state)
     p.repeat_last_n = -1;
     assert_int_equal(ponder_sampler_create(&p, 10, &s, &err), PONDER_ERR_INVALID_ARG);
     p = ponder_sampler_params_default();
+    p.presence_penalty = INFINITY;
+    assert_int_equal(ponder_sampler_create(&p, 10, &s, &err), PONDER_ERR_INVALID_ARG);
+    assert_non_null(strstr(err.msg, "presence_penalty"));
+    p = ponder_sampler_params_default();
+    p.frequency_penalty = NAN;
+    assert_int_equal(ponder_sampler_create(&p, 10, &s, &err), PONDER_ERR_INVALID_ARG);
+    p = ponder_sampler_params_default();
     p.temp = NAN;
     assert_int_equal(ponder_sampler_create(&p, 10, &s, &err), PONDER_ERR_INVALID_ARG);
     /* NULL params: defaults */
@@ -556,7 +683,8 @@ static void test_create_rejects_bad_params(void **state)
 
     p = ponder_sampler_params_default();
     assert_true(p.temp == 0.8f && p.top_k == 40 && p.top_p == 0.95f && p.min_p == 0.05f &&
-                p.repeat_penalty == 1.0f && p.repeat_last_n == 64 && p.seed == PONDER_SEED_RANDOM);
+                p.repeat_penalty == 1.0f && p.repeat_last_n == 64 && p.seed == PONDER_SEED_RANDOM &&
+                p.presence_penalty == 0.0f && p.frequency_penalty == 0.0f);
 }
 
 int main(void)
@@ -571,6 +699,7 @@ int main(void)
         cmocka_unit_test(test_top_p_excludes_tail),
         cmocka_unit_test(test_min_p_excludes_unlikely),
         cmocka_unit_test(test_repetition_penalty),
+        cmocka_unit_test(test_presence_frequency_penalty),
         cmocka_unit_test(test_chain_matches_reference),
         cmocka_unit_test(test_large_vocab),
         cmocka_unit_test(test_degenerate_logits),
