@@ -1,0 +1,265 @@
+/*
+ * think.h — test-time compute strategies: how many chains to sample for a question and how
+ * to turn them into one answer. Used by `ponder run --strategy`, `ponder eval` and the server.
+ *
+ *   direct   one sample of the prompt as given
+ *   cot      one sample after a chain-of-thought cue (zero-shot "Let's think step by step.",
+ *            Kojima et al. 2022) or after few-shot exemplars (prefix text)
+ *   sc:N     self-consistency (Wang et al. 2022): N chains sampled as ONE gen request with
+ *            n_choices = N, so the prompt is evaluated once and its KV shared; majority vote
+ *   asc:N    adaptive consistency (Aggarwal et al. 2023): chains in rounds of k, stopping as
+ *            soon as the Beta criterion says the majority is settled; at most N chains
+ *   bon:N    best-of-N: N chains in one request, the one with the highest mean token
+ *            log-probability wins (no reward model)
+ *
+ * Answers. Each chain's text goes through an extractor (numbers or multiple-choice letters,
+ * rules below) and a normalizer, so "$1,234.50", "1234.5" and "2469/2" vote together.
+ *
+ * Voting. Among chains with an answer, the answer with most votes wins; a tie goes to the
+ * answer whose FIRST occurrence is earliest (lowest chain index) — chain order is fixed by
+ * the per-chain seeds (seed + i), so the result is deterministic. agreement = votes of the
+ * winner / chains with an answer (0 when no chain has one); chains without an answer are
+ * counted in n_unanswered and never vote.
+ *
+ * Accounting. Every result carries: completion tokens (all chains), prompt tokens (the
+ * prompt's length) and prompt tokens evaluated (positions actually run: once per gen request,
+ * so once for sc/bon, once per round for asc), FLOPs and wall time. FLOPs are gen's count:
+ * for every position run, ponder_model_flops_per_token(m, n_past) = 2 × (parameters used per
+ * token, i.e. every matrix product's multiply-adds) + attention over the n_past + 1 positions
+ * (QK^T and AV); summed over the prompt positions evaluated and every generated token.
+ * Local scoring (ponder_think_score_choices) counts the same way.
+ *
+ * Ownership: results are malloc'ed by the call that returns them and freed with
+ * ponder_think_result_free / ponder_eval_items_free. Nothing here prints or keeps globals.
+ */
+#ifndef PONDER_THINK_H
+#define PONDER_THINK_H
+
+#include "ponder/common.h"
+#include "ponder/gen.h"
+#include "ponder/model.h"
+#include "ponder/sample.h"
+#include "ponder/tokenizer.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- strategies ---- */
+
+typedef enum ponder_think_kind {
+    PONDER_THINK_DIRECT = 0,
+    PONDER_THINK_COT,
+    PONDER_THINK_SC,
+    PONDER_THINK_ASC,
+    PONDER_THINK_BON,
+} ponder_think_kind;
+
+#define PONDER_THINK_MAX_SAMPLES 1024 /* sc:N / asc:N / bon:N upper bound (a typo guard) */
+
+typedef struct ponder_strategy {
+    ponder_think_kind kind;
+    int32_t n_samples; /* direct/cot: 1; sc/bon: N; asc: the budget (most chains) */
+} ponder_strategy;
+
+/* "direct", "cot", "sc:8", "asc:16", "bon:4" (also "sc8", "sc-8", any case). A missing N
+ * takes the default (sc 8, asc 16, bon 4). Bad text → PONDER_ERR_INVALID_ARG listing the forms. */
+ponder_status ponder_strategy_parse(const char *s, ponder_strategy *out, ponder_error *err);
+/* Canonical text ("sc:8") into buf; returns buf. */
+const char *ponder_strategy_format(const ponder_strategy *s, char *buf, size_t cap);
+const char *ponder_think_kind_name(ponder_think_kind k); /* "direct", "cot", "sc", "asc", "bon" */
+/* optillm's model-name convention: "sc8-smollm2" → sc:8 and *rest = "smollm2"; also
+ * "cot-", "direct-", "asc16-", "bon4-" (the N may be omitted). Returns false (and leaves
+ * *out alone, *rest = name) when the name has no such prefix. */
+bool ponder_strategy_from_model_name(const char *name, ponder_strategy *out, const char **rest);
+
+/* ---- answers ---- */
+
+typedef enum ponder_answer_kind {
+    PONDER_ANSWER_NUMBER = 0, /* numeric answer, normalized and compared as a number */
+    PONDER_ANSWER_CHOICE,     /* a multiple-choice letter A.. */
+    PONDER_ANSWER_TEXT,       /* the first non-empty line, trimmed, lower-cased */
+} ponder_answer_kind;
+
+#define PONDER_ANSWER_BYTES 64 /* a normalized answer, NUL included */
+
+/* Extracts a normalized answer from a generated text into out[PONDER_ANSWER_BYTES];
+ * false when there is none.
+ *
+ * NUMBER, in order: (1) the number after the last "####" (GSM8K's solution format);
+ * (2) the first number after the last "answer is" / "answer:" (any case; "The answer is
+ * $12." → 12); (3) else the last number in the text. A number is an optional sign ("-",
+ * U+2212), optional currency ($ € £), digits with optional thousands commas (only groups of
+ * three: "1,234" is 1234, "1,2" is two numbers), an optional decimal part, an optional
+ * fraction ("3/4", mixed "1 1/2"); a trailing period, "%" or a unit word ("12 dollars") is
+ * not part of it. The normalized form is the shortest decimal that round-trips at 10
+ * significant digits ("1234.5", "0.75", "-3"), so equal numbers give equal strings.
+ *
+ * CHOICE (letters A .. A+n_choices-1; n_choices <= 0 means up to J): (1) after the last
+ * "answer is" / "answer:" a standalone letter, optionally in parentheses ("Answer: C",
+ * "the answer is (B)"); (2) else the last parenthesized letter "(B)"; (3) else a letter
+ * alone at the start of the text ("B", "B. Paris", "B)"). Normalized: the capital letter. */
+bool ponder_answer_extract(ponder_answer_kind kind, int32_t n_choices, const char *text, size_t len,
+                           char out[PONDER_ANSWER_BYTES]);
+/* Parses one number in the forms above (the whole string, surrounding spaces allowed);
+ * for gold answers in datasets. */
+bool ponder_answer_parse_number(const char *s, double *out);
+/* Normalized text of a number (as the extractor writes it). */
+void ponder_answer_format_number(double v, char out[PONDER_ANSWER_BYTES]);
+/* Compares a normalized answer with a gold one: numbers within 1e-6 relative (absolute
+ * below 1), else exact text. */
+bool ponder_answer_equal(ponder_answer_kind kind, const char *a, const char *gold);
+
+/* ---- votes ---- */
+
+typedef struct ponder_vote {
+    char answer[PONDER_ANSWER_BYTES];
+    int32_t count;
+    int32_t first; /* index of the first chain giving it */
+} ponder_vote;
+
+/* Tallies answers[0..n) (NULL or "" = no answer) into votes (capacity n), sorted by count
+ * descending, ties by first occurrence; returns the number of distinct answers. The winner is
+ * votes[0]. *n_answered (may be NULL) receives the chains with an answer. */
+int32_t ponder_vote_tally(const char *const *answers, int32_t n, ponder_vote *votes, int32_t *n_answered);
+
+/* Regularized incomplete beta I_x(a, b) (Lentz's continued fraction, Numerical Recipes
+ * §6.4); a, b > 0, 0 <= x <= 1. NaN on bad arguments. */
+double ponder_incbeta(double a, double b, double x);
+/* Adaptive-Consistency's Beta stopping criterion (Aggarwal et al. 2023, §3): with v1 votes
+ * for the leading answer and v2 for the runner-up, the probability that the leader is the
+ * true majority is P(p1 > p2) for p1 ~ Beta(v1 + 1, v2 + 1) = 1 - I_0.5(v1 + 1, v2 + 1). */
+double ponder_asc_majority_prob(int32_t v1, int32_t v2);
+
+/* Wilson score interval for k successes in n trials at z (1.96 for 95%); n = 0 → [0, 1]. */
+void ponder_wilson_interval(int32_t k, int32_t n, double z, double *lo, double *hi);
+
+/* ---- running a strategy ---- */
+
+#define PONDER_THINK_COT_CUE " Let's think step by step." /* Kojima et al. 2022 */
+
+typedef struct ponder_think_params {
+    ponder_strategy strategy;
+    ponder_sampler_params sampling; /* used as given for every chain (the CLI picks greedy for
+                                       direct/cot and T=0.7 for sampled strategies by default) */
+    int32_t max_tokens;             /* per chain; <= 0: until the context is full */
+    const char *prefix;             /* few-shot exemplars put before the prompt (NULL: none) */
+    const char *cot_cue;            /* appended to the prompt for cot/sc/asc/bon (NULL: none;
+                                       default PONDER_THINK_COT_CUE) */
+    const char *const *stop;        /* stop strings for every chain */
+    int32_t n_stop;
+    ponder_answer_kind answer_kind;
+    int32_t n_choices;              /* for PONDER_ANSWER_CHOICE */
+    int32_t asc_round;              /* asc: chains per round (default 4; 1 = the paper's one-by-one) */
+    double asc_threshold;           /* asc: stop when the majority probability exceeds it (0.95) */
+} ponder_think_params;
+
+ponder_think_params ponder_think_params_default(void);
+
+typedef struct ponder_think_sample {
+    char *text;                     /* generated text (NUL-terminated) */
+    size_t text_len;
+    char answer[PONDER_ANSWER_BYTES]; /* "" when none was found */
+    int32_t n_tokens;
+    double sum_logprob;             /* sum of the chosen tokens' logprobs (raw logits) */
+    double mean_logprob;            /* sum_logprob / n_tokens (0 for no tokens) */
+    ponder_finish finish;
+} ponder_think_sample;
+
+typedef struct ponder_think_usage {
+    uint64_t prompt_tokens;            /* prompt length (prefix + prompt + cue) */
+    uint64_t prompt_tokens_evaluated;  /* prompt positions run (once per gen request) */
+    uint64_t completion_tokens;        /* over all chains */
+    uint64_t flops;
+    double wall_ms;
+} ponder_think_usage;
+
+typedef struct ponder_think_result {
+    ponder_strategy strategy;
+    const char *answer;             /* the winner's text (into votes or samples), NULL: none */
+    int32_t best;                   /* bon: the winning chain; else the first chain giving answer (-1) */
+    int32_t n_samples;
+    ponder_think_sample *samples;   /* in seed order: chain i used seed + i */
+    int32_t n_votes;
+    ponder_vote *votes;             /* sorted as ponder_vote_tally */
+    int32_t n_answered;
+    double agreement;               /* votes of the answer / n_answered (0 if none) */
+    int32_t n_rounds;               /* gen requests made */
+    double asc_prob;                /* asc: majority probability when it stopped (else 0) */
+    ponder_think_usage usage;
+} ponder_think_result;
+
+/* Builds the prompt (prefix + prompt + cue as the strategy asks), tokenizes it (BOS as the
+ * vocabulary asks) and runs the strategy on g, which must hold enough sequences for the
+ * chains asked at once (sc/bon: N; asc: asc_round). g must have no other pending requests
+ * (the wall time and the accounting are this call's). */
+ponder_status ponder_think_run(ponder_gen *g, const ponder_tokenizer *tok, const ponder_think_params *p,
+                               const char *prompt, ponder_think_result **out, ponder_error *err);
+void ponder_think_result_free(ponder_think_result *r);
+
+/* ---- scoring choices by log-likelihood (lm-eval-harness's multiple-choice method) ---- */
+
+typedef struct ponder_choice_scores {
+    double *sum_logprob;  /* per choice: sum of logprobs of its continuation tokens */
+    int32_t *n_tokens;    /* continuation tokens */
+    size_t *n_bytes;      /* continuation bytes (acc_norm divides by these, as lm-eval) */
+    int32_t best;         /* argmax sum_logprob (acc), ties to the lowest index */
+    int32_t best_norm;    /* argmax sum_logprob / n_bytes (acc_norm) */
+    uint64_t tokens_evaluated;
+    uint64_t flops;
+} ponder_choice_scores;
+
+/* For each continuation c, log P(c | context) = sum of the logprobs of the tokens of
+ * tokenize(context + c) past the tokens it shares with tokenize(context) (the boundary
+ * token is re-scored when the tokenizer merges across it, as llama.cpp's hellaswag does).
+ * ctx is reset before and after. Fills *out (free with ponder_choice_scores_free). */
+ponder_status ponder_think_score_choices(ponder_context *ctx, const ponder_model *m, const ponder_tokenizer *tok,
+                                         const char *context, const char *const *conts, int32_t n_conts,
+                                         ponder_choice_scores *out, ponder_error *err);
+void ponder_choice_scores_free(ponder_choice_scores *s);
+
+/* ---- evaluation tasks (the data in shared/data, see each README) ---- */
+
+typedef enum ponder_task_kind {
+    PONDER_TASK_GENERATIVE = 0, /* numeric answer generated by the model */
+    PONDER_TASK_CHOICE,         /* pick one of n choices */
+} ponder_task_kind;
+
+#define PONDER_EVAL_MAX_CHOICES 8
+
+typedef struct ponder_eval_item {
+    char *question;     /* generative: the problem text; choice: the context to continue */
+    char *gold;         /* generative: normalized number; choice: the letter of the gold choice */
+    int32_t gold_index; /* choice: 0-based */
+    int32_t n_choices;
+    char *choices[PONDER_EVAL_MAX_CHOICES]; /* continuations as scored (with a leading space) */
+    char *subject;      /* mmlu: the file's subject; else NULL */
+} ponder_eval_item;
+
+typedef struct ponder_eval_items {
+    ponder_task_kind kind;
+    const char *task;   /* the canonical task name */
+    int32_t n;
+    ponder_eval_item *items;
+} ponder_eval_items;
+
+/* Task names: gsm8k, svamp, multiarith, addsub, singleeq, arith (generative; arith reads
+ * JSONL {"question","solution","answer"}), arc-easy, arc-challenge, hellaswag, mmlu (choice).
+ * Unknown name → PONDER_ERR_INVALID_ARG listing them. */
+ponder_status ponder_task_kind_of(const char *task, ponder_task_kind *out, ponder_error *err);
+/* The file under shared/ a task reads by default ("data/gsm8k/test.jsonl"; mmlu: the folder
+ * "data/mmlu/test"); NULL for arith (it needs --data). */
+const char *ponder_task_default_data(const char *task);
+/* Loads up to limit items (<= 0: all) from path (a file; for mmlu a file or a folder of
+ * *_test.csv / *.csv files read in name order). Errors name the file and the line/item. */
+ponder_status ponder_eval_load(const char *task, const char *path, int32_t limit, ponder_eval_items **out,
+                               ponder_error *err);
+void ponder_eval_items_free(ponder_eval_items *items);
+/* The prompt text for a generative item under a strategy: "Question: <q>\nAnswer:" and,
+ * for direct, " The answer is" so the number comes first. Malloc'ed; NULL when out of memory. */
+char *ponder_eval_prompt(const ponder_eval_item *it, ponder_think_kind kind);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PONDER_THINK_H */

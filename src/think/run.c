@@ -1,0 +1,244 @@
+/*
+ * run.c — running a strategy on the gen engine: one gen request per round (sc/bon: one
+ * round of N chains sharing the prompt's KV; asc: rounds of k until the Beta criterion is
+ * met; direct/cot: one chain), then answer extraction, the vote and the accounting.
+ */
+#include "ponder/think.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define THINK_ASC_ROUND_DEFAULT 4      /* chains per asc round: batching vs. overshoot */
+#define THINK_ASC_THRESHOLD_DEFAULT 0.95 /* Aggarwal et al. 2023's default confidence */
+
+ponder_think_params ponder_think_params_default(void)
+{
+    ponder_think_params p = { 0 };
+    p.strategy.kind = PONDER_THINK_DIRECT;
+    p.strategy.n_samples = 1;
+    p.sampling = ponder_sampler_params_default();
+    p.max_tokens = 256;
+    p.cot_cue = PONDER_THINK_COT_CUE;
+    p.answer_kind = PONDER_ANSWER_NUMBER;
+    p.asc_round = THINK_ASC_ROUND_DEFAULT;
+    p.asc_threshold = THINK_ASC_THRESHOLD_DEFAULT;
+    return p;
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+void ponder_think_result_free(ponder_think_result *r)
+{
+    if (!r)
+        return;
+    for (int32_t i = 0; i < r->n_samples; i++)
+        free(r->samples[i].text);
+    free(r->samples);
+    free(r->votes);
+    free(r);
+}
+
+/* prefix + prompt + cue, malloc'ed */
+static char *build_text(const ponder_think_params *p, const char *prompt)
+{
+    const bool cue = p->strategy.kind != PONDER_THINK_DIRECT && p->cot_cue;
+    size_t a = p->prefix ? strlen(p->prefix) : 0, b = strlen(prompt), c = cue ? strlen(p->cot_cue) : 0;
+    char *s = malloc(a + b + c + 1);
+    if (!s)
+        return NULL;
+    if (a)
+        memcpy(s, p->prefix, a);
+    memcpy(s + a, prompt, b);
+    if (c)
+        memcpy(s + a + b, p->cot_cue, c);
+    s[a + b + c] = '\0';
+    return s;
+}
+
+/* One gen request of n chains with seeds seed0 .. seed0+n-1, appended to r->samples. */
+static ponder_status run_round(ponder_gen *g, const ponder_think_params *p, const ponder_token *ids, int32_t n_ids,
+                               int32_t n, uint64_t seed0, ponder_think_result *r, ponder_error *err)
+{
+    ponder_gen_request req = { 0 };
+    req.prompt = ids;
+    req.n_prompt = n_ids;
+    req.n_choices = n;
+    req.max_tokens = p->max_tokens;
+    req.sampling = p->sampling;
+    req.sampling.seed = seed0;
+    req.stop = p->stop;
+    req.n_stop = p->n_stop;
+    req.logprobs = true; /* sum_logprob for bon and the reported mean_logprob */
+    int32_t id = -1;
+    ponder_status st = ponder_gen_run(g, &req, &id, err);
+    if (st != PONDER_OK) {
+        if (id >= 0)
+            ponder_gen_release(g, id);
+        return st;
+    }
+    for (int32_t c = 0; c < n && st == PONDER_OK; c++) {
+        ponder_gen_choice_result cr;
+        if ((st = ponder_gen_result(g, id, c, &cr, err)) != PONDER_OK)
+            break;
+        ponder_think_sample *s = &r->samples[r->n_samples];
+        memset(s, 0, sizeof *s);
+        s->text = malloc(cr.text_len + 1);
+        if (!s->text) {
+            st = ponder_error_set(err, PONDER_ERR_NOMEM, "out of memory copying chain %d", (int)r->n_samples);
+            break;
+        }
+        if (cr.text_len)
+            memcpy(s->text, cr.text, cr.text_len);
+        s->text[cr.text_len] = '\0';
+        s->text_len = cr.text_len;
+        s->n_tokens = cr.n_tokens;
+        s->sum_logprob = cr.sum_logprob;
+        s->mean_logprob = cr.n_tokens > 0 ? cr.sum_logprob / cr.n_tokens : 0.0;
+        s->finish = cr.finish;
+        ponder_answer_extract(p->answer_kind, p->n_choices, s->text, s->text_len, s->answer);
+        r->n_samples++;
+    }
+    ponder_gen_usage u;
+    if (st == PONDER_OK && (st = ponder_gen_usage_of(g, id, &u, err)) == PONDER_OK) {
+        r->usage.prompt_tokens = (uint64_t)u.prompt_tokens;
+        r->usage.prompt_tokens_evaluated += (uint64_t)u.prompt_tokens_evaluated;
+        r->usage.completion_tokens += (uint64_t)u.completion_tokens;
+        r->usage.flops += u.flops;
+    }
+    r->n_rounds++;
+    ponder_gen_release(g, id);
+    return st;
+}
+
+static ponder_status tally(ponder_think_result *r)
+{
+    const char **answers = malloc((size_t)(r->n_samples > 0 ? r->n_samples : 1) * sizeof *answers);
+    if (!answers)
+        return PONDER_ERR_NOMEM;
+    for (int32_t i = 0; i < r->n_samples; i++)
+        answers[i] = r->samples[i].answer;
+    r->n_votes = ponder_vote_tally(answers, r->n_samples, r->votes, &r->n_answered);
+    free(answers);
+    return PONDER_OK;
+}
+
+static uint64_t resolve_seed(uint64_t seed)
+{
+    if (seed != PONDER_SEED_RANDOM)
+        return seed;
+    /* one seed for the whole call, so asc's later rounds continue the same sequence */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t x = (uint64_t)ts.tv_sec * 1000000007ull ^ (uint64_t)ts.tv_nsec;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    return (x & (UINT64_MAX >> 1)) - 1; /* 63 bits (JSON-safe), never PONDER_SEED_RANDOM */
+}
+
+ponder_status ponder_think_run(ponder_gen *g, const ponder_tokenizer *tok, const ponder_think_params *p,
+                               const char *prompt, ponder_think_result **out, ponder_error *err)
+{
+    if (!g || !tok || !p || !prompt || !out)
+        return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "think: NULL argument");
+    *out = NULL;
+    const ponder_strategy s = p->strategy;
+    int32_t n_total = s.kind == PONDER_THINK_DIRECT || s.kind == PONDER_THINK_COT ? 1 : s.n_samples;
+    if (n_total < 1 || n_total > PONDER_THINK_MAX_SAMPLES)
+        return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "think: %d samples asked (1..%d)", (int)n_total,
+                                PONDER_THINK_MAX_SAMPLES);
+    if (s.kind == PONDER_THINK_ASC && (p->asc_round < 1 || !(p->asc_threshold > 0.0 && p->asc_threshold < 1.0)))
+        return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "think: asc needs round >= 1 (got %d) and 0 < threshold < 1 (got %g)",
+                                (int)p->asc_round, p->asc_threshold);
+
+    const double t0 = now_ms();
+    ponder_status st = PONDER_OK;
+    ponder_token *ids = NULL;
+    size_t n_ids = 0;
+    char *text = build_text(p, prompt);
+    ponder_think_result *r = calloc(1, sizeof *r);
+    if (!text || !r) {
+        st = ponder_error_set(err, PONDER_ERR_NOMEM, "think: out of memory");
+        goto fail;
+    }
+    r->strategy = s;
+    r->best = -1;
+    r->samples = calloc((size_t)n_total, sizeof *r->samples);
+    r->votes = calloc((size_t)n_total, sizeof *r->votes);
+    if (!r->samples || !r->votes) {
+        st = ponder_error_set(err, PONDER_ERR_NOMEM, "think: out of memory for %d samples", (int)n_total);
+        goto fail;
+    }
+    if ((st = ponder_tokenizer_encode(tok, text, strlen(text), true, false, &ids, &n_ids, err)) != PONDER_OK) {
+        ponder_error_prefix(err, "prompt");
+        goto fail;
+    }
+    if (n_ids == 0 || n_ids > INT32_MAX) {
+        st = ponder_error_set(err, PONDER_ERR_INVALID_ARG, "the prompt is empty (this model adds no BOS token)");
+        goto fail;
+    }
+    const uint64_t seed = resolve_seed(p->sampling.seed);
+
+    if (s.kind == PONDER_THINK_ASC) {
+        while (r->n_samples < n_total) {
+            int32_t k = n_total - r->n_samples < p->asc_round ? n_total - r->n_samples : p->asc_round;
+            if ((st = run_round(g, p, ids, (int32_t)n_ids, k, seed + (uint64_t)r->n_samples, r, err)) != PONDER_OK)
+                goto fail;
+            if ((st = tally(r)) != PONDER_OK)
+                goto nomem;
+            int32_t v1 = r->n_votes > 0 ? r->votes[0].count : 0, v2 = r->n_votes > 1 ? r->votes[1].count : 0;
+            r->asc_prob = ponder_asc_majority_prob(v1, v2);
+            if (r->asc_prob > p->asc_threshold)
+                break;
+        }
+    } else {
+        if ((st = run_round(g, p, ids, (int32_t)n_ids, n_total, seed, r, err)) != PONDER_OK)
+            goto fail;
+        if ((st = tally(r)) != PONDER_OK)
+            goto nomem;
+    }
+
+    if (s.kind == PONDER_THINK_BON) {
+        /* highest mean token logprob; a chain with no tokens never wins; ties to the earliest */
+        double best = -INFINITY;
+        for (int32_t i = 0; i < r->n_samples; i++) {
+            if (r->samples[i].n_tokens > 0 && r->samples[i].mean_logprob > best) {
+                best = r->samples[i].mean_logprob;
+                r->best = i;
+            }
+        }
+        if (r->best < 0 && r->n_samples > 0)
+            r->best = 0;
+        r->answer = r->best >= 0 && r->samples[r->best].answer[0] ? r->samples[r->best].answer : NULL;
+    } else if (r->n_votes > 0) {
+        r->answer = r->votes[0].answer;
+        r->best = r->votes[0].first;
+    }
+    if (r->answer) {
+        int32_t top = 0;
+        for (int32_t i = 0; i < r->n_votes; i++)
+            if (strcmp(r->votes[i].answer, r->answer) == 0)
+                top = r->votes[i].count;
+        r->agreement = r->n_answered > 0 ? (double)top / r->n_answered : 0.0;
+    }
+    r->usage.wall_ms = now_ms() - t0;
+    free(ids);
+    free(text);
+    *out = r;
+    return PONDER_OK;
+
+nomem:
+    st = ponder_error_set(err, PONDER_ERR_NOMEM, "think: out of memory");
+fail:
+    free(ids);
+    free(text);
+    ponder_think_result_free(r);
+    return st;
+}
