@@ -1,0 +1,204 @@
+/*
+ * test_think_sc.c — self-consistency decoded as one batch is an optimization, never a
+ * change in results: one gen request of N choices gives token-exact the chains of N
+ * single-choice requests with seeds seed + i (stories260K F32, sampled at T = 0.9). Then
+ * ponder_think_run's accounting (prompt evaluated once for sc, once per round for asc) and
+ * asc's stop on unanimous greedy chains.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "ponder/gen.h"
+#include "ponder/think.h"
+#include "testutil.h"
+
+#define N_CHAINS 4
+#define MAX_TOKENS 40
+#define SEED 1234
+
+typedef struct fixture {
+    ponder_model *m;
+    ponder_tokenizer *tok;
+    ponder_gen *g;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    ponder_error err = { 0 };
+    if (ponder_model_load(tu_shared("models/stories260K/stories260K.gguf"), NULL, &f->m, &err) != PONDER_OK ||
+        ponder_tokenizer_create(ponder_model_gguf(f->m), &f->tok, &err) != PONDER_OK) {
+        fprintf(stderr, "setup: %s\n", err.msg);
+        return -1;
+    }
+    ponder_gen_params gp = ponder_gen_params_default();
+    gp.n_seq_max = N_CHAINS;
+    gp.context.n_ctx = 256;
+    gp.context.type_k = gp.context.type_v = PONDER_TYPE_F32;
+    if (ponder_gen_create(f->m, f->tok, &gp, &f->g, &err) != PONDER_OK) {
+        fprintf(stderr, "setup: %s\n", err.msg);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    ponder_gen_free(f->g);
+    ponder_tokenizer_free(f->tok);
+    ponder_model_free(f->m);
+    free(f);
+    return 0;
+}
+
+static ponder_gen_request request(const ponder_token *ids, int32_t n_ids, int32_t n_choices, uint64_t seed)
+{
+    ponder_gen_request r = { 0 };
+    r.prompt = ids;
+    r.n_prompt = n_ids;
+    r.n_choices = n_choices;
+    r.max_tokens = MAX_TOKENS;
+    r.sampling = ponder_sampler_params_default();
+    r.sampling.temp = 0.9f;
+    r.sampling.seed = seed;
+    r.logprobs = true;
+    return r;
+}
+
+static void test_batch_equals_separate_runs(void **state)
+{
+    fixture *f = *state;
+    ponder_error err = { 0 };
+    const char *prompt = "Once upon a time, there was a little dog";
+    ponder_token *ids = NULL;
+    size_t n_ids = 0;
+    assert_int_equal(ponder_tokenizer_encode(f->tok, prompt, strlen(prompt), true, false, &ids, &n_ids, &err), PONDER_OK);
+
+    ponder_gen_request r = request(ids, (int32_t)n_ids, N_CHAINS, SEED);
+    int32_t batch_id = -1;
+    if (ponder_gen_run(f->g, &r, &batch_id, &err) != PONDER_OK)
+        fail_msg("batched run: %s", err.msg);
+    ponder_gen_usage u;
+    assert_int_equal(ponder_gen_usage_of(f->g, batch_id, &u, &err), PONDER_OK);
+    assert_int_equal(u.prompt_tokens, (int32_t)n_ids);
+    assert_int_equal(u.prompt_tokens_evaluated, (int32_t)n_ids); /* the prompt ran once for all chains */
+
+    int distinct = 0;
+    ponder_gen_choice_result first = { 0 };
+    for (int32_t c = 0; c < N_CHAINS; c++) {
+        ponder_gen_choice_result b;
+        assert_int_equal(ponder_gen_result(f->g, batch_id, c, &b, &err), PONDER_OK);
+        assert_true(b.n_tokens > 0);
+        ponder_gen_request one = request(ids, (int32_t)n_ids, 1, SEED + (uint64_t)c);
+        int32_t one_id = -1;
+        if (ponder_gen_run(f->g, &one, &one_id, &err) != PONDER_OK)
+            fail_msg("single run %d: %s", c, err.msg);
+        ponder_gen_choice_result s;
+        assert_int_equal(ponder_gen_result(f->g, one_id, 0, &s, &err), PONDER_OK);
+        assert_int_equal(b.n_tokens, s.n_tokens);
+        assert_memory_equal(b.tokens, s.tokens, (size_t)b.n_tokens * sizeof *b.tokens);
+        assert_int_equal(b.text_len, s.text_len);
+        assert_memory_equal(b.text, s.text, b.text_len);
+        assert_true(fabs(b.sum_logprob - s.sum_logprob) < 1e-4);
+        if (c == 0)
+            first = b;
+        else if (b.n_tokens != first.n_tokens || memcmp(b.tokens, first.tokens, (size_t)b.n_tokens * sizeof *b.tokens) != 0)
+            distinct++;
+        ponder_gen_release(f->g, one_id);
+    }
+    /* the seeds differ, so the chains do: the comparison above is not between copies */
+    assert_true(distinct > 0);
+    ponder_gen_release(f->g, batch_id);
+    free(ids);
+}
+
+static void test_think_accounting(void **state)
+{
+    fixture *f = *state;
+    ponder_error err = { 0 };
+    ponder_think_params p = ponder_think_params_default();
+    p.max_tokens = 24;
+    p.sampling.temp = 0.9f;
+    p.sampling.seed = SEED;
+    p.answer_kind = PONDER_ANSWER_TEXT;
+    assert_int_equal(ponder_strategy_parse("sc:4", &p.strategy, &err), PONDER_OK);
+    ponder_think_result *r = NULL;
+    if (ponder_think_run(f->g, f->tok, &p, "Once upon a time", &r, &err) != PONDER_OK)
+        fail_msg("sc:4: %s", err.msg);
+    assert_int_equal(r->n_samples, 4);
+    assert_int_equal(r->n_rounds, 1);
+    assert_true(r->usage.prompt_tokens > 0);
+    assert_int_equal(r->usage.prompt_tokens_evaluated, r->usage.prompt_tokens);
+    uint64_t tokens = 0;
+    for (int32_t i = 0; i < r->n_samples; i++)
+        tokens += (uint64_t)r->samples[i].n_tokens;
+    assert_int_equal(r->usage.completion_tokens, tokens);
+    assert_true(r->usage.flops > 0);
+    int32_t votes = 0;
+    for (int32_t i = 0; i < r->n_votes; i++)
+        votes += r->votes[i].count;
+    assert_int_equal(votes, r->n_answered);
+    if (r->answer)
+        assert_true(fabs(r->agreement - (double)r->votes[0].count / r->n_answered) < 1e-12);
+    /* the cue was appended: the prompt is longer than the bare text */
+    ponder_token *ids = NULL;
+    size_t n_ids = 0;
+    assert_int_equal(ponder_tokenizer_encode(f->tok, "Once upon a time", 16, true, false, &ids, &n_ids, &err), PONDER_OK);
+    assert_true(r->usage.prompt_tokens > n_ids);
+    free(ids);
+
+    /* chain 0 of sc equals the cot sample with the same seed */
+    ponder_think_params pc = p;
+    assert_int_equal(ponder_strategy_parse("cot", &pc.strategy, &err), PONDER_OK);
+    ponder_think_result *rc = NULL;
+    assert_int_equal(ponder_think_run(f->g, f->tok, &pc, "Once upon a time", &rc, &err), PONDER_OK);
+    assert_int_equal(rc->n_samples, 1);
+    assert_string_equal(rc->samples[0].text, r->samples[0].text);
+    ponder_think_result_free(rc);
+    ponder_think_result_free(r);
+
+    /* greedy chains agree: asc:16 in rounds of 4 stops after the first round (4 votes to 0:
+     * P = 1 - 2^-5 = 0.969 > 0.95); in rounds of 1 after 4 rounds, the prompt run each time */
+    p.sampling.temp = 0.0f;
+    assert_int_equal(ponder_strategy_parse("asc:16", &p.strategy, &err), PONDER_OK);
+    assert_int_equal(ponder_think_run(f->g, f->tok, &p, "Once upon a time", &r, &err), PONDER_OK);
+    assert_int_equal(r->n_samples, 4);
+    assert_int_equal(r->n_rounds, 1);
+    assert_true(fabs(r->asc_prob - 0.96875) < 1e-9);
+    assert_true(fabs(r->agreement - 1.0) < 1e-12);
+    ponder_think_result_free(r);
+    p.asc_round = 1;
+    assert_int_equal(ponder_think_run(f->g, f->tok, &p, "Once upon a time", &r, &err), PONDER_OK);
+    assert_int_equal(r->n_samples, 4);
+    assert_int_equal(r->n_rounds, 4);
+    assert_int_equal(r->usage.prompt_tokens_evaluated, 4 * r->usage.prompt_tokens);
+    ponder_think_result_free(r);
+
+    /* bon picks the chain with the highest mean logprob */
+    p.sampling.temp = 1.0f;
+    assert_int_equal(ponder_strategy_parse("bon:4", &p.strategy, &err), PONDER_OK);
+    assert_int_equal(ponder_think_run(f->g, f->tok, &p, "Once upon a time", &r, &err), PONDER_OK);
+    assert_true(r->best >= 0 && r->best < 4);
+    for (int32_t i = 0; i < r->n_samples; i++)
+        assert_true(r->samples[i].mean_logprob <= r->samples[r->best].mean_logprob);
+    ponder_think_result_free(r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_batch_equals_separate_runs),
+        cmocka_unit_test(test_think_accounting),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
