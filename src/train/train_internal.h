@@ -1,0 +1,64 @@
+/*
+ * train_internal.h — the trainer's layer kernels (forward and backward), shared by the
+ * trainer and the gradient-check tests. Shapes are row-major, one row per token.
+ * Backward kernels WRITE the input gradient (=) and ADD to weight gradients (+=).
+ */
+#ifndef PONDER_TRAIN_INTERNAL_H
+#define PONDER_TRAIN_INTERNAL_H
+
+#include "ponder/pool.h"
+#include "ponder/train.h"
+
+/* y = x / rms(x) * w over n_tok rows of n; rinv[t] = 1 / rms(x[t]) (as src/model: the
+ * sum of squares in double). */
+void tr_rmsnorm_fwd(float *y, float *rinv, const float *x, const float *w, int n_tok, int n, float eps);
+void tr_rmsnorm_bwd(float *dx, float *dw, const float *dy, const float *x, const float *w, const float *rinv,
+                    int n_tok, int n);
+
+/* (cos, sin) pairs for positions 0..n_tok of a head of hd dims, built as
+ * ggml_rope_cache_init does (theta multiplied along the pairs): cs[t][hd]. */
+void tr_rope_cache(float *cs, int n_tok, int hd, float base);
+/* Rotates adjacent pairs of every head of each row in place (NORM RoPE); the backward
+ * pass rotates the gradient by the opposite angle. */
+void tr_rope_fwd(float *x, int n_tok, int n_heads, int hd, const float *cs);
+void tr_rope_bwd(float *dx, int n_tok, int n_heads, int hd, const float *cs);
+
+/* Causal grouped-query attention. q (n_tok, n_head*hd), k/v (n_tok, n_kv*hd), out
+ * (n_tok, n_head*hd), probs (n_head, n_tok, n_tok) keeps the softmax for the backward
+ * pass. Query head h reads KV head h / (n_head / n_kv). Heads run on the pool. */
+void tr_attn_fwd(float *out, float *probs, const float *q, const float *k, const float *v, int n_tok, int n_head,
+                 int n_kv, int hd, ponder_pool *pool);
+void tr_attn_bwd(float *dq, float *dk, float *dv, const float *dout, const float *probs, const float *q,
+                 const float *k, const float *v, int n_tok, int n_head, int n_kv, int hd, ponder_pool *pool);
+
+/* h = silu(g) * u over n elements. */
+void tr_swiglu_fwd(float *h, const float *g, const float *u, int64_t n);
+void tr_swiglu_bwd(float *dg, float *du, const float *dh, const float *g, const float *u, int64_t n);
+
+/* Cross-entropy of rows 0..n_tok-2 of logits (n_tok, n_vocab) against tokens[1..n_tok),
+ * masked by mask[1..] (NULL: all). Writes dlogits (gradient of the summed loss, zero rows
+ * where no target), returns the summed loss in double; *n_targets gets the count. */
+double tr_cross_entropy(float *dlogits, const float *logits, const int32_t *tokens, const uint8_t *mask, int n_tok,
+                        int n_vocab, int64_t *n_targets);
+
+/* Y (n_tok, n_out) = X (n_tok, n_in) . W^T for W (n_out, n_in): the tensor module's F32
+ * product. work: at least tr_matmul_work_bytes(max n_in) bytes. */
+size_t tr_matmul_work_bytes(int64_t n_cols_max);
+void tr_matmul(float *y, const float *x, const float *w, int n_tok, int n_in, int n_out, void *work,
+               ponder_pool *pool);
+/* dst (n_cols, n_rows) = src (n_rows, n_cols) transposed. */
+void tr_transpose(float *dst, const float *src, int64_t n_rows, int64_t n_cols);
+
+/* splitmix64 (Steele et al.): the trainer's seeded streams (init, batches, the task). */
+static inline uint64_t tr_splitmix64(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* Register-only FMA loop of the AVX2 path: FLOP/s of one core (peak_avx2.c). */
+double tr_peak_flops_avx2(void);
+
+#endif

@@ -1,0 +1,553 @@
+/*
+ * trainer.c — the trainer: parameter layout, initialisation, forward and backward over a
+ * sequence, AdamW with warm-up + cosine schedule, gradient clipping and accumulation.
+ *
+ * All weights live in one flat float array `w` (gradients `g`, Adam moments `m`, `v` in
+ * the same layout), one tensor after another in GGUF naming. Matrices are stored as the
+ * GGUF/engine stores them, (n_out, n_in) row-major, and `wt` caches their transposes
+ * (refreshed after every step) so the input gradient dX = dY . W is also a plain product
+ * of the tensor module.
+ */
+#include "train/train_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ponder/tensor.h"
+#include "train/trainer_internal.h"
+
+ponder_train_params ponder_train_params_default(void)
+{
+    return (ponder_train_params){
+        .shape = {.n_vocab = 512, .n_embd = 64, .n_layer = 2, .n_head = 4, .n_head_kv = 2, .n_ff = 172,
+                  .n_ctx = 256, .norm_eps = 1e-5f, .rope_base = 10000.0f},
+        .lr = 1e-3f, .lr_min = 1e-4f, .warmup_steps = 100, .total_steps = 1000,
+        .beta1 = 0.9f, .beta2 = 0.95f, .adam_eps = 1e-8f, /* the GPT-3 / llama.c settings */
+        .weight_decay = 0.1f, .grad_clip = 1.0f, .init_std = 0.02f, .seed = 1234, .pool = NULL,
+    };
+}
+
+static double uniform01(uint64_t *s) { return ((double)(tr_splitmix64(s) >> 11) + 0.5) * (1.0 / 9007199254740992.0); }
+
+static ponder_status check_shape(const ponder_train_shape *s, ponder_error *err)
+{
+    if (s->n_vocab <= 0 || s->n_embd <= 0 || s->n_layer <= 0 || s->n_head <= 0 || s->n_head_kv <= 0 ||
+        s->n_ff <= 0 || s->n_ctx <= 1)
+        return ponder_error_set(err, PONDER_ERR_INVALID_ARG,
+                                "train: shape values must be positive (vocab %d, dim %d, layers %d, heads %d, "
+                                "kv heads %d, ff %d, ctx %d > 1)",
+                                s->n_vocab, s->n_embd, s->n_layer, s->n_head, s->n_head_kv, s->n_ff, s->n_ctx);
+    if (s->n_embd % s->n_head != 0 || (s->n_embd / s->n_head) % 2 != 0)
+        return ponder_error_set(err, PONDER_ERR_INVALID_ARG,
+                                "train: dim %d must be a multiple of heads %d with an even head size (RoPE pairs)",
+                                s->n_embd, s->n_head);
+    if (s->n_head % s->n_head_kv != 0)
+        return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "train: heads %d must be a multiple of kv heads %d",
+                                s->n_head, s->n_head_kv);
+    if (s->n_embd > 65536 || s->n_ff > 262144 || s->n_layer > 256 || s->n_ctx > 65536 || s->n_vocab > 1 << 20)
+        return ponder_error_set(err, PONDER_ERR_RANGE, "train: shape too large for a CPU trainer");
+    if (!(s->norm_eps > 0.0f) || !(s->rope_base > 1.0f))
+        return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "train: norm eps must be > 0 and rope base > 1");
+    return PONDER_OK;
+}
+
+static int add_tensor(ponder_trainer *t, const char *name, int64_t ne0, int64_t ne1)
+{
+    tr_tensor *x = &t->tensors[t->n_tensors];
+    snprintf(x->name, sizeof x->name, "%s", name);
+    x->offset = t->n_params;
+    x->ne0 = ne0;
+    x->ne1 = ne1;
+    t->n_params += ne0 * ne1;
+    return t->n_tensors++;
+}
+
+static void layout(ponder_trainer *t)
+{
+    const ponder_train_shape *s = &t->p.shape;
+    const int hd = s->n_embd / s->n_head, nq = s->n_head * hd, nk = s->n_head_kv * hd;
+    char name[64];
+    t->n_params = 0;
+    t->n_tensors = 0;
+    t->i_embd = add_tensor(t, "token_embd.weight", s->n_embd, s->n_vocab);
+    for (int il = 0; il < s->n_layer; il++) {
+        tr_layer *l = &t->layers[il];
+#define ADD(field, suffix, ne0, ne1)                                                                                \
+    snprintf(name, sizeof name, "blk.%d." suffix, il);                                                              \
+    l->field = add_tensor(t, name, ne0, ne1)
+        ADD(attn_norm, "attn_norm.weight", s->n_embd, 1);
+        ADD(wq, "attn_q.weight", s->n_embd, nq);
+        ADD(wk, "attn_k.weight", s->n_embd, nk);
+        ADD(wv, "attn_v.weight", s->n_embd, nk);
+        ADD(wo, "attn_output.weight", nq, s->n_embd);
+        ADD(ffn_norm, "ffn_norm.weight", s->n_embd, 1);
+        ADD(w_gate, "ffn_gate.weight", s->n_embd, s->n_ff);
+        ADD(w_up, "ffn_up.weight", s->n_embd, s->n_ff);
+        ADD(w_down, "ffn_down.weight", s->n_ff, s->n_embd);
+#undef ADD
+    }
+    t->i_out_norm = add_tensor(t, "output_norm.weight", s->n_embd, 1);
+}
+
+static void *xcalloc(size_t n, size_t size, bool *ok)
+{
+    void *p = calloc(n ? n : 1, size);
+    if (!p)
+        *ok = false;
+    return p;
+}
+
+/* Allocates everything for a validated shape; weights are left zero. */
+static ponder_status trainer_alloc(const ponder_train_params *p, ponder_trainer **out, ponder_error *err)
+{
+    *out = NULL;
+    ponder_status st = check_shape(&p->shape, err);
+    if (st != PONDER_OK)
+        return st;
+    ponder_trainer *t = calloc(1, sizeof *t);
+    if (!t)
+        return ponder_error_set(err, PONDER_ERR_NOMEM, "train: out of memory");
+    t->p = *p;
+    const ponder_train_shape *s = &t->p.shape;
+    bool ok = true;
+    t->n_tensors_cap = 2 + 9 * s->n_layer;
+    t->tensors = xcalloc((size_t)t->n_tensors_cap, sizeof *t->tensors, &ok);
+    t->layers = xcalloc((size_t)s->n_layer, sizeof *t->layers, &ok);
+    if (!ok) {
+        ponder_trainer_free(t);
+        return ponder_error_set(err, PONDER_ERR_NOMEM, "train: out of memory");
+    }
+    layout(t);
+    const size_t np = (size_t)t->n_params;
+    t->w = xcalloc(np, sizeof(float), &ok);
+    t->g = xcalloc(np, sizeof(float), &ok);
+    t->m = xcalloc(np, sizeof(float), &ok);
+    t->v = xcalloc(np, sizeof(float), &ok);
+    t->wt = xcalloc(np, sizeof(float), &ok);
+
+    /* activations for one sequence of up to n_ctx tokens */
+    const size_t T = (size_t)s->n_ctx, D = (size_t)s->n_embd, F = (size_t)s->n_ff, V = (size_t)s->n_vocab;
+    const size_t hd = D / (size_t)s->n_head, Q = (size_t)s->n_head * hd, K = (size_t)s->n_head_kv * hd;
+    t->acts = xcalloc((size_t)s->n_layer, sizeof *t->acts, &ok);
+    for (int il = 0; ok && il < s->n_layer; il++) {
+        tr_acts *a = &t->acts[il];
+        a->xin = xcalloc(T * D, sizeof(float), &ok);
+        a->xn1 = xcalloc(T * D, sizeof(float), &ok);
+        a->r1 = xcalloc(T, sizeof(float), &ok);
+        a->q = xcalloc(T * Q, sizeof(float), &ok);
+        a->k = xcalloc(T * K, sizeof(float), &ok);
+        a->v = xcalloc(T * K, sizeof(float), &ok);
+        a->probs = xcalloc((size_t)s->n_head * T * T, sizeof(float), &ok);
+        a->att = xcalloc(T * Q, sizeof(float), &ok);
+        a->xmid = xcalloc(T * D, sizeof(float), &ok);
+        a->xn2 = xcalloc(T * D, sizeof(float), &ok);
+        a->r2 = xcalloc(T, sizeof(float), &ok);
+        a->gate = xcalloc(T * F, sizeof(float), &ok);
+        a->up = xcalloc(T * F, sizeof(float), &ok);
+        a->h = xcalloc(T * F, sizeof(float), &ok);
+    }
+    size_t wide = D > F ? D : F;
+    wide = wide > V ? wide : V;
+    wide = wide > Q ? wide : Q;
+    t->x = xcalloc(T * D, sizeof(float), &ok);
+    t->xnf = xcalloc(T * D, sizeof(float), &ok);
+    t->rf = xcalloc(T, sizeof(float), &ok);
+    t->logits = xcalloc(T * V, sizeof(float), &ok);
+    t->dlogits = xcalloc(T * V, sizeof(float), &ok);
+    t->dx = xcalloc(T * D, sizeof(float), &ok);
+    t->dtmp = xcalloc(T * wide, sizeof(float), &ok);
+    t->dtmp2 = xcalloc(T * wide, sizeof(float), &ok);
+    t->dq = xcalloc(T * Q, sizeof(float), &ok);
+    t->dk = xcalloc(T * K, sizeof(float), &ok);
+    t->dv = xcalloc(T * K, sizeof(float), &ok);
+    t->dgate = xcalloc(T * F, sizeof(float), &ok);
+    t->dup = xcalloc(T * F, sizeof(float), &ok);
+    t->xt = xcalloc(T * wide, sizeof(float), &ok);
+    t->dyt = xcalloc(T * wide, sizeof(float), &ok);
+    t->dw_tmp = xcalloc(wide * wide, sizeof(float), &ok);
+    t->rope_cs = xcalloc(T * hd, sizeof(float), &ok);
+    int64_t cols = (int64_t)(wide > T ? wide : T);
+    t->work_bytes = tr_matmul_work_bytes(cols);
+    t->work = ok ? malloc(t->work_bytes) : NULL;
+    if (!ok || !t->work) {
+        ponder_trainer_free(t);
+        return ponder_error_set(err, PONDER_ERR_NOMEM, "train: out of memory for %lld parameters and n_ctx %d",
+                                (long long)np, s->n_ctx);
+    }
+    tr_rope_cache(t->rope_cs, s->n_ctx, (int)hd, s->rope_base);
+    *out = t;
+    return PONDER_OK;
+}
+
+void tr_refresh_transposes(ponder_trainer *t)
+{
+    for (int i = 0; i < t->n_tensors; i++) {
+        const tr_tensor *x = &t->tensors[i];
+        if (x->ne1 > 1)
+            tr_transpose(t->wt + x->offset, t->w + x->offset, x->ne1, x->ne0);
+    }
+}
+
+ponder_status tr_trainer_alloc(const ponder_train_params *p, ponder_trainer **out, ponder_error *err)
+{
+    return trainer_alloc(p, out, err);
+}
+
+ponder_status ponder_trainer_create(const ponder_train_params *p, ponder_trainer **out, ponder_error *err)
+{
+    ponder_trainer *t = NULL;
+    ponder_status st = trainer_alloc(p, &t, err);
+    if (st != PONDER_OK)
+        return st;
+    /* N(0, std) matrices (Box-Muller), residual outputs scaled by 1/sqrt(2 n_layer) as GPT-2 */
+    uint64_t rng = p->seed;
+    const float resid_scale = 1.0f / sqrtf(2.0f * (float)p->shape.n_layer);
+    for (int i = 0; i < t->n_tensors; i++) {
+        const tr_tensor *x = &t->tensors[i];
+        float *w = t->w + x->offset;
+        const int64_t n = x->ne0 * x->ne1;
+        if (x->ne1 == 1) {
+            for (int64_t j = 0; j < n; j++)
+                w[j] = 1.0f;
+            continue;
+        }
+        const bool resid = strstr(x->name, "attn_output") || strstr(x->name, "ffn_down");
+        const float std = p->init_std * (resid ? resid_scale : 1.0f);
+        for (int64_t j = 0; j < n; j++) {
+            const double u1 = uniform01(&rng), u2 = uniform01(&rng);
+            w[j] = (float)(std * sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+        }
+    }
+    tr_refresh_transposes(t);
+    *out = t;
+    return PONDER_OK;
+}
+
+void ponder_trainer_free(ponder_trainer *t)
+{
+    if (!t)
+        return;
+    if (t->acts)
+        for (int il = 0; il < t->p.shape.n_layer; il++) {
+            tr_acts *a = &t->acts[il];
+            free(a->xin), free(a->xn1), free(a->r1), free(a->q), free(a->k), free(a->v), free(a->probs);
+            free(a->att), free(a->xmid), free(a->xn2), free(a->r2), free(a->gate), free(a->up), free(a->h);
+        }
+    free(t->acts);
+    free(t->x), free(t->xnf), free(t->rf), free(t->logits), free(t->dlogits), free(t->dx), free(t->dtmp);
+    free(t->dtmp2), free(t->dq), free(t->dk), free(t->dv), free(t->dgate), free(t->dup), free(t->xt);
+    free(t->dyt), free(t->dw_tmp), free(t->rope_cs), free(t->work);
+    free(t->w), free(t->g), free(t->m), free(t->v), free(t->wt);
+    free(t->tensors), free(t->layers);
+    free(t);
+}
+
+const ponder_train_params *ponder_trainer_params(const ponder_trainer *t) { return &t->p; }
+void ponder_trainer_set_pool(ponder_trainer *t, ponder_pool *pool) { t->p.pool = pool; }
+int64_t ponder_trainer_n_params(const ponder_trainer *t) { return t->n_params; }
+int64_t ponder_trainer_step_count(const ponder_trainer *t) { return t->step; }
+float *ponder_trainer_weights(ponder_trainer *t) { return t->w; }
+float *ponder_trainer_grads(ponder_trainer *t) { return t->g; }
+int ponder_trainer_n_tensors(const ponder_trainer *t) { return t->n_tensors; }
+
+const char *ponder_trainer_tensor_name(const ponder_trainer *t, int i, int64_t *offset, int64_t *n_elems)
+{
+    if (i < 0 || i >= t->n_tensors)
+        return NULL;
+    if (offset)
+        *offset = t->tensors[i].offset;
+    if (n_elems)
+        *n_elems = t->tensors[i].ne0 * t->tensors[i].ne1;
+    return t->tensors[i].name;
+}
+
+void ponder_trainer_set_schedule(ponder_trainer *t, float lr, float lr_min, int32_t warmup_steps,
+                                 int32_t total_steps, float weight_decay, float grad_clip)
+{
+    t->p.lr = lr;
+    t->p.lr_min = lr_min;
+    t->p.warmup_steps = warmup_steps;
+    t->p.total_steps = total_steps;
+    t->p.weight_decay = weight_decay;
+    t->p.grad_clip = grad_clip;
+}
+
+void ponder_trainer_sync_weights(ponder_trainer *t) { tr_refresh_transposes(t); }
+
+void ponder_trainer_zero_grad(ponder_trainer *t)
+{
+    memset(t->g, 0, (size_t)t->n_params * sizeof(float));
+    t->n_targets_acc = 0;
+}
+
+double ponder_trainer_flops_per_token(const ponder_trainer *t, int32_t n_pos)
+{
+    const ponder_train_shape *s = &t->p.shape;
+    const double D = s->n_embd, F = s->n_ff, hd = D / s->n_head, Q = s->n_head * hd, K = s->n_head_kv * hd;
+    const double per_layer = 2.0 * (D * Q + 2.0 * D * K + Q * D + 3.0 * D * F) + 2.0 * 2.0 * Q * n_pos;
+    const double fwd = s->n_layer * per_layer + 2.0 * D * s->n_vocab;
+    return 3.0 * fwd;
+}
+
+/* ---- the pass ---- */
+
+#define W(i) (t->w + t->tensors[(i)].offset)
+#define WT(i) (t->wt + t->tensors[(i)].offset)
+#define G(i) (t->g + t->tensors[(i)].offset)
+
+/* dW (n_out, n_in) += dY^T . X over n tokens, as one product of the transposes. */
+static void accum_dw(ponder_trainer *t, int iw, const float *dy, const float *x, int n, int n_in, int n_out)
+{
+    tr_transpose(t->xt, x, n, n_in);    /* (n_in, n) */
+    tr_transpose(t->dyt, dy, n, n_out); /* (n_out, n) */
+    tr_matmul(t->dw_tmp, t->dyt, t->xt, n_out, n, n_in, t->work, t->p.pool);
+    float *g = G(iw);
+    const size_t ne = (size_t)n_in * n_out;
+    for (size_t i = 0; i < ne; i++)
+        g[i] += t->dw_tmp[i];
+}
+
+static void add_rows(float *y, const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] += x[i];
+}
+
+/* Forward over tokens[0..n): fills the saved activations and t->logits (n rows). */
+static void forward(ponder_trainer *t, const int32_t *tokens, int n)
+{
+    const ponder_train_shape *s = &t->p.shape;
+    const int D = s->n_embd, F = s->n_ff, hd = D / s->n_head, Q = s->n_head * hd, K = s->n_head_kv * hd;
+    ponder_pool *pool = t->p.pool;
+    float *x = t->x;
+
+    /* token embeddings */
+    for (int i = 0; i < n; i++)
+        memcpy(x + (size_t)i * D, W(t->i_embd) + (size_t)tokens[i] * D, (size_t)D * sizeof(float));
+
+    for (int il = 0; il < s->n_layer; il++) {
+        const tr_layer *l = &t->layers[il];
+        tr_acts *a = &t->acts[il];
+        memcpy(a->xin, x, (size_t)n * D * sizeof(float));
+        /* attention: norm, Q/K/V, RoPE, causal attention, output projection, residual */
+        tr_rmsnorm_fwd(a->xn1, a->r1, x, W(l->attn_norm), n, D, s->norm_eps);
+        tr_matmul(a->q, a->xn1, W(l->wq), n, D, Q, t->work, pool);
+        tr_matmul(a->k, a->xn1, W(l->wk), n, D, K, t->work, pool);
+        tr_matmul(a->v, a->xn1, W(l->wv), n, D, K, t->work, pool);
+        tr_rope_fwd(a->q, n, s->n_head, hd, t->rope_cs);
+        tr_rope_fwd(a->k, n, s->n_head_kv, hd, t->rope_cs);
+        tr_attn_fwd(a->att, a->probs, a->q, a->k, a->v, n, s->n_head, s->n_head_kv, hd, pool);
+        tr_matmul(t->dtmp, a->att, W(l->wo), n, Q, D, t->work, pool);
+        add_rows(x, t->dtmp, (size_t)n * D);
+        memcpy(a->xmid, x, (size_t)n * D * sizeof(float));
+        /* feed-forward: norm, SwiGLU, down projection, residual */
+        tr_rmsnorm_fwd(a->xn2, a->r2, x, W(l->ffn_norm), n, D, s->norm_eps);
+        tr_matmul(a->gate, a->xn2, W(l->w_gate), n, D, F, t->work, pool);
+        tr_matmul(a->up, a->xn2, W(l->w_up), n, D, F, t->work, pool);
+        tr_swiglu_fwd(a->h, a->gate, a->up, (int64_t)n * F);
+        tr_matmul(t->dtmp, a->h, W(l->w_down), n, F, D, t->work, pool);
+        add_rows(x, t->dtmp, (size_t)n * D);
+    }
+    /* final norm, tied output */
+    tr_rmsnorm_fwd(t->xnf, t->rf, x, W(t->i_out_norm), n, D, s->norm_eps);
+    tr_matmul(t->logits, t->xnf, W(t->i_embd), n, D, s->n_vocab, t->work, pool);
+}
+
+/* Backward from t->dlogits; adds every weight gradient. */
+static void backward(ponder_trainer *t, const int32_t *tokens, int n)
+{
+    const ponder_train_shape *s = &t->p.shape;
+    const int D = s->n_embd, F = s->n_ff, V = s->n_vocab, hd = D / s->n_head, Q = s->n_head * hd,
+              K = s->n_head_kv * hd;
+    ponder_pool *pool = t->p.pool;
+    float *dx = t->dx, *d1 = t->dtmp, *d2 = t->dtmp2;
+
+    /* tied output and final norm */
+    tr_matmul(d1, t->dlogits, WT(t->i_embd), n, V, D, t->work, pool);
+    accum_dw(t, t->i_embd, t->dlogits, t->xnf, n, D, V);
+    const float *x_last = t->x; /* the residual stream after the last layer */
+    tr_rmsnorm_bwd(dx, G(t->i_out_norm), d1, x_last, W(t->i_out_norm), t->rf, n, D);
+
+    for (int il = s->n_layer - 1; il >= 0; il--) {
+        const tr_layer *l = &t->layers[il];
+        const tr_acts *a = &t->acts[il];
+        /* x_out = xmid + down(swiglu(gate(xn2), up(xn2))) */
+        tr_matmul(d1, dx, WT(l->w_down), n, D, F, t->work, pool); /* dh */
+        accum_dw(t, l->w_down, dx, a->h, n, F, D);
+        tr_swiglu_bwd(t->dgate, t->dup, d1, a->gate, a->up, (int64_t)n * F);
+        tr_matmul(d1, t->dgate, WT(l->w_gate), n, F, D, t->work, pool);
+        tr_matmul(d2, t->dup, WT(l->w_up), n, F, D, t->work, pool);
+        add_rows(d1, d2, (size_t)n * D); /* dxn2 */
+        accum_dw(t, l->w_gate, t->dgate, a->xn2, n, D, F);
+        accum_dw(t, l->w_up, t->dup, a->xn2, n, D, F);
+        tr_rmsnorm_bwd(d2, G(l->ffn_norm), d1, a->xmid, W(l->ffn_norm), a->r2, n, D);
+        add_rows(dx, d2, (size_t)n * D); /* dxmid */
+
+        /* xmid = xin + wo(attention(rope(q), rope(k), v)) */
+        tr_matmul(d1, dx, WT(l->wo), n, D, Q, t->work, pool); /* datt */
+        accum_dw(t, l->wo, dx, a->att, n, Q, D);
+        tr_attn_bwd(t->dq, t->dk, t->dv, d1, a->probs, a->q, a->k, a->v, n, s->n_head, s->n_head_kv, hd, pool);
+        tr_rope_bwd(t->dq, n, s->n_head, hd, t->rope_cs);
+        tr_rope_bwd(t->dk, n, s->n_head_kv, hd, t->rope_cs);
+        tr_matmul(d1, t->dq, WT(l->wq), n, Q, D, t->work, pool);
+        tr_matmul(d2, t->dk, WT(l->wk), n, K, D, t->work, pool);
+        add_rows(d1, d2, (size_t)n * D);
+        tr_matmul(d2, t->dv, WT(l->wv), n, K, D, t->work, pool);
+        add_rows(d1, d2, (size_t)n * D); /* dxn1 */
+        accum_dw(t, l->wq, t->dq, a->xn1, n, D, Q);
+        accum_dw(t, l->wk, t->dk, a->xn1, n, D, K);
+        accum_dw(t, l->wv, t->dv, a->xn1, n, D, K);
+        tr_rmsnorm_bwd(d2, G(l->attn_norm), d1, a->xin, W(l->attn_norm), a->r1, n, D);
+        add_rows(dx, d2, (size_t)n * D); /* dxin */
+    }
+    /* embedding rows */
+    float *ge = G(t->i_embd);
+    for (int i = 0; i < n; i++)
+        add_rows(ge + (size_t)tokens[i] * D, dx + (size_t)i * D, (size_t)D);
+}
+
+static ponder_status check_seq(const ponder_trainer *t, const ponder_train_seq *q, int idx, ponder_error *err)
+{
+    if (!q->tokens || q->n < 1 || q->n > t->p.shape.n_ctx)
+        return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "train: sequence %d has %d tokens (1..%d allowed)", idx,
+                                q->n, t->p.shape.n_ctx);
+    for (int i = 0; i < q->n; i++)
+        if (q->tokens[i] < 0 || q->tokens[i] >= t->p.shape.n_vocab)
+            return ponder_error_set(err, PONDER_ERR_INVALID_ARG,
+                                    "train: sequence %d: token %d at position %d is outside the vocabulary (%d)",
+                                    idx, q->tokens[i], i, t->p.shape.n_vocab);
+    return PONDER_OK;
+}
+
+static ponder_status run_seqs(ponder_trainer *t, const ponder_train_seq *seqs, int n_seqs, bool train,
+                              double *loss_sum, int64_t *n_targets, ponder_error *err)
+{
+    if (!t || (!seqs && n_seqs > 0) || n_seqs < 0)
+        return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "train: bad arguments");
+    for (int i = 0; i < n_seqs; i++) {
+        ponder_status st = check_seq(t, &seqs[i], i, err);
+        if (st != PONDER_OK)
+            return st;
+    }
+    double loss = 0.0;
+    int64_t count = 0;
+    for (int i = 0; i < n_seqs; i++) {
+        const ponder_train_seq *q = &seqs[i];
+        forward(t, q->tokens, q->n);
+        int64_t c = 0;
+        loss += tr_cross_entropy(t->dlogits, t->logits, q->tokens, q->loss_mask, q->n, t->p.shape.n_vocab, &c);
+        count += c;
+        if (train && c > 0)
+            backward(t, q->tokens, q->n);
+    }
+    if (train)
+        t->n_targets_acc += count;
+    if (loss_sum)
+        *loss_sum = loss;
+    if (n_targets)
+        *n_targets = count;
+    return PONDER_OK;
+}
+
+ponder_status ponder_trainer_accumulate(ponder_trainer *t, const ponder_train_seq *seqs, int n_seqs,
+                                        double *loss_sum, int64_t *n_targets, ponder_error *err)
+{
+    return run_seqs(t, seqs, n_seqs, true, loss_sum, n_targets, err);
+}
+
+ponder_status ponder_trainer_eval(ponder_trainer *t, const ponder_train_seq *seqs, int n_seqs, double *loss_sum,
+                                  int64_t *n_targets, ponder_error *err)
+{
+    return run_seqs(t, seqs, n_seqs, false, loss_sum, n_targets, err);
+}
+
+ponder_status ponder_trainer_logits(ponder_trainer *t, const int32_t *tokens, int32_t n, float *logits,
+                                    ponder_error *err)
+{
+    ponder_train_seq q = {.tokens = tokens, .n = n};
+    ponder_status st = check_seq(t, &q, 0, err);
+    if (st != PONDER_OK)
+        return st;
+    forward(t, tokens, n);
+    memcpy(logits, t->logits, (size_t)n * t->p.shape.n_vocab * sizeof(float));
+    return PONDER_OK;
+}
+
+/* ---- optimizer ---- */
+
+float ponder_trainer_lr(const ponder_trainer *t)
+{
+    const ponder_train_params *p = &t->p;
+    const int64_t s = t->step;
+    if (p->warmup_steps > 0 && s < p->warmup_steps)
+        return p->lr * (float)(s + 1) / (float)p->warmup_steps;
+    if (s >= p->total_steps)
+        return p->lr_min;
+    const int64_t span = p->total_steps - p->warmup_steps;
+    const double frac = span > 0 ? (double)(s - p->warmup_steps) / (double)span : 1.0;
+    return (float)(p->lr_min + 0.5 * (p->lr - p->lr_min) * (1.0 + cos(3.14159265358979323846 * frac)));
+}
+
+ponder_status ponder_trainer_step(ponder_trainer *t, float *grad_norm, ponder_error *err)
+{
+    if (t->n_targets_acc <= 0)
+        return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "train: step without any target token accumulated");
+    const ponder_train_params *p = &t->p;
+    const size_t np = (size_t)t->n_params;
+    const float inv = 1.0f / (float)t->n_targets_acc;
+    double sq = 0.0;
+    for (size_t i = 0; i < np; i++) {
+        t->g[i] *= inv;
+        sq += (double)t->g[i] * t->g[i];
+    }
+    const float norm = (float)sqrt(sq);
+    if (grad_norm)
+        *grad_norm = norm;
+    const float clip = p->grad_clip > 0.0f && norm > p->grad_clip ? p->grad_clip / norm : 1.0f;
+    const float lr = ponder_trainer_lr(t);
+    t->step++;
+    const float bc1 = 1.0f - powf(p->beta1, (float)t->step), bc2 = 1.0f - powf(p->beta2, (float)t->step);
+    for (int it = 0; it < t->n_tensors; it++) {
+        const tr_tensor *x = &t->tensors[it];
+        const float wd = x->ne1 > 1 ? p->weight_decay : 0.0f; /* no decay on norm weights */
+        float *w = t->w + x->offset, *g = t->g + x->offset, *m = t->m + x->offset, *v = t->v + x->offset;
+        const int64_t n = x->ne0 * x->ne1;
+        for (int64_t i = 0; i < n; i++) {
+            const float gi = g[i] * clip;
+            m[i] = p->beta1 * m[i] + (1.0f - p->beta1) * gi;
+            v[i] = p->beta2 * v[i] + (1.0f - p->beta2) * gi * gi;
+            const float mh = m[i] / bc1, vh = v[i] / bc2;
+            w[i] -= lr * (mh / (sqrtf(vh) + p->adam_eps) + wd * w[i]);
+        }
+    }
+    tr_refresh_transposes(t);
+    ponder_trainer_zero_grad(t);
+    return PONDER_OK;
+}
+
+/* ---- peak ---- */
+
+#include <time.h>
+
+double ponder_train_peak_flops_1core(void)
+{
+#ifdef PONDER_TRAIN_AVX2_PEAK
+    if (ponder_tensor_isa_available("avx2"))
+        return tr_peak_flops_avx2();
+#endif
+    /* baseline: four independent scalar multiply-adds (what the scalar kernels reach) */
+    volatile float seed = 0.999999f;
+    float a = seed, acc[4] = {1e-7f, 2e-7f, 3e-7f, 4e-7f};
+    const long iters = 20000000L;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (long it = 0; it < iters; it++)
+        for (int i = 0; i < 4; i++)
+            acc[i] = acc[i] * a + 1e-7f;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    seed = acc[0] + acc[1] + acc[2] + acc[3];
+    const double dt = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    return (double)iters * 4 * 2 / (dt > 0 ? dt : 1e-9);
+}

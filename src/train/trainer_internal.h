@@ -1,0 +1,61 @@
+/*
+ * trainer_internal.h — the trainer's struct, shared by trainer.c and checkpoint.c.
+ */
+#ifndef PONDER_TRAINER_INTERNAL_H
+#define PONDER_TRAINER_INTERNAL_H
+
+#include "ponder/train.h"
+
+typedef struct tr_tensor {
+    char name[64];  /* GGUF name */
+    int64_t offset; /* in the flat arrays */
+    int64_t ne0;    /* row length (n_in) */
+    int64_t ne1;    /* rows (n_out); 1 for vectors */
+} tr_tensor;
+
+typedef struct tr_layer { /* tensor indices */
+    int attn_norm, wq, wk, wv, wo, ffn_norm, w_gate, w_up, w_down;
+} tr_layer;
+
+/* Saved activations of one layer for one sequence (T = n_ctx rows at most). */
+typedef struct tr_acts {
+    float *xin;   /* (T, D) residual stream entering the layer */
+    float *xn1;   /* (T, D) attn_norm output */
+    float *r1;    /* (T) 1/rms */
+    float *q;     /* (T, n_head*hd) after RoPE */
+    float *k;     /* (T, n_kv*hd) after RoPE */
+    float *v;     /* (T, n_kv*hd) */
+    float *probs; /* (n_head, T, T) softmax, lower triangle */
+    float *att;   /* (T, n_head*hd) attention output */
+    float *xmid;  /* (T, D) after the attention residual */
+    float *xn2;   /* (T, D) ffn_norm output */
+    float *r2;    /* (T) */
+    float *gate, *up, *h; /* (T, F) */
+} tr_acts;
+
+struct ponder_trainer {
+    ponder_train_params p;
+    tr_tensor *tensors;
+    int n_tensors, n_tensors_cap;
+    tr_layer *layers;
+    int i_embd, i_out_norm;
+    int64_t n_params;
+    float *w, *g, *m, *v; /* (n_params) weights, gradient, Adam moments */
+    float *wt;            /* (n_params) transposed matrices (vectors unused) */
+    int64_t step;
+    int64_t n_targets_acc; /* target tokens in the accumulated gradient */
+
+    tr_acts *acts;
+    float *x, *xnf, *rf, *logits, *dlogits;
+    float *dx, *dtmp, *dtmp2, *dq, *dk, *dv, *dgate, *dup;
+    float *xt, *dyt, *dw_tmp; /* weight-gradient products */
+    float *rope_cs;           /* (n_ctx, hd) */
+    void *work;
+    size_t work_bytes;
+};
+
+/* Allocates a zero-weight trainer for p's shape (used by the loader). */
+ponder_status tr_trainer_alloc(const ponder_train_params *p, ponder_trainer **out, ponder_error *err);
+void tr_refresh_transposes(ponder_trainer *t);
+
+#endif
