@@ -10,6 +10,9 @@ PACKAGES=(
   libcmocka-dev     # unit tests under CTest
   python3-numpy     # shared/tools/synth_gguf.py makes the on-demand test models
   clang libclang-rt-14-dev  # libFuzzer harnesses and sanitizer runtimes
+  libmicrohttpd-dev # HTTP for ponder serve
+  nodejs            # the server's integration tests (Debian's npm package too, if npm is absent)
+  chromium          # headless browser test of the chat page
 )
 
 missing=()

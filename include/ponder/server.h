@@ -1,0 +1,64 @@
+/*
+ * server.h — `ponder serve`: an OpenAI-compatible HTTP API over one model.
+ *
+ * Endpoints: POST /v1/chat/completions, POST /v1/completions, GET /v1/models,
+ * GET /health, GET /metrics (Prometheus text) and GET / (the embedded chat page).
+ * Requests, responses, stream chunks and error objects follow OpenAI's shapes; Ponder's
+ * own numbers ride in one extra "ponder" object that stock clients ignore.
+ *
+ * Threads: libmicrohttpd runs one thread per connection; one engine thread owns the
+ * ponder_gen (which is not thread-safe) and every request in flight is decoded in its
+ * batch (continuous batching). Handler threads hand requests to the engine through a
+ * mutex-protected queue and read the tokens back through a per-request channel, so a
+ * client that goes away cancels its request and frees its sequences at the next step.
+ *
+ * libponder rule: nothing here prints or exits; notes go to the log callback.
+ */
+#ifndef PONDER_SERVER_H
+#define PONDER_SERVER_H
+
+#include "ponder/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PONDER_SERVER_MAX_BODY_BYTES_DEFAULT (4u << 20) /* 4 MiB: far above any chat request */
+
+typedef struct ponder_server ponder_server;
+
+typedef struct ponder_server_params {
+    const char *host;         /* address to bind; default "127.0.0.1" (never all interfaces unless asked) */
+    int port;                 /* 0: an ephemeral port (ponder_server_port tells which) */
+    int32_t n_parallel;       /* sequences decoded at once (slots); a request with n choices uses n */
+    int32_t n_ctx;            /* context per slot in tokens; 0: min(n_ctx_train, 4096) */
+    int32_t n_threads;        /* forward-pass threads; <= 0: one */
+    int32_t queue_max;        /* requests waiting for a slot beyond which the server answers 429 */
+    const char *api_key;      /* NULL: no authentication; else "Authorization: Bearer KEY" on every /v1 path */
+    bool chatml;              /* models without tokenizer.chat_template use ChatML (documented
+                                 fallback); otherwise such a model answers chat requests with 500 */
+    size_t max_body_bytes;    /* larger request bodies are answered 413 */
+    const char *version;      /* for system_fingerprint; may be NULL */
+    ponder_log_fn log;        /* may be NULL */
+    void *log_user;
+} ponder_server_params;
+
+ponder_server_params ponder_server_params_default(void);
+
+/* Loads the model at model_path, its tokenizer and chat template, and makes the engine.
+ * The served model's id is the file's basename without ".gguf". */
+ponder_status ponder_server_create(const char *model_path, const ponder_server_params *p, ponder_server **out,
+                                   ponder_error *err);
+/* Binds and starts the HTTP and engine threads; returns once the server accepts. */
+ponder_status ponder_server_start(ponder_server *s, ponder_error *err);
+int ponder_server_port(const ponder_server *s);      /* the bound port, after start */
+const char *ponder_server_model_id(const ponder_server *s);
+/* Stops accepting, cancels requests in flight (their streams end), joins the threads.
+ * Idempotent; ponder_server_free calls it. */
+void ponder_server_stop(ponder_server *s);
+void ponder_server_free(ponder_server *s); /* NULL is a no-op */
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PONDER_SERVER_H */

@@ -1,0 +1,317 @@
+/*
+ * engine.c — the one thread that owns the ponder_gen. It moves jobs from the inbox into
+ * gen, cancels the ones whose clients left, runs one batched step over everything in
+ * flight (continuous batching: requests join and leave between steps), and publishes
+ * each step's tokens into the jobs' event lists for the handler threads.
+ */
+#include "server/server_state.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Idle poll while gen has requests it cannot admit yet (no free cells): short enough
+ * that a freed slot is used promptly, long enough not to spin. */
+#define SRV_ENGINE_IDLE_WAIT_MS 5
+
+srv_job *srv_job_create(struct ponder_server *s)
+{
+    srv_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return NULL;
+    j->refs = 1;
+    j->s = s;
+    j->gen_id = -1;
+    pthread_cond_init(&j->cond, NULL);
+    return j;
+}
+
+void srv_job_unref(srv_job *j)
+{
+    if (!j || --j->refs > 0)
+        return;
+    for (size_t i = 0; i < j->n_ev; i++)
+        free(j->ev[i].text);
+    free(j->ev);
+    free(j->prompt);
+    srv_request_free(&j->req);
+    pthread_cond_destroy(&j->cond);
+    free(j);
+}
+
+void srv_engine_enqueue(struct ponder_server *s, srv_job *j)
+{
+    j->refs++; /* the engine's reference */
+    j->state = SRV_JOB_INBOX;
+    j->next = NULL;
+    if (s->inbox_tail)
+        s->inbox_tail->next = j;
+    else
+        s->inbox_head = j;
+    s->inbox_tail = j;
+    s->n_inflight++;
+    pthread_cond_signal(&s->engine_cv);
+}
+
+/* gen callback (engine thread, s->mu not held). */
+static void on_event(const ponder_gen_event *ev, void *user)
+{
+    srv_job *j = user;
+    struct ponder_server *s = j->s;
+    double now = srv_now_ms();
+    char *text = NULL;
+    if (ev->text_len) {
+        text = malloc(ev->text_len);
+        if (text)
+            memcpy(text, ev->text, ev->text_len);
+    }
+    pthread_mutex_lock(&s->mu);
+    if (j->n_ev == j->cap_ev) {
+        size_t cap = j->cap_ev ? j->cap_ev * 2 : 64;
+        srv_event *e = realloc(j->ev, cap * sizeof *e);
+        if (!e) {
+            /* out of memory: drop the text rather than the finish, so the client still ends */
+            free(text);
+            text = NULL;
+            if (ev->finish == PONDER_FINISH_NONE) {
+                pthread_mutex_unlock(&s->mu);
+                return;
+            }
+            j->aborted = true;
+            j->n_finished++;
+            pthread_cond_broadcast(&j->cond);
+            pthread_mutex_unlock(&s->mu);
+            return;
+        }
+        j->ev = e;
+        j->cap_ev = cap;
+    }
+    srv_event *e = &j->ev[j->n_ev++];
+    memset(e, 0, sizeof *e);
+    e->choice = ev->choice;
+    e->text = text;
+    e->text_len = text ? ev->text_len : 0;
+    e->has_token = ev->token != PONDER_TOKEN_NULL;
+    e->finish = ev->finish;
+    if (e->has_token && j->req.logprobs) {
+        e->lp.chosen = ev->chosen;
+        int32_t n_top = ev->n_top < PONDER_GEN_MAX_TOP_LOGPROBS ? ev->n_top : PONDER_GEN_MAX_TOP_LOGPROBS;
+        if (n_top > j->req.top_logprobs)
+            n_top = j->req.top_logprobs;
+        for (int32_t i = 0; i < n_top && ev->top; i++)
+            e->lp.top[i] = ev->top[i];
+        e->lp.n_top = n_top < 0 ? 0 : n_top;
+    }
+    bool first = false;
+    if (e->has_token && !j->got_first) {
+        j->got_first = true;
+        j->t_first_ms = now;
+        first = true;
+    }
+    j->t_last_ms = now;
+    if (ev->finish != PONDER_FINISH_NONE) {
+        j->n_finished++;
+        if (ev->finish == PONDER_FINISH_CANCELLED || ev->finish == PONDER_FINISH_ERROR)
+            j->aborted = true;
+    }
+    pthread_cond_broadcast(&j->cond);
+    pthread_mutex_unlock(&s->mu);
+    if (first)
+        srv_metrics_observe_ttft(&s->metrics, (now - j->t_arrival_ms) / 1000.0);
+}
+
+static void fail_job(struct ponder_server *s, srv_job *j, ponder_status st, const char *msg)
+{
+    j->state = SRV_JOB_FAILED;
+    j->fail_status = st;
+    snprintf(j->fail_msg, sizeof j->fail_msg, "%s", msg);
+    s->n_inflight--;
+    pthread_cond_broadcast(&j->cond);
+    srv_job_unref(j);
+}
+
+/* Marks a running job finished (s->mu held) and drops the engine's reference. */
+static void finish_job(struct ponder_server *s, srv_job *j, bool aborted)
+{
+    j->state = SRV_JOB_DONE;
+    j->aborted = j->aborted || aborted;
+    if (!j->got_first)
+        j->t_first_ms = srv_now_ms();
+    if (j->t_last_ms < j->t_first_ms)
+        j->t_last_ms = j->t_first_ms;
+    s->n_inflight--;
+    pthread_cond_broadcast(&j->cond);
+    srv_job_unref(j);
+}
+
+static ponder_status submit(struct ponder_server *s, srv_job *j, ponder_error *err)
+{
+    const srv_request *r = &j->req;
+    ponder_gen_request g = { 0 };
+    g.prompt = j->prompt;
+    g.n_prompt = j->n_prompt;
+    g.n_choices = r->n;
+    g.max_tokens = r->max_tokens > 0 ? r->max_tokens : 0;
+    g.sampling = r->sampling;
+    g.presence_penalty = r->presence_penalty;
+    g.frequency_penalty = r->frequency_penalty;
+    g.stop = (const char *const *)r->stop;
+    g.n_stop = r->n_stop;
+    g.logprobs = r->logprobs;
+    g.top_logprobs = r->logprobs ? r->top_logprobs : 0;
+    g.on_event = on_event;
+    g.user = j;
+    return ponder_gen_submit(s->gen, &g, &j->gen_id, err);
+}
+
+/* Queue depth, running requests and live sequences for /metrics (s->mu held). gen admits
+ * in submission order, so the running ones are the first n_pending - n_queued. */
+static void publish_load(struct ponder_server *s)
+{
+    int64_t inbox = 0;
+    for (srv_job *j = s->inbox_head; j; j = j->next)
+        inbox++;
+    int32_t pending = ponder_gen_n_pending(s->gen), queued = ponder_gen_n_queued(s->gen);
+    int64_t active = pending - queued, seqs = 0, k = 0;
+    for (srv_job *j = s->running; j && k < active; j = j->next, k++)
+        seqs += j->req.n - j->n_finished > 0 ? j->req.n - j->n_finished : 0;
+    srv_metrics_set_load(&s->metrics, inbox + queued, active, seqs);
+}
+
+/* Removes j from the running list (s->mu held). */
+static void unlink_running(struct ponder_server *s, srv_job *j)
+{
+    for (srv_job **p = &s->running; *p; p = &(*p)->next) {
+        if (*p == j) {
+            *p = j->next;
+            j->next = NULL;
+            return;
+        }
+    }
+}
+
+static void collect_finished(struct ponder_server *s)
+{
+    srv_job *j = s->running;
+    while (j) {
+        srv_job *next = j->next;
+        if (ponder_gen_done(s->gen, j->gen_id)) {
+            ponder_gen_usage u;
+            if (ponder_gen_usage_of(s->gen, j->gen_id, &u, NULL) == PONDER_OK)
+                j->usage = u;
+            ponder_gen_release(s->gen, j->gen_id);
+            unlink_running(s, j);
+            if (!j->aborted)
+                srv_metrics_add_tokens(&s->metrics, j->usage.prompt_tokens, j->usage.completion_tokens);
+            finish_job(s, j, false);
+        }
+        j = next;
+    }
+}
+
+/* Cancels jobs whose client left, or all when stopping. Called with s->mu held; drops it
+ * around gen calls since cancelling may deliver the choices' final events. */
+static void cancel_jobs(struct ponder_server *s, bool all)
+{
+    for (;;) {
+        srv_job *victim = NULL;
+        for (srv_job *j = s->running; j; j = j->next) {
+            if (all || j->cancel) {
+                victim = j;
+                break;
+            }
+        }
+        if (!victim)
+            return;
+        unlink_running(s, victim);
+        pthread_mutex_unlock(&s->mu);
+        ponder_gen_cancel(s->gen, victim->gen_id);
+        ponder_gen_usage u;
+        bool have_usage = ponder_gen_usage_of(s->gen, victim->gen_id, &u, NULL) == PONDER_OK;
+        ponder_gen_release(s->gen, victim->gen_id);
+        pthread_mutex_lock(&s->mu);
+        if (have_usage)
+            victim->usage = u;
+        finish_job(s, victim, true);
+    }
+}
+
+static void wait_ms(struct ponder_server *s, int ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += (long)ms * 1000000L;
+    ts.tv_sec += ts.tv_nsec / 1000000000L;
+    ts.tv_nsec %= 1000000000L;
+    pthread_cond_timedwait(&s->engine_cv, &s->mu, &ts);
+}
+
+void *srv_engine_main(void *arg)
+{
+    struct ponder_server *s = arg;
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        while (!s->stopping && !s->inbox_head && !s->running)
+            pthread_cond_wait(&s->engine_cv, &s->mu);
+        if (s->stopping)
+            break;
+        /* admit new requests; submit only copies, no callbacks run */
+        while (s->inbox_head) {
+            srv_job *j = s->inbox_head;
+            s->inbox_head = j->next;
+            if (!s->inbox_head)
+                s->inbox_tail = NULL;
+            j->next = NULL;
+            if (j->cancel) {
+                j->aborted = true;
+                j->state = SRV_JOB_DONE;
+                s->n_inflight--;
+                pthread_cond_broadcast(&j->cond);
+                srv_job_unref(j);
+                continue;
+            }
+            ponder_error err;
+            if (submit(s, j, &err) != PONDER_OK) {
+                fail_job(s, j, err.code, err.msg);
+                continue;
+            }
+            j->state = SRV_JOB_RUNNING;
+            srv_job **p = &s->running;
+            while (*p)
+                p = &(*p)->next;
+            *p = j;
+            pthread_cond_broadcast(&j->cond);
+        }
+        cancel_jobs(s, false);
+        publish_load(s);
+        if (!s->running)
+            continue;
+        pthread_mutex_unlock(&s->mu);
+        bool did_work = false;
+        ponder_error err;
+        ponder_status st = ponder_gen_step(s->gen, &did_work, &err);
+        pthread_mutex_lock(&s->mu);
+        if (st != PONDER_OK) {
+            srv_log(s, PONDER_LOG_ERROR, "decode step failed: %s; ending the requests in flight", err.msg);
+            cancel_jobs(s, true);
+        }
+        collect_finished(s);
+        publish_load(s);
+        if (!did_work && st == PONDER_OK && s->running && !s->inbox_head)
+            wait_ms(s, SRV_ENGINE_IDLE_WAIT_MS);
+    }
+    /* shutting down: refuse what was not started, end what was */
+    while (s->inbox_head) {
+        srv_job *j = s->inbox_head;
+        s->inbox_head = j->next;
+        j->next = NULL;
+        fail_job(s, j, PONDER_ERR_INTERNAL, "the server is shutting down");
+    }
+    s->inbox_tail = NULL;
+    cancel_jobs(s, true);
+    publish_load(s);
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}

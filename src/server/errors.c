@@ -1,0 +1,190 @@
+/*
+ * errors.c — the one table from an error kind to its HTTP status and OpenAI error type,
+ * the {"error": {...}} object, and two small helpers (a growable string, lossy JSON
+ * strings) the other files share.
+ *
+ * Types and codes follow what api.openai.com answers: 400/401/404/405/413 are all
+ * "invalid_request_error" (401 with code "invalid_api_key", unknown models with
+ * "model_not_found"), 429 is type "requests" with code "rate_limit_exceeded", 5xx are
+ * "server_error".
+ */
+#include "server/server_internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct {
+    int http;
+    const char *type;
+} err_table[SRV_ERR_COUNT] = {
+    [SRV_ERR_BAD_REQUEST] = { 400, "invalid_request_error" },
+    [SRV_ERR_UNAUTHORIZED] = { 401, "invalid_request_error" },
+    [SRV_ERR_NOT_FOUND] = { 404, "invalid_request_error" },
+    [SRV_ERR_METHOD] = { 405, "invalid_request_error" },
+    [SRV_ERR_TOO_LARGE] = { 413, "invalid_request_error" },
+    [SRV_ERR_RATE_LIMIT] = { 429, "requests" },
+    [SRV_ERR_INTERNAL] = { 500, "server_error" },
+    [SRV_ERR_UNAVAILABLE] = { 503, "server_error" },
+};
+
+int srv_err_http_status(srv_err kind)
+{
+    return (unsigned)kind < SRV_ERR_COUNT ? err_table[kind].http : 500;
+}
+
+const char *srv_err_type(srv_err kind)
+{
+    return (unsigned)kind < SRV_ERR_COUNT ? err_table[kind].type : "server_error";
+}
+
+bool srv_fail(srv_api_error *e, srv_err kind, const char *param, const char *code, const char *fmt, ...)
+{
+    if (!e)
+        return false;
+    e->kind = kind;
+    snprintf(e->param, sizeof e->param, "%s", param ? param : "");
+    snprintf(e->code, sizeof e->code, "%s", code ? code : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->message, sizeof e->message, fmt, ap);
+    va_end(ap);
+    return false;
+}
+
+char *srv_error_json(const srv_api_error *e)
+{
+    json_t *inner = json_object();
+    json_t *root = json_object();
+    if (!inner || !root) {
+        json_decref(inner);
+        json_decref(root);
+        return NULL;
+    }
+    json_object_set_new(inner, "message", srv_json_string_lossy(e->message, strlen(e->message)));
+    json_object_set_new(inner, "type", json_string(srv_err_type(e->kind)));
+    json_object_set_new(inner, "param", e->param[0] ? srv_json_string_lossy(e->param, strlen(e->param)) : json_null());
+    json_object_set_new(inner, "code", e->code[0] ? json_string(e->code) : json_null());
+    json_object_set_new(root, "error", inner);
+    char *s = json_dumps(root, JSON_COMPACT);
+    json_decref(root);
+    return s;
+}
+
+bool srv_buf_append(srv_buf *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return false;
+    if (n > SIZE_MAX / 2 - b->len - 1) { /* Catch size_t overflow */
+        b->oom = true;
+        return false;
+    }
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *d = realloc(b->data, cap);
+        if (!d) {
+            b->oom = true;
+            return false;
+        }
+        b->data = d;
+        b->cap = cap;
+    }
+    if (n)
+        memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return true;
+}
+
+bool srv_buf_printf(srv_buf *b, const char *fmt, ...)
+{
+    char small[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        b->oom = true;
+        return false;
+    }
+    if ((size_t)n < sizeof small)
+        return srv_buf_append(b, small, (size_t)n);
+    char *big = malloc((size_t)n + 1);
+    if (!big) {
+        b->oom = true;
+        return false;
+    }
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    bool ok = srv_buf_append(b, big, (size_t)n);
+    free(big);
+    return ok;
+}
+
+/* Length of the valid UTF-8 sequence at s[0..n), 0 if invalid (overlongs, surrogates and
+ * code points above U+10FFFF are invalid, as jansson requires). */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0];
+    if (c < 0x80)
+        return 1;
+    size_t len;
+    unsigned cp;
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+        cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (n < len)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3F);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return len;
+}
+
+json_t *srv_json_string_lossy(const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0;
+    bool clean = true;
+    while (i < n) {
+        size_t l = u[i] ? utf8_len(u + i, n - i) : 0;
+        if (!l) {
+            clean = false;
+            break;
+        }
+        i += l;
+    }
+    if (clean)
+        return json_stringn(s, n);
+    srv_buf b = { 0 };
+    for (i = 0; i < n;) {
+        size_t l = u[i] ? utf8_len(u + i, n - i) : 0;
+        if (l) {
+            srv_buf_append(&b, s + i, l);
+            i += l;
+        } else { /* NUL as well: many clients cut strings there */
+            srv_buf_append(&b, "\xEF\xBF\xBD", 3); /* U+FFFD REPLACEMENT CHARACTER */
+            i++;
+        }
+    }
+    json_t *j = b.oom ? NULL : json_stringn(b.data ? b.data : "", b.len);
+    free(b.data);
+    return j;
+}

@@ -1,0 +1,429 @@
+/*
+ * request.c — an OpenAI request body → srv_request, validated field by field.
+ *
+ * Every check names the offending param, as OpenAI's 400s do ("Invalid type for
+ * 'temperature': expected a number, but got a string instead."). Unknown fields are
+ * ignored and null means absent (the openai clients send nulls). Ranges are OpenAI's:
+ * temperature 0..2, top_p 0..1, penalties -2..2, n 1..128, up to 4 stop strings,
+ * top_logprobs 0..20 (chat) and logprobs 0..5 (completions). top_k and min_p are
+ * llama.cpp-style extensions. Sampling defaults are OpenAI's (temperature 1, no top-k,
+ * top-p or min-p truncation), not llama.cpp's, so a stock client gets OpenAI semantics.
+ */
+#include "server/server_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *json_kind(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: return "an object";
+    case JSON_ARRAY: return "an array";
+    case JSON_STRING: return "a string";
+    case JSON_INTEGER: return "an integer";
+    case JSON_REAL: return "a number";
+    case JSON_TRUE:
+    case JSON_FALSE: return "a boolean";
+    case JSON_NULL: return "null";
+    }
+    return "a value";
+}
+
+static bool bad_type(srv_api_error *e, const char *param, const char *expected, const json_t *got)
+{
+    return srv_fail(e, SRV_ERR_BAD_REQUEST, param, "invalid_type",
+                    "Invalid type for '%s': expected %s, but got %s instead.", param, expected, json_kind(got));
+}
+
+/* Field present and not null. */
+static json_t *field(json_t *root, const char *key)
+{
+    json_t *v = json_object_get(root, key);
+    return v && !json_is_null(v) ? v : NULL;
+}
+
+static bool get_number(json_t *root, const char *key, double lo, double hi, float *out, srv_api_error *e)
+{
+    json_t *v = field(root, key);
+    if (!v)
+        return true;
+    if (!json_is_number(v))
+        return bad_type(e, key, "a number", v);
+    double x = json_number_value(v);
+    if (!isfinite(x) || x < lo || x > hi)
+        return srv_fail(e, SRV_ERR_BAD_REQUEST, key, "invalid_value",
+                        "Invalid '%s': %g is out of range; expected a value between %g and %g.", key, x, lo, hi);
+    *out = (float)x;
+    return true;
+}
+
+static bool get_int(json_t *root, const char *key, int64_t lo, int64_t hi, int64_t *out, bool *given,
+                    srv_api_error *e)
+{
+    json_t *v = field(root, key);
+    if (!v)
+        return true;
+    /* 3.0 is an integer to Python clients; accept whole reals as OpenAI does */
+    int64_t x;
+    if (json_is_integer(v)) {
+        x = json_integer_value(v);
+    } else if (json_is_real(v) && json_real_value(v) == floor(json_real_value(v)) &&
+               fabs(json_real_value(v)) < 9.0e15) {
+        x = (int64_t)json_real_value(v);
+    } else {
+        return bad_type(e, key, "an integer", v);
+    }
+    if (x < lo || x > hi)
+        return srv_fail(e, SRV_ERR_BAD_REQUEST, key, "invalid_value",
+                        "Invalid '%s': %lld is out of range; expected a value between %lld and %lld.", key,
+                        (long long)x, (long long)lo, (long long)hi);
+    *out = x;
+    if (given)
+        *given = true;
+    return true;
+}
+
+static bool get_bool(json_t *root, const char *key, bool *out, srv_api_error *e)
+{
+    json_t *v = field(root, key);
+    if (!v)
+        return true;
+    if (!json_is_boolean(v))
+        return bad_type(e, key, "a boolean", v);
+    *out = json_is_true(v);
+    return true;
+}
+
+/* A message's content as one string: a string, null (assistant turns with tool calls),
+ * or an array of {"type": "text", "text": ...} parts, concatenated. */
+static bool content_text(json_t *content, size_t im, json_t **out, srv_api_error *e)
+{
+    char param[SRV_ERR_TAG_BYTES];
+    snprintf(param, sizeof param, "messages.[%zu].content", im);
+    if (!content || json_is_null(content)) {
+        *out = json_string("");
+        return true;
+    }
+    if (json_is_string(content)) {
+        *out = json_incref(content);
+        return true;
+    }
+    if (!json_is_array(content))
+        return bad_type(e, param, "a string or an array of content parts", content);
+    srv_buf b = { 0 };
+    size_t i;
+    json_t *part;
+    json_array_foreach(content, i, part) {
+        json_t *type = json_is_object(part) ? json_object_get(part, "type") : NULL;
+        json_t *text = json_is_object(part) ? json_object_get(part, "text") : NULL;
+        if (!json_is_string(type) || strcmp(json_string_value(type), "text") != 0 || !json_is_string(text)) {
+            free(b.data);
+            return srv_fail(e, SRV_ERR_BAD_REQUEST, param, "invalid_value",
+                            "Invalid '%s': part %zu is not a {\"type\": \"text\", \"text\": ...} part (this model "
+                            "reads text only).",
+                            param, i);
+        }
+        srv_buf_append(&b, json_string_value(text), json_string_length(text));
+    }
+    *out = b.oom ? NULL : json_stringn(b.data ? b.data : "", b.len);
+    free(b.data);
+    if (!*out)
+        return srv_fail(e, SRV_ERR_INTERNAL, NULL, NULL, "out of memory");
+    return true;
+}
+
+static bool parse_messages(json_t *root, srv_request *r, srv_api_error *e)
+{
+    static const char *const roles[] = { "system", "developer", "user", "assistant", "tool", "function" };
+    json_t *msgs = json_object_get(root, "messages");
+    if (!msgs || json_is_null(msgs))
+        return srv_fail(e, SRV_ERR_BAD_REQUEST, "messages", "missing_required_parameter",
+                        "Missing required parameter: 'messages'.");
+    if (!json_is_array(msgs))
+        return bad_type(e, "messages", "an array", msgs);
+    if (json_array_size(msgs) == 0)
+        return srv_fail(e, SRV_ERR_BAD_REQUEST, "messages", "empty_array",
+                        "Invalid 'messages': empty array. Expected an array with minimum length 1.");
+    r->messages = json_array();
+    if (!r->messages)
+        return srv_fail(e, SRV_ERR_INTERNAL, NULL, NULL, "out of memory");
+    size_t i;
+    json_t *m;
+    json_array_foreach(msgs, i, m) {
+        char param[SRV_ERR_TAG_BYTES];
+        snprintf(param, sizeof param, "messages.[%zu]", i);
+        if (!json_is_object(m))
+            return bad_type(e, param, "an object", m);
+        json_t *role = json_object_get(m, "role");
+        snprintf(param, sizeof param, "messages.[%zu].role", i);
+        if (!role)
+            return srv_fail(e, SRV_ERR_BAD_REQUEST, param, "missing_required_parameter",
+                            "Missing required parameter: '%s'.", param);
+        if (!json_is_string(role))
+            return bad_type(e, param, "a string", role);
+        bool known = false;
+        for (size_t k = 0; k < sizeof roles / sizeof roles[0]; k++)
+            known = known || strcmp(json_string_value(role), roles[k]) == 0;
+        if (!known)
+            return srv_fail(e, SRV_ERR_BAD_REQUEST, param, "invalid_value",
+                            "Invalid value for '%s': expected one of 'system', 'developer', 'user', 'assistant', "
+                            "'tool' or 'function'.",
+                            param);
+        json_t *text;
+        if (!content_text(json_object_get(m, "content"), i, &text, e))
+            return false;
+        /* the template sees every other key too (name, tool_calls, tool_call_id) */
+        json_t *copy = json_deep_copy(m);
+        if (!copy || json_object_set_new(copy, "content", text) != 0 || json_array_append_new(r->messages, copy) != 0)
+            return srv_fail(e, SRV_ERR_INTERNAL, NULL, NULL, "out of memory");
+    }
+    json_t *tools = field(root, "tools");
+    if (tools) {
+        if (!json_is_array(tools))
+            return bad_type(e, "tools", "an array", tools);
+        r->tools = json_incref(tools);
+    }
+    return true;
+}
+
+static bool parse_prompt(json_t *root, srv_request *r, srv_api_error *e)
+{
+    json_t *p = json_object_get(root, "prompt");
+    if (!p || json_is_null(p))
+        return srv_fail(e, SRV_ERR_BAD_REQUEST, "prompt", "missing_required_parameter",
+                        "Missing required parameter: 'prompt'.");
+    if (json_is_array(p) && json_array_size(p) == 1 && json_is_string(json_array_get(p, 0)))
+        p = json_array_get(p, 0);
+    if (json_is_string(p)) {
+        r->prompt_len = json_string_length(p);
+        r->prompt = malloc(r->prompt_len + 1);
+        if (!r->prompt)
+            return srv_fail(e, SRV_ERR_INTERNAL, NULL, NULL, "out of memory");
+        memcpy(r->prompt, json_string_value(p), r->prompt_len + 1);
+        return true;
+    }
+    if (!json_is_array(p))
+        return bad_type(e, "prompt", "a string, an array of one string or an array of token ids", p);
+    size_t n = json_array_size(p);
+    if (n == 0)
+        return srv_fail(e, SRV_ERR_BAD_REQUEST, "prompt", "empty_array", "Invalid 'prompt': empty array.");
+    if (json_is_string(json_array_get(p, 0)))
+        return srv_fail(e, SRV_ERR_BAD_REQUEST, "prompt", "invalid_value",
+                        "Invalid 'prompt': %zu prompts given; this server answers one prompt per request "
+                        "(use n for several choices).",
+                        n);
+    if (n > INT32_MAX)
+        return srv_fail(e, SRV_ERR_BAD_REQUEST, "prompt", "invalid_value", "Invalid 'prompt': too many tokens.");
+    r->prompt_ids = malloc(n * sizeof *r->prompt_ids);
+    if (!r->prompt_ids)
+        return srv_fail(e, SRV_ERR_INTERNAL, NULL, NULL, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        json_t *t = json_array_get(p, i);
+        if (!json_is_integer(t) || json_integer_value(t) < 0 || json_integer_value(t) > INT32_MAX)
+            return srv_fail(e, SRV_ERR_BAD_REQUEST, "prompt", "invalid_type",
+                            "Invalid 'prompt': element %zu is not a token id (a non-negative integer).", i);
+        r->prompt_ids[i] = (ponder_token)json_integer_value(t);
+    }
+    r->n_prompt_ids = (int32_t)n;
+    return true;
+}
+
+static bool parse_stop(json_t *root, srv_request *r, srv_api_error *e)
+{
+    json_t *s = field(root, "stop");
+    if (!s)
+        return true;
+    json_t *one[1] = { s };
+    json_t **items = one;
+    size_t n = 1;
+    json_t *arr[SRV_MAX_STOP];
+    if (json_is_array(s)) {
+        n = json_array_size(s);
+        if (n > SRV_MAX_STOP)
+            return srv_fail(e, SRV_ERR_BAD_REQUEST, "stop", "invalid_value",
+                            "Invalid 'stop': %zu sequences given; at most %d are allowed.", n, SRV_MAX_STOP);
+        for (size_t i = 0; i < n; i++)
+            arr[i] = json_array_get(s, i);
+        items = arr;
+    } else if (!json_is_string(s)) {
+        return bad_type(e, "stop", "a string or an array of strings", s);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!json_is_string(items[i]))
+            return bad_type(e, "stop", "a string or an array of strings", items[i]);
+        if (json_string_length(items[i]) == 0)
+            continue; /* an empty stop string would end every answer at once; OpenAI ignores it */
+        r->stop[r->n_stop] = strdup(json_string_value(items[i]));
+        if (!r->stop[r->n_stop])
+            return srv_fail(e, SRV_ERR_INTERNAL, NULL, NULL, "out of memory");
+        r->n_stop++;
+    }
+    return true;
+}
+
+static bool parse_logprobs(json_t *root, srv_request *r, srv_api_error *e)
+{
+    int64_t k = 0;
+    bool given = false;
+    if (r->kind == SRV_EP_CHAT) {
+        if (!get_bool(root, "logprobs", &r->logprobs, e))
+            return false;
+        if (!get_int(root, "top_logprobs", 0, PONDER_GEN_MAX_TOP_LOGPROBS, &k, &given, e))
+            return false;
+        if (given && !r->logprobs)
+            return srv_fail(e, SRV_ERR_BAD_REQUEST, "top_logprobs", "invalid_value",
+                            "Invalid 'top_logprobs': 'logprobs' must be set to true when 'top_logprobs' is used.");
+    } else {
+        if (!get_int(root, "logprobs", 0, SRV_MAX_LEGACY_LOGPROBS, &k, &given, e))
+            return false;
+        r->logprobs = given;
+    }
+    r->top_logprobs = (int32_t)k;
+    return true;
+}
+
+bool srv_request_parse(srv_endpoint kind, const char *body, size_t len, srv_request *r, srv_api_error *e)
+{
+    memset(r, 0, sizeof *r);
+    r->kind = kind;
+    json_error_t jerr;
+    json_t *root = json_loadb(body, len, 0, &jerr);
+    if (!root)
+        return srv_fail(e, SRV_ERR_BAD_REQUEST, NULL, "invalid_json",
+                        "We could not parse the JSON body of your request: %s (line %d, column %d).", jerr.text,
+                        jerr.line, jerr.column);
+    bool ok = false;
+    if (!json_is_object(root)) {
+        srv_fail(e, SRV_ERR_BAD_REQUEST, NULL, "invalid_json", "The request body must be a JSON object, not %s.",
+                 json_kind(root));
+        goto done;
+    }
+
+    json_t *model = field(root, "model");
+    if (model && !json_is_string(model)) {
+        bad_type(e, "model", "a string", model);
+        goto done;
+    }
+    if (model && !(r->model = strdup(json_string_value(model)))) {
+        srv_fail(e, SRV_ERR_INTERNAL, NULL, NULL, "out of memory");
+        goto done;
+    }
+    if (kind == SRV_EP_CHAT ? !parse_messages(root, r, e) : !parse_prompt(root, r, e))
+        goto done;
+
+    /* max_completion_tokens is the chat name that replaced max_tokens; the later one wins */
+    int64_t max_tokens = -1;
+    if (!get_int(root, "max_tokens", 1, INT32_MAX, &max_tokens, NULL, e) ||
+        !get_int(root, "max_completion_tokens", 1, INT32_MAX, &max_tokens, NULL, e))
+        goto done;
+    r->max_tokens = (int32_t)max_tokens;
+
+    r->sampling = ponder_sampler_params_default();
+    r->sampling.temp = 1.0f;
+    r->sampling.top_p = 1.0f;
+    r->sampling.top_k = 0;
+    r->sampling.min_p = 0.0f;
+    r->sampling.repeat_penalty = 1.0f;
+    r->sampling.seed = PONDER_SEED_RANDOM;
+    int64_t top_k = 0, seed = 0, n = 1;
+    bool seed_given = false;
+    if (!get_number(root, "temperature", 0.0, 2.0, &r->sampling.temp, e) ||
+        !get_number(root, "top_p", 0.0, 1.0, &r->sampling.top_p, e) ||
+        !get_number(root, "min_p", 0.0, 1.0, &r->sampling.min_p, e) ||
+        !get_int(root, "top_k", -1, INT32_MAX, &top_k, NULL, e) ||
+        !get_int(root, "seed", INT64_MIN, INT64_MAX, &seed, &seed_given, e) ||
+        !get_number(root, "presence_penalty", -2.0, 2.0, &r->presence_penalty, e) ||
+        !get_number(root, "frequency_penalty", -2.0, 2.0, &r->frequency_penalty, e) ||
+        !get_int(root, "n", 1, SRV_MAX_N, &n, NULL, e))
+        goto done;
+    r->sampling.top_k = (int32_t)top_k;
+    if (seed_given)
+        r->sampling.seed = (uint64_t)seed; /* -1 wraps to PONDER_SEED_RANDOM: a random seed, as llama.cpp */
+    r->n = (int32_t)n;
+    if (!parse_stop(root, r, e) || !parse_logprobs(root, r, e))
+        goto done;
+    if (!get_bool(root, "stream", &r->stream, e))
+        goto done;
+    json_t *so = field(root, "stream_options");
+    if (so) {
+        if (!json_is_object(so)) {
+            bad_type(e, "stream_options", "an object", so);
+            goto done;
+        }
+        if (!r->stream) {
+            srv_fail(e, SRV_ERR_BAD_REQUEST, "stream_options", "invalid_value",
+                     "The 'stream_options' parameter is only allowed when 'stream' is enabled.");
+            goto done;
+        }
+        if (!get_bool(so, "include_usage", &r->include_usage, e)) {
+            snprintf(e->param, sizeof e->param, "stream_options.include_usage");
+            goto done;
+        }
+    }
+    json_t *user = field(root, "user");
+    if (user && !json_is_string(user)) {
+        bad_type(e, "user", "a string", user);
+        goto done;
+    }
+    ok = true;
+done:
+    json_decref(root);
+    if (!ok)
+        srv_request_free(r);
+    return ok;
+}
+
+void srv_request_free(srv_request *r)
+{
+    if (!r)
+        return;
+    free(r->model);
+    json_decref(r->messages);
+    json_decref(r->tools);
+    free(r->prompt);
+    free(r->prompt_ids);
+    for (int32_t i = 0; i < r->n_stop; i++)
+        free(r->stop[i]);
+    srv_endpoint kind = r->kind;
+    memset(r, 0, sizeof *r);
+    r->kind = kind;
+}
+
+char *srv_chat_vars_json(const srv_request *r, const char *bos, const char *eos)
+{
+    json_t *v = json_object();
+    if (!v)
+        return NULL;
+    json_object_set(v, "messages", r->messages);
+    json_object_set_new(v, "bos_token", srv_json_string_lossy(bos ? bos : "", bos ? strlen(bos) : 0));
+    json_object_set_new(v, "eos_token", srv_json_string_lossy(eos ? eos : "", eos ? strlen(eos) : 0));
+    json_object_set_new(v, "add_generation_prompt", json_true());
+    if (r->tools)
+        json_object_set(v, "tools", r->tools);
+    char *s = json_dumps(v, JSON_COMPACT);
+    json_decref(v);
+    return s;
+}
+
+char *srv_render_chatml(const json_t *messages)
+{
+    srv_buf b = { 0 };
+    size_t i;
+    json_t *m;
+    json_array_foreach(messages, i, m) {
+        json_t *role = json_object_get(m, "role");
+        json_t *content = json_object_get(m, "content");
+        srv_buf_append(&b, "<|im_start|>", 12);
+        srv_buf_append(&b, json_string_value(role), json_string_length(role));
+        srv_buf_append(&b, "\n", 1);
+        srv_buf_append(&b, json_string_value(content), json_string_length(content));
+        srv_buf_append(&b, "<|im_end|>\n", 11);
+    }
+    srv_buf_append(&b, "<|im_start|>assistant\n", 22);
+    if (b.oom) {
+        free(b.data);
+        return NULL;
+    }
+    return b.data;
+}

@@ -1,0 +1,230 @@
+/*
+ * server.c — ponder_server's life cycle: load the model, tokenizer and chat template,
+ * make the pool and the gen engine, start the engine and HTTP threads, stop them.
+ */
+#include "server/server_state.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+ponder_server_params ponder_server_params_default(void)
+{
+    ponder_server_params p = { 0 };
+    p.host = "127.0.0.1";
+    p.port = 8080;
+    p.n_parallel = 4;
+    p.n_ctx = 0;
+    p.n_threads = 1;
+    p.queue_max = 64;
+    p.max_body_bytes = PONDER_SERVER_MAX_BODY_BYTES_DEFAULT;
+    return p;
+}
+
+double srv_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1.0e6;
+}
+
+void srv_log(const struct ponder_server *s, ponder_log_level level, const char *fmt, ...)
+{
+    if (!s->p.log)
+        return;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    s->p.log(level, msg, s->p.log_user);
+}
+
+/* Text of a special token for the template's bos_token / eos_token ("" if none). */
+static char *special_text(const ponder_tokenizer *tok, ponder_token id)
+{
+    if (id == PONDER_TOKEN_NULL)
+        return strdup("");
+    char buf[256];
+    int32_t n = ponder_tokenizer_token_to_piece(tok, id, buf, sizeof buf - 1, true);
+    if (n < 0)
+        n = 0;
+    buf[n] = '\0';
+    return strdup(buf);
+}
+
+static uint32_t fnv1a(uint32_t h, const char *s)
+{
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
+static ponder_status load_template(ponder_server *s, ponder_error *err)
+{
+    const ponder_gguf *g = ponder_model_gguf(s->model);
+    ponder_error e;
+#ifdef PONDER_SERVER_HAVE_CHAT
+    ponder_status st = ponder_chat_template_from_gguf(g, &s->tmpl, &e);
+#else
+    /* built before the chat module: a model's own template cannot be rendered */
+    ponder_status st = ponder_gguf_find_kv(g, "tokenizer.chat_template") < 0 ? PONDER_ERR_NOT_FOUND
+                                                                             : PONDER_ERR_UNSUPPORTED;
+    snprintf(e.msg, sizeof e.msg, "this build of ponder has no chat template support (src/chat)");
+#endif
+    if (st == PONDER_OK)
+        return PONDER_OK;
+    s->tmpl = NULL;
+    if (st == PONDER_ERR_NOT_FOUND) {
+        if (s->p.chatml) {
+            srv_log(s, PONDER_LOG_INFO, "%s has no tokenizer.chat_template; using ChatML (--chatml)", s->model_id);
+        } else {
+            snprintf(s->tmpl_error, sizeof s->tmpl_error,
+                     "the model '%s' has no chat template (tokenizer.chat_template); use /v1/completions, or "
+                     "restart the server with --chatml to use ChatML",
+                     s->model_id);
+            srv_log(s, PONDER_LOG_WARN, "%s", s->tmpl_error);
+        }
+        return PONDER_OK;
+    }
+    /* a template we cannot parse is the model's own: do not swap in another silently */
+    snprintf(s->tmpl_error, sizeof s->tmpl_error, "the model's chat template cannot be used: %s", e.msg);
+    srv_log(s, PONDER_LOG_WARN, "%s", s->tmpl_error);
+    (void)err;
+    return PONDER_OK;
+}
+
+ponder_status ponder_server_create(const char *model_path, const ponder_server_params *p, ponder_server **out,
+                                   ponder_error *err)
+{
+    *out = NULL;
+    if (!model_path)
+        return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "no model path");
+    ponder_server_params d = ponder_server_params_default();
+    if (!p)
+        p = &d;
+    if (p->n_parallel < 1 || p->queue_max < 0 || p->n_ctx < 0 || p->port < 0 || p->port > 65535)
+        return ponder_error_set(err, PONDER_ERR_INVALID_ARG,
+                                "bad server parameters (parallel %d, queue %d, ctx %d, port %d)", (int)p->n_parallel,
+                                (int)p->queue_max, (int)p->n_ctx, p->port);
+    ponder_server *s = calloc(1, sizeof *s);
+    if (!s)
+        return ponder_error_set(err, PONDER_ERR_NOMEM, "out of memory");
+    ponder_status st;
+    s->p = *p;
+    snprintf(s->host, sizeof s->host, "%s", p->host ? p->host : "127.0.0.1");
+    s->p.host = s->host;
+    s->p.max_body_bytes = p->max_body_bytes ? p->max_body_bytes : PONDER_SERVER_MAX_BODY_BYTES_DEFAULT;
+    if (p->api_key && !(s->api_key = strdup(p->api_key))) {
+        free(s);
+        return ponder_error_set(err, PONDER_ERR_NOMEM, "out of memory");
+    }
+    s->p.api_key = s->api_key;
+    s->p.version = NULL;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->engine_cv, NULL);
+    srv_metrics_init(&s->metrics);
+
+    const char *base = strrchr(model_path, '/');
+    base = base ? base + 1 : model_path;
+    snprintf(s->model_id, sizeof s->model_id, "%s", base);
+    size_t n = strlen(s->model_id);
+    if (n > 5 && strcmp(s->model_id + n - 5, ".gguf") == 0)
+        s->model_id[n - 5] = '\0';
+
+    ponder_model_params mp = ponder_model_params_default();
+    mp.log = p->log;
+    mp.log_user = p->log_user;
+    if ((st = ponder_model_load(model_path, &mp, &s->model, err)) != PONDER_OK)
+        goto fail;
+    if ((st = ponder_tokenizer_create(ponder_model_gguf(s->model), &s->tok, err)) != PONDER_OK)
+        goto fail;
+    if ((st = load_template(s, err)) != PONDER_OK)
+        goto fail;
+    s->bos_text = special_text(s->tok, ponder_tokenizer_bos(s->tok));
+    s->eos_text = special_text(s->tok, ponder_tokenizer_eos(s->tok));
+    if (!s->bos_text || !s->eos_text) {
+        st = ponder_error_set(err, PONDER_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    if (p->n_threads > 1 && (st = ponder_pool_create(p->n_threads, &s->pool, err)) != PONDER_OK)
+        goto fail;
+
+    ponder_gen_params gp = ponder_gen_params_default();
+    gp.n_seq_max = p->n_parallel;
+    gp.context.n_ctx = p->n_ctx;
+    gp.context.pool = s->pool;
+    if ((st = ponder_gen_create(s->model, s->tok, &gp, &s->gen, err)) != PONDER_OK)
+        goto fail;
+    s->n_ctx = ponder_context_n_ctx(ponder_gen_context(s->gen));
+
+    uint32_t h = fnv1a(2166136261u, p->version ? p->version : "");
+    h = fnv1a(h, s->model_id);
+    snprintf(s->fingerprint, sizeof s->fingerprint, "fp_ponder_%08x", h);
+    s->id_state = ((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid() ^ 0x9E3779B97F4A7C15ull;
+    *out = s;
+    return PONDER_OK;
+fail:
+    ponder_server_free(s);
+    return st;
+}
+
+ponder_status ponder_server_start(ponder_server *s, ponder_error *err)
+{
+    if (pthread_create(&s->engine, NULL, srv_engine_main, s) != 0)
+        return ponder_error_set(err, PONDER_ERR_INTERNAL, "cannot start the engine thread");
+    s->engine_started = true;
+    ponder_status st = srv_http_start(s, err);
+    if (st != PONDER_OK)
+        ponder_server_stop(s);
+    return st;
+}
+
+int ponder_server_port(const ponder_server *s)
+{
+    return s->port;
+}
+
+const char *ponder_server_model_id(const ponder_server *s)
+{
+    return s->model_id;
+}
+
+void ponder_server_stop(ponder_server *s)
+{
+    if (!s || s->stopped)
+        return;
+    s->stopped = true;
+    pthread_mutex_lock(&s->mu);
+    s->stopping = true;
+    pthread_cond_broadcast(&s->engine_cv);
+    pthread_mutex_unlock(&s->mu);
+    if (s->engine_started)
+        pthread_join(s->engine, NULL);
+    s->engine_started = false;
+    srv_http_stop(s);
+}
+
+void ponder_server_free(ponder_server *s)
+{
+    if (!s)
+        return;
+    ponder_server_stop(s);
+    ponder_gen_free(s->gen);
+    ponder_pool_free(s->pool);
+#ifdef PONDER_SERVER_HAVE_CHAT
+    ponder_chat_template_free(s->tmpl);
+#endif
+    ponder_tokenizer_free(s->tok);
+    ponder_model_free(s->model);
+    free(s->bos_text);
+    free(s->eos_text);
+    free(s->api_key);
+    srv_metrics_destroy(&s->metrics);
+    pthread_cond_destroy(&s->engine_cv);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}

@@ -1,0 +1,198 @@
+/*
+ * server_internal.h — the server's parts that need no sockets, so the unit tests and
+ * the fuzz harness reach them: the error table, request parsing and validation, response
+ * and stream-chunk building, Prometheus metrics, the embedded web assets.
+ */
+#ifndef PONDER_SERVER_INTERNAL_H
+#define PONDER_SERVER_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "ponder/gen.h"
+#include "ponder/tokenizer.h"
+
+/* ---- errors: one table maps each kind to its HTTP status and OpenAI error type ---- */
+typedef enum srv_err {
+    SRV_ERR_BAD_REQUEST = 0, /* 400 invalid_request_error */
+    SRV_ERR_UNAUTHORIZED,    /* 401 invalid_request_error (code invalid_api_key) */
+    SRV_ERR_NOT_FOUND,       /* 404 invalid_request_error (unknown path, model_not_found) */
+    SRV_ERR_METHOD,          /* 405 invalid_request_error */
+    SRV_ERR_TOO_LARGE,       /* 413 invalid_request_error */
+    SRV_ERR_RATE_LIMIT,      /* 429 requests (code rate_limit_exceeded), with Retry-After */
+    SRV_ERR_INTERNAL,        /* 500 server_error */
+    SRV_ERR_UNAVAILABLE,     /* 503 server_error (shutting down) */
+    SRV_ERR_COUNT
+} srv_err;
+
+int srv_err_http_status(srv_err kind);
+const char *srv_err_type(srv_err kind);
+
+#define SRV_ERR_MSG_BYTES 512
+#define SRV_ERR_TAG_BYTES 64
+
+typedef struct srv_api_error {
+    srv_err kind;
+    char message[SRV_ERR_MSG_BYTES];
+    char param[SRV_ERR_TAG_BYTES]; /* "" → null */
+    char code[SRV_ERR_TAG_BYTES];  /* "" → null */
+} srv_api_error;
+
+/* Fills e; param and code may be NULL. Returns false so validators can `return srv_fail(...)`. */
+bool srv_fail(srv_api_error *e, srv_err kind, const char *param, const char *code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 5, 6)))
+#endif
+    ;
+/* {"error":{"message","type","param","code"}} as a malloc'ed string (NULL: out of memory). */
+char *srv_error_json(const srv_api_error *e);
+
+/* ---- requests ---- */
+typedef enum srv_endpoint { SRV_EP_CHAT = 0, SRV_EP_COMPLETION } srv_endpoint;
+
+#define SRV_MAX_STOP 4      /* OpenAI: up to 4 stop sequences */
+#define SRV_MAX_N 128       /* OpenAI's bound for n */
+#define SRV_MAX_LEGACY_LOGPROBS 5 /* completions: logprobs <= 5 (OpenAI) */
+
+typedef struct srv_request {
+    srv_endpoint kind;
+    char *model;               /* NULL when absent */
+    json_t *messages;          /* chat: normalized [{role, content: string, ...}] (owned) */
+    json_t *tools;             /* chat: the tools array, passed to the template (owned), or NULL */
+    char *prompt;              /* completion: the prompt text (when given as text) */
+    size_t prompt_len;
+    ponder_token *prompt_ids;  /* completion: the prompt given as token ids */
+    int32_t n_prompt_ids;
+    int32_t max_tokens;        /* -1: not given (until end of generation or a full context) */
+    ponder_sampler_params sampling;
+    float presence_penalty, frequency_penalty;
+    char *stop[SRV_MAX_STOP];
+    int32_t n_stop;
+    int32_t n;                 /* choices */
+    bool stream, include_usage;
+    bool logprobs;             /* chat: logprobs: true; completion: logprobs given (0..5) */
+    int32_t top_logprobs;      /* alternatives per token */
+} srv_request;
+
+/* Parses and validates a request body. Unknown fields are ignored; null means absent, as
+ * OpenAI accepts. On failure *e names the param and false is returned (r is then empty). */
+bool srv_request_parse(srv_endpoint kind, const char *body, size_t len, srv_request *r, srv_api_error *e);
+void srv_request_free(srv_request *r);
+
+/* The vars object for ponder_chat_render_json: {"messages", "bos_token", "eos_token",
+ * "add_generation_prompt": true, "tools"?}, malloc'ed compact JSON. */
+char *srv_chat_vars_json(const srv_request *r, const char *bos, const char *eos);
+/* ChatML (the documented fallback), malloc'ed: "<|im_start|>ROLE\nCONTENT<|im_end|>\n"
+ * per message, then "<|im_start|>assistant\n". */
+char *srv_render_chatml(const json_t *messages);
+
+/* ---- results and responses ---- */
+typedef struct srv_logprob {
+    ponder_gen_token_logprob chosen;
+    ponder_gen_token_logprob top[PONDER_GEN_MAX_TOP_LOGPROBS];
+    int32_t n_top;
+} srv_logprob;
+
+/* What one choice produced (non-streaming responses). */
+typedef struct srv_choice {
+    char *text; size_t text_len;
+    srv_logprob *lp; int32_t n_lp;  /* one per sampled token when logprobs were asked */
+    ponder_finish finish;
+} srv_choice;
+
+typedef struct srv_stats {
+    int32_t prompt_tokens, completion_tokens, prompt_tokens_evaluated;
+    uint64_t flops;
+    double wall_ms;               /* arrival to the last token */
+    double gen_ms;                /* first to last token */
+} srv_stats;
+
+/* Identity fields shared by a response and its chunks. */
+typedef struct srv_meta {
+    char id[48];                  /* "chatcmpl-…" / "cmpl-…" */
+    int64_t created;
+    const char *model;
+    const char *fingerprint;
+} srv_meta;
+
+const char *srv_finish_reason(ponder_finish f); /* "stop" / "length" (cancel/error never reach a client) */
+
+/* Whole responses, malloc'ed JSON text. */
+char *srv_build_response(const srv_request *r, const srv_meta *m, const ponder_tokenizer *tok,
+                         const srv_choice *choices, const srv_stats *st);
+/* One stream chunk for a choice: role (first chunk), text and logprob, or finish; as
+ * "data: {...}\n\n", malloc'ed. st non-NULL adds the "ponder" object. */
+typedef struct srv_delta {
+    int32_t choice;
+    bool role;                        /* chat: the first chunk, delta {role, content: ""} */
+    const char *text; size_t text_len;
+    const srv_logprob *lp;            /* NULL: no logprob in this chunk */
+    size_t text_offset;               /* completions logprobs: where this token's text starts */
+    ponder_finish finish;             /* NONE: not a final chunk */
+} srv_delta;
+char *srv_build_chunk(const srv_request *r, const srv_meta *m, const ponder_tokenizer *tok, const srv_delta *d,
+                      const srv_stats *st);
+/* The usage chunk (include_usage): empty choices, usage and the ponder object. */
+char *srv_build_usage_chunk(const srv_request *r, const srv_meta *m, const srv_stats *st);
+
+/* A JSON string of bytes, invalid UTF-8 replaced by U+FFFD. NULL only out of memory. */
+json_t *srv_json_string_lossy(const char *s, size_t n);
+
+/* ---- metrics ---- */
+#define SRV_HIST_BUCKETS 14
+#define SRV_STATUS_SLOTS 8 /* distinct status codes counted */
+
+typedef struct srv_histogram {
+    uint64_t counts[SRV_HIST_BUCKETS + 1]; /* last: +Inf */
+    double sum;
+    uint64_t n;
+} srv_histogram;
+
+typedef struct srv_metrics {
+    pthread_mutex_t mu;
+    int status_code[SRV_STATUS_SLOTS];
+    uint64_t status_count[SRV_STATUS_SLOTS];
+    uint64_t prompt_tokens, completion_tokens;
+    srv_histogram latency, ttft;
+    int64_t queue_depth, active_requests, active_sequences;
+} srv_metrics;
+
+void srv_metrics_init(srv_metrics *m);
+void srv_metrics_destroy(srv_metrics *m);
+void srv_metrics_count_status(srv_metrics *m, int http_status);
+void srv_metrics_add_tokens(srv_metrics *m, int64_t prompt, int64_t completion);
+void srv_metrics_observe_latency(srv_metrics *m, double seconds);
+void srv_metrics_observe_ttft(srv_metrics *m, double seconds);
+void srv_metrics_set_load(srv_metrics *m, int64_t queue_depth, int64_t active_requests, int64_t active_sequences);
+/* Prometheus text exposition format 0.0.4, malloc'ed. */
+char *srv_metrics_render(srv_metrics *m);
+
+/* ---- the embedded web page (generated at build time from web/) ---- */
+typedef struct srv_asset {
+    const char *path;           /* "/index.html" */
+    const unsigned char *data;
+    size_t size;
+} srv_asset;
+extern const srv_asset srv_web_assets[];
+extern const size_t srv_web_n_assets;
+const srv_asset *srv_web_find(const char *url); /* "/" → /index.html; NULL if absent */
+const char *srv_mime_type(const char *path);
+
+/* ---- small growable string ---- */
+typedef struct srv_buf {
+    char *data;
+    size_t len, cap;
+    bool oom;
+} srv_buf;
+bool srv_buf_append(srv_buf *b, const char *s, size_t n);
+bool srv_buf_printf(srv_buf *b, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+#endif /* PONDER_SERVER_INTERNAL_H */

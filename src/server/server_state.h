@@ -1,0 +1,113 @@
+/*
+ * server_state.h — the server object and the job that carries one request between an
+ * HTTP handler thread and the engine thread. Shared by engine.c and http.c only.
+ *
+ * Locking: one mutex (s->mu) guards the inbox, every job's fields after submission and
+ * the counters below; the engine waits on s->engine_cv, a handler on its job->cond. The
+ * engine never holds s->mu while decoding (ponder_gen_step), so handlers are not stalled
+ * by a long step; gen callbacks take s->mu per event.
+ */
+#ifndef PONDER_SERVER_STATE_H
+#define PONDER_SERVER_STATE_H
+
+#include "server/server_internal.h"
+
+#include "ponder/chat.h"
+#include "ponder/gen.h"
+#include "ponder/model.h"
+#include "ponder/pool.h"
+#include "ponder/server.h"
+
+#include <pthread.h>
+
+/* One gen event, copied (text owned). */
+typedef struct srv_event {
+    int32_t choice;
+    char *text;
+    size_t text_len;
+    bool has_token;
+    srv_logprob lp;          /* valid when has_token and the request asked for logprobs */
+    ponder_finish finish;
+} srv_event;
+
+typedef enum srv_job_state {
+    SRV_JOB_INBOX = 0, /* handed to the engine, not yet submitted to gen */
+    SRV_JOB_RUNNING,   /* submitted (queued in gen or decoding) */
+    SRV_JOB_FAILED,    /* the engine refused it: fail_msg */
+    SRV_JOB_DONE,      /* every choice finished; usage is final */
+} srv_job_state;
+
+typedef struct srv_job {
+    int refs;                     /* handler + engine */
+    srv_job_state state;
+    ponder_status fail_status;
+    char fail_msg[PONDER_ERROR_MSG_BYTES];
+    bool cancel;                  /* the client went away: the engine cancels at the next step */
+    bool aborted;                 /* ended by cancel, shutdown or a decode error */
+
+    srv_request req;              /* owned */
+    ponder_token *prompt;         /* owned */
+    int32_t n_prompt;
+    int32_t gen_id;
+
+    srv_event *ev;                /* in arrival order */
+    size_t n_ev, cap_ev;
+    int32_t n_finished;
+    ponder_gen_usage usage;
+    double t_arrival_ms, t_first_ms, t_last_ms;
+    bool got_first;
+
+    pthread_cond_t cond;
+    struct ponder_server *s;
+    struct srv_job *next;         /* inbox or the engine's running list */
+} srv_job;
+
+struct ponder_server {
+    ponder_server_params p;
+    char host[256];
+    char *api_key;
+    char model_id[256];
+    char fingerprint[40];
+    ponder_model *model;
+    ponder_tokenizer *tok;
+    ponder_chat_template *tmpl;   /* NULL: the model has none (ChatML with --chatml) */
+    char tmpl_error[PONDER_ERROR_MSG_BYTES + 128]; /* why chat requests fail, when tmpl is NULL and !chatml */
+    char *bos_text, *eos_text;
+    ponder_pool *pool;
+    ponder_gen *gen;
+    int32_t n_ctx;
+
+    pthread_mutex_t mu;
+    pthread_cond_t engine_cv;
+    srv_job *inbox_head, *inbox_tail;
+    srv_job *running;             /* in submission order */
+    int32_t n_inflight;           /* accepted and not finished */
+    bool stopping, stopped;
+    bool engine_started;
+    pthread_t engine;
+    uint64_t id_state;
+
+    void *daemon;                 /* struct MHD_Daemon */
+    int port;
+    srv_metrics metrics;
+};
+
+double srv_now_ms(void);
+void srv_log(const struct ponder_server *s, ponder_log_level level, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* engine.c */
+srv_job *srv_job_create(struct ponder_server *s);
+void srv_job_unref(srv_job *j);   /* with s->mu held */
+void *srv_engine_main(void *arg);
+/* Hands a job to the engine (s->mu held); false if the server is full (429) or stopping. */
+void srv_engine_enqueue(struct ponder_server *s, srv_job *j);
+
+/* http.c */
+ponder_status srv_http_start(struct ponder_server *s, ponder_error *err);
+void srv_http_stop(struct ponder_server *s);
+
+#endif /* PONDER_SERVER_STATE_H */
