@@ -11,7 +11,9 @@
  * choice with those seeds.
  *
  * Not thread-safe: one thread submits, steps and cancels (the server serializes access).
- * Callbacks run inside ponder_gen_step on that thread.
+ * Callbacks run on that thread inside ponder_gen_step, and inside ponder_gen_cancel (the
+ * cancelled choices' final events). A callback may submit, cancel (its own request too:
+ * the remaining choices of the step are skipped) and release; it may not step.
  */
 #ifndef PONDER_GEN_H
 #define PONDER_GEN_H
@@ -48,7 +50,8 @@ typedef struct ponder_gen_token_logprob {
 typedef struct ponder_gen_event {
     int32_t request_id;
     int32_t choice;         /* 0..n_choices-1 */
-    ponder_token token;     /* PONDER_TOKEN_NULL on the final event when nothing was sampled */
+    ponder_token token;     /* PONDER_TOKEN_NULL on the final event when nothing was sampled
+                               (cancel, error, KV cells exhausted) */
     const char *text;       /* text now final for this choice (stop-string prefixes held back, */
     size_t text_len;        /*   complete UTF-8 only); valid during the callback */
     ponder_gen_token_logprob chosen;   /* when logprobs were asked */
@@ -59,17 +62,21 @@ typedef struct ponder_gen_event {
 typedef void (*ponder_gen_event_fn)(const ponder_gen_event *ev, void *user);
 
 typedef struct ponder_gen_request {
-    const ponder_token *prompt;   /* copied at submit */
+    const ponder_token *prompt;   /* copied at submit; ids checked against the vocabulary */
     int32_t n_prompt;
     int32_t n_choices;            /* >= 1 */
     int32_t max_tokens;           /* per choice; <= 0: until the context is full */
-    ponder_sampler_params sampling;
-    const uint64_t *seeds;        /* NULL: choice i uses sampling.seed + i */
-    float presence_penalty;       /* OpenAI semantics, over the generated tokens */
-    float frequency_penalty;
-    const char *const *stop;      /* stop strings (copied); matched on the text, not included */
+    ponder_sampler_params sampling; /* checked at submit (PONDER_ERR_INVALID_ARG) */
+    const uint64_t *seeds;        /* NULL: choice i uses sampling.seed + i (a random seed is
+                                     drawn once, for choice 0) */
+    float presence_penalty;       /* OpenAI semantics, over the generated tokens within the
+                                     last sampling.repeat_last_n (as llama-server); non-zero
+                                     replaces sampling.presence_penalty */
+    float frequency_penalty;      /* likewise */
+    const char *const *stop;      /* stop strings (copied, none empty); matched on the text,
+                                     earliest match wins, not included */
     int32_t n_stop;
-    bool ignore_eos;
+    bool ignore_eos;              /* end-of-generation tokens are never sampled (llama.cpp) */
     bool logprobs;                /* fill ev->chosen */
     int32_t top_logprobs;         /* 0..PONDER_GEN_MAX_TOP_LOGPROBS */
     ponder_gen_event_fn on_event; /* may be NULL (read the result at the end) */
@@ -77,8 +84,11 @@ typedef struct ponder_gen_request {
 } ponder_gen_request;
 
 typedef struct ponder_gen_params {
-    int32_t n_seq_max;            /* choices live at once, over all requests */
-    ponder_context_params context; /* n_ctx is per sequence; n_seq_max is set from above */
+    int32_t n_seq_max;            /* choices live at once, over all requests (default 1) */
+    ponder_context_params context; /* n_ctx is per sequence; n_seq_max is set from above;
+                                      n_kv_cells 0: n_ctx * n_seq_max. With fewer cells, a
+                                      step that does not fit ends its longest choice
+                                      ("length") */
 } ponder_gen_params;
 
 ponder_gen_params ponder_gen_params_default(void);
@@ -87,14 +97,19 @@ ponder_status ponder_gen_create(const ponder_model *m, const ponder_tokenizer *t
                                 ponder_gen **out, ponder_error *err);
 void ponder_gen_free(ponder_gen *g);
 
-/* Queues a request; it is admitted when it has sequences and cells. A prompt longer than
- * the context, or more choices than n_seq_max → PONDER_ERR_RANGE with the numbers. */
+/* Queues a request (FIFO); it is admitted when it has sequences and cells. A prompt longer
+ * than the context, or more choices than n_seq_max → PONDER_ERR_RANGE with the numbers;
+ * an empty prompt, bad sampling parameters → PONDER_ERR_INVALID_ARG. *request_id > 0
+ * (0 on failure). */
 ponder_status ponder_gen_submit(ponder_gen *g, const ponder_gen_request *r, int32_t *request_id,
                                 ponder_error *err);
-/* Ends a request now (its choices finish with PONDER_FINISH_CANCELLED), freeing its
- * sequences for the next step. Unknown id: no-op. */
+/* Ends a request now (its choices finish with PONDER_FINISH_CANCELLED; their final events,
+ * with any held-back text, are delivered before it returns), freeing its sequences for
+ * the next step. Unknown or finished id: no-op. */
 void ponder_gen_cancel(ponder_gen *g, int32_t request_id);
-/* One batched decode over everything admitted; false when there was nothing to do. */
+/* One batched decode over everything admitted; *did_work false when there was nothing to
+ * do. A decode error ends the requests in the batch with PONDER_FINISH_ERROR and is
+ * returned. */
 ponder_status ponder_gen_step(ponder_gen *g, bool *did_work, ponder_error *err);
 /* Requests submitted and not yet finished (queued or running). */
 int32_t ponder_gen_n_pending(const ponder_gen *g);
@@ -102,8 +117,11 @@ int32_t ponder_gen_n_queued(const ponder_gen *g); /* of those, not yet admitted 
 
 /* A finished (or running) choice's result, valid until the request is released. */
 typedef struct ponder_gen_choice_result {
-    const char *text; size_t text_len;     /* the whole generated text, stop string excluded */
-    const ponder_token *tokens; int32_t n_tokens;
+    const char *text; size_t text_len;     /* the whole generated text, stop string excluded
+                                              (NUL-terminated; an incomplete UTF-8 sequence at
+                                              the very end is dropped) */
+    const ponder_token *tokens; int32_t n_tokens; /* every sampled token, a final
+                                              end-of-generation token included */
     double sum_logprob;                    /* sum of the chosen tokens' logprobs (raw logits) */
     ponder_finish finish;
 } ponder_gen_choice_result;
@@ -115,12 +133,13 @@ typedef struct ponder_gen_usage {
     uint64_t flops;                        /* forward FLOPs spent on this request */
 } ponder_gen_usage;
 
-bool ponder_gen_done(const ponder_gen *g, int32_t request_id);
+bool ponder_gen_done(const ponder_gen *g, int32_t request_id); /* unknown id: true */
 ponder_status ponder_gen_result(const ponder_gen *g, int32_t request_id, int32_t choice,
                                 ponder_gen_choice_result *out, ponder_error *err);
 ponder_status ponder_gen_usage_of(const ponder_gen *g, int32_t request_id, ponder_gen_usage *out,
                                   ponder_error *err);
-/* Forgets a finished request (frees its results). */
+/* Forgets a request (frees its results); an unfinished one is cancelled first, without
+ * events. */
 void ponder_gen_release(ponder_gen *g, int32_t request_id);
 
 /* Convenience: submits r, steps until it is done, leaves its results readable. */

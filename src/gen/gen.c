@@ -1,0 +1,852 @@
+/*
+ * gen.c — requests, their choices and the step loop of gen.h over one multi-sequence
+ * context.
+ *
+ * Life of a request: QUEUED (submitted, FIFO) → PROMPT (admitted: it holds n_choices
+ * sequences; its prompt is decoded on choice 0's sequence, at most
+ * GEN_PROMPT_TOKENS_PER_STEP tokens a step) → RUNNING (the prompt's last logits are in:
+ * the other choices fork from choice 0's sequence, every choice samples its first token
+ * from those logits, then contributes one token to each later step) → DONE (every choice
+ * finished; its sequence was cleared at once so the next queued request can be admitted).
+ *
+ * Each step is one ponder_context_decode_batch holding the pending token of every live
+ * choice plus the next prompt chunks. A choice's token is sampled from its own logits
+ * row with its own sampler and detokenized with its own streaming detokenizer, so what
+ * a choice produces depends only on its prompt, its parameters and its seed — the model
+ * API promises the logits do not depend on the rest of the batch.
+ */
+#include "gen/gen_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Prompt tokens decoded per step over all requests: llama.cpp's default micro-batch
+ * (n_ubatch 512), so a long prompt delays the running choices' next token by at most
+ * one micro-batch's worth of compute. */
+#define GEN_PROMPT_TOKENS_PER_STEP 512
+
+typedef enum req_state { REQ_QUEUED, REQ_PROMPT, REQ_RUNNING, REQ_DONE } req_state;
+
+typedef struct gen_choice {
+    ponder_seq_id seq;         /* -1 while it holds none */
+    ponder_sampler *smp;
+    ponder_detokenizer *detok;
+    ponder_token *tokens;      /* every sampled token, a final end-of-generation one included */
+    int32_t n_tokens, cap_tokens;
+    char *text;                /* detokenized text; [0, n_final) handed out, the rest held */
+    size_t len, cap, n_final;
+    double sum_logprob;
+    ponder_finish finish;
+    ponder_token next;         /* sampled, decoded by the next step; PONDER_TOKEN_NULL if none */
+} gen_choice;
+
+typedef struct gen_req {
+    int32_t id;
+    req_state state;
+    bool released;             /* released inside a callback: freed when the step ends */
+    ponder_token *prompt;
+    int32_t n_prompt, n_prompt_done;
+    int32_t n_take;            /* prompt tokens in the batch being decoded */
+    int32_t n_choices, n_live;
+    int32_t max_tokens;
+    bool ignore_eos, logprobs;
+    int32_t top_logprobs;
+    gen_stops stops;
+    ponder_gen_event_fn on_event;
+    void *user;
+    gen_choice *choices;
+    ponder_gen_usage usage;
+} gen_req;
+
+/* What a wanted logits row of the batch is for: one choice's next token, or (choice
+ * -1) the last prompt token of a request, shared by all its choices. */
+typedef struct gen_row {
+    gen_req *r;
+    int32_t choice;
+} gen_row;
+
+struct ponder_gen {
+    const ponder_model *model;
+    const ponder_tokenizer *tok;
+    ponder_context *ctx;
+    int32_t n_vocab, n_ctx, n_seq_max;
+    int32_t n_cells;           /* KV cells of the empty context */
+    bool *seq_used;            /* n_seq_max */
+    gen_req **reqs;            /* submit order: the queue is its QUEUED entries */
+    int32_t n_reqs, cap_reqs;
+    int32_t next_id;
+    bool in_step;
+    /* one step's batch: at most n_seq_max generated tokens plus the prompt chunks */
+    int32_t cap_batch;
+    int32_t *b_tokens;
+    ponder_seq_id *b_seq;
+    bool *b_want;
+    gen_row *rows;             /* n_seq_max: a live choice or a completing prompt holds a sequence */
+    float *logits;             /* n_seq_max rows of n_vocab */
+    float *masked;             /* n_vocab: logits with end-of-generation tokens banned (ignore_eos) */
+    ponder_token *eog;         /* the vocabulary's end-of-generation ids */
+    int32_t n_eog;
+    ponder_gen_token_logprob top[PONDER_GEN_MAX_TOP_LOGPROBS];
+};
+
+const char *ponder_finish_name(ponder_finish f)
+{
+    switch (f) {
+    case PONDER_FINISH_NONE: return "none";
+    case PONDER_FINISH_STOP: return "stop";
+    case PONDER_FINISH_LENGTH: return "length";
+    case PONDER_FINISH_CANCELLED: return "cancelled";
+    case PONDER_FINISH_ERROR: return "error";
+    }
+    return "unknown";
+}
+
+ponder_gen_params ponder_gen_params_default(void)
+{
+    ponder_gen_params p = {
+        .n_seq_max = 1,
+        .context = ponder_context_params_default(),
+    };
+    return p;
+}
+
+/* ---- requests ---- */
+
+static void req_free(gen_req *r)
+{
+    if (!r)
+        return;
+    if (r->choices) {
+        for (int32_t i = 0; i < r->n_choices; i++) {
+            gen_choice *c = &r->choices[i];
+            ponder_sampler_free(c->smp);
+            ponder_detokenizer_free(c->detok);
+            free(c->tokens);
+            free(c->text);
+        }
+    }
+    for (int32_t i = 0; i < r->stops.n; i++)
+        free(r->stops.s[i]);
+    free(r->stops.s);
+    free(r->stops.len);
+    free(r->choices);
+    free(r->prompt);
+    free(r);
+}
+
+static gen_req *find_req(const ponder_gen *g, int32_t id, int32_t *index)
+{
+    for (int32_t i = 0; i < g->n_reqs; i++) {
+        if (g->reqs[i]->id == id && !g->reqs[i]->released) {
+            if (index)
+                *index = i;
+            return g->reqs[i];
+        }
+    }
+    return NULL;
+}
+
+static void emit(gen_req *r, int32_t ci, ponder_token tok, size_t from, const ponder_gen_token_logprob *chosen,
+                 const ponder_gen_token_logprob *top, int32_t n_top)
+{
+    if (!r->on_event)
+        return;
+    const gen_choice *c = &r->choices[ci];
+    ponder_gen_event ev = {
+        .request_id = r->id,
+        .choice = ci,
+        .token = tok,
+        .text = c->text ? c->text + from : "",
+        .text_len = c->n_final - from,
+        .top = top,
+        .n_top = n_top,
+        .finish = c->finish,
+    };
+    if (chosen)
+        ev.chosen = *chosen;
+    r->on_event(&ev, r->user);
+}
+
+static void release_seq(ponder_gen *g, gen_choice *c)
+{
+    if (c->seq < 0)
+        return;
+    /* Clearing a valid id cannot fail; the sequence is forgotten either way. */
+    ponder_context_seq_clear(g->ctx, c->seq, NULL);
+    g->seq_used[c->seq] = false;
+    c->seq = -1;
+}
+
+/* Marks choice ci finished: what was held back (the start of a stop string that will
+ * not complete now) becomes final, the sequence is freed; all before the final event, so
+ * its callback sees a consistent request. */
+static void finish_choice(ponder_gen *g, gen_req *r, int32_t ci, ponder_finish f)
+{
+    gen_choice *c = &r->choices[ci];
+    c->finish = f;
+    c->next = PONDER_TOKEN_NULL;
+    c->n_final = c->len;
+    release_seq(g, c);
+    if (--r->n_live == 0) {
+        r->state = REQ_DONE;
+        /* the sequences reserved for choices that never forked are free too */
+        for (int32_t i = 0; i < r->n_choices; i++)
+            release_seq(g, &r->choices[i]);
+    }
+}
+
+/* Ends every unfinished choice with f, delivering their final events. */
+static void finish_request(ponder_gen *g, gen_req *r, ponder_finish f)
+{
+    for (int32_t ci = 0; ci < r->n_choices; ci++) {
+        gen_choice *c = &r->choices[ci];
+        if (c->finish != PONDER_FINISH_NONE)
+            continue;
+        size_t from = c->n_final;
+        finish_choice(g, r, ci, f);
+        emit(r, ci, PONDER_TOKEN_NULL, from, NULL, NULL, 0);
+    }
+    r->state = REQ_DONE;
+}
+
+static bool grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return true;
+    size_t n = *cap ? *cap : 16;
+    while (n < need)
+        n *= 2;
+    void *q = realloc(*p, n * elem);
+    if (!q)
+        return false;
+    *p = q;
+    *cap = n;
+    return true;
+}
+
+/* ---- create ---- */
+
+ponder_status ponder_gen_create(const ponder_model *m, const ponder_tokenizer *tok, const ponder_gen_params *p,
+                                ponder_gen **out, ponder_error *err)
+{
+    if (!out)
+        return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "ponder_gen_create: out is NULL");
+    *out = NULL;
+    if (!m || !tok)
+        return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "ponder_gen_create: model and tokenizer are required");
+    ponder_gen_params prm = p ? *p : ponder_gen_params_default();
+    if (prm.n_seq_max < 0)
+        return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "gen: n_seq_max must be >= 1, got %d", prm.n_seq_max);
+    if (prm.n_seq_max == 0)
+        prm.n_seq_max = 1;
+    const int32_t n_vocab = ponder_model_hparams(m)->n_vocab;
+    if (ponder_tokenizer_n_vocab(tok) > n_vocab)
+        return ponder_error_set(err, PONDER_ERR_INVALID_ARG,
+                                "gen: the tokenizer has %d tokens but the model's output has %d",
+                                ponder_tokenizer_n_vocab(tok), n_vocab);
+
+    ponder_gen *g = calloc(1, sizeof *g);
+    if (!g)
+        return ponder_error_set(err, PONDER_ERR_NOMEM, "gen: out of memory");
+    g->model = m;
+    g->tok = tok;
+    g->n_vocab = n_vocab;
+    g->n_seq_max = prm.n_seq_max;
+    g->next_id = 1;
+    ponder_status st;
+    ponder_context_params cp = prm.context;
+    cp.n_seq_max = prm.n_seq_max;
+    if ((st = ponder_context_create(m, &cp, &g->ctx, err)) != PONDER_OK)
+        goto fail;
+    g->n_ctx = ponder_context_n_ctx(g->ctx);
+    g->n_cells = ponder_context_n_free_cells(g->ctx);
+    if (ponder_context_n_seq_max(g->ctx) < g->n_seq_max) {
+        st = ponder_error_set(err, PONDER_ERR_INTERNAL, "gen: asked the context for %d sequences, it holds %d",
+                              g->n_seq_max, ponder_context_n_seq_max(g->ctx));
+        goto fail;
+    }
+
+    g->cap_batch = g->n_seq_max + GEN_PROMPT_TOKENS_PER_STEP;
+    const size_t ns = (size_t)g->n_seq_max, nv = (size_t)n_vocab;
+    g->seq_used = calloc(ns, sizeof *g->seq_used);
+    g->b_tokens = malloc((size_t)g->cap_batch * sizeof *g->b_tokens);
+    g->b_seq = malloc((size_t)g->cap_batch * sizeof *g->b_seq);
+    g->b_want = malloc((size_t)g->cap_batch * sizeof *g->b_want);
+    g->rows = malloc(ns * sizeof *g->rows);
+    g->logits = ns <= SIZE_MAX / sizeof(float) / nv ? malloc(ns * nv * sizeof *g->logits) : NULL;
+    g->masked = malloc(nv * sizeof *g->masked);
+    g->eog = malloc(nv * sizeof *g->eog);
+    if (!g->seq_used || !g->b_tokens || !g->b_seq || !g->b_want || !g->rows || !g->logits || !g->masked || !g->eog) {
+        st = ponder_error_set(err, PONDER_ERR_NOMEM, "gen: out of memory for %d sequences of a %d-token vocabulary",
+                              g->n_seq_max, n_vocab);
+        goto fail;
+    }
+    const int32_t n_tok_vocab = ponder_tokenizer_n_vocab(tok);
+    for (int32_t id = 0; id < n_tok_vocab; id++)
+        if (ponder_tokenizer_is_eog(tok, id))
+            g->eog[g->n_eog++] = id;
+    *out = g;
+    return PONDER_OK;
+fail:
+    ponder_gen_free(g);
+    return st;
+}
+
+void ponder_gen_free(ponder_gen *g)
+{
+    if (!g)
+        return;
+    for (int32_t i = 0; i < g->n_reqs; i++)
+        req_free(g->reqs[i]);
+    free(g->reqs);
+    ponder_context_free(g->ctx);
+    free(g->seq_used);
+    free(g->b_tokens);
+    free(g->b_seq);
+    free(g->b_want);
+    free(g->rows);
+    free(g->logits);
+    free(g->masked);
+    free(g->eog);
+    free(g);
+}
+
+const ponder_context *ponder_gen_context(const ponder_gen *g)
+{
+    return g ? g->ctx : NULL;
+}
+
+/* ---- submit ---- */
+
+static ponder_status copy_stops(gen_req *r, const ponder_gen_request *q, ponder_error *err)
+{
+    if (q->n_stop < 0 || (q->n_stop > 0 && !q->stop))
+        return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "gen: %d stop strings but no array", q->n_stop);
+    if (q->n_stop == 0)
+        return PONDER_OK;
+    r->stops.s = calloc((size_t)q->n_stop, sizeof *r->stops.s);
+    r->stops.len = calloc((size_t)q->n_stop, sizeof *r->stops.len);
+    if (!r->stops.s || !r->stops.len)
+        return ponder_error_set(err, PONDER_ERR_NOMEM, "gen: out of memory");
+    for (int32_t i = 0; i < q->n_stop; i++) {
+        if (!q->stop[i] || !q->stop[i][0])
+            return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "gen: stop string %d is empty", i);
+        size_t len = strlen(q->stop[i]);
+        r->stops.s[i] = malloc(len + 1);
+        if (!r->stops.s[i])
+            return ponder_error_set(err, PONDER_ERR_NOMEM, "gen: out of memory");
+        memcpy(r->stops.s[i], q->stop[i], len + 1);
+        r->stops.len[i] = len;
+        r->stops.n = i + 1;
+    }
+    return PONDER_OK;
+}
+
+ponder_status ponder_gen_submit(ponder_gen *g, const ponder_gen_request *q, int32_t *request_id, ponder_error *err)
+{
+    if (request_id)
+        *request_id = 0;
+    if (!g || !q)
+        return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "ponder_gen_submit: generator and request are required");
+    if (!q->prompt || q->n_prompt <= 0)
+        return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "gen: the prompt is empty");
+    if (q->n_prompt > g->n_ctx)
+        return ponder_error_set(err, PONDER_ERR_RANGE, "prompt has %d tokens, context holds %d", q->n_prompt,
+                                g->n_ctx);
+    if (q->n_choices < 1)
+        return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "gen: n_choices must be >= 1, got %d", q->n_choices);
+    if (q->n_choices > g->n_seq_max)
+        return ponder_error_set(err, PONDER_ERR_RANGE, "%d choices asked, the generator runs at most %d sequences",
+                                q->n_choices, g->n_seq_max);
+    /* it must fit into an empty context: its prompt once, one token per choice */
+    if ((int64_t)q->n_prompt + q->n_choices > g->n_cells)
+        return ponder_error_set(err, PONDER_ERR_RANGE,
+                                "prompt of %d tokens and %d choices need %d KV cells, the context has %d",
+                                q->n_prompt, q->n_choices, q->n_prompt + q->n_choices, g->n_cells);
+    if (q->top_logprobs < 0 || q->top_logprobs > PONDER_GEN_MAX_TOP_LOGPROBS)
+        return ponder_error_set(err, PONDER_ERR_RANGE, "gen: top_logprobs must be 0..%d, got %d",
+                                PONDER_GEN_MAX_TOP_LOGPROBS, q->top_logprobs);
+    for (int32_t i = 0; i < q->n_prompt; i++)
+        if (q->prompt[i] < 0 || q->prompt[i] >= g->n_vocab)
+            return ponder_error_set(err, PONDER_ERR_INVALID_ARG,
+                                    "gen: prompt token %d at index %d is outside the vocabulary (0..%d)", q->prompt[i],
+                                    i, g->n_vocab - 1);
+
+    ponder_status st;
+    gen_req *r = calloc(1, sizeof *r);
+    if (!r)
+        return ponder_error_set(err, PONDER_ERR_NOMEM, "gen: out of memory");
+    r->n_choices = q->n_choices;
+    r->n_prompt = q->n_prompt;
+    r->prompt = malloc((size_t)q->n_prompt * sizeof *r->prompt);
+    r->choices = calloc((size_t)q->n_choices, sizeof *r->choices);
+    if (!r->prompt || !r->choices) {
+        st = ponder_error_set(err, PONDER_ERR_NOMEM, "gen: out of memory");
+        goto fail;
+    }
+    memcpy(r->prompt, q->prompt, (size_t)q->n_prompt * sizeof *r->prompt);
+    if ((st = copy_stops(r, q, err)) != PONDER_OK)
+        goto fail;
+    r->max_tokens = q->max_tokens;
+    r->ignore_eos = q->ignore_eos;
+    r->logprobs = q->logprobs;
+    r->top_logprobs = q->top_logprobs;
+    r->on_event = q->on_event;
+    r->user = q->user;
+    r->usage.prompt_tokens = q->n_prompt;
+
+    ponder_sampler_params sp = q->sampling;
+    if (q->presence_penalty != 0.0f)
+        sp.presence_penalty = q->presence_penalty;
+    if (q->frequency_penalty != 0.0f)
+        sp.frequency_penalty = q->frequency_penalty;
+    for (int32_t i = 0; i < r->n_choices; i++) {
+        gen_choice *c = &r->choices[i];
+        c->seq = -1;
+        c->next = PONDER_TOKEN_NULL;
+        if (q->seeds)
+            sp.seed = q->seeds[i];
+        else if (i > 0) /* a random seed is drawn once, for choice 0; the others follow it */
+            sp.seed = ponder_sampler_seed(r->choices[0].smp) + (uint64_t)i;
+        if ((st = ponder_sampler_create(&sp, g->n_vocab, &c->smp, err)) != PONDER_OK)
+            goto fail;
+        if ((st = ponder_detokenizer_create(g->tok, false, &c->detok, err)) != PONDER_OK)
+            goto fail;
+    }
+    size_t cap = (size_t)g->cap_reqs;
+    if (!grow((void **)&g->reqs, &cap, (size_t)g->n_reqs + 1, sizeof *g->reqs)) {
+        st = ponder_error_set(err, PONDER_ERR_NOMEM, "gen: out of memory");
+        goto fail;
+    }
+    g->cap_reqs = (int32_t)cap;
+    r->id = g->next_id++;
+    if (g->next_id <= 0) /* ids stay positive: 0 is "none" */
+        g->next_id = 1;
+    r->n_live = r->n_choices;
+    r->state = REQ_QUEUED;
+    g->reqs[g->n_reqs++] = r;
+    if (request_id)
+        *request_id = r->id;
+    return PONDER_OK;
+fail:
+    req_free(r);
+    return st;
+}
+
+/* ---- step ---- */
+
+static int32_t n_free_seqs(const ponder_gen *g)
+{
+    int32_t n = 0;
+    for (int32_t i = 0; i < g->n_seq_max; i++)
+        n += !g->seq_used[i];
+    return n;
+}
+
+/* Admits queued requests in submit order while sequences and cells last: a request needs
+ * n_choices sequences and cells for its prompt (stored once) and one token per choice.
+ * Strict FIFO: a request that does not fit holds back the ones behind it. */
+static void admit(ponder_gen *g)
+{
+    int64_t avail = ponder_context_n_free_cells(g->ctx);
+    for (int32_t i = 0; i < g->n_reqs; i++) {
+        const gen_req *r = g->reqs[i];
+        if (r->state == REQ_PROMPT)
+            avail -= (r->n_prompt - r->n_prompt_done) + r->n_choices;
+        else if (r->state == REQ_RUNNING)
+            for (int32_t c = 0; c < r->n_choices; c++)
+                avail -= r->choices[c].next != PONDER_TOKEN_NULL;
+    }
+    int32_t free_seqs = n_free_seqs(g);
+    for (int32_t i = 0; i < g->n_reqs; i++) {
+        gen_req *r = g->reqs[i];
+        if (r->state != REQ_QUEUED || r->released)
+            continue;
+        const int64_t need = (int64_t)r->n_prompt + r->n_choices;
+        if (r->n_choices > free_seqs || need > avail)
+            break;
+        int32_t s = 0;
+        for (int32_t c = 0; c < r->n_choices; c++) {
+            while (g->seq_used[s])
+                s++;
+            g->seq_used[s] = true;
+            r->choices[c].seq = s;
+        }
+        free_seqs -= r->n_choices;
+        avail -= need;
+        r->state = REQ_PROMPT;
+    }
+}
+
+static bool append_token(gen_choice *c, ponder_token t)
+{
+    size_t cap = (size_t)c->cap_tokens;
+    if (!grow((void **)&c->tokens, &cap, (size_t)c->n_tokens + 1, sizeof *c->tokens))
+        return false;
+    c->cap_tokens = (int32_t)cap;
+    c->tokens[c->n_tokens++] = t;
+    return true;
+}
+
+static bool append_text(gen_choice *c, const char *s, size_t n)
+{
+    if (!grow((void **)&c->text, &c->cap, c->len + n + 1, 1))
+        return false;
+    memcpy(c->text + c->len, s, n);
+    c->len += n;
+    c->text[c->len] = '\0';
+    return true;
+}
+
+/* One choice, given the logits after its last token: logprobs, sampling, text, stop
+ * strings, finish, event. */
+static ponder_status advance_choice(ponder_gen *g, gen_req *r, int32_t ci, const float *logits, ponder_error *err)
+{
+    gen_choice *c = &r->choices[ci];
+    if (c->finish != PONDER_FINISH_NONE) /* cancelled by a callback earlier in this step */
+        return PONDER_OK;
+    const double lse = gen_log_sum_exp(logits, g->n_vocab);
+    const float *l = logits;
+    if (r->ignore_eos && g->n_eog > 0) {
+        /* as llama.cpp's ignore_eos: a -inf bias on every end-of-generation token */
+        memcpy(g->masked, logits, (size_t)g->n_vocab * sizeof *g->masked);
+        for (int32_t i = 0; i < g->n_eog; i++)
+            g->masked[g->eog[i]] = -INFINITY;
+        l = g->masked;
+    }
+    const ponder_token t = ponder_sampler_sample(c->smp, l);
+    ponder_sampler_accept(c->smp, t);
+    ponder_gen_token_logprob chosen = {t, (float)((double)logits[t] - lse)};
+    c->sum_logprob += (double)chosen.logprob;
+    int32_t n_top = r->top_logprobs > 0 ? gen_top_logprobs(logits, g->n_vocab, lse, r->top_logprobs, g->top) : 0;
+    if (!append_token(c, t))
+        return ponder_error_set(err, PONDER_ERR_NOMEM, "gen: out of memory for the tokens of request %d", r->id);
+    r->usage.completion_tokens++;
+
+    const size_t from = c->n_final;
+    ponder_finish f = PONDER_FINISH_NONE;
+    if (!r->ignore_eos && ponder_tokenizer_is_eog(g->tok, t)) {
+        f = PONDER_FINISH_STOP; /* its text is not part of the answer */
+    } else {
+        const char *piece;
+        size_t n_piece;
+        ponder_detokenizer_push(c->detok, t, &piece, &n_piece);
+        if (!append_text(c, piece, n_piece))
+            return ponder_error_set(err, PONDER_ERR_NOMEM, "gen: out of memory for the text of request %d", r->id);
+        size_t at = gen_stop_find(&r->stops, c->text, c->len, c->n_final);
+        if (at != SIZE_MAX) {
+            c->len = at;
+            c->text[at] = '\0';
+            c->n_final = at;
+            f = PONDER_FINISH_STOP;
+        } else {
+            c->n_final = c->len - gen_stop_holdback(&r->stops, c->text, c->len, c->n_final);
+        }
+    }
+    if (f == PONDER_FINISH_NONE && r->max_tokens > 0 && c->n_tokens >= r->max_tokens)
+        f = PONDER_FINISH_LENGTH;
+    /* the token just sampled would go at position seq_len: none is left */
+    if (f == PONDER_FINISH_NONE && ponder_context_seq_len(g->ctx, c->seq) >= g->n_ctx)
+        f = PONDER_FINISH_LENGTH;
+    if (f != PONDER_FINISH_NONE)
+        finish_choice(g, r, ci, f);
+    else
+        c->next = t;
+    emit(r, ci, t, from, r->logprobs ? &chosen : NULL, n_top ? g->top : NULL, n_top);
+    return PONDER_OK;
+}
+
+/* Adds token t of sequence s to the batch. */
+static void batch_add(ponder_gen *g, int32_t *n, ponder_token t, ponder_seq_id s, bool want)
+{
+    g->b_tokens[*n] = t;
+    g->b_seq[*n] = s;
+    g->b_want[*n] = want;
+    (*n)++;
+}
+
+static void purge_released(ponder_gen *g)
+{
+    int32_t w = 0;
+    for (int32_t i = 0; i < g->n_reqs; i++) {
+        if (g->reqs[i]->released)
+            req_free(g->reqs[i]);
+        else
+            g->reqs[w++] = g->reqs[i];
+    }
+    g->n_reqs = w;
+}
+
+/* Fills the batch: every live choice's pending token, then (with_prompts) the next prompt
+ * chunks in admission order. Returns the token count; g->rows gets the wanted rows. */
+static int32_t build_batch(ponder_gen *g, bool with_prompts, int32_t *n_rows)
+{
+    int32_t n = 0;
+    *n_rows = 0;
+    for (int32_t i = 0; i < g->n_reqs; i++) {
+        gen_req *r = g->reqs[i];
+        r->n_take = 0;
+        if (r->state != REQ_RUNNING)
+            continue;
+        for (int32_t ci = 0; ci < r->n_choices; ci++) {
+            const gen_choice *c = &r->choices[ci];
+            if (c->next == PONDER_TOKEN_NULL)
+                continue;
+            batch_add(g, &n, c->next, c->seq, true);
+            g->rows[(*n_rows)++] = (gen_row){r, ci};
+        }
+    }
+    int32_t budget = with_prompts ? GEN_PROMPT_TOKENS_PER_STEP : 0;
+    for (int32_t i = 0; i < g->n_reqs && budget > 0; i++) {
+        gen_req *r = g->reqs[i];
+        if (r->state != REQ_PROMPT)
+            continue;
+        int32_t take = r->n_prompt - r->n_prompt_done;
+        take = take < budget ? take : budget;
+        for (int32_t k = 0; k < take; k++) {
+            const int32_t pos = r->n_prompt_done + k;
+            const bool last = pos == r->n_prompt - 1;
+            batch_add(g, &n, r->prompt[pos], r->choices[0].seq, last);
+            if (last)
+                g->rows[(*n_rows)++] = (gen_row){r, -1};
+        }
+        r->n_take = take;
+        budget -= take;
+    }
+    return n;
+}
+
+/* The running choice holding the most positions (ties: the latest submitted), or NULL. */
+static gen_req *longest_choice(ponder_gen *g, int32_t *choice)
+{
+    gen_req *best = NULL;
+    int32_t best_len = -1;
+    for (int32_t i = 0; i < g->n_reqs; i++) {
+        gen_req *r = g->reqs[i];
+        if (r->state != REQ_RUNNING)
+            continue;
+        for (int32_t ci = 0; ci < r->n_choices; ci++) {
+            const gen_choice *c = &r->choices[ci];
+            const int32_t len = c->next != PONDER_TOKEN_NULL ? ponder_context_seq_len(g->ctx, c->seq) : -1;
+            if (len >= 0 && len >= best_len) {
+                best = r;
+                best_len = len;
+                *choice = ci;
+            }
+        }
+    }
+    return best;
+}
+
+static ponder_status step(ponder_gen *g, bool *did_work, ponder_error *err)
+{
+    admit(g);
+
+    /* The context checks cells before touching anything, so a batch that does not fit
+     * can be retried smaller: first without prompt chunks (those requests wait for
+     * cells), then without the longest running choice, which ends as at the context's
+     * end. Only when n_kv_cells is below what the sequences can hold at once. */
+    bool with_prompts = true;
+    int32_t n, n_rows;
+    ponder_status st;
+    for (;;) {
+        n = build_batch(g, with_prompts, &n_rows);
+        if (n == 0)
+            return PONDER_OK;
+        *did_work = true;
+        ponder_batch b = {.n_tokens = n, .tokens = g->b_tokens, .seq = g->b_seq, .want_logits = g->b_want};
+        st = ponder_context_decode_batch(g->ctx, &b, g->logits, err);
+        if (st != PONDER_ERR_RANGE)
+            break;
+        bool had_prompt = false, had_gen = false;
+        for (int32_t i = 0; i < g->n_reqs; i++)
+            had_prompt |= g->reqs[i]->n_take > 0;
+        for (int32_t k = 0; k < n_rows; k++)
+            had_gen |= g->rows[k].choice >= 0;
+        int32_t ci = 0;
+        gen_req *victim = NULL;
+        if (!had_gen) /* prompts alone do not fit: waiting would not free anything */
+            break;
+        if (had_prompt)
+            with_prompts = false;
+        else if ((victim = longest_choice(g, &ci)) != NULL) {
+            const size_t from = victim->choices[ci].n_final;
+            finish_choice(g, victim, ci, PONDER_FINISH_LENGTH);
+            emit(victim, ci, PONDER_TOKEN_NULL, from, NULL, NULL, 0);
+        } else
+            break;
+        ponder_error_clear(err);
+    }
+    if (st != PONDER_OK) {
+        /* The context is unchanged, so stepping again would fail the same way: the
+         * requests in this batch end with an error instead. */
+        ponder_error_prefix(err, "gen: decoding a batch of %d tokens", n);
+        for (int32_t i = 0; i < g->n_reqs; i++)
+            if (g->reqs[i]->state == REQ_RUNNING || g->reqs[i]->state == REQ_PROMPT)
+                finish_request(g, g->reqs[i], PONDER_FINISH_ERROR);
+        return st;
+    }
+
+    /* usage: every position run, at its position */
+    for (int32_t k = 0; k < n_rows; k++) {
+        if (g->rows[k].choice < 0)
+            continue;
+        gen_req *r = g->rows[k].r;
+        const int32_t pos = ponder_context_seq_len(g->ctx, r->choices[g->rows[k].choice].seq) - 1;
+        r->usage.flops += ponder_model_flops_per_token(g->model, pos);
+    }
+    for (int32_t i = 0; i < g->n_reqs; i++) {
+        gen_req *r = g->reqs[i];
+        for (int32_t k = 0; k < r->n_take; k++)
+            r->usage.flops += ponder_model_flops_per_token(g->model, r->n_prompt_done + k);
+        r->n_prompt_done += r->n_take;
+        r->usage.prompt_tokens_evaluated += r->n_take;
+        r->n_take = 0;
+    }
+
+    for (int32_t k = 0; k < n_rows; k++) {
+        gen_req *r = g->rows[k].r;
+        const float *row = g->logits + (size_t)k * (size_t)g->n_vocab;
+        if (r->state == REQ_DONE) /* cancelled by a callback earlier in this step */
+            continue;
+        if (g->rows[k].choice >= 0) {
+            if ((st = advance_choice(g, r, g->rows[k].choice, row, err)) != PONDER_OK)
+                return st;
+            continue;
+        }
+        /* prompt complete: the other choices start from a copy of choice 0's sequence */
+        r->state = REQ_RUNNING;
+        for (int32_t ci = 1; ci < r->n_choices; ci++) {
+            if ((st = ponder_context_seq_fork(g->ctx, r->choices[0].seq, r->choices[ci].seq, err)) != PONDER_OK) {
+                ponder_error_prefix(err, "gen: request %d", r->id);
+                finish_request(g, r, PONDER_FINISH_ERROR);
+                return st;
+            }
+        }
+        for (int32_t ci = 0; ci < r->n_choices && r->state != REQ_DONE; ci++)
+            if ((st = advance_choice(g, r, ci, row, err)) != PONDER_OK)
+                return st;
+    }
+    return PONDER_OK;
+}
+
+ponder_status ponder_gen_step(ponder_gen *g, bool *did_work, ponder_error *err)
+{
+    bool dummy;
+    if (!did_work)
+        did_work = &dummy;
+    *did_work = false;
+    if (!g)
+        return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "ponder_gen_step: generator is NULL");
+    if (g->in_step)
+        return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "ponder_gen_step: called from inside an event callback");
+    g->in_step = true;
+    ponder_status st = step(g, did_work, err);
+    g->in_step = false;
+    purge_released(g);
+    return st;
+}
+
+void ponder_gen_cancel(ponder_gen *g, int32_t request_id)
+{
+    if (!g)
+        return;
+    gen_req *r = find_req(g, request_id, NULL);
+    if (!r || r->state == REQ_DONE)
+        return;
+    finish_request(g, r, PONDER_FINISH_CANCELLED);
+}
+
+int32_t ponder_gen_n_pending(const ponder_gen *g)
+{
+    int32_t n = 0;
+    for (int32_t i = 0; g && i < g->n_reqs; i++)
+        n += g->reqs[i]->state != REQ_DONE && !g->reqs[i]->released;
+    return n;
+}
+
+int32_t ponder_gen_n_queued(const ponder_gen *g)
+{
+    int32_t n = 0;
+    for (int32_t i = 0; g && i < g->n_reqs; i++)
+        n += g->reqs[i]->state == REQ_QUEUED && !g->reqs[i]->released;
+    return n;
+}
+
+bool ponder_gen_done(const ponder_gen *g, int32_t request_id)
+{
+    const gen_req *r = g ? find_req(g, request_id, NULL) : NULL;
+    return !r || r->state == REQ_DONE;
+}
+
+ponder_status ponder_gen_result(const ponder_gen *g, int32_t request_id, int32_t choice,
+                                ponder_gen_choice_result *out, ponder_error *err)
+{
+    if (!g || !out)
+        return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "ponder_gen_result: generator and out are required");
+    const gen_req *r = find_req(g, request_id, NULL);
+    if (!r)
+        return ponder_error_set(err, PONDER_ERR_NOT_FOUND, "gen: no request %d", request_id);
+    if (choice < 0 || choice >= r->n_choices)
+        return ponder_error_set(err, PONDER_ERR_RANGE, "gen: request %d has %d choices, asked for choice %d",
+                                request_id, r->n_choices, choice);
+    const gen_choice *c = &r->choices[choice];
+    *out = (ponder_gen_choice_result){
+        .text = c->text ? c->text : "",
+        .text_len = c->n_final,
+        .tokens = c->tokens,
+        .n_tokens = c->n_tokens,
+        .sum_logprob = c->sum_logprob,
+        .finish = c->finish,
+    };
+    return PONDER_OK;
+}
+
+ponder_status ponder_gen_usage_of(const ponder_gen *g, int32_t request_id, ponder_gen_usage *out, ponder_error *err)
+{
+    if (!g || !out)
+        return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "ponder_gen_usage_of: generator and out are required");
+    const gen_req *r = find_req(g, request_id, NULL);
+    if (!r)
+        return ponder_error_set(err, PONDER_ERR_NOT_FOUND, "gen: no request %d", request_id);
+    *out = r->usage;
+    return PONDER_OK;
+}
+
+void ponder_gen_release(ponder_gen *g, int32_t request_id)
+{
+    int32_t i;
+    gen_req *r = g ? find_req(g, request_id, &i) : NULL;
+    if (!r)
+        return;
+    if (r->state != REQ_DONE) {
+        r->on_event = NULL; /* forgetting it: nobody wants its events */
+        finish_request(g, r, PONDER_FINISH_CANCELLED);
+    }
+    if (g->in_step) {
+        r->released = true; /* the step may still hold pointers to it */
+        return;
+    }
+    req_free(r);
+    memmove(g->reqs + i, g->reqs + i + 1, (size_t)(g->n_reqs - i - 1) * sizeof *g->reqs);
+    g->n_reqs--;
+}
+
+ponder_status ponder_gen_run(ponder_gen *g, const ponder_gen_request *r, int32_t *request_id, ponder_error *err)
+{
+    int32_t id = 0;
+    ponder_status st = ponder_gen_submit(g, r, &id, err);
+    if (request_id)
+        *request_id = id;
+    if (st != PONDER_OK)
+        return st;
+    while (!ponder_gen_done(g, id)) {
+        bool did_work = false;
+        if ((st = ponder_gen_step(g, &did_work, err)) != PONDER_OK)
+            return st;
+        if (!did_work && !ponder_gen_done(g, id))
+            return ponder_error_set(err, PONDER_ERR_INTERNAL, "gen: request %d is stuck: nothing to decode", id);
+    }
+    return PONDER_OK;
+}
