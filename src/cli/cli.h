@@ -22,6 +22,7 @@ int cmd_run(int argc, char **argv);
 int cmd_perplexity(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 /* Where the default model lives, relative to a "shared" folder. */
 #define CLI_DEFAULT_MODEL_REL "models/stories260K/stories260K.gguf"

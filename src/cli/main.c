@@ -25,6 +25,7 @@ static const command commands[] = {
     { "bench", cmd_bench, "prompt and generation speed, as llama-bench" },
     { "perplexity", cmd_perplexity, "perplexity of a model on a text (llama-perplexity's method)" },
     { "quantize", cmd_quantize, "convert a model's weights to another type (as llama-quantize)" },
+    { "serve", cmd_serve, "OpenAI-compatible HTTP server with continuous batching" },
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,160 @@
+/*
+ * cmd_serve.c — `ponder serve`: the OpenAI-compatible HTTP server (src/server) over one
+ * model, until SIGINT or SIGTERM.
+ *
+ * The signals are blocked before any thread starts, so every server thread inherits
+ * the mask and the main thread alone receives them through sigwait — no handler runs
+ * async-signal-unsafe code, and shutdown is an ordinary call.
+ */
+#include "cli/cli.h"
+
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ponder/server.h"
+
+#define SERVE_DEFAULT_N_CTX 4096 /* per slot, clipped to the model's training context */
+
+static void usage(void)
+{
+    ponder_server_params d = ponder_server_params_default();
+    printf("usage: ponder serve [-m MODEL] [options]\n"
+           "\n"
+           "Serves the model over an OpenAI-compatible HTTP API:\n"
+           "  POST /v1/chat/completions, POST /v1/completions, GET /v1/models,\n"
+           "  GET /health, GET /metrics (Prometheus), GET / (a chat page).\n"
+           "Requests in flight are decoded together in one batch (continuous batching).\n"
+           "Prints \"listening on http://HOST:PORT\" on stderr when ready; SIGINT or SIGTERM\n"
+           "stops it cleanly.\n"
+           "\n"
+           "options:\n"
+           "  -m, --model MODEL   GGUF file, or a name in $PONDER_MODELS; the served model id is\n"
+           "                      the file name without .gguf\n"
+           "      --host HOST     address to bind (default: %s; only this machine)\n"
+           "      --port PORT     port (default: %d; 0: any free port)\n"
+           "  -np, --parallel N   sequences decoded at once (default: %d); a request with n\n"
+           "                      choices takes n of them\n"
+           "  -c, --ctx-size N    context per sequence in tokens (default: %d, clipped to the\n"
+           "                      model's training context; 0: the training context)\n"
+           "  -t, --threads N     threads for the forward pass (default: the number of CPUs)\n"
+           "      --queue N       requests that may wait for a sequence (default: %d); beyond\n"
+           "                      them the server answers 429 with Retry-After\n"
+           "      --api-key KEY   require \"Authorization: Bearer KEY\" on /v1 and /metrics\n"
+           "      --chatml        models without a chat template use ChatML (otherwise chat\n"
+           "                      requests to such a model fail with a clear error)\n"
+           "  -v, --verbose       log each connection's details on stderr\n"
+           "  -h, --help          this help\n"
+           "\n"
+           "Exit status: 0 after a clean shutdown, 1 runtime error (model, address in use),\n"
+           "2 usage error.\n",
+           d.host, d.port, (int)d.n_parallel, SERVE_DEFAULT_N_CTX, (int)d.queue_max);
+}
+
+typedef struct serve_log {
+    bool verbose;
+} serve_log;
+
+static void log_cb(ponder_log_level level, const char *msg, void *user)
+{
+    const serve_log *l = user;
+    if (level == PONDER_LOG_DEBUG && !l->verbose)
+        return;
+    static const char *const names[] = { "debug", "info", "warning", "error" };
+    fprintf(stderr, "ponder serve: %s: %s\n", names[level <= PONDER_LOG_ERROR ? level : PONDER_LOG_ERROR], msg);
+}
+
+int cmd_serve(int argc, char **argv)
+{
+    const char *cmd = "serve";
+    ponder_server_params p = ponder_server_params_default();
+    const char *model = NULL, *host = NULL, *api_key = NULL;
+    int32_t port = p.port, n_parallel = p.n_parallel, n_ctx = SERVE_DEFAULT_N_CTX, n_threads = 0;
+    int32_t queue = p.queue_max;
+    bool chatml = false, verbose = false, n_ctx_given = false;
+    const cli_opt opts[] = {
+        { "-m", "--model", CLI_STRING, &model, 0, 0, NULL },
+        { "--host", NULL, CLI_STRING, &host, 0, 0, NULL },
+        { "--port", NULL, CLI_INT, &port, 0, 65535, NULL },
+        { "-np", "--parallel", CLI_INT, &n_parallel, 1, 1024, NULL },
+        { "-c", "--ctx-size", CLI_INT, &n_ctx, 0, INT32_MAX, &n_ctx_given },
+        { "-t", "--threads", CLI_INT, &n_threads, 1, 1024, NULL },
+        { "--queue", NULL, CLI_INT, &queue, 0, 1000000, NULL },
+        { "--api-key", NULL, CLI_STRING, &api_key, 0, 0, NULL },
+        { "--chatml", NULL, CLI_FLAG, &chatml, 0, 0, NULL },
+        { "-v", "--verbose", CLI_FLAG, &verbose, 0, 0, NULL },
+    };
+    int n_pos = 0;
+    cli_result pr = cli_parse(cmd, argc, argv, opts, sizeof opts / sizeof opts[0], NULL, 0, &n_pos);
+    if (pr == CLI_HELP) {
+        usage();
+        return CLI_EXIT_OK;
+    }
+    if (pr == CLI_BAD)
+        return CLI_EXIT_USAGE;
+    if (api_key && !api_key[0])
+        return cli_usage_error(cmd, "--api-key must not be empty");
+
+    char path[4096];
+    int rc = cli_find_model(cmd, model, path, sizeof path);
+    if (rc)
+        return rc;
+
+    ponder_model *probe = NULL;
+    ponder_error err;
+    /* the context default is clipped to the training context, as `ponder run` does */
+    if (!n_ctx_given || n_ctx == 0) {
+        if (ponder_model_load(path, NULL, &probe, &err) != PONDER_OK)
+            return cli_runtime_error("%s", err.msg);
+        int32_t train = ponder_model_hparams(probe)->n_ctx_train;
+        if (n_ctx == 0 || (train > 0 && n_ctx > train))
+            n_ctx = train > 0 ? train : SERVE_DEFAULT_N_CTX;
+        ponder_model_free(probe);
+    }
+    if (n_threads <= 0) {
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        n_threads = ncpu > 0 ? (int32_t)ncpu : 1;
+    }
+
+    serve_log lg = { .verbose = verbose };
+    p.host = host ? host : p.host;
+    p.port = port;
+    p.n_parallel = n_parallel;
+    p.n_ctx = n_ctx;
+    p.n_threads = n_threads;
+    p.queue_max = queue;
+    p.api_key = api_key;
+    p.chatml = chatml;
+    p.version = PONDER_VERSION;
+    p.log = log_cb;
+    p.log_user = &lg;
+
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+    ponder_server *s = NULL;
+    if (ponder_server_create(path, &p, &s, &err) != PONDER_OK)
+        return cli_runtime_error("%s", err.msg);
+    if (ponder_server_start(s, &err) != PONDER_OK) {
+        ponder_server_free(s);
+        return cli_runtime_error("%s", err.msg);
+    }
+    const char *h = p.host;
+    bool v6 = strchr(h, ':') != NULL;
+    fprintf(stderr, "ponder serve: model '%s', %d slots of %d tokens, %d threads\n", ponder_server_model_id(s),
+            (int)n_parallel, (int)n_ctx, (int)n_threads);
+    fprintf(stderr, "listening on http://%s%s%s:%d\n", v6 ? "[" : "", h, v6 ? "]" : "", ponder_server_port(s));
+    fflush(stderr);
+
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    fprintf(stderr, "ponder serve: %s, shutting down\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    ponder_server_free(s);
+    return CLI_EXIT_OK;
+}
