@@ -13,6 +13,7 @@ PACKAGES=(
   libmicrohttpd-dev # HTTP for ponder serve
   nodejs            # the server's integration tests (Debian's npm package too, if npm is absent)
   chromium          # headless browser test of the chat page
+  gnuplot-nox       # ponder eval --plot FILE.png (SVG plots need nothing)
 )
 
 missing=()
