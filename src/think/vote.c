@@ -112,6 +112,7 @@ void ponder_wilson_interval(int32_t k, int32_t n, double z, double *lo, double *
     double den = 1.0 + z2 / n;
     double centre = (p + z2 / (2.0 * n)) / den;
     double half = z * sqrt(p * (1.0 - p) / n + z2 / (4.0 * n * (double)n)) / den;
-    *lo = fmax(0.0, centre - half);
-    *hi = fmin(1.0, centre + half);
+    /* at k = 0 (k = n) the bound is exactly 0 (1); rounding must not move it inside */
+    *lo = k == 0 ? 0.0 : fmax(0.0, centre - half);
+    *hi = k == n ? 1.0 : fmin(1.0, centre + half);
 }
