@@ -399,48 +399,57 @@ static void vec_dot_bf16(int64_t n, float *out, const void *x, const void *y)
     *out = dot_float_row(n, x, sizeof(ponder_bf16), y, load8_bf16, load1_bf16);
 }
 
-/* F16 weights x F16 activations, tiles of F16_RM rows x F16_RN tokens. Widening f16 is
- * the bottleneck (two conversions per FMA row otherwise), so the F16_RN activation rows
- * are widened to f32 once per call, on the stack, and serve every row tile. The columns
- * are walked in F16_KB segments across a group of row tiles (their accumulators parked
- * on the stack between segments), so a segment of activations stays in L1 however long
- * the rows. Rows too long for F16_STACK_FLOATS widen both operands in the loop instead. */
-enum { F16_RM = 4, F16_RN = 3, F16_STACK_FLOATS = 3 * 4096, F16_KB = 512, F16_GROUP = 8 };
+/* F16 weights x F16 activations, one row x F16_RN tokens at a time. Batching must not
+ * change a result, so each (row, token) output is computed by exactly the float
+ * operations of vec_dot_f16_f16 (dot_float_row2): the same four FMA chains (chain k takes
+ * the 8 columns at 8k mod 32, chain 0 also the 8-column steps past the last multiple of
+ * 32), the same (a0 + a1) + (a2 + a3) and hsum_ps, the same scalar tail. Four chains per
+ * token make 12 accumulators, so the tile is one row wide; each weight vector is widened
+ * once for the F16_RN tokens. Widening f16 is the bottleneck (two conversions per FMA
+ * otherwise), so the F16_RN activation rows are widened to f32 once per call, on the
+ * stack, and serve every row. The columns are walked in F16_KB segments (a multiple of
+ * 32, so the chains do not move) across a group of rows, their accumulators parked on the
+ * stack between segments, so a segment of activations stays in L1 however long the rows.
+ * Rows too long for F16_STACK_FLOATS widen both operands in the loop instead. */
+enum { F16_RM = 1, F16_RN = 3, F16_STACK_FLOATS = 3 * 4096, F16_KB = 512, F16_GROUP = 16 };
 
-/* acc += the products of columns [k0, k1) (multiples of 8) for one tile */
-ALWAYS_INLINE void f16_tile_span(const uint8_t *wb, size_t ws, const uint8_t *ab, size_t as, int64_t k0, int64_t k1,
-                                 __m256 acc_io[F16_RM][F16_RN], load8_fn lda)
+/* acc += the products of columns [k0, k1) of one row (k0 a multiple of 32; k1 <= n8,
+ * n32 <= n8 the last multiples of 32 and 8 in the row) */
+ALWAYS_INLINE void f16_row_span(const uint8_t *wr, const uint8_t *ab, size_t as, int64_t k0, int64_t k1, int64_t n32,
+                                __m256 acc_io[F16_RN][4], load8_fn lda)
 {
-    __m256 acc[F16_RM][F16_RN];
-    for (int r = 0; r < F16_RM; r++)
-        for (int t = 0; t < F16_RN; t++)
-            acc[r][t] = acc_io[r][t];
-    /* one weight vector live at a time (12 accumulators + 1 + a temporary fit the 16
-     * registers; holding all four spilled an accumulator through the stack, a store-load
-     * chain that halved the speed); activations are re-read from L1 */
-    for (int64_t i = k0; i < k1; i += 8) {
-        for (int r = 0; r < F16_RM; r++) {
-            const __m256 wv = load8_f16(wb + (size_t)r * ws, i);
+    __m256 acc[F16_RN][4];
+    for (int t = 0; t < F16_RN; t++)
+        for (int k = 0; k < 4; k++)
+            acc[t][k] = acc_io[t][k];
+    const int64_t e32 = k1 < n32 ? k1 : n32;
+    int64_t i = k0;
+    for (; i < e32; i += 32) {
+        for (int k = 0; k < 4; k++) {
+            const __m256 wv = load8_f16(wr, i + 8 * k);
             for (int t = 0; t < F16_RN; t++)
-                acc[r][t] = _mm256_fmadd_ps(wv, lda(ab + (size_t)t * as, i), acc[r][t]);
+                acc[t][k] = _mm256_fmadd_ps(wv, lda(ab + (size_t)t * as, i + 8 * k), acc[t][k]);
         }
     }
-    for (int r = 0; r < F16_RM; r++)
+    for (; i < k1; i += 8) {
+        const __m256 wv = load8_f16(wr, i);
         for (int t = 0; t < F16_RN; t++)
-            acc_io[r][t] = acc[r][t];
+            acc[t][0] = _mm256_fmadd_ps(wv, lda(ab + (size_t)t * as, i), acc[t][0]);
+    }
+    for (int t = 0; t < F16_RN; t++)
+        for (int k = 0; k < 4; k++)
+            acc_io[t][k] = acc[t][k];
 }
 
-/* y of one tile from its accumulators, plus the columns past the last multiple of 8 */
-ALWAYS_INLINE void f16_tile_finish(int64_t n, int64_t n8, const uint8_t *wb, size_t ws, const uint8_t *ab, size_t as,
-                                   float *y, size_t ys, __m256 acc[F16_RM][F16_RN], load1_fn lda1)
+/* y of one row from its accumulators, plus the columns past the last multiple of 8 */
+ALWAYS_INLINE void f16_row_finish(int64_t n, int64_t n8, const uint8_t *wr, const uint8_t *ab, size_t as, float *y,
+                                  size_t ys, __m256 acc[F16_RN][4], load1_fn lda1)
 {
-    for (int r = 0; r < F16_RM; r++) {
-        for (int t = 0; t < F16_RN; t++) {
-            float sum = hsum_ps(acc[r][t]);
-            for (int64_t k = n8; k < n; k++)
-                sum += load1_f16(wb + (size_t)r * ws, k) * lda1(ab + (size_t)t * as, k);
-            y[(size_t)t * ys + r] = sum;
-        }
+    for (int t = 0; t < F16_RN; t++) {
+        float sum = hsum_ps(_mm256_add_ps(_mm256_add_ps(acc[t][0], acc[t][1]), _mm256_add_ps(acc[t][2], acc[t][3])));
+        for (int64_t k = n8; k < n; k++)
+            sum += load1_f16(wr, k) * lda1(ab + (size_t)t * as, k);
+        y[(size_t)t * ys] = sum;
     }
 }
 
@@ -448,39 +457,40 @@ static void gemm_f16(int64_t n, int n_rows, int n_tok, const void *w, size_t ws,
                      float *y, size_t ys)
 {
     const uint8_t *wb = w;
-    const int64_t n8 = n / 8 * 8;
+    const int64_t n8 = n / 8 * 8, n32 = n / 32 * 32;
     (void)n_tok; /* always F16_RN */
-    if (n * F16_RN > F16_STACK_FLOATS) {
-        for (int r = 0; r < n_rows; r += F16_RM) {
-            __m256 acc[F16_RM][F16_RN];
-            for (int q = 0; q < F16_RM; q++)
-                for (int t = 0; t < F16_RN; t++)
-                    acc[q][t] = _mm256_setzero_ps();
-            f16_tile_span(wb + (size_t)r * ws, ws, a, as, 0, n8, acc, load8_f16);
-            f16_tile_finish(n, n8, wb + (size_t)r * ws, ws, a, as, y + r, ys, acc, load1_f16);
-        }
-        return;
-    }
+    const bool widen = n * F16_RN <= F16_STACK_FLOATS;
     float wide[F16_STACK_FLOATS];
-    for (int t = 0; t < F16_RN; t++)
-        f16_to_f32_row((const ponder_f16 *)((const uint8_t *)a + (size_t)t * as), wide + (size_t)t * (size_t)n, n);
-    const uint8_t *ab = (const uint8_t *)wide;
-    const size_t abs_ = (size_t)n * sizeof(float);
-    for (int g = 0; g < n_rows; g += F16_RM * F16_GROUP) {
-        const int n_tiles = (n_rows - g) / F16_RM < F16_GROUP ? (n_rows - g) / F16_RM : F16_GROUP;
-        __m256 acc[F16_GROUP][F16_RM][F16_RN];
-        for (int tile = 0; tile < n_tiles; tile++)
-            for (int q = 0; q < F16_RM; q++)
-                for (int t = 0; t < F16_RN; t++)
-                    acc[tile][q][t] = _mm256_setzero_ps();
+    const uint8_t *ab = a;
+    size_t abs_ = as;
+    if (widen) {
+        for (int t = 0; t < F16_RN; t++)
+            f16_to_f32_row((const ponder_f16 *)((const uint8_t *)a + (size_t)t * as), wide + (size_t)t * (size_t)n, n);
+        ab = (const uint8_t *)wide;
+        abs_ = (size_t)n * sizeof(float);
+    }
+    for (int g = 0; g < n_rows; g += F16_GROUP) {
+        const int n_g = n_rows - g < F16_GROUP ? n_rows - g : F16_GROUP;
+        __m256 acc[F16_GROUP][F16_RN][4];
+        for (int r = 0; r < n_g; r++)
+            for (int t = 0; t < F16_RN; t++)
+                for (int k = 0; k < 4; k++)
+                    acc[r][t][k] = _mm256_setzero_ps();
         for (int64_t k0 = 0; k0 < n8; k0 += F16_KB) {
             const int64_t k1 = k0 + F16_KB < n8 ? k0 + F16_KB : n8;
-            for (int tile = 0; tile < n_tiles; tile++)
-                f16_tile_span(wb + (size_t)(g + tile * F16_RM) * ws, ws, ab, abs_, k0, k1, acc[tile], load8_f32);
+            for (int r = 0; r < n_g; r++) {
+                if (widen)
+                    f16_row_span(wb + (size_t)(g + r) * ws, ab, abs_, k0, k1, n32, acc[r], load8_f32);
+                else
+                    f16_row_span(wb + (size_t)(g + r) * ws, ab, abs_, k0, k1, n32, acc[r], load8_f16);
+            }
         }
-        for (int tile = 0; tile < n_tiles; tile++)
-            f16_tile_finish(n, n8, wb + (size_t)(g + tile * F16_RM) * ws, ws, ab, abs_, y + g + tile * F16_RM, ys,
-                            acc[tile], load1_f32);
+        for (int r = 0; r < n_g; r++) {
+            if (widen)
+                f16_row_finish(n, n8, wb + (size_t)(g + r) * ws, ab, abs_, y + g + r, ys, acc[r], load1_f32);
+            else
+                f16_row_finish(n, n8, wb + (size_t)(g + r) * ws, ab, abs_, y + g + r, ys, acc[r], load1_f16);
+        }
     }
 }
 
@@ -637,9 +647,20 @@ ALWAYS_INLINE __m128 scales4(const uint8_t *p, size_t stride)
     return _mm_cvtph_ps(h);
 }
 
+/* The float step of the Q8_0-family dots, shared by dot32_q8_0 and gemm32_q8_0 so both
+ * round alike: four blocks' integer sums folded as [block 0..3 | block 0..3] (halves:
+ * elements 0-15 and 16-31), converted, times their scale products d (the same four in
+ * both halves), added into the eight lanes. */
+ALWAYS_INLINE __m256 q8_acc4(__m256 acc, __m256i sums, __m128 d)
+{
+    return _mm256_fmadd_ps(_mm256_set_m128(d, d), _mm256_cvtepi32_ps(sums), acc);
+}
+
 /* Every type here starts with its f16 scale d. Four blocks per step: their integer lane
  * sums folded into one vector [block 0..3 | block 0..3], so the eight scales are widened
- * together and one convert and one FMA serve four blocks. */
+ * together and one convert and one FMA serve four blocks. The last 1-3 blocks make a
+ * group padded with zero sums and zero scales (adding 0 * 0 leaves a lane as it is), so
+ * the tile kernel needs no separate tail either. */
 ALWAYS_INLINE void dot32_q8_0(int64_t n, float *out, const uint8_t *x, size_t block_bytes, const void *vy,
                               decode32_fn decode)
 {
@@ -654,13 +675,21 @@ ALWAYS_INLINE void dot32_q8_0(int64_t n, float *out, const uint8_t *x, size_t bl
                                    dot_i8(decode(b + block_bytes), _mm256_loadu_si256((const __m256i *)y[ib + 1].qs)),
                                    dot_i8(decode(b + 2 * block_bytes), _mm256_loadu_si256((const __m256i *)y[ib + 2].qs)),
                                    dot_i8(decode(b + 3 * block_bytes), _mm256_loadu_si256((const __m256i *)y[ib + 3].qs)));
-        const __m128 d = _mm_mul_ps(scales4(b, block_bytes), scales4((const uint8_t *)&y[ib], sizeof *y));
-        acc = _mm256_fmadd_ps(_mm256_set_m128(d, d), _mm256_cvtepi32_ps(sums), acc);
+        acc = q8_acc4(acc, sums, _mm_mul_ps(scales4(b, block_bytes), scales4((const uint8_t *)&y[ib], sizeof *y)));
     }
-    for (; ib < nb; ib++) {
-        const uint8_t *b = x + (size_t)ib * block_bytes;
-        const __m256i p = dot_i8(decode(b), _mm256_loadu_si256((const __m256i *)y[ib].qs));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16s(load_f16(b)) * f16s(y[ib].d)), _mm256_cvtepi32_ps(p), acc);
+    if (ib < nb) {
+        __m256i p[4];
+        float dx[4] = {0}, dy[4] = {0};
+        for (int k = 0; k < 4; k++) {
+            p[k] = _mm256_setzero_si256();
+            if (ib + k < nb) {
+                const uint8_t *b = x + (size_t)(ib + k) * block_bytes;
+                p[k] = dot_i8(decode(b), _mm256_loadu_si256((const __m256i *)y[ib + k].qs));
+                dx[k] = f16s(load_f16(b));
+                dy[k] = f16s(y[ib + k].d);
+            }
+        }
+        acc = q8_acc4(acc, fold4(p[0], p[1], p[2], p[3]), _mm_mul_ps(_mm_loadu_ps(dx), _mm_loadu_ps(dy)));
     }
     *out = hsum_ps(acc);
 }
@@ -685,52 +714,90 @@ static void vec_dot_iq4_nl(int64_t n, float *out, const void *x, const void *y)
     dot32_q8_0(n, out, x, sizeof(ponder_block_iq4_nl), y, decode_iq4_nl);
 }
 
-/* Tile kernel for the same family: Q8_RM = 4 weight rows x RN tokens. Per block each
- * weight row is decoded once (and its |x| taken once) for all RN tokens. The four rows'
- * int32 lane sums are folded into one vector [row 0..3 of elements 0-15 | row 0..3 of
- * elements 16-31], so one convert, one scale vector and one FMA serve four (row, token)
- * pairs, and each token needs a single accumulator. RN = 4 parks some accumulators on
- * the stack but still measured ~10% faster than RN = 3 (pp512, Q8_0, one Zen 3 core). */
-enum { Q8_RM = 4, Q8_RN = 4 };
+/* Tile kernel for the same family: one weight row at a time x Q8_RN tokens. Batching
+ * must not change a result (a sequence decoded inside a batch gives the tokens it gives
+ * alone), so each (row, token) output is computed by exactly the float operations of
+ * dot32_q8_0: the same four-block groups (the last one padded) folded into
+ * [block 0..3 | block 0..3], the same scale products, the same FMA (q8_acc4) into the
+ * same lanes, hsum_ps. (A tile folding four rows' sums into one vector, as llamafile's
+ * tinyBLAS does, rounds differently from any fast single-row dot.) The reuse comes from
+ * the tokens: per group the row is decoded (and |x| taken) once for all Q8_RN tokens;
+ * their scales are widened once per call into dy (zero-padded to whole groups). Rows
+ * longer than Q8_DY_BLOCKS blocks use the single-row dot (the same bits, slower). */
+enum { Q8_RM = 1, Q8_RN = 4, Q8_DY_BLOCKS = 1024 };
 
-ALWAYS_INLINE void gemm32_q8_0(int64_t n, int RN, const uint8_t *w, size_t ws, const uint8_t *a, size_t as,
-                               float *y, size_t ys, size_t block_bytes, decode32_fn decode)
+ALWAYS_INLINE void gemm32_q8_0(int64_t n, int n_rows, int RN, const uint8_t *w, size_t ws, const uint8_t *a,
+                               size_t as, float *y, size_t ys, size_t block_bytes, decode32_fn decode)
 {
-    const int64_t nb = n / QK;
-    __m256 acc[Q8_RN];
-    for (int t = 0; t < RN; t++)
-        acc[t] = _mm256_setzero_ps();
-    for (int64_t ib = 0; ib < nb; ib++) {
-        const uint8_t *blk = w + (size_t)ib * block_bytes;
-        __m256i qx[Q8_RM], ax[Q8_RM];
-        for (int r = 0; r < Q8_RM; r++) {
-            qx[r] = decode(blk + (size_t)r * ws);
-            ax[r] = _mm256_sign_epi8(qx[r], qx[r]);
-        }
-        const __m128 dx = scales4(blk, ws);
-        for (int t = 0; t < RN; t++) {
-            const ponder_block_q8_0 *yb = (const ponder_block_q8_0 *)(a + (size_t)t * as) + ib;
-            const __m256i qy = _mm256_loadu_si256((const __m256i *)yb->qs);
-            const __m256i sums = fold4(dot_i8_abs(ax[0], qx[0], qy), dot_i8_abs(ax[1], qx[1], qy),
-                                       dot_i8_abs(ax[2], qx[2], qy), dot_i8_abs(ax[3], qx[3], qy));
-            const __m128 d = _mm_mul_ps(dx, _mm_set1_ps(f16s(yb->d)));
-            acc[t] = _mm256_fmadd_ps(_mm256_set_m128(d, d), _mm256_cvtepi32_ps(sums), acc[t]);
-        }
+    const int64_t nb = n / QK, nb4 = nb / 4 * 4;
+    if (nb > Q8_DY_BLOCKS) {
+        for (int r = 0; r < n_rows; r++)
+            for (int t = 0; t < RN; t++)
+                dot32_q8_0(n, &y[(size_t)t * ys + (size_t)r], w + (size_t)r * ws, block_bytes, a + (size_t)t * as,
+                           decode);
+        return;
     }
-    for (int t = 0; t < RN; t++)
-        _mm_storeu_ps(y + (size_t)t * ys,
-                      _mm_add_ps(_mm256_castps256_ps128(acc[t]), _mm256_extractf128_ps(acc[t], 1)));
+    float dy[Q8_RN][Q8_DY_BLOCKS];
+    for (int t = 0; t < RN; t++) {
+        const ponder_block_q8_0 *yb = (const ponder_block_q8_0 *)(a + (size_t)t * as);
+        for (int64_t ib = 0; ib < nb; ib++)
+            dy[t][ib] = f16s(yb[ib].d);
+        for (int64_t ib = nb; ib < nb4 + 4 && ib < Q8_DY_BLOCKS; ib++)
+            dy[t][ib] = 0.0f;
+    }
+    for (int r = 0; r < n_rows; r++) {
+        const uint8_t *wr = w + (size_t)r * ws;
+        __m256 acc[Q8_RN];
+        for (int t = 0; t < RN; t++)
+            acc[t] = _mm256_setzero_ps();
+        for (int64_t ib = 0; ib < nb4; ib += 4) {
+            const uint8_t *b = wr + (size_t)ib * block_bytes;
+            __m256i qx[4], ax[4];
+            for (int k = 0; k < 4; k++) {
+                qx[k] = decode(b + (size_t)k * block_bytes);
+                ax[k] = _mm256_sign_epi8(qx[k], qx[k]);
+            }
+            const __m128 dx = scales4(b, block_bytes);
+            for (int t = 0; t < RN; t++) {
+                const ponder_block_q8_0 *yb = (const ponder_block_q8_0 *)(a + (size_t)t * as) + ib;
+                const __m256i sums = fold4(dot_i8_abs(ax[0], qx[0], _mm256_loadu_si256((const __m256i *)yb[0].qs)),
+                                           dot_i8_abs(ax[1], qx[1], _mm256_loadu_si256((const __m256i *)yb[1].qs)),
+                                           dot_i8_abs(ax[2], qx[2], _mm256_loadu_si256((const __m256i *)yb[2].qs)),
+                                           dot_i8_abs(ax[3], qx[3], _mm256_loadu_si256((const __m256i *)yb[3].qs)));
+                acc[t] = q8_acc4(acc[t], sums, _mm_mul_ps(dx, _mm_loadu_ps(&dy[t][ib])));
+            }
+        }
+        if (nb4 < nb) { /* the padded group, as in dot32_q8_0 */
+            const int rem = (int)(nb - nb4);
+            __m256i qx[3], ax[3];
+            float dxs[4] = {0};
+            for (int k = 0; k < rem; k++) {
+                const uint8_t *b = wr + (size_t)(nb4 + k) * block_bytes;
+                qx[k] = decode(b);
+                ax[k] = _mm256_sign_epi8(qx[k], qx[k]);
+                dxs[k] = f16s(load_f16(b));
+            }
+            const __m128 dx = _mm_loadu_ps(dxs);
+            for (int t = 0; t < RN; t++) {
+                const ponder_block_q8_0 *yb = (const ponder_block_q8_0 *)(a + (size_t)t * as) + nb4;
+                __m256i p[4];
+                for (int k = 0; k < 4; k++)
+                    p[k] = k < rem ? dot_i8_abs(ax[k], qx[k], _mm256_loadu_si256((const __m256i *)yb[k].qs))
+                                   : _mm256_setzero_si256();
+                acc[t] = q8_acc4(acc[t], fold4(p[0], p[1], p[2], p[3]), _mm_mul_ps(dx, _mm_loadu_ps(&dy[t][nb4])));
+            }
+        }
+        for (int t = 0; t < RN; t++)
+            y[(size_t)t * ys + (size_t)r] = hsum_ps(acc[t]);
+    }
 }
 
 #define GEMM32(name, block, decode)                                                                    \
     static void name(int64_t n, int n_rows, int n_tok, const void *w, size_t ws, const void *a, size_t as,   \
                      float *y, size_t ys)                                                                    \
     {                                                                                                        \
-        (void)n_tok;                                                                                         \
-        for (int r = 0; r < n_rows; r += Q8_RM) {                                                            \
-            const uint8_t *wr = (const uint8_t *)w + (size_t)r * ws;                                         \
-            gemm32_q8_0(n, Q8_RN, wr, ws, a, as, y + r, ys, sizeof(block), decode);                          \
-        }                                                                                                    \
+        (void)n_tok; /* always Q8_RN */                                                                      \
+        gemm32_q8_0(n, n_rows, Q8_RN, w, ws, a, as, y, ys, sizeof(block), decode);                           \
     }
 GEMM32(gemm_q8_0, ponder_block_q8_0, decode_q8_0)
 GEMM32(gemm_q4_0, ponder_block_q4_0, decode_q4_0)
@@ -942,27 +1009,25 @@ static void vec_dot_q4_K(int64_t n, float *out, const void *vx, const void *vy)
     *out = hsum_ps(acc) - hsum_ps128(accm);
 }
 
-/* Q4_K tile kernel: K_RM = 4 rows x K_RN = 2 tokens. Each row's scales
- * are unpacked and its nibbles split once per super-block for all tokens; the per-row
- * integer sums are folded four rows to a vector as in gemm32_q8_0. */
+/* Q4_K tile kernel: K_RM = 4 rows x K_RN = 2 tokens. Each row's scales are unpacked and
+ * its nibbles split once per super-block for both tokens. Each (row, token) output takes
+ * exactly the float steps of vec_dot_q4_K (batching must not change a result): the same
+ * integer lanes, converted and added with the same scalar scale products into its own
+ * accumulators (parked on the stack; they change once per super-block), the same final
+ * horizontal sums. */
 enum { K_RM = 4, K_RN = 2 };
-
-ALWAYS_INLINE __m128i fold4_128(__m128i p0, __m128i p1, __m128i p2, __m128i p3)
-{
-    const __m128i a = _mm_add_epi32(_mm_unpacklo_epi32(p0, p1), _mm_unpackhi_epi32(p0, p1));
-    const __m128i b = _mm_add_epi32(_mm_unpacklo_epi32(p2, p3), _mm_unpackhi_epi32(p2, p3));
-    return _mm_add_epi32(_mm_unpacklo_epi64(a, b), _mm_unpackhi_epi64(a, b));
-}
 
 ALWAYS_INLINE void gemm_q4_K_tile(int64_t n, int RN, const uint8_t *w, size_t ws, const uint8_t *a, size_t as,
                                   float *y, size_t ys)
 {
     const __m256i m4 = _mm256_set1_epi8(0x0f);
-    __m256 acc[K_RN];
-    __m128 accm[K_RN];
-    for (int t = 0; t < RN; t++) {
-        acc[t] = _mm256_setzero_ps();
-        accm[t] = _mm_setzero_ps();
+    __m256 acc[K_RM][K_RN];
+    __m128 accm[K_RM][K_RN];
+    for (int r = 0; r < K_RM; r++) {
+        for (int t = 0; t < RN; t++) {
+            acc[r][t] = _mm256_setzero_ps();
+            accm[r][t] = _mm_setzero_ps();
+        }
     }
     for (int64_t i = 0; i < n / QK_K; i++) {
         const uint8_t *x0 = w + (size_t)i * sizeof(ponder_block_q4_K);
@@ -977,8 +1042,12 @@ ALWAYS_INLINE void gemm_q4_K_tile(int64_t n, int RN, const uint8_t *w, size_t ws
             memcpy(&m64, mn, 8);
             mn16[r] = _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)m64));
         }
-        const __m128 dx = scales4(x0 + offsetof(ponder_block_q4_K, d), ws);
-        const __m128 mx = scales4(x0 + offsetof(ponder_block_q4_K, dmin), ws);
+        float dx[K_RM], dm[K_RM];
+        for (int r = 0; r < K_RM; r++) {
+            const ponder_block_q4_K *xb = (const ponder_block_q4_K *)(x0 + (size_t)r * ws);
+            dx[r] = f16s(xb->d);
+            dm[r] = f16s(xb->dmin);
+        }
         __m256i sumi[K_RM][K_RN];
         for (int r = 0; r < K_RM; r++)
             for (int t = 0; t < RN; t++)
@@ -1000,20 +1069,18 @@ ALWAYS_INLINE void gemm_q4_K_tile(int64_t n, int RN, const uint8_t *w, size_t ws
         }
         for (int t = 0; t < RN; t++) {
             const ponder_block_q8_K *yb = (const ponder_block_q8_K *)(a + (size_t)t * as) + i;
-            const __m128 dy = _mm_set1_ps(yb->d);
-            const __m128 d = _mm_mul_ps(dx, dy);
-            acc[t] = _mm256_fmadd_ps(_mm256_set_m128(d, d),
-                                     _mm256_cvtepi32_ps(fold4(sumi[0][t], sumi[1][t], sumi[2][t], sumi[3][t])), acc[t]);
             const __m128i bs = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)yb->bsums),
                                               _mm_loadu_si128((const __m128i *)(yb->bsums + 8)));
-            const __m128i m = fold4_128(_mm_madd_epi16(mn16[0], bs), _mm_madd_epi16(mn16[1], bs),
-                                        _mm_madd_epi16(mn16[2], bs), _mm_madd_epi16(mn16[3], bs));
-            accm[t] = _mm_fmadd_ps(_mm_mul_ps(mx, dy), _mm_cvtepi32_ps(m), accm[t]);
+            for (int r = 0; r < K_RM; r++) {
+                accm[r][t] = _mm_fmadd_ps(_mm_set1_ps(dm[r] * yb->d), _mm_cvtepi32_ps(_mm_madd_epi16(mn16[r], bs)),
+                                          accm[r][t]);
+                acc[r][t] = _mm256_fmadd_ps(_mm256_set1_ps(dx[r] * yb->d), _mm256_cvtepi32_ps(sumi[r][t]), acc[r][t]);
+            }
         }
     }
-    for (int t = 0; t < RN; t++)
-        _mm_storeu_ps(y + (size_t)t * ys,
-                      _mm_sub_ps(_mm_add_ps(_mm256_castps256_ps128(acc[t]), _mm256_extractf128_ps(acc[t], 1)), accm[t]));
+    for (int r = 0; r < K_RM; r++)
+        for (int t = 0; t < RN; t++)
+            y[(size_t)t * ys + (size_t)r] = hsum_ps(acc[r][t]) - hsum_ps128(accm[r][t]);
 }
 
 static void gemm_q4_K(int64_t n, int n_rows, int n_tok, const void *w, size_t ws, const void *a, size_t as, float *y,
@@ -1099,13 +1166,15 @@ static void vec_dot_q6_K(int64_t n, float *out, const void *vx, const void *vy)
 }
 
 /* Q6_K tile kernel: K_RM = 4 rows x K_RN = 2 tokens, as gemm_q4_K: each row's levels are
- * unpacked once per half super-block for both tokens. */
+ * unpacked once per half super-block for both tokens, and each (row, token) output takes
+ * the float steps of vec_dot_q6_K. */
 ALWAYS_INLINE void gemm_q6_K_tile(int64_t n, const uint8_t *w, size_t ws, const uint8_t *a, size_t as, float *y,
                                   size_t ys)
 {
-    __m256 acc[K_RN];
-    for (int t = 0; t < K_RN; t++)
-        acc[t] = _mm256_setzero_ps();
+    __m256 acc[K_RM][K_RN];
+    for (int r = 0; r < K_RM; r++)
+        for (int t = 0; t < K_RN; t++)
+            acc[r][t] = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++) {
         const uint8_t *x0 = w + (size_t)i * sizeof(ponder_block_q6_K);
         const ponder_block_q8_K *yb[K_RN];
@@ -1137,15 +1206,15 @@ ALWAYS_INLINE void gemm_q6_K_tile(int64_t n, const uint8_t *w, size_t ws, const 
                 }
             }
         }
-        const __m128 dx = scales4(x0 + offsetof(ponder_block_q6_K, d), ws);
-        for (int t = 0; t < K_RN; t++) {
-            const __m128 d = _mm_mul_ps(dx, _mm_set1_ps(yb[t]->d));
-            acc[t] = _mm256_fmadd_ps(_mm256_set_m128(d, d),
-                                     _mm256_cvtepi32_ps(fold4(sumi[0][t], sumi[1][t], sumi[2][t], sumi[3][t])), acc[t]);
+        for (int r = 0; r < K_RM; r++) {
+            const float dx = f16s(((const ponder_block_q6_K *)(x0 + (size_t)r * ws))->d);
+            for (int t = 0; t < K_RN; t++)
+                acc[r][t] = _mm256_fmadd_ps(_mm256_set1_ps(dx * yb[t]->d), _mm256_cvtepi32_ps(sumi[r][t]), acc[r][t]);
         }
     }
-    for (int t = 0; t < K_RN; t++)
-        _mm_storeu_ps(y + (size_t)t * ys, _mm_add_ps(_mm256_castps256_ps128(acc[t]), _mm256_extractf128_ps(acc[t], 1)));
+    for (int r = 0; r < K_RM; r++)
+        for (int t = 0; t < K_RN; t++)
+            y[(size_t)t * ys + (size_t)r] = hsum_ps(acc[r][t]);
 }
 
 static void gemm_q6_K(int64_t n, int n_rows, int n_tok, const void *w, size_t ws, const void *a, size_t as, float *y,
