@@ -23,6 +23,8 @@ int cmd_perplexity(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_data(int argc, char **argv);
 
 /* Where the default model lives, relative to a "shared" folder. */
 #define CLI_DEFAULT_MODEL_REL "models/stories260K/stories260K.gguf"

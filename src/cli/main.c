@@ -26,6 +26,8 @@ static const command commands[] = {
     { "perplexity", cmd_perplexity, "perplexity of a model on a text (llama-perplexity's method)" },
     { "quantize", cmd_quantize, "convert a model's weights to another type (as llama-quantize)" },
     { "serve", cmd_serve, "OpenAI-compatible HTTP server with continuous batching" },
+    { "train", cmd_train, "train a small llama model on text or prompt/completion JSONL" },
+    { "data", cmd_data, "generate task data (arith: arithmetic word problems as JSONL)" },
 };
 
 static void usage(FILE *f)

@@ -61,7 +61,7 @@ static bool make_item(int d, uint64_t *rng, ponder_arith_item *it)
     const int who = uniform(rng, 0, 4), what = uniform(rng, 0, 4);
     const int bound = OPERAND_BOUND[d - 1];
     size_t ql = 0, sl = 0;
-    int value = uniform(rng, 1, bound - 1);
+    int value = uniform(rng, 2, bound - 1);
     bool ok = append(it->question, sizeof it->question, &ql, "%s has %d %s.", PEOPLE[who].name, value,
                      OBJECTS[what]);
     for (int step = 0; ok && step < d; step++) {
@@ -69,7 +69,9 @@ static bool make_item(int d, uint64_t *rng, ponder_arith_item *it)
         int op = uniform(rng, 0, d >= 3 ? 2 : 1);
         if (op == 1 && value == 0)
             op = 0;
-        if (op == 2 && value * 2 > ARITH_MAX_RESULT)
+        if (op == 2 && (value == 0 || value * 2 > ARITH_MAX_RESULT))
+            op = value == 0 ? 0 : 1;
+        if (op == 0 && value >= ARITH_MAX_RESULT)
             op = 1;
         int b, next;
         if (op == 0) {
