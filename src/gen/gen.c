@@ -84,7 +84,7 @@ struct ponder_gen {
     bool *b_want;
     gen_row *rows;             /* n_seq_max: a live choice or a completing prompt holds a sequence */
     float *logits;             /* n_seq_max rows of n_vocab */
-    float *masked;             /* n_vocab: logits with end-of-generation tokens banned (ignore_eos) */
+    float *masked;             /* n_vocab scratch for the log-softmax */
     ponder_token *eog;         /* the vocabulary's end-of-generation ids */
     int32_t n_eog;
     ponder_gen_token_logprob top[PONDER_GEN_MAX_TOP_LOGPROBS];
@@ -499,27 +499,32 @@ static bool append_text(gen_choice *c, const char *s, size_t n)
     return true;
 }
 
-/* One choice, given the logits after its last token: logprobs, sampling, text, stop
- * strings, finish, event. */
-static ponder_status advance_choice(ponder_gen *g, gen_req *r, int32_t ci, const float *logits, ponder_error *err)
+/* Log-softmax normaliser and top alternatives of a logits row, from the raw logits; then,
+ * for ignore_eos, the end-of-generation tokens are banned in the row itself (it is ours,
+ * and every choice reading it belongs to the same request). */
+static double prepare_row(ponder_gen *g, const gen_req *r, float *row, int32_t *n_top)
+{
+    const double lse = gen_log_sum_exp(row, g->n_vocab, g->masked);
+    *n_top = r->top_logprobs > 0 ? gen_top_logprobs(row, g->n_vocab, lse, r->top_logprobs, g->top) : 0;
+    if (r->ignore_eos) /* as llama.cpp's ignore_eos: a -inf bias on every such token */
+        for (int32_t i = 0; i < g->n_eog; i++)
+            row[g->eog[i]] = -INFINITY;
+    return lse;
+}
+
+/* One choice, given the logits after its last token (prepared by prepare_row): sampling,
+ * logprobs, text, stop strings, finish, event. */
+static ponder_status advance_choice(ponder_gen *g, gen_req *r, int32_t ci, const float *logits, double lse,
+                                    int32_t n_top, ponder_error *err)
 {
     gen_choice *c = &r->choices[ci];
     if (c->finish != PONDER_FINISH_NONE) /* cancelled by a callback earlier in this step */
         return PONDER_OK;
-    const double lse = gen_log_sum_exp(logits, g->n_vocab);
-    const float *l = logits;
-    if (r->ignore_eos && g->n_eog > 0) {
-        /* as llama.cpp's ignore_eos: a -inf bias on every end-of-generation token */
-        memcpy(g->masked, logits, (size_t)g->n_vocab * sizeof *g->masked);
-        for (int32_t i = 0; i < g->n_eog; i++)
-            g->masked[g->eog[i]] = -INFINITY;
-        l = g->masked;
-    }
-    const ponder_token t = ponder_sampler_sample(c->smp, l);
+    const ponder_token t = ponder_sampler_sample(c->smp, logits);
     ponder_sampler_accept(c->smp, t);
+    /* a banned token is drawn only if every logit is -inf: its raw logit is lost then */
     ponder_gen_token_logprob chosen = {t, (float)((double)logits[t] - lse)};
     c->sum_logprob += (double)chosen.logprob;
-    int32_t n_top = r->top_logprobs > 0 ? gen_top_logprobs(logits, g->n_vocab, lse, r->top_logprobs, g->top) : 0;
     if (!append_token(c, t))
         return ponder_error_set(err, PONDER_ERR_NOMEM, "gen: out of memory for the tokens of request %d", r->id);
     r->usage.completion_tokens++;
@@ -707,11 +712,13 @@ static ponder_status step(ponder_gen *g, bool *did_work, ponder_error *err)
 
     for (int32_t k = 0; k < n_rows; k++) {
         gen_req *r = g->rows[k].r;
-        const float *row = g->logits + (size_t)k * (size_t)g->n_vocab;
+        float *row = g->logits + (size_t)k * (size_t)g->n_vocab;
         if (r->state == REQ_DONE) /* cancelled by a callback earlier in this step */
             continue;
+        int32_t n_top;
+        const double lse = prepare_row(g, r, row, &n_top);
         if (g->rows[k].choice >= 0) {
-            if ((st = advance_choice(g, r, g->rows[k].choice, row, err)) != PONDER_OK)
+            if ((st = advance_choice(g, r, g->rows[k].choice, row, lse, n_top, err)) != PONDER_OK)
                 return st;
             continue;
         }
@@ -725,7 +732,7 @@ static ponder_status step(ponder_gen *g, bool *did_work, ponder_error *err)
             }
         }
         for (int32_t ci = 0; ci < r->n_choices && r->state != REQ_DONE; ci++)
-            if ((st = advance_choice(g, r, ci, row, err)) != PONDER_OK)
+            if ((st = advance_choice(g, r, ci, row, lse, n_top, err)) != PONDER_OK)
                 return st;
     }
     return PONDER_OK;

@@ -22,9 +22,9 @@ size_t gen_stop_find(const gen_stops *st, const char *text, size_t n, size_t fro
  * longest such suffix, i.e. what must be held back until later text decides. */
 size_t gen_stop_holdback(const gen_stops *st, const char *text, size_t n, size_t from);
 
-/* log(sum(exp(l))) over the row in double; NaN logits count as -inf. -inf if nothing
- * is finite. */
-double gen_log_sum_exp(const float *l, int32_t n);
+/* log(sum(exp(l))) over the row (exp within 2 ulp of expf, summed in double); NaN logits
+ * count as -inf; -inf if nothing is finite. scratch: n floats. */
+double gen_log_sum_exp(const float *l, int32_t n, float *scratch);
 
 /* The k most likely tokens (k <= PONDER_GEN_MAX_TOP_LOGPROBS), best first, ties to the
  * lower id, with logprob l[id] - lse. Returns how many were written (min(k, n)). */

@@ -457,7 +457,8 @@ static void test_stop_helpers(void **state)
     assert_int_equal(gen_stop_find(&st, "abxyz", 5, 0), 1);
 
     const float l[5] = {1.0f, 3.0f, 3.0f, -INFINITY, NAN};
-    double lse = gen_log_sum_exp(l, 5);
+    float scratch[5];
+    double lse = gen_log_sum_exp(l, 5, scratch);
     assert_true(fabs(lse - log(exp(1.0) + 2 * exp(3.0))) < 1e-12);
     ponder_gen_token_logprob top[PONDER_GEN_MAX_TOP_LOGPROBS];
     assert_int_equal(gen_top_logprobs(l, 5, lse, 4, top), 4);
@@ -466,6 +467,19 @@ static void test_stop_helpers(void **state)
     assert_int_equal(top[2].token, 0);
     assert_int_equal(top[3].token, 3);
     assert_true(fabs(top[2].logprob - (1.0 - lse)) < 1e-6);
+
+    /* no NaN: the vector exp path, against a double loop */
+    enum { V = 1003 };
+    static float big[V], scr[V];
+    double mx = -INFINITY, z = 0;
+    for (int i = 0; i < V; i++) {
+        big[i] = (float)sin(i * 0.37) * 9.0f + (i == 500 ? 20.0f : 0.0f);
+        mx = fmax(mx, big[i]);
+    }
+    big[7] = -INFINITY;
+    for (int i = 0; i < V; i++)
+        z += exp(big[i] - mx);
+    assert_true(fabs(gen_log_sum_exp(big, V, scr) - (mx + log(z))) < 1e-5);
 }
 
 static void test_errors(void **state)
