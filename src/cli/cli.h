@@ -22,6 +22,7 @@ int cmd_run(int argc, char **argv);
 int cmd_perplexity(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_data(int argc, char **argv);
@@ -57,6 +58,11 @@ json_t *cli_json_string(const char *s, size_t n);
 /* Applies -ctk/-ctv values ("f16"/"f32", any case; NULL keeps the default) to cp.
  * Returns 0, or 2 after printing the usage error for a bad value. */
 int cli_set_cache_types(const char *cmd, const char *ctk, const char *ctv, ponder_context_params *cp);
+
+/* The JSON object of a think strategy's result (shape in `ponder run --help`); NULL when
+ * out of memory. Defined in cmd_eval.c, used by run --strategy --json and eval --log. */
+struct ponder_think_result;
+json_t *cli_think_json(const struct ponder_think_result *r);
 
 /* Monotonic clock in milliseconds. */
 double cli_now_ms(void);

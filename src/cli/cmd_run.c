@@ -8,6 +8,10 @@
  * fed to the sampler's repetition window, as llama-cli does. Generation stops after -n
  * tokens, at an end-of-generation token (which is not printed), or when the context is
  * full — the last token sampled needs no KV slot, so up to n_ctx - n_prompt + 1 tokens.
+ *
+ * With --strategy the prompt goes to a think strategy instead (think.h): the chains are
+ * decoded by the gen engine (sc/bon as one request sharing the prompt's KV), the answers
+ * extracted and voted, and --json prints the strategy result (cli_think_json, cmd_eval.c).
  */
 #include "cli/cli.h"
 
@@ -18,14 +22,17 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "ponder/gen.h"
 #include "ponder/model.h"
 #include "ponder/pool.h"
 #include "ponder/sample.h"
+#include "ponder/think.h"
 #include "ponder/tokenizer.h"
 
 #define RUN_DEFAULT_PROMPT "Once upon a time"
 #define RUN_DEFAULT_N_PREDICT 128 /* llama.cpp: -1 (until EOG); a bound is friendlier */
 #define RUN_DEFAULT_N_CTX 4096    /* llama.cpp's -c default, clipped to n_ctx_train */
+#define RUN_SAMPLED_TEMP 0.7f     /* --strategy sc/asc/bon without --temp (Wang et al. 2022) */
 
 static void usage(void)
 {
@@ -73,12 +80,31 @@ static void usage(void)
            "                            \"timings\": {\"prompt_n\", \"prompt_ms\",\n"
            "                            \"prompt_per_second\", \"predicted_n\", \"predicted_ms\",\n"
            "                            \"predicted_per_second\"}}\n"
+           "\n"
+           "test-time strategies:\n"
+           "      --strategy S         direct, cot, sc:N, asc:N or bon:N: sample chains for the\n"
+           "                           prompt (cot and the sampled ones append \" Let's think\n"
+           "                           step by step.\"), extract each answer, vote (sc, asc: a\n"
+           "                           tie goes to the answer seen first) or keep the chain\n"
+           "                           with the best mean logprob (bon). sc and bon decode\n"
+           "                           their N chains as one batch over the prompt, evaluated\n"
+           "                           once; chain i uses seed + i. -n is tokens per chain.\n"
+           "                           Without --temp: greedy for direct/cot, %.1f otherwise.\n"
+           "                           Prints the chosen chain; --json prints {\"answer\",\n"
+           "                           \"strategy\", \"samples\": [{\"text\", \"answer\", \"tokens\",\n"
+           "                           \"mean_logprob\"}], \"votes\": {answer: count},\n"
+           "                           \"agreement\" (top votes / chains with an answer),\n"
+           "                           \"usage\": {\"prompt_tokens\", \"prompt_tokens_evaluated\",\n"
+           "                           \"completion_tokens\", \"flops\"}, \"timings\": {\"wall_ms\"}}\n"
+           "      --answer KIND        what to extract: number (default), choice (a letter) or\n"
+           "                           text (the first line)\n"
            "  -h, --help               this help\n"
            "\n"
            "Exit status: 0 success, 1 runtime error (model, file, prompt longer than the\n"
            "context), 2 usage error.\n",
            RUN_DEFAULT_PROMPT, RUN_DEFAULT_N_PREDICT, RUN_DEFAULT_N_CTX, (double)d.repeat_penalty,
-           (int)d.repeat_last_n, (int)d.top_k, (double)d.top_p, (double)d.min_p, (double)d.temp);
+           (int)d.repeat_last_n, (int)d.top_k, (double)d.top_p, (double)d.min_p, (double)d.temp,
+           (double)RUN_SAMPLED_TEMP);
 }
 
 /* Growable byte buffer for --json's text. */
@@ -123,11 +149,102 @@ static double per_second(size_t n, double ms)
 }
 
 typedef struct run_opts {
-    const char *model, *prompt, *file, *ctk, *ctv;
+    const char *model, *prompt, *file, *ctk, *ctv, *strategy, *answer;
     int32_t n_predict, n_ctx, n_threads;
-    bool n_ctx_given, json, float_act;
+    bool n_ctx_given, json, float_act, temp_given;
     ponder_sampler_params sp;
 } run_opts;
+
+/* `ponder run --strategy`: the prompt through a think strategy on a gen engine. */
+static int run_strategy(const run_opts *o, const ponder_strategy *strat, ponder_answer_kind akind,
+                        ponder_context_params cp, const char *model_path, const char *prompt)
+{
+    ponder_error err = { 0 };
+    ponder_model *m = NULL;
+    ponder_tokenizer *tok = NULL;
+    ponder_pool *pool = NULL;
+    ponder_gen *g = NULL;
+    ponder_think_result *res = NULL;
+    int rc = CLI_EXIT_RUNTIME;
+
+    if (ponder_model_load(model_path, NULL, &m, &err) != PONDER_OK) {
+        cli_runtime_error("%s", err.msg);
+        goto done;
+    }
+    const ponder_hparams *h = ponder_model_hparams(m);
+    if (ponder_tokenizer_create(ponder_model_gguf(m), &tok, &err) != PONDER_OK) {
+        cli_runtime_error("%s: %s", model_path, err.msg);
+        goto done;
+    }
+    if (!o->n_ctx_given)
+        cp.n_ctx = h->n_ctx_train > 0 && h->n_ctx_train < RUN_DEFAULT_N_CTX ? h->n_ctx_train : RUN_DEFAULT_N_CTX;
+    else
+        cp.n_ctx = o->n_ctx == 0 ? h->n_ctx_train : o->n_ctx;
+    if (ponder_pool_create(o->n_threads, &pool, &err) != PONDER_OK) {
+        cli_runtime_error("%s", err.msg);
+        goto done;
+    }
+    ponder_think_params p = ponder_think_params_default();
+    p.strategy = *strat;
+    p.answer_kind = akind;
+    p.max_tokens = o->n_predict < 0 ? 0 : o->n_predict;
+    p.sampling = o->sp;
+    if (!o->temp_given)
+        p.sampling.temp = strat->kind == PONDER_THINK_DIRECT || strat->kind == PONDER_THINK_COT ? 0.0f : RUN_SAMPLED_TEMP;
+    if (p.sampling.repeat_last_n < 0)
+        p.sampling.repeat_last_n = cp.n_ctx;
+    ponder_gen_params gp = ponder_gen_params_default();
+    gp.n_seq_max = strat->kind == PONDER_THINK_SC || strat->kind == PONDER_THINK_BON ? strat->n_samples
+                   : strat->kind == PONDER_THINK_ASC ? (strat->n_samples < p.asc_round ? strat->n_samples : p.asc_round)
+                                                     : 1;
+    cp.pool = pool;
+    gp.context = cp;
+    if (ponder_gen_create(m, tok, &gp, &g, &err) != PONDER_OK) {
+        cli_runtime_error("%s", err.msg);
+        goto done;
+    }
+    if (ponder_think_run(g, tok, &p, prompt, &res, &err) != PONDER_OK) {
+        cli_runtime_error("%s", err.msg);
+        goto done;
+    }
+    bool write_failed = false;
+    if (o->json) {
+        json_t *j = cli_think_json(res);
+        char *s = j ? json_dumps(j, JSON_PRESERVE_ORDER) : NULL;
+        json_decref(j);
+        if (!s) {
+            cli_runtime_error("out of memory");
+            goto done;
+        }
+        write_failed = puts(s) == EOF;
+        free(s);
+    } else if (res->best >= 0) {
+        const ponder_think_sample *s = &res->samples[res->best];
+        write_failed = fwrite(s->text, 1, s->text_len, stdout) != s->text_len ||
+                       (isatty(STDOUT_FILENO) && (s->text_len == 0 || s->text[s->text_len - 1] != '\n') &&
+                        putchar('\n') == EOF);
+    }
+    if (fflush(stdout) != 0 || write_failed) {
+        cli_runtime_error("writing the output failed: %s", strerror(errno ? errno : EIO));
+        goto done;
+    }
+    char sname[32];
+    int32_t top = res->n_votes > 0 ? res->votes[0].count : 0;
+    fprintf(stderr, "strategy %s: answer %s (%d of %d chains, agreement %.2f), prompt %llu tokens (evaluated %llu), "
+                    "completion %llu tokens, %.3g FLOPs, %.1f ms\n",
+            ponder_strategy_format(&res->strategy, sname, sizeof sname), res->answer ? res->answer : "(none)",
+            (int)(res->strategy.kind == PONDER_THINK_BON ? 1 : top), (int)res->n_samples, res->agreement,
+            (unsigned long long)res->usage.prompt_tokens, (unsigned long long)res->usage.prompt_tokens_evaluated,
+            (unsigned long long)res->usage.completion_tokens, (double)res->usage.flops, res->usage.wall_ms);
+    rc = CLI_EXIT_OK;
+done:
+    ponder_think_result_free(res);
+    ponder_gen_free(g);
+    ponder_pool_free(pool);
+    ponder_tokenizer_free(tok);
+    ponder_model_free(m);
+    return rc;
+}
 
 int cmd_run(int argc, char **argv)
 {
@@ -147,7 +264,7 @@ int cmd_run(int argc, char **argv)
         { "-ctk", "--cache-type-k", CLI_STRING, &o.ctk, 0, 0, NULL },
         { "-ctv", "--cache-type-v", CLI_STRING, &o.ctv, 0, 0, NULL },
         { "--float-activations", NULL, CLI_FLAG, &o.float_act, 0, 0, NULL },
-        { "--temp", NULL, CLI_FLOAT, &o.sp.temp, 0, 0, NULL },
+        { "--temp", NULL, CLI_FLOAT, &o.sp.temp, 0, 0, &o.temp_given },
         { "--top-k", NULL, CLI_INT, &o.sp.top_k, 0, 0, NULL },
         { "--top-p", NULL, CLI_FLOAT, &o.sp.top_p, 0, 1, NULL },
         { "--min-p", NULL, CLI_FLOAT, &o.sp.min_p, 0, 1, NULL },
@@ -155,6 +272,8 @@ int cmd_run(int argc, char **argv)
         { "--repeat-last-n", NULL, CLI_INT, &o.sp.repeat_last_n, -1, INT32_MAX, NULL },
         { "-s", "--seed", CLI_SEED, &o.sp.seed, 0, 0, NULL },
         { "--json", NULL, CLI_FLAG, &o.json, 0, 0, NULL },
+        { "--strategy", NULL, CLI_STRING, &o.strategy, 0, 0, NULL },
+        { "--answer", NULL, CLI_STRING, &o.answer, 0, 0, NULL },
     };
     cli_result r = cli_parse(cmd, argc, argv, opts, sizeof opts / sizeof opts[0], NULL, 0, NULL);
     if (r == CLI_HELP) {
@@ -167,6 +286,27 @@ int cmd_run(int argc, char **argv)
         return cli_usage_error(cmd, "give the prompt with -p or -f, not both");
     if (!(o.sp.repeat_penalty > 0.0f))
         return cli_usage_error(cmd, "--repeat-penalty must be > 0, got %g", (double)o.sp.repeat_penalty);
+    ponder_strategy strat = { 0 };
+    ponder_answer_kind akind = PONDER_ANSWER_NUMBER;
+    if (o.strategy) {
+        ponder_error serr = { 0 };
+        if (ponder_strategy_parse(o.strategy, &strat, &serr) != PONDER_OK)
+            return cli_usage_error(cmd, "--strategy: %s", serr.msg);
+    }
+    if (o.strategy && o.n_predict == 0)
+        return cli_usage_error(cmd, "--strategy needs -n >= 1 (tokens per chain) or -1 (until the context is full)");
+    if (o.answer) {
+        if (!o.strategy)
+            return cli_usage_error(cmd, "--answer needs --strategy");
+        if (strcasecmp(o.answer, "number") == 0)
+            akind = PONDER_ANSWER_NUMBER;
+        else if (strcasecmp(o.answer, "choice") == 0)
+            akind = PONDER_ANSWER_CHOICE;
+        else if (strcasecmp(o.answer, "text") == 0)
+            akind = PONDER_ANSWER_TEXT;
+        else
+            return cli_usage_error(cmd, "--answer must be number, choice or text, got '%s'", o.answer);
+    }
     ponder_context_params cp = ponder_context_params_default();
     const int bad_cache = cli_set_cache_types(cmd, o.ctk, o.ctv, &cp);
     if (bad_cache != 0)
@@ -193,6 +333,15 @@ int cmd_run(int argc, char **argv)
         prompt_len = strlen(o.prompt);
     }
     const char *prompt = o.file ? file_text : o.prompt;
+    if (o.strategy) {
+        if (memchr(prompt, '\0', prompt_len)) {
+            free(file_text);
+            return cli_runtime_error("%s: the prompt contains a NUL byte", o.file ? o.file : "-p");
+        }
+        rc = run_strategy(&o, &strat, akind, cp, model_path, prompt);
+        free(file_text);
+        return rc;
+    }
 
     ponder_error err = { 0 };
     ponder_model *m = NULL;

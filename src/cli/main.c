@@ -25,6 +25,7 @@ static const command commands[] = {
     { "bench", cmd_bench, "prompt and generation speed, as llama-bench" },
     { "perplexity", cmd_perplexity, "perplexity of a model on a text (llama-perplexity's method)" },
     { "quantize", cmd_quantize, "convert a model's weights to another type (as llama-quantize)" },
+    { "eval", cmd_eval, "accuracy on a task (GSM8K, ARC, ...) under test-time strategies, with compute" },
     { "serve", cmd_serve, "OpenAI-compatible HTTP server with continuous batching" },
     { "train", cmd_train, "train a small llama model on text or prompt/completion JSONL" },
     { "data", cmd_data, "generate task data (arith: arithmetic word problems as JSONL)" },
