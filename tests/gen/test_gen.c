@@ -705,6 +705,59 @@ static void test_cells_run_out(void **state)
         free(prompts[i]);
 }
 
+/* Continuous batching: a long prompt is read in micro-batch chunks mixed into the steps
+ * of a running request, which keeps its one token per step; neither output changes. */
+static void test_long_prompt_interleaves(void **state)
+{
+    (void)state;
+    int32_t n_prompt;
+    ponder_token *prompt = encode("Once upon a time", &n_prompt);
+    enum { N_LONG = 700 };
+    ponder_token *lng = malloc(N_LONG * sizeof *lng);
+    lng[0] = 1;
+    for (int i = 1; i < N_LONG; i++)
+        lng[i] = 3 + (i * 37) % 500;
+    static stream a, b, a1, b1;
+    ponder_gen *g = make_gen(3, 1024, PONDER_TYPE_F16);
+    ponder_gen_request ra = request(prompt, n_prompt, 1, 8, &a);
+    ra.max_tokens = 30;
+    ra.ignore_eos = true;
+    ponder_gen_request rb = request(lng, N_LONG, 2, 9, &b);
+    rb.max_tokens = 10;
+    rb.ignore_eos = true;
+    submit(g, &ra, &a);
+    ponder_error err = {0};
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(ponder_gen_step(g, NULL, &err), PONDER_OK);
+    assert_int_equal(a.n_tokens[0], 5);
+    submit(g, &rb, &b);
+    ponder_gen_usage u;
+    assert_int_equal(ponder_gen_step(g, NULL, &err), PONDER_OK);
+    assert_int_equal(a.n_tokens[0], 6);
+    assert_int_equal(ponder_gen_usage_of(g, b.id, &u, &err), PONDER_OK);
+    assert_int_equal(u.prompt_tokens_evaluated, 512); /* one micro-batch of it */
+    assert_int_equal(b.n_tokens[0], 0);
+    assert_int_equal(ponder_gen_step(g, NULL, &err), PONDER_OK);
+    assert_int_equal(a.n_tokens[0], 7);
+    assert_int_equal(b.n_tokens[0], 1);
+    assert_int_equal(b.n_tokens[1], 1);
+    run_all(g);
+    assert_int_equal(ponder_gen_usage_of(g, b.id, &u, &err), PONDER_OK);
+    assert_int_equal(u.prompt_tokens_evaluated, N_LONG);
+    check_stream(g, &a, 1);
+    check_stream(g, &b, 2);
+    ra.user = &a1;
+    rb.user = &b1;
+    run_one(g, &ra, &a1);
+    run_one(g, &rb, &b1);
+    same_choice(&a, 0, &a1, 0);
+    same_choice(&b, 0, &b1, 0);
+    same_choice(&b, 1, &b1, 1);
+    ponder_gen_free(g);
+    free(lng);
+    free(prompt);
+}
+
 /* ---- (e) logprobs against a separate decode ---- */
 
 static void test_logprobs(void **state)
@@ -882,6 +935,7 @@ int main(void)
         cmocka_unit_test(test_cancel_inside_callback),
         cmocka_unit_test(test_queue_fifo),
         cmocka_unit_test(test_cells_run_out),
+        cmocka_unit_test(test_long_prompt_interleaves),
         cmocka_unit_test(test_logprobs),
         cmocka_unit_test(test_usage),
         cmocka_unit_test(test_penalties),
