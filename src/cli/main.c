@@ -29,6 +29,7 @@ static const command commands[] = {
     { "serve", cmd_serve, "OpenAI-compatible HTTP server with continuous batching" },
     { "train", cmd_train, "train a small llama model on text or prompt/completion JSONL" },
     { "data", cmd_data, "generate task data (arith: arithmetic word problems as JSONL)" },
+    { "template", cmd_template, "render a chat template with a case's messages (as transformers)" },
 };
 
 static void usage(FILE *f)
