@@ -212,7 +212,8 @@ typedef struct ponder_choice_scores {
 /* For each continuation c, log P(c | context) = sum of the logprobs of the tokens of
  * tokenize(context + c) past the tokens it shares with tokenize(context) (the boundary
  * token is re-scored when the tokenizer merges across it, as llama.cpp's hellaswag does).
- * ctx is reset before and after. Fills *out (free with ponder_choice_scores_free). */
+ * The prefix all choices share is decoded once and sequence 0's KV truncated back to it for
+ * each choice. ctx is reset before and after. Fills *out (free with ponder_choice_scores_free). */
 ponder_status ponder_think_score_choices(ponder_context *ctx, const ponder_model *m, const ponder_tokenizer *tok,
                                          const char *context, const char *const *conts, int32_t n_conts,
                                          ponder_choice_scores *out, ponder_error *err);

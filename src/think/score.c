@@ -2,6 +2,7 @@
  * score.c — log-likelihood of continuations, lm-eval-harness's way of scoring multiple
  * choice: sum over the continuation's tokens of log-softmax(logits)[token], given the
  * context. acc takes the argmax of the sum, acc_norm of the sum per continuation byte.
+ * The prefix the choices share is decoded once; each choice truncates the KV back to it.
  */
 #include "ponder/think.h"
 
@@ -48,21 +49,25 @@ ponder_status ponder_think_score_choices(ponder_context *ctx, const ponder_model
     memset(out, 0, sizeof *out);
     const int32_t n_vocab = ponder_model_hparams(m)->n_vocab;
     ponder_status st = PONDER_OK;
-    ponder_token *ctx_ids = NULL, *full = NULL;
-    size_t n_ctx_ids = 0, n_full = 0;
+    ponder_token *ctx_ids = NULL;
+    size_t n_ctx_ids = 0;
+    ponder_token **full = calloc((size_t)n_conts, sizeof *full);
+    size_t *n_full = calloc((size_t)n_conts, sizeof *n_full), *start = calloc((size_t)n_conts, sizeof *start);
     char *joined = NULL;
     float *prev = malloc((size_t)n_vocab * sizeof *prev), *rows = NULL;
     out->sum_logprob = calloc((size_t)n_conts, sizeof *out->sum_logprob);
     out->n_tokens = calloc((size_t)n_conts, sizeof *out->n_tokens);
     out->n_bytes = calloc((size_t)n_conts, sizeof *out->n_bytes);
-    if (!prev || !out->sum_logprob || !out->n_tokens || !out->n_bytes) {
+    if (!full || !n_full || !start || !prev || !out->sum_logprob || !out->n_tokens || !out->n_bytes) {
         st = ponder_error_set(err, PONDER_ERR_NOMEM, "score: out of memory");
         goto fail;
     }
     const size_t ctx_len = strlen(context);
     if ((st = ponder_tokenizer_encode(tok, context, ctx_len, true, false, &ctx_ids, &n_ctx_ids, err)) != PONDER_OK)
         goto fail;
-    double best = -INFINITY, best_norm = -INFINITY;
+    /* tokenize every context + continuation; the continuation starts where it stops sharing
+     * tokens with the context alone; P is the prefix every choice shares */
+    size_t shared = SIZE_MAX;
     for (int32_t c = 0; c < n_conts; c++) {
         const size_t cl = strlen(conts[c]);
         joined = malloc(ctx_len + cl + 1);
@@ -72,45 +77,57 @@ ponder_status ponder_think_score_choices(ponder_context *ctx, const ponder_model
         }
         memcpy(joined, context, ctx_len);
         memcpy(joined + ctx_len, conts[c], cl + 1);
-        if ((st = ponder_tokenizer_encode(tok, joined, ctx_len + cl, true, false, &full, &n_full, err)) != PONDER_OK)
+        st = ponder_tokenizer_encode(tok, joined, ctx_len + cl, true, false, &full[c], &n_full[c], err);
+        free(joined);
+        joined = NULL;
+        if (st != PONDER_OK)
             goto fail;
-        size_t start = 0;
-        while (start < n_full && start < n_ctx_ids && full[start] == ctx_ids[start])
-            start++;
-        if (start == 0 || start >= n_full) {
-            st = ponder_error_set(err, PONDER_ERR_INVALID_ARG,
-                                  "score: choice %d: %s", (int)c,
-                                  start == 0 ? "the context has no tokens to condition on" : "the continuation has no tokens");
+        size_t k = 0;
+        while (k < n_full[c] && k < n_ctx_ids && full[c][k] == ctx_ids[k])
+            k++;
+        if (k == 0 || k >= n_full[c]) {
+            st = ponder_error_set(err, PONDER_ERR_INVALID_ARG, "score: choice %d: %s", (int)c,
+                                  k == 0 ? "the context has no tokens to condition on" : "the continuation has no tokens");
             goto fail;
         }
-        const int32_t n_cont = (int32_t)(n_full - start);
-        /* the last continuation token's own logits are never needed */
-        if (n_cont > 1) {
+        start[c] = k;
+        out->n_tokens[c] = (int32_t)(n_full[c] - k);
+        out->n_bytes[c] = cl;
+        if (k < shared)
+            shared = k;
+    }
+    /* the shared prefix once; each choice then from there (KV truncated back to it) */
+    ponder_context_reset(ctx);
+    if ((st = ponder_context_decode(ctx, ctx_ids, (int32_t)shared, NULL, err)) != PONDER_OK)
+        goto fail;
+    memcpy(prev, ponder_context_logits(ctx), (size_t)n_vocab * sizeof *prev);
+    out->tokens_evaluated = shared;
+    out->flops = flops_of(m, 0, (int32_t)shared);
+    double best = -INFINITY, best_norm = -INFINITY;
+    for (int32_t c = 0; c < n_conts; c++) {
+        /* positions shared .. n_full-2 are run; the last token's own logits are never needed */
+        const int32_t n_run = (int32_t)(n_full[c] - 1 - shared);
+        if (n_run > 0) {
             free(rows);
-            rows = malloc((size_t)(n_cont - 1) * (size_t)n_vocab * sizeof *rows);
+            rows = malloc((size_t)n_run * (size_t)n_vocab * sizeof *rows);
             if (!rows) {
-                st = ponder_error_set(err, PONDER_ERR_NOMEM, "score: out of memory for %d rows", (int)n_cont);
+                st = ponder_error_set(err, PONDER_ERR_NOMEM, "score: out of memory for %d rows", (int)n_run);
                 goto fail;
             }
+            if ((st = ponder_context_seq_truncate(ctx, 0, (int32_t)shared, err)) != PONDER_OK ||
+                (st = ponder_context_decode(ctx, full[c] + shared, n_run, rows, err)) != PONDER_OK)
+                goto fail;
+            out->tokens_evaluated += (uint64_t)n_run;
+            out->flops += flops_of(m, (int32_t)shared, n_run);
         }
-        /* No shared-prefix reuse across choices yet: the context is decoded per choice (a KV
-         * truncate would save it); the accounting below counts what actually ran. */
-        ponder_context_reset(ctx);
-        if ((st = ponder_context_decode(ctx, full, (int32_t)start, NULL, err)) != PONDER_OK)
-            goto fail;
-        memcpy(prev, ponder_context_logits(ctx), (size_t)n_vocab * sizeof *prev);
-        if (n_cont > 1 && (st = ponder_context_decode(ctx, full + start, n_cont - 1, rows, err)) != PONDER_OK)
-            goto fail;
-        const int32_t n_run = (int32_t)start + n_cont - 1;
-        out->tokens_evaluated += (uint64_t)n_run;
-        out->flops += flops_of(m, 0, n_run);
-        double sum = log_softmax_at(prev, n_vocab, full[start]);
-        for (int32_t j = 1; j < n_cont; j++)
-            sum += log_softmax_at(rows + (size_t)(j - 1) * (size_t)n_vocab, n_vocab, full[start + (size_t)j]);
+        /* the logits predicting token j are prev for j == shared, else row j - 1 - shared */
+        double sum = 0.0;
+        for (size_t j = start[c]; j < n_full[c]; j++) {
+            const float *row = j == shared ? prev : rows + (j - 1 - shared) * (size_t)n_vocab;
+            sum += log_softmax_at(row, n_vocab, full[c][j]);
+        }
         out->sum_logprob[c] = sum;
-        out->n_tokens[c] = n_cont;
-        out->n_bytes[c] = cl;
-        const double norm = sum / (double)(cl > 0 ? cl : 1);
+        const double norm = sum / (double)(out->n_bytes[c] > 0 ? out->n_bytes[c] : 1);
         if (sum > best) {
             best = sum;
             out->best = c;
@@ -119,24 +136,21 @@ ponder_status ponder_think_score_choices(ponder_context *ctx, const ponder_model
             best_norm = norm;
             out->best_norm = c;
         }
-        free(full);
-        full = NULL;
-        free(joined);
-        joined = NULL;
     }
-    ponder_context_reset(ctx);
-    free(rows);
-    free(prev);
-    free(ctx_ids);
-    return PONDER_OK;
+    goto done;
 
 fail:
+    ponder_choice_scores_free(out);
+done:
     ponder_context_reset(ctx);
+    for (int32_t c = 0; full && c < n_conts; c++)
+        free(full[c]);
+    free(full);
+    free(n_full);
+    free(start);
     free(rows);
     free(prev);
     free(ctx_ids);
-    free(full);
     free(joined);
-    ponder_choice_scores_free(out);
     return st;
 }
