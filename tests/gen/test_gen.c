@@ -758,6 +758,53 @@ static void test_long_prompt_interleaves(void **state)
     free(prompt);
 }
 
+/* The same determinism on a quantized model with a byte-level BPE vocabulary (SmolLM
+ * shapes, Q4_K_M): batch-invariant kernels for every weight type, multi-byte pieces. */
+static void test_quantized_bpe_choices(void **state)
+{
+    (void)state;
+    const char *path = tu_model_path("shared/models/synthetic/syn-tiny-smollm-Q4_K_M.gguf");
+    if (!path)
+        skip();
+    ponder_error err = {0};
+    ponder_model *m = NULL;
+    ponder_gguf *gg = NULL;
+    ponder_tokenizer *tok = NULL;
+    assert_int_equal(ponder_model_load(path, NULL, &m, &err), PONDER_OK);
+    assert_int_equal(ponder_gguf_open(path, &gg, &err), PONDER_OK);
+    assert_int_equal(ponder_tokenizer_create(gg, &tok, &err), PONDER_OK);
+    ponder_token *prompt = NULL;
+    size_t n_prompt = 0;
+    const char *text = "The quick brown fox";
+    assert_int_equal(ponder_tokenizer_encode(tok, text, strlen(text), true, false, &prompt, &n_prompt, &err),
+                     PONDER_OK);
+    ponder_gen_params p = ponder_gen_params_default();
+    p.n_seq_max = 4;
+    p.context.n_ctx = 128;
+    ponder_gen *g = NULL;
+    assert_int_equal(ponder_gen_create(m, tok, &p, &g, &err), PONDER_OK);
+    static stream multi, single[4];
+    ponder_gen_request r = request(prompt, (int32_t)n_prompt, 4, 2024, &multi);
+    r.max_tokens = 24;
+    r.ignore_eos = true;
+    r.sampling.temp = 1.0f; /* random weights: a flat distribution, so choices differ */
+    run_one(g, &r, &multi);
+    for (int i = 0; i < 4; i++) {
+        ponder_gen_request q = r;
+        q.n_choices = 1;
+        q.sampling.seed = 2024 + (uint64_t)i;
+        q.user = &single[i];
+        run_one(g, &q, &single[i]);
+        same_choice(&multi, i, &single[i], 0);
+    }
+    assert_true(differ(&multi, 0, &multi, 1));
+    ponder_gen_free(g);
+    free(prompt);
+    ponder_tokenizer_free(tok);
+    ponder_gguf_free(gg);
+    ponder_model_free(m);
+}
+
 /* ---- (e) logprobs against a separate decode ---- */
 
 static void test_logprobs(void **state)
@@ -936,6 +983,7 @@ int main(void)
         cmocka_unit_test(test_queue_fifo),
         cmocka_unit_test(test_cells_run_out),
         cmocka_unit_test(test_long_prompt_interleaves),
+        cmocka_unit_test(test_quantized_bpe_choices),
         cmocka_unit_test(test_logprobs),
         cmocka_unit_test(test_usage),
         cmocka_unit_test(test_penalties),
