@@ -97,8 +97,9 @@ typedef struct ponder_context_params {
     ponder_pool *pool;      /* threads for the forward pass; NULL: the calling thread only.
                                Borrowed: must outlive the context, used by one context at a time */
     int32_t n_seq_max;      /* sequences the context holds at once (0: 1) */
-    int32_t n_kv_cells;     /* KV cells shared by all sequences (0: n_ctx * n_seq_max); cells of a
-                               prefix shared by forked sequences are stored once */
+    int32_t n_kv_cells;     /* KV cells shared by all sequences (0: n_ctx * n_seq_max), rounded up
+                               to whole blocks of 32 cells; cells of a prefix shared by forked
+                               sequences are stored once */
 } ponder_context_params;
 
 ponder_context_params ponder_context_params_default(void);
@@ -141,20 +142,25 @@ typedef struct ponder_batch {
     const bool *want_logits;      /* NULL: the last token of each sequence in the batch */
 } ponder_batch;
 
-/* Decodes the batch. logits (may be NULL if nothing is wanted) receives one row of n_vocab
- * floats for every token whose logits are wanted, in batch order. Errors (bad id, bad
+/* Decodes the batch. logits (may be NULL) receives one row of n_vocab floats for every
+ * token whose logits are wanted, in batch order; ponder_context_logits() then holds the
+ * last of those rows (with logits NULL only that row is computed). Errors (bad id, bad
  * sequence, a sequence past n_ctx, not enough free cells) leave the context unchanged;
- * PONDER_ERR_RANGE messages give the numbers. */
+ * PONDER_ERR_RANGE messages give the numbers. Batches longer than the micro-batch (512)
+ * run in several passes with the same results. */
 ponder_status ponder_context_decode_batch(ponder_context *ctx, const ponder_batch *b, float *logits,
                                           ponder_error *err);
 int32_t ponder_context_n_seq_max(const ponder_context *ctx);
 int32_t ponder_context_seq_len(const ponder_context *ctx, ponder_seq_id seq); /* -1: bad id */
-/* Cells not in use by any sequence (what a new request may still take). */
+/* Cells not in use by any sequence (what a new request may still take). Cells are handed
+ * out in blocks of 32: the unused rest of a sequence's last block is not free, and a
+ * sequence writing into a block it shares with another first takes a block for its copy. */
 int32_t ponder_context_n_free_cells(const ponder_context *ctx);
 /* Forgets the sequence's positions (frees its cells not shared with another sequence). */
 ponder_status ponder_context_seq_clear(ponder_context *ctx, ponder_seq_id seq, ponder_error *err);
-/* dst becomes a copy of src (dst cleared first) without recomputing anything: the cells are
- * shared, copied on write. How n choices or N reasoning chains share one prompt. */
+/* dst becomes a copy of src (dst cleared first; src == dst does nothing) without
+ * recomputing anything: the cells are shared, copied on write. How n choices or N
+ * reasoning chains share one prompt. */
 ponder_status ponder_context_seq_fork(ponder_context *ctx, ponder_seq_id src, ponder_seq_id dst,
                                       ponder_error *err);
 /* Keeps the first n_keep positions (n_keep <= len): rolls back rejected draft tokens, or

@@ -69,6 +69,13 @@ void ponder_context_free(ponder_context *ctx)
     free(ctx->q16);
     free(ctx->p16);
     free(ctx->work);
+    free(ctx->ub_seq);
+    free(ctx->ub_pos);
+    free(ctx->ub_out);
+    free(ctx->seq_count);
+    free(ctx->seq_next);
+    free(ctx->seq_last);
+    kv_pages_free(&ctx->kv);
     free(ctx);
 }
 
@@ -94,6 +101,20 @@ ponder_status ponder_context_create(const ponder_model *m, const ponder_context_
         params.n_ctx = hp->n_ctx_train < N_CTX_DEFAULT ? hp->n_ctx_train : N_CTX_DEFAULT;
     if (params.n_ctx <= 0)
         return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "context size must be positive");
+    if (params.n_seq_max < 0 || params.n_kv_cells < 0)
+        return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "n_seq_max (%d) and n_kv_cells (%d) must not be negative",
+                                params.n_seq_max, params.n_kv_cells);
+    if (params.n_seq_max == 0)
+        params.n_seq_max = 1;
+    if (params.n_kv_cells == 0) {
+        const int64_t cells = (int64_t)params.n_ctx * params.n_seq_max;
+        if (cells > INT32_MAX - KV_BLOCK_CELLS)
+            return ponder_error_set(err, PONDER_ERR_RANGE, "%d sequences of %d positions need too many KV cells",
+                                    params.n_seq_max, params.n_ctx);
+        params.n_kv_cells = (int32_t)cells;
+    }
+    if (params.n_kv_cells > INT32_MAX - KV_BLOCK_CELLS)
+        return ponder_error_set(err, PONDER_ERR_RANGE, "n_kv_cells %d is too large", params.n_kv_cells);
     ponder_type kv_types[2] = {params.type_k, params.type_v};
     for (int i = 0; i < 2; i++)
         if (kv_types[i] != PONDER_TYPE_F16 && kv_types[i] != PONDER_TYPE_F32)
@@ -112,13 +133,14 @@ ponder_status ponder_context_create(const ponder_model *m, const ponder_context_
     const size_t n_v = (size_t)hp->n_head_kv * (size_t)hp->head_dim_v;
     ctx->k_row_bytes = n_k * (params.type_k == PONDER_TYPE_F16 ? sizeof(ponder_f16) : sizeof(float));
     ctx->v_row_bytes = n_v * (params.type_v == PONDER_TYPE_F16 ? sizeof(ponder_f16) : sizeof(float));
-    bool ok = true;
+    bool ok = kv_pages_init(&ctx->kv, params.n_seq_max, params.n_kv_cells, params.n_ctx) == PONDER_OK;
+    const size_t n_cells = (size_t)ctx->kv.n_blocks * KV_BLOCK_CELLS;
     ctx->k_cache = calloc((size_t)hp->n_layer, sizeof(void *));
     ctx->v_cache = calloc((size_t)hp->n_layer, sizeof(void *));
-    ok = ctx->k_cache && ctx->v_cache;
+    ok = ok && ctx->k_cache && ctx->v_cache;
     for (int il = 0; ok && il < hp->n_layer; il++) {
-        ctx->k_cache[il] = calloc((size_t)ctx->n_ctx, ctx->k_row_bytes);
-        ctx->v_cache[il] = calloc((size_t)ctx->n_ctx, ctx->v_row_bytes);
+        ctx->k_cache[il] = calloc(n_cells, ctx->k_row_bytes);
+        ctx->v_cache[il] = calloc(n_cells, ctx->v_row_bytes);
         ok = ctx->k_cache[il] && ctx->v_cache[il];
     }
 
@@ -152,12 +174,105 @@ ponder_status ponder_context_create(const ponder_model *m, const ponder_context_
         ctx->work_bytes = model_work_bytes(m, (int64_t)nb, (int)n_threads);
         ctx->work = malloc(ctx->work_bytes ? ctx->work_bytes : 1);
         ok = ok && ctx->work;
+        ctx->ub_seq = calloc(nb, sizeof(ponder_seq_id));
+        ctx->ub_pos = calloc(nb, sizeof(int32_t));
+        ctx->ub_out = calloc(nb, sizeof(int32_t));
+        ctx->seq_count = calloc((size_t)params.n_seq_max, sizeof(int32_t));
+        ctx->seq_next = calloc((size_t)params.n_seq_max, sizeof(int32_t));
+        ctx->seq_last = calloc((size_t)params.n_seq_max, sizeof(int32_t));
+        ok = ok && ctx->ub_seq && ctx->ub_pos && ctx->ub_out && ctx->seq_count && ctx->seq_next && ctx->seq_last;
     }
     if (!ok) {
         ponder_context_free(ctx);
         return ponder_error_set(err, PONDER_ERR_NOMEM, "out of memory creating a context of %d tokens", params.n_ctx);
     }
     *out = ctx;
+    return PONDER_OK;
+}
+
+/* Checks the batch and the room for it; changes nothing but the seq_count scratch. */
+static ponder_status batch_check(ponder_context *ctx, const int32_t *tokens, const ponder_seq_id *seq, int32_t n,
+                                 ponder_error *err)
+{
+    kv_pages *kv = &ctx->kv;
+    const int32_t n_vocab = ctx->model->hp.n_vocab;
+    memset(ctx->seq_count, 0, (size_t)kv->n_seq * sizeof(int32_t));
+    for (int32_t i = 0; i < n; i++) {
+        if (tokens[i] < 0 || tokens[i] >= n_vocab)
+            return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "token id %d at index %d is outside the vocabulary (0..%d)",
+                                    tokens[i], i, n_vocab - 1);
+        const ponder_seq_id s = seq ? seq[i] : 0;
+        if (s < 0 || s >= kv->n_seq)
+            return ponder_error_set(err, PONDER_ERR_INVALID_ARG,
+                                    "sequence id %d at index %d is outside the context's sequences (0..%d)", s, i,
+                                    kv->n_seq - 1);
+        ctx->seq_count[s]++;
+    }
+    for (int32_t s = 0; s < kv->n_seq; s++)
+        if (ctx->seq_count[s] > ctx->n_ctx - kv->seq_len[s]) {
+            if (kv->n_seq == 1)
+                return ponder_error_set(err, PONDER_ERR_RANGE,
+                                        "%d tokens do not fit: %d of the context's %d positions are used",
+                                        ctx->seq_count[s], kv->seq_len[s], ctx->n_ctx);
+            return ponder_error_set(err, PONDER_ERR_RANGE,
+                                    "%d tokens of sequence %d do not fit: %d of its %d positions are used",
+                                    ctx->seq_count[s], s, kv->seq_len[s], ctx->n_ctx);
+        }
+    const int32_t need = kv_blocks_needed(kv, ctx->seq_count);
+    if (need > kv->n_free)
+        return ponder_error_set(err, PONDER_ERR_RANGE,
+                                "the batch needs %d KV cells, %d of the context's %d are free (blocks of %d)",
+                                need * KV_BLOCK_CELLS, kv->n_free * KV_BLOCK_CELLS, kv->n_blocks * KV_BLOCK_CELLS,
+                                KV_BLOCK_CELLS);
+    return PONDER_OK;
+}
+
+/* The one decode path. want: NULL for the default (last token of each sequence), all:
+ * every token (want ignored). logits: NULL computes only the last wanted row, kept in
+ * ctx->logits. */
+static ponder_status decode(ponder_context *ctx, const int32_t *tokens, const ponder_seq_id *seq, int32_t n,
+                            const bool *want, bool all, float *logits, ponder_error *err)
+{
+    ponder_status st = batch_check(ctx, tokens, seq, n, err);
+    if (st != PONDER_OK)
+        return st;
+    kv_pages *kv = &ctx->kv;
+    const size_t n_vocab = (size_t)ctx->model->hp.n_vocab;
+    for (int32_t s = 0; s < kv->n_seq; s++) {
+        kv_seq_reserve(ctx, s, ctx->seq_count[s]);
+        ctx->seq_next[s] = kv->seq_len[s];
+        ctx->seq_last[s] = -1;
+    }
+    for (int32_t i = 0; i < n; i++)
+        ctx->seq_last[seq ? seq[i] : 0] = i;
+    /* the last wanted token: the only row computed when the caller takes no logits */
+    int32_t last_wanted = -1;
+    for (int32_t i = 0; i < n; i++)
+        if (all || (want ? want[i] : ctx->seq_last[seq ? seq[i] : 0] == i))
+            last_wanted = i;
+
+    float *row = logits;
+    for (int32_t done = 0; done < n;) {
+        const int32_t chunk = n - done < ctx->n_ubatch ? n - done : ctx->n_ubatch;
+        int32_t n_out = 0;
+        for (int32_t t = 0; t < chunk; t++) {
+            const int32_t i = done + t;
+            const ponder_seq_id s = seq ? seq[i] : 0;
+            ctx->ub_seq[t] = s;
+            ctx->ub_pos[t] = ctx->seq_next[s]++;
+            const bool wanted = all || (want ? want[i] : ctx->seq_last[s] == i);
+            if (wanted && (logits || i == last_wanted))
+                ctx->ub_out[n_out++] = t;
+        }
+        forward_ubatch(ctx, tokens + done, chunk, n_out, logits ? row : ctx->logits);
+        if (logits)
+            row += (size_t)n_out * n_vocab;
+        done += chunk;
+    }
+    for (int32_t s = 0; s < kv->n_seq; s++)
+        kv->seq_len[s] = ctx->seq_next[s];
+    if (logits && row > logits)
+        memcpy(ctx->logits, row - n_vocab, n_vocab * sizeof(float));
     return PONDER_OK;
 }
 
@@ -168,25 +283,76 @@ ponder_status ponder_context_decode(ponder_context *ctx, const int32_t *tokens, 
         return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "ponder_context_decode: context and tokens are required");
     if (n <= 0)
         return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "ponder_context_decode: no tokens to decode");
-    const int32_t n_vocab = ctx->model->hp.n_vocab;
-    for (int32_t i = 0; i < n; i++)
-        if (tokens[i] < 0 || tokens[i] >= n_vocab)
-            return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "token id %d at index %d is outside the vocabulary (0..%d)",
-                                    tokens[i], i, n_vocab - 1);
-    if (n > ctx->n_ctx - ctx->n_past)
-        return ponder_error_set(err, PONDER_ERR_RANGE,
-                                "%d tokens do not fit: %d of the context's %d positions are used", n, ctx->n_past,
-                                ctx->n_ctx);
-    for (int32_t done = 0; done < n;) {
-        int32_t chunk = n - done < ctx->n_ubatch ? n - done : ctx->n_ubatch;
-        forward_ubatch(ctx, tokens + done, chunk, all_logits ? all_logits + (size_t)done * (size_t)n_vocab : NULL);
-        ctx->n_past += chunk;
-        done += chunk;
-    }
-    return PONDER_OK;
+    return decode(ctx, tokens, NULL, n, NULL, all_logits != NULL, all_logits, err);
+}
+
+ponder_status ponder_context_decode_batch(ponder_context *ctx, const ponder_batch *b, float *logits,
+                                          ponder_error *err)
+{
+    if (!ctx || !b || (!b->tokens && b->n_tokens > 0))
+        return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "ponder_context_decode_batch: context and tokens are required");
+    if (b->n_tokens <= 0)
+        return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "ponder_context_decode_batch: no tokens to decode");
+    return decode(ctx, b->tokens, b->seq, b->n_tokens, b->want_logits, false, logits, err);
 }
 
 const float *ponder_context_logits(const ponder_context *ctx) { return ctx->logits; }
-int32_t ponder_context_n_past(const ponder_context *ctx) { return ctx->n_past; }
+int32_t ponder_context_n_past(const ponder_context *ctx) { return ctx->kv.seq_len[0]; }
 int32_t ponder_context_n_ctx(const ponder_context *ctx) { return ctx->n_ctx; }
-void ponder_context_reset(ponder_context *ctx) { ctx->n_past = 0; }
+
+void ponder_context_reset(ponder_context *ctx)
+{
+    for (int32_t s = 0; s < ctx->kv.n_seq; s++)
+        kv_seq_keep(&ctx->kv, s, 0);
+}
+
+int32_t ponder_context_n_seq_max(const ponder_context *ctx) { return ctx->kv.n_seq; }
+
+int32_t ponder_context_seq_len(const ponder_context *ctx, ponder_seq_id seq)
+{
+    return seq >= 0 && seq < ctx->kv.n_seq ? ctx->kv.seq_len[seq] : -1;
+}
+
+int32_t ponder_context_n_free_cells(const ponder_context *ctx) { return ctx->kv.n_free * KV_BLOCK_CELLS; }
+
+static ponder_status check_seq(const ponder_context *ctx, ponder_seq_id seq, const char *what, ponder_error *err)
+{
+    if (!ctx)
+        return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "%s: context is required", what);
+    if (seq < 0 || seq >= ctx->kv.n_seq)
+        return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "%s: sequence id %d is outside the context's sequences (0..%d)",
+                                what, seq, ctx->kv.n_seq - 1);
+    return PONDER_OK;
+}
+
+ponder_status ponder_context_seq_clear(ponder_context *ctx, ponder_seq_id seq, ponder_error *err)
+{
+    ponder_status st = check_seq(ctx, seq, "ponder_context_seq_clear", err);
+    if (st == PONDER_OK)
+        kv_seq_keep(&ctx->kv, seq, 0);
+    return st;
+}
+
+ponder_status ponder_context_seq_fork(ponder_context *ctx, ponder_seq_id src, ponder_seq_id dst, ponder_error *err)
+{
+    ponder_status st = check_seq(ctx, src, "ponder_context_seq_fork", err);
+    if (st == PONDER_OK)
+        st = check_seq(ctx, dst, "ponder_context_seq_fork", err);
+    if (st != PONDER_OK || src == dst)
+        return st;
+    kv_seq_keep(&ctx->kv, dst, 0);
+    kv_seq_share(&ctx->kv, src, dst);
+    return PONDER_OK;
+}
+
+ponder_status ponder_context_seq_truncate(ponder_context *ctx, ponder_seq_id seq, int32_t n_keep, ponder_error *err)
+{
+    ponder_status st = check_seq(ctx, seq, "ponder_context_seq_truncate", err);
+    if (st != PONDER_OK)
+        return st;
+    if (n_keep < 0 || n_keep > ctx->kv.seq_len[seq])
+        return ponder_error_set(err, PONDER_ERR_RANGE, "cannot keep %d positions of sequence %d, which has %d", n_keep,
+                                seq, ctx->kv.seq_len[seq]);
+    kv_seq_keep(&ctx->kv, seq, n_keep);
+    return PONDER_OK;
+}

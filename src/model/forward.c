@@ -105,13 +105,14 @@ static void rope(const ponder_hparams *hp, float *x, int n_heads, int head_dim, 
 
 /* ---- KV cache ---- */
 
-static void kv_store(ponder_context *ctx, int il, int32_t pos, const float *k, const float *v)
+/* Stores one token's K and V rows in its cell of layer il. */
+static void kv_store(ponder_context *ctx, int il, size_t cell, const float *k, const float *v)
 {
     const ponder_hparams *hp = &ctx->model->hp;
     const size_t n_k = (size_t)hp->n_head_kv * hp->head_dim_k;
     const size_t n_v = (size_t)hp->n_head_kv * hp->head_dim_v;
-    char *krow = (char *)ctx->k_cache[il] + (size_t)pos * ctx->k_row_bytes;
-    char *vrow = (char *)ctx->v_cache[il] + (size_t)pos * ctx->v_row_bytes;
+    char *krow = (char *)ctx->k_cache[il] + cell * ctx->k_row_bytes;
+    char *vrow = (char *)ctx->v_cache[il] + cell * ctx->v_row_bytes;
     if (ctx->params.type_k == PONDER_TYPE_F16)
         ponder_f32_to_f16_row(k, (ponder_f16 *)krow, (int64_t)n_k);
     else
@@ -135,32 +136,42 @@ static int32_t attn_window_start(const ponder_model *m, int il, int32_t pos)
     return pos - n_swa + 1 > 0 ? pos - n_swa + 1 : 0;
 }
 
-/* One query head over the cache: out = softmax(cap(q·K) * scale) · V for positions
- * [start, pos]. q is already pre-scaled when the architecture does so. With an F16 cache
- * q and the softmax weights are rounded to F16 first, as llama.cpp's products with the
- * F16 K and V views do; the row kernels take all positions of the head in one call. */
-static void attend_head(const ponder_context *ctx, int il, int kv_head, const float *q, int32_t start, int32_t pos,
-                        float kq_scale, float *scores, ponder_f16 *q16, ponder_f16 *p16, float *out)
+/* One query head over its sequence's cells: out = softmax(cap(q·K) * scale) · V for
+ * positions [start, pos]. q is already pre-scaled when the architecture does so. With an
+ * F16 cache q and the softmax weights are rounded to F16 first, as llama.cpp's products
+ * with the F16 K and V views do. The cells of a block are contiguous, so the row kernels
+ * take one call per block; their results do not depend on how the rows are split (see
+ * tensor.h), so the paging changes no bits. */
+static void attend_head(const ponder_context *ctx, int il, int kv_head, const float *q, ponder_seq_id seq,
+                        int32_t start, int32_t pos, float kq_scale, float *s, ponder_f16 *q16, ponder_f16 *p16,
+                        float *out)
 {
     const ponder_hparams *hp = &ctx->model->hp;
     const int hd_k = hp->head_dim_k, hd_v = hp->head_dim_v;
     const int32_t n_pos = pos - start + 1;
     const float cap = hp->attn_logit_softcap;
-    const char *k0 = (const char *)ctx->k_cache[il] + (size_t)start * ctx->k_row_bytes;
-    const char *v0 = (const char *)ctx->v_cache[il] + (size_t)start * ctx->v_row_bytes;
-    float *s = scores + start;
+    const char *kc = ctx->k_cache[il], *vc = ctx->v_cache[il];
+    const bool k16 = ctx->params.type_k == PONDER_TYPE_F16, v16 = ctx->params.type_v == PONDER_TYPE_F16;
 
-    if (ctx->params.type_k == PONDER_TYPE_F16) {
+    if (k16)
         ponder_f32_to_f16_row(q, q16, hd_k);
-        ponder_vec_dot_f16_rows(hd_k, n_pos, s, (const ponder_f16 *)k0 + (size_t)kv_head * hd_k, ctx->k_row_bytes,
-                                q16);
-    } else {
-        for (int32_t j = 0; j < n_pos; j++) {
+    /* s[j] = q · K[start + j], one run of cells per block */
+    for (int32_t p = start, run; p <= pos; p += run) {
+        run = KV_BLOCK_CELLS - p % KV_BLOCK_CELLS;
+        run = run < pos - p + 1 ? run : pos - p + 1;
+        const char *k0 = kc + kv_cell(&ctx->kv, seq, p) * ctx->k_row_bytes;
+        float *sj = s + (p - start);
+        if (k16) {
+            ponder_vec_dot_f16_rows(hd_k, run, sj, (const ponder_f16 *)k0 + (size_t)kv_head * hd_k, ctx->k_row_bytes,
+                                    q16);
+            continue;
+        }
+        for (int32_t j = 0; j < run; j++) {
             const float *k = (const float *)(k0 + (size_t)j * ctx->k_row_bytes) + (size_t)kv_head * hd_k;
             float dot = 0.0f;
             for (int d = 0; d < hd_k; d++)
                 dot += q[d] * k[d];
-            s[j] = dot;
+            sj[j] = dot;
         }
     }
     float max = -INFINITY;
@@ -174,19 +185,29 @@ static void attend_head(const ponder_context *ctx, int il, int kv_head, const fl
     const float inv_sum = (float)(1.0 / sum);
     for (int d = 0; d < hd_v; d++)
         out[d] = 0.0f;
-    if (ctx->params.type_v == PONDER_TYPE_F16) {
+    if (v16) {
         for (int32_t j = 0; j < n_pos; j++)
             s[j] *= inv_sum;
         /* round the weights to F16 (through the vectorized row conversions) */
         ponder_f32_to_f16_row(s, p16, n_pos);
         ponder_f16_to_f32_row(p16, s, n_pos);
-        ponder_vec_mad_f16_rows(hd_v, n_pos, out, (const ponder_f16 *)v0 + (size_t)kv_head * hd_v, ctx->v_row_bytes, s);
-    } else {
-        for (int32_t j = 0; j < n_pos; j++) {
-            const float p = s[j] * inv_sum;
+    }
+    /* out += p_j · V[start + j] in position order, one run of cells per block */
+    for (int32_t p = start, run; p <= pos; p += run) {
+        run = KV_BLOCK_CELLS - p % KV_BLOCK_CELLS;
+        run = run < pos - p + 1 ? run : pos - p + 1;
+        const char *v0 = vc + kv_cell(&ctx->kv, seq, p) * ctx->v_row_bytes;
+        const float *sj = s + (p - start);
+        if (v16) {
+            ponder_vec_mad_f16_rows(hd_v, run, out, (const ponder_f16 *)v0 + (size_t)kv_head * hd_v, ctx->v_row_bytes,
+                                    sj);
+            continue;
+        }
+        for (int32_t j = 0; j < run; j++) {
+            const float pj = sj[j] * inv_sum;
             const float *v = (const float *)(v0 + (size_t)j * ctx->v_row_bytes) + (size_t)kv_head * hd_v;
             for (int d = 0; d < hd_v; d++)
-                out[d] += p * v[d];
+                out[d] += pj * v[d];
         }
     }
 }
@@ -217,8 +238,8 @@ static void attention_slice(void *arg, int ith, int nth)
     const int n_tasks = a->n * hp->n_head;
     for (int i; (i = atomic_fetch_add_explicit(&a->next, 1, memory_order_relaxed)) < n_tasks;) {
         const int t = i / hp->n_head, h = i % hp->n_head;
-        const int32_t pos = ctx->n_past + t;
-        attend_head(ctx, a->il, h / group, ctx->q + (size_t)t * n_q + (size_t)h * hp->head_dim_k,
+        const int32_t pos = ctx->ub_pos[t];
+        attend_head(ctx, a->il, h / group, ctx->q + (size_t)t * n_q + (size_t)h * hp->head_dim_k, ctx->ub_seq[t],
                     attn_window_start(m, a->il, pos), pos, a->kq_scale, scores, q16, p16,
                     ctx->attn + (size_t)t * n_attn + (size_t)h * hp->head_dim_v);
         atomic_fetch_add_explicit(&a->done, 1, memory_order_release);
@@ -325,7 +346,7 @@ static void ffn_moe(ponder_context *ctx, const layer_weights *l, int n, const fl
 
 /* ---- the pass ---- */
 
-void forward_ubatch(ponder_context *ctx, const int32_t *tokens, int32_t n, float *all_logits)
+void forward_ubatch(ponder_context *ctx, const int32_t *tokens, int32_t n, int32_t n_out, float *out)
 {
     const ponder_model *m = ctx->model;
     const ponder_hparams *hp = &m->hp;
@@ -333,7 +354,6 @@ void forward_ubatch(ponder_context *ctx, const int32_t *tokens, int32_t n, float
     const int n_embd = hp->n_embd;
     const int hd_k = hp->head_dim_k, hd_v = hp->head_dim_v;
     const int n_q = hp->n_head * hd_k, n_k = hp->n_head_kv * hd_k, n_v = hp->n_head_kv * hd_v;
-    const int32_t pos0 = ctx->n_past;
     float *x = ctx->x, *xb = ctx->xb, *xb2 = ctx->xb2;
 
     /* token embeddings (gemma2 scales them by sqrt(n_embd)) */
@@ -345,7 +365,7 @@ void forward_ubatch(ponder_context *ctx, const int32_t *tokens, int32_t n, float
             for (int i = 0; i < n_embd; i++)
                 x[(size_t)t * n_embd + i] *= s;
         }
-        rope_cache(m, pos0 + t, ctx->rope_cs + (size_t)t * hp->n_rot);
+        rope_cache(m, ctx->ub_pos[t], ctx->rope_cs + (size_t)t * hp->n_rot);
     }
 
     for (int il = 0; il < hp->n_layer; il++) {
@@ -380,7 +400,7 @@ void forward_ubatch(ponder_context *ctx, const int32_t *tokens, int32_t n, float
             if (d->q_prescale)
                 for (int i = 0; i < n_q; i++)
                     q[i] *= m->q_scale;
-            kv_store(ctx, il, pos0 + t, ctx->k + (size_t)t * n_k, ctx->v + (size_t)t * n_v);
+            kv_store(ctx, il, kv_cell(&ctx->kv, ctx->ub_seq[t], ctx->ub_pos[t]), ctx->k + (size_t)t * n_k, ctx->v + (size_t)t * n_v);
         }
         attention_task at = {.ctx = ctx, .il = il, .n = n, .kq_scale = d->q_prescale ? 1.0f : m->q_scale};
         atomic_init(&at.next, 0);
@@ -410,19 +430,17 @@ void forward_ubatch(ponder_context *ctx, const int32_t *tokens, int32_t n, float
             x[i] += xb2[i];
     }
 
-    /* final norm and logits: every token's if asked, else only the last one's */
-    const int first = all_logits ? 0 : n - 1;
-    const int n_out = n - first;
-    for (int t = first; t < n; t++)
-        rmsnorm(xb + (size_t)(t - first) * n_embd, x + (size_t)t * n_embd, m->output_norm, n_embd, hp->norm_rms_eps);
-    float *logits = all_logits ? all_logits : ctx->logits;
-    matmul(ctx, &m->output, n_out, xb, logits);
-    add_bias(logits, m->output_bias, n_out, hp->n_vocab);
+    /* final norm and logits of the wanted tokens */
+    if (n_out == 0)
+        return;
+    for (int j = 0; j < n_out; j++)
+        rmsnorm(xb + (size_t)j * n_embd, x + (size_t)ctx->ub_out[j] * n_embd, m->output_norm, n_embd,
+                hp->norm_rms_eps);
+    matmul(ctx, &m->output, n_out, xb, out);
+    add_bias(out, m->output_bias, n_out, hp->n_vocab);
     if (hp->final_logit_softcap > 0.0f) {
         const float cap = hp->final_logit_softcap;
         for (size_t i = 0; i < (size_t)n_out * hp->n_vocab; i++)
-            logits[i] = cap * tanhf(logits[i] / cap);
+            out[i] = cap * tanhf(out[i] / cap);
     }
-    if (all_logits)
-        memcpy(ctx->logits, all_logits + (size_t)(n - 1) * hp->n_vocab, (size_t)hp->n_vocab * sizeof(float));
 }

@@ -68,20 +68,45 @@ struct ponder_model {
     void *log_user;
 };
 
+/* The paged KV store (kv.c). Cells come in blocks of KV_BLOCK_CELLS; a sequence's block
+ * table maps its position p to cell table[p / KV_BLOCK_CELLS] * KV_BLOCK_CELLS + p %
+ * KV_BLOCK_CELLS. Blocks are reference-counted: a fork copies the table (the prompt's
+ * cells are stored once) and a write into a block held by another sequence copies it first.
+ * Invariant: sequence s holds exactly ceil(seq_len[s] / KV_BLOCK_CELLS) blocks. */
+#define KV_BLOCK_CELLS 32 /* vLLM uses 16; 32 keeps the row kernels' runs long at little waste */
+
+typedef struct kv_pages {
+    int32_t n_blocks;
+    int32_t n_seq;
+    int32_t max_blocks_seq; /* ceil(n_ctx / KV_BLOCK_CELLS) */
+    int32_t n_free;
+    int32_t *free_list;     /* n_blocks: a stack of free block ids, top at n_free - 1 */
+    int32_t *refs;          /* n_blocks: sequences whose table holds the block */
+    int32_t *tables;        /* n_seq × max_blocks_seq block ids */
+    int32_t *seq_len;       /* n_seq positions in use */
+    int32_t *writers;       /* n_blocks: scratch of kv_blocks_needed, all 0 between calls */
+} kv_pages;
+
 struct ponder_context {
     const ponder_model *model;
     ponder_context_params params;
     int32_t n_ctx;
-    int32_t n_past;
     int32_t n_ubatch;
-    /* KV cache: per layer, n_ctx rows of (n_head_kv * head_dim) elements of type_k/type_v */
+    kv_pages kv;
+    /* KV cells: per layer, kv.n_blocks * KV_BLOCK_CELLS rows of (n_head_kv * head_dim)
+     * elements of type_k/type_v */
     void **k_cache, **v_cache;
     size_t k_row_bytes, v_row_bytes;
+    /* per micro-batch token: its sequence and position (set by the caller of forward_ubatch) */
+    ponder_seq_id *ub_seq;
+    int32_t *ub_pos;
+    int32_t *ub_out;    /* indices (in the micro-batch) of the tokens whose logits are computed */
+    int32_t *seq_count, *seq_next, *seq_last; /* n_seq scratch of decode_batch */
     /* scratch for one micro-batch of n_ubatch tokens */
     float *x, *xb, *xb2, *q, *k, *v, *attn, *hb, *hb2;
     float *scores;      /* per thread: n_ctx attention weights */
     float *rope_cs;     /* n_ubatch × n_rot: (cos, sin) per rotated pair, per token */
-    float *logits;      /* n_vocab: the last token's */
+    float *logits;      /* n_vocab: the last computed row */
     float *router;      /* n_expert */
     float *moe_acc, *moe_gate, *moe_up, *moe_out; /* MoE per-token scratch */
     ponder_f16 *q16;    /* per thread: one query head rounded to F16 (F16 K cache) */
@@ -90,8 +115,29 @@ struct ponder_context {
     size_t work_bytes;
 };
 
-/* forward.c: runs tokens[0..n) (n <= n_ubatch) at positions n_past…; writes the last
- * token's logits to ctx->logits and, if all_logits, every token's logits. */
-void forward_ubatch(ponder_context *ctx, const int32_t *tokens, int32_t n, float *all_logits);
+/* kv.c */
+ponder_status kv_pages_init(kv_pages *kv, int32_t n_seq, int32_t n_cells, int32_t n_ctx);
+void kv_pages_free(kv_pages *kv);
+/* Cell holding position pos of sequence seq (the block must be in the table). */
+static inline size_t kv_cell(const kv_pages *kv, ponder_seq_id seq, int32_t pos)
+{
+    const int32_t block = kv->tables[(size_t)seq * (size_t)kv->max_blocks_seq + (size_t)(pos / KV_BLOCK_CELLS)];
+    return (size_t)block * KV_BLOCK_CELLS + (size_t)(pos % KV_BLOCK_CELLS);
+}
+/* Blocks that appending n_new[s] positions to every sequence s would take from the free
+ * list (new blocks plus copies of shared blocks written into). Changes nothing. */
+int32_t kv_blocks_needed(kv_pages *kv, const int32_t *n_new);
+/* Makes positions seq_len .. seq_len + n_new - 1 of seq writable cells (copying a shared
+ * tail block, appending blocks); seq_len is unchanged. The caller checked the capacity. */
+void kv_seq_reserve(ponder_context *ctx, ponder_seq_id seq, int32_t n_new);
+/* Keeps the first n_keep positions of seq, releasing the blocks past them. */
+void kv_seq_keep(kv_pages *kv, ponder_seq_id seq, int32_t n_keep);
+/* dst (already empty) shares every block of src. */
+void kv_seq_share(kv_pages *kv, ponder_seq_id src, ponder_seq_id dst);
+
+/* forward.c: runs tokens[0..n) (n <= n_ubatch) of the sequences ctx->ub_seq at positions
+ * ctx->ub_pos, whose cells are reserved; writes the logits of the n_out tokens listed in
+ * ctx->ub_out to out (n_out rows of n_vocab). */
+void forward_ubatch(ponder_context *ctx, const int32_t *tokens, int32_t n, int32_t n_out, float *out);
 
 #endif
