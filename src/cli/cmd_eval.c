@@ -56,6 +56,9 @@ static void usage(void)
            "      --sweep LIST         comma-separated strategies, each run on every item\n"
            "      --limit N            the first N items only\n"
            "      --shots FILE         few-shot exemplars: text put before every prompt\n"
+           "      --fewshot K          K chain-of-thought exemplars \"Question: ..\\nAnswer: ..\n"
+           "                           The answer is N.\" built from gsm8k's train.jsonl, or for\n"
+           "                           arith from the first K items of --data (not evaluated)\n"
            "  -n, --n-predict N        max tokens per chain (default: %d)\n"
            "  -c, --ctx-size N         context per chain (default: %d, clipped to the model's)\n"
            "  -t, --threads N          threads (default: the number of CPUs)\n"
@@ -129,7 +132,7 @@ json_t *cli_think_json(const ponder_think_result *r)
 
 typedef struct eval_opts {
     const char *model, *task, *data, *strategy, *sweep, *log, *csv, *plot, *shots;
-    int32_t limit, n_predict, n_ctx, n_threads, asc_round;
+    int32_t limit, n_predict, n_ctx, n_threads, asc_round, fewshot;
     float temp, top_p, asc_threshold;
     int32_t top_k;
     bool temp_given, json;
@@ -373,6 +376,7 @@ typedef struct eval_env {
     ponder_tokenizer *tok;
     ponder_gen *gen;          /* generative strategies */
     ponder_context *ctx;      /* loglik */
+    int32_t first;            /* items before it are --fewshot exemplars */
     char *shots;
     FILE *log;
     bool progress;
@@ -415,7 +419,7 @@ static void progress(eval_env *e, const eval_row *r, int32_t done)
 {
     if (!e->progress)
         return;
-    fprintf(stderr, "\r%s %s: %d/%d  accuracy %.3f   ", e->items->task, r->name, (int)done, (int)e->items->n,
+    fprintf(stderr, "\r%s %s: %d/%d  accuracy %.3f   ", e->items->task, r->name, (int)done, (int)(e->items->n - e->first),
             done > 0 ? (double)r->correct / done : 0.0);
     fflush(stderr);
 }
@@ -423,7 +427,7 @@ static void progress(eval_env *e, const eval_row *r, int32_t done)
 static int eval_loglik(eval_env *e, eval_row *r)
 {
     ponder_error err = { 0 };
-    for (int32_t i = 0; i < e->items->n; i++) {
+    for (int32_t i = e->first; i < e->items->n; i++) {
         const ponder_eval_item *it = &e->items->items[i];
         ponder_choice_scores sc;
         const double t0 = cli_now_ms();
@@ -457,7 +461,7 @@ static int eval_loglik(eval_env *e, eval_row *r)
             json_decref(j);
         }
         ponder_choice_scores_free(&sc);
-        progress(e, r, i + 1);
+        progress(e, r, r->n);
     }
     return 0;
 }
@@ -489,7 +493,7 @@ static int eval_think(eval_env *e, eval_row *r)
         p.n_stop = 2;
     }
     ponder_error err = { 0 };
-    for (int32_t i = 0; i < e->items->n; i++) {
+    for (int32_t i = e->first; i < e->items->n; i++) {
         const ponder_eval_item *it = &e->items->items[i];
         p.n_choices = it->n_choices;
         p.sampling.seed = o->seed + (uint64_t)i * PONDER_THINK_MAX_SAMPLES;
@@ -525,7 +529,7 @@ static int eval_think(eval_env *e, eval_row *r)
         }
         ponder_think_result_free(res);
         free(prompt);
-        progress(e, r, i + 1);
+        progress(e, r, r->n);
     }
     return 0;
 }
@@ -564,6 +568,7 @@ int cmd_eval(int argc, char **argv)
         { "--sweep", NULL, CLI_STRING, &o.sweep, 0, 0, NULL },
         { "--limit", NULL, CLI_INT, &o.limit, 1, INT32_MAX, NULL },
         { "--shots", NULL, CLI_STRING, &o.shots, 0, 0, NULL },
+        { "--fewshot", NULL, CLI_INT, &o.fewshot, 1, 64, NULL },
         { "-n", "--n-predict", CLI_INT, &o.n_predict, -1, INT32_MAX, NULL },
         { "-c", "--ctx-size", CLI_INT, &o.n_ctx, 0, INT32_MAX, NULL },
         { "-t", "--threads", CLI_INT, &o.n_threads, 1, 1024, NULL },
@@ -594,6 +599,12 @@ int cmd_eval(int argc, char **argv)
         return cli_usage_error(cmd, "%s", err.msg);
     if (o.strategy && o.sweep)
         return cli_usage_error(cmd, "give --strategy or --sweep, not both");
+    const bool is_arith = strcmp(o.task, "arith") == 0;
+    if (o.fewshot > 0 && o.shots)
+        return cli_usage_error(cmd, "give --shots or --fewshot, not both");
+    if (o.fewshot > 0 && !is_arith && strcmp(o.task, "gsm8k") != 0)
+        return cli_usage_error(cmd, "--fewshot builds exemplars for gsm8k and arith only (use --shots FILE for %s)",
+                               o.task);
     if (o.seed == PONDER_SEED_RANDOM)
         o.seed = EVAL_DEFAULT_SEED; /* an eval is reproducible: -1 means the default seed */
     if (o.plot) {
@@ -651,12 +662,35 @@ int cmd_eval(int argc, char **argv)
     ponder_eval_items *items = NULL;
     ponder_pool *pool = NULL;
     rc = CLI_EXIT_RUNTIME;
-    if (ponder_eval_load(o.task, data_path, o.limit, &items, &err) != PONDER_OK) {
+    const int32_t load_limit = is_arith && o.fewshot > 0 && o.limit > 0 ? o.limit + o.fewshot : o.limit;
+    if (ponder_eval_load(o.task, data_path, load_limit, &items, &err) != PONDER_OK) {
         cli_runtime_error("%s", err.msg);
         goto done;
     }
     e.items = items;
-    if (o.shots) {
+    if (o.fewshot > 0) {
+        ponder_eval_items *train = NULL;
+        char train_path[PATH_MAX];
+        if (is_arith) {
+            if (items->n <= o.fewshot) {
+                cli_runtime_error("%s: %d items, none left after %d exemplars", data_path, (int)items->n, (int)o.fewshot);
+                goto done;
+            }
+            e.first = o.fewshot;
+        } else if (!find_data("data/gsm8k/train.jsonl", train_path, sizeof train_path)) {
+            cli_runtime_error("data/gsm8k/train.jsonl: not found under $PONDER_SHARED or ../shared (use --shots FILE)");
+            goto done;
+        } else if (ponder_eval_load("gsm8k", train_path, o.fewshot, &train, &err) != PONDER_OK) {
+            cli_runtime_error("%s", err.msg);
+            goto done;
+        }
+        ponder_status fs = ponder_eval_exemplars(train ? train : items, o.fewshot, &e.shots, &err);
+        ponder_eval_items_free(train);
+        if (fs != PONDER_OK) {
+            cli_runtime_error("--fewshot: %s", err.msg);
+            goto done;
+        }
+    } else if (o.shots) {
         size_t len;
         if (!(e.shots = cli_read_file(o.shots, &len)))
             goto done;

@@ -67,6 +67,7 @@ static void item_free(ponder_eval_item *it)
     free(it->question);
     free(it->gold);
     free(it->subject);
+    free(it->solution);
     for (int32_t c = 0; c < PONDER_EVAL_MAX_CHOICES; c++)
         free(it->choices[c]);
 }
@@ -141,6 +142,34 @@ static char *gold_number(double v)
     char buf[PONDER_ANSWER_BYTES];
     ponder_answer_format_number(v, buf);
     return dup_str(buf);
+}
+
+/* A GSM8K worked solution as an exemplar: calculator annotations "<<48/2=24>>" dropped and
+ * the final "#### N" line turned into Wang et al.'s "The answer is N." */
+static char *gsm8k_solution(const char *a, const char *gold)
+{
+    size_t n = strlen(a);
+    char *d = malloc(n + PONDER_ANSWER_BYTES + 32);
+    if (!d)
+        return NULL;
+    size_t k = 0;
+    const char *hash = strstr(a, "####");
+    const char *end = hash ? hash : a + n;
+    for (const char *c = a; c < end; c++) {
+        if (c[0] == '<' && c[1] == '<') {
+            const char *close = strstr(c, ">>");
+            if (close && close < end) {
+                c = close + 1;
+                continue;
+            }
+        }
+        d[k++] = *c;
+    }
+    while (k > 0 && (d[k - 1] == '\n' || d[k - 1] == ' '))
+        k--;
+    k += (size_t)snprintf(d + k, PONDER_ANSWER_BYTES + 32, "%sThe answer is %s.", k > 0 ? "\n" : "", gold);
+    d[k] = '\0';
+    return d;
 }
 
 /* A gold number given as a JSON number or a numeric string. */
@@ -248,7 +277,14 @@ static ponder_status jsonl_item(loader *l, const char *task, json_t *o, int line
         return oom(err);
     it->question = dup_str(json_string_value(q));
     it->gold = gold_number(gold);
-    return it->question && it->gold ? PONDER_OK : oom(err);
+    if (!it->question || !it->gold)
+        return oom(err);
+    json_t *sol = json_object_get(o, "solution");
+    if (strcmp(task, "gsm8k") == 0)
+        it->solution = gsm8k_solution(json_string_value(a), it->gold);
+    else if (json_is_string(sol))
+        it->solution = dup_str(json_string_value(sol));
+    return !it->solution && (strcmp(task, "gsm8k") == 0 || json_is_string(sol)) ? oom(err) : PONDER_OK;
 }
 
 static ponder_status load_jsonl(loader *l, const char *task, ponder_error *err)
@@ -653,6 +689,29 @@ ponder_status ponder_eval_load(const char *task, const char *path, int32_t limit
         return st;
     }
     *out = items;
+    return PONDER_OK;
+}
+
+ponder_status ponder_eval_exemplars(const ponder_eval_items *items, int32_t k, char **out, ponder_error *err)
+{
+    *out = NULL;
+    if (k < 1 || k > items->n)
+        return ponder_error_set(err, PONDER_ERR_RANGE, "%d exemplars asked, %d items available", (int)k, (int)items->n);
+    size_t need = 1;
+    for (int32_t i = 0; i < k; i++) {
+        if (!items->items[i].solution)
+            return ponder_error_set(err, PONDER_ERR_UNSUPPORTED, "task %s: item %d has no worked solution for an exemplar",
+                                    items->task, (int)i);
+        need += strlen(items->items[i].question) + strlen(items->items[i].solution) + 24;
+    }
+    char *s = malloc(need);
+    if (!s)
+        return oom(err);
+    size_t n = 0;
+    for (int32_t i = 0; i < k; i++)
+        n += (size_t)snprintf(s + n, need - n, "Question: %s\nAnswer: %s\n\n", items->items[i].question,
+                              items->items[i].solution);
+    *out = s;
     return PONDER_OK;
 }
 

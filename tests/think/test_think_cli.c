@@ -223,6 +223,7 @@ static void test_usage_errors(void **state)
     expect_usage(RUN("eval", "-m", model(), "--task", "gsm8k", "--plot", "x.pdf"), ".svg");
     expect_usage(RUN("eval", "-m", model(), "--task", "gsm8k", "--strategy", "loglik"), "multiple-choice");
     expect_usage(RUN("eval", "-m", model(), "--task", "gsm8k", "--strategy", "sc:2", "--sweep", "cot"), NULL);
+    expect_usage(RUN("eval", "-m", model(), "--task", "arc-easy", "--fewshot", "2"), "--shots");
     result r = RUN("eval", "-m", model(), "--task", "gsm8k", "--data", "/nonexistent/gsm8k.jsonl");
     assert_int_equal(r.status, 1);
     assert_non_null(strstr(r.err, "/nonexistent/gsm8k.jsonl"));
@@ -304,6 +305,15 @@ static void test_eval_arith_and_sweep(void **state)
                         "{\"question\": \"What is 4 * 3?\", \"solution\": \"4 * 3 = 12. The answer is 12.\", \"answer\": 12}\n";
     assert_int_equal(write(fd, items, strlen(items)), (ssize_t)strlen(items));
     close(fd);
+    /* --fewshot 1: the first item becomes the exemplar, the second is evaluated */
+    result f = RUN("eval", "-m", model(), "--task", "arith", "--data", data, "--fewshot", "1", "-n", "8", "--json");
+    if (f.status != 0)
+        fail_msg("exit %d: %s", f.status, f.err);
+    json_t *fj = last_line_obj(f.out);
+    assert_int_equal(int_of(fj, "n"), 1);
+    json_decref(fj);
+    result_free(&f);
+
     char csv[] = "/tmp/ponder-think-csv-XXXXXX";
     fd = mkstemp(csv);
     close(fd);

@@ -46,6 +46,22 @@ static void test_generative_sets(void **state)
     free(p);
     ponder_eval_items_free(it);
 
+    /* few-shot exemplars from the train split: annotations dropped, "#### N" as "The answer is N." */
+    ponder_error err = { 0 };
+    ponder_eval_items *train = NULL;
+    assert_int_equal(ponder_eval_load("gsm8k", tu_shared("data/gsm8k/train.jsonl"), 2, &train, &err), PONDER_OK);
+    char *shots = NULL;
+    assert_int_equal(ponder_eval_exemplars(train, 2, &shots, &err), PONDER_OK);
+    assert_true(strncmp(shots, "Question: Natalia sold clips", 28) == 0);
+    assert_non_null(strstr(shots, "\nAnswer: Natalia sold 48/2 = 24 clips in May.\n"));
+    assert_non_null(strstr(shots, "The answer is 72.\n\nQuestion: "));
+    assert_null(strstr(shots, "<<"));
+    assert_null(strstr(shots, "####"));
+    assert_true(strcmp(shots + strlen(shots) - 2, "\n\n") == 0);
+    free(shots);
+    assert_int_equal(ponder_eval_exemplars(train, 3, &shots, &err), PONDER_ERR_RANGE);
+    ponder_eval_items_free(train);
+
     it = load("svamp", 0);
     assert_int_equal(it->n, 1000);
     assert_string_equal(it->items[0].gold, "51");
@@ -122,6 +138,7 @@ static void test_arith_and_bad_files(void **state)
     assert_int_equal(ponder_eval_load("arith", path, 0, &it, &err), PONDER_OK);
     assert_int_equal(it->n, 2);
     assert_string_equal(it->items[1].gold, "-2");
+    assert_string_equal(it->items[0].solution, "2 + 3 = 5.");
     ponder_eval_items_free(it);
     unlink(path);
     free(path);
