@@ -9,6 +9,7 @@ cd "$root"
 jobs=$(nproc 2>/dev/null || echo 2)
 
 "$root/scripts/install-deps.sh"
+"$root/scripts/install-node-deps.sh"   # npm packages of tests/integration (skips without node)
 "$root/scripts/make-fixtures.sh" "$root/build/fixtures"
 
 configure_and_test() {
