@@ -197,10 +197,14 @@ describe('chat templates', () => {
     } finally { await srv.stop(); }
   });
 
-  test('a model with its own template (SmolLM2-style) renders it', { skip: !haveFile(SMOLLM) && 'no SmolLM fixture' }, async () => {
+  test('a model with its own template (SmolLM2-style) renders it', { skip: !haveFile(SMOLLM) && 'no SmolLM fixture' }, async (t) => {
     const srv = await startServer(['-m', SMOLLM, '--parallel', '1']);
     try {
       const r = await postJSON(srv.base + '/chat/completions', { messages: [{ role: 'system', content: 'S' }, { role: 'user', content: 'Hello' }], max_tokens: 4, temperature: 0 });
+      if (r.status === 500 && /no chat template support/.test(r.json?.error?.message)) {
+        t.skip('this ponder was built without src/chat');
+        return;
+      }
       assert.equal(r.status, 200, r.body);
       assert.equal(r.json.model, 'syn-tiny-smollm-Q4_K_M');
       // the template wraps each message in <|im_start|>role ... <|im_end|>: far more tokens than the words
