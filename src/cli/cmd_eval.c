@@ -735,6 +735,9 @@ int cmd_eval(int argc, char **argv)
         gp.n_seq_max = chains;
         gp.context.n_ctx = n_ctx;
         gp.context.pool = pool;
+        /* one prompt's cells shared by the chains plus each chain's own tokens */
+        if (o.n_predict > 0 && (int64_t)n_ctx + (int64_t)chains * (o.n_predict + 1) < (int64_t)n_ctx * chains)
+            gp.context.n_kv_cells = n_ctx + chains * (o.n_predict + 1);
         if (ponder_gen_create(e.m, e.tok, &gp, &e.gen, &err) != PONDER_OK) {
             cli_runtime_error("%s", err.msg);
             goto done;

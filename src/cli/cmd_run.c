@@ -198,6 +198,10 @@ static int run_strategy(const run_opts *o, const ponder_strategy *strat, ponder_
                    : strat->kind == PONDER_THINK_ASC ? (strat->n_samples < p.asc_round ? strat->n_samples : p.asc_round)
                                                      : 1;
     cp.pool = pool;
+    /* the prompt's cells are shared by the chains: room for one prompt and every chain's own
+     * tokens, instead of n_ctx per chain */
+    if (p.max_tokens > 0 && (int64_t)cp.n_ctx + (int64_t)gp.n_seq_max * (p.max_tokens + 1) < (int64_t)cp.n_ctx * gp.n_seq_max)
+        cp.n_kv_cells = cp.n_ctx + gp.n_seq_max * (p.max_tokens + 1);
     gp.context = cp;
     if (ponder_gen_create(m, tok, &gp, &g, &err) != PONDER_OK) {
         cli_runtime_error("%s", err.msg);
