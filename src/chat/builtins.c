@@ -1004,16 +1004,11 @@ static jv f_forceescape(jrender *r, const jnode *at, jv v, jargs *a)
 static jv f_replace(jrender *r, const jnode *at, jv v, jargs *a)
 {
     BIND("replace", "old", "new", "count");
+    /* without autoescape jinja2 replaces on str(s): the result is plain, nothing escaped */
     jv s = str_or_empty(r, v);
     jv old = jv_to_str(r, arg[0]), nw = jv_to_str(r, arg[1]);
     int64_t count = NOT_GIVEN(arg[2]) || arg[2].t == JV_NONE ? -1 : need_int(r, at, "count", arg[2]);
-    if (s.markup) {
-        old = je_escape(r, old);
-        nw = je_escape(r, nw);
-    }
-    jv out = str_replace(r, s, old, nw, count);
-    out.markup = s.markup;
-    return out;
+    return str_replace(r, s, old, nw, count);
 }
 
 static jv f_first(jrender *r, const jnode *at, jv v, jargs *a)

@@ -159,8 +159,8 @@ struct jnode {
 #define JINJA_MAX_EVAL_DEPTH 2000      /* C recursion of the evaluator */
 #define JINJA_MAX_MACRO_DEPTH 250      /* nested macro calls (Python stops near 1000 frames) */
 #define JINJA_MAX_OUTPUT_BYTES (64u << 20)
-#define JINJA_MAX_ARENA_BYTES (512u << 20)
-#define JINJA_MAX_STEPS 50000000ull    /* evaluation steps per render */
+#define JINJA_MAX_ARENA_BYTES (256u << 20)
+#define JINJA_MAX_STEPS 10000000ull    /* evaluation steps per render (real templates: ~1e4) */
 
 typedef struct jparse {
     jarena *a;

@@ -289,8 +289,12 @@ static size_t lex_number(lexer *L, size_t i, jtok *k)
         k->t = JT_INT;
         int64_t v = 0;
         for (size_t x = 0; x < n; x++) {
-            if (v > (INT64_MAX - (buf[x] - '0')) / 10)
-                lex_fail(L, i, "integer literal too large");
+            if (v > (INT64_MAX - (buf[x] - '0')) / 10) {
+                /* Python has big integers; beyond 64 bits we keep the nearest float */
+                k->t = JT_FLOAT;
+                k->f = strtod(buf, NULL);
+                return j;
+            }
             v = v * 10 + (buf[x] - '0');
         }
         k->i = v;

@@ -11,6 +11,7 @@
 bool jb_has_filter(const char *name); /* builtins.c */
 bool jb_has_test(const char *name);
 
+#include <stdio.h>
 #include <string.h>
 
 static jtok *cur(jparse *p)
@@ -891,9 +892,13 @@ static const char *parse_body(jparse *p, jnodes *out, const char *const *ends)
         jtok *t = cur(p);
         switch (t->t) {
         case JT_EOF:
-            if (ends)
-                jparse_fail(p, PONDER_ERR_FORMAT, t->line, t->col, "unexpected end of template, expected '{%% %s %%}'",
-                            ends[0]);
+            if (ends) {
+                char want[128];
+                size_t o = 0;
+                for (const char *const *e = ends; *e && o < sizeof want; e++)
+                    o += (size_t)snprintf(want + o, sizeof want - o, "%s'{%% %s %%}'", e == ends ? "" : e[1] ? ", " : " or ", *e);
+                jparse_fail(p, PONDER_ERR_FORMAT, t->line, t->col, "unexpected end of template, expected %s", want);
+            }
             return NULL;
         case JT_TEXT: {
             jnode *n = node(p, JN_TEXT, t);
