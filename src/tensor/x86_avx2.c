@@ -469,6 +469,22 @@ static void gemm_f16(int64_t n, int n_rows, int n_tok, const void *w, size_t ws,
         ab = (const uint8_t *)wide;
         abs_ = (size_t)n * sizeof(float);
     }
+    if (n8 <= F16_KB) { /* one segment: the accumulators stay in registers */
+        for (int r = 0; r < n_rows; r++) {
+            __m256 acc[F16_RN][4];
+            for (int t = 0; t < F16_RN; t++)
+                for (int k = 0; k < 4; k++)
+                    acc[t][k] = _mm256_setzero_ps();
+            if (widen) {
+                f16_row_span(wb + (size_t)r * ws, ab, abs_, 0, n8, n32, acc, load8_f32);
+                f16_row_finish(n, n8, wb + (size_t)r * ws, ab, abs_, y + r, ys, acc, load1_f32);
+            } else {
+                f16_row_span(wb + (size_t)r * ws, ab, abs_, 0, n8, n32, acc, load8_f16);
+                f16_row_finish(n, n8, wb + (size_t)r * ws, ab, abs_, y + r, ys, acc, load1_f16);
+            }
+        }
+        return;
+    }
     for (int g = 0; g < n_rows; g += F16_GROUP) {
         const int n_g = n_rows - g < F16_GROUP ? n_rows - g : F16_GROUP;
         __m256 acc[F16_GROUP][F16_RN][4];
@@ -955,6 +971,28 @@ static void vec_dot_q3_K(int64_t n, float *out, const void *vx, const void *vy)
     *out = hsum_ps(acc);
 }
 
+/* Q4_K and Q6_K dots add each super-block's integer lanes in two float partial sums, one
+ * per 128-bit half, which is what their tile kernels can do for four rows at once (one
+ * row per lane): so a (row, token) output rounds alike on both paths and batching does
+ * not change a result. Every lane of a half gets that half's exact total. */
+ALWAYS_INLINE __m256i half_totals(__m256i v)
+{
+    v = _mm256_add_epi32(v, _mm256_shuffle_epi32(v, _MM_SHUFFLE(1, 0, 3, 2)));
+    return _mm256_add_epi32(v, _mm256_shuffle_epi32(v, _MM_SHUFFLE(2, 3, 0, 1)));
+}
+
+ALWAYS_INLINE __m128i totals_128(__m128i v)
+{
+    v = _mm_add_epi32(v, _mm_shuffle_epi32(v, _MM_SHUFFLE(1, 0, 3, 2)));
+    return _mm_add_epi32(v, _mm_shuffle_epi32(v, _MM_SHUFFLE(2, 3, 0, 1)));
+}
+
+/* (half 0 + half 1) of an accumulator of half_totals terms */
+ALWAYS_INLINE float sum_halves(__m256 acc)
+{
+    return _mm_cvtss_f32(_mm_add_ss(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1)));
+}
+
 /* Q4_K/Q5_K's 8 scales and 8 mins (get_scale_min_k4, four at a time). */
 ALWAYS_INLINE void k4_scales(const uint8_t *q, uint8_t sc[8], uint8_t mn[8])
 {
@@ -981,53 +1019,68 @@ ALWAYS_INLINE __m128i k4_min_products(const uint8_t mn[8], const int16_t *bsums)
     return _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)m64)), pair_sums);
 }
 
+/* One Q4_K super-block against Q8_K: the integer lanes of the level products and of the
+ * min products (the q8 sums of the sub-blocks times the mins). */
+ALWAYS_INLINE __m256i q4_K_sumi(const ponder_block_q4_K *x, const ponder_block_q8_K *y, __m128i *mins)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    uint8_t sc[8], mn[8];
+    k4_scales(x->scales, sc, mn);
+    *mins = k4_min_products(mn, y->bsums);
+    const int8_t *q8 = y->qs;
+    __m256i sumi = _mm256_setzero_si256();
+    for (int j = 0; j < 4; j++) {
+        const __m256i q4 = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * j));
+        const __m256i lo = _mm256_and_si256(q4, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q4, 4), m4);
+        const __m256i p0 = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(q8 + 64 * j)));
+        const __m256i p1 = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(q8 + 64 * j + 32)));
+        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p0, _mm256_set1_epi16(sc[2 * j])));
+        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p1, _mm256_set1_epi16(sc[2 * j + 1])));
+    }
+    return sumi;
+}
+
 static void vec_dot_q4_K(int64_t n, float *out, const void *vx, const void *vy)
 {
     const ponder_block_q4_K *x = vx;
     const ponder_block_q8_K *y = vy;
-    const __m256i m4 = _mm256_set1_epi8(0x0f);
     __m256 acc = _mm256_setzero_ps();
     __m128 accm = _mm_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++) {
         prefetch_ahead(&x[i], sizeof x[i]);
-        uint8_t sc[8], mn[8];
-        k4_scales(x[i].scales, sc, mn);
+        __m128i m;
+        const __m256i s = q4_K_sumi(&x[i], &y[i], &m);
         const float d = f16s(x[i].d) * y[i].d, dmin = f16s(x[i].dmin) * y[i].d;
-        accm = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(k4_min_products(mn, y[i].bsums)), accm);
-        const int8_t *q8 = y[i].qs;
-        __m256i sumi = _mm256_setzero_si256();
-        for (int j = 0; j < 4; j++) {
-            const __m256i q4 = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * j));
-            const __m256i lo = _mm256_and_si256(q4, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q4, 4), m4);
-            const __m256i p0 = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(q8 + 64 * j)));
-            const __m256i p1 = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(q8 + 64 * j + 32)));
-            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p0, _mm256_set1_epi16(sc[2 * j])));
-            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p1, _mm256_set1_epi16(sc[2 * j + 1])));
-        }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+        accm = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(totals_128(m)), accm);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(half_totals(s)), acc);
     }
-    *out = hsum_ps(acc) - hsum_ps128(accm);
+    *out = sum_halves(acc) - _mm_cvtss_f32(accm);
 }
 
 /* Q4_K tile kernel: K_RM = 4 rows x K_RN = 2 tokens. Each row's scales are unpacked and
- * its nibbles split once per super-block for both tokens. Each (row, token) output takes
- * exactly the float steps of vec_dot_q4_K (batching must not change a result): the same
- * integer lanes, converted and added with the same scalar scale products into its own
- * accumulators (parked on the stack; they change once per super-block), the same final
- * horizontal sums. */
+ * its nibbles split once per super-block for all tokens; the rows' integer sums are
+ * folded four rows to a vector, [row 0..3 half 0 | row 0..3 half 1] (fold4), so one
+ * convert and one FMA serve four (row, token) pairs. Lane r of a half holds exactly what
+ * every lane of that half holds in vec_dot_q4_K (half_totals), and the mins and the end
+ * are added as there, so batching does not change a result. */
 enum { K_RM = 4, K_RN = 2 };
+
+ALWAYS_INLINE __m128i fold4_128(__m128i p0, __m128i p1, __m128i p2, __m128i p3)
+{
+    const __m128i a = _mm_add_epi32(_mm_unpacklo_epi32(p0, p1), _mm_unpackhi_epi32(p0, p1));
+    const __m128i b = _mm_add_epi32(_mm_unpacklo_epi32(p2, p3), _mm_unpackhi_epi32(p2, p3));
+    return _mm_add_epi32(_mm_unpacklo_epi64(a, b), _mm_unpackhi_epi64(a, b));
+}
 
 ALWAYS_INLINE void gemm_q4_K_tile(int64_t n, int RN, const uint8_t *w, size_t ws, const uint8_t *a, size_t as,
                                   float *y, size_t ys)
 {
     const __m256i m4 = _mm256_set1_epi8(0x0f);
-    __m256 acc[K_RM][K_RN];
-    __m128 accm[K_RM][K_RN];
-    for (int r = 0; r < K_RM; r++) {
-        for (int t = 0; t < RN; t++) {
-            acc[r][t] = _mm256_setzero_ps();
-            accm[r][t] = _mm_setzero_ps();
-        }
+    __m256 acc[K_RN];
+    __m128 accm[K_RN];
+    for (int t = 0; t < RN; t++) {
+        acc[t] = _mm256_setzero_ps();
+        accm[t] = _mm_setzero_ps();
     }
     for (int64_t i = 0; i < n / QK_K; i++) {
         const uint8_t *x0 = w + (size_t)i * sizeof(ponder_block_q4_K);
@@ -1042,12 +1095,8 @@ ALWAYS_INLINE void gemm_q4_K_tile(int64_t n, int RN, const uint8_t *w, size_t ws
             memcpy(&m64, mn, 8);
             mn16[r] = _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)m64));
         }
-        float dx[K_RM], dm[K_RM];
-        for (int r = 0; r < K_RM; r++) {
-            const ponder_block_q4_K *xb = (const ponder_block_q4_K *)(x0 + (size_t)r * ws);
-            dx[r] = f16s(xb->d);
-            dm[r] = f16s(xb->dmin);
-        }
+        const __m128 dx = scales4(x0 + offsetof(ponder_block_q4_K, d), ws);
+        const __m128 mx = scales4(x0 + offsetof(ponder_block_q4_K, dmin), ws);
         __m256i sumi[K_RM][K_RN];
         for (int r = 0; r < K_RM; r++)
             for (int t = 0; t < RN; t++)
@@ -1069,18 +1118,20 @@ ALWAYS_INLINE void gemm_q4_K_tile(int64_t n, int RN, const uint8_t *w, size_t ws
         }
         for (int t = 0; t < RN; t++) {
             const ponder_block_q8_K *yb = (const ponder_block_q8_K *)(a + (size_t)t * as) + i;
+            const __m128 dy = _mm_set1_ps(yb->d);
+            const __m128 d = _mm_mul_ps(dx, dy);
+            acc[t] = _mm256_fmadd_ps(_mm256_set_m128(d, d),
+                                     _mm256_cvtepi32_ps(fold4(sumi[0][t], sumi[1][t], sumi[2][t], sumi[3][t])), acc[t]);
             const __m128i bs = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)yb->bsums),
                                               _mm_loadu_si128((const __m128i *)(yb->bsums + 8)));
-            for (int r = 0; r < K_RM; r++) {
-                accm[r][t] = _mm_fmadd_ps(_mm_set1_ps(dm[r] * yb->d), _mm_cvtepi32_ps(_mm_madd_epi16(mn16[r], bs)),
-                                          accm[r][t]);
-                acc[r][t] = _mm256_fmadd_ps(_mm256_set1_ps(dx[r] * yb->d), _mm256_cvtepi32_ps(sumi[r][t]), acc[r][t]);
-            }
+            const __m128i m = fold4_128(_mm_madd_epi16(mn16[0], bs), _mm_madd_epi16(mn16[1], bs),
+                                        _mm_madd_epi16(mn16[2], bs), _mm_madd_epi16(mn16[3], bs));
+            accm[t] = _mm_fmadd_ps(_mm_mul_ps(mx, dy), _mm_cvtepi32_ps(m), accm[t]);
         }
     }
-    for (int r = 0; r < K_RM; r++)
-        for (int t = 0; t < RN; t++)
-            y[(size_t)t * ys + (size_t)r] = hsum_ps(acc[r][t]) - hsum_ps128(accm[r][t]);
+    for (int t = 0; t < RN; t++)
+        _mm_storeu_ps(y + (size_t)t * ys,
+                      _mm_sub_ps(_mm_add_ps(_mm256_castps256_ps128(acc[t]), _mm256_extractf128_ps(acc[t], 1)), accm[t]));
 }
 
 static void gemm_q4_K(int64_t n, int n_rows, int n_tok, const void *w, size_t ws, const void *a, size_t as, float *y,
@@ -1138,6 +1189,26 @@ ALWAYS_INLINE void q6_K_quarters(const uint8_t *ql, const uint8_t *qhp, __m256i 
     q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(lb, 4), m4), _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
 }
 
+/* One Q6_K super-block against Q8_K: the integer lanes of its products, the -32 offset
+ * of every level included (-32 * sum_g scale_g * bsum_g). */
+ALWAYS_INLINE __m256i q6_K_sumi(const ponder_block_q6_K *x, const ponder_block_q8_K *y)
+{
+    const __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x->scales));
+    const __m256i offs = _mm256_madd_epi16(s16, _mm256_loadu_si256((const __m256i *)y->bsums));
+    __m256i sumi = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(offs, 5));
+    const int8_t *q8 = y->qs;
+    for (int h = 0; h < 2; h++) {
+        __m256i q[4];
+        q6_K_quarters(x->ql + 64 * h, x->qh + 32 * h, q);
+        const __m256i sh = scales_half(s16, h);
+        for (int k = 0; k < 4; k++) {
+            const __m256i p = _mm256_maddubs_epi16(q[k], _mm256_loadu_si256((const __m256i *)(q8 + 128 * h + 32 * k)));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_shuffle_epi8(sh, scale_pair_mask(k)), p));
+        }
+    }
+    return sumi;
+}
+
 static void vec_dot_q6_K(int64_t n, float *out, const void *vx, const void *vy)
 {
     const ponder_block_q6_K *x = vx;
@@ -1145,36 +1216,21 @@ static void vec_dot_q6_K(int64_t n, float *out, const void *vx, const void *vy)
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++) {
         prefetch_ahead(&x[i], sizeof x[i]);
-        const float d = f16s(x[i].d) * y[i].d;
-        const __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[i].scales));
-        /* the -32 offset of every level: -32 * sum_g scale_g * bsum_g */
-        const __m256i offs = _mm256_madd_epi16(s16, _mm256_loadu_si256((const __m256i *)y[i].bsums));
-        __m256i sumi = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(offs, 5));
-        const int8_t *q8 = y[i].qs;
-        for (int h = 0; h < 2; h++) {
-            __m256i q[4];
-            q6_K_quarters(x[i].ql + 64 * h, x[i].qh + 32 * h, q);
-            const __m256i sh = scales_half(s16, h);
-            for (int k = 0; k < 4; k++) {
-                const __m256i p = _mm256_maddubs_epi16(q[k], _mm256_loadu_si256((const __m256i *)(q8 + 128 * h + 32 * k)));
-                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_shuffle_epi8(sh, scale_pair_mask(k)), p));
-            }
-        }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+        const __m256i s = q6_K_sumi(&x[i], &y[i]);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16s(x[i].d) * y[i].d), _mm256_cvtepi32_ps(half_totals(s)), acc);
     }
-    *out = hsum_ps(acc);
+    *out = sum_halves(acc);
 }
 
 /* Q6_K tile kernel: K_RM = 4 rows x K_RN = 2 tokens, as gemm_q4_K: each row's levels are
- * unpacked once per half super-block for both tokens, and each (row, token) output takes
- * the float steps of vec_dot_q6_K. */
+ * unpacked once per half super-block for both tokens, and lane r of each half of a
+ * token's accumulator takes the float steps of vec_dot_q6_K. */
 ALWAYS_INLINE void gemm_q6_K_tile(int64_t n, const uint8_t *w, size_t ws, const uint8_t *a, size_t as, float *y,
                                   size_t ys)
 {
-    __m256 acc[K_RM][K_RN];
-    for (int r = 0; r < K_RM; r++)
-        for (int t = 0; t < K_RN; t++)
-            acc[r][t] = _mm256_setzero_ps();
+    __m256 acc[K_RN];
+    for (int t = 0; t < K_RN; t++)
+        acc[t] = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++) {
         const uint8_t *x0 = w + (size_t)i * sizeof(ponder_block_q6_K);
         const ponder_block_q8_K *yb[K_RN];
@@ -1206,15 +1262,15 @@ ALWAYS_INLINE void gemm_q6_K_tile(int64_t n, const uint8_t *w, size_t ws, const 
                 }
             }
         }
-        for (int r = 0; r < K_RM; r++) {
-            const float dx = f16s(((const ponder_block_q6_K *)(x0 + (size_t)r * ws))->d);
-            for (int t = 0; t < K_RN; t++)
-                acc[r][t] = _mm256_fmadd_ps(_mm256_set1_ps(dx * yb[t]->d), _mm256_cvtepi32_ps(sumi[r][t]), acc[r][t]);
+        const __m128 dx = scales4(x0 + offsetof(ponder_block_q6_K, d), ws);
+        for (int t = 0; t < K_RN; t++) {
+            const __m128 d = _mm_mul_ps(dx, _mm_set1_ps(yb[t]->d));
+            acc[t] = _mm256_fmadd_ps(_mm256_set_m128(d, d),
+                                     _mm256_cvtepi32_ps(fold4(sumi[0][t], sumi[1][t], sumi[2][t], sumi[3][t])), acc[t]);
         }
     }
-    for (int r = 0; r < K_RM; r++)
-        for (int t = 0; t < K_RN; t++)
-            y[(size_t)t * ys + (size_t)r] = hsum_ps(acc[r][t]);
+    for (int t = 0; t < K_RN; t++)
+        _mm_storeu_ps(y + (size_t)t * ys, _mm_add_ps(_mm256_castps256_ps128(acc[t]), _mm256_extractf128_ps(acc[t], 1)));
 }
 
 static void gemm_q6_K(int64_t n, int n_rows, int n_tok, const void *w, size_t ws, const void *a, size_t as, float *y,
