@@ -307,9 +307,12 @@ void *srv_engine_main(void *arg)
         srv_job *j = s->inbox_head;
         s->inbox_head = j->next;
         j->next = NULL;
+        j->shutdown = true;
         fail_job(s, j, PONDER_ERR_INTERNAL, "the server is shutting down");
     }
     s->inbox_tail = NULL;
+    for (srv_job *j = s->running; j; j = j->next)
+        j->shutdown = true;
     cancel_jobs(s, true);
     publish_load(s);
     pthread_mutex_unlock(&s->mu);

@@ -40,6 +40,7 @@ typedef struct srv_conn {
     int32_t n_fin;           /* finish events streamed */
     size_t *text_offset;     /* per choice (completions logprobs) */
     bool started, ended;
+    bool counted;            /* in s->n_streams */
     srv_buf out;
     size_t out_pos;
 } srv_conn;
@@ -255,8 +256,8 @@ static enum MHD_Result answer_whole(srv_conn *c, struct MHD_Connection *conn, sr
     pthread_mutex_unlock(&s->mu);
     /* DONE: the engine no longer touches the job's events */
     if (j->aborted)
-        return fail(c, conn, s->stopping ? SRV_ERR_UNAVAILABLE : SRV_ERR_INTERNAL, NULL, NULL,
-                    s->stopping ? "The server is shutting down." : "Generation failed; see the server log.");
+        return fail(c, conn, j->shutdown ? SRV_ERR_UNAVAILABLE : SRV_ERR_INTERNAL, NULL, NULL,
+                    j->shutdown ? "The server is shutting down." : "Generation failed; see the server log.");
     int32_t n = j->req.n;
     srv_choice *ch = calloc((size_t)n, sizeof *ch);
     srv_buf *texts = calloc((size_t)n, sizeof *texts);
@@ -345,8 +346,8 @@ static void stream_tail(srv_conn *c)
     srv_job *j = c->job;
     if (j->aborted) {
         srv_api_error e;
-        srv_fail(&e, c->s->stopping ? SRV_ERR_UNAVAILABLE : SRV_ERR_INTERNAL, NULL, NULL, "%s",
-                 c->s->stopping ? "The server is shutting down." : "Generation failed; see the server log.");
+        srv_fail(&e, j->shutdown ? SRV_ERR_UNAVAILABLE : SRV_ERR_INTERNAL, NULL, NULL, "%s",
+                 j->shutdown ? "The server is shutting down." : "Generation failed; see the server log.");
         char *json = srv_error_json(&e);
         if (json) {
             srv_buf_printf(&c->out, "data: %s\n\n", json);
@@ -468,6 +469,8 @@ static enum MHD_Result answer_stream(srv_conn *c, struct MHD_Connection *conn, s
     struct ponder_server *s = c->s;
     c->job = j;
     j->refs++; /* protected by s->mu below */
+    c->counted = true;
+    s->n_streams++;
     make_id(s, j->req.kind, c->meta.id, sizeof c->meta.id);
     c->meta.created = (int64_t)time(NULL);
     c->meta.model = s->model_id;
@@ -549,7 +552,7 @@ static enum MHD_Result handle_generate(srv_conn *c, struct MHD_Connection *conn,
         pthread_cond_wait(&j->cond, &s->mu);
     if (j->state == SRV_JOB_FAILED) {
         bool range = j->fail_status == PONDER_ERR_RANGE;
-        srv_fail(&e, range ? SRV_ERR_BAD_REQUEST : s->stopping ? SRV_ERR_UNAVAILABLE : SRV_ERR_INTERNAL, NULL,
+        srv_fail(&e, range ? SRV_ERR_BAD_REQUEST : j->shutdown ? SRV_ERR_UNAVAILABLE : SRV_ERR_INTERNAL, NULL,
                  range ? "context_length_exceeded" : NULL, "%s", j->fail_msg);
         pthread_mutex_unlock(&s->mu);
         goto refuse;
@@ -781,6 +784,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
             pthread_cond_signal(&s->engine_cv);
         }
         srv_job_unref(c->job);
+        if (c->counted && --s->n_streams == 0)
+            pthread_cond_broadcast(&s->streams_cv);
         pthread_mutex_unlock(&s->mu);
     }
     free(c->text_offset);
@@ -832,8 +837,19 @@ ponder_status srv_http_start(struct ponder_server *s, ponder_error *err)
     return PONDER_OK;
 }
 
+/* Streams of cancelled requests still have their error event and [DONE] to send;
+ * give them a moment before the daemon closes every socket. */
+#define SRV_SHUTDOWN_DRAIN_MS 2000
+
 void srv_http_stop(struct ponder_server *s)
 {
+    pthread_mutex_lock(&s->mu);
+    struct timespec ts;
+    deadline(&ts, SRV_SHUTDOWN_DRAIN_MS);
+    while (s->daemon && s->n_streams > 0)
+        if (pthread_cond_timedwait(&s->streams_cv, &s->mu, &ts) == ETIMEDOUT)
+            break;
+    pthread_mutex_unlock(&s->mu);
     if (s->daemon)
         MHD_stop_daemon(s->daemon);
     s->daemon = NULL;

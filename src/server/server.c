@@ -126,6 +126,7 @@ ponder_status ponder_server_create(const char *model_path, const ponder_server_p
     s->p.version = NULL;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->engine_cv, NULL);
+    pthread_cond_init(&s->streams_cv, NULL);
     srv_metrics_init(&s->metrics);
 
     const char *base = strrchr(model_path, '/');
@@ -225,6 +226,7 @@ void ponder_server_free(ponder_server *s)
     free(s->api_key);
     srv_metrics_destroy(&s->metrics);
     pthread_cond_destroy(&s->engine_cv);
+    pthread_cond_destroy(&s->streams_cv);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }

@@ -44,6 +44,7 @@ typedef struct srv_job {
     char fail_msg[PONDER_ERROR_MSG_BYTES];
     bool cancel;                  /* the client went away: the engine cancels at the next step */
     bool aborted;                 /* ended by cancel, shutdown or a decode error */
+    bool shutdown;                /* ended because the server is stopping (answer 503) */
 
     srv_request req;              /* owned */
     ponder_token *prompt;         /* owned */
@@ -82,6 +83,8 @@ struct ponder_server {
     srv_job *inbox_head, *inbox_tail;
     srv_job *running;             /* in submission order */
     int32_t n_inflight;           /* accepted and not finished */
+    int32_t n_streams;            /* SSE responses not yet completed (shutdown lets them end) */
+    pthread_cond_t streams_cv;
     bool stopping, stopped;
     bool engine_started;
     pthread_t engine;
