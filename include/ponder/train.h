@@ -118,8 +118,8 @@ float *ponder_trainer_weights(ponder_trainer *t);
 float *ponder_trainer_grads(ponder_trainer *t);
 int ponder_trainer_n_tensors(const ponder_trainer *t);
 const char *ponder_trainer_tensor_name(const ponder_trainer *t, int i, int64_t *offset, int64_t *n_elems);
-/* Call after writing weights through ponder_trainer_weights: the backward pass reads a
- * transposed copy that only this (and every step) refreshes. */
+/* Call after writing weights through ponder_trainer_weights (before the next forward
+ * pass): the products read a transposed copy that only this, load and every step refresh. */
 void ponder_trainer_sync_weights(ponder_trainer *t);
 /* Zeroes the accumulated gradient and target count without stepping. */
 void ponder_trainer_zero_grad(ponder_trainer *t);

@@ -1,7 +1,7 @@
 /*
  * ops.c — forward and backward of each layer type the trainer uses: RMSNorm, NORM RoPE,
- * causal grouped-query attention, SwiGLU, cross-entropy, and the matrix products (through
- * the tensor module's F32 kernels). The forward rounding follows src/model/forward.c so
+ * causal grouped-query attention, SwiGLU, cross-entropy, and the matrix product (AVX2
+ * tiles in gemm_avx2.c, a portable loop here). The forward rounding follows src/model/forward.c so
  * trained weights give the engine's logits; backward formulas are the textbook ones,
  * written so the inner loops are contiguous (gcc vectorizes them at -O2).
  */
@@ -91,6 +91,21 @@ void tr_rope_bwd(float *dx, int n_tok, int n_heads, int hd, const float *cs)
 
 /* ---- attention ---- */
 
+/* Dot product in eight independent lanes (summed at the end), so the compiler can
+ * vectorize it without reassociating float additions. */
+static inline float dot(const float *a, const float *b, int n)
+{
+    float acc[8] = {0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int u = 0; u < 8; u++)
+            acc[u] += a[i + u] * b[i + u];
+    float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (; i < n; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
 typedef struct attn_task {
     float *out, *probs, *dq, *dk, *dv;
     const float *dout, *cprobs, *q, *k, *v;
@@ -111,10 +126,7 @@ static void attn_fwd_slice(void *arg, int ith, int nth)
             float max = -INFINITY;
             for (int j = 0; j <= i; j++) {
                 const float *kj = a->k + (size_t)j * ks + (size_t)g * hd;
-                float dot = 0.0f;
-                for (int d = 0; d < hd; d++)
-                    dot += qi[d] * kj[d];
-                p[j] = dot * scale;
+                p[j] = dot(qi, kj, hd) * scale;
                 max = p[j] > max ? p[j] : max;
             }
             double sum = 0.0;
@@ -168,10 +180,7 @@ static void attn_bwd_slice(void *arg, int ith, int nth)
                 float sum = 0.0f;
                 for (int j = 0; j <= i; j++) {
                     const float *vj = a->v + (size_t)j * ks + (size_t)g * hd;
-                    float dp = 0.0f;
-                    for (int d = 0; d < hd; d++)
-                        dp += doi[d] * vj[d];
-                    sum += p[j] * dp;
+                    sum += p[j] * dot(doi, vj, hd);
                 }
                 for (int d = 0; d < hd; d++)
                     dqi[d] = 0.0f;
@@ -180,10 +189,7 @@ static void attn_bwd_slice(void *arg, int ith, int nth)
                     const float *kj = a->k + (size_t)j * ks + (size_t)g * hd;
                     float *dkj = a->dk + (size_t)j * ks + (size_t)g * hd;
                     float *dvj = a->dv + (size_t)j * ks + (size_t)g * hd;
-                    float dp = 0.0f;
-                    for (int d = 0; d < hd; d++)
-                        dp += doi[d] * vj[d];
-                    const float dsij = p[j] * (dp - sum) * scale;
+                    const float dsij = p[j] * (dot(doi, vj, hd) - sum) * scale;
                     for (int d = 0; d < hd; d++) {
                         dvj[d] += p[j] * doi[d];
                         dqi[d] += dsij * kj[d];
@@ -258,20 +264,54 @@ double tr_cross_entropy(float *dlogits, const float *logits, const int32_t *toke
 
 /* ---- matrix products ---- */
 
-size_t tr_matmul_work_bytes(int64_t n_cols_max)
+/* Row by row, k outer and columns inner: the inner loop is a contiguous axpy gcc
+ * vectorizes on any target. */
+void tr_gemm_ref(const tr_gemm_args *g, int n0, int n1)
 {
-    ponder_matrix w = {.type = PONDER_TYPE_F32, .n_cols = n_cols_max, .n_rows = 1,
-                       .row_bytes = (size_t)n_cols_max * sizeof(float)};
-    const size_t need = ponder_matmul_work_bytes(&w, 1);
-    return need > (size_t)n_cols_max * sizeof(float) ? need : (size_t)n_cols_max * sizeof(float);
+    for (int m = 0; m < g->M; m++) {
+        float *c = g->C + (size_t)m * g->ldc;
+        if (!g->accumulate)
+            for (int n = n0; n < n1; n++)
+                c[n] = 0.0f;
+        const float *a = g->A + (size_t)m * g->sam;
+        for (int k = 0; k < g->K; k++) {
+            const float ak = a[(size_t)k * g->sak];
+            const float *b = g->B + (size_t)k * g->ldb;
+            for (int n = n0; n < n1; n++)
+                c[n] += ak * b[n];
+        }
+    }
 }
 
-void tr_matmul(float *y, const float *x, const float *w, int n_tok, int n_in, int n_out, void *work,
-               ponder_pool *pool)
+typedef struct gemm_task {
+    const tr_gemm_args *g;
+    bool avx2;
+} gemm_task;
+
+#define GEMM_COL_UNIT 16 /* the AVX2 tile width: thread slices are multiples of it */
+
+static void gemm_slice(void *arg, int ith, int nth)
 {
-    const ponder_matrix m = {.type = PONDER_TYPE_F32, .n_cols = n_in, .n_rows = n_out,
-                             .row_bytes = (size_t)n_in * sizeof(float), .data = w};
-    ponder_matmul(&m, n_tok, x, y, work, false, pool);
+    const gemm_task *t = arg;
+    const int units = (t->g->N + GEMM_COL_UNIT - 1) / GEMM_COL_UNIT;
+    const int u0 = units * ith / nth, u1 = units * (ith + 1) / nth;
+    const int n0 = u0 * GEMM_COL_UNIT, n1 = u1 * GEMM_COL_UNIT < t->g->N ? u1 * GEMM_COL_UNIT : t->g->N;
+    if (n0 >= n1)
+        return;
+#ifdef PONDER_TRAIN_AVX2
+    if (t->avx2) {
+        tr_gemm_avx2(t->g, n0, n1);
+        return;
+    }
+#endif
+    tr_gemm_ref(t->g, n0, n1);
+}
+
+void tr_gemm(const tr_gemm_args *g, ponder_pool *pool)
+{
+    const char *isa = ponder_cpu_isa(); /* honours PONDER_ISA / ponder_tensor_force_isa */
+    gemm_task t = {.g = g, .avx2 = strcmp(isa, "avx2") == 0 || strcmp(isa, "avx512") == 0};
+    ponder_pool_run(pool, gemm_slice, &t);
 }
 
 void tr_transpose(float *dst, const float *src, int64_t n_rows, int64_t n_cols)

@@ -41,11 +41,24 @@ void tr_swiglu_bwd(float *dg, float *du, const float *dh, const float *g, const 
 double tr_cross_entropy(float *dlogits, const float *logits, const int32_t *tokens, const uint8_t *mask, int n_tok,
                         int n_vocab, int64_t *n_targets);
 
-/* Y (n_tok, n_out) = X (n_tok, n_in) . W^T for W (n_out, n_in): the tensor module's F32
- * product. work: at least tr_matmul_work_bytes(max n_in) bytes. */
-size_t tr_matmul_work_bytes(int64_t n_cols_max);
-void tr_matmul(float *y, const float *x, const float *w, int n_tok, int n_in, int n_out, void *work,
-               ponder_pool *pool);
+/* C (M, N) [+]= A . B: B row-major (K, N) with row stride ldb, A(m, k) = A[m*sam + k*sak]
+ * (so a transposed A needs no copy), C with row stride ldc. */
+typedef struct tr_gemm_args {
+    float *C;
+    const float *A, *B;
+    int M, N, K;
+    int ldc, ldb, sam, sak;
+    bool accumulate; /* add to C instead of overwriting it */
+} tr_gemm_args;
+
+/* The whole product on the pool: columns split in multiples of 16, so every element is
+ * computed the same way for any thread count (bit-identical results). AVX2+FMA tiles
+ * when the CPU path is avx2, else the portable loop. */
+void tr_gemm(const tr_gemm_args *g, ponder_pool *pool);
+/* Columns [n0, n1) only: the portable reference, and the AVX2 tiles (gemm_avx2.c). */
+void tr_gemm_ref(const tr_gemm_args *g, int n0, int n1);
+void tr_gemm_avx2(const tr_gemm_args *g, int n0, int n1);
+
 /* dst (n_cols, n_rows) = src (n_rows, n_cols) transposed. */
 void tr_transpose(float *dst, const float *src, int64_t n_rows, int64_t n_cols);
 

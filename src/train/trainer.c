@@ -5,8 +5,8 @@
  * All weights live in one flat float array `w` (gradients `g`, Adam moments `m`, `v` in
  * the same layout), one tensor after another in GGUF naming. Matrices are stored as the
  * GGUF/engine stores them, (n_out, n_in) row-major, and `wt` caches their transposes
- * (refreshed after every step) so the input gradient dX = dY . W is also a plain product
- * of the tensor module.
+ * (refreshed after every step), so all three products of a linear layer (Y = X . W^T,
+ * dX = dY . W, dW += dY^T . X) are one row-major GEMM form (tr_gemm) without packing.
  */
 #include "train/train_internal.h"
 
@@ -164,14 +164,8 @@ static ponder_status trainer_alloc(const ponder_train_params *p, ponder_trainer 
     t->dv = xcalloc(T * K, sizeof(float), &ok);
     t->dgate = xcalloc(T * F, sizeof(float), &ok);
     t->dup = xcalloc(T * F, sizeof(float), &ok);
-    t->xt = xcalloc(T * wide, sizeof(float), &ok);
-    t->dyt = xcalloc(T * wide, sizeof(float), &ok);
-    t->dw_tmp = xcalloc(wide * wide, sizeof(float), &ok);
     t->rope_cs = xcalloc(T * hd, sizeof(float), &ok);
-    int64_t cols = (int64_t)(wide > T ? wide : T);
-    t->work_bytes = tr_matmul_work_bytes(cols);
-    t->work = ok ? malloc(t->work_bytes) : NULL;
-    if (!ok || !t->work) {
+    if (!ok) {
         ponder_trainer_free(t);
         return ponder_error_set(err, PONDER_ERR_NOMEM, "train: out of memory for %lld parameters and n_ctx %d",
                                 (long long)np, s->n_ctx);
@@ -237,8 +231,7 @@ void ponder_trainer_free(ponder_trainer *t)
         }
     free(t->acts);
     free(t->x), free(t->xnf), free(t->rf), free(t->logits), free(t->dlogits), free(t->dx), free(t->dtmp);
-    free(t->dtmp2), free(t->dq), free(t->dk), free(t->dv), free(t->dgate), free(t->dup), free(t->xt);
-    free(t->dyt), free(t->dw_tmp), free(t->rope_cs), free(t->work);
+    free(t->dtmp2), free(t->dq), free(t->dk), free(t->dv), free(t->dgate), free(t->dup), free(t->rope_cs);
     free(t->w), free(t->g), free(t->m), free(t->v), free(t->wt);
     free(t->tensors), free(t->layers);
     free(t);
@@ -297,16 +290,28 @@ double ponder_trainer_flops_per_token(const ponder_trainer *t, int32_t n_pos)
 #define WT(i) (t->wt + t->tensors[(i)].offset)
 #define G(i) (t->g + t->tensors[(i)].offset)
 
-/* dW (n_out, n_in) += dY^T . X over n tokens, as one product of the transposes. */
-static void accum_dw(ponder_trainer *t, int iw, const float *dy, const float *x, int n, int n_in, int n_out)
+/* Y (n, n_out) = X (n, n_in) . W^T, reading the cached W^T (n_in, n_out). */
+static void lin_fwd(ponder_trainer *t, float *y, const float *x, int iw, int n, int n_in, int n_out)
 {
-    tr_transpose(t->xt, x, n, n_in);    /* (n_in, n) */
-    tr_transpose(t->dyt, dy, n, n_out); /* (n_out, n) */
-    tr_matmul(t->dw_tmp, t->dyt, t->xt, n_out, n, n_in, t->work, t->p.pool);
-    float *g = G(iw);
-    const size_t ne = (size_t)n_in * n_out;
-    for (size_t i = 0; i < ne; i++)
-        g[i] += t->dw_tmp[i];
+    const tr_gemm_args g = {.C = y, .A = x, .B = WT(iw), .M = n, .N = n_out, .K = n_in, .ldc = n_out,
+                            .ldb = n_out, .sam = n_in, .sak = 1};
+    tr_gemm(&g, t->p.pool);
+}
+
+/* dX (n, n_in) = dY (n, n_out) . W (n_out, n_in). */
+static void lin_bwd_x(ponder_trainer *t, float *dx, const float *dy, int iw, int n, int n_in, int n_out)
+{
+    const tr_gemm_args g = {.C = dx, .A = dy, .B = W(iw), .M = n, .N = n_in, .K = n_out, .ldc = n_in,
+                            .ldb = n_in, .sam = n_out, .sak = 1};
+    tr_gemm(&g, t->p.pool);
+}
+
+/* dW (n_out, n_in) += dY^T . X over n tokens: dY is read transposed through its strides. */
+static void lin_bwd_w(ponder_trainer *t, int iw, const float *dy, const float *x, int n, int n_in, int n_out)
+{
+    const tr_gemm_args g = {.C = G(iw), .A = dy, .B = x, .M = n_out, .N = n_in, .K = n, .ldc = n_in,
+                            .ldb = n_in, .sam = 1, .sak = n_out, .accumulate = true};
+    tr_gemm(&g, t->p.pool);
 }
 
 static void add_rows(float *y, const float *x, size_t n)
@@ -333,26 +338,26 @@ static void forward(ponder_trainer *t, const int32_t *tokens, int n)
         memcpy(a->xin, x, (size_t)n * D * sizeof(float));
         /* attention: norm, Q/K/V, RoPE, causal attention, output projection, residual */
         tr_rmsnorm_fwd(a->xn1, a->r1, x, W(l->attn_norm), n, D, s->norm_eps);
-        tr_matmul(a->q, a->xn1, W(l->wq), n, D, Q, t->work, pool);
-        tr_matmul(a->k, a->xn1, W(l->wk), n, D, K, t->work, pool);
-        tr_matmul(a->v, a->xn1, W(l->wv), n, D, K, t->work, pool);
+        lin_fwd(t, a->q, a->xn1, l->wq, n, D, Q);
+        lin_fwd(t, a->k, a->xn1, l->wk, n, D, K);
+        lin_fwd(t, a->v, a->xn1, l->wv, n, D, K);
         tr_rope_fwd(a->q, n, s->n_head, hd, t->rope_cs);
         tr_rope_fwd(a->k, n, s->n_head_kv, hd, t->rope_cs);
         tr_attn_fwd(a->att, a->probs, a->q, a->k, a->v, n, s->n_head, s->n_head_kv, hd, pool);
-        tr_matmul(t->dtmp, a->att, W(l->wo), n, Q, D, t->work, pool);
+        lin_fwd(t, t->dtmp, a->att, l->wo, n, Q, D);
         add_rows(x, t->dtmp, (size_t)n * D);
         memcpy(a->xmid, x, (size_t)n * D * sizeof(float));
         /* feed-forward: norm, SwiGLU, down projection, residual */
         tr_rmsnorm_fwd(a->xn2, a->r2, x, W(l->ffn_norm), n, D, s->norm_eps);
-        tr_matmul(a->gate, a->xn2, W(l->w_gate), n, D, F, t->work, pool);
-        tr_matmul(a->up, a->xn2, W(l->w_up), n, D, F, t->work, pool);
+        lin_fwd(t, a->gate, a->xn2, l->w_gate, n, D, F);
+        lin_fwd(t, a->up, a->xn2, l->w_up, n, D, F);
         tr_swiglu_fwd(a->h, a->gate, a->up, (int64_t)n * F);
-        tr_matmul(t->dtmp, a->h, W(l->w_down), n, F, D, t->work, pool);
+        lin_fwd(t, t->dtmp, a->h, l->w_down, n, F, D);
         add_rows(x, t->dtmp, (size_t)n * D);
     }
     /* final norm, tied output */
     tr_rmsnorm_fwd(t->xnf, t->rf, x, W(t->i_out_norm), n, D, s->norm_eps);
-    tr_matmul(t->logits, t->xnf, W(t->i_embd), n, D, s->n_vocab, t->work, pool);
+    lin_fwd(t, t->logits, t->xnf, t->i_embd, n, D, s->n_vocab);
 }
 
 /* Backward from t->dlogits; adds every weight gradient. */
@@ -365,8 +370,8 @@ static void backward(ponder_trainer *t, const int32_t *tokens, int n)
     float *dx = t->dx, *d1 = t->dtmp, *d2 = t->dtmp2;
 
     /* tied output and final norm */
-    tr_matmul(d1, t->dlogits, WT(t->i_embd), n, V, D, t->work, pool);
-    accum_dw(t, t->i_embd, t->dlogits, t->xnf, n, D, V);
+    lin_bwd_x(t, d1, t->dlogits, t->i_embd, n, D, V);
+    lin_bwd_w(t, t->i_embd, t->dlogits, t->xnf, n, D, V);
     const float *x_last = t->x; /* the residual stream after the last layer */
     tr_rmsnorm_bwd(dx, G(t->i_out_norm), d1, x_last, W(t->i_out_norm), t->rf, n, D);
 
@@ -374,31 +379,31 @@ static void backward(ponder_trainer *t, const int32_t *tokens, int n)
         const tr_layer *l = &t->layers[il];
         const tr_acts *a = &t->acts[il];
         /* x_out = xmid + down(swiglu(gate(xn2), up(xn2))) */
-        tr_matmul(d1, dx, WT(l->w_down), n, D, F, t->work, pool); /* dh */
-        accum_dw(t, l->w_down, dx, a->h, n, F, D);
+        lin_bwd_x(t, d1, dx, l->w_down, n, F, D); /* dh */
+        lin_bwd_w(t, l->w_down, dx, a->h, n, F, D);
         tr_swiglu_bwd(t->dgate, t->dup, d1, a->gate, a->up, (int64_t)n * F);
-        tr_matmul(d1, t->dgate, WT(l->w_gate), n, F, D, t->work, pool);
-        tr_matmul(d2, t->dup, WT(l->w_up), n, F, D, t->work, pool);
+        lin_bwd_x(t, d1, t->dgate, l->w_gate, n, D, F);
+        lin_bwd_x(t, d2, t->dup, l->w_up, n, D, F);
         add_rows(d1, d2, (size_t)n * D); /* dxn2 */
-        accum_dw(t, l->w_gate, t->dgate, a->xn2, n, D, F);
-        accum_dw(t, l->w_up, t->dup, a->xn2, n, D, F);
+        lin_bwd_w(t, l->w_gate, t->dgate, a->xn2, n, D, F);
+        lin_bwd_w(t, l->w_up, t->dup, a->xn2, n, D, F);
         tr_rmsnorm_bwd(d2, G(l->ffn_norm), d1, a->xmid, W(l->ffn_norm), a->r2, n, D);
         add_rows(dx, d2, (size_t)n * D); /* dxmid */
 
         /* xmid = xin + wo(attention(rope(q), rope(k), v)) */
-        tr_matmul(d1, dx, WT(l->wo), n, D, Q, t->work, pool); /* datt */
-        accum_dw(t, l->wo, dx, a->att, n, Q, D);
+        lin_bwd_x(t, d1, dx, l->wo, n, Q, D); /* datt */
+        lin_bwd_w(t, l->wo, dx, a->att, n, Q, D);
         tr_attn_bwd(t->dq, t->dk, t->dv, d1, a->probs, a->q, a->k, a->v, n, s->n_head, s->n_head_kv, hd, pool);
         tr_rope_bwd(t->dq, n, s->n_head, hd, t->rope_cs);
         tr_rope_bwd(t->dk, n, s->n_head_kv, hd, t->rope_cs);
-        tr_matmul(d1, t->dq, WT(l->wq), n, Q, D, t->work, pool);
-        tr_matmul(d2, t->dk, WT(l->wk), n, K, D, t->work, pool);
+        lin_bwd_x(t, d1, t->dq, l->wq, n, D, Q);
+        lin_bwd_x(t, d2, t->dk, l->wk, n, D, K);
         add_rows(d1, d2, (size_t)n * D);
-        tr_matmul(d2, t->dv, WT(l->wv), n, K, D, t->work, pool);
+        lin_bwd_x(t, d2, t->dv, l->wv, n, D, K);
         add_rows(d1, d2, (size_t)n * D); /* dxn1 */
-        accum_dw(t, l->wq, t->dq, a->xn1, n, D, Q);
-        accum_dw(t, l->wk, t->dk, a->xn1, n, D, K);
-        accum_dw(t, l->wv, t->dv, a->xn1, n, D, K);
+        lin_bwd_w(t, l->wq, t->dq, a->xn1, n, D, Q);
+        lin_bwd_w(t, l->wk, t->dk, a->xn1, n, D, K);
+        lin_bwd_w(t, l->wv, t->dv, a->xn1, n, D, K);
         tr_rmsnorm_bwd(d2, G(l->attn_norm), d1, a->xin, W(l->attn_norm), a->r1, n, D);
         add_rows(dx, d2, (size_t)n * D); /* dxin */
     }
@@ -533,7 +538,7 @@ ponder_status ponder_trainer_step(ponder_trainer *t, float *grad_norm, ponder_er
 
 double ponder_train_peak_flops_1core(void)
 {
-#ifdef PONDER_TRAIN_AVX2_PEAK
+#ifdef PONDER_TRAIN_AVX2
     if (ponder_tensor_isa_available("avx2"))
         return tr_peak_flops_avx2();
 #endif

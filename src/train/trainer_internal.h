@@ -48,10 +48,7 @@ struct ponder_trainer {
     tr_acts *acts;
     float *x, *xnf, *rf, *logits, *dlogits;
     float *dx, *dtmp, *dtmp2, *dq, *dk, *dv, *dgate, *dup;
-    float *xt, *dyt, *dw_tmp; /* weight-gradient products */
     float *rope_cs;           /* (n_ctx, hd) */
-    void *work;
-    size_t work_bytes;
 };
 
 /* Allocates a zero-weight trainer for p's shape (used by the loader). */

@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "ponder/tensor.h"
 #include "ponder/train.h"
 #include "train/train_internal.h"
 
@@ -226,6 +227,58 @@ static void test_cross_entropy(void **state)
     }
 }
 
+/* ---- the matrix product: every path and thread count against a double loop ---- */
+
+static void check_gemm(int M, int N, int K, bool transposed_a, bool acc, ponder_pool *pool)
+{
+    float *A = malloc((size_t)M * K * sizeof *A), *B = malloc((size_t)K * N * sizeof *B);
+    float *C = malloc((size_t)M * N * sizeof *C), *C0 = malloc((size_t)M * N * sizeof *C0);
+    fill(A, (size_t)M * K, 1.0f), fill(B, (size_t)K * N, 1.0f), fill(C0, (size_t)M * N, 1.0f);
+    memcpy(C, C0, (size_t)M * N * sizeof *C);
+    /* A(m, k) is A[k*M + m] when transposed (how dW reads dY) */
+    const tr_gemm_args g = {.C = C, .A = A, .B = B, .M = M, .N = N, .K = K, .ldc = N, .ldb = N,
+                            .sam = transposed_a ? 1 : K, .sak = transposed_a ? M : 1, .accumulate = acc};
+    tr_gemm(&g, pool);
+    for (int m = 0; m < M; m++)
+        for (int n = 0; n < N; n++) {
+            double want = acc ? C0[(size_t)m * N + n] : 0.0;
+            for (int k = 0; k < K; k++)
+                want += (double)A[transposed_a ? (size_t)k * M + m : (size_t)m * K + k] * B[(size_t)k * N + n];
+            const double got = C[(size_t)m * N + n];
+            if (fabs(got - want) > 1e-5 * K)
+                fail_msg("gemm %dx%dx%d [%d,%d]: %.7g, want %.7g (%s)", M, N, K, m, n, got, want, ponder_cpu_isa());
+        }
+    free(A), free(B), free(C), free(C0);
+}
+
+static void test_gemm(void **state)
+{
+    (void)state;
+    ponder_pool *pool = NULL;
+    assert_int_equal(ponder_pool_create(2, &pool, NULL), PONDER_OK);
+    /* remainders in every dimension: 4-row tiles, 16- and 8-column tiles, the scalar tail */
+    const int shapes[][3] = {{1, 1, 1}, {5, 37, 3}, {9, 16, 40}, {4, 24, 7}, {13, 53, 31}, {64, 128, 96}};
+    for (int isa = 0; isa < 2; isa++) {
+        if (isa == 1 && ponder_tensor_force_isa("scalar", NULL) != PONDER_OK)
+            break;
+        for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+            for (int variant = 0; variant < 4; variant++)
+                check_gemm(shapes[i][0], shapes[i][1], shapes[i][2], variant & 1, variant & 2,
+                           i % 2 ? pool : NULL);
+    }
+    ponder_tensor_force_isa("auto", NULL);
+    /* thread count changes nothing, bit for bit */
+    enum { M = 11, N = 70, K = 33 };
+    static float A[M * K], B[K * N], C1[M * N], C2[M * N];
+    fill(A, M * K, 1.0f), fill(B, K * N, 1.0f);
+    tr_gemm(&(tr_gemm_args){.C = C1, .A = A, .B = B, .M = M, .N = N, .K = K, .ldc = N, .ldb = N, .sam = K, .sak = 1},
+            NULL);
+    tr_gemm(&(tr_gemm_args){.C = C2, .A = A, .B = B, .M = M, .N = N, .K = K, .ldc = N, .ldb = N, .sam = K, .sak = 1},
+            pool);
+    assert_memory_equal(C1, C2, sizeof C1);
+    ponder_pool_free(pool);
+}
+
 /* ---- the whole model: embedding, every matrix, norms, tied output ---- */
 
 static void check_model(ponder_pool *pool)
@@ -261,10 +314,13 @@ static void check_model(ponder_pool *pool)
             const float keep = w[i];
             double lp, lm;
             w[i] = keep + MODEL_FD_STEP;
+            ponder_trainer_sync_weights(t);
             assert_int_equal(ponder_trainer_eval(t, seqs, 2, &lp, NULL, &err), PONDER_OK);
             w[i] = keep - MODEL_FD_STEP;
+            ponder_trainer_sync_weights(t);
             assert_int_equal(ponder_trainer_eval(t, seqs, 2, &lm, NULL, &err), PONDER_OK);
             w[i] = keep;
+            ponder_trainer_sync_weights(t);
             expect_close(name, (size_t)j, grad[i], (lp - lm) / (2 * MODEL_FD_STEP));
             max_grad = fmax(max_grad, fabs(grad[i]));
         }
@@ -295,7 +351,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rmsnorm),          cmocka_unit_test(test_rope),
         cmocka_unit_test(test_attention),        cmocka_unit_test(test_swiglu),
-        cmocka_unit_test(test_cross_entropy),    cmocka_unit_test(test_model_gradient),
+        cmocka_unit_test(test_cross_entropy),    cmocka_unit_test(test_gemm),
+        cmocka_unit_test(test_model_gradient),
         cmocka_unit_test(test_model_gradient_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
