@@ -82,8 +82,16 @@ const char *ponder_arch_supported_list(void);
 
 /* Parameter count (elements of all weight tensors). */
 uint64_t ponder_model_n_params(const ponder_model *m);
-/* Forward FLOPs for one token at context position n_past (2 per multiply-add of every
- * matrix product, plus attention over n_past + 1 positions). */
+/* Parameters one token uses: all of them for a dense model; for mixture-of-experts only
+ * n_expert_used of the n_expert experts of each layer, plus everything not an expert. */
+uint64_t ponder_model_n_params_active(const ponder_model *m);
+/* Forward FLOPs for one token at context position n_past, counting 2 per multiply-add:
+ *   2 × (active matrix parameters − the embedding table, a lookup; + the output matrix
+ *        when it is the tied embedding table)
+ * + 2 × n_head × (head_dim_k + head_dim_v) × positions seen, summed over layers, where a
+ *   layer sees n_past + 1 positions, or at most sliding_window on sliding-window layers.
+ * Vectors (norms, biases) and elementwise ops are not counted. MoE: the router and the
+ * used experts only, as the active parameters. */
 uint64_t ponder_model_flops_per_token(const ponder_model *m, int32_t n_past);
 
 /* ---- context ---- */

@@ -265,9 +265,10 @@ int cmd_bench(int argc, char **argv)
                         for (int s = 0; s < res.n_samples; s++)
                             json_array_append_new(samples, json_real(res.samples[s]));
                         json_array_append_new(
-                            all, json_pack("{s:s, s:s, s:I, s:I, s:s, s:i, s:i, s:i, s:s, s:f, s:f, s:o}", "model_filename",
+                            all, json_pack("{s:s, s:s, s:I, s:I, s:I, s:s, s:i, s:i, s:i, s:s, s:f, s:f, s:o}", "model_filename",
                                            path, "model_type", desc, "model_size", (json_int_t)size, "model_n_params",
-                                           (json_int_t)ponder_model_n_params(m), "isa", ponder_cpu_isa(), "n_threads",
+                                           (json_int_t)ponder_model_n_params(m), "model_n_params_active",
+                                           (json_int_t)ponder_model_n_params_active(m), "isa", ponder_cpu_isa(), "n_threads",
                                            (int)threads[ti], "n_prompt", kind == 0 ? (int)n : 0, "n_gen",
                                            kind == 1 ? (int)n : 0, "test", test, "avg_ts", res.mean_ts, "stddev_ts",
                                            res.sd_ts, "samples_ts", samples));

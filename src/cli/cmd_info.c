@@ -24,8 +24,9 @@ static void usage(void)
     printf("usage: ponder info [-m] MODEL [--json]\n"
            "\n"
            "Describes a GGUF model: file size, architecture, hyper-parameters, tensor types\n"
-           "and counts, parameters, forward FLOPs per token and whether a chat template is\n"
-           "present.\n"
+           "and counts, parameters (total, and active per token: for mixture-of-experts only\n"
+           "the experts a token is routed to), forward FLOPs per token (on the active\n"
+           "parameters) and whether a chat template is present.\n"
            "\n"
            "If the file is valid GGUF but Ponder cannot run it (unsupported architecture or\n"
            "tensor type), what the file holds is still printed, then the reason; the exit\n"
@@ -171,6 +172,7 @@ static int print_json(const char *path, const ponder_gguf *g, const gguf_facts *
         json_object_set_new(o, "sliding_window", json_integer(h->sliding_window));
         json_object_set_new(o, "tied_output", json_boolean(h->tied_output));
         json_object_set_new(o, "n_params", json_integer((json_int_t)ponder_model_n_params(m)));
+        json_object_set_new(o, "n_params_active", json_integer((json_int_t)ponder_model_n_params_active(m)));
         json_object_set_new(o, "flops_per_token", json_integer((json_int_t)ponder_model_flops_per_token(m, 0)));
         json_object_set_new(o, "flops_per_token_ctx", json_integer(n_ctx));
         json_object_set_new(o, "flops_per_token_at_ctx",
@@ -246,7 +248,13 @@ static void print_text(const char *path, const ponder_gguf *g, const gguf_facts 
     const ponder_hparams *h = ponder_model_hparams(m);
     uint64_t n_params = ponder_model_n_params(m);
     int32_t n_ctx = h->n_ctx_train > 0 && h->n_ctx_train < 4096 ? h->n_ctx_train : 4096;
+    const uint64_t n_active = ponder_model_n_params_active(m);
     printf("%-16s%" PRIu64 " (%.2f M)\n", "parameters", n_params, (double)n_params / 1e6);
+    if (h->n_expert > 0)
+        printf("%-16s%" PRIu64 " (%.2f M) per token: %d of %d experts\n", "active", n_active, (double)n_active / 1e6,
+               (int)h->n_expert_used, (int)h->n_expert);
+    else
+        printf("%-16s%" PRIu64 " (%.2f M) per token: all (dense)\n", "active", n_active, (double)n_active / 1e6);
     printf("%-16s%" PRIu64 " at position 0, %" PRIu64 " at position %d\n", "FLOPs/token",
            ponder_model_flops_per_token(m, 0), ponder_model_flops_per_token(m, n_ctx - 1), (int)(n_ctx - 1));
     printf("hyper-parameters (%s)\n", ponder_arch_name(h->arch));

@@ -42,7 +42,7 @@ static size_t model_work_bytes(const ponder_model *m, int64_t n_tokens, int n_th
         const ponder_matmul_job experts[] = {{&l->w_gate_exps, NULL}, {&l->w_up_exps, NULL}};
         bytes = max_size(bytes, group_work(qkv, 3, n_tokens, n_threads));
         bytes = max_size(bytes, group_work(gate_up, 2, n_tokens, n_threads));
-        bytes = max_size(bytes, group_work(experts, 2, 1, n_threads));
+        bytes = max_size(bytes, group_work(experts, 2, n_tokens, n_threads));
         const ponder_matrix *single[] = {&l->wqkv, &l->wo, &l->w_up, &l->w_down, &l->w_router, &l->w_down_exps};
         for (size_t i = 0; i < sizeof single / sizeof single[0]; i++)
             bytes = max_size(bytes, group_work(&(ponder_matmul_job){single[i], NULL}, 1, n_tokens, n_threads));
@@ -63,9 +63,11 @@ void ponder_context_free(ponder_context *ctx)
     free(ctx->k_cache);
     free(ctx->v_cache);
     float *bufs[] = {ctx->x, ctx->xb, ctx->xb2, ctx->q, ctx->k, ctx->v, ctx->attn, ctx->hb, ctx->hb2, ctx->scores, ctx->rope_cs,
-                     ctx->logits, ctx->router, ctx->moe_acc, ctx->moe_gate, ctx->moe_up, ctx->moe_out};
+                     ctx->logits, ctx->router, ctx->moe_w, ctx->moe_in, ctx->moe_out, ctx->moe_gate, ctx->moe_up, ctx->moe_slots};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
+    free(ctx->moe_ids);
+    free(ctx->moe_rows);
     free(ctx->q16);
     free(ctx->p16);
     free(ctx->work);
@@ -163,11 +165,18 @@ ponder_status ponder_context_create(const ponder_model *m, const ponder_context_
         ctx->scores = alloc_floats(n_threads * (size_t)ctx->n_ctx, &ok);
         ctx->rope_cs = alloc_floats(nb * (size_t)hp->n_rot, &ok);
         ctx->logits = alloc_floats((size_t)hp->n_vocab, &ok);
-        ctx->router = alloc_floats((size_t)(hp->n_expert > 0 ? hp->n_expert : 1), &ok);
-        ctx->moe_acc = alloc_floats((size_t)hp->n_embd, &ok);
-        ctx->moe_gate = alloc_floats((size_t)hp->n_ff, &ok);
-        ctx->moe_up = alloc_floats((size_t)hp->n_ff, &ok);
-        ctx->moe_out = alloc_floats((size_t)hp->n_embd, &ok);
+        const bool moe = hp->n_expert > 0;
+        const size_t n_choices = moe ? nb * (size_t)hp->n_expert_used : 1;
+        ctx->router = alloc_floats(moe ? nb * (size_t)hp->n_expert : 1, &ok);
+        ctx->moe_w = alloc_floats(n_choices, &ok);
+        ctx->moe_in = alloc_floats(moe ? nb * (size_t)hp->n_embd : 1, &ok);
+        ctx->moe_out = alloc_floats(moe ? nb * (size_t)hp->n_embd : 1, &ok);
+        ctx->moe_gate = alloc_floats(moe ? nb * (size_t)hp->n_ff : 1, &ok);
+        ctx->moe_up = alloc_floats(moe ? nb * (size_t)hp->n_ff : 1, &ok);
+        ctx->moe_slots = alloc_floats(n_choices * (moe ? (size_t)hp->n_embd : 1), &ok);
+        ctx->moe_ids = calloc(n_choices, sizeof(int32_t));
+        ctx->moe_rows = calloc(n_choices, sizeof(int32_t));
+        ok = ok && ctx->moe_ids && ctx->moe_rows;
         ctx->q16 = calloc(n_threads * (size_t)hp->head_dim_k + 1, sizeof(ponder_f16));
         ctx->p16 = calloc(n_threads * (size_t)ctx->n_ctx, sizeof(ponder_f16));
         ok = ok && ctx->q16 && ctx->p16;

@@ -147,6 +147,9 @@ static ponder_status load_hparams(loader *ld)
     if (hp->n_expert > 0 && (hp->n_expert_used <= 0 || hp->n_expert_used > hp->n_expert || hp->n_expert > MOE_MAX_EXPERTS))
         return ponder_error_set(ld->err, PONDER_ERR_FORMAT, "%s: expert_used_count %d is invalid for expert_count %d",
                                 ld->file, hp->n_expert_used, hp->n_expert);
+    if (hp->n_expert > 0 && !m->desc->experts)
+        return ponder_error_set(ld->err, PONDER_ERR_UNSUPPORTED, "%s: %s with experts (expert_count %d) is not supported",
+                                ld->file, m->arch_name, hp->n_expert);
     if (hp->n_expert_used > MOE_MAX_EXPERTS_USED)
         return ponder_error_set(ld->err, PONDER_ERR_UNSUPPORTED, "%s: %d experts per token; at most %d are supported",
                                 ld->file, hp->n_expert_used, MOE_MAX_EXPERTS_USED);
@@ -207,6 +210,7 @@ static ponder_status bind_matrix(loader *ld, const char *name, bool required, in
     if (mat_stride)
         *mat_stride = row_bytes * (size_t)n_rows;
     ld->m->n_params += (uint64_t)(n_cols * n_rows * n_mat);
+    ld->m->n_matrix_elems += (uint64_t)(n_cols * n_rows * n_mat);
     return PONDER_OK;
 }
 
@@ -383,20 +387,33 @@ const ponder_hparams *ponder_model_hparams(const ponder_model *m) { return &m->h
 const ponder_gguf *ponder_model_gguf(const ponder_model *m) { return m->gguf; }
 uint64_t ponder_model_n_params(const ponder_model *m) { return m->n_params; }
 
+/* Elements of the experts a token does not use: (n_expert - n_expert_used) of each layer's
+ * gate, up and down stacks (their shapes were checked at load). */
+static uint64_t idle_expert_elems(const ponder_hparams *hp)
+{
+    if (hp->n_expert <= 0)
+        return 0;
+    return 3 * (uint64_t)hp->n_embd * (uint64_t)hp->n_ff * (uint64_t)(hp->n_expert - hp->n_expert_used) *
+           (uint64_t)hp->n_layer;
+}
+
+uint64_t ponder_model_n_params_active(const ponder_model *m) { return m->n_params - idle_expert_elems(&m->hp); }
+
 uint64_t ponder_model_flops_per_token(const ponder_model *m, int32_t n_past)
 {
     const ponder_hparams *hp = &m->hp;
-    const uint64_t n_embd = (uint64_t)hp->n_embd;
-    const uint64_t n_q = (uint64_t)hp->n_head * (uint64_t)hp->head_dim_k;
-    const uint64_t n_kv = (uint64_t)hp->n_head_kv * (uint64_t)(hp->head_dim_k + hp->head_dim_v);
-    const uint64_t n_out = (uint64_t)hp->n_head * (uint64_t)hp->head_dim_v;
-    const uint64_t n_ff_active = (uint64_t)hp->n_ff * (uint64_t)(hp->n_expert > 0 ? hp->n_expert_used : 1);
-    uint64_t n_ctx_seen = (uint64_t)(n_past < 0 ? 0 : n_past) + 1;
-    if (hp->sliding_window > 0 && n_ctx_seen > (uint64_t)hp->sliding_window && m->desc->swa_every == 1)
-        n_ctx_seen = (uint64_t)hp->sliding_window;
-    /* multiply-adds per layer: projections, FFN (3 matrices), attention scores and weighted sum */
-    uint64_t per_layer = n_embd * (n_q + n_kv) + n_out * n_embd + 3 * n_embd * n_ff_active +
-                         n_ctx_seen * (n_q + n_out) + (hp->n_expert > 0 ? n_embd * (uint64_t)hp->n_expert : 0);
-    uint64_t total = per_layer * (uint64_t)hp->n_layer + n_embd * (uint64_t)hp->n_vocab;
-    return 2 * total;
+    const uint64_t n_embd = (uint64_t)hp->n_embd, n_vocab = (uint64_t)hp->n_vocab;
+    /* the matrices a token is multiplied with: every bound matrix but the idle experts and
+     * the embedding table (a row lookup), plus the output matrix when it is that table */
+    const uint64_t matrix = m->n_matrix_elems - idle_expert_elems(hp) - n_embd * n_vocab +
+                            (hp->tied_output ? n_embd * n_vocab : 0);
+    /* attention: scores (head_dim_k) and weighted sum (head_dim_v) per head and position seen */
+    const uint64_t per_pos = (uint64_t)hp->n_head * (uint64_t)(hp->head_dim_k + hp->head_dim_v);
+    const uint64_t seen = (uint64_t)(n_past < 0 ? 0 : n_past) + 1;
+    uint64_t attn = 0;
+    for (int il = 0; il < hp->n_layer; il++) {
+        const bool windowed = hp->sliding_window > 0 && m->desc->swa_every > 0 && il % m->desc->swa_every == 0;
+        attn += windowed && seen > (uint64_t)hp->sliding_window ? (uint64_t)hp->sliding_window : seen;
+    }
+    return 2 * matrix + 2 * per_pos * attn;
 }

@@ -7,9 +7,18 @@
 
 #include "ponder/model.h"
 
-/* How an architecture's block differs from llama's. Every difference is a field here, so
- * the forward pass has no per-architecture branches (llama.cpp's llm_build_* functions
- * differ in exactly these ways for the archs we support). */
+typedef struct layer_weights layer_weights;
+
+/* One layer of n micro-batch tokens, in place on ctx->x: each architecture's own short
+ * function (arch_<name>.c) built from the blocks of blocks.h. */
+typedef void (*arch_layer_fn)(ponder_context *ctx, const layer_weights *l, int il, int n);
+void llama_layer(ponder_context *ctx, const layer_weights *l, int il, int n);
+void qwen2_layer(ponder_context *ctx, const layer_weights *l, int il, int n);
+void gemma2_layer(ponder_context *ctx, const layer_weights *l, int il, int n);
+void phi3_layer(ponder_context *ctx, const layer_weights *l, int il, int n);
+
+/* An architecture: its layer function and the facts the loader, the context and the
+ * shared blocks need (which tensors exist, scratch shapes, the window rule). */
 typedef enum ffn_kind {
     FFN_SWIGLU = 0,       /* down(silu(gate x) * up x), separate gate and up */
     FFN_SWIGLU_FUSED,     /* phi3: up holds [gate; up] (2 n_ff rows) */
@@ -25,8 +34,9 @@ typedef struct arch_desc {
     bool qkv_bias_required;  /* qwen2 */
     bool post_norms;         /* gemma2: post_attention_norm, post_ffw_norm */
     bool embd_scale_sqrt;    /* gemma2: embeddings scaled by sqrt(n_embd) */
-    bool q_prescale;         /* gemma2, phi3: Q scaled before Q·K (kq_scale 1); others scale in softmax */
+    bool experts;            /* the layer function runs routed experts when n_expert > 0 */
     int swa_every;           /* sliding window on layers il % swa_every == 0 (gemma2: 2); 1 = all layers; 0 = none */
+    arch_layer_fn layer;
 } arch_desc;
 
 const arch_desc *arch_find(const char *name); /* NULL if unsupported */
@@ -36,7 +46,7 @@ const arch_desc *arch_find(const char *name); /* NULL if unsupported */
 /* Experts per layer we accept (the router's scratch ordering lives on the stack). */
 #define MOE_MAX_EXPERTS 1024
 
-typedef struct layer_weights {
+struct layer_weights {
     ponder_matrix wq, wk, wv, wqkv; /* wqkv only when fused */
     const float *bq, *bk, *bv, *bo; /* optional biases (F32) */
     ponder_matrix wo;
@@ -49,7 +59,7 @@ typedef struct layer_weights {
     ponder_matrix w_router;
     ponder_matrix w_gate_exps, w_up_exps, w_down_exps; /* one expert's matrix each */
     size_t gate_exps_stride, up_exps_stride, down_exps_stride;
-} layer_weights;
+};
 
 struct ponder_model {
     ponder_gguf *gguf;
@@ -63,6 +73,7 @@ struct ponder_model {
     const float *rope_freqs;   /* optional per-pair frequency divisors (Llama 3.1), n_rot/2 */
     layer_weights *layers;
     uint64_t n_params;
+    uint64_t n_matrix_elems;   /* elements of every bound weight matrix (all experts) */
     float q_scale;             /* applied to Q (prescale archs) or to Q·K in softmax */
     ponder_log_fn log;
     void *log_user;
@@ -107,8 +118,15 @@ struct ponder_context {
     float *scores;      /* per thread: n_ctx attention weights */
     float *rope_cs;     /* n_ubatch × n_rot: (cos, sin) per rotated pair, per token */
     float *logits;      /* n_vocab: the last computed row */
-    float *router;      /* n_expert */
-    float *moe_acc, *moe_gate, *moe_up, *moe_out; /* MoE per-token scratch */
+    /* MoE (1-element when dense): router logits, each token's choices and weights, the
+     * gathered rows of one expert's tokens and their products, one output per choice */
+    float *router;      /* n_ubatch × n_expert */
+    int32_t *moe_ids;   /* n_ubatch × n_expert_used expert ids */
+    float *moe_w;       /* n_ubatch × n_expert_used renormalized weights */
+    int32_t *moe_rows;  /* n_ubatch: (token, choice) slot of each gathered row */
+    float *moe_in, *moe_out;  /* n_ubatch × n_embd */
+    float *moe_gate, *moe_up; /* n_ubatch × n_ff */
+    float *moe_slots;   /* n_ubatch × n_expert_used × n_embd */
     ponder_f16 *q16;    /* per thread: one query head rounded to F16 (F16 K cache) */
     ponder_f16 *p16;    /* per thread: n_ctx softmax weights rounded to F16 (F16 V cache) */
     void *work;

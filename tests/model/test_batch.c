@@ -232,6 +232,26 @@ static void check_mixed_prompts(const ponder_model *m)
     ponder_context_free(ctx);
 }
 
+/* A prompt decoded as one batch (MoE: each expert once over the tokens routed to it) has
+ * the bits of the same tokens decoded one at a time. */
+static void check_prompt_batch(const ponder_model *m)
+{
+    ponder_error err = {0};
+    const size_t n_vocab = (size_t)ponder_model_hparams(m)->n_vocab;
+    int32_t p[N_PROMPT];
+    prompt(m, p, N_PROMPT, 6);
+    float *all = malloc((size_t)N_PROMPT * n_vocab * sizeof(float));
+    ponder_context *ctx = make_ctx(m, 64, 1, 0, NULL);
+    assert_int_equal(ponder_context_decode(ctx, p, N_PROMPT, all, &err), PONDER_OK);
+    ponder_context_reset(ctx);
+    for (int i = 0; i < N_PROMPT; i++) {
+        assert_int_equal(ponder_context_decode(ctx, &p[i], 1, NULL, &err), PONDER_OK);
+        assert_memory_equal(all + (size_t)i * n_vocab, ponder_context_logits(ctx), n_vocab * sizeof(float));
+    }
+    free(all);
+    ponder_context_free(ctx);
+}
+
 static void test_equal_to_lone_decodes(void **state)
 {
     (void)state;
@@ -247,6 +267,7 @@ static void test_equal_to_lone_decodes(void **state)
         if (bad == 0) { /* the other checks would only repeat the same difference */
             check_truncate(m);
             check_mixed_prompts(m);
+            check_prompt_batch(m);
         }
         ponder_model_free(m);
     }

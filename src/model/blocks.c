@@ -1,0 +1,500 @@
+/*
+ * blocks.c — the building blocks every architecture's layer is made of: RMSNorm, the matrix
+ * products (grouped when they share an input), RoPE, the paged KV store, attention over a
+ * sequence's own cells, the FFN variants (SwiGLU, fused SwiGLU, GeGLU) and routed experts.
+ * The arch_<name>.c files put them together; blocks.h gives the shapes.
+ *
+ * Rounding follows llama.cpp's CPU graph so logits agree with it: RMSNorm sums in double,
+ * RoPE angles are built by repeated multiplication (ggml_rope_cache_init), the softmax
+ * sums in double, and with an F16 KV cache Q and the softmax weights are rounded to F16
+ * before their products with K and V. Matrix products convert activations to the weight
+ * type's dot type (ponder_matmul).
+ */
+#include "model/blocks.h"
+
+#include <math.h>
+#include <stdatomic.h>
+#include <string.h>
+
+/* ---- elementwise ops ---- */
+
+/* out = x / rms(x) * w  (ggml_rms_norm then ggml_mul) */
+static void rmsnorm(float *out, const float *x, const float *w, int n, float eps)
+{
+    double sum = 0.0;
+    for (int i = 0; i < n; i++)
+        sum += (double)(x[i] * x[i]);
+    const float mean = (float)(sum / n);
+    const float scale = 1.0f / sqrtf(mean + eps);
+    for (int i = 0; i < n; i++)
+        out[i] = (x[i] * scale) * w[i];
+}
+
+static float silu(float x) { return x / (1.0f + expf(-x)); }
+
+/* GELU (tanh form) as llama.cpp's CPU backend computes it: the input rounded to F16 and
+ * the result read from an F16 table (GGML_GELU_FP16), with the table's ±10 cut-offs. */
+static float gelu(float x)
+{
+    if (x <= -10.0f)
+        return 0.0f;
+    if (x >= 10.0f)
+        return x;
+    const float SQRT_2_OVER_PI = 0.79788456080286535587989211986876f;
+    const float GELU_COEF_A = 0.044715f;
+    float h = ponder_f16_to_f32(ponder_f32_to_f16(x));
+    float y = 0.5f * h * (1.0f + tanhf(SQRT_2_OVER_PI * h * (1.0f + GELU_COEF_A * h * h)));
+    return ponder_f16_to_f32(ponder_f32_to_f16(y));
+}
+
+void blk_rmsnorm(const ponder_context *ctx, float *out, const float *x, const float *w, int n)
+{
+    const int n_embd = ctx->model->hp.n_embd;
+    for (int t = 0; t < n; t++)
+        rmsnorm(out + (size_t)t * n_embd, x + (size_t)t * n_embd, w, n_embd, ctx->model->hp.norm_rms_eps);
+}
+
+void blk_add_bias(float *x, const float *b, int n_tokens, int n)
+{
+    if (!b)
+        return;
+    for (int t = 0; t < n_tokens; t++)
+        for (int i = 0; i < n; i++)
+            x[(size_t)t * n + i] += b[i];
+}
+
+void blk_scale(float *x, size_t n, float s)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] *= s;
+}
+
+void blk_residual(const ponder_context *ctx, float *x, const float *y, int n)
+{
+    for (size_t i = 0; i < (size_t)n * (size_t)ctx->model->hp.n_embd; i++)
+        x[i] += y[i];
+}
+
+void blk_matmul(ponder_context *ctx, const ponder_matrix *w, int n_tokens, const float *x, float *y)
+{
+    ponder_matmul(w, n_tokens, x, y, ctx->work, ctx->params.float_activations, ctx->params.pool);
+}
+
+/* Several products of the same input in one parallel region (Q/K/V; gate/up): the
+ * activations are converted once and the threads meet once. */
+void blk_matmul_shared(ponder_context *ctx, const ponder_matmul_job *jobs, int n_jobs, int n_tokens,
+                                const float *x)
+{
+    ponder_matmul_multi(jobs, n_jobs, n_tokens, x, ctx->work, ctx->params.float_activations, ctx->params.pool);
+}
+
+/* ---- RoPE ---- */
+
+/* (cos, sin) for every rotated pair at position pos, as ggml_rope_cache_init builds them. */
+static void rope_cache(const ponder_model *m, int32_t pos, float *cs)
+{
+    const ponder_hparams *hp = &m->hp;
+    const float theta_scale = powf(hp->rope_freq_base, -2.0f / (float)hp->n_rot);
+    float theta = (float)pos;
+    for (int i0 = 0; i0 < hp->n_rot; i0 += 2) {
+        const float ff = m->rope_freqs ? m->rope_freqs[i0 / 2] : 1.0f;
+        const float angle = hp->rope_freq_scale * (theta / ff);
+        cs[i0] = cosf(angle);
+        cs[i0 + 1] = sinf(angle);
+        theta *= theta_scale;
+    }
+}
+
+void blk_rope_cache(ponder_context *ctx, int n)
+{
+    for (int t = 0; t < n; t++)
+        rope_cache(ctx->model, ctx->ub_pos[t], ctx->rope_cs + (size_t)t * ctx->model->hp.n_rot);
+}
+
+/* Rotates the first n_rot dims of each of n_heads heads of x in place. */
+static void rope(const ponder_hparams *hp, float *x, int n_heads, int head_dim, const float *cs)
+{
+    for (int h = 0; h < n_heads; h++) {
+        float *xh = x + (size_t)h * head_dim;
+        for (int i0 = 0; i0 < hp->n_rot; i0 += 2) {
+            /* NORM pairs adjacent elements; NEOX pairs element i with i + n_rot/2 */
+            const int a = hp->rope_kind == PONDER_ROPE_NEOX ? i0 / 2 : i0;
+            const int b = hp->rope_kind == PONDER_ROPE_NEOX ? i0 / 2 + hp->n_rot / 2 : i0 + 1;
+            const float c = cs[i0], s = cs[i0 + 1];
+            const float x0 = xh[a], x1 = xh[b];
+            xh[a] = x0 * c - x1 * s;
+            xh[b] = x0 * s + x1 * c;
+        }
+    }
+}
+
+void blk_rope_qk(ponder_context *ctx, int n)
+{
+    const ponder_hparams *hp = &ctx->model->hp;
+    const int n_q = hp->n_head * hp->head_dim_k, n_k = hp->n_head_kv * hp->head_dim_k;
+    for (int t = 0; t < n; t++) {
+        const float *cs = ctx->rope_cs + (size_t)t * hp->n_rot;
+        rope(hp, ctx->q + (size_t)t * n_q, hp->n_head, hp->head_dim_k, cs);
+        rope(hp, ctx->k + (size_t)t * n_k, hp->n_head_kv, hp->head_dim_k, cs);
+    }
+}
+
+/* ---- Q/K/V ---- */
+
+void blk_qkv(ponder_context *ctx, const layer_weights *l, int n, const float *in)
+{
+    const ponder_hparams *hp = &ctx->model->hp;
+    blk_matmul_shared(ctx, (ponder_matmul_job[]){{&l->wq, ctx->q}, {&l->wk, ctx->k}, {&l->wv, ctx->v}}, 3, n, in);
+    blk_add_bias(ctx->q, l->bq, n, hp->n_head * hp->head_dim_k);
+    blk_add_bias(ctx->k, l->bk, n, hp->n_head_kv * hp->head_dim_k);
+    blk_add_bias(ctx->v, l->bv, n, hp->n_head_kv * hp->head_dim_v);
+}
+
+void blk_qkv_fused(ponder_context *ctx, const layer_weights *l, int n, const float *in)
+{
+    const ponder_hparams *hp = &ctx->model->hp;
+    const int n_q = hp->n_head * hp->head_dim_k, n_k = hp->n_head_kv * hp->head_dim_k;
+    const int n_v = hp->n_head_kv * hp->head_dim_v, n_qkv = n_q + n_k + n_v;
+    blk_matmul(ctx, &l->wqkv, n, in, ctx->q);
+    /* split rows [Q | K | V] in place: Q stays packed at the front */
+    for (int t = 0; t < n; t++) {
+        const float *row = ctx->q + (size_t)t * n_qkv;
+        memcpy(ctx->k + (size_t)t * n_k, row + n_q, (size_t)n_k * sizeof(float));
+        memcpy(ctx->v + (size_t)t * n_v, row + n_q + n_k, (size_t)n_v * sizeof(float));
+    }
+    for (int t = 0; t < n; t++)
+        memmove(ctx->q + (size_t)t * n_q, ctx->q + (size_t)t * n_qkv, (size_t)n_q * sizeof(float));
+}
+
+/* ---- KV cache ---- */
+
+/* Stores one token's K and V rows in its cell of layer il. */
+static void kv_store(ponder_context *ctx, int il, size_t cell, const float *k, const float *v)
+{
+    const ponder_hparams *hp = &ctx->model->hp;
+    const size_t n_k = (size_t)hp->n_head_kv * hp->head_dim_k;
+    const size_t n_v = (size_t)hp->n_head_kv * hp->head_dim_v;
+    char *krow = (char *)ctx->k_cache[il] + cell * ctx->k_row_bytes;
+    char *vrow = (char *)ctx->v_cache[il] + cell * ctx->v_row_bytes;
+    if (ctx->params.type_k == PONDER_TYPE_F16)
+        ponder_f32_to_f16_row(k, (ponder_f16 *)krow, (int64_t)n_k);
+    else
+        memcpy(krow, k, n_k * sizeof(float));
+    if (ctx->params.type_v == PONDER_TYPE_F16)
+        ponder_f32_to_f16_row(v, (ponder_f16 *)vrow, (int64_t)n_v);
+    else
+        memcpy(vrow, v, n_v * sizeof(float));
+}
+
+void blk_kv_store(ponder_context *ctx, int il, int n)
+{
+    const ponder_hparams *hp = &ctx->model->hp;
+    const size_t n_k = (size_t)hp->n_head_kv * hp->head_dim_k, n_v = (size_t)hp->n_head_kv * hp->head_dim_v;
+    for (int t = 0; t < n; t++)
+        kv_store(ctx, il, kv_cell(&ctx->kv, ctx->ub_seq[t], ctx->ub_pos[t]), ctx->k + (size_t)t * n_k,
+                 ctx->v + (size_t)t * n_v);
+}
+
+/* ---- attention ---- */
+
+/* First cache position visible from pos in layer il (sliding-window layers see only the
+ * last n_swa positions, as llama.cpp's mask: p - pos_cell < n_swa). */
+static int32_t attn_window_start(const ponder_model *m, int il, int32_t pos)
+{
+    const int32_t n_swa = m->hp.sliding_window;
+    const int every = m->desc->swa_every;
+    if (n_swa <= 0 || every == 0 || il % every != 0)
+        return 0;
+    return pos - n_swa + 1 > 0 ? pos - n_swa + 1 : 0;
+}
+
+/* One query head over its sequence's cells: out = softmax(cap(q·K) * scale) · V for
+ * positions [start, pos]. q is already pre-scaled when the architecture does so. With an
+ * F16 cache q and the softmax weights are rounded to F16 first, as llama.cpp's products
+ * with the F16 K and V views do. The cells of a block are contiguous, so the row kernels
+ * take one call per block; their results do not depend on how the rows are split (see
+ * tensor.h), so the paging changes no bits. */
+static void attend_head(const ponder_context *ctx, int il, int kv_head, const float *q, ponder_seq_id seq,
+                        int32_t start, int32_t pos, float kq_scale, float *s, ponder_f16 *q16, ponder_f16 *p16,
+                        float *out)
+{
+    const ponder_hparams *hp = &ctx->model->hp;
+    const int hd_k = hp->head_dim_k, hd_v = hp->head_dim_v;
+    const int32_t n_pos = pos - start + 1;
+    const float cap = hp->attn_logit_softcap;
+    const char *kc = ctx->k_cache[il], *vc = ctx->v_cache[il];
+    const bool k16 = ctx->params.type_k == PONDER_TYPE_F16, v16 = ctx->params.type_v == PONDER_TYPE_F16;
+
+    if (k16)
+        ponder_f32_to_f16_row(q, q16, hd_k);
+    /* s[j] = q · K[start + j], one run of cells per block */
+    for (int32_t p = start, run; p <= pos; p += run) {
+        run = KV_BLOCK_CELLS - p % KV_BLOCK_CELLS;
+        run = run < pos - p + 1 ? run : pos - p + 1;
+        const char *k0 = kc + kv_cell(&ctx->kv, seq, p) * ctx->k_row_bytes;
+        float *sj = s + (p - start);
+        if (k16) {
+            ponder_vec_dot_f16_rows(hd_k, run, sj, (const ponder_f16 *)k0 + (size_t)kv_head * hd_k, ctx->k_row_bytes,
+                                    q16);
+            continue;
+        }
+        for (int32_t j = 0; j < run; j++) {
+            const float *k = (const float *)(k0 + (size_t)j * ctx->k_row_bytes) + (size_t)kv_head * hd_k;
+            float dot = 0.0f;
+            for (int d = 0; d < hd_k; d++)
+                dot += q[d] * k[d];
+            sj[j] = dot;
+        }
+    }
+    float max = -INFINITY;
+    for (int32_t j = 0; j < n_pos; j++) {
+        if (cap > 0.0f)
+            s[j] = cap * tanhf(s[j] / cap);
+        s[j] *= kq_scale;
+        max = s[j] > max ? s[j] : max;
+    }
+    const double sum = ponder_vec_exp_sub(n_pos, s, s, max); /* float exps, double sum, as ggml's softmax */
+    const float inv_sum = (float)(1.0 / sum);
+    for (int d = 0; d < hd_v; d++)
+        out[d] = 0.0f;
+    if (v16) {
+        for (int32_t j = 0; j < n_pos; j++)
+            s[j] *= inv_sum;
+        /* round the weights to F16 (through the vectorized row conversions) */
+        ponder_f32_to_f16_row(s, p16, n_pos);
+        ponder_f16_to_f32_row(p16, s, n_pos);
+    }
+    /* out += p_j · V[start + j] in position order, one run of cells per block */
+    for (int32_t p = start, run; p <= pos; p += run) {
+        run = KV_BLOCK_CELLS - p % KV_BLOCK_CELLS;
+        run = run < pos - p + 1 ? run : pos - p + 1;
+        const char *v0 = vc + kv_cell(&ctx->kv, seq, p) * ctx->v_row_bytes;
+        const float *sj = s + (p - start);
+        if (v16) {
+            ponder_vec_mad_f16_rows(hd_v, run, out, (const ponder_f16 *)v0 + (size_t)kv_head * hd_v, ctx->v_row_bytes,
+                                    sj);
+            continue;
+        }
+        for (int32_t j = 0; j < run; j++) {
+            const float pj = sj[j] * inv_sum;
+            const float *v = (const float *)(v0 + (size_t)j * ctx->v_row_bytes) + (size_t)kv_head * hd_v;
+            for (int d = 0; d < hd_v; d++)
+                out[d] += pj * v[d];
+        }
+    }
+}
+
+/* Every (token, head) pair of the micro-batch, handed out one at a time through a shared
+ * counter (the pool's dynamic mode), so a thread the OS has descheduled delays nothing;
+ * each thread has its own scores and F16 scratch. */
+typedef struct attention_task {
+    ponder_context *ctx;
+    int il, n;
+    float kq_scale;
+    _Atomic int next; /* next (token, head) index to take */
+    _Atomic int done; /* pairs finished */
+} attention_task;
+
+static void attention_slice(void *arg, int ith, int nth)
+{
+    (void)nth;
+    attention_task *a = arg;
+    ponder_context *ctx = a->ctx;
+    const ponder_model *m = ctx->model;
+    const ponder_hparams *hp = &m->hp;
+    const int n_q = hp->n_head * hp->head_dim_k, n_attn = hp->n_head * hp->head_dim_v;
+    const int group = hp->n_head / hp->n_head_kv; /* query heads per KV head (GQA) */
+    float *scores = ctx->scores + (size_t)ith * (size_t)ctx->n_ctx;
+    ponder_f16 *q16 = ctx->q16 + (size_t)ith * (size_t)hp->head_dim_k;
+    ponder_f16 *p16 = ctx->p16 + (size_t)ith * (size_t)ctx->n_ctx;
+    const int n_tasks = a->n * hp->n_head;
+    for (int i; (i = atomic_fetch_add_explicit(&a->next, 1, memory_order_relaxed)) < n_tasks;) {
+        const int t = i / hp->n_head, h = i % hp->n_head;
+        const int32_t pos = ctx->ub_pos[t];
+        attend_head(ctx, a->il, h / group, ctx->q + (size_t)t * n_q + (size_t)h * hp->head_dim_k, ctx->ub_seq[t],
+                    attn_window_start(m, a->il, pos), pos, a->kq_scale, scores, q16, p16,
+                    ctx->attn + (size_t)t * n_attn + (size_t)h * hp->head_dim_v);
+        atomic_fetch_add_explicit(&a->done, 1, memory_order_release);
+    }
+    /* the caller returns only when every pair is finished, by whichever thread */
+    if (ith == 0)
+        while (atomic_load_explicit(&a->done, memory_order_acquire) < n_tasks)
+            ;
+}
+
+void blk_attention(ponder_context *ctx, int il, int n, float kq_scale)
+{
+    attention_task at = {.ctx = ctx, .il = il, .n = n, .kq_scale = kq_scale};
+    atomic_init(&at.next, 0);
+    atomic_init(&at.done, 0);
+    ponder_pool_run_dynamic(ctx->params.pool, attention_slice, &at);
+}
+
+/* ---- feed-forward ---- */
+
+/* hb = gate·x, hb2 = up·x: the two products of the gated FFNs, sharing their input */
+static void gate_up(ponder_context *ctx, const layer_weights *l, int n, const float *in)
+{
+    blk_matmul_shared(ctx, (ponder_matmul_job[]){{&l->w_gate, ctx->hb}, {&l->w_up, ctx->hb2}}, 2, n, in);
+}
+
+void blk_ffn_swiglu(ponder_context *ctx, const layer_weights *l, int n, const float *in, float *out)
+{
+    gate_up(ctx, l, n, in);
+    for (size_t i = 0; i < (size_t)n * (size_t)ctx->model->hp.n_ff; i++)
+        ctx->hb2[i] *= silu(ctx->hb[i]);
+    blk_matmul(ctx, &l->w_down, n, ctx->hb2, out);
+}
+
+void blk_ffn_geglu(ponder_context *ctx, const layer_weights *l, int n, const float *in, float *out)
+{
+    gate_up(ctx, l, n, in);
+    for (size_t i = 0; i < (size_t)n * (size_t)ctx->model->hp.n_ff; i++)
+        ctx->hb2[i] *= gelu(ctx->hb[i]);
+    blk_matmul(ctx, &l->w_down, n, ctx->hb2, out);
+}
+
+void blk_ffn_swiglu_fused(ponder_context *ctx, const layer_weights *l, int n, const float *in, float *out)
+{
+    const int n_ff = ctx->model->hp.n_ff;
+    float *hb = ctx->hb, *hb2 = ctx->hb2;
+    blk_matmul(ctx, &l->w_up, n, in, hb); /* rows hold [gate; up] */
+    for (int t = 0; t < n; t++)
+        for (int i = 0; i < n_ff; i++)
+            hb2[(size_t)t * n_ff + i] = silu(hb[(size_t)t * 2 * n_ff + i]) * hb[(size_t)t * 2 * n_ff + n_ff + i];
+    blk_matmul(ctx, &l->w_down, n, hb2, out);
+}
+
+static ponder_matrix expert(const ponder_matrix *stack, size_t stride, int e)
+{
+    ponder_matrix w = *stack;
+    w.data = (const char *)stack->data + (size_t)e * stride;
+    return w;
+}
+
+/* The router's choice for one token (llama.cpp llm_build_moe_ffn with softmax gating and
+ * normalized weights): softmax over the router logits, the top n_used experts (ties to the
+ * lower id), their weights renormalized to sum 1. */
+static void route_token(float *router, int n_exp, int n_used, int32_t *chosen, float *weight)
+{
+    float max = -INFINITY;
+    for (int e = 0; e < n_exp; e++)
+        max = router[e] > max ? router[e] : max;
+    double sum = 0.0;
+    for (int e = 0; e < n_exp; e++) {
+        router[e] = expf(router[e] - max);
+        sum += (double)router[e];
+    }
+    const float inv = (float)(1.0 / sum);
+    for (int e = 0; e < n_exp; e++)
+        router[e] *= inv;
+    /* top n_used by ggml's argsort, an exchange sort: slot j swaps with every later slot
+     * holding a strictly larger value. Its first n_used slots depend only on the first
+     * n_used passes, and ties land where llama.cpp's do. */
+    int order[MOE_MAX_EXPERTS];
+    for (int e = 0; e < n_exp; e++)
+        order[e] = e;
+    float wsum = 0.0f;
+    for (int j = 0; j < n_used; j++) {
+        for (int k = j + 1; k < n_exp; k++)
+            if (router[order[j]] < router[order[k]]) {
+                const int tmp = order[j];
+                order[j] = order[k];
+                order[k] = tmp;
+            }
+        chosen[j] = order[j];
+        weight[j] = router[order[j]];
+        wsum += weight[j];
+    }
+    for (int j = 0; j < n_used; j++)
+        weight[j] /= wsum;
+}
+
+/* Mixtral-style MoE over a micro-batch: route every token, then run each expert once, as
+ * one product over the tokens routed to it (gathered rows), and add each token's expert
+ * outputs weighted in its routing order — the order a token alone would use, so with a
+ * batch-invariant matmul the result is the token-by-token one bit for bit. */
+void blk_ffn_moe(ponder_context *ctx, const layer_weights *l, int n, const float *in, float *out)
+{
+    const ponder_hparams *hp = &ctx->model->hp;
+    const int n_embd = hp->n_embd, n_ff = hp->n_ff, n_exp = hp->n_expert;
+    const int n_used = hp->n_expert_used; /* <= MOE_MAX_EXPERTS_USED, checked at load */
+    const size_t row = (size_t)n_embd * sizeof(float);
+    int32_t *chosen = ctx->moe_ids, *slot_of = ctx->moe_rows;
+    float *weight = ctx->moe_w;
+
+    /* router logits of every token in one product, then each token's top experts */
+    blk_matmul(ctx, &l->w_router, n, in, ctx->router);
+    for (int t = 0; t < n; t++)
+        route_token(ctx->router + (size_t)t * n_exp, n_exp, n_used, chosen + (size_t)t * n_used,
+                    weight + (size_t)t * n_used);
+
+    /* each expert over its tokens: gather, gate and up, SwiGLU, down, scatter into the
+     * (token, choice) slots */
+    for (int e = 0; e < n_exp; e++) {
+        int m = 0;
+        for (int i = 0; i < n * n_used; i++)
+            if (chosen[i] == e) {
+                slot_of[m] = i;
+                memcpy(ctx->moe_in + (size_t)m * n_embd, in + (size_t)(i / n_used) * n_embd, row);
+                m++;
+            }
+        if (m == 0)
+            continue;
+        ponder_matrix wg = expert(&l->w_gate_exps, l->gate_exps_stride, e);
+        ponder_matrix wu = expert(&l->w_up_exps, l->up_exps_stride, e);
+        ponder_matrix wd = expert(&l->w_down_exps, l->down_exps_stride, e);
+        blk_matmul_shared(ctx, (ponder_matmul_job[]){{&wg, ctx->moe_gate}, {&wu, ctx->moe_up}}, 2, m, ctx->moe_in);
+        for (size_t i = 0; i < (size_t)m * n_ff; i++)
+            ctx->moe_up[i] *= silu(ctx->moe_gate[i]);
+        blk_matmul(ctx, &wd, m, ctx->moe_up, ctx->moe_out);
+        for (int r = 0; r < m; r++)
+            memcpy(ctx->moe_slots + (size_t)slot_of[r] * n_embd, ctx->moe_out + (size_t)r * n_embd, row);
+    }
+
+    /* out = sum over the token's choices of weight × expert output */
+    for (int t = 0; t < n; t++) {
+        float *o = out + (size_t)t * n_embd;
+        for (int i = 0; i < n_embd; i++)
+            o[i] = 0.0f;
+        for (int k = 0; k < n_used; k++) {
+            const float *y = ctx->moe_slots + ((size_t)t * n_used + k) * n_embd;
+            const float w = weight[(size_t)t * n_used + k];
+            for (int i = 0; i < n_embd; i++)
+                o[i] += y[i] * w;
+        }
+    }
+}
+
+/* ---- input and output ---- */
+
+void blk_embed(ponder_context *ctx, const int32_t *tokens, int n, float scale)
+{
+    const ponder_model *m = ctx->model;
+    const int n_embd = m->hp.n_embd;
+    for (int t = 0; t < n; t++) {
+        const void *row = (const char *)m->tok_embd.data + (size_t)tokens[t] * m->tok_embd.row_bytes;
+        ponder_dequantize_row(m->tok_embd.type, row, ctx->x + (size_t)t * n_embd, n_embd, NULL);
+        if (scale != 1.0f)
+            blk_scale(ctx->x + (size_t)t * n_embd, (size_t)n_embd, scale);
+    }
+}
+
+void blk_output(ponder_context *ctx, int n_out, float *out)
+{
+    const ponder_model *m = ctx->model;
+    const ponder_hparams *hp = &m->hp;
+    const int n_embd = hp->n_embd;
+    if (n_out == 0)
+        return;
+    for (int j = 0; j < n_out; j++)
+        rmsnorm(ctx->xb + (size_t)j * n_embd, ctx->x + (size_t)ctx->ub_out[j] * n_embd, m->output_norm, n_embd,
+                hp->norm_rms_eps);
+    blk_matmul(ctx, &m->output, n_out, ctx->xb, out);
+    blk_add_bias(out, m->output_bias, n_out, hp->n_vocab);
+    if (hp->final_logit_softcap > 0.0f) {
+        const float cap = hp->final_logit_softcap;
+        for (size_t i = 0; i < (size_t)n_out * hp->n_vocab; i++)
+            out[i] = cap * tanhf(out[i] / cap);
+    }
+}
