@@ -4,7 +4,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+extern char **environ;
 
 const char *tu_shared(const char *rel)
 {
@@ -76,4 +81,50 @@ const char *tu_model_path(const char *ref_path)
             return buf;
     }
     return NULL;
+}
+
+tu_cli_result tu_run_cli(const char *stdin_path, const char *const *args)
+{
+    tu_cli_result r = { .status = -1 };
+    const char *bin = getenv("PONDER_BIN");
+    if (!bin || !*bin) {
+        fprintf(stderr, "PONDER_BIN is not set (run through ctest)\n");
+        return r;
+    }
+    char out_path[] = "/tmp/ponder-test-out-XXXXXX", err_path[] = "/tmp/ponder-test-err-XXXXXX";
+    int out_fd = mkstemp(out_path), err_fd = mkstemp(err_path);
+    if (out_fd < 0 || err_fd < 0)
+        return r;
+    const char *argv[64];
+    int argc = 0;
+    argv[argc++] = bin;
+    for (int i = 0; args[i] && argc < 63; i++)
+        argv[argc++] = args[i];
+    argv[argc] = NULL;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, out_fd, STDOUT_FILENO);
+    posix_spawn_file_actions_adddup2(&fa, err_fd, STDERR_FILENO);
+    posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, stdin_path ? stdin_path : "/dev/null", O_RDONLY, 0);
+    pid_t pid;
+    int rc = posix_spawn(&pid, bin, &fa, NULL, (char *const *)argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc == 0) {
+        int ws = 0;
+        if (waitpid(pid, &ws, 0) == pid && WIFEXITED(ws))
+            r.status = WEXITSTATUS(ws);
+    }
+    close(out_fd);
+    close(err_fd);
+    r.out = tu_read_file(out_path, &r.out_len);
+    r.err = tu_read_file(err_path, NULL);
+    unlink(out_path);
+    unlink(err_path);
+    return r;
+}
+
+void tu_cli_result_free(tu_cli_result *r)
+{
+    free(r->out);
+    free(r->err);
 }

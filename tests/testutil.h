@@ -17,6 +17,19 @@ bool tu_shared_exists(const char *rel);
  * Returns NULL on error. */
 char *tu_read_file(const char *path, size_t *len);
 
+/* Result of running the built `ponder` binary. */
+typedef struct tu_cli_result {
+    int status; /* exit status; -1 if it could not run or was killed by a signal */
+    char *out, *err;
+    size_t out_len;
+} tu_cli_result;
+
+/* Runs $PONDER_BIN args... (NULL-terminated) with stdin from stdin_path (NULL: /dev/null)
+ * and the current environment; stdout and stderr are captured whole. */
+tu_cli_result tu_run_cli(const char *stdin_path, const char *const *args);
+void tu_cli_result_free(tu_cli_result *r);
+#define TU_RUN_CLI(in, ...) tu_run_cli(in, (const char *const[]){ __VA_ARGS__, NULL })
+
 #endif
 
 /* Resolves a model path as written in the reference JSONs ("shared/models/..."): the file

@@ -11,59 +11,21 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include <fcntl.h>
 #include <jansson.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "testutil.h"
 
-extern char **environ;
-
-typedef struct result {
-    int status;
-    char *out, *err;
-} result;
+typedef tu_cli_result result;
 
 static result run(const char *const *args)
 {
-    const char *bin = getenv("PONDER_BIN");
-    if (!bin || !*bin)
-        fail_msg("PONDER_BIN is not set (run through ctest)");
-    char out_path[] = "/tmp/ponder-think-out-XXXXXX", err_path[] = "/tmp/ponder-think-err-XXXXXX";
-    int out_fd = mkstemp(out_path), err_fd = mkstemp(err_path);
-    assert_true(out_fd >= 0 && err_fd >= 0);
-    const char *argv[64];
-    int argc = 0;
-    argv[argc++] = bin;
-    for (int i = 0; args[i]; i++) {
-        assert_true(argc < 63);
-        argv[argc++] = args[i];
-    }
-    argv[argc] = NULL;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, out_fd, STDOUT_FILENO);
-    posix_spawn_file_actions_adddup2(&fa, err_fd, STDERR_FILENO);
-    posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    pid_t pid;
-    assert_int_equal(posix_spawn(&pid, bin, &fa, NULL, (char *const *)argv, environ), 0);
-    posix_spawn_file_actions_destroy(&fa);
-    int ws = 0;
-    assert_int_equal(waitpid(pid, &ws, 0), pid);
-    close(out_fd);
-    close(err_fd);
-    if (!WIFEXITED(ws))
-        fail_msg("ponder %s was killed by a signal", args[0]);
-    result r = { .status = WEXITSTATUS(ws) };
-    r.out = tu_read_file(out_path, NULL);
-    r.err = tu_read_file(err_path, NULL);
-    unlink(out_path);
-    unlink(err_path);
+    result r = tu_run_cli(NULL, args);
+    if (r.status < 0)
+        fail_msg("ponder %s did not run or was killed by a signal", args[0]);
     assert_non_null(r.out);
     assert_non_null(r.err);
     return r;
@@ -71,11 +33,7 @@ static result run(const char *const *args)
 
 #define RUN(...) run((const char *const[]){ __VA_ARGS__, NULL })
 
-static void result_free(result *r)
-{
-    free(r->out);
-    free(r->err);
-}
+static void result_free(result *r) { tu_cli_result_free(r); }
 
 static const char *model(void) { return tu_shared("models/stories260K/stories260K.gguf"); }
 
