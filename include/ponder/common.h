@@ -66,6 +66,10 @@ typedef enum ponder_log_level {
     PONDER_LOG_ERROR,
 } ponder_log_level;
 
+/* Length of the valid UTF-8 sequence starting at s[0..n), or 0 if the bytes there are
+ * not one (overlong forms, surrogates and code points above U+10FFFF are invalid). */
+size_t ponder_utf8_len(const unsigned char *s, size_t n);
+
 typedef void (*ponder_log_fn)(ponder_log_level level, const char *msg, void *user);
 
 #ifdef __cplusplus

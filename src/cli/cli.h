@@ -44,10 +44,6 @@ int cli_find_model(const char *cmd, const char *given, char *out, size_t cap);
  * prints "ponder: PATH: <reason>" and returns NULL. */
 char *cli_read_file(const char *path, size_t *len);
 
-/* Length of the valid UTF-8 sequence starting at s[0..n), or 0 if the bytes there are
- * not one (overlong forms, surrogates and code points above U+10FFFF are invalid). */
-size_t cli_utf8_len(const unsigned char *s, size_t n);
-
 /* Writes s[0..n) between single quotes with C-style escapes for quotes, backslashes and
  * control characters, and \xNN for bytes that are not valid UTF-8. */
 void cli_fput_quoted(FILE *f, const char *s, size_t n);

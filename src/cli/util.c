@@ -155,47 +155,13 @@ char *cli_read_file(const char *path, size_t *len)
     return buf;
 }
 
-size_t cli_utf8_len(const unsigned char *s, size_t n)
-{
-    if (n == 0)
-        return 0;
-    unsigned char c = s[0];
-    if (c < 0x80)
-        return 1;
-    size_t len;
-    uint32_t cp;
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-        cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        cp = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        cp = c & 0x07;
-    } else {
-        return 0; /* continuation byte, overlong lead (C0/C1) or F5..FF */
-    }
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return len;
-}
-
 void cli_fput_quoted(FILE *f, const char *s, size_t n)
 {
     const unsigned char *u = (const unsigned char *)s;
     fputc('\'', f);
     for (size_t i = 0; i < n;) {
         unsigned char c = u[i];
-        size_t len = cli_utf8_len(u + i, n - i);
+        size_t len = ponder_utf8_len(u + i, n - i);
         if (len == 0) {
             fprintf(f, "\\x%02x", c);
             i++;
@@ -234,7 +200,7 @@ json_t *cli_json_string(const char *s, size_t n)
     const unsigned char *u = (const unsigned char *)s;
     size_t w = 0;
     for (size_t i = 0; i < n;) {
-        size_t len = cli_utf8_len(u + i, n - i);
+        size_t len = ponder_utf8_len(u + i, n - i);
         if (len == 0) {
             memcpy(buf + w, "\xEF\xBF\xBD", 3);
             w += 3;

@@ -125,46 +125,13 @@ bool srv_buf_printf(srv_buf *b, const char *fmt, ...)
     return ok;
 }
 
-/* Length of the valid UTF-8 sequence at s[0..n), 0 if invalid (overlongs, surrogates and
- * code points above U+10FFFF are invalid, as jansson requires). */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    if (c < 0x80)
-        return 1;
-    size_t len;
-    unsigned cp;
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-        cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        cp = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return len;
-}
-
 json_t *srv_json_string_lossy(const char *s, size_t n)
 {
     const unsigned char *u = (const unsigned char *)s;
     size_t i = 0;
     bool clean = true;
     while (i < n) {
-        size_t l = u[i] ? utf8_len(u + i, n - i) : 0;
+        size_t l = u[i] ? ponder_utf8_len(u + i, n - i) : 0;
         if (!l) {
             clean = false;
             break;
@@ -175,7 +142,7 @@ json_t *srv_json_string_lossy(const char *s, size_t n)
         return json_stringn(s, n);
     srv_buf b = { 0 };
     for (i = 0; i < n;) {
-        size_t l = u[i] ? utf8_len(u + i, n - i) : 0;
+        size_t l = u[i] ? ponder_utf8_len(u + i, n - i) : 0;
         if (l) {
             srv_buf_append(&b, s + i, l);
             i += l;
