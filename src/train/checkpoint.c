@@ -184,13 +184,21 @@ static ponder_status read_tensor(const ponder_gguf *g, const char *name, const t
     const ponder_gguf_tensor *gt = ponder_gguf_find_tensor(g, name);
     if (!gt)
         return ponder_error_set(err, PONDER_ERR_NOT_FOUND, "%s: tensor '%s' is missing", ponder_gguf_path(g), name);
-    if (gt->type != PONDER_TYPE_F32 || gt->ne[0] != x->ne0 || gt->ne[1] != x->ne1 || gt->ne[2] != 1 ||
-        gt->ne[3] != 1)
+    /* F16 is accepted so that a shipped (halved) model can be fine-tuned; it widens exactly. */
+    if ((gt->type != PONDER_TYPE_F32 && gt->type != PONDER_TYPE_F16) || gt->ne[0] != x->ne0 ||
+        gt->ne[1] != x->ne1 || gt->ne[2] != 1 || gt->ne[3] != 1)
         return ponder_error_set(err, PONDER_ERR_FORMAT,
-                                "%s: tensor '%s' is %s [%lld, %lld]; the trainer needs F32 [%lld, %lld]",
+                                "%s: tensor '%s' is %s [%lld, %lld]; the trainer needs F32 or F16 [%lld, %lld]",
                                 ponder_gguf_path(g), name, ponder_type_name(gt->type), (long long)gt->ne[0],
                                 (long long)gt->ne[1], (long long)x->ne0, (long long)x->ne1);
-    memcpy(dst, gt->data, (size_t)(x->ne0 * x->ne1) * sizeof(float));
+    size_t n = (size_t)(x->ne0 * x->ne1);
+    if (gt->type == PONDER_TYPE_F32) {
+        memcpy(dst, gt->data, n * sizeof(float));
+    } else {
+        const ponder_f16 *h = (const ponder_f16 *)gt->data;
+        for (size_t i = 0; i < n; i++)
+            dst[i] = ponder_f16_to_f32(h[i]);
+    }
     return PONDER_OK;
 }
 
