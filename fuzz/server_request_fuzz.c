@@ -28,7 +28,7 @@ static void check_one(srv_endpoint kind, const char *body, size_t size)
         int http = srv_err_http_status(e.kind);
         CHECK(http == 400 || http == 500);
         CHECK(e.message[0] != '\0');
-        CHECK(!r.model && !r.messages && !r.prompt && !r.prompt_ids && r.n_stop == 0);
+        CHECK(!r.model && !r.messages && !r.prompts && r.n_prompts == 0 && r.n_stop == 0);
         char *js = srv_error_json(&e);
         CHECK(js != NULL);
         json_t *o = json_loads(js, 0, NULL);
@@ -57,7 +57,9 @@ static void check_one(srv_endpoint kind, const char *body, size_t size)
         CHECK(ml != NULL);
         free(ml);
     } else {
-        CHECK((r.prompt != NULL) != (r.prompt_ids != NULL));
+        CHECK(r.n_prompts >= 1 && r.n_prompts <= SRV_MAX_PROMPTS && r.prompts);
+        for (int32_t i = 0; i < r.n_prompts; i++)
+            CHECK((r.prompts[i].text != NULL) != (r.prompts[i].ids != NULL));
     }
     srv_request_free(&r);
 }

@@ -23,7 +23,6 @@ srv_job *srv_job_create(struct ponder_server *s)
         return NULL;
     j->refs = 1;
     j->s = s;
-    j->gen_id = -1;
     pthread_cond_init(&j->cond, NULL);
     return j;
 }
@@ -35,7 +34,9 @@ void srv_job_unref(srv_job *j)
     for (size_t i = 0; i < j->n_ev; i++)
         free(j->ev[i].text);
     free(j->ev);
-    free(j->prompt);
+    for (int32_t i = 0; i < j->n_subs; i++)
+        free(j->subs[i].prompt);
+    free(j->subs);
     srv_request_free(&j->req);
     pthread_cond_destroy(&j->cond);
     free(j);
@@ -58,7 +59,8 @@ void srv_engine_enqueue(struct ponder_server *s, srv_job *j)
 /* gen callback (engine thread, s->mu not held). */
 static void on_event(const ponder_gen_event *ev, void *user)
 {
-    srv_job *j = user;
+    srv_sub *sub = user;
+    srv_job *j = sub->job;
     struct ponder_server *s = j->s;
     double now = srv_now_ms();
     char *text = NULL;
@@ -90,7 +92,7 @@ static void on_event(const ponder_gen_event *ev, void *user)
     }
     srv_event *e = &j->ev[j->n_ev++];
     memset(e, 0, sizeof *e);
-    e->choice = ev->choice;
+    e->choice = sub->choice_base + ev->choice;
     e->text = text;
     e->text_len = text ? ev->text_len : 0;
     e->has_token = ev->token != PONDER_TOKEN_NULL;
@@ -146,12 +148,27 @@ static void finish_job(struct ponder_server *s, srv_job *j, bool aborted)
     srv_job_unref(j);
 }
 
-static ponder_status submit(struct ponder_server *s, srv_job *j, ponder_error *err)
+/* Adds a finished (or cancelled) gen request's usage to the job's and forgets it. */
+static void release_sub(struct ponder_server *s, srv_sub *sub)
 {
-    const srv_request *r = &j->req;
+    ponder_gen_usage u;
+    if (ponder_gen_usage_of(s->gen, sub->gen_id, &u, NULL) == PONDER_OK) {
+        ponder_gen_usage *t = &sub->job->usage;
+        t->prompt_tokens += u.prompt_tokens;
+        t->prompt_tokens_evaluated += u.prompt_tokens_evaluated;
+        t->completion_tokens += u.completion_tokens;
+        t->flops += u.flops;
+    }
+    ponder_gen_release(s->gen, sub->gen_id);
+    sub->gen_id = 0;
+}
+
+static ponder_status submit_sub(struct ponder_server *s, srv_sub *sub, ponder_error *err)
+{
+    const srv_request *r = &sub->job->req;
     ponder_gen_request g = { 0 };
-    g.prompt = j->prompt;
-    g.n_prompt = j->n_prompt;
+    g.prompt = sub->prompt;
+    g.n_prompt = sub->n_prompt;
     g.n_choices = r->n;
     g.max_tokens = r->max_tokens > 0 ? r->max_tokens : 0;
     g.sampling = r->sampling;
@@ -162,8 +179,25 @@ static ponder_status submit(struct ponder_server *s, srv_job *j, ponder_error *e
     g.logprobs = r->logprobs;
     g.top_logprobs = r->logprobs ? r->top_logprobs : 0;
     g.on_event = on_event;
-    g.user = j;
-    return ponder_gen_submit(s->gen, &g, &j->gen_id, err);
+    g.user = sub;
+    return ponder_gen_submit(s->gen, &g, &sub->gen_id, err);
+}
+
+/* Submits every prompt of j; on a refusal the ones already queued are withdrawn. */
+static ponder_status submit(struct ponder_server *s, srv_job *j, ponder_error *err)
+{
+    for (int32_t i = 0; i < j->n_subs; i++) {
+        ponder_status st = submit_sub(s, &j->subs[i], err);
+        if (st != PONDER_OK) {
+            for (int32_t k = 0; k < i; k++) {
+                ponder_gen_release(s->gen, j->subs[k].gen_id);
+                j->subs[k].gen_id = 0;
+            }
+            j->subs[i].gen_id = 0;
+            return st;
+        }
+    }
+    return PONDER_OK;
 }
 
 /* Queue depth, running requests and live sequences for /metrics (s->mu held). gen admits
@@ -175,8 +209,10 @@ static void publish_load(struct ponder_server *s)
         inbox++;
     int32_t pending = ponder_gen_n_pending(s->gen), queued = ponder_gen_n_queued(s->gen);
     int64_t active = pending - queued, seqs = 0, k = 0;
-    for (srv_job *j = s->running; j && k < active; j = j->next, k++)
-        seqs += j->req.n - j->n_finished > 0 ? j->req.n - j->n_finished : 0;
+    for (srv_job *j = s->running; j && k < active; j = j->next, k++) {
+        int32_t left = srv_request_n_choices(&j->req) - j->n_finished;
+        seqs += left > 0 ? left : 0;
+    }
     srv_metrics_set_load(&s->metrics, inbox + queued, active, seqs);
 }
 
@@ -192,16 +228,22 @@ static void unlink_running(struct ponder_server *s, srv_job *j)
     }
 }
 
+/* Moves the requests gen has finished out of it; a job ends with its last prompt. */
 static void collect_finished(struct ponder_server *s)
 {
     srv_job *j = s->running;
     while (j) {
         srv_job *next = j->next;
-        if (ponder_gen_done(s->gen, j->gen_id)) {
-            ponder_gen_usage u;
-            if (ponder_gen_usage_of(s->gen, j->gen_id, &u, NULL) == PONDER_OK)
-                j->usage = u;
-            ponder_gen_release(s->gen, j->gen_id);
+        bool all = true;
+        for (int32_t i = 0; i < j->n_subs; i++) {
+            srv_sub *sub = &j->subs[i];
+            if (!sub->done && sub->gen_id && ponder_gen_done(s->gen, sub->gen_id)) {
+                release_sub(s, sub);
+                sub->done = true;
+            }
+            all = all && sub->done;
+        }
+        if (all) {
             unlink_running(s, j);
             if (!j->aborted)
                 srv_metrics_add_tokens(&s->metrics, j->usage.prompt_tokens, j->usage.completion_tokens);
@@ -226,14 +268,16 @@ static void cancel_jobs(struct ponder_server *s, bool all)
         if (!victim)
             return;
         unlink_running(s, victim);
-        pthread_mutex_unlock(&s->mu);
-        ponder_gen_cancel(s->gen, victim->gen_id);
-        ponder_gen_usage u;
-        bool have_usage = ponder_gen_usage_of(s->gen, victim->gen_id, &u, NULL) == PONDER_OK;
-        ponder_gen_release(s->gen, victim->gen_id);
-        pthread_mutex_lock(&s->mu);
-        if (have_usage)
-            victim->usage = u;
+        for (int32_t i = 0; i < victim->n_subs; i++) {
+            srv_sub *sub = &victim->subs[i];
+            if (!sub->gen_id)
+                continue;
+            pthread_mutex_unlock(&s->mu);
+            ponder_gen_cancel(s->gen, sub->gen_id);
+            pthread_mutex_lock(&s->mu);
+            release_sub(s, sub);
+            sub->done = true;
+        }
         finish_job(s, victim, true);
     }
 }

@@ -163,32 +163,33 @@ static bool authorized(struct ponder_server *s, struct MHD_Connection *conn, srv
 
 /* ---- the prompt ---- */
 
-static bool build_prompt(struct ponder_server *s, srv_job *j, srv_api_error *e)
+/* The tokens of prompt ip (completions) or of the rendered conversation (chat). */
+static bool build_one(struct ponder_server *s, const srv_request *r, int32_t ip, srv_sub *out, srv_api_error *e)
 {
-    const srv_request *r = &j->req;
     char *text = NULL;
     const char *src;
     size_t len;
     bool add_special, parse_special;
     ponder_error err;
-    if (r->kind == SRV_EP_COMPLETION && r->prompt_ids) {
+    const srv_prompt *pr = r->kind == SRV_EP_COMPLETION ? &r->prompts[ip] : NULL;
+    if (pr && pr->ids) {
         int32_t n_vocab = ponder_tokenizer_n_vocab(s->tok);
-        for (int32_t i = 0; i < r->n_prompt_ids; i++)
-            if (r->prompt_ids[i] >= n_vocab)
+        for (int32_t i = 0; i < pr->n_ids; i++)
+            if (pr->ids[i] >= n_vocab)
                 return srv_fail(e, SRV_ERR_BAD_REQUEST, "prompt", "invalid_value",
                                 "Invalid 'prompt': token id %d at %d is outside the vocabulary (%d tokens).",
-                                (int)r->prompt_ids[i], (int)i, (int)n_vocab);
-        j->prompt = malloc((size_t)r->n_prompt_ids * sizeof *j->prompt);
-        if (!j->prompt)
+                                (int)pr->ids[i], (int)i, (int)n_vocab);
+        out->prompt = malloc((size_t)pr->n_ids * sizeof *out->prompt);
+        if (!out->prompt)
             return srv_fail(e, SRV_ERR_INTERNAL, NULL, NULL, "out of memory");
-        memcpy(j->prompt, r->prompt_ids, (size_t)r->n_prompt_ids * sizeof *j->prompt);
-        j->n_prompt = r->n_prompt_ids;
+        memcpy(out->prompt, pr->ids, (size_t)pr->n_ids * sizeof *out->prompt);
+        out->n_prompt = pr->n_ids;
         return true;
     }
-    if (r->kind == SRV_EP_COMPLETION) {
+    if (pr) {
         /* as `ponder run`: the vocabulary's BOS rule, special-token texts not parsed */
-        src = r->prompt;
-        len = r->prompt_len;
+        src = pr->text;
+        len = pr->len;
         add_special = true;
         parse_special = false;
 #ifdef PONDER_SERVER_HAVE_CHAT
@@ -229,8 +230,37 @@ static bool build_prompt(struct ponder_server *s, srv_job *j, srv_api_error *e)
         free(ids);
         return srv_fail(e, SRV_ERR_BAD_REQUEST, NULL, "context_length_exceeded", "The prompt is too long.");
     }
-    j->prompt = ids;
-    j->n_prompt = (int32_t)n;
+    out->prompt = ids;
+    out->n_prompt = (int32_t)n;
+    return true;
+}
+
+/* One sub per prompt; checks each against the context: the prompt must leave room for a
+ * token. */
+static bool build_prompts(struct ponder_server *s, srv_job *j, srv_api_error *e)
+{
+    const srv_request *r = &j->req;
+    const bool chat = r->kind == SRV_EP_CHAT;
+    int32_t n = chat ? 1 : r->n_prompts;
+    j->subs = calloc((size_t)n, sizeof *j->subs);
+    if (!j->subs)
+        return srv_fail(e, SRV_ERR_INTERNAL, NULL, NULL, "out of memory");
+    j->n_subs = n;
+    const char *what = chat ? "messages" : "prompt";
+    for (int32_t i = 0; i < n; i++) {
+        srv_sub *sub = &j->subs[i];
+        sub->job = j;
+        sub->choice_base = i * r->n;
+        if (!build_one(s, r, i, sub, e))
+            return false;
+        if (sub->n_prompt == 0)
+            return srv_fail(e, SRV_ERR_BAD_REQUEST, "prompt", "invalid_value", "The prompt is empty (0 tokens).");
+        if (sub->n_prompt >= s->n_ctx)
+            return srv_fail(e, SRV_ERR_BAD_REQUEST, what, "context_length_exceeded",
+                            "This model's maximum context length is %d tokens. However, your %s resulted in %d "
+                            "tokens. Please reduce the length of the %s.",
+                            (int)s->n_ctx, what, (int)sub->n_prompt, what);
+    }
     return true;
 }
 
@@ -239,7 +269,10 @@ static bool build_prompt(struct ponder_server *s, srv_job *j, srv_api_error *e)
 static void fill_stats(const srv_job *j, srv_stats *st)
 {
     memset(st, 0, sizeof *st);
-    st->prompt_tokens = j->usage.prompt_tokens ? j->usage.prompt_tokens : j->n_prompt;
+    int32_t n_prompt = 0;
+    for (int32_t i = 0; i < j->n_subs; i++)
+        n_prompt += j->subs[i].n_prompt;
+    st->prompt_tokens = j->usage.prompt_tokens ? j->usage.prompt_tokens : n_prompt;
     st->completion_tokens = j->usage.completion_tokens;
     st->prompt_tokens_evaluated = j->usage.prompt_tokens_evaluated;
     st->flops = j->usage.flops;
@@ -258,7 +291,7 @@ static enum MHD_Result answer_whole(srv_conn *c, struct MHD_Connection *conn, sr
     if (j->aborted)
         return fail(c, conn, j->shutdown ? SRV_ERR_UNAVAILABLE : SRV_ERR_INTERNAL, NULL, NULL,
                     j->shutdown ? "The server is shutting down." : "Generation failed; see the server log.");
-    int32_t n = j->req.n;
+    int32_t n = srv_request_n_choices(&j->req);
     srv_choice *ch = calloc((size_t)n, sizeof *ch);
     srv_buf *texts = calloc((size_t)n, sizeof *texts);
     bool oom = !ch || !texts;
@@ -307,7 +340,7 @@ static void stream_event(srv_conn *c, const srv_event *e, const srv_stats *final
 {
     srv_job *j = c->job;
     struct ponder_server *s = c->s;
-    if (e->choice < 0 || e->choice >= j->req.n)
+    if (e->choice < 0 || e->choice >= srv_request_n_choices(&j->req))
         return;
     if (e->text_len || (e->has_token && j->req.logprobs)) {
         srv_delta d = { 0 };
@@ -327,7 +360,7 @@ static void stream_event(srv_conn *c, const srv_event *e, const srv_stats *final
             c->text_offset[e->choice] += len > 0 ? (size_t)len : 0;
         }
     }
-    if (e->finish != PONDER_FINISH_NONE && ++c->n_fin < j->req.n)
+    if (e->finish != PONDER_FINISH_NONE && ++c->n_fin < srv_request_n_choices(&j->req))
         final_stats = NULL; /* the ponder object rides on the last choice's final chunk */
     if (e->finish == PONDER_FINISH_STOP || e->finish == PONDER_FINISH_LENGTH) {
         srv_delta d = { 0 };
@@ -381,7 +414,7 @@ static void stream_fill(srv_conn *c)
     if (!c->started) {
         c->started = true;
         if (j->req.kind == SRV_EP_CHAT) {
-            for (int32_t i = 0; i < j->req.n; i++) {
+            for (int32_t i = 0; i < srv_request_n_choices(&j->req); i++) {
                 srv_delta d = { 0 };
                 d.choice = i;
                 d.role = true;
@@ -404,7 +437,8 @@ static void stream_fill(srv_conn *c)
             int32_t fin = c->n_fin;
             size_t stop_at = end;
             for (size_t k = c->ev_pos; k < end; k++) {
-                if (evs[k].finish != PONDER_FINISH_NONE && ++fin == j->req.n && j->state != SRV_JOB_DONE) {
+                if (evs[k].finish != PONDER_FINISH_NONE && ++fin == srv_request_n_choices(&j->req) &&
+                    j->state != SRV_JOB_DONE) {
                     stop_at = k;
                     last_pending = true;
                     break;
@@ -476,7 +510,7 @@ static enum MHD_Result answer_stream(srv_conn *c, struct MHD_Connection *conn, s
     c->meta.model = s->model_id;
     c->meta.fingerprint = s->fingerprint;
     if (j->req.kind == SRV_EP_COMPLETION && j->req.logprobs &&
-        !(c->text_offset = calloc((size_t)j->req.n, sizeof *c->text_offset)))
+        !(c->text_offset = calloc((size_t)srv_request_n_choices(&j->req), sizeof *c->text_offset)))
         return fail(c, conn, SRV_ERR_INTERNAL, NULL, NULL, "out of memory");
     struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_reader, c, NULL);
     if (!r)
@@ -518,20 +552,8 @@ static enum MHD_Result handle_generate(srv_conn *c, struct MHD_Connection *conn,
                  (int)j->req.n, (int)s->p.n_parallel);
         goto refuse;
     }
-    if (!build_prompt(s, j, &e))
+    if (!build_prompts(s, j, &e))
         goto refuse;
-    if (j->n_prompt >= s->n_ctx) {
-        srv_fail(&e, SRV_ERR_BAD_REQUEST, kind == SRV_EP_CHAT ? "messages" : "prompt", "context_length_exceeded",
-                 "This model's maximum context length is %d tokens. However, your %s resulted in %d tokens. "
-                 "Please reduce the length of the %s.",
-                 (int)s->n_ctx, kind == SRV_EP_CHAT ? "messages" : "prompt", (int)j->n_prompt,
-                 kind == SRV_EP_CHAT ? "messages" : "prompt");
-        goto refuse;
-    }
-    if (j->n_prompt == 0) {
-        srv_fail(&e, SRV_ERR_BAD_REQUEST, "prompt", "invalid_value", "The prompt is empty (0 tokens).");
-        goto refuse;
-    }
 
     pthread_mutex_lock(&s->mu);
     if (s->stopping) {

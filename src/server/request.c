@@ -187,45 +187,77 @@ static bool parse_messages(json_t *root, srv_request *r, srv_api_error *e)
     return true;
 }
 
+/* Token ids from an array of integers into *pr; param names the element for errors. */
+static bool prompt_ids(json_t *arr, const char *param, srv_prompt *pr, srv_api_error *e)
+{
+    size_t n = json_array_size(arr);
+    if (n == 0)
+        return srv_fail(e, SRV_ERR_BAD_REQUEST, param, "empty_array", "Invalid '%s': empty array.", param);
+    if (n > INT32_MAX)
+        return srv_fail(e, SRV_ERR_BAD_REQUEST, param, "invalid_value", "Invalid '%s': too many tokens.", param);
+    pr->ids = malloc(n * sizeof *pr->ids);
+    if (!pr->ids)
+        return srv_fail(e, SRV_ERR_INTERNAL, NULL, NULL, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        json_t *t = json_array_get(arr, i);
+        if (!json_is_integer(t) || json_integer_value(t) < 0 || json_integer_value(t) > INT32_MAX)
+            return srv_fail(e, SRV_ERR_BAD_REQUEST, param, "invalid_type",
+                            "Invalid '%s': element %zu is not a token id (a non-negative integer).", param, i);
+        pr->ids[i] = (ponder_token)json_integer_value(t);
+    }
+    pr->n_ids = (int32_t)n;
+    return true;
+}
+
+static bool prompt_text(json_t *str, srv_prompt *pr, srv_api_error *e)
+{
+    pr->len = json_string_length(str);
+    pr->text = malloc(pr->len + 1);
+    if (!pr->text)
+        return srv_fail(e, SRV_ERR_INTERNAL, NULL, NULL, "out of memory");
+    memcpy(pr->text, json_string_value(str), pr->len + 1);
+    return true;
+}
+
+/* OpenAI's four forms: "text", ["text", ...], [id, ...], [[id, ...], ...]. A list of
+ * prompts is answered with n choices per prompt, prompt-major. */
 static bool parse_prompt(json_t *root, srv_request *r, srv_api_error *e)
 {
     json_t *p = json_object_get(root, "prompt");
     if (!p || json_is_null(p))
         return srv_fail(e, SRV_ERR_BAD_REQUEST, "prompt", "missing_required_parameter",
                         "Missing required parameter: 'prompt'.");
-    if (json_is_array(p) && json_array_size(p) == 1 && json_is_string(json_array_get(p, 0)))
-        p = json_array_get(p, 0);
-    if (json_is_string(p)) {
-        r->prompt_len = json_string_length(p);
-        r->prompt = malloc(r->prompt_len + 1);
-        if (!r->prompt)
-            return srv_fail(e, SRV_ERR_INTERNAL, NULL, NULL, "out of memory");
-        memcpy(r->prompt, json_string_value(p), r->prompt_len + 1);
-        return true;
-    }
-    if (!json_is_array(p))
-        return bad_type(e, "prompt", "a string, an array of one string or an array of token ids", p);
-    size_t n = json_array_size(p);
+    if (!json_is_string(p) && !json_is_array(p))
+        return bad_type(e, "prompt", "a string, an array of strings, an array of token ids or an array of token-id arrays", p);
+    size_t n = json_is_string(p) ? 1 : json_array_size(p);
     if (n == 0)
         return srv_fail(e, SRV_ERR_BAD_REQUEST, "prompt", "empty_array", "Invalid 'prompt': empty array.");
-    if (json_is_string(json_array_get(p, 0)))
+    json_t *first = json_is_array(p) ? json_array_get(p, 0) : p;
+    bool list = json_is_array(p) && (json_is_string(first) || json_is_array(first));
+    if (json_is_array(p) && !list)
+        n = 1; /* one prompt of token ids */
+    if (n > SRV_MAX_PROMPTS)
         return srv_fail(e, SRV_ERR_BAD_REQUEST, "prompt", "invalid_value",
-                        "Invalid 'prompt': %zu prompts given; this server answers one prompt per request "
-                        "(use n for several choices).",
-                        n);
-    if (n > INT32_MAX)
-        return srv_fail(e, SRV_ERR_BAD_REQUEST, "prompt", "invalid_value", "Invalid 'prompt': too many tokens.");
-    r->prompt_ids = malloc(n * sizeof *r->prompt_ids);
-    if (!r->prompt_ids)
+                        "Invalid 'prompt': %zu prompts given; at most %d are allowed in one request.", n,
+                        SRV_MAX_PROMPTS);
+    r->prompts = calloc(n, sizeof *r->prompts);
+    if (!r->prompts)
         return srv_fail(e, SRV_ERR_INTERNAL, NULL, NULL, "out of memory");
+    r->n_prompts = (int32_t)n;
+    if (json_is_string(p))
+        return prompt_text(p, &r->prompts[0], e);
+    if (!list)
+        return prompt_ids(p, "prompt", &r->prompts[0], e);
     for (size_t i = 0; i < n; i++) {
-        json_t *t = json_array_get(p, i);
-        if (!json_is_integer(t) || json_integer_value(t) < 0 || json_integer_value(t) > INT32_MAX)
-            return srv_fail(e, SRV_ERR_BAD_REQUEST, "prompt", "invalid_type",
-                            "Invalid 'prompt': element %zu is not a token id (a non-negative integer).", i);
-        r->prompt_ids[i] = (ponder_token)json_integer_value(t);
+        json_t *item = json_array_get(p, i);
+        char param[SRV_ERR_TAG_BYTES];
+        snprintf(param, sizeof param, "prompt.[%zu]", i);
+        /* all items of one kind, as OpenAI's schema (array of strings or of token arrays) */
+        if (json_is_string(first) ? !json_is_string(item) : !json_is_array(item))
+            return bad_type(e, param, json_is_string(first) ? "a string" : "an array of token ids", item);
+        if (json_is_string(item) ? !prompt_text(item, &r->prompts[i], e) : !prompt_ids(item, param, &r->prompts[i], e))
+            return false;
     }
-    r->n_prompt_ids = (int32_t)n;
     return true;
 }
 
@@ -381,8 +413,11 @@ void srv_request_free(srv_request *r)
     free(r->model);
     json_decref(r->messages);
     json_decref(r->tools);
-    free(r->prompt);
-    free(r->prompt_ids);
+    for (int32_t i = 0; r->prompts && i < r->n_prompts; i++) {
+        free(r->prompts[i].text);
+        free(r->prompts[i].ids);
+    }
+    free(r->prompts);
     for (int32_t i = 0; i < r->n_stop; i++)
         free(r->stop[i]);
     srv_endpoint kind = r->kind;

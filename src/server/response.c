@@ -164,7 +164,7 @@ char *srv_build_response(const srv_request *r, const srv_meta *m, const ponder_t
 {
     json_t *o = meta_object(r, m, false);
     json_t *arr = json_array();
-    for (int32_t i = 0; i < r->n; i++) {
+    for (int32_t i = 0; i < srv_request_n_choices(r); i++) {
         const srv_choice *c = &choices[i];
         json_t *ch = json_object();
         json_object_set_new(ch, "index", json_integer(i));

@@ -57,22 +57,28 @@ typedef enum srv_endpoint { SRV_EP_CHAT = 0, SRV_EP_COMPLETION } srv_endpoint;
 #define SRV_MAX_STOP 4      /* OpenAI: up to 4 stop sequences */
 #define SRV_MAX_N 128       /* OpenAI's bound for n */
 #define SRV_MAX_LEGACY_LOGPROBS 5 /* completions: logprobs <= 5 (OpenAI) */
+#define SRV_MAX_PROMPTS 128 /* completions: prompts in one request (a typo guard, as n's bound) */
+
+/* One completions prompt, given as text or as token ids (exactly one of the two). */
+typedef struct srv_prompt {
+    char *text; size_t len;
+    ponder_token *ids; int32_t n_ids;
+} srv_prompt;
 
 typedef struct srv_request {
     srv_endpoint kind;
     char *model;               /* NULL when absent */
     json_t *messages;          /* chat: normalized [{role, content: string, ...}] (owned) */
     json_t *tools;             /* chat: the tools array, passed to the template (owned), or NULL */
-    char *prompt;              /* completion: the prompt text (when given as text) */
-    size_t prompt_len;
-    ponder_token *prompt_ids;  /* completion: the prompt given as token ids */
-    int32_t n_prompt_ids;
+    srv_prompt *prompts;       /* completion: the prompts, in order (a string, an array of
+                                  strings, token ids or an array of token-id arrays) */
+    int32_t n_prompts;         /* completion: >= 1; chat: 0 */
     int32_t max_tokens;        /* -1: not given (until end of generation or a full context) */
     ponder_sampler_params sampling;
     float presence_penalty, frequency_penalty;
     char *stop[SRV_MAX_STOP];
     int32_t n_stop;
-    int32_t n;                 /* choices */
+    int32_t n;                 /* choices per prompt */
     bool stream, include_usage;
     bool logprobs;             /* chat: logprobs: true; completion: logprobs given (0..5) */
     int32_t top_logprobs;      /* alternatives per token */
@@ -82,6 +88,11 @@ typedef struct srv_request {
  * OpenAI accepts. On failure *e names the param and false is returned (r is then empty). */
 bool srv_request_parse(srv_endpoint kind, const char *body, size_t len, srv_request *r, srv_api_error *e);
 void srv_request_free(srv_request *r);
+/* Choices in the response: n per prompt, prompt-major (index = prompt_i * n + j, as OpenAI). */
+static inline int32_t srv_request_n_choices(const srv_request *r)
+{
+    return r->n * (r->n_prompts > 1 ? r->n_prompts : 1);
+}
 
 /* The vars object for ponder_chat_render_json: {"messages", "bos_token", "eos_token",
  * "add_generation_prompt": true, "tools"?}, malloc'ed compact JSON. */

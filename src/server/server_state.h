@@ -30,6 +30,17 @@ typedef struct srv_event {
     ponder_finish finish;
 } srv_event;
 
+/* One gen request of a job: a completions request with several prompts has one per
+ * prompt; a think strategy runs its rounds through its one sub, one after another. */
+typedef struct srv_sub {
+    struct srv_job *job;
+    ponder_token *prompt;         /* owned */
+    int32_t n_prompt;
+    int32_t choice_base;          /* the response index of this prompt's first choice */
+    int32_t gen_id;               /* 0: not in gen (not yet submitted, or released) */
+    bool done;
+} srv_sub;
+
 typedef enum srv_job_state {
     SRV_JOB_INBOX = 0, /* handed to the engine, not yet submitted to gen */
     SRV_JOB_RUNNING,   /* submitted (queued in gen or decoding) */
@@ -47,9 +58,8 @@ typedef struct srv_job {
     bool shutdown;                /* ended because the server is stopping (answer 503) */
 
     srv_request req;              /* owned */
-    ponder_token *prompt;         /* owned */
-    int32_t n_prompt;
-    int32_t gen_id;
+    srv_sub *subs;                /* owned; one per prompt */
+    int32_t n_subs;
 
     srv_event *ev;                /* in arrival order */
     size_t n_ev, cap_ev;

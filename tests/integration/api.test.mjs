@@ -112,6 +112,30 @@ test('completions: text, streaming equal to whole, legacy logprobs', async () =>
   assert.equal(finish, c.finish_reason);
 });
 
+test('completions with several prompts: n choices each, prompt-major, each as its prompt alone', async () => {
+  const prompts = ['Once upon a time', 'The little dog', 'Lily'];
+  const req = { model: MODEL, max_tokens: 8, temperature: 0, n: 2 };
+  const r = await client.completions.create({ ...req, prompt: prompts });
+  assert.deepEqual(r.choices.map((c) => c.index), [0, 1, 2, 3, 4, 5]);
+  let prompt_tokens = 0;
+  for (let i = 0; i < prompts.length; i++) {
+    const alone = await client.completions.create({ ...req, prompt: prompts[i], n: 1 });
+    prompt_tokens += alone.usage.prompt_tokens;
+    for (let j = 0; j < 2; j++) assert.equal(r.choices[i * 2 + j].text, alone.choices[0].text, `prompt ${i} choice ${j}`);
+  }
+  assert.equal(r.usage.prompt_tokens, prompt_tokens);
+  // streamed: the same texts under the same indices, one finish each
+  const stream = await client.completions.create({ ...req, prompt: prompts, stream: true });
+  const texts = Array(6).fill(''), fins = Array(6).fill(0);
+  for await (const ch of stream) for (const c of ch.choices) { texts[c.index] += c.text; if (c.finish_reason) fins[c.index]++; }
+  assert.deepEqual(texts, r.choices.map((c) => c.text));
+  assert.deepEqual(fins, [1, 1, 1, 1, 1, 1]);
+  // token-id arrays as well
+  const ids = await client.completions.create({ ...req, n: 1, prompt: [[1, 400, 30], [1, 31]] });
+  assert.equal(ids.choices.length, 2);
+  assert.equal(ids.usage.prompt_tokens, 5);
+});
+
 test('chat logprobs: one entry per token with bytes and sorted top_logprobs', async () => {
   const r = await client.chat.completions.create({ messages: chat('Hi'), max_tokens: 8, temperature: 0, logprobs: true, top_logprobs: 3 });
   const content = r.choices[0].logprobs.content;

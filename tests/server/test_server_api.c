@@ -137,7 +137,8 @@ static void test_parse_defaults(void **state)
     srv_request_free(&r);
 
     assert_true(parse(SRV_EP_COMPLETION, "{\"prompt\":\"Once\",\"stop\":\"\\n\",\"logprobs\":2,\"n\":2.0}", &r, &e));
-    assert_string_equal(r.prompt, "Once");
+    assert_int_equal(r.n_prompts, 1);
+    assert_string_equal(r.prompts[0].text, "Once");
     assert_int_equal(r.n_stop, 1);
     assert_string_equal(r.stop[0], "\n");
     assert_true(r.logprobs);
@@ -146,15 +147,31 @@ static void test_parse_defaults(void **state)
     srv_request_free(&r);
 
     assert_true(parse(SRV_EP_COMPLETION, "{\"prompt\":[\"only one\"],\"logprobs\":0}", &r, &e));
-    assert_string_equal(r.prompt, "only one");
+    assert_int_equal(r.n_prompts, 1);
+    assert_string_equal(r.prompts[0].text, "only one");
     assert_true(r.logprobs);
     assert_int_equal(r.top_logprobs, 0);
     srv_request_free(&r);
 
     assert_true(parse(SRV_EP_COMPLETION, "{\"prompt\":[1, 400, 30]}", &r, &e));
-    assert_null(r.prompt);
-    assert_int_equal(r.n_prompt_ids, 3);
-    assert_int_equal(r.prompt_ids[1], 400);
+    assert_int_equal(r.n_prompts, 1);
+    assert_null(r.prompts[0].text);
+    assert_int_equal(r.prompts[0].n_ids, 3);
+    assert_int_equal(r.prompts[0].ids[1], 400);
+    srv_request_free(&r);
+
+    /* several prompts: n choices each, prompt-major */
+    assert_true(parse(SRV_EP_COMPLETION, "{\"prompt\":[\"a\",\"bc\",\"\"],\"n\":2}", &r, &e));
+    assert_int_equal(r.n_prompts, 3);
+    assert_string_equal(r.prompts[1].text, "bc");
+    assert_int_equal(r.prompts[2].len, 0);
+    assert_int_equal(srv_request_n_choices(&r), 6);
+    srv_request_free(&r);
+    assert_true(parse(SRV_EP_COMPLETION, "{\"prompt\":[[1,2],[3]]}", &r, &e));
+    assert_int_equal(r.n_prompts, 2);
+    assert_int_equal(r.prompts[0].n_ids, 2);
+    assert_int_equal(r.prompts[1].ids[0], 3);
+    assert_int_equal(srv_request_n_choices(&r), 2);
     srv_request_free(&r);
 }
 
@@ -201,7 +218,10 @@ static void test_parse_rejections(void **state)
     expect_reject(P, "{}", 400, "prompt", "missing_required_parameter");
     expect_reject(P, "{\"prompt\":5}", 400, "prompt", "invalid_type");
     expect_reject(P, "{\"prompt\":[]}", 400, "prompt", "empty_array");
-    expect_reject(P, "{\"prompt\":[\"a\",\"b\"]}", 400, "prompt", "invalid_value");
+    expect_reject(P, "{\"prompt\":[\"a\",[1]]}", 400, "prompt.[1]", "invalid_type");
+    expect_reject(P, "{\"prompt\":[[1],\"a\"]}", 400, "prompt.[1]", "invalid_type");
+    expect_reject(P, "{\"prompt\":[[1],[]]}", 400, "prompt.[1]", "empty_array");
+    expect_reject(P, "{\"prompt\":[[1],[-1]]}", 400, "prompt.[1]", "invalid_type");
     expect_reject(P, "{\"prompt\":[1,-2]}", 400, "prompt", "invalid_type");
     expect_reject(P, "{\"prompt\":\"x\",\"logprobs\":true}", 400, "logprobs", "invalid_type");
     expect_reject(P, "{\"prompt\":\"x\",\"logprobs\":6}", 400, "logprobs", "invalid_value");
