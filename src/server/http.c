@@ -236,7 +236,7 @@ static bool build_one(struct ponder_server *s, const srv_request *r, int32_t ip,
 }
 
 /* One sub per prompt; checks each against the context: the prompt must leave room for a
- * token. */
+ * token, and prompt + max_tokens must fit (an answer is never cut short silently). */
 static bool build_prompts(struct ponder_server *s, srv_job *j, srv_api_error *e)
 {
     const srv_request *r = &j->req;
@@ -260,6 +260,13 @@ static bool build_prompts(struct ponder_server *s, srv_job *j, srv_api_error *e)
                             "This model's maximum context length is %d tokens. However, your %s resulted in %d "
                             "tokens. Please reduce the length of the %s.",
                             (int)s->n_ctx, what, (int)sub->n_prompt, what);
+        if (r->max_tokens > 0 && (int64_t)sub->n_prompt + r->max_tokens > s->n_ctx)
+            return srv_fail(e, SRV_ERR_BAD_REQUEST, "max_tokens", "context_length_exceeded",
+                            "This model's maximum context length is %d tokens. However, you requested %lld tokens "
+                            "(%d in the %s, %d in the completion). Please reduce the length of the %s or "
+                            "completion.",
+                            (int)s->n_ctx, (long long)sub->n_prompt + r->max_tokens, (int)sub->n_prompt, what,
+                            (int)r->max_tokens, what);
     }
     return true;
 }

@@ -237,6 +237,18 @@ test('errors reach the client as OpenAI APIErrors', async () => {
     assert.match(e.message, /maximum context length is 512 tokens/);
     assert.match(e.message, /resulted in \d+ tokens/);
   });
+  // the prompt fits, but not with the completion asked for: refused, not cut short
+  await bad(client.completions.create({ prompt: 'Once upon a time', max_tokens: 600 }), (e) => {
+    assert.equal(e.status, 400);
+    assert.equal(e.param, 'max_tokens');
+    assert.equal(e.code, 'context_length_exceeded');
+    assert.match(e.message, /maximum context length is 512 tokens. However, you requested \d+ tokens \(\d+ in the prompt, 600 in the completion\)/);
+  });
+  await bad(client.chat.completions.create({ messages: chat('x'), max_completion_tokens: 512 }), (e) => {
+    assert.equal(e.status, 400);
+    assert.equal(e.param, 'max_tokens');
+    assert.match(e.message, /in the messages, 512 in the completion/);
+  });
   await bad(client.chat.completions.create({ messages: chat('story '.repeat(600)) }), (e) => {
     assert.equal(e.status, 400);
     assert.equal(e.code, 'context_length_exceeded');
