@@ -24,6 +24,7 @@
 #define SRV_CONNECTION_LIMIT 512
 #define SRV_CONNECTION_TIMEOUT_S 600 /* idle connections; a slow client may take its time */
 #define SRV_RETRY_AFTER_S "1"
+#define SRV_PEER_CHECK_MS 20        /* how often a waiting non-streaming handler checks its client */
 
 typedef struct srv_conn {
     struct ponder_server *s;
@@ -287,13 +288,53 @@ static void fill_stats(const srv_job *j, srv_stats *st)
     st->gen_ms = j->t_last_ms - j->t_first_ms;
 }
 
+static void deadline(struct timespec *ts, int ms)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_nsec += (long)ms * 1000000L;
+    ts->tv_sec += ts->tv_nsec / 1000000000L;
+    ts->tv_nsec %= 1000000000L;
+}
+
+/* Whether the peer has closed the connection: an orderly close reads as end of file, a
+ * reset as an error; nothing to read (EAGAIN) means it is still there. Only peeks, so the
+ * bytes of a pipelined next request stay for MHD (and hide a close behind them). */
+static bool peer_gone(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci)
+        return false;
+    char b;
+    ssize_t n = recv(ci->connect_fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
 static enum MHD_Result answer_whole(srv_conn *c, struct MHD_Connection *conn, srv_job *j)
 {
     struct ponder_server *s = c->s;
+    /* MHD reads this connection only from this thread, which waits here: it cannot tell
+     * us that the client left, so the wait looks at the socket itself every
+     * SRV_PEER_CHECK_MS and cancels the job (freeing its sequences at the next step). */
+    bool gone = false;
     pthread_mutex_lock(&s->mu);
-    while (j->state == SRV_JOB_RUNNING)
-        pthread_cond_wait(&j->cond, &s->mu);
+    struct timespec next;
+    deadline(&next, SRV_PEER_CHECK_MS);
+    while (j->state == SRV_JOB_RUNNING) {
+        /* every token wakes us (the cond is the job's), so check by the clock */
+        if (pthread_cond_timedwait(&j->cond, &s->mu, &next) == ETIMEDOUT) {
+            if (!gone && peer_gone(conn)) {
+                gone = true;
+                j->cancel = true;
+                pthread_cond_signal(&s->engine_cv);
+            }
+            deadline(&next, SRV_PEER_CHECK_MS);
+        }
+    }
     pthread_mutex_unlock(&s->mu);
+    if (gone) {
+        srv_log(s, PONDER_LOG_INFO, "client left before its answer; request cancelled");
+        return MHD_NO; /* nobody to answer: MHD closes the connection */
+    }
     /* DONE: the engine no longer touches the job's events */
     if (j->aborted)
         return fail(c, conn, j->shutdown ? SRV_ERR_UNAVAILABLE : SRV_ERR_INTERNAL, NULL, NULL,
@@ -403,14 +444,6 @@ static void stream_tail(srv_conn *c)
         }
     }
     srv_buf_append(&c->out, "data: [DONE]\n\n", 14);
-}
-
-static void deadline(struct timespec *ts, int ms)
-{
-    clock_gettime(CLOCK_REALTIME, ts);
-    ts->tv_nsec += (long)ms * 1000000L;
-    ts->tv_sec += ts->tv_nsec / 1000000000L;
-    ts->tv_nsec %= 1000000000L;
 }
 
 /* Produces the next bytes of the stream into c->out. */

@@ -101,6 +101,29 @@ describe('one server, --parallel 4', () => {
     assert.equal(after.status, 200);
   });
 
+  test('a client that leaves before a non-streaming answer cancels it', async () => {
+    const before = await metrics(srv.url);
+    const u = new URL(srv.base + '/completions');
+    // four greedy choices until the 1024-token context is full: ~4000 tokens if not cancelled
+    const body = JSON.stringify({ prompt: 'Once upon a time', temperature: 0, n: 4 });
+    const sock = net.connect(Number(u.port), u.hostname);
+    await new Promise((r) => sock.once('connect', r));
+    sock.write(`POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+    await sleep(20);
+    sock.destroy();
+    let m;
+    for (let i = 0; i < 200; i++) {
+      m = await metrics(srv.url);
+      if (m.ponder_active_slots === 0 && m.ponder_active_requests === 0) break;
+      await sleep(25);
+    }
+    assert.equal(m.ponder_active_requests, 0);
+    assert.ok(m.ponder_completion_tokens_total - before.ponder_completion_tokens_total < 4000,
+      `${m.ponder_completion_tokens_total - before.ponder_completion_tokens_total} tokens generated for a client that left`);
+    const after = await postJSON(srv.base + '/completions', { prompt: 'x', max_tokens: 2 });
+    assert.equal(after.status, 200);
+  });
+
   test('16 concurrent streaming greedy requests equal the same requests alone', async () => {
     const reqs = Array.from({ length: 16 }, (_, i) => ({
       messages: msg(`Story number ${i}: once upon a time`), max_tokens: 24 + (i % 5), temperature: 0,
