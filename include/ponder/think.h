@@ -196,6 +196,35 @@ typedef struct ponder_think_result {
 ponder_status ponder_think_run(ponder_gen *g, const ponder_tokenizer *tok, const ponder_think_params *p,
                                const char *prompt, ponder_think_result **out, ponder_error *err);
 void ponder_think_result_free(ponder_think_result *r);
+/* The text a strategy runs on: prefix + prompt + cue (as ponder_think_run builds it), malloc'ed;
+ * NULL when out of memory. */
+char *ponder_think_prompt_text(const ponder_think_params *p, const char *prompt);
+
+/* A strategy driven by a caller that owns the stepping loop (the server's engine thread
+ * decodes other requests alongside). ponder_think_run is this loop over ponder_gen_run:
+ *   create(p, prompt tokens) → while next(&req): submit req (set on_event/user as you
+ *   like), step until done, collect(g, id), release → finish(&result).
+ * Same rounds, seeds and results as ponder_think_run; the prompt is taken as given (build
+ * it with ponder_think_prompt_text or put the cue where it belongs, e.g. in a chat's last
+ * user message). p's pointers (stop, prefix) must outlive the job. */
+typedef struct ponder_think_job ponder_think_job;
+ponder_status ponder_think_job_create(const ponder_think_params *p, const ponder_token *prompt, int32_t n_prompt,
+                                      ponder_think_job **out, ponder_error *err);
+void ponder_think_job_free(ponder_think_job *j); /* NULL is a no-op */
+/* Sequences the largest round asks at once (sc/bon: N; asc: min(asc_round, N); else 1). */
+int32_t ponder_think_job_max_choices(const ponder_think_params *p);
+/* The next round's request into *req (prompt, n_choices, max_tokens, sampling with the
+ * round's first seed, stop, logprobs; on_event and user NULL); false when the strategy is
+ * settled. req's pointers are valid until the job is freed. */
+bool ponder_think_job_next(ponder_think_job *j, ponder_gen_request *req);
+/* Reads the finished round's chains and usage from g (request_id from submitting the last
+ * next() request; the caller releases it afterwards), votes, and decides whether another
+ * round follows. */
+ponder_status ponder_think_job_collect(ponder_think_job *j, const ponder_gen *g, int32_t request_id,
+                                       ponder_error *err);
+/* Picks the answer (vote or bon) and hands the result over (free with
+ * ponder_think_result_free); wall_ms counts from create. Call once, after next() is false. */
+ponder_status ponder_think_job_finish(ponder_think_job *j, ponder_think_result **out, ponder_error *err);
 
 /* ---- scoring choices by log-likelihood (lm-eval-harness's multiple-choice method) ---- */
 

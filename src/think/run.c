@@ -46,7 +46,7 @@ void ponder_think_result_free(ponder_think_result *r)
 }
 
 /* prefix + prompt + cue, malloc'ed */
-static char *build_text(const ponder_think_params *p, const char *prompt)
+char *ponder_think_prompt_text(const ponder_think_params *p, const char *prompt)
 {
     const bool cue = p->strategy.kind != PONDER_THINK_DIRECT && p->cot_cue;
     size_t a = p->prefix ? strlen(p->prefix) : 0, b = strlen(prompt), c = cue ? strlen(p->cot_cue) : 0;
@@ -62,72 +62,18 @@ static char *build_text(const ponder_think_params *p, const char *prompt)
     return s;
 }
 
-/* One gen request of n chains with seeds seed0 .. seed0+n-1, appended to r->samples. */
-static ponder_status run_round(ponder_gen *g, const ponder_think_params *p, const ponder_token *ids, int32_t n_ids,
-                               int32_t n, uint64_t seed0, ponder_think_result *r, ponder_error *err)
-{
-    ponder_gen_request req = { 0 };
-    req.prompt = ids;
-    req.n_prompt = n_ids;
-    req.n_choices = n;
-    req.max_tokens = p->max_tokens;
-    req.sampling = p->sampling;
-    req.sampling.seed = seed0;
-    req.stop = p->stop;
-    req.n_stop = p->n_stop;
-    req.logprobs = true; /* sum_logprob for bon and the reported mean_logprob */
-    int32_t id = -1;
-    ponder_status st = ponder_gen_run(g, &req, &id, err);
-    if (st != PONDER_OK) {
-        if (id >= 0)
-            ponder_gen_release(g, id);
-        return st;
-    }
-    for (int32_t c = 0; c < n && st == PONDER_OK; c++) {
-        ponder_gen_choice_result cr;
-        if ((st = ponder_gen_result(g, id, c, &cr, err)) != PONDER_OK)
-            break;
-        ponder_think_sample *s = &r->samples[r->n_samples];
-        memset(s, 0, sizeof *s);
-        s->text = malloc(cr.text_len + 1);
-        if (!s->text) {
-            st = ponder_error_set(err, PONDER_ERR_NOMEM, "out of memory copying chain %d", (int)r->n_samples);
-            break;
-        }
-        if (cr.text_len)
-            memcpy(s->text, cr.text, cr.text_len);
-        s->text[cr.text_len] = '\0';
-        s->text_len = cr.text_len;
-        s->n_tokens = cr.n_tokens;
-        s->sum_logprob = cr.sum_logprob;
-        s->mean_logprob = cr.n_tokens > 0 ? cr.sum_logprob / cr.n_tokens : 0.0;
-        s->finish = cr.finish;
-        ponder_answer_extract(p->answer_kind, p->n_choices, s->text, s->text_len, s->answer);
-        r->n_samples++;
-    }
-    ponder_gen_usage u;
-    if (st == PONDER_OK && (st = ponder_gen_usage_of(g, id, &u, err)) == PONDER_OK) {
-        r->usage.prompt_tokens = (uint64_t)u.prompt_tokens;
-        r->usage.prompt_tokens_evaluated += (uint64_t)u.prompt_tokens_evaluated;
-        r->usage.completion_tokens += (uint64_t)u.completion_tokens;
-        r->usage.flops += u.flops;
-    }
-    r->n_rounds++;
-    ponder_gen_release(g, id);
-    return st;
-}
-
-static ponder_status tally(ponder_think_result *r)
-{
-    const char **answers = malloc((size_t)(r->n_samples > 0 ? r->n_samples : 1) * sizeof *answers);
-    if (!answers)
-        return PONDER_ERR_NOMEM;
-    for (int32_t i = 0; i < r->n_samples; i++)
-        answers[i] = r->samples[i].answer;
-    r->n_votes = ponder_vote_tally(answers, r->n_samples, r->votes, &r->n_answered);
-    free(answers);
-    return PONDER_OK;
-}
+/* A strategy in progress: the rounds made so far and what the next one is. */
+struct ponder_think_job {
+    ponder_think_params p;        /* stop and prefix pointers are the caller's */
+    ponder_token *ids;            /* the prompt (owned) */
+    int32_t n_ids;
+    int32_t n_total;              /* chains at most */
+    uint64_t seed;                /* resolved once: chain i uses seed + i */
+    bool settled;                 /* no round follows */
+    int32_t round_n;              /* chains in the round last handed out */
+    double t0_ms;
+    ponder_think_result *r;       /* filled round by round */
+};
 
 static uint64_t resolve_seed(uint64_t seed)
 {
@@ -143,10 +89,10 @@ static uint64_t resolve_seed(uint64_t seed)
     return (x & (UINT64_MAX >> 1)) - 1; /* 63 bits (JSON-safe), never PONDER_SEED_RANDOM */
 }
 
-ponder_status ponder_think_run(ponder_gen *g, const ponder_tokenizer *tok, const ponder_think_params *p,
-                               const char *prompt, ponder_think_result **out, ponder_error *err)
+ponder_status ponder_think_job_create(const ponder_think_params *p, const ponder_token *prompt, int32_t n_prompt,
+                                      ponder_think_job **out, ponder_error *err)
 {
-    if (!g || !tok || !p || !prompt || !out)
+    if (!p || !prompt || !out)
         return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "think: NULL argument");
     *out = NULL;
     const ponder_strategy s = p->strategy;
@@ -157,55 +103,136 @@ ponder_status ponder_think_run(ponder_gen *g, const ponder_tokenizer *tok, const
     if (s.kind == PONDER_THINK_ASC && (p->asc_round < 1 || !(p->asc_threshold > 0.0 && p->asc_threshold < 1.0)))
         return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "think: asc needs round >= 1 (got %d) and 0 < threshold < 1 (got %g)",
                                 (int)p->asc_round, p->asc_threshold);
+    if (n_prompt <= 0)
+        return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "the prompt is empty (this model adds no BOS token)");
+    ponder_think_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return ponder_error_set(err, PONDER_ERR_NOMEM, "think: out of memory");
+    j->p = *p;
+    j->n_ids = n_prompt;
+    j->n_total = n_total;
+    j->t0_ms = now_ms();
+    j->ids = malloc((size_t)n_prompt * sizeof *j->ids);
+    j->r = calloc(1, sizeof *j->r);
+    if (j->r) {
+        j->r->samples = calloc((size_t)n_total, sizeof *j->r->samples);
+        j->r->votes = calloc((size_t)n_total, sizeof *j->r->votes);
+    }
+    if (!j->ids || !j->r || !j->r->samples || !j->r->votes) {
+        ponder_think_job_free(j);
+        return ponder_error_set(err, PONDER_ERR_NOMEM, "think: out of memory for %d samples", (int)n_total);
+    }
+    memcpy(j->ids, prompt, (size_t)n_prompt * sizeof *j->ids);
+    j->r->strategy = s;
+    j->r->best = -1;
+    j->seed = resolve_seed(p->sampling.seed);
+    *out = j;
+    return PONDER_OK;
+}
 
-    const double t0 = now_ms();
-    ponder_status st = PONDER_OK;
-    ponder_token *ids = NULL;
-    size_t n_ids = 0;
-    char *text = build_text(p, prompt);
-    ponder_think_result *r = calloc(1, sizeof *r);
-    if (!text || !r) {
-        st = ponder_error_set(err, PONDER_ERR_NOMEM, "think: out of memory");
-        goto fail;
-    }
-    r->strategy = s;
-    r->best = -1;
-    r->samples = calloc((size_t)n_total, sizeof *r->samples);
-    r->votes = calloc((size_t)n_total, sizeof *r->votes);
-    if (!r->samples || !r->votes) {
-        st = ponder_error_set(err, PONDER_ERR_NOMEM, "think: out of memory for %d samples", (int)n_total);
-        goto fail;
-    }
-    if ((st = ponder_tokenizer_encode(tok, text, strlen(text), true, false, &ids, &n_ids, err)) != PONDER_OK) {
-        ponder_error_prefix(err, "prompt");
-        goto fail;
-    }
-    if (n_ids == 0 || n_ids > INT32_MAX) {
-        st = ponder_error_set(err, PONDER_ERR_INVALID_ARG, "the prompt is empty (this model adds no BOS token)");
-        goto fail;
-    }
-    const uint64_t seed = resolve_seed(p->sampling.seed);
+void ponder_think_job_free(ponder_think_job *j)
+{
+    if (!j)
+        return;
+    ponder_think_result_free(j->r);
+    free(j->ids);
+    free(j);
+}
 
-    if (s.kind == PONDER_THINK_ASC) {
-        while (r->n_samples < n_total) {
-            int32_t k = n_total - r->n_samples < p->asc_round ? n_total - r->n_samples : p->asc_round;
-            if ((st = run_round(g, p, ids, (int32_t)n_ids, k, seed + (uint64_t)r->n_samples, r, err)) != PONDER_OK)
-                goto fail;
-            if ((st = tally(r)) != PONDER_OK)
-                goto nomem;
-            int32_t v1 = r->n_votes > 0 ? r->votes[0].count : 0, v2 = r->n_votes > 1 ? r->votes[1].count : 0;
-            r->asc_prob = ponder_asc_majority_prob(v1, v2);
-            if (r->asc_prob > p->asc_threshold)
-                break;
-        }
+int32_t ponder_think_job_max_choices(const ponder_think_params *p)
+{
+    const ponder_strategy s = p->strategy;
+    if (s.kind == PONDER_THINK_DIRECT || s.kind == PONDER_THINK_COT)
+        return 1;
+    if (s.kind == PONDER_THINK_ASC)
+        return p->asc_round < s.n_samples ? p->asc_round : s.n_samples;
+    return s.n_samples;
+}
+
+bool ponder_think_job_next(ponder_think_job *j, ponder_gen_request *req)
+{
+    const ponder_think_result *r = j->r;
+    if (j->settled || r->n_samples >= j->n_total)
+        return false;
+    /* sc/bon: all N chains in one request; asc: rounds of asc_round */
+    int32_t left = j->n_total - r->n_samples;
+    int32_t n = j->p.strategy.kind == PONDER_THINK_ASC && j->p.asc_round < left ? j->p.asc_round : left;
+    j->round_n = n;
+    memset(req, 0, sizeof *req);
+    req->prompt = j->ids;
+    req->n_prompt = j->n_ids;
+    req->n_choices = n;
+    req->max_tokens = j->p.max_tokens;
+    req->sampling = j->p.sampling;
+    req->sampling.seed = j->seed + (uint64_t)r->n_samples;
+    req->stop = j->p.stop;
+    req->n_stop = j->p.n_stop;
+    req->logprobs = true; /* sum_logprob for bon and the reported mean_logprob */
+    return true;
+}
+
+static ponder_status tally(ponder_think_result *r)
+{
+    const char **answers = malloc((size_t)(r->n_samples > 0 ? r->n_samples : 1) * sizeof *answers);
+    if (!answers)
+        return PONDER_ERR_NOMEM;
+    for (int32_t i = 0; i < r->n_samples; i++)
+        answers[i] = r->samples[i].answer;
+    r->n_votes = ponder_vote_tally(answers, r->n_samples, r->votes, &r->n_answered);
+    free(answers);
+    return PONDER_OK;
+}
+
+ponder_status ponder_think_job_collect(ponder_think_job *j, const ponder_gen *g, int32_t id, ponder_error *err)
+{
+    ponder_think_result *r = j->r;
+    ponder_gen_usage u;
+    ponder_status st = ponder_gen_usage_of(g, id, &u, err);
+    if (st != PONDER_OK)
+        return st;
+    for (int32_t c = 0; c < j->round_n && r->n_samples < j->n_total; c++) {
+        ponder_gen_choice_result cr;
+        if ((st = ponder_gen_result(g, id, c, &cr, err)) != PONDER_OK)
+            return st;
+        ponder_think_sample *s = &r->samples[r->n_samples];
+        memset(s, 0, sizeof *s);
+        s->text = malloc(cr.text_len + 1);
+        if (!s->text)
+            return ponder_error_set(err, PONDER_ERR_NOMEM, "out of memory copying chain %d", (int)r->n_samples);
+        if (cr.text_len)
+            memcpy(s->text, cr.text, cr.text_len);
+        s->text[cr.text_len] = '\0';
+        s->text_len = cr.text_len;
+        s->n_tokens = cr.n_tokens;
+        s->sum_logprob = cr.sum_logprob;
+        s->mean_logprob = cr.n_tokens > 0 ? cr.sum_logprob / cr.n_tokens : 0.0;
+        s->finish = cr.finish;
+        ponder_answer_extract(j->p.answer_kind, j->p.n_choices, s->text, s->text_len, s->answer);
+        r->n_samples++;
+    }
+    r->usage.prompt_tokens = (uint64_t)u.prompt_tokens;
+    r->usage.prompt_tokens_evaluated += (uint64_t)u.prompt_tokens_evaluated;
+    r->usage.completion_tokens += (uint64_t)u.completion_tokens;
+    r->usage.flops += u.flops;
+    r->n_rounds++;
+    if (tally(r) != PONDER_OK)
+        return ponder_error_set(err, PONDER_ERR_NOMEM, "think: out of memory");
+    if (j->p.strategy.kind == PONDER_THINK_ASC) {
+        int32_t v1 = r->n_votes > 0 ? r->votes[0].count : 0, v2 = r->n_votes > 1 ? r->votes[1].count : 0;
+        r->asc_prob = ponder_asc_majority_prob(v1, v2);
+        if (r->asc_prob > j->p.asc_threshold)
+            j->settled = true;
     } else {
-        if ((st = run_round(g, p, ids, (int32_t)n_ids, n_total, seed, r, err)) != PONDER_OK)
-            goto fail;
-        if ((st = tally(r)) != PONDER_OK)
-            goto nomem;
+        j->settled = true;
     }
+    return PONDER_OK;
+}
 
-    if (s.kind == PONDER_THINK_BON) {
+ponder_status ponder_think_job_finish(ponder_think_job *j, ponder_think_result **out, ponder_error *err)
+{
+    (void)err;
+    ponder_think_result *r = j->r;
+    if (r->strategy.kind == PONDER_THINK_BON) {
         /* highest mean token logprob; a chain with no tokens never wins; ties to the earliest */
         double best = -INFINITY;
         for (int32_t i = 0; i < r->n_samples; i++) {
@@ -228,17 +255,50 @@ ponder_status ponder_think_run(ponder_gen *g, const ponder_tokenizer *tok, const
                 top = r->votes[i].count;
         r->agreement = r->n_answered > 0 ? (double)top / r->n_answered : 0.0;
     }
-    r->usage.wall_ms = now_ms() - t0;
-    free(ids);
-    free(text);
+    r->usage.wall_ms = now_ms() - j->t0_ms;
+    j->r = NULL;
     *out = r;
     return PONDER_OK;
+}
 
-nomem:
-    st = ponder_error_set(err, PONDER_ERR_NOMEM, "think: out of memory");
-fail:
+ponder_status ponder_think_run(ponder_gen *g, const ponder_tokenizer *tok, const ponder_think_params *p,
+                               const char *prompt, ponder_think_result **out, ponder_error *err)
+{
+    if (!g || !tok || !p || !prompt || !out)
+        return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "think: NULL argument");
+    *out = NULL;
+    ponder_status st;
+    ponder_token *ids = NULL;
+    size_t n_ids = 0;
+    ponder_think_job *job = NULL;
+    char *text = ponder_think_prompt_text(p, prompt);
+    if (!text)
+        return ponder_error_set(err, PONDER_ERR_NOMEM, "think: out of memory");
+    if ((st = ponder_tokenizer_encode(tok, text, strlen(text), true, false, &ids, &n_ids, err)) != PONDER_OK) {
+        ponder_error_prefix(err, "prompt");
+        goto done;
+    }
+    if (n_ids > INT32_MAX) {
+        st = ponder_error_set(err, PONDER_ERR_INVALID_ARG, "the prompt is too long (%zu tokens)", n_ids);
+        goto done;
+    }
+    if ((st = ponder_think_job_create(p, ids, (int32_t)n_ids, &job, err)) != PONDER_OK)
+        goto done;
+    ponder_gen_request req;
+    while (ponder_think_job_next(job, &req)) {
+        int32_t id = -1;
+        st = ponder_gen_run(g, &req, &id, err);
+        if (st == PONDER_OK)
+            st = ponder_think_job_collect(job, g, id, err);
+        if (id > 0)
+            ponder_gen_release(g, id);
+        if (st != PONDER_OK)
+            goto done;
+    }
+    st = ponder_think_job_finish(job, out, err);
+done:
+    ponder_think_job_free(job);
     free(ids);
     free(text);
-    ponder_think_result_free(r);
     return st;
 }
