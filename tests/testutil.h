@@ -30,10 +30,10 @@ tu_cli_result tu_run_cli(const char *stdin_path, const char *const *args);
 void tu_cli_result_free(tu_cli_result *r);
 #define TU_RUN_CLI(in, ...) tu_run_cli(in, (const char *const[]){ __VA_ARGS__, NULL })
 
-#endif
-
 /* Resolves a model path as written in the reference JSONs ("shared/models/..."): the file
  * under the shared folder if present, else the same base name in $PONDER_FIXTURES (where
  * scripts/make-fixtures.sh writes the on-demand synthetic models), else the build-time
  * default fixtures folder. Returns NULL if none exists. Static rotating buffer as tu_shared. */
 const char *tu_model_path(const char *ref_path);
+
+#endif
