@@ -1,0 +1,642 @@
+/*
+ * config.c — the router's YAML file (docs/config.md) into a ponder_route_config.
+ *
+ * libyaml's document API gives every node its start mark, so each error names the key
+ * path ("model_list[1].backends[0].timeout") and the line it is on. Unknown keys are
+ * errors: a misspelt "fallbacks" silently ignored would be a fallback that never happens.
+ */
+#include "route/route_internal.h"
+
+#include <yaml.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CFG_DEFAULT_TIMEOUT_S 600.0
+#define CFG_DEFAULT_CONNECT_TIMEOUT_S 5.0
+#define CFG_DEFAULT_FIRST_TOKEN_TIMEOUT_S 60.0
+#define CFG_KEY_BYTES 160
+
+ponder_route_settings ponder_route_settings_default(void)
+{
+    ponder_route_settings s;
+    s.num_retries = 1;
+    s.retry_backoff_ms = 100;
+    s.retry_backoff_max_ms = 2000;
+    s.retry_after_max_s = 5;
+    s.breaker_failures = 3;
+    s.breaker_cooldown_s = 30;
+    return s;
+}
+
+typedef struct cfg_ctx {
+    yaml_document_t *doc;
+    const char *source;
+    const char *dir;
+    ponder_error *err;
+} cfg_ctx;
+
+static int line_of(const yaml_node_t *n) { return n ? (int)n->start_mark.line + 1 : 0; }
+
+static ponder_status bad(cfg_ctx *c, const yaml_node_t *n, const char *key, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+
+static ponder_status bad(cfg_ctx *c, const yaml_node_t *n, const char *key, const char *fmt, ...)
+{
+    char msg[PONDER_ERROR_MSG_BYTES];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return ponder_error_set(c->err, PONDER_ERR_FORMAT, "%s:%d: %s: %s", c->source, line_of(n), key, msg);
+}
+
+static const char *scalar(const yaml_node_t *n) { return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL; }
+
+static ponder_status want_type(cfg_ctx *c, const yaml_node_t *n, yaml_node_type_t t, const char *key)
+{
+    static const char *const names[] = { "nothing", "a single value", "a list", "a mapping" };
+    if (n && n->type == t)
+        return PONDER_OK;
+    return bad(c, n, key, "expected %s, found %s", names[t], n ? names[n->type] : "nothing");
+}
+
+static ponder_status get_string(cfg_ctx *c, const yaml_node_t *n, const char *key, char **out)
+{
+    ponder_status st = want_type(c, n, YAML_SCALAR_NODE, key);
+    if (st)
+        return st;
+    const char *v = scalar(n);
+    if (!v[0])
+        return bad(c, n, key, "must not be empty");
+    free(*out);
+    *out = strdup(v);
+    return *out ? PONDER_OK : ponder_error_set(c->err, PONDER_ERR_NOMEM, "out of memory");
+}
+
+static ponder_status get_number(cfg_ctx *c, const yaml_node_t *n, const char *key, double lo, double hi, double *out)
+{
+    ponder_status st = want_type(c, n, YAML_SCALAR_NODE, key);
+    if (st)
+        return st;
+    const char *v = scalar(n);
+    char *end = NULL;
+    errno = 0;
+    double d = strtod(v, &end);
+    if (!v[0] || end == v || *end || errno || !isfinite(d))
+        return bad(c, n, key, "expected a number, found '%s'", v);
+    if (d < lo || d > hi)
+        return bad(c, n, key, "%s is out of range [%g, %g]", v, lo, hi);
+    *out = d;
+    return PONDER_OK;
+}
+
+static ponder_status get_int(cfg_ctx *c, const yaml_node_t *n, const char *key, int32_t lo, int32_t hi, int32_t *out)
+{
+    double d = 0;
+    ponder_status st = get_number(c, n, key, lo, hi, &d);
+    if (st)
+        return st;
+    if (d != floor(d))
+        return bad(c, n, key, "expected a whole number, found '%s'", scalar(n));
+    *out = (int32_t)d;
+    return PONDER_OK;
+}
+
+static bool strv_push(char ***v, int32_t *n, const char *s)
+{
+    char **nv = realloc(*v, (size_t)(*n + 1) * sizeof *nv);
+    if (!nv)
+        return false;
+    *v = nv;
+    if (!(nv[*n] = strdup(s)))
+        return false;
+    (*n)++;
+    return true;
+}
+
+/* Iterates a mapping's pairs: for each, *k is the key text and kn/vn the nodes. */
+#define FOR_PAIRS(c, map, kn, vn, k)                                                                             \
+    for (yaml_node_pair_t *p_ = (map)->data.mapping.pairs.start; p_ < (map)->data.mapping.pairs.top; p_++)      \
+        for (int once_ = 1; once_;)                                                                              \
+            for (yaml_node_t *kn = yaml_document_get_node((c)->doc, p_->key),                                   \
+                             *vn = yaml_document_get_node((c)->doc, p_->value);                                 \
+                 once_; once_ = 0)                                                                               \
+                for (const char *k = scalar(kn) ? scalar(kn) : ""; once_; once_ = 0)
+
+#define FOR_ITEMS(c, seq, i, item)                                                                               \
+    for (yaml_node_item_t *it_ = (seq)->data.sequence.items.start; it_ < (seq)->data.sequence.items.top; it_++) \
+        for (int once_ = 1, i = (int)(it_ - (seq)->data.sequence.items.start); once_;)                          \
+            for (yaml_node_t *item = yaml_document_get_node((c)->doc, *it_); once_; once_ = 0)
+
+#define TRY(x)                                                                                                   \
+    do {                                                                                                         \
+        ponder_status st_ = (x);                                                                                 \
+        if (st_ != PONDER_OK)                                                                                    \
+            return st_;                                                                                          \
+    } while (0)
+
+static ponder_status resolve_path(cfg_ctx *c, char **path)
+{
+    if ((*path)[0] == '/' || !c->dir || !c->dir[0])
+        return PONDER_OK;
+    size_t n = strlen(c->dir) + strlen(*path) + 2;
+    char *full = malloc(n);
+    if (!full)
+        return ponder_error_set(c->err, PONDER_ERR_NOMEM, "out of memory");
+    snprintf(full, n, "%s/%s", c->dir, *path);
+    free(*path);
+    *path = full;
+    return PONDER_OK;
+}
+
+static bool is_env_name(const char *s)
+{
+    if (!s[0] || isdigit((unsigned char)s[0]))
+        return false;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '_')
+            return false;
+    return true;
+}
+
+/* One backend mapping (also LiteLLM's litellm_params, which has the same keys). */
+static ponder_status parse_backend(cfg_ctx *c, const yaml_node_t *n, const char *key, ponder_route_backend_cfg *b)
+{
+    TRY(want_type(c, n, YAML_MAPPING_NODE, key));
+    b->line = line_of(n);
+    b->timeout_s = CFG_DEFAULT_TIMEOUT_S;
+    b->connect_timeout_s = CFG_DEFAULT_CONNECT_TIMEOUT_S;
+    b->first_token_timeout_s = CFG_DEFAULT_FIRST_TOKEN_TIMEOUT_S;
+    bool local = false, remote = false;
+    const yaml_node_t *where = n;
+    char sub[CFG_KEY_BYTES + 32];
+    FOR_PAIRS(c, n, kn, vn, k)
+    {
+        snprintf(sub, sizeof sub, "%s.%s", key, k);
+        if (!strcmp(k, "local") || !strcmp(k, "path")) {
+            if (local)
+                return bad(c, kn, sub, "the model file is given twice (local: and path: are the same key)");
+            TRY(get_string(c, vn, sub, &b->path));
+            TRY(resolve_path(c, &b->path));
+            local = true;
+            where = kn;
+        } else if (!strcmp(k, "api_base")) {
+            TRY(get_string(c, vn, sub, &b->api_base));
+            if (strncmp(b->api_base, "http://", 7) != 0 && strncmp(b->api_base, "https://", 8) != 0)
+                return bad(c, vn, sub, "'%s' is not an http:// or https:// URL", b->api_base);
+            size_t len = strlen(b->api_base);
+            while (len > 8 && b->api_base[len - 1] == '/')
+                b->api_base[--len] = '\0';
+            remote = true;
+            where = kn;
+        } else if (!strcmp(k, "model")) {
+            TRY(get_string(c, vn, sub, &b->model));
+        } else if (!strcmp(k, "name")) {
+            TRY(get_string(c, vn, sub, &b->name));
+        } else if (!strcmp(k, "api_key_env")) {
+            TRY(get_string(c, vn, sub, &b->api_key_env));
+            if (!is_env_name(b->api_key_env))
+                return bad(c, vn, sub, "'%s' is not an environment variable name", b->api_key_env);
+        } else if (!strcmp(k, "api_key")) {
+            /* LiteLLM's "os.environ/NAME" form names a variable; anything else is a secret
+             * written in the file, which we refuse */
+            const char *v = scalar(vn);
+            if (v && !strncmp(v, "os.environ/", 11) && is_env_name(v + 11)) {
+                free(b->api_key_env);
+                if (!(b->api_key_env = strdup(v + 11)))
+                    return ponder_error_set(c->err, PONDER_ERR_NOMEM, "out of memory");
+            } else {
+                return bad(c, kn, sub,
+                           "API keys must not be written in the config file; put the key in an environment "
+                           "variable and name it with api_key_env: VAR (or api_key: os.environ/VAR)");
+            }
+        } else if (!strcmp(k, "timeout")) {
+            TRY(get_number(c, vn, sub, 0.001, 86400, &b->timeout_s));
+        } else if (!strcmp(k, "connect_timeout")) {
+            TRY(get_number(c, vn, sub, 0.001, 3600, &b->connect_timeout_s));
+        } else if (!strcmp(k, "first_token_timeout")) {
+            TRY(get_number(c, vn, sub, 0.001, 86400, &b->first_token_timeout_s));
+        } else if (!strcmp(k, "parallel")) {
+            TRY(get_int(c, vn, sub, 1, 1024, &b->n_parallel));
+        } else if (!strcmp(k, "ctx_size")) {
+            TRY(get_int(c, vn, sub, 1, INT32_MAX, &b->n_ctx));
+        } else {
+            return bad(c, kn, sub,
+                       "unknown key (a backend takes local/path, api_base, model, api_key_env, timeout, "
+                       "connect_timeout, first_token_timeout, parallel, ctx_size, name)");
+        }
+    }
+    if (local && remote)
+        return bad(c, where, key, "a backend is either local (local: FILE) or remote (api_base: URL), not both");
+    if (!local && !remote)
+        return bad(c, n, key, "a backend needs local: FILE or api_base: URL");
+    b->kind = local ? PONDER_BACKEND_LOCAL : PONDER_BACKEND_REMOTE;
+    if (local && (b->api_key_env || b->model))
+        return bad(c, n, key, "api_key_env and model are for remote backends (api_base:)");
+    if (remote && (b->n_parallel || b->n_ctx))
+        return bad(c, n, key, "parallel and ctx_size are for local backends");
+    return PONDER_OK;
+}
+
+static ponder_status add_backend(cfg_ctx *c, ponder_route_model_cfg *m, const yaml_node_t *n, const char *key)
+{
+    ponder_route_backend_cfg *nb = realloc(m->backends, (size_t)(m->n_backends + 1) * sizeof *nb);
+    if (!nb)
+        return ponder_error_set(c->err, PONDER_ERR_NOMEM, "out of memory");
+    m->backends = nb;
+    memset(&nb[m->n_backends], 0, sizeof nb[0]);
+    m->n_backends++; /* counted first, so a half-parsed entry is freed with the rest */
+    return parse_backend(c, n, key, &nb[m->n_backends - 1]);
+}
+
+static ponder_route_model_cfg *model_named(ponder_route_config *cfg, const char *name)
+{
+    for (int32_t i = 0; i < cfg->n_models; i++)
+        if (!strcmp(cfg->models[i].name, name))
+            return &cfg->models[i];
+    return NULL;
+}
+
+static ponder_status parse_model(cfg_ctx *c, ponder_route_config *cfg, const yaml_node_t *n, int idx)
+{
+    char key[CFG_KEY_BYTES], sub[CFG_KEY_BYTES + 32];
+    snprintf(key, sizeof key, "model_list[%d]", idx);
+    TRY(want_type(c, n, YAML_MAPPING_NODE, key));
+    const yaml_node_t *name_n = NULL;
+    FOR_PAIRS(c, n, kn, vn, k)
+    {
+        if (!strcmp(k, "model_name"))
+            name_n = vn;
+    }
+    snprintf(sub, sizeof sub, "%s.model_name", key);
+    if (!name_n)
+        return bad(c, n, sub, "every model needs a model_name");
+    TRY(want_type(c, name_n, YAML_SCALAR_NODE, sub));
+    const char *name = scalar(name_n);
+    if (!name[0])
+        return bad(c, name_n, sub, "must not be empty");
+    /* LiteLLM lists one deployment per entry and repeats the model_name: the entries'
+     * backends are appended in order */
+    ponder_route_model_cfg *m = model_named(cfg, name);
+    if (!m) {
+        ponder_route_model_cfg *nm = realloc(cfg->models, (size_t)(cfg->n_models + 1) * sizeof *nm);
+        if (!nm)
+            return ponder_error_set(c->err, PONDER_ERR_NOMEM, "out of memory");
+        cfg->models = nm;
+        m = &nm[cfg->n_models++];
+        memset(m, 0, sizeof *m);
+        m->line = line_of(n);
+        if (!(m->name = strdup(name)))
+            return ponder_error_set(c->err, PONDER_ERR_NOMEM, "out of memory");
+    }
+    int32_t first_backend = m->n_backends;
+    FOR_PAIRS(c, n, kn, vn, k)
+    {
+        snprintf(sub, sizeof sub, "%s.%s", key, k);
+        if (!strcmp(k, "model_name"))
+            continue;
+        if (!strcmp(k, "backends")) {
+            TRY(want_type(c, vn, YAML_SEQUENCE_NODE, sub));
+            if (vn->data.sequence.items.start == vn->data.sequence.items.top)
+                return bad(c, vn, sub, "the list of backends is empty");
+            FOR_ITEMS(c, vn, i, item)
+            {
+                char bk[CFG_KEY_BYTES + 48];
+                snprintf(bk, sizeof bk, "%s[%d]", sub, i);
+                TRY(add_backend(c, m, item, bk));
+            }
+        } else if (!strcmp(k, "litellm_params")) {
+            TRY(add_backend(c, m, vn, sub));
+        } else if (!strcmp(k, "price")) {
+            TRY(want_type(c, vn, YAML_MAPPING_NODE, sub));
+            FOR_PAIRS(c, vn, pk, pv, pkey)
+            {
+                char pkk[CFG_KEY_BYTES + 64];
+                snprintf(pkk, sizeof pkk, "%s.%s", sub, pkey);
+                if (!strcmp(pkey, "input_per_1m"))
+                    TRY(get_number(c, pv, pkk, 0, 1e9, &m->price_input_per_1m));
+                else if (!strcmp(pkey, "output_per_1m"))
+                    TRY(get_number(c, pv, pkk, 0, 1e9, &m->price_output_per_1m));
+                else
+                    return bad(c, pk, pkk, "unknown key (price takes input_per_1m and output_per_1m)");
+            }
+        } else {
+            return bad(c, kn, sub, "unknown key (a model takes model_name, backends, litellm_params, price)");
+        }
+    }
+    if (m->n_backends == first_backend)
+        return bad(c, n, key, "model '%s' has no backends (backends: [...] or litellm_params:)", name);
+    for (int32_t i = first_backend; i < m->n_backends; i++) {
+        ponder_route_backend_cfg *b = &m->backends[i];
+        if (!b->name) {
+            char nm[300];
+            snprintf(nm, sizeof nm, "%s/%d", m->name, (int)i);
+            if (!(b->name = strdup(nm)))
+                return ponder_error_set(c->err, PONDER_ERR_NOMEM, "out of memory");
+        }
+    }
+    return PONDER_OK;
+}
+
+static ponder_status parse_settings(cfg_ctx *c, ponder_route_settings *s, const yaml_node_t *n)
+{
+    TRY(want_type(c, n, YAML_MAPPING_NODE, "router_settings"));
+    char sub[CFG_KEY_BYTES];
+    FOR_PAIRS(c, n, kn, vn, k)
+    {
+        snprintf(sub, sizeof sub, "router_settings.%s", k);
+        if (!strcmp(k, "num_retries"))
+            TRY(get_int(c, vn, sub, 0, 100, &s->num_retries));
+        else if (!strcmp(k, "retry_backoff_ms"))
+            TRY(get_number(c, vn, sub, 0, 600000, &s->retry_backoff_ms));
+        else if (!strcmp(k, "retry_backoff_max_ms"))
+            TRY(get_number(c, vn, sub, 0, 600000, &s->retry_backoff_max_ms));
+        else if (!strcmp(k, "retry_after_max_s"))
+            TRY(get_number(c, vn, sub, 0, 3600, &s->retry_after_max_s));
+        else if (!strcmp(k, "circuit_breaker")) {
+            TRY(want_type(c, vn, YAML_MAPPING_NODE, sub));
+            FOR_PAIRS(c, vn, bk, bv, bkey)
+            {
+                char bkk[CFG_KEY_BYTES + 64];
+                snprintf(bkk, sizeof bkk, "%s.%s", sub, bkey);
+                if (!strcmp(bkey, "failures"))
+                    TRY(get_int(c, bv, bkk, 0, 1000000, &s->breaker_failures));
+                else if (!strcmp(bkey, "cooldown_s"))
+                    TRY(get_number(c, bv, bkk, 0, 86400, &s->breaker_cooldown_s));
+                else
+                    return bad(c, bk, bkk, "unknown key (circuit_breaker takes failures and cooldown_s)");
+            }
+        } else
+            return bad(c, kn, sub,
+                       "unknown key (router_settings takes num_retries, retry_backoff_ms, retry_backoff_max_ms, "
+                       "retry_after_max_s, circuit_breaker)");
+    }
+    if (s->retry_backoff_max_ms < s->retry_backoff_ms)
+        s->retry_backoff_max_ms = s->retry_backoff_ms;
+    return PONDER_OK;
+}
+
+/* routes: NAME: [model, …]   or   NAME: {fallbacks: [model, …]} */
+static ponder_status parse_routes(cfg_ctx *c, ponder_route_config *cfg, const yaml_node_t *n)
+{
+    TRY(want_type(c, n, YAML_MAPPING_NODE, "routes"));
+    char sub[CFG_KEY_BYTES];
+    FOR_PAIRS(c, n, kn, vn, k)
+    {
+        snprintf(sub, sizeof sub, "routes.%s", k);
+        if (!k[0])
+            return bad(c, kn, "routes", "a route needs a name");
+        for (int32_t i = 0; i < cfg->n_routes; i++)
+            if (!strcmp(cfg->routes[i].name, k))
+                return bad(c, kn, sub, "route '%s' is defined twice (first on line %d)", k, cfg->routes[i].line);
+        const yaml_node_t *list = vn;
+        char lkey[CFG_KEY_BYTES + 16];
+        snprintf(lkey, sizeof lkey, "%s", sub);
+        if (vn && vn->type == YAML_MAPPING_NODE) {
+            list = NULL;
+            FOR_PAIRS(c, vn, fk, fv, fkey)
+            {
+                if (strcmp(fkey, "fallbacks") != 0) {
+                    snprintf(lkey, sizeof lkey, "%s.%s", sub, fkey);
+                    return bad(c, fk, lkey, "unknown key (a route takes fallbacks: [MODEL, ...])");
+                }
+                list = fv;
+            }
+            snprintf(lkey, sizeof lkey, "%s.fallbacks", sub);
+            if (!list)
+                return bad(c, vn, lkey, "missing");
+        }
+        TRY(want_type(c, list, YAML_SEQUENCE_NODE, lkey));
+        ponder_route_cfg *nr = realloc(cfg->routes, (size_t)(cfg->n_routes + 1) * sizeof *nr);
+        if (!nr)
+            return ponder_error_set(c->err, PONDER_ERR_NOMEM, "out of memory");
+        cfg->routes = nr;
+        ponder_route_cfg *r = &nr[cfg->n_routes++];
+        memset(r, 0, sizeof *r);
+        r->line = line_of(kn);
+        if (!(r->name = strdup(k)))
+            return ponder_error_set(c->err, PONDER_ERR_NOMEM, "out of memory");
+        /* a model's own name first: "small: [big]" reads "small, falling back to big" */
+        if (model_named(cfg, k) && !strv_push(&r->chain, &r->n_chain, k))
+            return ponder_error_set(c->err, PONDER_ERR_NOMEM, "out of memory");
+        FOR_ITEMS(c, list, i, item)
+        {
+            char ik[CFG_KEY_BYTES + 48];
+            snprintf(ik, sizeof ik, "%s[%d]", lkey, i);
+            TRY(want_type(c, item, YAML_SCALAR_NODE, ik));
+            const char *mn = scalar(item);
+            if (!model_named(cfg, mn))
+                return bad(c, item, ik, "'%s' is not a model_name of model_list", mn);
+            bool dup = false;
+            for (int32_t j = 0; j < r->n_chain; j++)
+                dup |= !strcmp(r->chain[j], mn);
+            if (dup) {
+                if (i == 0 && !strcmp(mn, k))
+                    continue; /* "small: [small, big]" is the same chain */
+                return bad(c, item, ik, "'%s' is already in this chain", mn);
+            }
+            if (!strv_push(&r->chain, &r->n_chain, mn))
+                return ponder_error_set(c->err, PONDER_ERR_NOMEM, "out of memory");
+        }
+        if (r->n_chain == 0)
+            return bad(c, list, lkey, "the chain is empty");
+    }
+    return PONDER_OK;
+}
+
+static ponder_status parse_root(cfg_ctx *c, ponder_route_config *cfg)
+{
+    yaml_node_t *root = yaml_document_get_root_node(c->doc);
+    if (!root)
+        return ponder_error_set(c->err, PONDER_ERR_FORMAT, "%s:1: model_list: the file is empty", c->source);
+    TRY(want_type(c, root, YAML_MAPPING_NODE, "(top level)"));
+    const yaml_node_t *models = NULL, *settings = NULL, *routes = NULL;
+    FOR_PAIRS(c, root, kn, vn, k)
+    {
+        const yaml_node_t **slot = !strcmp(k, "model_list")        ? &models
+                                   : !strcmp(k, "router_settings") ? &settings
+                                   : !strcmp(k, "routes")          ? &routes
+                                                                   : NULL;
+        if (!slot)
+            return bad(c, kn, k, "unknown key (the top level takes model_list, router_settings, routes)");
+        if (*slot)
+            return bad(c, kn, k, "given twice");
+        *slot = vn;
+    }
+    if (!models)
+        return bad(c, root, "model_list", "missing: the file must list at least one model");
+    TRY(want_type(c, models, YAML_SEQUENCE_NODE, "model_list"));
+    if (models->data.sequence.items.start == models->data.sequence.items.top)
+        return bad(c, models, "model_list", "the list is empty");
+    FOR_ITEMS(c, models, i, item)
+    {
+        TRY(parse_model(c, cfg, item, i));
+    }
+    /* backend names are ids in /metrics: unique */
+    for (int32_t a = 0; a < cfg->n_models; a++)
+        for (int32_t ai = 0; ai < cfg->models[a].n_backends; ai++)
+            for (int32_t b = 0; b <= a; b++)
+                for (int32_t bi = 0; bi < (b == a ? ai : cfg->models[b].n_backends); bi++)
+                    if (!strcmp(cfg->models[a].backends[ai].name, cfg->models[b].backends[bi].name))
+                        return ponder_error_set(c->err, PONDER_ERR_FORMAT,
+                                                "%s:%d: name: backend name '%s' is used twice (also line %d)",
+                                                c->source, cfg->models[a].backends[ai].line,
+                                                cfg->models[a].backends[ai].name, cfg->models[b].backends[bi].line);
+    if (settings)
+        TRY(parse_settings(c, &cfg->settings, settings));
+    if (routes)
+        TRY(parse_routes(c, cfg, routes));
+    return PONDER_OK;
+}
+
+ponder_status ponder_route_config_parse(const char *text, size_t len, const char *source, const char *dir,
+                                        ponder_route_config **out, ponder_error *err)
+{
+    *out = NULL;
+    if (!source)
+        source = "(config)";
+    ponder_route_config *cfg = calloc(1, sizeof *cfg);
+    if (!cfg || !(cfg->source = strdup(source))) {
+        free(cfg);
+        return ponder_error_set(err, PONDER_ERR_NOMEM, "out of memory");
+    }
+    cfg->settings = ponder_route_settings_default();
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    if (!yaml_parser_initialize(&parser)) {
+        ponder_route_config_free(cfg);
+        return ponder_error_set(err, PONDER_ERR_NOMEM, "out of memory");
+    }
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    if (!yaml_parser_load(&parser, &doc)) {
+        yaml_mark_t m = parser.problem_mark.line || !parser.context_mark.line ? parser.problem_mark : parser.context_mark;
+        ponder_error_set(err, PONDER_ERR_FORMAT, "%s:%d: (YAML syntax): %s%s%s", source, (int)m.line + 1,
+                         parser.problem ? parser.problem : "malformed YAML", parser.context ? " " : "",
+                         parser.context ? parser.context : "");
+        yaml_parser_delete(&parser);
+        ponder_route_config_free(cfg);
+        return PONDER_ERR_FORMAT;
+    }
+    cfg_ctx c = { .doc = &doc, .source = source, .dir = dir, .err = err };
+    ponder_status st = parse_root(&c, cfg);
+    yaml_document_delete(&doc);
+    yaml_parser_delete(&parser);
+    if (st != PONDER_OK) {
+        ponder_route_config_free(cfg);
+        return st;
+    }
+    *out = cfg;
+    return PONDER_OK;
+}
+
+ponder_status ponder_route_config_load(const char *path, ponder_route_config **out, ponder_error *err)
+{
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return ponder_error_set(err, PONDER_ERR_IO, "cannot open config '%s': %s", path, strerror(errno));
+    char *text = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len + 4096 + 1 > cap) {
+            cap = cap ? cap * 2 : 8192;
+            char *t = realloc(text, cap);
+            if (!t) {
+                free(text);
+                fclose(f);
+                return ponder_error_set(err, PONDER_ERR_NOMEM, "out of memory");
+            }
+            text = t;
+        }
+        size_t got = fread(text + len, 1, 4096, f);
+        len += got;
+        if (got < 4096)
+            break;
+    }
+    bool ioerr = ferror(f);
+    fclose(f);
+    if (ioerr) {
+        free(text);
+        return ponder_error_set(err, PONDER_ERR_IO, "cannot read config '%s'", path);
+    }
+    char *dir = strdup(path);
+    if (!dir) {
+        free(text);
+        return ponder_error_set(err, PONDER_ERR_NOMEM, "out of memory");
+    }
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    else
+        dir[0] = '\0';
+    ponder_status st = ponder_route_config_parse(text, len, path, dir, out, err);
+    free(dir);
+    free(text);
+    return st;
+}
+
+void ponder_route_config_free(ponder_route_config *c)
+{
+    if (!c)
+        return;
+    for (int32_t i = 0; i < c->n_models; i++) {
+        ponder_route_model_cfg *m = &c->models[i];
+        for (int32_t j = 0; j < m->n_backends; j++) {
+            ponder_route_backend_cfg *b = &m->backends[j];
+            free(b->name);
+            free(b->path);
+            free(b->api_base);
+            free(b->model);
+            free(b->api_key_env);
+        }
+        free(m->backends);
+        free(m->name);
+    }
+    free(c->models);
+    for (int32_t i = 0; i < c->n_routes; i++) {
+        for (int32_t j = 0; j < c->routes[i].n_chain; j++)
+            free(c->routes[i].chain[j]);
+        free(c->routes[i].chain);
+        free(c->routes[i].name);
+    }
+    free(c->routes);
+    free(c->source);
+    free(c);
+}
+
+const ponder_route_model_cfg *ponder_route_config_model(const ponder_route_config *c, const char *name)
+{
+    for (int32_t i = 0; c && name && i < c->n_models; i++)
+        if (!strcmp(c->models[i].name, name))
+            return &c->models[i];
+    return NULL;
+}
+
+const ponder_route_cfg *ponder_route_config_find(const ponder_route_config *c, const char *name,
+                                                 ponder_route_cfg *scratch)
+{
+    if (!c || !name)
+        return NULL;
+    for (int32_t i = 0; i < c->n_routes; i++)
+        if (!strcmp(c->routes[i].name, name))
+            return &c->routes[i];
+    for (int32_t i = 0; i < c->n_models; i++)
+        if (!strcmp(c->models[i].name, name)) {
+            /* the model alone: scratch borrows the config's strings */
+            scratch->name = c->models[i].name;
+            scratch->chain = &c->models[i].name;
+            scratch->n_chain = 1;
+            scratch->line = c->models[i].line;
+            return scratch;
+        }
+    return NULL;
+}
