@@ -75,6 +75,10 @@ const ponder_train_params *ponder_trainer_params(const ponder_trainer *t);
 void ponder_trainer_set_schedule(ponder_trainer *t, float lr, float lr_min, int32_t warmup_steps,
                                  int32_t total_steps, float weight_decay, float grad_clip);
 void ponder_trainer_set_pool(ponder_trainer *t, ponder_pool *pool);
+/* Forgets the optimizer state (Adam moments, step count, accumulated gradient): a
+ * fine-tune of a loaded checkpoint then starts its own schedule at step 0 instead of
+ * resuming the run that wrote the checkpoint's sidecar. */
+void ponder_trainer_reset_optimizer(ponder_trainer *t);
 int64_t ponder_trainer_n_params(const ponder_trainer *t);
 int64_t ponder_trainer_step_count(const ponder_trainer *t); /* optimizer steps taken */
 /* Learning rate the next ponder_trainer_step applies. */

@@ -239,6 +239,14 @@ void ponder_trainer_free(ponder_trainer *t)
 
 const ponder_train_params *ponder_trainer_params(const ponder_trainer *t) { return &t->p; }
 void ponder_trainer_set_pool(ponder_trainer *t, ponder_pool *pool) { t->p.pool = pool; }
+
+void ponder_trainer_reset_optimizer(ponder_trainer *t)
+{
+    memset(t->m, 0, (size_t)t->n_params * sizeof *t->m);
+    memset(t->v, 0, (size_t)t->n_params * sizeof *t->v);
+    t->step = 0;
+    ponder_trainer_zero_grad(t);
+}
 int64_t ponder_trainer_n_params(const ponder_trainer *t) { return t->n_params; }
 int64_t ponder_trainer_step_count(const ponder_trainer *t) { return t->step; }
 float *ponder_trainer_weights(ponder_trainer *t) { return t->w; }
