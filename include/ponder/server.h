@@ -12,6 +12,17 @@
  * mutex-protected queue and read the tokens back through a per-request channel, so a
  * client that goes away cancels its request and frees its sequences at the next step.
  *
+ * Strategies (think.h): "ponder": {"strategy": "sc", "samples": 8, "answer": "number"} in a
+ * chat or completions body, or a model-name prefix ("sc8-<model>", "cot-", "asc16-",
+ * "bon4-"; the body's object wins over the prefix). The chains run as gen requests on the
+ * engine thread next to other work (sc/bon: one request of N choices sharing the prompt;
+ * asc: rounds of at most --parallel chains); the cue goes after the prompt (completions) or
+ * the last user message (chat). The response has one choice, the winning chain's text
+ * (the first chain's when none has an answer); "ponder" adds strategy, answer, votes,
+ * agreement, samples, rounds, best and chains[{answer, tokens, mean_logprob}]; usage
+ * counts every chain's tokens. Streaming sends that text as one chunk once the strategy
+ * settles. Not combinable with n > 1, logprobs or several prompts (400).
+ *
  * libponder rule: nothing here prints or exits; notes go to the log callback.
  */
 #ifndef PONDER_SERVER_H

@@ -37,6 +37,8 @@ void srv_job_unref(srv_job *j)
     for (int32_t i = 0; i < j->n_subs; i++)
         free(j->subs[i].prompt);
     free(j->subs);
+    ponder_think_job_free(j->think);
+    ponder_think_result_free(j->think_res);
     srv_request_free(&j->req);
     pthread_cond_destroy(&j->cond);
     free(j);
@@ -167,6 +169,12 @@ static ponder_status submit_sub(struct ponder_server *s, srv_sub *sub, ponder_er
 {
     const srv_request *r = &sub->job->req;
     ponder_gen_request g = { 0 };
+    if (sub->job->think) {
+        /* the strategy's next round; caller checked there is one */
+        if (!ponder_think_job_next(sub->job->think, &g))
+            return ponder_error_set(err, PONDER_ERR_INTERNAL, "the strategy has no round to run");
+        return ponder_gen_submit(s->gen, &g, &sub->gen_id, err);
+    }
     g.prompt = sub->prompt;
     g.n_prompt = sub->n_prompt;
     g.n_choices = r->n;
@@ -228,6 +236,67 @@ static void unlink_running(struct ponder_server *s, srv_job *j)
     }
 }
 
+/* Publishes text as choice 0's only event (s->mu held). */
+static void publish_final(srv_job *j, const char *text, size_t len, ponder_finish finish)
+{
+    srv_event *e = j->n_ev < j->cap_ev ? &j->ev[j->n_ev] : NULL;
+    if (!e) {
+        size_t cap = j->cap_ev ? j->cap_ev * 2 : 4;
+        srv_event *ev = realloc(j->ev, cap * sizeof *ev);
+        if (!ev) {
+            j->aborted = true;
+            return;
+        }
+        j->ev = ev;
+        j->cap_ev = cap;
+        e = &j->ev[j->n_ev];
+    }
+    memset(e, 0, sizeof *e);
+    e->text = len ? malloc(len) : NULL;
+    if (len && !e->text) {
+        j->aborted = true;
+        return;
+    }
+    if (len)
+        memcpy(e->text, text, len);
+    e->text_len = len;
+    e->finish = finish == PONDER_FINISH_LENGTH ? PONDER_FINISH_LENGTH : PONDER_FINISH_STOP;
+    j->n_ev++;
+    j->n_finished++;
+    pthread_cond_broadcast(&j->cond);
+}
+
+/* A strategy's round finished: vote, then submit the next round or publish the winner
+ * (s->mu held; gen calls here run no callbacks: the rounds have no on_event). */
+static void think_round_done(struct ponder_server *s, srv_job *j, srv_sub *sub)
+{
+    ponder_error err;
+    ponder_status st = ponder_think_job_collect(j->think, s->gen, sub->gen_id, &err);
+    release_sub(s, sub);
+    ponder_gen_request next;
+    if (st == PONDER_OK && ponder_think_job_next(j->think, &next))
+        st = submit_sub(s, sub, &err);
+    else if (st == PONDER_OK && !sub->gen_id) {
+        st = ponder_think_job_finish(j->think, &j->think_res, &err);
+        if (st == PONDER_OK) {
+            /* no chain with an answer: the first chain (seed + 0) speaks, so the client
+             * still gets text; "answer" is null then */
+            ponder_think_result *r = j->think_res;
+            if (r->best < 0 && r->n_samples > 0)
+                r->best = 0;
+            const ponder_think_sample *best = r->best >= 0 ? &r->samples[r->best] : NULL;
+            publish_final(j, best ? best->text : "", best ? best->text_len : 0,
+                          best ? best->finish : PONDER_FINISH_STOP);
+        }
+        sub->done = true;
+    }
+    if (st != PONDER_OK) {
+        srv_log(s, PONDER_LOG_ERROR, "strategy failed: %s", err.msg);
+        j->aborted = true;
+        sub->done = true;
+    }
+}
+
 /* Moves the requests gen has finished out of it; a job ends with its last prompt. */
 static void collect_finished(struct ponder_server *s)
 {
@@ -238,8 +307,12 @@ static void collect_finished(struct ponder_server *s)
         for (int32_t i = 0; i < j->n_subs; i++) {
             srv_sub *sub = &j->subs[i];
             if (!sub->done && sub->gen_id && ponder_gen_done(s->gen, sub->gen_id)) {
-                release_sub(s, sub);
-                sub->done = true;
+                if (j->think)
+                    think_round_done(s, j, sub);
+                else {
+                    release_sub(s, sub);
+                    sub->done = true;
+                }
             }
             all = all && sub->done;
         }

@@ -220,6 +220,22 @@ static bool build_one(struct ponder_server *s, const srv_request *r, int32_t ip,
     } else {
         return srv_fail(e, SRV_ERR_INTERNAL, NULL, "no_chat_template", "%s", s->tmpl_error);
     }
+    if (!pr && r->assistant_prefix) {
+        /* continue_final_message: the generation prompt, then the answer so far verbatim,
+         * so the model sees what it saw when it wrote that text */
+        size_t pl = strlen(r->assistant_prefix);
+        char *t = malloc(len + pl + 1);
+        if (!t) {
+            free(text);
+            return srv_fail(e, SRV_ERR_INTERNAL, NULL, NULL, "out of memory");
+        }
+        memcpy(t, src, len);
+        memcpy(t + len, r->assistant_prefix, pl + 1);
+        free(text);
+        text = t;
+        src = t;
+        len += pl;
+    }
     ponder_token *ids = NULL;
     size_t n = 0;
     ponder_status st = ponder_tokenizer_encode(s->tok, src, len, add_special, parse_special, &ids, &n, &err);
@@ -272,11 +288,132 @@ static bool build_prompts(struct ponder_server *s, srv_job *j, srv_api_error *e)
     return true;
 }
 
+/* ---- strategies ---- */
+
+static bool runs_strategy(const srv_request *r)
+{
+    return r->strategy_given && r->strategy.kind != PONDER_THINK_DIRECT;
+}
+
+/* What a strategy request may not combine with, and the think parameters it runs with:
+ * the request's sampling, max_tokens and stop for every chain. */
+static bool check_strategy(struct ponder_server *s, srv_job *j, srv_api_error *e)
+{
+    srv_request *r = &j->req;
+    bool one = r->strategy.kind == PONDER_THINK_DIRECT || r->strategy.kind == PONDER_THINK_COT;
+    if (one && r->samples > 1)
+        return srv_fail(e, SRV_ERR_BAD_REQUEST, "ponder.samples", "invalid_value",
+                        "Invalid 'ponder.samples': the %s strategy runs one chain; use sc, asc or bon for %d.",
+                        ponder_think_kind_name(r->strategy.kind), (int)r->samples);
+    if (!runs_strategy(r))
+        return true;
+    if (r->n != 1)
+        return srv_fail(e, SRV_ERR_BAD_REQUEST, "n", "invalid_value",
+                        "Invalid 'n': a ponder strategy answers with one choice (the winner); use ponder.samples "
+                        "for the chains.");
+    if (r->logprobs)
+        return srv_fail(e, SRV_ERR_BAD_REQUEST, "logprobs", "invalid_value",
+                        "Invalid 'logprobs': not available with a ponder strategy (the answer is picked from "
+                        "several chains).");
+    if (r->kind == SRV_EP_COMPLETION && r->n_prompts > 1)
+        return srv_fail(e, SRV_ERR_BAD_REQUEST, "prompt", "invalid_value",
+                        "Invalid 'prompt': a ponder strategy runs on one prompt; %d given.", (int)r->n_prompts);
+    ponder_think_params *p = &j->think_p;
+    *p = ponder_think_params_default();
+    p->strategy = r->strategy;
+    p->sampling = r->sampling;
+    p->max_tokens = r->max_tokens > 0 ? r->max_tokens : 0;
+    p->stop = (const char *const *)r->stop;
+    p->n_stop = r->n_stop;
+    p->answer_kind = r->answer_kind;
+    p->prefix = NULL;
+    if (p->asc_round > s->p.n_parallel)
+        p->asc_round = s->p.n_parallel;
+    int32_t need = ponder_think_job_max_choices(p);
+    if (need > s->p.n_parallel)
+        return srv_fail(e, SRV_ERR_BAD_REQUEST, "ponder.samples", "invalid_value",
+                        "Invalid 'ponder.samples': %s decodes %d chains at once; this server decodes at most %d "
+                        "sequences at once (--parallel).",
+                        ponder_think_kind_name(r->strategy.kind), (int)need, (int)s->p.n_parallel);
+    /* the chain-of-thought cue goes after the question, as `ponder run --strategy` puts
+     * it: at the end of a completions prompt, at the end of a chat's last user message */
+    const char *cue = p->cot_cue;
+    if (!cue)
+        return true;
+    if (r->kind == SRV_EP_CHAT) {
+        json_t *last = NULL;
+        size_t i;
+        json_t *m;
+        json_array_foreach(r->messages, i, m) {
+            json_t *role = json_object_get(m, "role");
+            if (json_is_string(role) && strcmp(json_string_value(role), "user") == 0)
+                last = m;
+        }
+        if (last) {
+            json_t *content = json_object_get(last, "content");
+            srv_buf b = { 0 };
+            srv_buf_append(&b, json_string_value(content), json_string_length(content));
+            srv_buf_append(&b, cue, strlen(cue));
+            json_t *text = b.oom ? NULL : json_stringn(b.data, b.len);
+            free(b.data);
+            if (!text || json_object_set_new(last, "content", text) != 0)
+                return srv_fail(e, SRV_ERR_INTERNAL, NULL, NULL, "out of memory");
+        }
+    } else if (r->prompts[0].text) {
+        srv_prompt *pr = &r->prompts[0];
+        size_t n = strlen(cue);
+        char *t = realloc(pr->text, pr->len + n + 1);
+        if (!t)
+            return srv_fail(e, SRV_ERR_INTERNAL, NULL, NULL, "out of memory");
+        memcpy(t + pr->len, cue, n + 1);
+        pr->text = t;
+        pr->len += n;
+    }
+    return true;
+}
+
+/* Makes the think job over the built prompt (token-id prompts get the cue's tokens). */
+static bool start_strategy(struct ponder_server *s, srv_job *j, srv_api_error *e)
+{
+    srv_request *r = &j->req;
+    if (!runs_strategy(r))
+        return true;
+    srv_sub *sub = &j->subs[0];
+    if (r->kind == SRV_EP_COMPLETION && r->prompts[0].ids && j->think_p.cot_cue) {
+        const char *cue = j->think_p.cot_cue;
+        ponder_token *ids = NULL;
+        size_t n = 0;
+        ponder_error err;
+        if (ponder_tokenizer_encode(s->tok, cue, strlen(cue), false, false, &ids, &n, &err) != PONDER_OK)
+            return srv_fail(e, SRV_ERR_INTERNAL, NULL, NULL, "the cue cannot be tokenized: %s", err.msg);
+        ponder_token *t = realloc(sub->prompt, ((size_t)sub->n_prompt + n) * sizeof *t);
+        if (!t) {
+            free(ids);
+            return srv_fail(e, SRV_ERR_INTERNAL, NULL, NULL, "out of memory");
+        }
+        memcpy(t + sub->n_prompt, ids, n * sizeof *ids);
+        free(ids);
+        sub->prompt = t;
+        sub->n_prompt += (int32_t)n;
+        if (sub->n_prompt >= s->n_ctx || (r->max_tokens > 0 && (int64_t)sub->n_prompt + r->max_tokens > s->n_ctx))
+            return srv_fail(e, SRV_ERR_BAD_REQUEST, "prompt", "context_length_exceeded",
+                            "This model's maximum context length is %d tokens. However, the prompt with the "
+                            "strategy's cue is %d tokens and %d more were asked for the completion.",
+                            (int)s->n_ctx, (int)sub->n_prompt, r->max_tokens > 0 ? (int)r->max_tokens : 0);
+    }
+    ponder_error err;
+    if (ponder_think_job_create(&j->think_p, sub->prompt, sub->n_prompt, &j->think, &err) != PONDER_OK)
+        return srv_fail(e, err.code == PONDER_ERR_NOMEM ? SRV_ERR_INTERNAL : SRV_ERR_BAD_REQUEST, "ponder", NULL,
+                        "%s", err.msg);
+    return true;
+}
+
 /* ---- generation ---- */
 
 static void fill_stats(const srv_job *j, srv_stats *st)
 {
     memset(st, 0, sizeof *st);
+    st->think = j->think_res;
     int32_t n_prompt = 0;
     for (int32_t i = 0; i < j->n_subs; i++)
         n_prompt += j->subs[i].n_prompt;
@@ -286,6 +423,11 @@ static void fill_stats(const srv_job *j, srv_stats *st)
     st->flops = j->usage.flops;
     st->wall_ms = j->t_last_ms - j->t_arrival_ms;
     st->gen_ms = j->t_last_ms - j->t_first_ms;
+    if (j->think_res) {
+        /* the prompt once; evaluated once per round (asc: several) */
+        st->prompt_tokens = (int32_t)j->think_res->usage.prompt_tokens;
+        st->gen_ms = j->think_res->usage.wall_ms;
+    }
 }
 
 static void deadline(struct timespec *ts, int ms)
@@ -581,18 +723,32 @@ static enum MHD_Result handle_generate(srv_conn *c, struct MHD_Connection *conn,
     if (!srv_request_parse(kind, c->body ? c->body : "", c->body_len, &j->req, &e))
         goto refuse;
     if (j->req.model && strcmp(j->req.model, s->model_id) != 0) {
-        srv_fail(&e, SRV_ERR_NOT_FOUND, "model", "model_not_found",
-                 "The model '%s' does not exist or you do not have access to it. This server serves '%s'.",
-                 j->req.model, s->model_id);
-        goto refuse;
+        /* optillm's convention: "sc8-<model>" asks for a strategy; "ponder.strategy" wins */
+        ponder_strategy st;
+        const char *rest;
+        if (!ponder_strategy_from_model_name(j->req.model, &st, &rest) || strcmp(rest, s->model_id) != 0) {
+            srv_fail(&e, SRV_ERR_NOT_FOUND, "model", "model_not_found",
+                     "The model '%s' does not exist or you do not have access to it. This server serves '%s' "
+                     "(a strategy prefix such as 'sc8-%s' may come before it).",
+                     j->req.model, s->model_id, s->model_id);
+            goto refuse;
+        }
+        if (!j->req.strategy_given) {
+            j->req.strategy = st;
+            j->req.strategy_given = true;
+            if (j->req.samples > 0 && st.kind != PONDER_THINK_DIRECT && st.kind != PONDER_THINK_COT)
+                j->req.strategy.n_samples = j->req.samples;
+        }
     }
+    if (!check_strategy(s, j, &e))
+        goto refuse;
     if (j->req.n > s->p.n_parallel) {
         srv_fail(&e, SRV_ERR_BAD_REQUEST, "n", "invalid_value",
                  "Invalid 'n': %d choices asked; this server decodes at most %d sequences at once (--parallel).",
                  (int)j->req.n, (int)s->p.n_parallel);
         goto refuse;
     }
-    if (!build_prompts(s, j, &e))
+    if (!build_prompts(s, j, &e) || !start_strategy(s, j, &e))
         goto refuse;
 
     pthread_mutex_lock(&s->mu);

@@ -184,6 +184,21 @@ static bool parse_messages(json_t *root, srv_request *r, srv_api_error *e)
             return bad_type(e, "tools", "an array", tools);
         r->tools = json_incref(tools);
     }
+    /* continue_final_message (vLLM's name): the last message is the start of the answer
+     * itself, not a turn; the router continues a stream that died this way */
+    bool cont = false;
+    if (!get_bool(root, "continue_final_message", &cont, e))
+        return false;
+    if (cont) {
+        size_t last = json_array_size(r->messages) - 1;
+        json_t *lm = json_array_get(r->messages, last);
+        if (strcmp(json_string_value(json_object_get(lm, "role")), "assistant") != 0)
+            return srv_fail(e, SRV_ERR_BAD_REQUEST, "continue_final_message", "invalid_value",
+                            "'continue_final_message' needs the last message to be the assistant's.");
+        if (!(r->assistant_prefix = strdup(json_string_value(json_object_get(lm, "content")))))
+            return srv_fail(e, SRV_ERR_INTERNAL, NULL, NULL, "out of memory");
+        json_array_remove(r->messages, last);
+    }
     return true;
 }
 
@@ -315,6 +330,62 @@ static bool parse_logprobs(json_t *root, srv_request *r, srv_api_error *e)
     return true;
 }
 
+/* Ponder's own request fields: "ponder": {"strategy": "sc" | "sc:8" | ..., "samples": N,
+ * "answer": "number" | "choice" | "text"}. samples replaces the strategy's N (sc, asc, bon);
+ * direct and cot are one chain. */
+static bool parse_ponder(json_t *root, srv_request *r, srv_api_error *e)
+{
+    r->strategy.kind = PONDER_THINK_DIRECT;
+    r->strategy.n_samples = 1;
+    r->answer_kind = PONDER_ANSWER_NUMBER;
+    json_t *po = field(root, "ponder");
+    if (!po)
+        return true;
+    if (!json_is_object(po))
+        return bad_type(e, "ponder", "an object", po);
+    json_t *st = field(po, "strategy");
+    if (st) {
+        if (!json_is_string(st))
+            return bad_type(e, "ponder.strategy", "a string", st);
+        ponder_error perr;
+        if (ponder_strategy_parse(json_string_value(st), &r->strategy, &perr) != PONDER_OK)
+            return srv_fail(e, SRV_ERR_BAD_REQUEST, "ponder.strategy", "invalid_value", "Invalid 'ponder.strategy': %s.",
+                            perr.msg);
+        r->strategy_given = true;
+    }
+    int64_t samples = 0;
+    bool given = false;
+    if (!get_int(po, "samples", 1, PONDER_THINK_MAX_SAMPLES, &samples, &given, e)) {
+        snprintf(e->param, sizeof e->param, "ponder.samples");
+        return false;
+    }
+    if (given) {
+        bool one = r->strategy.kind == PONDER_THINK_DIRECT || r->strategy.kind == PONDER_THINK_COT;
+        if (one && samples != 1 && r->strategy_given)
+            return srv_fail(e, SRV_ERR_BAD_REQUEST, "ponder.samples", "invalid_value",
+                            "Invalid 'ponder.samples': the %s strategy runs one chain; use sc, asc or bon for %lld.",
+                            ponder_think_kind_name(r->strategy.kind), (long long)samples);
+        r->samples = (int32_t)samples;
+        if (!one)
+            r->strategy.n_samples = (int32_t)samples;
+    }
+    json_t *ak = field(po, "answer");
+    if (ak) {
+        static const struct { const char *name; ponder_answer_kind kind; } kinds[] = {
+            { "number", PONDER_ANSWER_NUMBER }, { "choice", PONDER_ANSWER_CHOICE }, { "text", PONDER_ANSWER_TEXT } };
+        if (!json_is_string(ak))
+            return bad_type(e, "ponder.answer", "a string", ak);
+        size_t k = 0;
+        while (k < 3 && strcmp(json_string_value(ak), kinds[k].name) != 0)
+            k++;
+        if (k == 3)
+            return srv_fail(e, SRV_ERR_BAD_REQUEST, "ponder.answer", "invalid_value",
+                            "Invalid value for 'ponder.answer': expected 'number', 'choice' or 'text'.");
+        r->answer_kind = kinds[k].kind;
+    }
+    return true;
+}
+
 bool srv_request_parse(srv_endpoint kind, const char *body, size_t len, srv_request *r, srv_api_error *e)
 {
     memset(r, 0, sizeof *r);
@@ -393,6 +464,8 @@ bool srv_request_parse(srv_endpoint kind, const char *body, size_t len, srv_requ
             goto done;
         }
     }
+    if (!parse_ponder(root, r, e))
+        goto done;
     json_t *user = field(root, "user");
     if (user && !json_is_string(user)) {
         bad_type(e, "user", "a string", user);
@@ -411,6 +484,7 @@ void srv_request_free(srv_request *r)
     if (!r)
         return;
     free(r->model);
+    free(r->assistant_prefix);
     json_decref(r->messages);
     json_decref(r->tools);
     for (int32_t i = 0; r->prompts && i < r->n_prompts; i++) {

@@ -36,6 +36,37 @@ static json_t *ponder_json(const srv_stats *st)
     /* generation speed over the decode phase, the number llama.cpp's timings call predicted_per_second */
     double tps = st->gen_ms > 0.0 ? st->completion_tokens * 1000.0 / st->gen_ms : 0.0;
     json_object_set_new(p, "tokens_per_s", json_real(tps));
+    const ponder_think_result *t = st->think;
+    if (t) {
+        /* the strategy's outcome: the content is the winning chain's text; the vote over
+         * every chain's extracted answer is here */
+        char name[32];
+        json_object_set_new(p, "strategy", json_string(ponder_strategy_format(&t->strategy, name, sizeof name)));
+        json_object_set_new(p, "answer", t->answer ? srv_json_string_lossy(t->answer, strlen(t->answer)) : json_null());
+        json_t *votes = json_object();
+        for (int32_t i = 0; i < t->n_votes; i++) {
+            /* a text answer is cut at PONDER_ANSWER_BYTES, maybe inside a UTF-8 sequence */
+            json_t *key = srv_json_string_lossy(t->votes[i].answer, strlen(t->votes[i].answer));
+            if (key)
+                json_object_set_new(votes, json_string_value(key), json_integer(t->votes[i].count));
+            json_decref(key);
+        }
+        json_object_set_new(p, "votes", votes);
+        json_object_set_new(p, "agreement", json_real(t->agreement));
+        json_object_set_new(p, "samples", json_integer(t->n_samples));
+        json_object_set_new(p, "rounds", json_integer(t->n_rounds));
+        json_object_set_new(p, "best", json_integer(t->best));
+        json_t *chains = json_array();
+        for (int32_t i = 0; i < t->n_samples; i++) {
+            const ponder_think_sample *c = &t->samples[i];
+            json_t *o = json_object();
+            json_object_set_new(o, "answer", c->answer[0] ? srv_json_string_lossy(c->answer, strlen(c->answer)) : json_null());
+            json_object_set_new(o, "tokens", json_integer(c->n_tokens));
+            json_object_set_new(o, "mean_logprob", json_real(c->mean_logprob));
+            json_array_append_new(chains, o);
+        }
+        json_object_set_new(p, "chains", chains);
+    }
     return p;
 }
 

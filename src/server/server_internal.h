@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "ponder/gen.h"
+#include "ponder/think.h"
 #include "ponder/tokenizer.h"
 
 /* ---- errors: one table maps each kind to its HTTP status and OpenAI error type ---- */
@@ -70,6 +71,8 @@ typedef struct srv_request {
     char *model;               /* NULL when absent */
     json_t *messages;          /* chat: normalized [{role, content: string, ...}] (owned) */
     json_t *tools;             /* chat: the tools array, passed to the template (owned), or NULL */
+    char *assistant_prefix;    /* chat, continue_final_message: the answer's first text (the last
+                                  assistant message, removed from messages), or NULL */
     srv_prompt *prompts;       /* completion: the prompts, in order (a string, an array of
                                   strings, token ids or an array of token-id arrays) */
     int32_t n_prompts;         /* completion: >= 1; chat: 0 */
@@ -82,6 +85,10 @@ typedef struct srv_request {
     bool stream, include_usage;
     bool logprobs;             /* chat: logprobs: true; completion: logprobs given (0..5) */
     int32_t top_logprobs;      /* alternatives per token */
+    bool strategy_given;       /* "ponder": {"strategy": ...} (or a model-name prefix, set by the handler) */
+    ponder_strategy strategy;  /* direct when not given */
+    int32_t samples;           /* "ponder.samples" (0: not given; overrides the strategy's N) */
+    ponder_answer_kind answer_kind; /* "ponder.answer": "number" (default), "choice", "text" */
 } srv_request;
 
 /* Parses and validates a request body. Unknown fields are ignored; null means absent, as
@@ -116,6 +123,7 @@ typedef struct srv_choice {
 } srv_choice;
 
 typedef struct srv_stats {
+    const ponder_think_result *think; /* a strategy's result (non-NULL adds its fields to "ponder") */
     int32_t prompt_tokens, completion_tokens, prompt_tokens_evaluated;
     uint64_t flops;
     double wall_ms;               /* arrival to the last token */

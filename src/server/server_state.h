@@ -17,6 +17,7 @@
 #include "ponder/model.h"
 #include "ponder/pool.h"
 #include "ponder/server.h"
+#include "ponder/think.h"
 
 #include <pthread.h>
 
@@ -60,6 +61,11 @@ typedef struct srv_job {
     srv_request req;              /* owned */
     srv_sub *subs;                /* owned; one per prompt */
     int32_t n_subs;
+    /* a strategy other than direct: its rounds run through subs[0], their tokens are not
+     * published; when it settles the winning chain becomes choice 0's one event */
+    ponder_think_params think_p;  /* stop pointers into req */
+    ponder_think_job *think;      /* owned */
+    ponder_think_result *think_res; /* owned, once settled */
 
     srv_event *ev;                /* in arrival order */
     size_t n_ev, cap_ev;

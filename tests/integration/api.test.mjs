@@ -136,6 +136,34 @@ test('completions with several prompts: n choices each, prompt-major, each as it
   assert.equal(ids.usage.prompt_tokens, 5);
 });
 
+test('ponder strategies: the request object, the model-name prefix, one streamed chunk', async () => {
+  const req = { messages: chat('Tom has 2 cats and 3 dogs. How many pets?'), max_tokens: 16, temperature: 0.8, seed: 4 };
+  const sc = await client.chat.completions.create({ ...req, model: 'sc4-' + MODEL });
+  assert.equal(sc.choices.length, 1);
+  assert.equal(sc.ponder.strategy, 'sc:4');
+  assert.equal(sc.ponder.samples, 4);
+  assert.equal(sc.ponder.chains.length, 4);
+  const answered = sc.ponder.chains.filter((c) => c.answer !== null).length;
+  assert.equal(Object.values(sc.ponder.votes).reduce((a, b) => a + b, 0), answered);
+  assert.equal(sc.ponder.prompt_tokens_evaluated, sc.usage.prompt_tokens); // once for all chains
+  // the same through "ponder" in the body
+  const body = await client.chat.completions.create({ ...req, ponder: { strategy: 'sc', samples: 4 } });
+  assert.equal(body.choices[0].message.content, sc.choices[0].message.content);
+  assert.deepEqual(body.ponder.votes, sc.ponder.votes);
+  // streamed: the whole answer as one content chunk
+  const stream = await client.chat.completions.create({ ...req, model: 'sc4-' + MODEL, stream: true });
+  const contents = [];
+  let last;
+  for await (const ch of stream) { const d = ch.choices[0]?.delta?.content; if (d) contents.push(d); last = ch; }
+  assert.deepEqual(contents, [sc.choices[0].message.content]);
+  assert.equal(last.ponder.strategy, 'sc:4');
+  // completions, best-of-N
+  const bon = await client.completions.create({ prompt: 'Once upon a time', max_tokens: 10, temperature: 1, seed: 2, ponder: { strategy: 'bon', samples: 3 } });
+  const means = bon.ponder.chains.map((c) => c.mean_logprob);
+  assert.equal(bon.ponder.best, means.indexOf(Math.max(...means)));
+  await assert.rejects(client.chat.completions.create({ ...req, model: 'sc16-' + MODEL }), (e) => { assert.equal(e.status, 400); assert.equal(e.param, 'ponder.samples'); return true; });
+});
+
 test('chat logprobs: one entry per token with bytes and sorted top_logprobs', async () => {
   const r = await client.chat.completions.create({ messages: chat('Hi'), max_tokens: 8, temperature: 0, logprobs: true, top_logprobs: 3 });
   const content = r.choices[0].logprobs.content;

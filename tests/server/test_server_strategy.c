@@ -1,0 +1,333 @@
+/*
+ * test_server_strategy.c — think strategies through the HTTP API, end to end in process:
+ * a ponder_server on a loopback port (stories260K, ChatML, 4 slots) and plain HTTP/1.0
+ * requests over a socket. A strategy's chains are exactly the n choices of the same
+ * prompt (with the cue) and seeds, so each check rebuilds the strategy's outcome from a
+ * plain n-choice request: the vote, the winner's text, bon's pick by mean logprob, asc's
+ * accounting, the streamed single chunk, the model-name prefix and the 400s/404s.
+ */
+#include <arpa/inet.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "ponder/server.h"
+#include "ponder/think.h"
+#include "testutil.h"
+
+#define MODEL_ID "stories260K"
+#define CUE PONDER_THINK_COT_CUE
+
+typedef struct http_reply {
+    int status;
+    char *body; /* NUL-terminated */
+} http_reply;
+
+static ponder_server *srv;
+
+/* One HTTP/1.0 request (no chunked encoding: the server closes after the body). */
+static http_reply http_post(const char *path, const char *body)
+{
+    http_reply r = { 0, NULL };
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = { 0 };
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)ponder_server_port(srv));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    char head[256];
+    int n = snprintf(head, sizeof head,
+                     "POST %s HTTP/1.0\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+                     path, strlen(body));
+    assert_int_equal(write(fd, head, (size_t)n), n);
+    assert_int_equal(write(fd, body, strlen(body)), (ssize_t)strlen(body));
+    size_t len = 0, cap = 1 << 16;
+    char *buf = malloc(cap);
+    ssize_t k;
+    while ((k = read(fd, buf + len, cap - len - 1)) > 0) {
+        len += (size_t)k;
+        if (cap - len < 4096)
+            buf = realloc(buf, cap *= 2);
+    }
+    close(fd);
+    buf[len] = '\0';
+    assert_int_equal(sscanf(buf, "HTTP/1.%*d %d", &r.status), 1);
+    char *sep = strstr(buf, "\r\n\r\n");
+    assert_non_null(sep);
+    r.body = strdup(sep + 4);
+    free(buf);
+    return r;
+}
+
+static json_t *post_json(const char *path, const char *body, int want_status)
+{
+    http_reply r = http_post(path, body);
+    if (r.status != want_status)
+        fprintf(stderr, "%s %s -> %d %s\n", path, body, r.status, r.body);
+    assert_int_equal(r.status, want_status);
+    json_error_t je;
+    json_t *o = json_loads(r.body, 0, &je);
+    assert_non_null(o);
+    free(r.body);
+    return o;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    ponder_server_params p = ponder_server_params_default();
+    p.port = 0;
+    p.n_parallel = 4;
+    p.n_ctx = 256;
+    p.chatml = true;
+    ponder_error err = { 0 };
+    if (ponder_server_create(tu_shared("models/stories260K/stories260K.gguf"), &p, &srv, &err) != PONDER_OK ||
+        ponder_server_start(srv, &err) != PONDER_OK) {
+        fprintf(stderr, "setup: %s\n", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    ponder_server_free(srv);
+    return 0;
+}
+
+static const char *choice_text(json_t *resp, size_t i, bool chat)
+{
+    json_t *c = json_array_get(json_object_get(resp, "choices"), i);
+    assert_non_null(c);
+    json_t *t = chat ? json_object_get(json_object_get(c, "message"), "content") : json_object_get(c, "text");
+    assert_true(json_is_string(t));
+    return json_string_value(t);
+}
+
+static json_int_t int_of(json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    assert_true(json_is_integer(v));
+    return json_integer_value(v);
+}
+
+/* sc over a completions prompt = the vote over the n choices of prompt + cue. */
+static void test_sc_equals_n_choices(void **state)
+{
+    (void)state;
+    const char *q = "Tom had 3 apples and got 2 more. How many?";
+    char body[1024];
+    snprintf(body, sizeof body,
+             "{\"prompt\":\"%s\",\"max_tokens\":24,\"temperature\":0.9,\"seed\":11,"
+             "\"ponder\":{\"strategy\":\"sc\",\"samples\":4,\"answer\":\"text\"}}", q);
+    json_t *sc = post_json("/v1/completions", body, 200);
+    snprintf(body, sizeof body, "{\"prompt\":\"%s%s\",\"max_tokens\":24,\"temperature\":0.9,\"seed\":11,\"n\":4}", q,
+             CUE);
+    json_t *plain = post_json("/v1/completions", body, 200);
+
+    const char *answers[4];
+    char buf[4][PONDER_ANSWER_BYTES];
+    for (int i = 0; i < 4; i++) {
+        const char *t = choice_text(plain, (size_t)i, false);
+        answers[i] = ponder_answer_extract(PONDER_ANSWER_TEXT, 0, t, strlen(t), buf[i]) ? buf[i] : NULL;
+    }
+    ponder_vote votes[4];
+    int32_t n_answered = 0;
+    int32_t n_votes = ponder_vote_tally(answers, 4, votes, &n_answered);
+    assert_true(n_votes >= 1);
+
+    json_t *po = json_object_get(sc, "ponder");
+    assert_string_equal(json_string_value(json_object_get(po, "strategy")), "sc:4");
+    assert_int_equal(int_of(po, "samples"), 4);
+    assert_int_equal(int_of(po, "rounds"), 1);
+    assert_string_equal(json_string_value(json_object_get(po, "answer")), votes[0].answer);
+    json_t *jv = json_object_get(po, "votes");
+    assert_int_equal(json_object_size(jv), (size_t)n_votes);
+    for (int32_t i = 0; i < n_votes; i++)
+        assert_int_equal(int_of(jv, votes[i].answer), votes[i].count);
+    assert_true(fabs(json_real_value(json_object_get(po, "agreement")) - (double)votes[0].count / n_answered) < 1e-9);
+    /* one choice: the winning chain's text */
+    assert_int_equal(json_array_size(json_object_get(sc, "choices")), 1);
+    assert_string_equal(choice_text(sc, 0, false), choice_text(plain, (size_t)votes[0].first, false));
+    /* the prompt evaluated once for all chains; usage counts every chain's tokens */
+    json_t *u = json_object_get(sc, "usage");
+    assert_int_equal(int_of(u, "prompt_tokens"), int_of(json_object_get(plain, "usage"), "prompt_tokens"));
+    assert_int_equal(int_of(po, "prompt_tokens_evaluated"), int_of(u, "prompt_tokens"));
+    assert_int_equal(int_of(u, "completion_tokens"), int_of(json_object_get(plain, "usage"), "completion_tokens"));
+    assert_true(int_of(po, "flops") > 0);
+    json_decref(sc);
+    json_decref(plain);
+}
+
+/* bon through the model-name prefix on chat: the chain with the best mean logprob wins. */
+static void test_bon_prefix_chat(void **state)
+{
+    (void)state;
+    json_t *bon = post_json("/v1/chat/completions",
+                            "{\"model\":\"bon4-" MODEL_ID "\",\"messages\":[{\"role\":\"user\",\"content\":\"A cat\"}],"
+                            "\"max_tokens\":16,\"temperature\":1.0,\"seed\":3}",
+                            200);
+    json_t *plain = post_json("/v1/chat/completions",
+                              "{\"messages\":[{\"role\":\"user\",\"content\":\"A cat" CUE "\"}],"
+                              "\"max_tokens\":16,\"temperature\":1.0,\"seed\":3,\"n\":4,\"logprobs\":true}",
+                              200);
+    int best = -1;
+    double best_mean = -INFINITY;
+    for (size_t i = 0; i < 4; i++) {
+        json_t *content = json_object_get(json_object_get(json_array_get(json_object_get(plain, "choices"), i),
+                                                          "logprobs"),
+                                          "content");
+        double sum = 0.0;
+        size_t k;
+        json_t *t;
+        json_array_foreach(content, k, t) sum += json_real_value(json_object_get(t, "logprob"));
+        size_t n = json_array_size(content);
+        if (n && sum / (double)n > best_mean) {
+            best_mean = sum / (double)n;
+            best = (int)i;
+        }
+    }
+    json_t *po = json_object_get(bon, "ponder");
+    assert_string_equal(json_string_value(json_object_get(po, "strategy")), "bon:4");
+    assert_int_equal(int_of(po, "best"), best);
+    assert_string_equal(choice_text(bon, 0, true), choice_text(plain, (size_t)best, true));
+    json_decref(bon);
+    json_decref(plain);
+}
+
+/* asc: at most the budget, rounds of at most --parallel chains, the prompt once per round;
+ * greedy chains agree at once, so the first round settles it. */
+static void test_asc_accounting(void **state)
+{
+    (void)state;
+    json_t *r = post_json("/v1/completions",
+                          "{\"prompt\":\"Once upon a time\",\"max_tokens\":8,\"temperature\":0,"
+                          "\"ponder\":{\"strategy\":\"asc\",\"samples\":16,\"answer\":\"text\"}}",
+                          200);
+    json_t *po = json_object_get(r, "ponder");
+    json_int_t samples = int_of(po, "samples"), rounds = int_of(po, "rounds");
+    assert_int_equal(rounds, 1);
+    assert_int_equal(samples, 4);
+    assert_true(fabs(json_real_value(json_object_get(po, "agreement")) - 1.0) < 1e-12);
+    assert_int_equal(int_of(po, "prompt_tokens_evaluated"), rounds * int_of(json_object_get(r, "usage"), "prompt_tokens"));
+    json_decref(r);
+    /* sampled: more rounds may follow, each evaluating the prompt again */
+    r = post_json("/v1/completions",
+                  "{\"prompt\":\"Once upon a time\",\"max_tokens\":8,\"temperature\":1.5,\"seed\":2,"
+                  "\"ponder\":{\"strategy\":\"asc:12\",\"answer\":\"text\"}}",
+                  200);
+    po = json_object_get(r, "ponder");
+    samples = int_of(po, "samples");
+    rounds = int_of(po, "rounds");
+    assert_true(samples >= 4 && samples <= 12);
+    assert_int_equal(rounds, (samples + 3) / 4);
+    assert_int_equal(int_of(po, "prompt_tokens_evaluated"), rounds * int_of(json_object_get(r, "usage"), "prompt_tokens"));
+    json_decref(r);
+}
+
+/* Streaming with a strategy: the role chunk, the whole answer as one chunk, the finish
+ * chunk carrying the ponder object, [DONE]. */
+static void test_stream_one_chunk(void **state)
+{
+    (void)state;
+    const char *req = "{\"messages\":[{\"role\":\"user\",\"content\":\"A dog\"}],\"max_tokens\":12,\"temperature\":0.8,"
+                      "\"seed\":9,\"ponder\":{\"strategy\":\"sc:3\",\"answer\":\"text\"}%s}";
+    char body[512];
+    snprintf(body, sizeof body, req, "");
+    json_t *whole = post_json("/v1/chat/completions", body, 200);
+    snprintf(body, sizeof body, req, ",\"stream\":true");
+    http_reply r = http_post("/v1/chat/completions", body);
+    assert_int_equal(r.status, 200);
+    int n_data = 0, n_content = 0;
+    bool done = false, ponder_seen = false;
+    char *save = NULL;
+    for (char *line = strtok_r(r.body, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        if (strncmp(line, "data: ", 6) != 0)
+            continue;
+        n_data++;
+        if (strcmp(line + 6, "[DONE]") == 0) {
+            done = true;
+            continue;
+        }
+        json_t *c = json_loads(line + 6, 0, NULL);
+        assert_non_null(c);
+        json_t *delta = json_object_get(json_array_get(json_object_get(c, "choices"), 0), "delta");
+        json_t *content = json_object_get(delta, "content");
+        if (json_is_string(content) && json_string_length(content) > 0) {
+            n_content++;
+            assert_string_equal(json_string_value(content), choice_text(whole, 0, true));
+        }
+        json_t *po = json_object_get(c, "ponder");
+        if (po) {
+            ponder_seen = true;
+            assert_string_equal(json_string_value(json_object_get(po, "strategy")), "sc:3");
+            assert_true(json_equal(json_object_get(po, "votes"), json_object_get(json_object_get(whole, "ponder"), "votes")));
+        }
+        json_decref(c);
+    }
+    assert_true(done && ponder_seen);
+    assert_int_equal(n_content, 1);
+    assert_int_equal(n_data, 4); /* role, content, finish, [DONE] */
+    free(r.body);
+    json_decref(whole);
+}
+
+static void expect_error(const char *path, const char *body, int status, const char *param)
+{
+    json_t *o = post_json(path, body, status);
+    json_t *e = json_object_get(o, "error");
+    assert_non_null(e);
+    if (param)
+        assert_string_equal(json_string_value(json_object_get(e, "param")), param);
+    json_decref(o);
+}
+
+static void test_strategy_errors(void **state)
+{
+    (void)state;
+    const char *C = "/v1/completions";
+    expect_error(C, "{\"prompt\":\"x\",\"ponder\":{\"strategy\":\"vote\"}}", 400, "ponder.strategy");
+    expect_error(C, "{\"prompt\":\"x\",\"ponder\":{\"strategy\":3}}", 400, "ponder.strategy");
+    expect_error(C, "{\"prompt\":\"x\",\"ponder\":\"sc\"}", 400, "ponder");
+    expect_error(C, "{\"prompt\":\"x\",\"ponder\":{\"strategy\":\"sc\",\"samples\":0}}", 400, "ponder.samples");
+    expect_error(C, "{\"prompt\":\"x\",\"ponder\":{\"strategy\":\"cot\",\"samples\":4}}", 400, "ponder.samples");
+    expect_error(C, "{\"prompt\":\"x\",\"ponder\":{\"strategy\":\"sc\",\"answer\":\"words\"}}", 400, "ponder.answer");
+    /* sc:8 needs 8 sequences at once; the server has 4 */
+    expect_error(C, "{\"prompt\":\"x\",\"ponder\":{\"strategy\":\"sc\"}}", 400, "ponder.samples");
+    expect_error(C, "{\"prompt\":\"x\",\"model\":\"sc8-" MODEL_ID "\"}", 400, "ponder.samples");
+    expect_error(C, "{\"prompt\":\"x\",\"n\":2,\"ponder\":{\"strategy\":\"sc:2\"}}", 400, "n");
+    expect_error(C, "{\"prompt\":\"x\",\"logprobs\":1,\"ponder\":{\"strategy\":\"sc:2\"}}", 400, "logprobs");
+    expect_error(C, "{\"prompt\":[\"x\",\"y\"],\"ponder\":{\"strategy\":\"sc:2\"}}", 400, "prompt");
+    expect_error(C, "{\"prompt\":\"x\",\"model\":\"sc4-other\"}", 404, "model");
+    expect_error(C, "{\"prompt\":\"x\",\"model\":\"xy4-" MODEL_ID "\"}", 404, "model");
+    /* direct through the prefix is the plain request; asc fits any --parallel (rounds shrink) */
+    json_t *o = post_json(C, "{\"prompt\":\"x\",\"max_tokens\":2,\"model\":\"direct-" MODEL_ID "\"}", 200);
+    assert_null(json_object_get(json_object_get(o, "ponder"), "strategy"));
+    json_decref(o);
+    o = post_json(C, "{\"prompt\":\"x\",\"max_tokens\":2,\"model\":\"asc64-" MODEL_ID "\",\"temperature\":0}", 200);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(o, "ponder"), "strategy")), "asc:64");
+    json_decref(o);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sc_equals_n_choices), cmocka_unit_test(test_bon_prefix_chat),
+        cmocka_unit_test(test_asc_accounting),      cmocka_unit_test(test_stream_one_chunk),
+        cmocka_unit_test(test_strategy_errors),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
