@@ -83,13 +83,35 @@ typedef struct ponder_gen_request {
     void *user;
 } ponder_gen_request;
 
+#define PONDER_GEN_DRAFT_K_MAX 16 /* bound of the tokens a draft proposes per step */
+
 typedef struct ponder_gen_params {
     int32_t n_seq_max;            /* choices live at once, over all requests (default 1) */
     ponder_context_params context; /* n_ctx is per sequence; n_seq_max is set from above;
                                       n_kv_cells 0: n_ctx * n_seq_max. With fewer cells, a
                                       step that does not fit ends its longest choice
                                       ("length") */
+    /* Speculative decoding (draft NULL: off). The draft model (same vocabulary, checked by
+     * ponder_gen_check_draft) runs in its own context with the same parameters; every
+     * step it proposes k tokens per choice, the model verifies them all in the step's one
+     * batched decode, the longest acceptable prefix is kept plus one token from the
+     * model, and both KV caches drop the rest. Greedy: the tokens are those of the model
+     * alone. Sampling: a proposal x from the draft's distribution q is accepted with
+     * probability min(1, p(x)/q(x)), else the token is drawn from normalize(max(0, p - q))
+     * (Leviathan et al. 2023), p and q being the distributions after the request's whole
+     * sampling chain (ponder_sampler_probs), so the tokens follow the model's distribution
+     * exactly (not the same draws as without a draft). k adapts per choice: +1 after a
+     * step accepting all k, halved after one accepting fewer than k/2, within
+     * 1..draft_k_max, and never past max_tokens or the context. */
+    const ponder_model *draft;
+    int32_t draft_k;              /* initial k (0: 4) */
+    int32_t draft_k_max;          /* 0: PONDER_GEN_DRAFT_K_MAX; 1..PONDER_GEN_DRAFT_K_MAX */
 } ponder_gen_params;
+
+/* Can draft propose tokens for target? Same vocabulary size and the same token texts
+ * (tokenizer.ggml.tokens, every entry) and special token ids; otherwise
+ * PONDER_ERR_INVALID_ARG naming the first difference. */
+ponder_status ponder_gen_check_draft(const ponder_model *target, const ponder_model *draft, ponder_error *err);
 
 ponder_gen_params ponder_gen_params_default(void);
 
@@ -130,7 +152,11 @@ typedef struct ponder_gen_usage {
     int32_t prompt_tokens;                 /* the request's prompt length */
     int32_t prompt_tokens_evaluated;       /* prompt positions actually run (once, shared) */
     int32_t completion_tokens;             /* over all choices */
-    uint64_t flops;                        /* forward FLOPs spent on this request */
+    uint64_t flops;                        /* forward FLOPs spent on this request (the
+                                              draft model's included) */
+    int32_t draft_tokens;                  /* speculative decoding: tokens the draft proposed */
+    int32_t draft_accepted;                /*   of those, accepted by the model */
+    int32_t verify_steps;                  /*   batched verifications of proposals */
 } ponder_gen_usage;
 
 bool ponder_gen_done(const ponder_gen *g, int32_t request_id); /* unknown id: true */

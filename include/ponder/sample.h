@@ -49,6 +49,15 @@ void ponder_sampler_free(ponder_sampler *s);
 /* Picks a token from logits[0..n_vocab); does not modify logits. NaN logits are never
  * picked; -1 only if s or logits is NULL. */
 int32_t ponder_sampler_sample(ponder_sampler *s, const float *logits);
+/* The distribution ponder_sampler_sample draws from for these logits (the same chain:
+ * penalties, top-k, top-p, min-p, temperature) into probs[0..n_vocab): it sums to 1 and
+ * is 0 on every token the chain cuts; greedy (temp <= 0): 1 on the token it would pick.
+ * Draws nothing. Returns the most likely kept token (-1 if an argument is NULL).
+ * Speculative decoding's accept/reject rule works on these distributions. */
+int32_t ponder_sampler_probs(ponder_sampler *s, const float *logits, float *probs);
+/* A uniform number in [0, 1) from the sampler's generator (the one its draws use), for
+ * callers that combine distributions themselves; 0 if s is NULL. */
+double ponder_sampler_uniform(ponder_sampler *s);
 /* Records a token (prompt or generated) in the penalty window; ids outside
  * the vocabulary are kept in the window but penalise nothing. */
 void ponder_sampler_accept(ponder_sampler *s, int32_t token);

@@ -149,8 +149,8 @@ static double per_second(size_t n, double ms)
 }
 
 typedef struct run_opts {
-    const char *model, *prompt, *file, *ctk, *ctv, *strategy, *answer;
-    int32_t n_predict, n_ctx, n_threads;
+    const char *model, *prompt, *file, *ctk, *ctv, *strategy, *answer, *draft;
+    int32_t n_predict, n_ctx, n_threads, draft_k;
     bool n_ctx_given, json, float_act, temp_given;
     ponder_sampler_params sp;
 } run_opts;
@@ -250,6 +250,194 @@ done:
     return rc;
 }
 
+/* What `ponder run --draft` streams and counts. */
+typedef struct spec_out {
+    bool json, write_failed;
+    text_buf text;
+    char last_byte;
+    double t_first;     /* when the first token came (the prompt is done) */
+} spec_out;
+
+static void spec_on_event(const ponder_gen_event *ev, void *user)
+{
+    spec_out *o = user;
+    if (o->t_first == 0.0)
+        o->t_first = cli_now_ms();
+    if (ev->text_len == 0)
+        return;
+    if (o->json) {
+        if (!text_append(&o->text, ev->text, ev->text_len))
+            o->write_failed = true;
+    } else if (!o->write_failed) {
+        o->write_failed = fwrite(ev->text, 1, ev->text_len, stdout) != ev->text_len || fflush(stdout) != 0;
+        o->last_byte = ev->text[ev->text_len - 1];
+    }
+}
+
+/* `ponder run --draft`: the same generation through the gen engine with a draft model
+ * proposing tokens (gen.h); the repetition window holds the generated tokens only, as
+ * for the server's requests. */
+static int run_speculative(const run_opts *o, ponder_context_params cp, const char *model_path,
+                           const char *draft_path, const char *prompt, size_t prompt_len)
+{
+    ponder_error err = { 0 };
+    ponder_model *m = NULL, *dm = NULL;
+    ponder_tokenizer *tok = NULL;
+    ponder_pool *pool = NULL;
+    ponder_gen *g = NULL;
+    ponder_token *prompt_ids = NULL;
+    size_t n_prompt = 0;
+    int32_t id = 0;
+    spec_out out = { .json = o->json, .last_byte = '\n' };
+    int rc = CLI_EXIT_RUNTIME;
+
+    if (ponder_model_load(model_path, NULL, &m, &err) != PONDER_OK) {
+        cli_runtime_error("%s", err.msg);
+        goto done;
+    }
+    if (ponder_model_load(draft_path, NULL, &dm, &err) != PONDER_OK) {
+        cli_runtime_error("--draft: %s", err.msg);
+        goto done;
+    }
+    if (ponder_gen_check_draft(m, dm, &err) != PONDER_OK) {
+        cli_runtime_error("--draft %s: %s", draft_path, err.msg);
+        goto done;
+    }
+    const ponder_hparams *h = ponder_model_hparams(m);
+    if (ponder_tokenizer_create(ponder_model_gguf(m), &tok, &err) != PONDER_OK) {
+        cli_runtime_error("%s: %s", model_path, err.msg);
+        goto done;
+    }
+    if (ponder_tokenizer_encode(tok, prompt, prompt_len, true, false, &prompt_ids, &n_prompt, &err) != PONDER_OK) {
+        cli_runtime_error("prompt: %s", err.msg);
+        goto done;
+    }
+    if (n_prompt == 0) {
+        cli_runtime_error("the prompt is empty (this model adds no BOS token); give some text with -p or -f");
+        goto done;
+    }
+    if (!o->n_ctx_given)
+        cp.n_ctx = h->n_ctx_train > 0 && h->n_ctx_train < RUN_DEFAULT_N_CTX ? h->n_ctx_train : RUN_DEFAULT_N_CTX;
+    else
+        cp.n_ctx = o->n_ctx == 0 ? h->n_ctx_train : o->n_ctx;
+    if (n_prompt > (size_t)cp.n_ctx) {
+        cli_runtime_error("the prompt is %zu tokens but the context holds only %d (raise -c, at most the "
+                          "model's %d)",
+                          n_prompt, (int)cp.n_ctx, (int)h->n_ctx_train);
+        goto done;
+    }
+    if (ponder_pool_create(o->n_threads, &pool, &err) != PONDER_OK) {
+        cli_runtime_error("%s", err.msg);
+        goto done;
+    }
+    cp.pool = pool;
+    ponder_gen_params gp = ponder_gen_params_default();
+    gp.context = cp;
+    gp.draft = dm;
+    gp.draft_k = o->draft_k;
+    if (ponder_gen_create(m, tok, &gp, &g, &err) != PONDER_OK) {
+        cli_runtime_error("%s", err.msg);
+        goto done;
+    }
+    ponder_gen_request req = { 0 };
+    req.prompt = prompt_ids;
+    req.n_prompt = (int32_t)n_prompt;
+    req.n_choices = 1;
+    req.max_tokens = o->n_predict < 0 ? 0 : o->n_predict;
+    req.sampling = o->sp;
+    if (req.sampling.repeat_last_n < 0)
+        req.sampling.repeat_last_n = cp.n_ctx;
+    req.on_event = spec_on_event;
+    req.user = &out;
+    const double t0 = cli_now_ms();
+    if (o->n_predict != 0 && ponder_gen_run(g, &req, &id, &err) != PONDER_OK) {
+        cli_runtime_error("%s", err.msg);
+        goto done;
+    }
+    const double t_end = cli_now_ms();
+    ponder_gen_choice_result res = { 0 };
+    ponder_gen_usage use = { 0 };
+    if (id > 0 && (ponder_gen_result(g, id, 0, &res, &err) != PONDER_OK ||
+                   ponder_gen_usage_of(g, id, &use, &err) != PONDER_OK)) {
+        cli_runtime_error("%s", err.msg);
+        goto done;
+    }
+    /* the tokens printed: a final end-of-generation token is not part of the text */
+    int32_t n_gen = res.n_tokens;
+    const char *stop = "length";
+    if (res.finish == PONDER_FINISH_STOP) {
+        stop = "eog";
+        n_gen--;
+    } else if (res.finish == PONDER_FINISH_LENGTH && (o->n_predict < 0 || n_gen < o->n_predict)) {
+        stop = "context";
+    }
+    if (out.t_first == 0.0)
+        out.t_first = t_end;
+    const double prompt_ms = out.t_first - t0, gen_ms = t_end - out.t_first;
+    const double acceptance = use.draft_tokens > 0 ? (double)use.draft_accepted / use.draft_tokens : 0.0;
+    const double per_verify = use.verify_steps > 0 ? (double)use.draft_accepted / use.verify_steps : 0.0;
+
+    if (o->json) {
+        json_t *j = json_object();
+        json_t *timings = json_pack("{s:I, s:f, s:f, s:I, s:f, s:f}", "prompt_n", (json_int_t)n_prompt, "prompt_ms",
+                                    prompt_ms, "prompt_per_second", per_second(n_prompt, prompt_ms), "predicted_n",
+                                    (json_int_t)n_gen, "predicted_ms", gen_ms, "predicted_per_second",
+                                    per_second((size_t)n_gen, gen_ms));
+        json_t *spec = json_pack("{s:s, s:i, s:i, s:i, s:f, s:f}", "draft", draft_path, "draft_tokens",
+                                 (int)use.draft_tokens, "draft_accepted", (int)use.draft_accepted, "verify_steps",
+                                 (int)use.verify_steps, "acceptance_rate", acceptance, "accepted_per_verify", per_verify);
+        json_t *str = cli_json_string(out.text.data ? out.text.data : "", out.text.len);
+        if (!j || !timings || !spec || !str || out.write_failed) {
+            json_decref(j);
+            json_decref(timings);
+            json_decref(spec);
+            json_decref(str);
+            cli_runtime_error("out of memory");
+            goto done;
+        }
+        json_object_set_new(j, "prompt_tokens", ids_json(prompt_ids, n_prompt));
+        json_object_set_new(j, "tokens", ids_json(res.tokens, (size_t)(n_gen > 0 ? n_gen : 0)));
+        json_object_set_new(j, "text", str);
+        json_object_set_new(j, "stop", json_string(stop));
+        json_object_set_new(j, "seed", json_integer((json_int_t)(o->sp.seed <= (uint64_t)INT64_MAX ? o->sp.seed : 0)));
+        json_object_set_new(j, "timings", timings);
+        json_object_set_new(j, "speculative", spec);
+        char *s = json_dumps(j, JSON_PRESERVE_ORDER);
+        json_decref(j);
+        if (!s) {
+            cli_runtime_error("out of memory");
+            goto done;
+        }
+        out.write_failed = puts(s) == EOF;
+        free(s);
+    } else if (isatty(STDOUT_FILENO) && out.last_byte != '\n' && !out.write_failed) {
+        putchar('\n');
+    }
+    if (fflush(stdout) != 0 || out.write_failed) {
+        cli_runtime_error("writing the output failed: %s", strerror(errno ? errno : EIO));
+        goto done;
+    }
+    fprintf(stderr, "timings: prompt %zu tokens in %.2f ms (%.2f tokens/s), generation %d tokens in %.2f ms "
+                    "(%.2f tokens/s)\n",
+            n_prompt, prompt_ms, per_second(n_prompt, prompt_ms), (int)n_gen, gen_ms, per_second((size_t)n_gen, gen_ms));
+    fprintf(stderr, "speculative: draft %s, %d proposed, %d accepted (acceptance %.1f%%), %d verify steps, "
+                    "%.2f accepted per verify\n",
+            draft_path, (int)use.draft_tokens, (int)use.draft_accepted, 100.0 * acceptance, (int)use.verify_steps,
+            per_verify);
+    rc = CLI_EXIT_OK;
+done:
+    if (id > 0)
+        ponder_gen_release(g, id);
+    free(out.text.data);
+    ponder_gen_free(g);
+    ponder_pool_free(pool);
+    free(prompt_ids);
+    ponder_tokenizer_free(tok);
+    ponder_model_free(dm);
+    ponder_model_free(m);
+    return rc;
+}
+
 int cmd_run(int argc, char **argv)
 {
     const char *cmd = "run";
@@ -278,6 +466,8 @@ int cmd_run(int argc, char **argv)
         { "--json", NULL, CLI_FLAG, &o.json, 0, 0, NULL },
         { "--strategy", NULL, CLI_STRING, &o.strategy, 0, 0, NULL },
         { "--answer", NULL, CLI_STRING, &o.answer, 0, 0, NULL },
+        { "--draft", NULL, CLI_STRING, &o.draft, 0, 0, NULL },
+        { "--draft-k", NULL, CLI_INT, &o.draft_k, 1, PONDER_GEN_DRAFT_K_MAX, NULL },
     };
     cli_result r = cli_parse(cmd, argc, argv, opts, sizeof opts / sizeof opts[0], NULL, 0, NULL);
     if (r == CLI_HELP) {
@@ -297,6 +487,10 @@ int cmd_run(int argc, char **argv)
         if (ponder_strategy_parse(o.strategy, &strat, &serr) != PONDER_OK)
             return cli_usage_error(cmd, "--strategy: %s", serr.msg);
     }
+    if (o.draft_k && !o.draft)
+        return cli_usage_error(cmd, "--draft-k needs --draft");
+    if (o.draft && o.strategy)
+        return cli_usage_error(cmd, "--draft does not combine with --strategy");
     if (o.strategy && o.n_predict == 0)
         return cli_usage_error(cmd, "--strategy needs -n >= 1 (tokens per chain) or -1 (until the context is full)");
     if (o.answer) {
@@ -343,6 +537,16 @@ int cmd_run(int argc, char **argv)
             return cli_runtime_error("%s: the prompt contains a NUL byte", o.file ? o.file : "-p");
         }
         rc = run_strategy(&o, &strat, akind, cp, model_path, prompt);
+        free(file_text);
+        return rc;
+    }
+    if (o.draft) {
+        char draft_path[PATH_MAX];
+        if ((rc = cli_find_model(cmd, o.draft, draft_path, sizeof draft_path)) != 0) {
+            free(file_text);
+            return rc;
+        }
+        rc = run_speculative(&o, cp, model_path, draft_path, prompt, prompt_len);
         free(file_text);
         return rc;
     }

@@ -39,6 +39,12 @@ typedef struct gen_choice {
     double sum_logprob;
     ponder_finish finish;
     ponder_token next;         /* sampled, decoded by the next step; PONDER_TOKEN_NULL if none */
+    /* speculative decoding (the generator has a draft) */
+    ponder_sampler *dsmp;      /* the draft's chain: its greedy picks, or q (ponder_sampler_probs) */
+    float *q;                  /* sampling only: k_max rows of n_vocab, q of each proposal */
+    int32_t k;                 /* tokens to propose next step (adapted) */
+    int32_t n_draft;           /* proposed this step, verified after pending `next` */
+    ponder_token draft[PONDER_GEN_DRAFT_K_MAX];
 } gen_choice;
 
 typedef struct gen_req {
@@ -52,6 +58,7 @@ typedef struct gen_req {
     int32_t max_tokens;
     bool ignore_eos, logprobs;
     int32_t top_logprobs;
+    int32_t repeat_last_n;     /* the penalty window, rebuilt in the draft's sampler */
     gen_stops stops;
     ponder_gen_event_fn on_event;
     void *user;
@@ -64,6 +71,7 @@ typedef struct gen_req {
 typedef struct gen_row {
     gen_req *r;
     int32_t choice;
+    int32_t n;                 /* logits rows it spans: 1 + the choice's proposals */
 } gen_row;
 
 struct ponder_gen {
@@ -88,6 +96,18 @@ struct ponder_gen {
     ponder_token *eog;         /* the vocabulary's end-of-generation ids */
     int32_t n_eog;
     ponder_gen_token_logprob top[PONDER_GEN_MAX_TOP_LOGPROBS];
+    /* speculative decoding: the draft's context mirrors ctx's sequence ids */
+    const ponder_model *draft;
+    ponder_context *dctx;
+    int32_t draft_k, draft_k_max;
+    int32_t n_logit_rows;      /* rows g->logits holds */
+    int32_t *d_tokens;         /* the draft's batch (catch-up can hold whole prompts) */
+    ponder_seq_id *d_seq;
+    bool *d_want;
+    size_t cap_d;
+    gen_row *d_rows;           /* n_seq_max: the choice of each wanted draft row */
+    float *d_logits;           /* n_seq_max rows */
+    float *p;                  /* n_vocab: the model's distribution of one row */
 };
 
 const char *ponder_finish_name(ponder_finish f)
@@ -121,6 +141,8 @@ static void req_free(gen_req *r)
         for (int32_t i = 0; i < r->n_choices; i++) {
             gen_choice *c = &r->choices[i];
             ponder_sampler_free(c->smp);
+            ponder_sampler_free(c->dsmp);
+            free(c->q);
             ponder_detokenizer_free(c->detok);
             free(c->tokens);
             free(c->text);
@@ -174,6 +196,8 @@ static void release_seq(ponder_gen *g, gen_choice *c)
         return;
     /* Clearing a valid id cannot fail; the sequence is forgotten either way. */
     ponder_context_seq_clear(g->ctx, c->seq, NULL);
+    if (g->dctx)
+        ponder_context_seq_clear(g->dctx, c->seq, NULL);
     g->seq_used[c->seq] = false;
     c->seq = -1;
 }
@@ -267,17 +291,48 @@ ponder_status ponder_gen_create(const ponder_model *m, const ponder_tokenizer *t
         goto fail;
     }
 
-    g->cap_batch = g->n_seq_max + GEN_PROMPT_TOKENS_PER_STEP;
+    if (prm.draft) {
+        if (prm.draft_k < 0 || prm.draft_k > PONDER_GEN_DRAFT_K_MAX || prm.draft_k_max < 0 ||
+            prm.draft_k_max > PONDER_GEN_DRAFT_K_MAX) {
+            st = ponder_error_set(err, PONDER_ERR_INVALID_ARG, "gen: draft_k and draft_k_max must be 1..%d, got %d and %d",
+                                  PONDER_GEN_DRAFT_K_MAX, prm.draft_k, prm.draft_k_max);
+            goto fail;
+        }
+        if ((st = ponder_gen_check_draft(m, prm.draft, err)) != PONDER_OK)
+            goto fail;
+        g->draft = prm.draft;
+        g->draft_k_max = prm.draft_k_max ? prm.draft_k_max : PONDER_GEN_DRAFT_K_MAX;
+        g->draft_k = prm.draft_k ? prm.draft_k : 4;
+        if (g->draft_k > g->draft_k_max)
+            g->draft_k = g->draft_k_max;
+        ponder_context_params dp = cp;
+        dp.n_ctx = g->n_ctx;
+        if ((st = ponder_context_create(prm.draft, &dp, &g->dctx, err)) != PONDER_OK) {
+            ponder_error_prefix(err, "gen: draft model");
+            goto fail;
+        }
+    }
+
     const size_t ns = (size_t)g->n_seq_max, nv = (size_t)n_vocab;
+    /* every live choice's pending token and proposals, plus the prompt chunks */
+    g->n_logit_rows = g->n_seq_max * (1 + (g->draft ? g->draft_k_max : 0));
+    g->cap_batch = g->n_logit_rows + GEN_PROMPT_TOKENS_PER_STEP;
+    const size_t nr = (size_t)g->n_logit_rows;
     g->seq_used = calloc(ns, sizeof *g->seq_used);
     g->b_tokens = malloc((size_t)g->cap_batch * sizeof *g->b_tokens);
     g->b_seq = malloc((size_t)g->cap_batch * sizeof *g->b_seq);
     g->b_want = malloc((size_t)g->cap_batch * sizeof *g->b_want);
     g->rows = malloc(ns * sizeof *g->rows);
-    g->logits = ns <= SIZE_MAX / sizeof(float) / nv ? malloc(ns * nv * sizeof *g->logits) : NULL;
+    g->logits = nr <= SIZE_MAX / sizeof(float) / nv ? malloc(nr * nv * sizeof *g->logits) : NULL;
     g->masked = malloc(nv * sizeof *g->masked);
     g->eog = malloc(nv * sizeof *g->eog);
-    if (!g->seq_used || !g->b_tokens || !g->b_seq || !g->b_want || !g->rows || !g->logits || !g->masked || !g->eog) {
+    if (g->draft) {
+        g->d_rows = malloc(ns * sizeof *g->d_rows);
+        g->d_logits = ns <= SIZE_MAX / sizeof(float) / nv ? malloc(ns * nv * sizeof *g->d_logits) : NULL;
+        g->p = malloc(nv * sizeof *g->p);
+    }
+    if (!g->seq_used || !g->b_tokens || !g->b_seq || !g->b_want || !g->rows || !g->logits || !g->masked || !g->eog ||
+        (g->draft && (!g->d_rows || !g->d_logits || !g->p))) {
         st = ponder_error_set(err, PONDER_ERR_NOMEM, "gen: out of memory for %d sequences of a %d-token vocabulary",
                               g->n_seq_max, n_vocab);
         goto fail;
@@ -301,6 +356,13 @@ void ponder_gen_free(ponder_gen *g)
         req_free(g->reqs[i]);
     free(g->reqs);
     ponder_context_free(g->ctx);
+    ponder_context_free(g->dctx);
+    free(g->d_tokens);
+    free(g->d_seq);
+    free(g->d_want);
+    free(g->d_rows);
+    free(g->d_logits);
+    free(g->p);
     free(g->seq_used);
     free(g->b_tokens);
     free(g->b_seq);
@@ -392,6 +454,7 @@ ponder_status ponder_gen_submit(ponder_gen *g, const ponder_gen_request *q, int3
     r->ignore_eos = q->ignore_eos;
     r->logprobs = q->logprobs;
     r->top_logprobs = q->top_logprobs;
+    r->repeat_last_n = q->sampling.repeat_last_n;
     r->on_event = q->on_event;
     r->user = q->user;
     r->usage.prompt_tokens = q->n_prompt;
@@ -413,6 +476,18 @@ ponder_status ponder_gen_submit(ponder_gen *g, const ponder_gen_request *q, int3
             goto fail;
         if ((st = ponder_detokenizer_create(g->tok, false, &c->detok, err)) != PONDER_OK)
             goto fail;
+        if (g->draft) {
+            c->k = g->draft_k;
+            if ((st = ponder_sampler_create(&sp, g->n_vocab, &c->dsmp, err)) != PONDER_OK)
+                goto fail;
+            if (sp.temp > 0.0f) {
+                c->q = malloc((size_t)g->draft_k_max * (size_t)g->n_vocab * sizeof *c->q);
+                if (!c->q) {
+                    st = ponder_error_set(err, PONDER_ERR_NOMEM, "gen: out of memory for the draft's distributions");
+                    goto fail;
+                }
+            }
+        }
     }
     size_t cap = (size_t)g->cap_reqs;
     if (!grow((void **)&g->reqs, &cap, (size_t)g->n_reqs + 1, sizeof *g->reqs)) {
@@ -512,15 +587,12 @@ static double prepare_row(ponder_gen *g, const gen_req *r, float *row, int32_t *
     return lse;
 }
 
-/* One choice, given the logits after its last token (prepared by prepare_row): sampling,
- * logprobs, text, stop strings, finish, event. */
-static ponder_status advance_choice(ponder_gen *g, gen_req *r, int32_t ci, const float *logits, double lse,
-                                    int32_t n_top, ponder_error *err)
+/* Token t becomes choice ci's next token, chosen from the logits row after its last one
+ * (prepared by prepare_row): penalty window, logprobs, text, stop strings, finish, event. */
+static ponder_status commit_token(ponder_gen *g, gen_req *r, int32_t ci, ponder_token t, const float *logits,
+                                  double lse, int32_t n_top, ponder_error *err)
 {
     gen_choice *c = &r->choices[ci];
-    if (c->finish != PONDER_FINISH_NONE) /* cancelled by a callback earlier in this step */
-        return PONDER_OK;
-    const ponder_token t = ponder_sampler_sample(c->smp, logits);
     ponder_sampler_accept(c->smp, t);
     /* a banned token is drawn only if every logit is -inf: its raw logit is lost then */
     ponder_gen_token_logprob chosen = {t, (float)((double)logits[t] - lse)};
@@ -551,8 +623,9 @@ static ponder_status advance_choice(ponder_gen *g, gen_req *r, int32_t ci, const
     }
     if (f == PONDER_FINISH_NONE && r->max_tokens > 0 && c->n_tokens >= r->max_tokens)
         f = PONDER_FINISH_LENGTH;
-    /* the token just sampled would go at position seq_len: none is left */
-    if (f == PONDER_FINISH_NONE && ponder_context_seq_len(g->ctx, c->seq) >= g->n_ctx)
+    /* the token just sampled would go after the prompt and the tokens before it (the
+     * positions the KV cache keeps once unverified proposals are dropped): none is left */
+    if (f == PONDER_FINISH_NONE && r->n_prompt + c->n_tokens - 1 >= g->n_ctx)
         f = PONDER_FINISH_LENGTH;
     if (f != PONDER_FINISH_NONE)
         finish_choice(g, r, ci, f);
@@ -560,6 +633,208 @@ static ponder_status advance_choice(ponder_gen *g, gen_req *r, int32_t ci, const
         c->next = t;
     emit(r, ci, t, from, r->logprobs ? &chosen : NULL, n_top ? g->top : NULL, n_top);
     return PONDER_OK;
+}
+
+/* One choice, given the logits after its last token (prepared by prepare_row): samples
+ * and commits. */
+static ponder_status advance_choice(ponder_gen *g, gen_req *r, int32_t ci, const float *logits, double lse,
+                                    int32_t n_top, ponder_error *err)
+{
+    gen_choice *c = &r->choices[ci];
+    if (c->finish != PONDER_FINISH_NONE) /* cancelled by a callback earlier in this step */
+        return PONDER_OK;
+    return commit_token(g, r, ci, ponder_sampler_sample(c->smp, logits), logits, lse, n_top, err);
+}
+
+/* ---- speculative decoding ---- */
+
+/* Token i of choice c's whole sequence: the prompt, then its tokens. */
+static ponder_token seq_token(const gen_req *r, const gen_choice *c, int32_t i)
+{
+    return i < r->n_prompt ? r->prompt[i] : c->tokens[i - r->n_prompt];
+}
+
+/* How many tokens each running choice proposes this step: its k, within max_tokens (the
+ * step commits up to k + 1 tokens) and the context (the proposals take the positions
+ * after the pending token). */
+static void plan_drafts(ponder_gen *g)
+{
+    for (int32_t i = 0; i < g->n_reqs; i++) {
+        gen_req *r = g->reqs[i];
+        for (int32_t ci = 0; ci < r->n_choices; ci++) {
+            gen_choice *c = &r->choices[ci];
+            c->n_draft = 0;
+            if (!g->dctx || r->state != REQ_RUNNING || c->next == PONDER_TOKEN_NULL || r->released)
+                continue;
+            const int32_t committed = r->n_prompt + c->n_tokens - 1; /* the pending token's position */
+            int32_t k = c->k;
+            if (k > g->n_ctx - committed - 1)
+                k = g->n_ctx - committed - 1;
+            if (r->max_tokens > 0 && k > r->max_tokens - c->n_tokens - 1)
+                k = r->max_tokens - c->n_tokens - 1;
+            c->n_draft = k > 0 ? k : 0;
+        }
+    }
+}
+
+/* Room for need tokens in the draft's batch arrays. */
+static bool draft_reserve(ponder_gen *g, size_t need)
+{
+    if (need <= g->cap_d)
+        return true;
+    size_t cap = g->cap_d ? 2 * g->cap_d : 64;
+    cap = cap < need ? need : cap;
+    int32_t *t = realloc(g->d_tokens, cap * sizeof *t);
+    if (t)
+        g->d_tokens = t;
+    ponder_seq_id *sq = realloc(g->d_seq, cap * sizeof *sq);
+    if (sq)
+        g->d_seq = sq;
+    bool *w = realloc(g->d_want, cap * sizeof *w);
+    if (w)
+        g->d_want = w;
+    if (!t || !sq || !w)
+        return false;
+    g->cap_d = cap;
+    return true;
+}
+
+static bool draft_add(ponder_gen *g, int32_t *n, ponder_token t, ponder_seq_id s, bool want)
+{
+    if (!draft_reserve(g, (size_t)*n + 1))
+        return false;
+    g->d_tokens[*n] = t;
+    g->d_seq[*n] = s;
+    g->d_want[*n] = want;
+    (*n)++;
+    return true;
+}
+
+/* Proposal i of choice c from the draft's logits row (ours: ignore_eos bans in place). */
+static void propose(ponder_gen *g, const gen_req *r, gen_choice *c, float *row, int32_t i)
+{
+    if (r->ignore_eos)
+        for (int32_t e = 0; e < g->n_eog; e++)
+            row[g->eog[e]] = -INFINITY;
+    ponder_token d;
+    if (c->q) {
+        float *q = c->q + (size_t)i * (size_t)g->n_vocab;
+        ponder_sampler_probs(c->dsmp, row, q);
+        /* the draws of a choice all come from its own generator, so a seed fixes them */
+        d = gen_spec_draw(q, g->n_vocab, ponder_sampler_uniform(c->smp));
+    } else {
+        d = ponder_sampler_sample(c->dsmp, row);
+    }
+    ponder_sampler_accept(c->dsmp, d);
+    c->draft[i] = d;
+}
+
+/* Runs the draft for every choice with n_draft > 0: first the tokens its sequence lacks
+ * (the prompt the first time, then what the model committed since; the other choices of
+ * a request fork the prompt from its first one), then one proposal per decode. A draft
+ * decode that fails (cells, say) only shortens the proposals: speculation is an
+ * optimization, never a reason to fail a request. */
+static void run_draft(ponder_gen *g)
+{
+    const size_t nv = (size_t)g->n_vocab;
+    int32_t max_k = 0;
+    /* two catch-up passes: the second for choices that fork their first choice's prompt */
+    for (int pass = 0; pass < 2; pass++) {
+        int32_t n = 0, n_rows = 0;
+        bool ok = true;
+        for (int32_t i = 0; i < g->n_reqs && ok; i++) {
+            gen_req *r = g->reqs[i];
+            int32_t first = -1; /* the first choice of r that speculates */
+            for (int32_t ci = 0; ci < r->n_choices && ok; ci++) {
+                gen_choice *c = &r->choices[ci];
+                if (c->n_draft == 0)
+                    continue;
+                if (first < 0)
+                    first = ci;
+                int32_t dlen = ponder_context_seq_len(g->dctx, c->seq);
+                const int32_t committed = r->n_prompt + c->n_tokens - 1; /* the pending token's position */
+                const bool forks = dlen < r->n_prompt && first != ci;
+                if (pass == 0 && forks && ponder_context_seq_len(g->dctx, r->choices[first].seq) < r->n_prompt)
+                    continue; /* pass 1 forks it from `first` once that has the prompt */
+                if (pass == 1) {
+                    if (!forks)
+                        continue; /* done in pass 0 */
+                    if (ponder_context_seq_fork(g->dctx, r->choices[first].seq, c->seq, NULL) != PONDER_OK ||
+                        ponder_context_seq_truncate(g->dctx, c->seq, r->n_prompt, NULL) != PONDER_OK) {
+                        ponder_context_seq_clear(g->dctx, c->seq, NULL);
+                        c->n_draft = 0;
+                        continue;
+                    }
+                    dlen = r->n_prompt;
+                }
+                if (dlen > committed) { /* not expected: each step cuts it back to the committed tokens */
+                    ponder_context_seq_truncate(g->dctx, c->seq, committed, NULL);
+                    dlen = committed;
+                }
+                for (int32_t pos = dlen; pos <= committed && ok; pos++) {
+                    ok = draft_add(g, &n, seq_token(r, c, pos), c->seq, pos == committed);
+                    r->usage.flops += ponder_model_flops_per_token(g->draft, pos);
+                }
+                g->d_rows[n_rows++] = (gen_row){r, ci, 1};
+            }
+        }
+        if (n_rows == 0)
+            continue;
+        ponder_batch b = {.n_tokens = n, .tokens = g->d_tokens, .seq = g->d_seq, .want_logits = g->d_want};
+        if (!ok || ponder_context_decode_batch(g->dctx, &b, g->d_logits, NULL) != PONDER_OK) {
+            for (int32_t k = 0; k < n_rows; k++) /* out of memory or cells: no proposals this step */
+                g->d_rows[k].r->choices[g->d_rows[k].choice].n_draft = 0;
+            continue;
+        }
+        for (int32_t k = 0; k < n_rows; k++) {
+            gen_req *r = g->d_rows[k].r;
+            gen_choice *c = &r->choices[g->d_rows[k].choice];
+            /* the penalty window of its chain: the choice's last tokens, as the model's */
+            ponder_sampler_reset(c->dsmp);
+            int32_t w0 = r->repeat_last_n > 0 && c->n_tokens > r->repeat_last_n ? c->n_tokens - r->repeat_last_n : 0;
+            for (int32_t t = r->repeat_last_n > 0 ? w0 : c->n_tokens; t < c->n_tokens; t++)
+                ponder_sampler_accept(c->dsmp, c->tokens[t]);
+            propose(g, r, c, g->d_logits + (size_t)k * nv, 0);
+            max_k = c->n_draft > max_k ? c->n_draft : max_k;
+        }
+    }
+    /* then one token a decode: proposal i - 1 in, proposal i out */
+    if (max_k > 1 && !draft_reserve(g, (size_t)g->n_seq_max)) {
+        max_k = 1;
+        for (int32_t q = 0; q < g->n_reqs; q++)
+            for (int32_t ci = 0; ci < g->reqs[q]->n_choices; ci++)
+                if (g->reqs[q]->choices[ci].n_draft > 1)
+                    g->reqs[q]->choices[ci].n_draft = 1;
+    }
+    for (int32_t i = 1; i < max_k; i++) {
+        int32_t n = 0;
+        for (int32_t q = 0; q < g->n_reqs; q++) {
+            gen_req *r = g->reqs[q];
+            for (int32_t ci = 0; ci < r->n_choices; ci++) {
+                gen_choice *c = &r->choices[ci];
+                if (c->n_draft <= i)
+                    continue;
+                g->d_tokens[n] = c->draft[i - 1]; /* n <= n_seq_max <= what catch-up grew */
+                g->d_seq[n] = c->seq;
+                g->d_want[n] = true;
+                g->d_rows[n++] = (gen_row){r, ci, 1};
+            }
+        }
+        if (n == 0)
+            break;
+        ponder_batch b = {.n_tokens = n, .tokens = g->d_tokens, .seq = g->d_seq, .want_logits = g->d_want};
+        if (ponder_context_decode_batch(g->dctx, &b, g->d_logits, NULL) != PONDER_OK) {
+            for (int32_t k = 0; k < n; k++)
+                g->d_rows[k].r->choices[g->d_rows[k].choice].n_draft = i;
+            break;
+        }
+        for (int32_t k = 0; k < n; k++) {
+            gen_req *r = g->d_rows[k].r;
+            gen_choice *c = &r->choices[g->d_rows[k].choice];
+            r->usage.flops += ponder_model_flops_per_token(g->draft, ponder_context_seq_len(g->dctx, c->seq) - 1);
+            propose(g, r, c, g->d_logits + (size_t)k * nv, i);
+        }
+    }
 }
 
 /* Adds token t of sequence s to the batch. */
@@ -599,7 +874,9 @@ static int32_t build_batch(ponder_gen *g, bool with_prompts, int32_t *n_rows)
             if (c->next == PONDER_TOKEN_NULL)
                 continue;
             batch_add(g, &n, c->next, c->seq, true);
-            g->rows[(*n_rows)++] = (gen_row){r, ci};
+            for (int32_t k = 0; k < c->n_draft; k++)
+                batch_add(g, &n, c->draft[k], c->seq, true);
+            g->rows[(*n_rows)++] = (gen_row){r, ci, 1 + c->n_draft};
         }
     }
     int32_t budget = with_prompts ? GEN_PROMPT_TOKENS_PER_STEP : 0;
@@ -614,7 +891,7 @@ static int32_t build_batch(ponder_gen *g, bool with_prompts, int32_t *n_rows)
             const bool last = pos == r->n_prompt - 1;
             batch_add(g, &n, r->prompt[pos], r->choices[0].seq, last);
             if (last)
-                g->rows[(*n_rows)++] = (gen_row){r, -1};
+                g->rows[(*n_rows)++] = (gen_row){r, -1, 1};
         }
         r->n_take = take;
         budget -= take;
@@ -644,9 +921,61 @@ static gen_req *longest_choice(ponder_gen *g, int32_t *choice)
     return best;
 }
 
+/* Verifies choice ci's proposals against the model's rows (row 0: after its pending
+ * token, row i: after proposal i - 1): commits the accepted prefix and then the model's
+ * own token (a correction, or after all k the bonus one), drops the rest from both KV
+ * caches and adapts k. */
+static ponder_status verify_choice(ponder_gen *g, gen_req *r, int32_t ci, float *rows, ponder_error *err)
+{
+    gen_choice *c = &r->choices[ci];
+    const int32_t nd = c->n_draft;
+    const size_t nv = (size_t)g->n_vocab;
+    int32_t n_acc = 0;
+    ponder_status st = PONDER_OK;
+    r->usage.draft_tokens += nd;
+    r->usage.verify_steps++;
+    for (int32_t j = 0; j <= nd; j++) {
+        if (c->finish != PONDER_FINISH_NONE || r->state == REQ_DONE) /* finished, or cancelled by a callback */
+            break;
+        float *row = rows + (size_t)j * nv;
+        int32_t n_top;
+        const double lse = prepare_row(g, r, row, &n_top);
+        ponder_token t;
+        bool accepted = false;
+        if (j == nd) {
+            t = ponder_sampler_sample(c->smp, row); /* every proposal accepted: the model's next */
+        } else if (!c->q) {
+            t = ponder_sampler_sample(c->smp, row); /* greedy: the model's own pick decides */
+            accepted = t == c->draft[j];
+        } else {
+            ponder_sampler_probs(c->smp, row, g->p);
+            const double u_accept = ponder_sampler_uniform(c->smp), u_resample = ponder_sampler_uniform(c->smp);
+            t = gen_spec_verify(g->p, c->q + (size_t)j * nv, g->n_vocab, c->draft[j], u_accept, u_resample, &accepted);
+        }
+        n_acc += accepted;
+        if ((st = commit_token(g, r, ci, t, row, lse, n_top, err)) != PONDER_OK)
+            return st;
+        if (!accepted)
+            break;
+    }
+    r->usage.draft_accepted += n_acc;
+    c->k = gen_spec_next_k(nd, n_acc, g->draft_k_max);
+    if (c->finish == PONDER_FINISH_NONE && c->seq >= 0) {
+        /* keep the prompt and the committed tokens but the pending one */
+        const int32_t keep = r->n_prompt + c->n_tokens - 1;
+        if ((st = ponder_context_seq_truncate(g->ctx, c->seq, keep, err)) != PONDER_OK)
+            return st;
+        if (ponder_context_seq_len(g->dctx, c->seq) > keep)
+            ponder_context_seq_truncate(g->dctx, c->seq, keep, NULL);
+    }
+    return PONDER_OK;
+}
+
 static ponder_status step(ponder_gen *g, bool *did_work, ponder_error *err)
 {
     admit(g);
+    plan_drafts(g);
+    run_draft(g);
 
     /* The context checks cells before touching anything, so a batch that does not fit
      * can be retried smaller: first without prompt chunks (those requests wait for
@@ -671,9 +1000,23 @@ static ponder_status step(ponder_gen *g, bool *did_work, ponder_error *err)
             had_gen |= g->rows[k].choice >= 0;
         int32_t ci = 0;
         gen_req *victim = NULL;
+        bool had_draft = false;
+        for (int32_t k = 0; k < n_rows; k++)
+            had_draft |= g->rows[k].n > 1;
         if (!had_gen) /* prompts alone do not fit: waiting would not free anything */
             break;
-        if (had_prompt)
+        if (had_draft) { /* first without proposals: their cells are what speculation adds */
+            for (int32_t k = 0; k < n_rows; k++) {
+                if (g->rows[k].choice < 0)
+                    continue;
+                gen_req *r = g->rows[k].r;
+                gen_choice *c = &r->choices[g->rows[k].choice];
+                c->n_draft = 0;
+                /* the draft decoded proposals that will not be verified */
+                if (ponder_context_seq_len(g->dctx, c->seq) > r->n_prompt + c->n_tokens - 1)
+                    ponder_context_seq_truncate(g->dctx, c->seq, r->n_prompt + c->n_tokens - 1, NULL);
+            }
+        } else if (had_prompt)
             with_prompts = false;
         else if ((victim = longest_choice(g, &ci)) != NULL) {
             const size_t from = victim->choices[ci].n_final;
@@ -693,13 +1036,14 @@ static ponder_status step(ponder_gen *g, bool *did_work, ponder_error *err)
         return st;
     }
 
-    /* usage: every position run, at its position */
+    /* usage: every position run, at its position (rejected proposals included) */
     for (int32_t k = 0; k < n_rows; k++) {
         if (g->rows[k].choice < 0)
             continue;
         gen_req *r = g->rows[k].r;
-        const int32_t pos = ponder_context_seq_len(g->ctx, r->choices[g->rows[k].choice].seq) - 1;
-        r->usage.flops += ponder_model_flops_per_token(g->model, pos);
+        const int32_t len = ponder_context_seq_len(g->ctx, r->choices[g->rows[k].choice].seq);
+        for (int32_t pos = len - g->rows[k].n; pos < len; pos++)
+            r->usage.flops += ponder_model_flops_per_token(g->model, pos);
     }
     for (int32_t i = 0; i < g->n_reqs; i++) {
         gen_req *r = g->reqs[i];
@@ -710,11 +1054,18 @@ static ponder_status step(ponder_gen *g, bool *did_work, ponder_error *err)
         r->n_take = 0;
     }
 
+    size_t row_at = 0; /* logits row of rows[k]: the rows before it span that many */
     for (int32_t k = 0; k < n_rows; k++) {
         gen_req *r = g->rows[k].r;
-        float *row = g->logits + (size_t)k * (size_t)g->n_vocab;
+        float *row = g->logits + row_at * (size_t)g->n_vocab;
+        row_at += (size_t)g->rows[k].n;
         if (r->state == REQ_DONE) /* cancelled by a callback earlier in this step */
             continue;
+        if (g->rows[k].n > 1) {
+            if ((st = verify_choice(g, r, g->rows[k].choice, row, err)) != PONDER_OK)
+                return st;
+            continue;
+        }
         int32_t n_top;
         const double lse = prepare_row(g, r, row, &n_top);
         if (g->rows[k].choice >= 0) {

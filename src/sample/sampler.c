@@ -296,10 +296,13 @@ static void apply_penalty(ponder_sampler *s, float *l)
     }
 }
 
-int32_t ponder_sampler_sample(ponder_sampler *s, const float *logits)
+/* The chain up to the draw: the kept tokens kept[0..n) with their weights w[0..n)
+ * (exp((logit - max) / temp), into s->work), or for greedy (and when every logit is -inf
+ * or NaN) n = 0 and *only the token to return. The one chain behind both
+ * ponder_sampler_sample and ponder_sampler_probs. */
+static size_t chain(ponder_sampler *s, const float *logits, const cand **kept_out, const float **w_out,
+                    int32_t *only)
 {
-    if (!s || !logits)
-        return -1;
     const ponder_sampler_params *p = &s->p;
     const int32_t n = s->n_vocab;
 
@@ -311,8 +314,10 @@ int32_t ponder_sampler_sample(ponder_sampler *s, const float *logits)
         l = s->work;
     }
 
-    if (p->temp <= 0.0f)
-        return ponder_argmax(l, n);
+    if (p->temp <= 0.0f) {
+        *only = ponder_argmax(l, n);
+        return 0;
+    }
 
     /* top-k */
     cand *c = s->cands;
@@ -391,7 +396,7 @@ int32_t ponder_sampler_sample(ponder_sampler *s, const float *logits)
         n_kept = m;
     }
 
-    /* temperature, softmax, draw: weights relative to the best kept logit */
+    /* temperature, softmax: weights relative to the best kept logit */
     float lmax = -INFINITY;
     int32_t best_id = kept[0].id;
     for (size_t i = 0; i < n_kept; i++) {
@@ -400,17 +405,33 @@ int32_t ponder_sampler_sample(ponder_sampler *s, const float *logits)
             best_id = kept[i].id;
         }
     }
+    *only = best_id;
     if (!(lmax > -INFINITY)) /* every logit -inf or NaN: nothing to weigh */
-        return best_id;
+        return 0;
     float *w = s->work;
-    double sum = 0.0;
-    for (size_t i = 0; i < n_kept; i++) {
+    for (size_t i = 0; i < n_kept; i++)
         w[i] = expf((kept[i].logit - lmax) / p->temp);
+    *kept_out = kept;
+    *w_out = w;
+    return n_kept;
+}
+
+int32_t ponder_sampler_sample(ponder_sampler *s, const float *logits)
+{
+    if (!s || !logits)
+        return -1;
+    const cand *kept = NULL;
+    const float *w = NULL;
+    int32_t only = -1;
+    const size_t n_kept = chain(s, logits, &kept, &w, &only);
+    if (n_kept == 0)
+        return only;
+    double sum = 0.0;
+    for (size_t i = 0; i < n_kept; i++)
         sum += (double)w[i];
-    }
     const double u = ponder_rng_uniform(&s->rng) * sum;
     double acc = 0.0;
-    int32_t last_nonzero = best_id;
+    int32_t last_nonzero = only;
     for (size_t i = 0; i < n_kept; i++) {
         if (w[i] <= 0.0f)
             continue;
@@ -420,4 +441,30 @@ int32_t ponder_sampler_sample(ponder_sampler *s, const float *logits)
             return kept[i].id;
     }
     return last_nonzero; /* u landed on the rounding slack at the top */
+}
+
+int32_t ponder_sampler_probs(ponder_sampler *s, const float *logits, float *probs)
+{
+    if (!s || !logits || !probs)
+        return -1;
+    const cand *kept = NULL;
+    const float *w = NULL;
+    int32_t only = -1;
+    const size_t n_kept = chain(s, logits, &kept, &w, &only);
+    memset(probs, 0, (size_t)s->n_vocab * sizeof *probs);
+    if (n_kept == 0) {
+        probs[only] = 1.0f;
+        return only;
+    }
+    double sum = 0.0;
+    for (size_t i = 0; i < n_kept; i++)
+        sum += (double)w[i];
+    for (size_t i = 0; i < n_kept; i++)
+        probs[kept[i].id] = (float)((double)w[i] / sum);
+    return only;
+}
+
+double ponder_sampler_uniform(ponder_sampler *s)
+{
+    return s ? ponder_rng_uniform(&s->rng) : 0.0;
 }
