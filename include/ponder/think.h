@@ -265,6 +265,8 @@ typedef struct ponder_eval_item {
     char *choices[PONDER_EVAL_MAX_CHOICES]; /* continuations as scored (with a leading space) */
     char *subject;      /* mmlu: the file's subject; else NULL */
     char *solution;     /* a worked solution ending "The answer is N." (gsm8k, arith); else NULL */
+    bool plain_prompt;  /* arith: the generator's own format, the one `ponder train` learns
+                           from {"question","solution"} pairs: "<q>\n" then the solution */
 } ponder_eval_item;
 
 typedef struct ponder_eval_items {
@@ -287,11 +289,13 @@ ponder_status ponder_eval_load(const char *task, const char *path, int32_t limit
                                ponder_error *err);
 void ponder_eval_items_free(ponder_eval_items *items);
 /* Few-shot chain-of-thought exemplars from the first k items with solutions:
- * "Question: <q>\nAnswer: <solution>\n\n" each (the prompt format below), malloc'ed into *out.
+ * "Question: <q>\nAnswer: <solution>\n\n" each (plain-prompt items: "<q>\n<solution>\n\n"),
+ * the prompt format below, malloc'ed into *out.
  * gsm8k takes them from train.jsonl; arith from the data file (skip those items then). */
 ponder_status ponder_eval_exemplars(const ponder_eval_items *items, int32_t k, char **out, ponder_error *err);
 /* The prompt text for a generative item under a strategy: "Question: <q>\nAnswer:" and,
- * for direct, " The answer is" so the number comes first. Malloc'ed; NULL when out of memory. */
+ * for direct, " The answer is" so the number comes first; a plain-prompt item (arith) is
+ * "<q>\n", for direct "<q>\nThe answer is". Malloc'ed; NULL when out of memory. */
 char *ponder_eval_prompt(const ponder_eval_item *it, ponder_think_kind kind);
 
 #ifdef __cplusplus

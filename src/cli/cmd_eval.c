@@ -496,6 +496,9 @@ static int eval_think(eval_env *e, eval_row *r)
     for (int32_t i = e->first; i < e->items->n; i++) {
         const ponder_eval_item *it = &e->items->items[i];
         p.n_choices = it->n_choices;
+        /* a plain-prompt item is the format the model was trained on: its solution follows
+         * the question directly, and a zero-shot cue would only be noise */
+        p.cot_cue = it->plain_prompt ? NULL : ponder_think_params_default().cot_cue;
         p.sampling.seed = o->seed + (uint64_t)i * PONDER_THINK_MAX_SAMPLES;
         char *prompt = choice ? choice_prompt(it) : ponder_eval_prompt(it, r->strategy.kind);
         if (!prompt)

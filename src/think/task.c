@@ -284,6 +284,7 @@ static ponder_status jsonl_item(loader *l, const char *task, json_t *o, int line
         it->solution = gsm8k_solution(json_string_value(a), it->gold);
     else if (json_is_string(sol))
         it->solution = dup_str(json_string_value(sol));
+    it->plain_prompt = strcmp(task, "arith") == 0;
     return !it->solution && (strcmp(task, "gsm8k") == 0 || json_is_string(sol)) ? oom(err) : PONDER_OK;
 }
 
@@ -709,8 +710,9 @@ ponder_status ponder_eval_exemplars(const ponder_eval_items *items, int32_t k, c
         return oom(err);
     size_t n = 0;
     for (int32_t i = 0; i < k; i++)
-        n += (size_t)snprintf(s + n, need - n, "Question: %s\nAnswer: %s\n\n", items->items[i].question,
-                              items->items[i].solution);
+        n += (size_t)snprintf(s + n, need - n,
+                              items->items[i].plain_prompt ? "%s\n%s\n\n" : "Question: %s\nAnswer: %s\n\n",
+                              items->items[i].question, items->items[i].solution);
     *out = s;
     return PONDER_OK;
 }
@@ -718,5 +720,7 @@ ponder_status ponder_eval_exemplars(const ponder_eval_items *items, int32_t k, c
 char *ponder_eval_prompt(const ponder_eval_item *it, ponder_think_kind kind)
 {
     /* direct: the answer is cued, so the first number generated is the answer */
+    if (it->plain_prompt)
+        return dup_printf2("", it->question, kind == PONDER_THINK_DIRECT ? "\nThe answer is" : "\n");
     return dup_printf2("Question: ", it->question, kind == PONDER_THINK_DIRECT ? "\nAnswer: The answer is" : "\nAnswer:");
 }

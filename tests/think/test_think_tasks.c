@@ -139,6 +139,17 @@ static void test_arith_and_bad_files(void **state)
     assert_int_equal(it->n, 2);
     assert_string_equal(it->items[1].gold, "-2");
     assert_string_equal(it->items[0].solution, "2 + 3 = 5.");
+    /* the generator's own format, the one ponder train learns: question, newline, solution */
+    char *p = ponder_eval_prompt(&it->items[0], PONDER_THINK_COT);
+    assert_string_equal(p, "What is 2 + 3?\n");
+    free(p);
+    p = ponder_eval_prompt(&it->items[0], PONDER_THINK_DIRECT);
+    assert_string_equal(p, "What is 2 + 3?\nThe answer is");
+    free(p);
+    char *shots = NULL;
+    assert_int_equal(ponder_eval_exemplars(it, 1, &shots, &err), PONDER_OK);
+    assert_string_equal(shots, "What is 2 + 3?\n2 + 3 = 5.\n\n");
+    free(shots);
     ponder_eval_items_free(it);
     unlink(path);
     free(path);
