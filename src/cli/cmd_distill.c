@@ -277,7 +277,7 @@ int cmd_distill(int argc, char **argv)
     if (same_file(student_path, o.out))
         return cli_usage_error(cmd, "-o %s is the student itself; write the fine-tuned model elsewhere", o.out);
 
-    const bool show = !o.json && isatty(STDERR_FILENO);
+    const bool show = isatty(STDERR_FILENO) != 0; /* as ponder eval: stdout stays clean for --json */
     ponder_model *teacher = NULL;
     ponder_tokenizer *ttok = NULL, *stok = NULL;
     ponder_gguf *sgguf = NULL;
