@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ponder/route.h"
 #include "ponder/server.h"
 
 #define SERVE_DEFAULT_N_CTX 4096 /* per slot, clipped to the model's training context */
@@ -22,7 +23,7 @@
 static void usage(void)
 {
     ponder_server_params d = ponder_server_params_default();
-    printf("usage: ponder serve [-m MODEL] [options]\n"
+    printf("usage: ponder serve [-m MODEL | --config FILE] [options]\n"
            "\n"
            "Serves the model over an OpenAI-compatible HTTP API:\n"
            "  POST /v1/chat/completions, POST /v1/completions, GET /v1/models,\n"
@@ -34,6 +35,9 @@ static void usage(void)
            "options:\n"
            "  -m, --model MODEL   GGUF file, or a name in $PONDER_MODELS; the served model id is\n"
            "                      the file name without .gguf\n"
+           "      --config FILE   serve the models of a YAML file instead (docs/config.md): each\n"
+           "                      a chain of local and remote backends with fallback; --parallel,\n"
+           "                      --ctx-size, --threads and --chatml are the local backends' defaults\n"
            "      --host HOST     address to bind (default: %s; only this machine)\n"
            "      --port PORT     port (default: %d; 0: any free port)\n"
            "  -np, --parallel N   sequences decoded at once (default: %d); a request with n\n"
@@ -58,6 +62,37 @@ typedef struct serve_log {
     bool verbose;
 } serve_log;
 
+/* ponder serve --config: the router over the file's backends. */
+static int serve_config(const char *file, const ponder_router_params *rp, sigset_t *sigs)
+{
+    ponder_route_config *cfg = NULL;
+    ponder_error err;
+    if (ponder_route_config_load(file, &cfg, &err) != PONDER_OK)
+        return cli_usage_error("serve", "%s", err.msg);
+    int32_t n_backends = 0;
+    for (int32_t i = 0; i < cfg->n_models; i++)
+        n_backends += cfg->models[i].n_backends;
+    int32_t n_models = cfg->n_models, n_routes = cfg->n_routes;
+    pthread_sigmask(SIG_BLOCK, sigs, NULL);
+    ponder_router *r = NULL;
+    if (ponder_router_create(cfg, rp, &r, &err) != PONDER_OK)
+        return cli_runtime_error("%s", err.msg);
+    if (ponder_router_start(r, &err) != PONDER_OK) {
+        ponder_router_free(r);
+        return cli_runtime_error("%s", err.msg);
+    }
+    bool v6 = strchr(rp->host, ':') != NULL;
+    fprintf(stderr, "ponder serve: %d models, %d routes, %d backends from %s\n", (int)n_models, (int)n_routes,
+            (int)n_backends, file);
+    fprintf(stderr, "listening on http://%s%s%s:%d\n", v6 ? "[" : "", rp->host, v6 ? "]" : "", ponder_router_port(r));
+    fflush(stderr);
+    int sig = 0;
+    sigwait(sigs, &sig);
+    fprintf(stderr, "ponder serve: %s, shutting down\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    ponder_router_free(r);
+    return CLI_EXIT_OK;
+}
+
 static void log_cb(ponder_log_level level, const char *msg, void *user)
 {
     const serve_log *l = user;
@@ -71,12 +106,13 @@ int cmd_serve(int argc, char **argv)
 {
     const char *cmd = "serve";
     ponder_server_params p = ponder_server_params_default();
-    const char *model = NULL, *host = NULL, *api_key = NULL;
+    const char *model = NULL, *host = NULL, *api_key = NULL, *config = NULL;
     int32_t port = p.port, n_parallel = p.n_parallel, n_ctx = SERVE_DEFAULT_N_CTX, n_threads = 0;
     int32_t queue = p.queue_max;
     bool chatml = false, verbose = false, n_ctx_given = false;
     const cli_opt opts[] = {
         { "-m", "--model", CLI_STRING, &model, 0, 0, NULL },
+        { "--config", NULL, CLI_STRING, &config, 0, 0, NULL },
         { "--host", NULL, CLI_STRING, &host, 0, 0, NULL },
         { "--port", NULL, CLI_INT, &port, 0, 65535, NULL },
         { "-np", "--parallel", CLI_INT, &n_parallel, 1, 1024, NULL },
@@ -97,6 +133,30 @@ int cmd_serve(int argc, char **argv)
         return CLI_EXIT_USAGE;
     if (api_key && !api_key[0])
         return cli_usage_error(cmd, "--api-key must not be empty");
+    if (config && model)
+        return cli_usage_error(cmd, "-m and --config exclude each other (a config file lists its models)");
+    if (config) {
+        sigset_t sigs;
+        sigemptyset(&sigs);
+        sigaddset(&sigs, SIGINT);
+        sigaddset(&sigs, SIGTERM);
+        serve_log lg = { .verbose = verbose };
+        ponder_router_params rp = ponder_router_params_default();
+        rp.host = host ? host : rp.host;
+        rp.port = port;
+        rp.api_key = api_key;
+        rp.version = PONDER_VERSION;
+        rp.log = log_cb;
+        rp.log_user = &lg;
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        rp.local.n_parallel = n_parallel;
+        rp.local.n_ctx = n_ctx_given ? n_ctx : 0; /* 0: the server's default, clipped to the model */
+        rp.local.n_threads = n_threads > 0 ? n_threads : ncpu > 0 ? (int32_t)ncpu : 1;
+        rp.local.chatml = chatml;
+        rp.local.log = log_cb;
+        rp.local.log_user = &lg;
+        return serve_config(config, &rp, &sigs);
+    }
 
     char path[4096];
     int rc = cli_find_model(cmd, model, path, sizeof path);
