@@ -14,6 +14,7 @@ PACKAGES=(
   nodejs            # the server's integration tests (Debian's npm package too, if npm is absent)
   chromium          # headless browser test of the chat page
   gnuplot-nox       # ponder eval --plot FILE.png (SVG plots need nothing)
+  libedit-dev       # ponder chat: line editing and history (linked by the CLI only)
   libyaml-dev       # ponder serve --config FILE (the router's model list)
   libcurl4-openssl-dev  # remote backends of the router (OpenAI-compatible HTTP, SSE)
 )

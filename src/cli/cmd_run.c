@@ -59,6 +59,10 @@ static void usage(void)
            "  -ctk, --cache-type-k T   KV cache type for K: f16 (default) or f32\n"
            "  -ctv, --cache-type-v T   KV cache type for V: f16 (default) or f32\n"
            "      --float-activations  exact-float mode: dequantize weights, f32 activations\n"
+           "      --special            the prompt is a chat template's rendering (ponder\n"
+           "                           template): special-token texts such as <|im_start|>\n"
+           "                           are parsed and no BOS is added, as ponder chat and the\n"
+           "                           server tokenize it\n"
            "\n"
            "sampling (applied in this order, as llama.cpp):\n"
            "      --repeat-penalty R   penalise tokens seen in the last N (default: %.1f, off)\n"
@@ -151,7 +155,7 @@ static double per_second(size_t n, double ms)
 typedef struct run_opts {
     const char *model, *prompt, *file, *ctk, *ctv, *strategy, *answer, *draft;
     int32_t n_predict, n_ctx, n_threads, draft_k;
-    bool n_ctx_given, json, float_act, temp_given;
+    bool n_ctx_given, json, float_act, temp_given, special;
     ponder_sampler_params sp;
 } run_opts;
 
@@ -308,7 +312,8 @@ static int run_speculative(const run_opts *o, ponder_context_params cp, const ch
         cli_runtime_error("%s: %s", model_path, err.msg);
         goto done;
     }
-    if (ponder_tokenizer_encode(tok, prompt, prompt_len, true, false, &prompt_ids, &n_prompt, &err) != PONDER_OK) {
+    if (ponder_tokenizer_encode(tok, prompt, prompt_len, !o->special, o->special, &prompt_ids, &n_prompt, &err) !=
+        PONDER_OK) {
         cli_runtime_error("prompt: %s", err.msg);
         goto done;
     }
@@ -464,6 +469,7 @@ int cmd_run(int argc, char **argv)
         { "--repeat-last-n", NULL, CLI_INT, &o.sp.repeat_last_n, -1, INT32_MAX, NULL },
         { "-s", "--seed", CLI_SEED, &o.sp.seed, 0, 0, NULL },
         { "--json", NULL, CLI_FLAG, &o.json, 0, 0, NULL },
+        { "--special", NULL, CLI_FLAG, &o.special, 0, 0, NULL },
         { "--strategy", NULL, CLI_STRING, &o.strategy, 0, 0, NULL },
         { "--answer", NULL, CLI_STRING, &o.answer, 0, 0, NULL },
         { "--draft", NULL, CLI_STRING, &o.draft, 0, 0, NULL },
@@ -489,6 +495,8 @@ int cmd_run(int argc, char **argv)
     }
     if (o.draft_k && !o.draft)
         return cli_usage_error(cmd, "--draft-k needs --draft");
+    if (o.special && o.strategy)
+        return cli_usage_error(cmd, "--special does not combine with --strategy");
     if (o.draft && o.strategy)
         return cli_usage_error(cmd, "--draft does not combine with --strategy");
     if (o.strategy && o.n_predict == 0)
@@ -574,7 +582,8 @@ int cmd_run(int argc, char **argv)
         cli_runtime_error("%s: %s", model_path, err.msg);
         goto done;
     }
-    if (ponder_tokenizer_encode(tok, prompt, prompt_len, true, false, &prompt_ids, &n_prompt, &err) != PONDER_OK) {
+    if (ponder_tokenizer_encode(tok, prompt, prompt_len, !o.special, o.special, &prompt_ids, &n_prompt, &err) !=
+        PONDER_OK) {
         cli_runtime_error("prompt: %s", err.msg);
         goto done;
     }

@@ -22,6 +22,7 @@ static const command commands[] = {
     { "info", cmd_info, "architecture, hyper-parameters, tensor types, parameters, FLOPs per token" },
     { "tokenize", cmd_tokenize, "text to token ids and pieces" },
     { "run", cmd_run, "generate text from a prompt" },
+    { "chat", cmd_chat, "a conversation with the model's chat template (line editing, KV reuse)" },
     { "bench", cmd_bench, "prompt and generation speed, as llama-bench" },
     { "perplexity", cmd_perplexity, "perplexity of a model on a text (llama-perplexity's method)" },
     { "quantize", cmd_quantize, "convert a model's weights to another type (as llama-quantize)" },
