@@ -1,0 +1,76 @@
+// A fault-injecting OpenAI-compatible server for the router's tests: in front of a real
+// `ponder serve`, it answers each request according to its current mode —
+//   ok            proxy to the upstream unchanged
+//   hang          read the request, never answer (a stuck backend)
+//   500 / 429     an OpenAI-shaped error (429 with Retry-After: state.retryAfter)
+//   drop          proxy a stream, but cut the connection after state.n SSE events
+// state.count counts the requests it received (to see a circuit breaker skip it).
+import http from 'node:http';
+
+export function startFault(upstream, mode = 'ok') {
+  const state = { mode, n: 3, retryAfter: 1, count: 0 };
+  const sockets = new Set();
+  const srv = http.createServer((req, res) => {
+    const parts = [];
+    req.on('data', (c) => parts.push(c));
+    req.on('end', () => {
+      state.count++;
+      const body = Buffer.concat(parts);
+      const m = state.mode;
+      if (m === 'hang') return;
+      if (m === '500' || m === '429') {
+        const h = { 'Content-Type': 'application/json' };
+        if (m === '429') h['Retry-After'] = String(state.retryAfter);
+        res.writeHead(Number(m), h);
+        res.end(JSON.stringify({ error: { message: `injected ${m}`, type: m === '429' ? 'requests' : 'server_error', param: null, code: null } }));
+        return;
+      }
+      const up = http.request(upstream + req.url, {
+        method: 'POST', agent: false,
+        headers: { 'Content-Type': 'application/json', 'Content-Length': body.length },
+      }, (ur) => {
+        res.writeHead(ur.statusCode, { 'Content-Type': ur.headers['content-type'] || 'application/json' });
+        if (m !== 'drop') { ur.pipe(res); return; }
+        let buf = Buffer.alloc(0);
+        let sent = 0;
+        ur.on('data', (d) => {
+          buf = Buffer.concat([buf, d]);
+          for (let i; (i = buf.indexOf('\n\n')) >= 0;) {
+            const ev = buf.subarray(0, i + 2);
+            buf = buf.subarray(i + 2);
+            if (ev[0] === 0x3a) continue; // a keep-alive comment is no event
+            res.write(ev);
+            if (++sent >= state.n) {
+              // the connection dies mid-answer: what was written is flushed, then the
+              // socket closes without the terminating chunk or [DONE]
+              res.socket.end();
+              ur.destroy();
+              return;
+            }
+          }
+        });
+        ur.on('end', () => res.end());
+      });
+      up.on('error', () => res.socket?.destroy());
+      up.end(body);
+    });
+  });
+  srv.on('connection', (s) => { sockets.add(s); s.on('close', () => sockets.delete(s)); });
+  return new Promise((resolve) => {
+    srv.listen(0, '127.0.0.1', () => {
+      const url = `http://127.0.0.1:${srv.address().port}`;
+      resolve({
+        url, base: url + '/v1', state,
+        close: () => new Promise((r) => { for (const s of sockets) s.destroy(); srv.close(() => r()); }),
+      });
+    });
+  });
+}
+
+// A loopback port nothing listens on (connection refused).
+export function closedPort() {
+  return new Promise((resolve) => {
+    const s = http.createServer();
+    s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
+  });
+}

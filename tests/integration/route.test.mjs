@@ -1,0 +1,285 @@
+// ponder serve --config (the router) end to end: two `ponder serve` replicas of the same
+// model, fault-injecting servers in front of one of them, and a router over both. Every
+// failure — refused, hung before the first token, 500, 429 with Retry-After, a stream cut
+// after a few chunks, a local model that does not load — must end in a complete answer
+// from the next backend; cut streams must continue into one stream whose text is exactly
+// what the healthy replica alone produces greedily. The circuit breaker opens after its
+// failures, skips, probes when half-open and closes again.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import OpenAI from 'openai';
+import { startServer, postJSON, metrics, sleep, STORIES, BIN } from './helpers.mjs';
+import { startFault, closedPort } from './faults.mjs';
+
+const UP = 'stories260K';
+const msgs = (content) => [{ role: 'user', content }];
+let A, B, router, client, direct, dir;
+const F = {};
+
+function yaml(refused) {
+  const remote = (base, extra = '') => `      - {api_base: "${base}", model: ${UP}${extra}}\n`;
+  const model = (name, ...backends) => `  - model_name: ${name}\n    backends:\n${backends.join('')}`;
+  return 'model_list:\n' +
+    model('refused', remote(`http://127.0.0.1:${refused}/v1`, ', connect_timeout: 1'), remote(B.base)) +
+    model('hang', remote(F.hang.base, ', first_token_timeout: 0.5, timeout: 1'), remote(B.base)) +
+    model('e500', remote(F.e500.base), remote(B.base)) +
+    model('e429', remote(F.e429.base), remote(B.base)) +
+    model('drop', remote(F.drop.base), remote(B.base)) +
+    model('droplocal', remote(F.droplocal.base), `      - local: ${STORIES}\n`) +
+    model('broken', '      - local: /nonexistent/missing.gguf\n', remote(B.base)) +
+    model('breaker', remote(F.breaker.base), remote(B.base)) +
+    model('dead', remote(`http://127.0.0.1:${refused}/v1`)) +
+    '    price: {input_per_1m: 1.0, output_per_1m: 2.0}\n' +
+    'router_settings:\n  num_retries: 1\n  retry_backoff_ms: 20\n  retry_after_max_s: 0.2\n' +
+    '  circuit_breaker: {failures: 2, cooldown_s: 1}\n' +
+    'routes:\n  rescue: [dead, refused]\n';
+}
+
+before(async () => {
+  const args = ['-m', STORIES, '--chatml', '--parallel', '4', '-c', '512'];
+  [A, B] = await Promise.all([startServer(args), startServer(args)]);
+  for (const k of ['hang', 'e500', 'e429', 'drop', 'droplocal', 'breaker']) F[k] = await startFault(A.url);
+  F.hang.state.mode = 'hang';
+  F.e500.state.mode = '500';
+  F.e429.state.mode = '429';
+  F.drop.state.mode = F.droplocal.state.mode = 'drop';
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ponder-route-'));
+  const cfg = path.join(dir, 'router.yaml');
+  fs.writeFileSync(cfg, yaml(await closedPort()));
+  router = await startServer(['--config', cfg, '--chatml', '-c', '512', '--parallel', '2']);
+  client = new OpenAI({ baseURL: router.base, apiKey: 'unused', maxRetries: 0 });
+  direct = new OpenAI({ baseURL: B.base, apiKey: 'unused', maxRetries: 0 });
+});
+
+after(async () => {
+  assert.equal(await router.stop(), 0, 'the router exits cleanly on SIGTERM');
+  for (const f of Object.values(F)) await f.close();
+  await Promise.all([A.stop(), B.stop()]);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const REQ = { messages: msgs('Tell me a story.'), max_tokens: 24, temperature: 0 };
+const reference = () => direct.chat.completions.create({ ...REQ, model: UP });
+
+async function streamed(model, extra = {}) {
+  const s = await client.chat.completions.create({ ...REQ, ...extra, model, stream: true, stream_options: { include_usage: true } });
+  const chunks = [];
+  for await (const ch of s) chunks.push(ch);
+  const text = chunks.filter((c) => c.choices.length).map((c) => c.choices[0].delta.content ?? '').join('');
+  return { chunks, text, last: chunks[chunks.length - 1] };
+}
+
+// One stream: one id, one role chunk first, one finish, usage and the ponder object last.
+function assertOneStream(r, model, ref) {
+  assert.equal(new Set(r.chunks.map((c) => c.id)).size, 1, 'one id for the whole stream');
+  assert.ok(r.chunks.every((c) => c.model === model));
+  const roles = r.chunks.filter((c) => c.choices[0]?.delta?.role);
+  assert.equal(roles.length, 1, 'one role chunk');
+  assert.equal(r.chunks[0].choices[0].delta.role, 'assistant');
+  const fins = r.chunks.filter((c) => c.choices[0]?.finish_reason);
+  assert.equal(fins.length, 1, 'one finish');
+  assert.equal(fins[0].choices[0].finish_reason, ref.choices[0].finish_reason);
+  assert.equal(r.text, ref.choices[0].message.content, 'the text the healthy backend alone writes');
+  assert.deepEqual(r.last.choices, []);
+  assert.deepEqual(r.last.usage, ref.usage);
+}
+
+test('a healthy chain: the first backend answers, re-stamped, with the ponder object', async () => {
+  const ref = await reference();
+  F.drop.state.mode = 'ok';
+  const r = await client.chat.completions.create({ ...REQ, model: 'drop' });
+  F.drop.state.mode = 'drop';
+  assert.equal(r.model, 'drop');
+  assert.match(r.id, /^chatcmpl-/);
+  assert.equal(r.choices[0].message.content, ref.choices[0].message.content);
+  assert.deepEqual(r.usage, ref.usage);
+  assert.equal(r.ponder.backend, 'drop/0');
+  assert.deepEqual(r.ponder.attempts.map((a) => a.outcome), ['ok']);
+  assert.equal(typeof r.ponder.upstream.flops, 'number');
+  const list = await client.models.list();
+  assert.deepEqual(list.data.map((m) => m.id).sort(), ['breaker', 'broken', 'dead', 'drop', 'droplocal', 'e429', 'e500', 'hang', 'refused', 'rescue']);
+});
+
+test('connection refused → the next backend, streamed or not', async () => {
+  const ref = await reference();
+  const r = await client.chat.completions.create({ ...REQ, model: 'refused' });
+  assert.equal(r.choices[0].message.content, ref.choices[0].message.content);
+  assert.deepEqual(r.ponder.attempts.map((a) => a.outcome), ['connect', 'ok']);
+  assert.equal(r.ponder.backend, 'refused/1');
+  const s = await streamed('refused');
+  assertOneStream(s, 'refused', ref);
+  assert.deepEqual(s.last.ponder.attempts.map((a) => a.outcome), ['connect', 'ok']);
+});
+
+test('a backend that hangs before the first token times out → the next backend', async () => {
+  const ref = await reference();
+  const t0 = Date.now();
+  const s = await streamed('hang');
+  assertOneStream(s, 'hang', ref);
+  assert.deepEqual(s.last.ponder.attempts.map((a) => a.outcome), ['timeout_first_token', 'ok']);
+  assert.ok(Date.now() - t0 < 5000);
+  const r = await client.chat.completions.create({ ...REQ, model: 'hang' });
+  assert.equal(r.choices[0].message.content, ref.choices[0].message.content);
+  assert.equal(r.ponder.attempts[0].outcome, 'timeout_first_token');
+  assert.equal(F.hang.state.count, 2);
+});
+
+test('500 → the next backend, streamed or not; the failure is in the ponder object', async () => {
+  const ref = await reference();
+  const r = await client.chat.completions.create({ ...REQ, model: 'e500' });
+  assert.equal(r.choices[0].message.content, ref.choices[0].message.content);
+  assert.equal(r.ponder.attempts[0].outcome, 'http_5xx');
+  assert.equal(r.ponder.attempts[0].http_status, 500);
+  assert.match(r.ponder.attempts[0].message, /injected 500/);
+  const s = await streamed('e500');
+  assertOneStream(s, 'e500', ref);
+});
+
+test('429 with Retry-After: the next backend now, the limited one skipped until then', async () => {
+  const ref = await reference();
+  const r1 = await client.chat.completions.create({ ...REQ, model: 'e429' });
+  assert.equal(r1.choices[0].message.content, ref.choices[0].message.content);
+  assert.deepEqual(r1.ponder.attempts.map((a) => a.outcome), ['http_429', 'ok']);
+  assert.equal(F.e429.state.count, 1);
+  const r2 = await client.chat.completions.create({ ...REQ, model: 'e429' });
+  assert.equal(r2.ponder.attempts[0].outcome, 'http_429');
+  assert.match(r2.ponder.attempts[0].message, /Retry-After/);
+  assert.equal(F.e429.state.count, 1, 'not asked again before its Retry-After');
+  await sleep(1100);
+  F.e429.state.mode = 'ok';
+  const r3 = await client.chat.completions.create({ ...REQ, model: 'e429' });
+  assert.equal(r3.ponder.backend, 'e429/0');
+  assert.equal(F.e429.state.count, 2);
+});
+
+// One healthy answer through drop/0 resets its consecutive failures, so the circuit
+// breaker (2 failures) does not open between the cut-stream cases.
+async function healDrop() {
+  F.drop.state.mode = 'ok';
+  const r = await client.chat.completions.create({ ...REQ, max_tokens: 2, model: 'drop' });
+  assert.equal(r.ponder.backend, 'drop/0');
+  F.drop.state.mode = 'drop';
+}
+
+test('a stream cut after a few chunks continues on the next replica: one stream, nothing lost or doubled', async () => {
+  const ref = await reference();
+  for (const n of [2, 5, 9]) { // role + 1, 4, 8 tokens before the cut
+    F.drop.state.n = n;
+    const s = await streamed('drop');
+    assertOneStream(s, 'drop', ref);
+    const p = s.last.ponder;
+    assert.deepEqual(p.attempts.map((a) => a.outcome), ['broken_stream', 'ok'], `cut after ${n}`);
+    assert.equal(p.attempts[0].events, n);
+    assert.equal(p.continued, 1);
+    assert.equal(p.backend, 'drop/1');
+    await healDrop();
+  }
+  const m = await metrics(router.url);
+  assert.ok(m['ponder_router_continuations_total'] >= 3);
+  assert.ok(m['ponder_backend_failures_total{backend="drop/0",reason="broken_stream"}'] >= 3);
+});
+
+test('a cut stream continues on a local model (continue_final_message on the in-process engine)', async () => {
+  const ref = await reference();
+  F.droplocal.state.n = 6;
+  const s = await streamed('droplocal');
+  assertOneStream(s, 'droplocal', ref);
+  assert.deepEqual(s.last.ponder.attempts.map((a) => a.outcome), ['broken_stream', 'ok']);
+  assert.equal(s.last.ponder.backend, 'droplocal/1');
+});
+
+test('a cut completions stream continues from prompt + text so far', async () => {
+  const req = { prompt: 'Once upon a time', max_tokens: 20, temperature: 0 };
+  const ref = await direct.completions.create({ ...req, model: UP });
+  F.drop.state.n = 4;
+  await healDrop();
+  const s = await client.completions.create({ ...req, model: 'drop', stream: true });
+  let text = '', fins = 0, last = null;
+  const ids = new Set();
+  for await (const ch of s) { ids.add(ch.id); text += ch.choices[0]?.text ?? ''; if (ch.choices[0]?.finish_reason) fins++; last = ch; }
+  assert.equal(text, ref.choices[0].text);
+  assert.equal(fins, 1);
+  assert.equal(ids.size, 1);
+  assert.equal(last.ponder.continued, 1);
+});
+
+test('a local model that fails to load is a failed backend: the chain falls back', async () => {
+  const ref = await reference();
+  const r = await client.chat.completions.create({ ...REQ, model: 'broken' });
+  assert.equal(r.choices[0].message.content, ref.choices[0].message.content);
+  assert.equal(r.ponder.attempts[0].outcome, 'load');
+  assert.match(r.ponder.attempts[0].message, /missing\.gguf/);
+  const m = await metrics(router.url);
+  assert.equal(m['ponder_backend_up{backend="broken/0"}'], 0);
+  assert.match(router.stderr(), /broken\/0: the model failed to load/);
+});
+
+test('the circuit breaker opens after 2 failures, skips, probes when half-open, closes on success', async () => {
+  const state = async () => {
+    const m = await metrics(router.url);
+    return Object.keys(m).find((k) => k.startsWith('ponder_backend_circuit_state{backend="breaker/0"')).match(/state="(\w+)"/)[1];
+  };
+  const outcomes = async () => (await client.chat.completions.create({ ...REQ, model: 'breaker' })).ponder.attempts.map((a) => a.outcome);
+  F.breaker.state.mode = '500';
+  assert.deepEqual(await outcomes(), ['http_5xx', 'ok']);
+  assert.equal(await state(), 'closed');
+  assert.deepEqual(await outcomes(), ['http_5xx', 'ok']);
+  assert.equal(await state(), 'open');
+  assert.deepEqual(await outcomes(), ['circuit_open', 'ok']);
+  assert.equal(F.breaker.state.count, 2, 'an open circuit sends nothing');
+  await sleep(1100);
+  assert.equal(await state(), 'half_open');
+  assert.deepEqual(await outcomes(), ['http_5xx', 'ok'], 'one probe');
+  assert.equal(await state(), 'open', 'a failed probe reopens');
+  assert.deepEqual(await outcomes(), ['circuit_open', 'ok']);
+  await sleep(1100);
+  F.breaker.state.mode = 'ok';
+  assert.deepEqual(await outcomes(), ['ok']);
+  assert.equal(await state(), 'closed');
+  assert.equal(F.breaker.state.count, 4);
+  const m = await metrics(router.url);
+  assert.equal(m['ponder_backend_circuit_opens_total{backend="breaker/0"}'], 2);
+});
+
+test('every backend failing is a 503 naming each failure; a route falls back across models', async () => {
+  await assert.rejects(client.chat.completions.create({ ...REQ, model: 'dead' }), (e) => {
+    assert.equal(e.status, 503);
+    assert.equal(e.code, 'backends_failed');
+    assert.match(e.message, /dead\/0: connect/);
+    return true;
+  });
+  await assert.rejects(client.chat.completions.create({ ...REQ, model: 'dead', stream: true }), (e) => e.status === 503);
+  const r = await client.chat.completions.create({ ...REQ, model: 'rescue' });
+  assert.equal(r.model, 'rescue');
+  // dead/0 failed twice above (two passes each): its circuit may be open by now
+  const seen = r.ponder.attempts.map((a) => `${a.backend}:${a.outcome}`);
+  assert.match(seen[0], /^dead\/0:(connect|circuit_open)$/);
+  assert.deepEqual(seen.slice(1), ['refused/0:connect', 'refused/1:ok']);
+  assert.ok(r.ponder.cost_usd === 0 || r.ponder.cost_usd > 0);
+  // a request every backend would refuse is the backend's 400, not a fallback
+  const bad = await postJSON(router.base + '/chat/completions', { ...REQ, model: 'refused', temperature: 5 });
+  assert.equal(bad.status, 400);
+  assert.equal(bad.json.error.param, 'temperature');
+  const unknown = await postJSON(router.base + '/chat/completions', { ...REQ, model: 'nope' });
+  assert.equal(unknown.status, 404);
+  assert.equal(unknown.json.error.code, 'model_not_found');
+});
+
+test('a bad config is refused before the server starts, naming the key and line', () => {
+  const bad = path.join(dir, 'bad.yaml');
+  fs.writeFileSync(bad, 'model_list:\n  - model_name: m\n    backends:\n      - api_base: http://x/v1\n        api_key: sk-secret\n');
+  let r = spawnSync(BIN, ['serve', '--config', bad, '--port', '0'], { encoding: 'utf8', timeout: 10000 });
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /bad\.yaml:5: model_list\[0\]\.backends\[0\]\.api_key: API keys must not be written/);
+  assert.ok(!r.stderr.includes('listening'));
+  fs.writeFileSync(bad, 'model_list:\n  - model_name: m\n    backends:\n      - {api_base: "http://x/v1", api_key_env: PONDER_TEST_UNSET_KEY}\n');
+  r = spawnSync(BIN, ['serve', '--config', bad, '--port', '0'], { encoding: 'utf8', timeout: 10000, env: { ...process.env, PONDER_TEST_UNSET_KEY: '' } });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /bad\.yaml:4: .*PONDER_TEST_UNSET_KEY/);
+  r = spawnSync(BIN, ['serve', '--config', bad, '-m', STORIES], { encoding: 'utf8', timeout: 10000 });
+  assert.equal(r.status, 2);
+});
