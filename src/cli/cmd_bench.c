@@ -12,9 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ponder/gen.h"
 #include "ponder/model.h"
 #include "ponder/pool.h"
 #include "ponder/quantize.h"
+#include "ponder/tokenizer.h"
 
 #define BENCH_MAX_LIST 16
 
@@ -34,6 +36,19 @@ static void usage(void)
            "  -r, --repetitions N      repetitions per test (default: 5)\n"
            "  -ctk, -ctv T             KV cache types, f16 (default) or f32\n"
            "      --json               print a JSON array of results instead of the table\n"
+           "\n"
+           "speculative decoding:\n"
+           "      --draft MODEL        instead of pp/tg: generate -n tokens (the first value)\n"
+           "                           from --text with the model alone and with MODEL\n"
+           "                           drafting (gen engine, end-of-generation ignored), -r\n"
+           "                           times each; reports generation tokens/s of both (tokens\n"
+           "                           after the first, over the time after the first), the\n"
+           "                           speed-up, the draft's acceptance rate and the tokens\n"
+           "                           accepted per verify\n"
+           "      --draft-k K          initial proposals per step (default 4; adapts 1..16)\n"
+           "      --text TEXT          the prompt (default: \"Once upon a time\")\n"
+           "      --temp T             temperature (default 0: greedy; sampling uses seed 1 +\n"
+           "                           the repetition, top-k 40, top-p 0.95, min-p 0.05)\n"
            "  -h, --help               this help\n");
 }
 
@@ -126,14 +141,202 @@ static const char *ftype_name(const ponder_model *m, char *buf, size_t cap)
     return buf;
 }
 
+/* ---- --draft: generation speed with and without a draft model ---- */
+
+typedef struct spec_timer {
+    double t_first;
+} spec_timer;
+
+static void spec_on_event(const ponder_gen_event *ev, void *user)
+{
+    (void)ev;
+    spec_timer *t = user;
+    if (t->t_first == 0.0)
+        t->t_first = cli_now_ms();
+}
+
+/* One generation of n tokens; tokens/s after the first token, and the usage. */
+static int spec_once(ponder_gen *g, const ponder_token *prompt, int32_t n_prompt, int32_t n, float temp, uint64_t seed,
+                     double *ts, ponder_gen_usage *use)
+{
+    ponder_error err = { 0 };
+    spec_timer t = { 0 };
+    ponder_gen_request r = { 0 };
+    r.prompt = prompt;
+    r.n_prompt = n_prompt;
+    r.n_choices = 1;
+    r.max_tokens = n;
+    r.sampling = ponder_sampler_params_default();
+    r.sampling.temp = temp;
+    r.sampling.seed = seed;
+    r.ignore_eos = true;
+    r.on_event = spec_on_event;
+    r.user = &t;
+    int32_t id = 0;
+    if (ponder_gen_run(g, &r, &id, &err) != PONDER_OK) {
+        ponder_gen_release(g, id);
+        return cli_runtime_error("%s", err.msg);
+    }
+    const double t_end = cli_now_ms();
+    ponder_gen_choice_result res;
+    if (ponder_gen_result(g, id, 0, &res, &err) != PONDER_OK || ponder_gen_usage_of(g, id, use, &err) != PONDER_OK) {
+        ponder_gen_release(g, id);
+        return cli_runtime_error("%s", err.msg);
+    }
+    *ts = t_end > t.t_first && res.n_tokens > 1 ? 1000.0 * (res.n_tokens - 1) / (t_end - t.t_first) : 0.0;
+    ponder_gen_release(g, id);
+    return CLI_EXIT_OK;
+}
+
+typedef struct spec_bench_opts {
+    const char *draft, *text;
+    int32_t n_gen, reps, draft_k;
+    float temp;
+    bool json;
+    ponder_context_params cp;
+} spec_bench_opts;
+
+static int spec_bench(const char *cmd, const spec_bench_opts *o, const char *const *models, int n_models,
+                      const int32_t *threads, int n_threads)
+{
+    char dpath[PATH_MAX];
+    int rc = cli_find_model(cmd, o->draft, dpath, sizeof dpath);
+    if (rc != 0)
+        return rc;
+    ponder_error err = { 0 };
+    ponder_model *dm = NULL;
+    if (ponder_model_load(dpath, NULL, &dm, &err) != PONDER_OK)
+        return cli_runtime_error("--draft: %s", err.msg);
+    json_t *all = json_array();
+    if (!o->json) {
+        printf("| %-30s | %-20s | %7s | %8s | %14s | %14s | %8s | %10s | %10s |\n", "model", "draft", "threads", "test",
+               "t/s alone", "t/s draft", "speed-up", "acceptance", "acc/verify");
+        printf("| %.30s | %.20s | %.7s | %.8s | %.14s | %.14s | %.8s | %.10s | %.10s |\n",
+               "------------------------------:", "--------------------", "------:", "-------:", "-------------:",
+               "-------------:", "-------:", "---------:", "---------:");
+        fflush(stdout);
+    }
+    for (int mi = 0; mi < n_models && rc == CLI_EXIT_OK; mi++) {
+        char path[PATH_MAX];
+        if ((rc = cli_find_model(cmd, models[mi], path, sizeof path)) != 0)
+            break;
+        ponder_model *m = NULL;
+        ponder_tokenizer *tok = NULL;
+        ponder_token *prompt = NULL;
+        size_t n_prompt = 0;
+        if (ponder_model_load(path, NULL, &m, &err) != PONDER_OK) {
+            rc = cli_runtime_error("%s", err.msg);
+            break;
+        }
+        if (ponder_gen_check_draft(m, dm, &err) != PONDER_OK ||
+            ponder_tokenizer_create(ponder_model_gguf(m), &tok, &err) != PONDER_OK ||
+            ponder_tokenizer_encode(tok, o->text, strlen(o->text), true, false, &prompt, &n_prompt, &err) != PONDER_OK) {
+            rc = cli_runtime_error("%s: %s", path, err.msg);
+        } else if (n_prompt == 0) {
+            rc = cli_runtime_error("--text gives no tokens with this model");
+        }
+        char tname[32], desc[96], dtname[32], ddesc[64];
+        snprintf(desc, sizeof desc, "%s %s", ponder_model_hparams(m)->arch_name, ftype_name(m, tname, sizeof tname));
+        snprintf(ddesc, sizeof ddesc, "%s %s", ponder_model_hparams(dm)->arch_name, ftype_name(dm, dtname, sizeof dtname));
+        for (int ti = 0; ti < n_threads && rc == CLI_EXIT_OK; ti++) {
+            ponder_pool *pool = NULL;
+            ponder_gen *g0 = NULL, *g1 = NULL;
+            if (ponder_pool_create(threads[ti], &pool, &err) != PONDER_OK) {
+                rc = cli_runtime_error("%s", err.msg);
+                break;
+            }
+            ponder_gen_params gp = ponder_gen_params_default();
+            gp.context = o->cp;
+            gp.context.pool = pool;
+            gp.context.n_ctx = (int32_t)n_prompt + o->n_gen + 1;
+            if (ponder_gen_create(m, tok, &gp, &g0, &err) != PONDER_OK) {
+                rc = cli_runtime_error("%s", err.msg);
+            } else {
+                gp.draft = dm;
+                gp.draft_k = o->draft_k;
+                if (ponder_gen_create(m, tok, &gp, &g1, &err) != PONDER_OK)
+                    rc = cli_runtime_error("%s", err.msg);
+            }
+            double ts0[64], ts1[64], s0 = 0, s1 = 0;
+            int64_t proposed = 0, accepted = 0, verifies = 0;
+            for (int rep = -1; rep < o->reps && rc == CLI_EXIT_OK; rep++) { /* rep -1: warm-up */
+                ponder_gen_usage u0, u1;
+                double a, b;
+                const uint64_t seed = 1 + (uint64_t)(rep < 0 ? 0 : rep);
+                if ((rc = spec_once(g0, prompt, (int32_t)n_prompt, o->n_gen, o->temp, seed, &a, &u0)) != CLI_EXIT_OK ||
+                    (rc = spec_once(g1, prompt, (int32_t)n_prompt, o->n_gen, o->temp, seed, &b, &u1)) != CLI_EXIT_OK)
+                    break;
+                if (rep < 0)
+                    continue;
+                ts0[rep] = a;
+                ts1[rep] = b;
+                s0 += a;
+                s1 += b;
+                proposed += u1.draft_tokens;
+                accepted += u1.draft_accepted;
+                verifies += u1.verify_steps;
+            }
+            if (rc == CLI_EXIT_OK) {
+                const double m0 = s0 / o->reps, m1 = s1 / o->reps;
+                double v0 = 0, v1 = 0;
+                for (int r = 0; r < o->reps; r++) {
+                    v0 += (ts0[r] - m0) * (ts0[r] - m0);
+                    v1 += (ts1[r] - m1) * (ts1[r] - m1);
+                }
+                const double sd0 = o->reps > 1 ? sqrt(v0 / (o->reps - 1)) : 0, sd1 = o->reps > 1 ? sqrt(v1 / (o->reps - 1)) : 0;
+                const double acc = proposed > 0 ? (double)accepted / (double)proposed : 0.0;
+                const double per_verify = verifies > 0 ? (double)accepted / (double)verifies : 0.0;
+                char test[32];
+                snprintf(test, sizeof test, "tg%d", (int)o->n_gen);
+                if (o->json) {
+                    json_array_append_new(
+                        all, json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}",
+                                       "model_filename", path, "model_type", desc, "draft_filename", dpath,
+                                       "draft_type", ddesc, "n_threads", (int)threads[ti], "test", test, "temp",
+                                       (double)o->temp, "avg_ts_alone", m0, "stddev_ts_alone", sd0, "avg_ts_draft", m1,
+                                       "stddev_ts_draft", sd1, "speedup", m0 > 0 ? m1 / m0 : 0.0, "acceptance_rate",
+                                       acc, "accepted_per_verify", per_verify));
+                } else {
+                    char a[32], b[32], sp[16], ac[16], pv[16];
+                    snprintf(a, sizeof a, "%.2f ± %.2f", m0, sd0);
+                    snprintf(b, sizeof b, "%.2f ± %.2f", m1, sd1);
+                    snprintf(sp, sizeof sp, "%.2fx", m0 > 0 ? m1 / m0 : 0.0);
+                    snprintf(ac, sizeof ac, "%.1f%%", 100.0 * acc);
+                    snprintf(pv, sizeof pv, "%.2f", per_verify);
+                    printf("| %-30s | %-20s | %7d | %8s | %14s | %14s | %8s | %10s | %10s |\n", desc, ddesc,
+                           (int)threads[ti], test, a, b, sp, ac, pv);
+                    fflush(stdout);
+                }
+            }
+            ponder_gen_free(g1);
+            ponder_gen_free(g0);
+            ponder_pool_free(pool);
+        }
+        free(prompt);
+        ponder_tokenizer_free(tok);
+        ponder_model_free(m);
+    }
+    if (o->json && rc == CLI_EXIT_OK) {
+        char *s = json_dumps(all, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+        if (s)
+            puts(s);
+        free(s);
+    }
+    json_decref(all);
+    ponder_model_free(dm);
+    return rc;
+}
+
 int cmd_bench(int argc, char **argv)
 {
     const char *cmd = "bench";
     const char *models[BENCH_MAX_LIST];
     int n_models = 0;
     const char *threads_s = NULL, *prompt_s = "512", *gen_s = "128", *ctk = NULL, *ctv = NULL, *model = NULL;
-    int32_t reps = 5;
+    int32_t reps = 5, draft_k = 0;
     bool json = false;
+    const char *draft = NULL, *text = "Once upon a time";
+    float temp = 0.0f;
     const cli_opt opts[] = {
         { "-m", "--model", CLI_STRING, &model, 0, 0, NULL },
         { "-t", "--threads", CLI_STRING, &threads_s, 0, 0, NULL },
@@ -143,6 +346,10 @@ int cmd_bench(int argc, char **argv)
         { "-ctk", "--cache-type-k", CLI_STRING, &ctk, 0, 0, NULL },
         { "-ctv", "--cache-type-v", CLI_STRING, &ctv, 0, 0, NULL },
         { "--json", NULL, CLI_FLAG, &json, 0, 0, NULL },
+        { "--draft", NULL, CLI_STRING, &draft, 0, 0, NULL },
+        { "--draft-k", NULL, CLI_INT, &draft_k, 1, PONDER_GEN_DRAFT_K_MAX, NULL },
+        { "--text", NULL, CLI_STRING, &text, 0, 0, NULL },
+        { "--temp", NULL, CLI_FLOAT, &temp, 0, 0, NULL },
     };
     /* -m may repeat: collect every occurrence (-m X, --model X, --model=X) before the general parse */
     for (int i = 1; i < argc; i++) {
@@ -179,6 +386,14 @@ int cmd_bench(int argc, char **argv)
     const int bad_cache = cli_set_cache_types(cmd, ctk, ctv, &cp);
     if (bad_cache != 0)
         return bad_cache;
+    if (draft) {
+        if (n_gens < 1 || gens[0] < 1)
+            return cli_usage_error(cmd, "--draft needs -n >= 1 (tokens to generate)");
+        const spec_bench_opts so = { draft, text, gens[0], reps, draft_k, temp, json, cp };
+        return spec_bench(cmd, &so, models, n_models, threads, n_threads);
+    }
+    if (draft_k || temp != 0.0f || strcmp(text, "Once upon a time") != 0)
+        return cli_usage_error(cmd, "--draft-k, --text and --temp need --draft");
 
     json_t *all = json_array();
     if (!json) {

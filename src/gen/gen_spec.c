@@ -118,12 +118,15 @@ ponder_status ponder_gen_check_draft(const ponder_model *target, const ponder_mo
         }
     }
     for (size_t k = 0; k < sizeof special_keys / sizeof special_keys[0]; k++) {
+        /* absent, -1 and 0xFFFFFFFF (as some converters write "none") all mean no such token */
         int64_t vt = -1, vd = -1;
-        const bool st = ponder_gguf_get_i64(gt, special_keys[k], &vt, NULL) == PONDER_OK;
-        const bool sd = ponder_gguf_get_i64(gd, special_keys[k], &vd, NULL) == PONDER_OK;
-        if (st != sd || vt != vd)
+        if (ponder_gguf_get_i64(gt, special_keys[k], &vt, NULL) != PONDER_OK || vt < 0 || vt >= nt)
+            vt = -1;
+        if (ponder_gguf_get_i64(gd, special_keys[k], &vd, NULL) != PONDER_OK || vd < 0 || vd >= nd)
+            vd = -1;
+        if (vt != vd)
             return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "draft model: %s is %lld in the draft but %lld in the model",
-                                    special_keys[k], sd ? (long long)vd : -1LL, st ? (long long)vt : -1LL);
+                                    special_keys[k], (long long)vd, (long long)vt);
     }
     return PONDER_OK;
 }
