@@ -259,7 +259,7 @@ static bool write_json_turn(const chat *c, const char *text, size_t len)
     json_object_set_new(o, "prompt_tokens_evaluated", json_integer(s->prompt_evaluated));
     json_object_set_new(o, "completion_tokens", json_integer(s->completion_tokens));
     json_object_set_new(o, "ttft_ms", json_real(s->ttft_ms));
-    json_object_set_new(o, "gen_ms", json_real(s->gen_ms));
+    json_object_set_new(o, "gen_ms", json_real(s->gen_ms)); /* after the prompt, as ponder run's predicted_ms */
     json_object_set_new(o, "tokens_per_s", json_real(s->gen_ms > 0.0 ? s->completion_tokens * 1000.0 / s->gen_ms : 0.0));
     json_object_set_new(o, "context_used", json_integer(c->n_kv));
     json_object_set_new(o, "n_ctx", json_integer(c->n_ctx));
@@ -357,6 +357,7 @@ static int turn(chat *c, const char *text, size_t len)
     }
     for (size_t i = 0; i < n_ids; i++)
         ponder_sampler_accept(smp, ids[i]);
+    const double t_gen0 = cli_now_ms(); /* the prompt is in: generation speed counts from here, as ponder run */
 
     /* as `ponder run`: the last token sampled needs no KV slot */
     size_t max_gen = (size_t)c->n_ctx - n_ids + 1;
@@ -452,7 +453,7 @@ static int turn(chat *c, const char *text, size_t len)
     s->completion_tokens = n_gen;
     s->dropped_turns = dropped;
     s->ttft_ms = t_first - t0;
-    s->gen_ms = t_end - t_first;
+    s->gen_ms = t_end - t_gen0;
     s->finish = finish;
     s->total_in += (uint64_t)s->prompt_evaluated;
     s->total_out += (uint64_t)n_gen;
