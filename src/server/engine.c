@@ -173,6 +173,7 @@ static ponder_status submit_sub(struct ponder_server *s, srv_sub *sub, ponder_er
         /* the strategy's next round; caller checked there is one */
         if (!ponder_think_job_next(sub->job->think, &g))
             return ponder_error_set(err, PONDER_ERR_INTERNAL, "the strategy has no round to run");
+        sub->n_choices = g.n_choices;
         return ponder_gen_submit(s->gen, &g, &sub->gen_id, err);
     }
     g.prompt = sub->prompt;
@@ -218,6 +219,10 @@ static void publish_load(struct ponder_server *s)
     int32_t pending = ponder_gen_n_pending(s->gen), queued = ponder_gen_n_queued(s->gen);
     int64_t active = pending - queued, seqs = 0, k = 0;
     for (srv_job *j = s->running; j && k < active; j = j->next, k++) {
+        if (j->think) { /* its rounds publish no events: the round in flight counts */
+            seqs += j->subs[0].gen_id ? j->subs[0].n_choices : 0;
+            continue;
+        }
         int32_t left = srv_request_n_choices(&j->req) - j->n_finished;
         seqs += left > 0 ? left : 0;
     }

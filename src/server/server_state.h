@@ -39,6 +39,7 @@ typedef struct srv_sub {
     int32_t n_prompt;
     int32_t choice_base;          /* the response index of this prompt's first choice */
     int32_t gen_id;               /* 0: not in gen (not yet submitted, or released) */
+    int32_t n_choices;            /* of the gen request in flight */
     bool done;
 } srv_sub;
 
