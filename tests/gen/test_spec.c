@@ -706,6 +706,68 @@ static void test_vocab_mismatch(void **state)
     unload(&t);
 }
 
+/* The CLI: `ponder run --draft` prints the tokens `ponder run` prints (greedy), with the
+ * counts under "speculative"; `ponder bench --draft` reports both speeds. */
+static char *json_field(const char *s, const char *key)
+{
+    const char *at = strstr(s, key);
+    if (!at)
+        return NULL;
+    const char *end = strchr(at, ']');
+    if (!end)
+        return NULL;
+    char *out = strndup(at, (size_t)(end - at));
+    return out;
+}
+
+static void test_cli(void **state)
+{
+    (void)state;
+    if (!getenv("PONDER_BIN")) {
+        print_message("skipping: PONDER_BIN is not set (run through ctest)\n");
+        return;
+    }
+    const char *m = tu_shared(SYN "syn-tiny-F32.gguf");
+    tu_cli_result a = TU_RUN_CLI(NULL, "run", "-m", m, "-p", PROMPTS[2], "--temp", "0", "-n", "40", "-t", "1", "--json");
+    tu_cli_result b = TU_RUN_CLI(NULL, "run", "-m", m, "--draft", tu_shared(SYN "syn-tiny-Q8_0.gguf"), "--draft-k", "3",
+                                 "-p", PROMPTS[2], "--temp", "0", "-n", "40", "-t", "1", "--json");
+    assert_int_equal(a.status, 0);
+    assert_int_equal(b.status, 0);
+    char *ta = json_field(a.out, "\"tokens\""), *tb = json_field(b.out, "\"tokens\"");
+    assert_non_null(ta);
+    assert_non_null(tb);
+    assert_string_equal(ta, tb);
+    assert_non_null(strstr(b.out, "\"speculative\""));
+    assert_non_null(strstr(b.out, "\"acceptance_rate\""));
+    assert_non_null(strstr(b.err, "speculative: draft"));
+    free(ta);
+    free(tb);
+    tu_cli_result_free(&a);
+    tu_cli_result_free(&b);
+
+    /* sampled: runs, same seed same text */
+    tu_cli_result c = TU_RUN_CLI(NULL, "run", "-m", m, "--draft", tu_shared(SYN "syn-tiny-Q4_0.gguf"), "--temp", "0.8",
+                                 "-s", "7", "-n", "30", "-t", "1");
+    tu_cli_result d = TU_RUN_CLI(NULL, "run", "-m", m, "--draft", tu_shared(SYN "syn-tiny-Q4_0.gguf"), "--temp", "0.8",
+                                 "-s", "7", "-n", "30", "-t", "1");
+    assert_int_equal(c.status, 0);
+    assert_int_equal(d.status, 0);
+    assert_true(c.out_len > 0);
+    assert_int_equal(c.out_len, d.out_len);
+    assert_memory_equal(c.out, d.out, c.out_len);
+    tu_cli_result_free(&c);
+    tu_cli_result_free(&d);
+
+    tu_cli_result e = TU_RUN_CLI(NULL, "bench", "-m", m, "--draft", m, "-n", "24", "-r", "1", "-t", "1", "--json");
+    assert_int_equal(e.status, 0);
+    assert_non_null(strstr(e.out, "\"speedup\""));
+    assert_non_null(strstr(e.out, "\"acceptance_rate\": 1.0"));
+    tu_cli_result_free(&e);
+    tu_cli_result f = TU_RUN_CLI(NULL, "bench", "-m", m, "--draft-k", "2");
+    assert_int_equal(f.status, 2);
+    tu_cli_result_free(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -719,6 +781,7 @@ int main(void)
         cmocka_unit_test(test_greedy_batched_stops_and_cells),
         cmocka_unit_test(test_sampled_preserves_distribution),
         cmocka_unit_test(test_vocab_mismatch),
+        cmocka_unit_test(test_cli),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
