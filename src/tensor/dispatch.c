@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { ISA_SCALAR, ISA_AVX2, ISA_AVX512, ISA_COUNT };
+enum { ISA_SCALAR, ISA_AVX2, ISA_AVX512VNNI, ISA_AVXVNNI, ISA_AVX512, ISA_COUNT };
 
 /* Paths in order of preference (later is better). `table` is NULL for a path whose
  * kernels are not built yet: AVX-512 has a slot, but no kernels until they can be tested
@@ -28,8 +28,12 @@ static const struct {
     [ISA_SCALAR] = {"scalar", NULL},
 #ifdef PONDER_HAVE_X86_KERNELS
     [ISA_AVX2] = {"avx2", &ponder_kernels_avx2},
+    [ISA_AVX512VNNI] = {"avx512vnni", &ponder_kernels_avx512vnni},
+    [ISA_AVXVNNI] = {"avxvnni", &ponder_kernels_avxvnni},
 #else
     [ISA_AVX2] = {"avx2", NULL},
+    [ISA_AVX512VNNI] = {"avx512vnni", NULL},
+    [ISA_AVXVNNI] = {"avxvnni", NULL},
 #endif
     [ISA_AVX512] = {"avx512", NULL},
 };
@@ -117,6 +121,10 @@ static bool cpu_runs(int isa, const ponder_cpu_features *f)
         return true;
     case ISA_AVX2:
         return f->avx2 && f->fma && f->f16c;
+    case ISA_AVX512VNNI:
+        return f->avx2 && f->fma && f->f16c && f->avx512f && f->avx512bw && f->avx512vl && f->avx512vnni;
+    case ISA_AVXVNNI:
+        return f->avx2 && f->fma && f->f16c && f->avx_vnni;
     case ISA_AVX512:
         return f->avx512f && f->avx512bw && f->avx512vl;
     default:
@@ -181,7 +189,7 @@ ponder_status ponder_tensor_force_isa(const char *name, ponder_error *err)
         i = find_path(name);
         if (i < 0)
             return ponder_error_set(err, PONDER_ERR_INVALID_ARG,
-                                    "unknown kernel path '%s' (known: auto, scalar, avx2, avx512)", name);
+                                    "unknown kernel path '%s' (known: auto, scalar, avx2, avx512vnni, avxvnni, avx512)", name);
         if (!PATHS[i].table && i != ISA_SCALAR)
             return ponder_error_set(err, PONDER_ERR_UNSUPPORTED,
                                     "kernel path '%s' is not built into this libponder", name);

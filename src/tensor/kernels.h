@@ -80,6 +80,8 @@ ponder_cpu_features ponder_cpu_detect(void);
 #if defined(__x86_64__)
 #define PONDER_HAVE_X86_KERNELS 1
 extern const ponder_isa_kernels ponder_kernels_avx2;
+extern const ponder_isa_kernels ponder_kernels_avxvnni;    /* x86_avx2.c built with AVX-VNNI */
+extern const ponder_isa_kernels ponder_kernels_avx512vnni; /* ... with AVX512-VNNI (256-bit) */
 #endif
 
 #endif /* PONDER_TENSOR_KERNELS_H */

@@ -2,6 +2,13 @@
  * x86_avx2.c — AVX2 + FMA + F16C kernels. Compiled with -mavx2 -mfma -mf16c (and only
  * this file), called only when dispatch.c has seen those features at run time.
  *
+ * The same source is built twice more as the VNNI paths (x86_vnni.c): with
+ * PONDER_X86_VNNI set to 1 (AVX-VNNI, VEX) or 2 (AVX512-VNNI on 256-bit registers,
+ * EVEX), the 8-bit dot step of the Q8_0 family (maddubs, then madd with ones) becomes one
+ * vpdpbusd. The int32 lane sums are the same numbers (maddubs cannot saturate here: one
+ * operand is at most 128 and the other at most 127 in magnitude), so every VNNI result is
+ * bit-identical to this path's; only the speed differs.
+ *
  * Contract with the scalar oracle (quants.c, quants_k.c, floats.c):
  *  - activation quantizers (Q8_0, Q8_1, Q8_K, F16, BF16) give identical bytes, NaN and
  *    ties included: roundf is rebuilt from truncation (half away from zero), Q8_K's
@@ -21,6 +28,10 @@
 
 #include <immintrin.h>
 #include <string.h>
+
+#ifndef PONDER_X86_VNNI
+#define PONDER_X86_VNNI 0
+#endif
 
 #define QK PONDER_QK
 #define QK_K PONDER_QK_K
@@ -105,25 +116,30 @@ ALWAYS_INLINE __m256i bits32(const uint8_t *qh)
     return _mm256_cmpeq_epi8(_mm256_or_si256(spread, others), _mm256_set1_epi64x(-1));
 }
 
+/* Unsigned u (<= 128) times signed y (|y| <= 127), 4 adjacent products summed, as 8 int32. */
+ALWAYS_INLINE __m256i dot_u8(__m256i u, __m256i y)
+{
+#if PONDER_X86_VNNI == 1
+    return _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), u, y);
+#elif PONDER_X86_VNNI == 2
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, y);
+#else
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, y), _mm256_set1_epi16(1));
+#endif
+}
+
 /* Sums of 4 adjacent products of signed x and signed y (y never -128: activations are
- * clamped to +-127), as 8 int32. maddubs needs an unsigned operand: |x| and sign(x)*y. */
+ * clamped to +-127), as 8 int32. The 8-bit products need an unsigned operand: |x| and
+ * sign(x)*y. */
 ALWAYS_INLINE __m256i dot_i8(__m256i x, __m256i y)
 {
-    const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
-    return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+    return dot_u8(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
 }
 
 /* Same, with x already split into |x| (ax) and kept for the sign. */
 ALWAYS_INLINE __m256i dot_i8_abs(__m256i ax, __m256i x, __m256i y)
 {
-    const __m256i p16 = _mm256_maddubs_epi16(ax, _mm256_sign_epi8(y, x));
-    return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
-}
-
-/* Unsigned u (< 128) times signed y, 4 adjacent products summed, as 8 int32. */
-ALWAYS_INLINE __m256i dot_u8(__m256i u, __m256i y)
-{
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, y), _mm256_set1_epi16(1));
+    return dot_u8(ax, _mm256_sign_epi8(y, x));
 }
 
 /* ---- float rows ---- */
@@ -1283,8 +1299,16 @@ static void gemm_q6_K(int64_t n, int n_rows, int n_tok, const void *w, size_t ws
 
 /* ---- the table ---- */
 
+#if PONDER_X86_VNNI == 1
+const ponder_isa_kernels ponder_kernels_avxvnni = {
+    .name = "avxvnni",
+#elif PONDER_X86_VNNI == 2
+const ponder_isa_kernels ponder_kernels_avx512vnni = {
+    .name = "avx512vnni",
+#else
 const ponder_isa_kernels ponder_kernels_avx2 = {
     .name = "avx2",
+#endif
     .type = {
         [PONDER_TYPE_F32] = {.vec_dot = vec_dot_f32},
         [PONDER_TYPE_F16] = {.vec_dot = vec_dot_f16_f16, .from_float = f16_from_float,

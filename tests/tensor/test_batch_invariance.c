@@ -22,7 +22,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const PATHS[] = {"scalar", "avx2", "avx512"};
+static const char *const PATHS[] = {"scalar", "avx2", "avx512vnni", "avxvnni", "avx512"};
 enum { N_PATHS = sizeof PATHS / sizeof PATHS[0] };
 
 enum { N_POOL = 83, MAX_BATCH = 64 }; /* pool of token rows; the largest batch */

@@ -19,7 +19,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const PATHS[] = {"scalar", "avx2", "avx512"};
+static const char *const PATHS[] = {"scalar", "avx2", "avx512vnni", "avxvnni", "avx512"};
 enum { N_PATHS = sizeof PATHS / sizeof PATHS[0] };
 
 static float bits_to_f(uint32_t u)
@@ -600,6 +600,72 @@ static void test_vec_exp_sub(void **state)
     free(ref);
 }
 
+/* The VNNI paths are the AVX2 source with one vpdpbusd for the 8-bit dot step, promised
+ * to give the same int32 sums: every dot and tile product must be bit-identical to avx2. */
+static void test_vnni_paths_match_avx2(void **state)
+{
+    (void)state;
+    static const char *const vnni[] = {"avxvnni", "avx512vnni"};
+    if (!ponder_tensor_isa_available("avx2"))
+        skip();
+    enum { N = 4096 + 256, ROWS = 5, TOK = 4 };
+    tt_rng rng = {9001};
+    int checked = 0;
+    for (size_t v = 0; v < sizeof vnni / sizeof vnni[0]; v++) {
+        if (!ponder_tensor_isa_available(vnni[v]))
+            continue;
+        for (int t = 0; t < PONDER_TYPE_COUNT; t++) {
+            const ponder_type_traits *tr = ponder_type_get_traits(t);
+            if (!tr || !tr->from_float || !tr->vec_dot || !ponder_type_get_traits(tr->vec_dot_type)->from_float)
+                continue;
+            const ponder_type_traits *vt = ponder_type_get_traits(tr->vec_dot_type);
+            const size_t wb = tt_row_bytes(t, N), xb = tt_row_bytes(tr->vec_dot_type, N);
+            float *wf = malloc((size_t)N * ROWS * sizeof(float)), *xf = malloc((size_t)N * TOK * sizeof(float));
+            uint8_t *wq = malloc(wb * ROWS), *xq = malloc(xb * TOK);
+            float ya[ROWS * TOK], yb[ROWS * TOK];
+            assert_true(wf && xf && wq && xq);
+            fill_weights(&rng, wf, (int64_t)N * ROWS, tr->block_elems == 1 ? 32 : tr->block_elems);
+            fill_weights(&rng, xf, (int64_t)N * TOK, vt->block_elems == 1 ? 32 : vt->block_elems);
+            for (int r = 0; r < ROWS; r++)
+                tr->from_float(wf + (size_t)r * N, wq + (size_t)r * wb, N);
+            for (int k = 0; k < TOK; k++)
+                vt->from_float(xf + (size_t)k * N, xq + (size_t)k * xb, N);
+            for (int pass = 0; pass < 2; pass++) {
+                float *y = pass ? yb : ya;
+                assert_int_equal(ponder_tensor_force_isa(pass ? vnni[v] : "avx2", NULL), PONDER_OK);
+                const ponder_type_kernels *k = &ponder_kernels()->type[t];
+                for (int r = 0; r < ROWS; r++)
+                    for (int tok = 0; tok < TOK; tok++)
+                        k->vec_dot(N, &y[tok * ROWS + r], wq + (size_t)r * wb, xq + (size_t)tok * xb);
+            }
+            if (memcmp(ya, yb, sizeof ya) != 0)
+                fail_msg("%s vec_dot: path %s differs from avx2", tr->name, vnni[v]);
+            for (int pass = 0; pass < 2; pass++) {
+                float *y = pass ? yb : ya;
+                assert_int_equal(ponder_tensor_force_isa(pass ? vnni[v] : "avx2", NULL), PONDER_OK);
+                const ponder_type_kernels *k = &ponder_kernels()->type[t];
+                if (!k->gemm)
+                    break;
+                const int rows = ROWS / k->gemm_rows * k->gemm_rows, toks = k->gemm_tokens;
+                if (rows == 0 || toks > TOK)
+                    break;
+                memset(y, 0, sizeof ya);
+                k->gemm(N, rows, toks, wq, wb, xq, xb, y, ROWS);
+                if (pass && memcmp(ya, yb, sizeof ya) != 0)
+                    fail_msg("%s gemm: path %s differs from avx2", tr->name, vnni[v]);
+            }
+            checked++;
+            free(wf);
+            free(xf);
+            free(wq);
+            free(xq);
+        }
+    }
+    ponder_tensor_force_isa(NULL, NULL);
+    if (checked == 0)
+        skip();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -612,6 +678,7 @@ int main(void)
         cmocka_unit_test(test_f16_rows_batched),
         cmocka_unit_test(test_vec_exp_sub),
         cmocka_unit_test(test_gemm_tiles),
+        cmocka_unit_test(test_vnni_paths_match_avx2),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
