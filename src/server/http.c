@@ -327,6 +327,8 @@ static bool check_strategy(struct ponder_server *s, srv_job *j, srv_api_error *e
     p->n_stop = r->n_stop;
     p->answer_kind = r->answer_kind;
     p->prefix = NULL;
+    if (r->no_cue)
+        p->cot_cue = NULL;
     if (p->asc_round > s->p.n_parallel)
         p->asc_round = s->p.n_parallel;
     int32_t need = ponder_think_job_max_choices(p);

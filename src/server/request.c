@@ -331,8 +331,9 @@ static bool parse_logprobs(json_t *root, srv_request *r, srv_api_error *e)
 }
 
 /* Ponder's own request fields: "ponder": {"strategy": "sc" | "sc:8" | ..., "samples": N,
- * "answer": "number" | "choice" | "text"}. samples replaces the strategy's N (sc, asc, bon);
- * direct and cot are one chain. */
+ * "answer": "number" | "choice" | "text", "cue": true | false}. samples replaces the strategy's N
+ * (sc, asc, bon); direct and cot are one chain. cue: false leaves out the chain-of-thought cue,
+ * for models trained on their own format (the arith models; the cascade's stages). */
 static bool parse_ponder(json_t *root, srv_request *r, srv_api_error *e)
 {
     r->strategy.kind = PONDER_THINK_DIRECT;
@@ -369,6 +370,10 @@ static bool parse_ponder(json_t *root, srv_request *r, srv_api_error *e)
         if (!one)
             r->strategy.n_samples = (int32_t)samples;
     }
+    json_t *cue = field(po, "cue");
+    if (cue && !json_is_boolean(cue))
+        return bad_type(e, "ponder.cue", "a boolean", cue);
+    r->no_cue = json_is_false(cue);
     json_t *ak = field(po, "answer");
     if (ak) {
         static const struct { const char *name; ponder_answer_kind kind; } kinds[] = {

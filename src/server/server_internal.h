@@ -89,6 +89,7 @@ typedef struct srv_request {
     ponder_strategy strategy;  /* direct when not given */
     int32_t samples;           /* "ponder.samples" (0: not given; overrides the strategy's N) */
     ponder_answer_kind answer_kind; /* "ponder.answer": "number" (default), "choice", "text" */
+    bool no_cue;               /* "ponder.cue": false — the prompt as given (models trained without a cue) */
 } srv_request;
 
 /* Parses and validates a request body. Unknown fields are ignored; null means absent, as

@@ -172,6 +172,26 @@ static void test_sc_equals_n_choices(void **state)
     json_decref(plain);
 }
 
+/* "cue": false runs the chains on the prompt exactly as given (the cascade's stages over
+ * models trained without a cue): the same chains as n choices of the bare prompt. */
+static void test_no_cue(void **state)
+{
+    (void)state;
+    json_t *sc = post_json("/v1/completions",
+                           "{\"prompt\":\"A cat\",\"max_tokens\":12,\"temperature\":0.9,\"seed\":5,"
+                           "\"ponder\":{\"strategy\":\"sc:2\",\"answer\":\"text\",\"cue\":false}}",
+                           200);
+    json_t *plain = post_json("/v1/completions",
+                              "{\"prompt\":\"A cat\",\"max_tokens\":12,\"temperature\":0.9,\"seed\":5,\"n\":2}", 200);
+    assert_int_equal(int_of(json_object_get(sc, "usage"), "prompt_tokens"),
+                     int_of(json_object_get(plain, "usage"), "prompt_tokens"));
+    int first = (int)json_integer_value(json_object_get(json_object_get(sc, "ponder"), "best"));
+    assert_true(first == 0 || first == 1);
+    assert_string_equal(choice_text(sc, 0, false), choice_text(plain, (size_t)first, false));
+    json_decref(sc);
+    json_decref(plain);
+}
+
 /* bon through the model-name prefix on chat: the chain with the best mean logprob wins. */
 static void test_bon_prefix_chat(void **state)
 {
@@ -302,6 +322,7 @@ static void test_strategy_errors(void **state)
     expect_error(C, "{\"prompt\":\"x\",\"ponder\":{\"strategy\":\"vote\"}}", 400, "ponder.strategy");
     expect_error(C, "{\"prompt\":\"x\",\"ponder\":{\"strategy\":3}}", 400, "ponder.strategy");
     expect_error(C, "{\"prompt\":\"x\",\"ponder\":\"sc\"}", 400, "ponder");
+    expect_error(C, "{\"prompt\":\"x\",\"ponder\":{\"strategy\":\"sc:2\",\"cue\":\"no\"}}", 400, "ponder.cue");
     expect_error(C, "{\"prompt\":\"x\",\"ponder\":{\"strategy\":\"sc\",\"samples\":0}}", 400, "ponder.samples");
     expect_error(C, "{\"prompt\":\"x\",\"ponder\":{\"strategy\":\"cot\",\"samples\":4}}", 400, "ponder.samples");
     expect_error(C, "{\"prompt\":\"x\",\"ponder\":{\"strategy\":\"sc\",\"answer\":\"words\"}}", 400, "ponder.answer");
@@ -325,9 +346,10 @@ static void test_strategy_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sc_equals_n_choices), cmocka_unit_test(test_bon_prefix_chat),
+        cmocka_unit_test(test_sc_equals_n_choices),
+        cmocka_unit_test(test_no_cue), cmocka_unit_test(test_bon_prefix_chat),
         cmocka_unit_test(test_asc_accounting),      cmocka_unit_test(test_stream_one_chunk),
-        cmocka_unit_test(test_strategy_errors),
+        cmocka_unit_test(test_strategy_errors), cmocka_unit_test(test_no_cue),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
