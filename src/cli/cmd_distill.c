@@ -431,8 +431,8 @@ int cmd_distill(int argc, char **argv)
         json_object_set_new(j, "student", json_string(student_path));
         json_object_set_new(j, "out", json_string(o.out));
         json_object_set_new(j, "strategy", json_string(sname));
-        json_object_set_new(j, "temp", json_real(round((double)o.temp * 1e6) / 1e6)); /* the flag as typed, not its float */
-        json_object_set_new(j, "min_agreement", json_real(round((double)o.min_agreement * 1e6) / 1e6));
+        json_object_set_new(j, "temp", json_real(o.temp));
+        json_object_set_new(j, "min_agreement", json_real(o.min_agreement));
         json_object_set_new(j, "questions", json_integer(nq));
         json_object_set_new(j, "samples", json_integer((json_int_t)n_samples));
         json_object_set_new(j, "answered", json_integer((json_int_t)n_answered));
@@ -467,7 +467,8 @@ int cmd_distill(int argc, char **argv)
         }
         json_object_set_new(ev, "by_difficulty", groups);
         json_object_set_new(j, "eval", ev);
-        char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        /* 9 digits: 0.7, not the float 0.699999988 */
+        char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
         json_decref(j);
         if (!s) {
             cli_runtime_error("out of memory");
