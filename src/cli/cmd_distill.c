@@ -431,8 +431,8 @@ int cmd_distill(int argc, char **argv)
         json_object_set_new(j, "student", json_string(student_path));
         json_object_set_new(j, "out", json_string(o.out));
         json_object_set_new(j, "strategy", json_string(sname));
-        json_object_set_new(j, "temp", json_real(o.temp));
-        json_object_set_new(j, "min_agreement", json_real(o.min_agreement));
+        json_object_set_new(j, "temp", json_real(round((double)o.temp * 1e6) / 1e6)); /* as typed, not the float */
+        json_object_set_new(j, "min_agreement", json_real(round((double)o.min_agreement * 1e6) / 1e6));
         json_object_set_new(j, "questions", json_integer(nq));
         json_object_set_new(j, "samples", json_integer((json_int_t)n_samples));
         json_object_set_new(j, "answered", json_integer((json_int_t)n_answered));
