@@ -44,6 +44,7 @@ typedef struct gen_choice {
     float *q;                  /* sampling only: k_max rows of n_vocab, q of each proposal */
     int32_t k;                 /* tokens to propose next step (adapted) */
     int32_t n_draft;           /* proposed this step, verified after pending `next` */
+    int32_t n_proposed;        /* of the n_draft planned, how many the draft produced */
     ponder_token draft[PONDER_GEN_DRAFT_K_MAX];
 } gen_choice;
 
@@ -727,6 +728,7 @@ static void propose(ponder_gen *g, const gen_req *r, gen_choice *c, float *row, 
     }
     ponder_sampler_accept(c->dsmp, d);
     c->draft[i] = d;
+    c->n_proposed = i + 1;
 }
 
 /* Runs the draft for every choice with n_draft > 0: first the tokens its sequence lacks
@@ -738,6 +740,9 @@ static void run_draft(ponder_gen *g)
 {
     const size_t nv = (size_t)g->n_vocab;
     int32_t max_k = 0;
+    for (int32_t i = 0; i < g->n_reqs; i++)
+        for (int32_t ci = 0; ci < g->reqs[i]->n_choices; ci++)
+            g->reqs[i]->choices[ci].n_proposed = 0;
     /* two catch-up passes: the second for choices that fork their first choice's prompt */
     for (int pass = 0; pass < 2; pass++) {
         int32_t n = 0, n_rows = 0;
@@ -835,6 +840,13 @@ static void run_draft(ponder_gen *g)
             propose(g, r, c, g->d_logits + (size_t)k * nv, i);
         }
     }
+    /* whatever failed on the way, a choice verifies only the proposals it has */
+    for (int32_t q = 0; q < g->n_reqs; q++)
+        for (int32_t ci = 0; ci < g->reqs[q]->n_choices; ci++) {
+            gen_choice *c = &g->reqs[q]->choices[ci];
+            if (c->n_draft > c->n_proposed)
+                c->n_draft = c->n_proposed;
+        }
 }
 
 /* Adds token t of sequence s to the batch. */
