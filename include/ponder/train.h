@@ -110,6 +110,15 @@ ponder_status ponder_trainer_eval(ponder_trainer *t, const ponder_train_seq *seq
 ponder_status ponder_trainer_logits(ponder_trainer *t, const int32_t *tokens, int32_t n, float *logits,
                                     ponder_error *err);
 
+/* The byte-level vocabulary (`ponder train --vocab bytes`): SentencePiece with no merges,
+ * <unk> <s> </s>, the 256 byte tokens and U+2581 for the space (260 tokens; see
+ * vocab_bytes.c). ponder_train_byte_vocab opens it as an in-memory vocabulary source for
+ * ponder_trainer_save and the tokenizer (free with ponder_gguf_free); _write_ writes it as
+ * a vocabulary-only GGUF file. */
+int32_t ponder_train_byte_vocab_size(void);
+ponder_status ponder_train_byte_vocab(ponder_gguf **out, ponder_error *err);
+ponder_status ponder_train_write_byte_vocab(const char *path, ponder_error *err);
+
 /* Writes the model to path and the optimizer sidecar to "<path>.optim" (if with_optim).
  * vocab_src: the GGUF whose tokenizer.* keys are copied (its vocabulary size must equal
  * n_vocab), or NULL to write none (a model the engine can load but not tokenize for). */

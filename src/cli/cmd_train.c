@@ -51,8 +51,10 @@ static void usage(void)
            "  --data FILE        training data (required)\n"
            "  --eval-data FILE   held-out data for the eval loss (default: none)\n"
            "  --vocab-from GGUF  vocabulary (tokenizer.* keys copied into the model;\n"
-           "                     default: the stories260K model, 512 tokens)\n"
-           "  --vocab bytes      a byte-level vocabulary (not implemented yet)\n"
+           "                     default: the stories260K model, 512 tokens; with\n"
+           "                     --resume, the checkpoint's own)\n"
+           "  --vocab bytes      a byte-level vocabulary: 256 byte tokens, U+2581 for the\n"
+           "                     space, <unk> <s> </s> (260 tokens; any UTF-8 text)\n"
            "  -o, --out FILE     checkpoint to write (required)\n"
            "  --resume FILE      continue from a checkpoint (shape from the file; the\n"
            "                     optimizer state from FILE.optim; schedule from these flags)\n"
@@ -190,12 +192,13 @@ int cmd_train(int argc, char **argv)
         }
         cli_parse("train", argc, argv, opts, n_opts, NULL, 0, NULL);
     }
-    if (!o.data || !o.out || o.vocab) {
+    const bool byte_vocab = o.vocab && strcmp(o.vocab, "bytes") == 0;
+    if (!o.data || !o.out || (o.vocab && !byte_vocab) || (byte_vocab && o.vocab_from)) {
         free(cbuf);
-        if (o.vocab && strcmp(o.vocab, "bytes") == 0)
-            return cli_runtime_error("train: --vocab bytes is not implemented yet; use --vocab-from GGUF");
-        if (o.vocab)
+        if (o.vocab && !byte_vocab)
             return cli_usage_error("train", "--vocab takes only 'bytes'");
+        if (byte_vocab && o.vocab_from)
+            return cli_usage_error("train", "give --vocab bytes or --vocab-from GGUF, not both");
         return cli_usage_error("train", "--data and --out are required");
     }
     if (!o.lr_min_given)
@@ -203,8 +206,15 @@ int cmd_train(int argc, char **argv)
     if (o.seed == UINT64_MAX)
         o.seed = 1234;
 
-    char vocab_path[4096];
-    int rc = cli_find_model("train", o.vocab_from, vocab_path, sizeof vocab_path);
+    /* the vocabulary: bytes, a file, or (resuming) the checkpoint's own */
+    char vocab_path[4096] = "";
+    int rc = 0;
+    if (!byte_vocab && !o.vocab_from && o.resume)
+        rc = snprintf(vocab_path, sizeof vocab_path, "%s", o.resume) >= (int)sizeof vocab_path
+                 ? cli_usage_error("train", "--resume path too long")
+                 : 0;
+    else if (!byte_vocab)
+        rc = cli_find_model("train", o.vocab_from, vocab_path, sizeof vocab_path);
     if (rc != 0) {
         free(cbuf);
         return rc;
@@ -217,7 +227,8 @@ int cmd_train(int argc, char **argv)
     ponder_trainer *t = NULL;
     ponder_train_seq *batch = NULL;
     rc = CLI_EXIT_RUNTIME;
-    if (ponder_gguf_open(vocab_path, &vocab, &err) != PONDER_OK || ponder_tokenizer_create(vocab, &tok, &err) != PONDER_OK ||
+    if ((byte_vocab ? ponder_train_byte_vocab(&vocab, &err) : ponder_gguf_open(vocab_path, &vocab, &err)) != PONDER_OK ||
+        ponder_tokenizer_create(vocab, &tok, &err) != PONDER_OK ||
         ponder_pool_create(o.threads, &pool, &err) != PONDER_OK) {
         cli_runtime_error("%s", err.msg);
         goto done;
@@ -237,7 +248,8 @@ int cmd_train(int argc, char **argv)
     ponder_trainer_set_schedule(t, o.lr, o.lr_min, o.warmup, o.steps, o.wd, o.clip);
     const ponder_train_shape *s = &ponder_trainer_params(t)->shape;
     if (s->n_vocab != ponder_tokenizer_n_vocab(tok)) {
-        cli_runtime_error("%s has %d tokens but %s has n_vocab %d", vocab_path, ponder_tokenizer_n_vocab(tok),
+        cli_runtime_error("%s has %d tokens but %s has n_vocab %d", byte_vocab ? "the byte vocabulary" : vocab_path,
+                          ponder_tokenizer_n_vocab(tok),
                           o.resume, s->n_vocab);
         goto done;
     }

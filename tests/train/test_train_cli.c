@@ -194,11 +194,72 @@ static void test_train_smoke(void **state)
     free(run(cmd, &st));
 }
 
+/* --vocab bytes: any UTF-8 text is one token per byte (a space is U+2581's one token), the
+ * checkpoint carries the 260-token vocabulary, and a resume takes it from the checkpoint. */
+static void test_train_byte_vocab(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/ponder-train-bytes-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char cmd[2048], path[256];
+    int st;
+    static const char text[] = "Grüße aus Zürich: 3 × 4 = 12 ✓ 🙂";
+    snprintf(path, sizeof path, "%s/t.txt", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    for (int i = 0; i < 20; i++)
+        fprintf(f, "%s\n", text);
+    fclose(f);
+    snprintf(cmd, sizeof cmd,
+             "'%s' train --vocab bytes --data %s -o %s/b.gguf --dim 32 --layers 1 --heads 2 --kv-heads 1 --ff 48 "
+             "--ctx 64 --steps 3 --batch 2 --warmup 1 --json > /dev/null",
+             bin(), path, dir);
+    free(run(cmd, &st));
+    assert_int_equal(st, 0);
+    snprintf(cmd, sizeof cmd, "'%s' tokenize -m %s/b.gguf -p '%s' --ids", bin(), dir, text);
+    char *out = run(cmd, &st);
+    assert_int_equal(st, 0);
+    json_t *ids = json_loads(out, 0, NULL);
+    assert_true(json_is_array(ids));
+    assert_int_equal(json_array_size(ids), 1 + strlen(text)); /* BOS + one per byte */
+    assert_int_equal(json_integer_value(json_array_get(ids, 0)), 1);
+    assert_int_equal(json_integer_value(json_array_get(ids, 1)), 3 + 'G');
+    assert_int_equal(json_integer_value(json_array_get(ids, 8)), 259); /* the space after "Grüße" (7 bytes) */
+    json_decref(ids);
+    free(out);
+    snprintf(cmd, sizeof cmd, "'%s' info -m %s/b.gguf --json", bin(), dir);
+    out = run(cmd, &st);
+    assert_int_equal(st, 0);
+    json_t *info = json_loads(out, 0, NULL);
+    assert_int_equal(json_integer_value(json_object_get(info, "n_vocab")), 260);
+    json_decref(info);
+    free(out);
+    /* resuming needs no vocabulary flag: the checkpoint's own is used */
+    snprintf(cmd, sizeof cmd, "'%s' train --data %s -o %s/b.gguf --resume %s/b.gguf --steps 4 --batch 2 --json > /dev/null",
+             bin(), path, dir, dir);
+    free(run(cmd, &st));
+    assert_int_equal(st, 0);
+    snprintf(cmd, sizeof cmd, "'%s' run -m %s/b.gguf -p 'Grüße' -n 4 --temp 0 > /dev/null 2>&1", bin(), dir);
+    free(run(cmd, &st));
+    assert_int_equal(st, 0);
+    /* one vocabulary source only; an unknown --vocab kind is a usage error */
+    snprintf(cmd, sizeof cmd, "'%s' train --vocab bytes --vocab-from x.gguf --data %s -o %s/c.gguf 2>/dev/null", bin(),
+             path, dir);
+    free(run(cmd, &st));
+    assert_int_equal(st, 2);
+    snprintf(cmd, sizeof cmd, "'%s' train --vocab words --data %s -o %s/c.gguf 2>/dev/null", bin(), path, dir);
+    free(run(cmd, &st));
+    assert_int_equal(st, 2);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    free(run(cmd, &st));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_data_arith_contract),
         cmocka_unit_test(test_train_smoke),
+        cmocka_unit_test(test_train_byte_vocab),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
