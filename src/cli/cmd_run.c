@@ -418,7 +418,8 @@ static int run_speculative(const run_opts *o, ponder_context_params cp, const ch
         json_object_set_new(j, "tokens", ids_json(res.tokens, (size_t)(n_gen > 0 ? n_gen : 0)));
         json_object_set_new(j, "text", str);
         json_object_set_new(j, "stop", json_string(stop));
-        json_object_set_new(j, "seed", json_integer((json_int_t)(o->sp.seed <= (uint64_t)INT64_MAX ? o->sp.seed : 0)));
+        /* the seed given (gen resolves a random one inside its sampler: null then) */
+        json_object_set_new(j, "seed", o->sp.seed <= (uint64_t)INT64_MAX ? json_integer((json_int_t)o->sp.seed) : json_null());
         json_object_set_new(j, "timings", timings);
         json_object_set_new(j, "speculative", spec);
         char *s = json_dumps(j, JSON_PRESERVE_ORDER);
