@@ -27,6 +27,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <locale.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -539,6 +540,12 @@ static char *el_prompt(EditLine *el)
 
 static int loop_terminal(chat *c)
 {
+    /* libedit reads characters in the locale's encoding: under the default "C" locale it
+     * drops every non-ASCII byte typed. Models speak UTF-8, so a plain "C" environment
+     * gets C.UTF-8. Only LC_CTYPE: numbers keep printing with '.' */
+    const char *loc = setlocale(LC_CTYPE, "");
+    if (!loc || strcmp(loc, "C") == 0 || strcmp(loc, "POSIX") == 0)
+        setlocale(LC_CTYPE, "C.UTF-8");
     EditLine *el = el_init("ponder", stdin, stdout, stderr);
     History *hist = history_init();
     if (!el || !hist) {
