@@ -130,19 +130,22 @@ ponder_status ponder_distill_set_jsonl(const ponder_distill_set *s, char **out, 
     buf[0] = '\0';
     for (int64_t i = 0; i < s->n; i++) {
         const distill_pair *p = &s->pairs[i];
-        json_t *o = json_object();
+        /* json_string refuses invalid UTF-8 (NULL): say so rather than drop the key */
+        json_t *ps = json_string(p->prompt), *cs = json_string(p->completion);
+        json_t *o = ps && cs ? json_object() : NULL;
+        char *line = NULL;
         if (o) {
-            json_object_set_new(o, "prompt", json_string(p->prompt));
-            json_object_set_new(o, "completion", json_string(p->completion));
+            json_object_set_new(o, "prompt", ps);
+            json_object_set_new(o, "completion", cs);
             json_object_set_new(o, "answer", p->answer ? json_string(p->answer) : json_null());
             json_object_set_new(o, "agreement", json_real(p->agreement));
+            line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
+            json_decref(o);
+        } else {
+            json_decref(ps);
+            json_decref(cs);
         }
-        char *line = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-        json_decref(o);
-        /* json_string is NULL for invalid UTF-8 and the key is then missing: refuse rather than
-           write a line the trainer would reject */
-        if (!line || !strstr(line, "\"completion\"")) {
-            free(line);
+        if (!line) {
             free(buf);
             return ponder_error_set(err, PONDER_ERR_FORMAT, "distill: chain %lld is not valid UTF-8 text (or out of memory)",
                                     (long long)i);

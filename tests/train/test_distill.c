@@ -217,6 +217,24 @@ static void test_set_jsonl_trains_on_completion(void **state)
     ponder_gguf_free(g);
 }
 
+static void test_set_rejects_bad_utf8(void **state)
+{
+    (void)state;
+    ponder_error err;
+    ponder_distill_set *s = NULL;
+    assert_int_equal(ponder_distill_set_create(&s, &err), PONDER_OK);
+    assert_int_equal(ponder_distill_set_add(s, "q\n", "ok", 2, "1", 1.0, &err), PONDER_OK);
+    assert_int_equal(ponder_distill_set_add(s, "q\n", "bad \xff", 5, "1", 1.0, &err), PONDER_OK);
+    char *buf = (char *)"unchanged";
+    size_t len = 7;
+    assert_int_equal(ponder_distill_set_jsonl(s, &buf, &len, &err), PONDER_ERR_FORMAT);
+    assert_null(buf);
+    assert_int_equal(len, 0);
+    assert_non_null(strstr(err.msg, "chain 1"));
+    ponder_distill_set_free(s);
+    ponder_distill_set_free(NULL);
+}
+
 /* ---- questions ---- */
 
 static char *write_tmp(const char *text)
@@ -341,6 +359,7 @@ int main(void)
         cmocka_unit_test(test_select_min_agreement),
         cmocka_unit_test(test_select_unanswered),
         cmocka_unit_test(test_set_jsonl_trains_on_completion),
+        cmocka_unit_test(test_set_rejects_bad_utf8),
         cmocka_unit_test(test_questions_load),
         cmocka_unit_test(test_vocab_check),
     };
