@@ -50,6 +50,10 @@ typedef struct ponder_hparams {
     int32_t n_expert_used;
     float rope_freq_base;
     float rope_freq_scale;
+    float rope_attn_factor;    /* rope.scaling.attn_factor: scales cos and sin (LongRoPE); 1: off */
+    int32_t rope_n_ctx_orig;   /* rope.scaling.original_context_length (default n_ctx_train):
+                                  LongRoPE uses its long factors past it, the short ones within */
+    bool rope_long_short;      /* the file carries rope_factors_long/short (Phi-3 LongRoPE) */
     ponder_rope_kind rope_kind;
     float norm_rms_eps;
     float attn_logit_softcap;  /* 0: off (gemma2: 50) */

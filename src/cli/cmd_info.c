@@ -166,6 +166,9 @@ static int print_json(const char *path, const ponder_gguf *g, const gguf_facts *
         json_object_set_new(o, "rope_freq_base", json_float(h->rope_freq_base));
         json_object_set_new(o, "rope_freq_scale", json_float(h->rope_freq_scale));
         json_object_set_new(o, "rope_kind", json_string(h->rope_kind == PONDER_ROPE_NEOX ? "neox" : "norm"));
+        json_object_set_new(o, "rope_longrope", json_boolean(h->rope_long_short));
+        json_object_set_new(o, "rope_attn_factor", json_float(h->rope_attn_factor));
+        json_object_set_new(o, "rope_n_ctx_orig", json_integer(h->rope_n_ctx_orig));
         json_object_set_new(o, "norm_rms_eps", json_float(h->norm_rms_eps));
         json_object_set_new(o, "attn_logit_softcap", json_float(h->attn_logit_softcap));
         json_object_set_new(o, "final_logit_softcap", json_float(h->final_logit_softcap));
@@ -272,6 +275,9 @@ static void print_text(const char *path, const ponder_gguf *g, const gguf_facts 
     printf("  %-20s %g\n", "rope_freq_base", (double)h->rope_freq_base);
     printf("  %-20s %g\n", "rope_freq_scale", (double)h->rope_freq_scale);
     printf("  %-20s %s\n", "rope kind", h->rope_kind == PONDER_ROPE_NEOX ? "neox (halves)" : "norm (pairs)");
+    if (h->rope_long_short)
+        printf("  %-20s long/short factors, switch past %d tokens, attn_factor %g\n", "rope scaling",
+               (int)h->rope_n_ctx_orig, (double)h->rope_attn_factor);
     printf("  %-20s %g\n", "norm_rms_eps", (double)h->norm_rms_eps);
     if (h->attn_logit_softcap > 0)
         printf("  %-20s %g\n", "attn_logit_softcap", (double)h->attn_logit_softcap);

@@ -91,16 +91,17 @@ void blk_matmul_shared(ponder_context *ctx, const ponder_matmul_job *jobs, int n
 /* ---- RoPE ---- */
 
 /* (cos, sin) for every rotated pair at position pos, as ggml_rope_cache_init builds them. */
-static void rope_cache(const ponder_model *m, int32_t pos, float *cs)
+static void rope_cache(const ponder_context *ctx, int32_t pos, float *cs)
 {
-    const ponder_hparams *hp = &m->hp;
+    const ponder_hparams *hp = &ctx->model->hp;
+    const float *divisors = ctx->rope_divisors, mscale = hp->rope_attn_factor;
     const float theta_scale = powf(hp->rope_freq_base, -2.0f / (float)hp->n_rot);
     float theta = (float)pos;
     for (int i0 = 0; i0 < hp->n_rot; i0 += 2) {
-        const float ff = m->rope_freqs ? m->rope_freqs[i0 / 2] : 1.0f;
+        const float ff = divisors ? divisors[i0 / 2] : 1.0f;
         const float angle = hp->rope_freq_scale * (theta / ff);
-        cs[i0] = cosf(angle);
-        cs[i0 + 1] = sinf(angle);
+        cs[i0] = cosf(angle) * mscale; /* ggml's mscale: 1 unless the file sets attn_factor */
+        cs[i0 + 1] = sinf(angle) * mscale;
         theta *= theta_scale;
     }
 }
@@ -108,7 +109,7 @@ static void rope_cache(const ponder_model *m, int32_t pos, float *cs)
 void blk_rope_cache(ponder_context *ctx, int n)
 {
     for (int t = 0; t < n; t++)
-        rope_cache(ctx->model, ctx->ub_pos[t], ctx->rope_cs + (size_t)t * ctx->model->hp.n_rot);
+        rope_cache(ctx, ctx->ub_pos[t], ctx->rope_cs + (size_t)t * ctx->model->hp.n_rot);
 }
 
 /* Rotates the first n_rot dims of each of n_heads heads of x in place. */

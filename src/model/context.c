@@ -129,6 +129,11 @@ ponder_status ponder_context_create(const ponder_model *m, const ponder_context_
     ctx->model = m;
     ctx->params = params;
     ctx->n_ctx = params.n_ctx;
+    /* LongRoPE (llama.cpp's get_rope_factors): the long factors once a sequence may run past
+     * the original context, the short ones within it */
+    ctx->rope_divisors = m->rope_freqs                          ? m->rope_freqs
+                         : params.n_ctx > hp->rope_n_ctx_orig ? m->rope_factors_long
+                                                               : m->rope_factors_short;
     ctx->n_ubatch = params.n_ctx < N_UBATCH_MAX ? params.n_ctx : N_UBATCH_MAX;
 
     const size_t n_k = (size_t)hp->n_head_kv * (size_t)hp->head_dim_k;

@@ -140,6 +140,11 @@ static ponder_status load_hparams(loader *ld)
                 hp->rope_freq_scale = 1.0f / factor;
         }
     }
+    TRY(hp_float(ld, "rope.scaling.attn_factor", false, 1.0f, &hp->rope_attn_factor));
+    TRY(hp_int(ld, "rope.scaling.original_context_length", false, hp->n_ctx_train, &hp->rope_n_ctx_orig));
+    if (!(hp->rope_attn_factor > 0.0f && hp->rope_attn_factor < 100.0f))
+        return ponder_error_set(ld->err, PONDER_ERR_FORMAT, "%s: rope.scaling.attn_factor %g is out of range", ld->file,
+                                (double)hp->rope_attn_factor);
     hp->rope_kind = m->desc->rope_kind;
     TRY(hp_float(ld, "attention.layer_norm_rms_epsilon", true, 0.0f, &hp->norm_rms_eps));
     TRY(hp_int(ld, "expert_count", false, 0, &hp->n_expert));
@@ -308,6 +313,12 @@ static ponder_status bind_weights(loader *ld)
     }
     TRY(bind_vector(ld, "output.bias", false, hp->n_vocab, &m->output_bias));
     TRY(bind_vector(ld, "rope_freqs.weight", false, hp->n_rot / 2, &m->rope_freqs));
+    TRY(bind_vector(ld, "rope_factors_long.weight", false, hp->n_rot / 2, &m->rope_factors_long));
+    TRY(bind_vector(ld, "rope_factors_short.weight", false, hp->n_rot / 2, &m->rope_factors_short));
+    if (!m->rope_factors_long != !m->rope_factors_short)
+        return ponder_error_set(ld->err, PONDER_ERR_FORMAT,
+                                "%s: rope_factors_long and rope_factors_short must come together", ld->file);
+    hp->rope_long_short = m->rope_factors_long != NULL;
     m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
     if (!m->layers)
         return ponder_error_set(ld->err, PONDER_ERR_NOMEM, "%s: out of memory for %d layers", ld->file, hp->n_layer);

@@ -71,6 +71,7 @@ struct ponder_model {
     ponder_matrix output;      /* == tok_embd when tied */
     const float *output_bias;  /* optional */
     const float *rope_freqs;   /* optional per-pair frequency divisors (Llama 3.1), n_rot/2 */
+    const float *rope_factors_long, *rope_factors_short; /* Phi-3 LongRoPE divisors, n_rot/2 */
     layer_weights *layers;
     uint64_t n_params;
     uint64_t n_matrix_elems;   /* elements of every bound weight matrix (all experts) */
@@ -117,6 +118,7 @@ struct ponder_context {
     float *x, *xb, *xb2, *q, *k, *v, *attn, *hb, *hb2;
     float *scores;      /* per thread: n_ctx attention weights */
     float *rope_cs;     /* n_ubatch × n_rot: (cos, sin) per rotated pair, per token */
+    const float *rope_divisors; /* per-pair frequency divisors for this context's size, or NULL */
     float *logits;      /* n_vocab: the last computed row */
     /* MoE (1-element when dense): router logits, each token's choices and weights, the
      * gathered rows of one expert's tokens and their products, one output per choice */
