@@ -60,12 +60,29 @@ typedef struct ponder_route_model_cfg {
     int line;
 } ponder_route_model_cfg;
 
+/* One stage of a cascade route (System 1 first, System 2 last; docs/config.md). The stage
+ * asks `model` — a model_name or a fallback route, walked as its own chain — with a think
+ * strategy; every stage but the last answers only when its confidence passes accept_if. */
+typedef struct ponder_route_stage_cfg {
+    char *model;                /* a model_name or a (non-cascade) route name */
+    char *strategy;             /* canonical strategy text ("cot", "sc:4") sent as ponder.strategy */
+    bool cue;                   /* false: ponder.cue false (the prompt as given) */
+    double temperature;         /* < 0: the request's own, else 0 for cot/direct and 0.7 sampled */
+    bool has_min_agreement, has_min_mean_logprob; /* accept_if keys given (last stage: none) */
+    double min_agreement;       /* accept_if.agreement: winner's votes / chains with an answer */
+    double min_mean_logprob;    /* accept_if.mean_logprob: mean over the winner's chains */
+    int line;
+} ponder_route_stage_cfg;
+
 /* A named route: requests for `name` try each model of `chain` in order (each model's
- * backends in order). A model without a route of its own is the chain [itself]. */
+ * backends in order). A model without a route of its own is the chain [itself]. A cascade
+ * (n_stages > 0) runs its stages instead; its chain lists the stages' models. */
 typedef struct ponder_route_cfg {
     char *name;
     char **chain;               /* model names; chain[0] == name when name is a model */
     int32_t n_chain;
+    ponder_route_stage_cfg *stages; /* a cascade: n_stages >= 2; else NULL */
+    int32_t n_stages;
     int line;
 } ponder_route_cfg;
 

@@ -7,6 +7,8 @@
  */
 #include "route/route_internal.h"
 
+#include "ponder/think.h"
+
 #include <yaml.h>
 
 #include <ctype.h>
@@ -385,6 +387,121 @@ static ponder_status parse_settings(cfg_ctx *c, ponder_route_settings *s, const 
     return PONDER_OK;
 }
 
+
+/* routes: NAME: {cascade: [{model, strategy, cue, temperature, accept_if}, …]} — stage
+ * models are checked once every route is known (a stage may name a fallback route). */
+static ponder_status parse_cascade(cfg_ctx *c, ponder_route_cfg *r, const yaml_node_t *n, const char *key)
+{
+    TRY(want_type(c, n, YAML_SEQUENCE_NODE, key));
+    int32_t n_items = (int32_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+    if (n_items < 2)
+        return bad(c, n, key, "a cascade needs at least two stages (System 1, then System 2)");
+    if (!(r->stages = calloc((size_t)n_items, sizeof *r->stages)))
+        return ponder_error_set(c->err, PONDER_ERR_NOMEM, "out of memory");
+    FOR_ITEMS(c, n, i, item)
+    {
+        char sk[CFG_KEY_BYTES + 48], sub[CFG_KEY_BYTES + 96];
+        snprintf(sk, sizeof sk, "%s[%d]", key, i);
+        ponder_route_stage_cfg *st = &r->stages[r->n_stages++];
+        st->cue = true;
+        st->temperature = -1;
+        st->line = line_of(item);
+        TRY(want_type(c, item, YAML_MAPPING_NODE, sk));
+        const yaml_node_t *accept_n = NULL;
+        FOR_PAIRS(c, item, kn, vn, k)
+        {
+            snprintf(sub, sizeof sub, "%s.%s", sk, k);
+            if (!strcmp(k, "model")) {
+                TRY(get_string(c, vn, sub, &st->model));
+            } else if (!strcmp(k, "strategy")) {
+                char *text = NULL;
+                ponder_status gs = get_string(c, vn, sub, &text);
+                if (gs)
+                    return gs;
+                ponder_strategy strat;
+                ponder_error perr;
+                gs = ponder_strategy_parse(text, &strat, &perr);
+                free(text);
+                if (gs)
+                    return bad(c, vn, sub, "%s", perr.msg);
+                char canon[32];
+                if (!(st->strategy = strdup(ponder_strategy_format(&strat, canon, sizeof canon))))
+                    return ponder_error_set(c->err, PONDER_ERR_NOMEM, "out of memory");
+            } else if (!strcmp(k, "cue")) {
+                const char *v = scalar(vn);
+                if (v && (!strcmp(v, "true") || !strcmp(v, "false")))
+                    st->cue = !strcmp(v, "true");
+                else
+                    return bad(c, vn, sub, "expected true or false, found '%s'", v ? v : "(not a value)");
+            } else if (!strcmp(k, "temperature")) {
+                TRY(get_number(c, vn, sub, 0, 2, &st->temperature));
+            } else if (!strcmp(k, "accept_if")) {
+                TRY(want_type(c, vn, YAML_MAPPING_NODE, sub));
+                accept_n = kn;
+                FOR_PAIRS(c, vn, ak, av, akey)
+                {
+                    char akk[CFG_KEY_BYTES + 160];
+                    snprintf(akk, sizeof akk, "%s.%s", sub, akey);
+                    if (!strcmp(akey, "agreement")) {
+                        TRY(get_number(c, av, akk, 0, 1, &st->min_agreement));
+                        st->has_min_agreement = true;
+                    } else if (!strcmp(akey, "mean_logprob")) {
+                        TRY(get_number(c, av, akk, -1e6, 0, &st->min_mean_logprob));
+                        st->has_min_mean_logprob = true;
+                    } else {
+                        return bad(c, ak, akk, "unknown key (accept_if takes agreement and mean_logprob)");
+                    }
+                }
+                if (!st->has_min_agreement && !st->has_min_mean_logprob)
+                    return bad(c, vn, sub, "give agreement, mean_logprob or both (ponder calibrate prints them)");
+            } else {
+                return bad(c, kn, sub,
+                           "unknown key (a cascade stage takes model, strategy, cue, temperature, accept_if)");
+            }
+        }
+        snprintf(sub, sizeof sub, "%s.model", sk);
+        if (!st->model)
+            return bad(c, item, sub, "every stage needs a model");
+        bool last = i == n_items - 1;
+        snprintf(sub, sizeof sub, "%s.accept_if", sk);
+        if (last && accept_n)
+            return bad(c, accept_n, sub, "the last stage always answers: accept_if belongs to the stages before it");
+        if (!last && !accept_n)
+            return bad(c, item, sub, "missing: a stage before the last escalates unless accept_if holds");
+        if (!st->strategy && !(st->strategy = strdup("cot")))
+            return ponder_error_set(c->err, PONDER_ERR_NOMEM, "out of memory");
+        if (!strv_push(&r->chain, &r->n_chain, st->model))
+            return ponder_error_set(c->err, PONDER_ERR_NOMEM, "out of memory");
+    }
+    return PONDER_OK;
+}
+
+/* Stage models name a model or a fallback route (not another cascade, not itself). */
+static ponder_status check_cascades(cfg_ctx *c, ponder_route_config *cfg)
+{
+    for (int32_t i = 0; i < cfg->n_routes; i++) {
+        ponder_route_cfg *r = &cfg->routes[i];
+        for (int32_t s = 0; s < r->n_stages; s++) {
+            const char *m = r->stages[s].model;
+            const ponder_route_cfg *other = NULL;
+            for (int32_t j = 0; j < cfg->n_routes; j++)
+                if (!strcmp(cfg->routes[j].name, m))
+                    other = &cfg->routes[j];
+            if (other && other->n_stages > 0)
+                return ponder_error_set(c->err, PONDER_ERR_FORMAT,
+                                        "%s:%d: routes.%s.cascade[%d].model: '%s' is a cascade; a stage names a "
+                                        "model or a fallback route",
+                                        c->source, r->stages[s].line, r->name, (int)s, m);
+            if (!other && !model_named(cfg, m))
+                return ponder_error_set(c->err, PONDER_ERR_FORMAT,
+                                        "%s:%d: routes.%s.cascade[%d].model: '%s' is not a model_name of model_list "
+                                        "or a route",
+                                        c->source, r->stages[s].line, r->name, (int)s, m);
+        }
+    }
+    return PONDER_OK;
+}
+
 /* routes: NAME: [model, …]   or   NAME: {fallbacks: [model, …]} */
 static ponder_status parse_routes(cfg_ctx *c, ponder_route_config *cfg, const yaml_node_t *n)
 {
@@ -398,22 +515,45 @@ static ponder_status parse_routes(cfg_ctx *c, ponder_route_config *cfg, const ya
         for (int32_t i = 0; i < cfg->n_routes; i++)
             if (!strcmp(cfg->routes[i].name, k))
                 return bad(c, kn, sub, "route '%s' is defined twice (first on line %d)", k, cfg->routes[i].line);
-        const yaml_node_t *list = vn;
+        const yaml_node_t *list = vn, *cascade = NULL;
         char lkey[CFG_KEY_BYTES + 16];
         snprintf(lkey, sizeof lkey, "%s", sub);
         if (vn && vn->type == YAML_MAPPING_NODE) {
             list = NULL;
             FOR_PAIRS(c, vn, fk, fv, fkey)
             {
+                if (!strcmp(fkey, "cascade")) {
+                    cascade = fv;
+                    continue;
+                }
                 if (strcmp(fkey, "fallbacks") != 0) {
                     snprintf(lkey, sizeof lkey, "%s.%s", sub, fkey);
-                    return bad(c, fk, lkey, "unknown key (a route takes fallbacks: [MODEL, ...])");
+                    return bad(c, fk, lkey,
+                               "unknown key (a route takes fallbacks: [MODEL, ...] or cascade: [STAGE, ...])");
                 }
                 list = fv;
             }
             snprintf(lkey, sizeof lkey, "%s.fallbacks", sub);
-            if (!list)
+            if (cascade && list)
+                return bad(c, kn, sub, "a route is either a cascade or a fallback chain, not both");
+            if (!list && !cascade)
                 return bad(c, vn, lkey, "missing");
+        }
+        if (cascade) {
+            snprintf(lkey, sizeof lkey, "%s.cascade", sub);
+            if (model_named(cfg, k))
+                return bad(c, kn, sub, "a cascade must not be named like a model ('%s' is in model_list)", k);
+            ponder_route_cfg *nr = realloc(cfg->routes, (size_t)(cfg->n_routes + 1) * sizeof *nr);
+            if (!nr)
+                return ponder_error_set(c->err, PONDER_ERR_NOMEM, "out of memory");
+            cfg->routes = nr;
+            ponder_route_cfg *r = &nr[cfg->n_routes++];
+            memset(r, 0, sizeof *r);
+            r->line = line_of(kn);
+            if (!(r->name = strdup(k)))
+                return ponder_error_set(c->err, PONDER_ERR_NOMEM, "out of memory");
+            TRY(parse_cascade(c, r, cascade, lkey));
+            continue;
         }
         TRY(want_type(c, list, YAML_SEQUENCE_NODE, lkey));
         ponder_route_cfg *nr = realloc(cfg->routes, (size_t)(cfg->n_routes + 1) * sizeof *nr);
@@ -493,8 +633,10 @@ static ponder_status parse_root(cfg_ctx *c, ponder_route_config *cfg)
                                                 cfg->models[a].backends[ai].name, cfg->models[b].backends[bi].line);
     if (settings)
         TRY(parse_settings(c, &cfg->settings, settings));
-    if (routes)
+    if (routes) {
         TRY(parse_routes(c, cfg, routes));
+        TRY(check_cascades(c, cfg));
+    }
     return PONDER_OK;
 }
 
@@ -606,6 +748,11 @@ void ponder_route_config_free(ponder_route_config *c)
         for (int32_t j = 0; j < c->routes[i].n_chain; j++)
             free(c->routes[i].chain[j]);
         free(c->routes[i].chain);
+        for (int32_t j = 0; j < c->routes[i].n_stages; j++) {
+            free(c->routes[i].stages[j].model);
+            free(c->routes[i].stages[j].strategy);
+        }
+        free(c->routes[i].stages);
         free(c->routes[i].name);
     }
     free(c->routes);

@@ -19,6 +19,7 @@
  * appends SSE bytes to the request's buffer; the MHD reader drains it (the buffer holds
  * only what the client has not read yet).
  */
+#include "route/cascade_internal.h"
 #include "route/route_internal.h"
 #include "server/server_internal.h"
 
@@ -80,6 +81,7 @@ struct ponder_router {
     uint64_t req_ok, req_failed, req_client_error, req_cancelled, continuations, fallbacks;
     void *daemon;
     int port;
+    rt_cascade_stats *cascade;    /* the cascade routes' counters (cascade.c) */
 };
 
 static double now_ms(void)
@@ -325,6 +327,7 @@ static char *render_metrics(ponder_router *r)
                        "# TYPE ponder_backend_up gauge\n");
     for (int32_t i = 0; i < r->n_be; i++)
         srv_buf_printf(&b, "ponder_backend_up{backend=\"%s\"} %d\n", r->be[i].cfg->name, r->be[i].b ? 1 : 0);
+    rt_cascade_metrics(r->cascade, &b);
     pthread_mutex_unlock(&r->mu);
     if (b.oom) {
         free(b.data);
@@ -818,6 +821,41 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* One request for a cascade stage (cascade.c): the chain walk of a non-streaming client. */
+int rt_route_call(ponder_router *r, const char *name, ponder_backend_endpoint ep, json_t *body, json_t **out,
+                  double *retry_after_s)
+{
+    *out = NULL;
+    rt_req *q = calloc(1, sizeof *q);
+    if (!q)
+        return 500;
+    q->r = r;
+    q->refs = 1;
+    pthread_mutex_init(&q->mu, NULL);
+    pthread_cond_init(&q->cv, NULL);
+    q->body = json_incref(body);
+    q->ep = ep;
+    q->route = ponder_route_config_find(r->cfg, name, &q->scratch);
+    q->route_name = strdup(name);
+    q->attempts = json_array();
+    q->created = (int64_t)time(NULL);
+    q->max_tokens = -1;
+    make_id(r, ep, q->id, sizeof q->id);
+    int status = 500;
+    if (q->route && q->route_name && q->attempts) {
+        finish_whole(q, run_chain(q));
+        status = q->status ? q->status : 500;
+        *out = q->final_body ? json_loads(q->final_body, 0, NULL) : NULL;
+        if (retry_after_s && status == 503 && q->retry_after_s > 0)
+            *retry_after_s = q->retry_after_s;
+    }
+    req_unref(q);
+    return status;
+}
+
+rt_cascade_stats *rt_router_cascade_stats(ponder_router *r) { return r->cascade; }
+const ponder_route_config *rt_router_config(const ponder_router *r) { return r->cfg; }
+
 /* ---- HTTP ---- */
 
 typedef struct rt_conn {
@@ -977,6 +1015,20 @@ static enum MHD_Result handle_generate(rt_conn *c, struct MHD_Connection *conn, 
     if (!q->route_name || !q->attempts) {
         req_unref(q);
         return fail(c, conn, SRV_ERR_INTERNAL, NULL, NULL, "out of memory");
+    }
+    if (q->route->n_stages > 0) {
+        /* a cascade: each stage is a request of its own through its model's chain */
+        const ponder_route_cfg *route = q->route;
+        json_t *b = json_incref(q->body);
+        req_unref(q);
+        char *text = NULL;
+        bool sse = false;
+        double ra = 0;
+        int status = rt_cascade_request(r, route, ep, b, &text, &sse, &ra);
+        json_decref(b);
+        count_outcome(r, status == 200 ? RT_ANSWERED : status >= 400 && status < 500 && status != 429 ? RT_REFUSED : RT_FAILED);
+        return send_body(c, conn, status, sse ? "text/event-stream" : "application/json", text, true,
+                         status == 503 ? ra : 0);
     }
     q->stream = json_is_true(json_object_get(body, "stream"));
     json_t *so = json_object_get(body, "stream_options");
@@ -1220,6 +1272,10 @@ ponder_status ponder_router_create(ponder_route_config *cfg, const ponder_router
     r->rng = seed ? seed : 1;
     r->id_state = seed;
     snprintf(r->fingerprint, sizeof r->fingerprint, "fp_ponder_router");
+    if (!(r->cascade = rt_cascade_stats_create(cfg))) {
+        ponder_router_free(r);
+        return ponder_error_set(err, PONDER_ERR_NOMEM, "out of memory");
+    }
     int32_t n = 0;
     for (int32_t i = 0; i < cfg->n_models; i++)
         n += cfg->models[i].n_backends;
@@ -1306,6 +1362,7 @@ void ponder_router_free(ponder_router *r)
     for (int32_t i = 0; i < r->n_be; i++)
         ponder_backend_free(r->be[i].b);
     free(r->be);
+    rt_cascade_stats_free(r->cascade);
     free(r->api_key);
     pthread_mutex_destroy(&r->mu);
     pthread_cond_destroy(&r->cv);
