@@ -109,6 +109,7 @@ static void usage(void)
            "                           greedy output is MODEL's own, sampling keeps MODEL's\n"
            "                           distribution (other draws than without --draft). The\n"
            "                           repetition window holds the generated tokens only.\n"
+           "                           With --strategy every chain decodes speculatively.\n"
            "                           stderr gets a line with the proposed and accepted\n"
            "                           tokens; --json adds \"speculative\": {\"draft\",\n"
            "                           \"draft_tokens\", \"draft_accepted\", \"verify_steps\",\n"
@@ -178,7 +179,7 @@ static int run_strategy(const run_opts *o, const ponder_strategy *strat, ponder_
                         ponder_context_params cp, const char *model_path, const char *prompt)
 {
     ponder_error err = { 0 };
-    ponder_model *m = NULL;
+    ponder_model *m = NULL, *dm = NULL;
     ponder_tokenizer *tok = NULL;
     ponder_pool *pool = NULL;
     ponder_gen *g = NULL;
@@ -188,6 +189,16 @@ static int run_strategy(const run_opts *o, const ponder_strategy *strat, ponder_
     if (ponder_model_load(model_path, NULL, &m, &err) != PONDER_OK) {
         cli_runtime_error("%s", err.msg);
         goto done;
+    }
+    if (o->draft) { /* the chains decode speculatively: gen drives the draft for every chain */
+        char draft_path[PATH_MAX];
+        if ((rc = cli_find_model("run", o->draft, draft_path, sizeof draft_path)) != 0)
+            goto done;
+        rc = CLI_EXIT_RUNTIME;
+        if (ponder_model_load(draft_path, NULL, &dm, &err) != PONDER_OK) {
+            cli_runtime_error("--draft: %s", err.msg);
+            goto done;
+        }
     }
     const ponder_hparams *h = ponder_model_hparams(m);
     if (ponder_tokenizer_create(ponder_model_gguf(m), &tok, &err) != PONDER_OK) {
@@ -217,10 +228,13 @@ static int run_strategy(const run_opts *o, const ponder_strategy *strat, ponder_
                                                      : 1;
     cp.pool = pool;
     /* the prompt's cells are shared by the chains: room for one prompt and every chain's own
-     * tokens, instead of n_ctx per chain */
-    if (p.max_tokens > 0 && (int64_t)cp.n_ctx + (int64_t)gp.n_seq_max * (p.max_tokens + 1) < (int64_t)cp.n_ctx * gp.n_seq_max)
-        cp.n_kv_cells = cp.n_ctx + gp.n_seq_max * (p.max_tokens + 1);
+     * tokens (and a draft's proposals), instead of n_ctx per chain */
+    const int64_t per_chain = (int64_t)p.max_tokens + 1 + (dm ? PONDER_GEN_DRAFT_K_MAX : 0);
+    if (p.max_tokens > 0 && (int64_t)cp.n_ctx + (int64_t)gp.n_seq_max * per_chain < (int64_t)cp.n_ctx * gp.n_seq_max)
+        cp.n_kv_cells = (int32_t)(cp.n_ctx + gp.n_seq_max * per_chain);
     gp.context = cp;
+    gp.draft = dm;
+    gp.draft_k = o->draft_k;
     if (ponder_gen_create(m, tok, &gp, &g, &err) != PONDER_OK) {
         cli_runtime_error("%s", err.msg);
         goto done;
@@ -264,6 +278,7 @@ done:
     ponder_gen_free(g);
     ponder_pool_free(pool);
     ponder_tokenizer_free(tok);
+    ponder_model_free(dm);
     ponder_model_free(m);
     return rc;
 }
@@ -512,8 +527,6 @@ int cmd_run(int argc, char **argv)
         return cli_usage_error(cmd, "--draft-k needs --draft");
     if (o.special && o.strategy)
         return cli_usage_error(cmd, "--special does not combine with --strategy");
-    if (o.draft && o.strategy)
-        return cli_usage_error(cmd, "--draft does not combine with --strategy");
     if (o.strategy && o.n_predict == 0)
         return cli_usage_error(cmd, "--strategy needs -n >= 1 (tokens per chain) or -1 (until the context is full)");
     if (o.answer) {
