@@ -758,6 +758,19 @@ static void test_cli(void **state)
     tu_cli_result_free(&c);
     tu_cli_result_free(&d);
 
+    /* a think strategy decodes its chains on gen: with the draft, greedy, the same chain */
+    tu_cli_result sa = TU_RUN_CLI(NULL, "run", "-m", m, "-p", PROMPTS[0], "--strategy", "direct", "--answer", "text", "-n",
+                                  "30", "-t", "1");
+    tu_cli_result sb = TU_RUN_CLI(NULL, "run", "-m", m, "--draft", tu_shared(SYN "syn-tiny-Q4_0.gguf"), "-p", PROMPTS[0],
+                                  "--strategy", "direct", "--answer", "text", "-n", "30", "-t", "1");
+    assert_int_equal(sa.status, 0);
+    assert_int_equal(sb.status, 0);
+    assert_true(sa.out_len > 0);
+    assert_int_equal(sa.out_len, sb.out_len);
+    assert_memory_equal(sa.out, sb.out, sa.out_len);
+    tu_cli_result_free(&sa);
+    tu_cli_result_free(&sb);
+
     tu_cli_result e = TU_RUN_CLI(NULL, "bench", "-m", m, "--draft", m, "-n", "24", "-r", "1", "-t", "1", "--json");
     assert_int_equal(e.status, 0);
     assert_non_null(strstr(e.out, "\"speedup\""));
