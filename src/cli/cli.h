@@ -25,6 +25,7 @@ int cmd_bench(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_calibrate(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_distill(int argc, char **argv);
 int cmd_data(int argc, char **argv);

@@ -10,6 +10,7 @@
  * Also home of cli_think_json, the JSON shape `ponder run --strategy --json` prints.
  */
 #include "cli/cli.h"
+#include "cli/plot.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -219,152 +220,23 @@ static int write_csv(const char *path, const char *task, const eval_row *rows, i
     return 0;
 }
 
-static void svg_text(FILE *f, double x, double y, const char *anchor, int size, const char *s)
+/* Accuracy (with its 95% interval as error bars) against FLOPs per item, one point per
+ * strategy joined in FLOPs order. */
+static int write_plot(const char *path, const char *task, const char *model, const eval_row *rows, int n_rows)
 {
-    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\" font-size=\"%d\">", x, y, anchor, size);
-    for (const char *c = s; *c; c++) {
-        if (*c == '<')
-            fputs("&lt;", f);
-        else if (*c == '&')
-            fputs("&amp;", f);
-        else
-            fputc(*c, f);
-    }
-    fputs("</text>\n", f);
-}
-
-/* Accuracy (with its 95% interval as error bars) against log10 FLOPs per item. */
-static int write_svg(const char *path, const char *task, const char *model, const eval_row *rows, int n_rows)
-{
-    const double W = 720, H = 460, L = 80, R = 30, T = 50, B = 60;
-    double xmin = INFINITY, xmax = -INFINITY, ymax = 0.0;
-    for (int i = 0; i < n_rows; i++) {
-        double fl = per_item(rows[i].flops, rows[i].n), acc, lo, hi;
-        row_stats(&rows[i], &acc, &lo, &hi);
-        if (fl > 0) {
-            xmin = fmin(xmin, log10(fl));
-            xmax = fmax(xmax, log10(fl));
-        }
-        ymax = fmax(ymax, hi);
-    }
-    if (!isfinite(xmin)) {
-        xmin = 0;
-        xmax = 1;
-    }
-    xmin = floor(xmin - 0.1);
-    xmax = ceil(xmax + 0.1);
-    if (xmax - xmin < 1)
-        xmax = xmin + 1;
-    ymax = ymax > 0.5 ? 1.0 : fmax(0.1, ceil(ymax * 10.0) / 10.0);
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return cli_runtime_error("%s: %s", path, strerror(errno));
-#define PX(v) (L + ((v) - xmin) / (xmax - xmin) * (W - L - R))
-#define PY(v) (H - B - (v) / ymax * (H - T - B))
-    fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-               "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
-               "font-family=\"sans-serif\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
-            W, H, W, H);
-    char title[512];
-    snprintf(title, sizeof title, "%.64s: accuracy vs test-time compute (%.300s)", task, model);
-    svg_text(f, W / 2, 28, "middle", 16, title);
-    fprintf(f, "<g stroke=\"#ccc\" stroke-width=\"1\">\n");
-    for (double d = xmin; d <= xmax + 1e-9; d += 1.0)
-        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", PX(d), PY(0), PX(d), PY(ymax));
-    for (int k = 0; k <= 5; k++)
-        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", PX(xmin), PY(ymax * k / 5), PX(xmax),
-                PY(ymax * k / 5));
-    fprintf(f, "</g>\n<g stroke=\"black\" stroke-width=\"1.5\" fill=\"none\">\n"
-               "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n"
-               "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n</g>\n",
-            PX(xmin), PY(0), PX(xmax), PY(0), PX(xmin), PY(0), PX(xmin), PY(ymax));
-    char lab[64];
-    for (double d = xmin; d <= xmax + 1e-9; d += 1.0) {
-        snprintf(lab, sizeof lab, "1e%.0f", d);
-        svg_text(f, PX(d), PY(0) + 18, "middle", 12, lab);
-    }
-    for (int k = 0; k <= 5; k++) {
-        snprintf(lab, sizeof lab, "%.2f", ymax * k / 5);
-        svg_text(f, PX(xmin) - 8, PY(ymax * k / 5) + 4, "end", 12, lab);
-    }
-    svg_text(f, (L + W - R) / 2, H - 18, "middle", 13, "FLOPs per item (log scale)");
-    fprintf(f, "<text x=\"20\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"13\" transform=\"rotate(-90 20 %.1f)\">"
-               "accuracy (95%% Wilson interval)</text>\n",
-            (T + H - B) / 2, (T + H - B) / 2);
-    /* points in FLOPs order joined by a line */
-    int order[EVAL_MAX_STRATEGIES];
-    for (int i = 0; i < n_rows; i++)
-        order[i] = i;
-    for (int i = 1; i < n_rows; i++)
-        for (int j = i; j > 0 && rows[order[j - 1]].flops / fmax(1, rows[order[j - 1]].n) >
-                                     rows[order[j]].flops / fmax(1, rows[order[j]].n);
-             j--) {
-            int t = order[j];
-            order[j] = order[j - 1];
-            order[j - 1] = t;
-        }
-    fprintf(f, "<polyline fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"2\" points=\"");
-    for (int k = 0; k < n_rows; k++) {
-        const eval_row *r = &rows[order[k]];
-        double fl = per_item(r->flops, r->n), acc, lo, hi;
-        row_stats(r, &acc, &lo, &hi);
-        fprintf(f, "%.1f,%.1f ", PX(fl > 0 ? log10(fl) : xmin), PY(acc));
-    }
-    fprintf(f, "\"/>\n");
-    for (int k = 0; k < n_rows; k++) {
-        const eval_row *r = &rows[order[k]];
-        double fl = per_item(r->flops, r->n), acc, lo, hi;
-        row_stats(r, &acc, &lo, &hi);
-        double x = PX(fl > 0 ? log10(fl) : xmin);
-        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#1f77b4\"/>\n", x, PY(lo), x, PY(hi));
-        fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"#1f77b4\"/>\n", x, PY(acc));
-        snprintf(lab, sizeof lab, "%s (%.2f)", r->name, acc);
-        svg_text(f, x + 6, PY(acc) - 8, "start", 12, lab);
-    }
-#undef PX
-#undef PY
-    fputs("</svg>\n", f);
-    if (fclose(f) != 0)
-        return cli_runtime_error("%s: write failed", path);
-    return 0;
-}
-
-static int write_png(const char *path, const char *task, const eval_row *rows, int n_rows)
-{
-    char data[] = "/tmp/ponder-eval-XXXXXX";
-    int fd = mkstemp(data);
-    if (fd < 0)
-        return cli_runtime_error("temporary file: %s", strerror(errno));
-    FILE *d = fdopen(fd, "w");
-    if (!d) {
-        close(fd);
-        unlink(data);
-        return cli_runtime_error("temporary file: %s", strerror(errno));
-    }
+    cli_plot_point pts[EVAL_MAX_STRATEGIES];
+    char labels[EVAL_MAX_STRATEGIES][64];
     for (int i = 0; i < n_rows; i++) {
         double acc, lo, hi;
         row_stats(&rows[i], &acc, &lo, &hi);
-        fprintf(d, "%g %g %g %g \"%s\"\n", per_item(rows[i].flops, rows[i].n), acc, lo, hi, rows[i].name);
+        snprintf(labels[i], sizeof labels[i], "%.40s (%.2f)", rows[i].name, acc);
+        pts[i] = (cli_plot_point){ per_item(rows[i].flops, rows[i].n), acc, lo, hi, labels[i] };
     }
-    fclose(d);
-    FILE *g = popen("gnuplot 2>&1", "w");
-    int rc = 0;
-    if (!g) {
-        rc = cli_runtime_error("--plot %s: cannot run gnuplot (%s); install gnuplot-nox or write .svg", path,
-                               strerror(errno));
-    } else {
-        fprintf(g, "set terminal pngcairo size 900,560\nset output '%s'\nset logscale x\nset key off\n"
-                   "set xlabel 'FLOPs per item'\nset ylabel 'accuracy'\nset title '%s: accuracy vs test-time compute'\n"
-                   "plot '%s' using 1:2:3:4 with yerrorbars pt 7, '' using 1:2:5 with labels offset 1,1\n",
-                path, task, data);
-        int st = pclose(g);
-        if (st != 0)
-            rc = cli_runtime_error("--plot %s: gnuplot failed (exit status %d; is gnuplot-nox installed?); write .svg "
-                                   "instead",
-                                   path, st);
-    }
-    unlink(data);
-    return rc;
+    char title[512];
+    snprintf(title, sizeof title, "%.64s: accuracy vs test-time compute (%.300s)", task, model);
+    cli_plot_series s = { "strategies", "#1f77b4", pts, n_rows, true, 4 };
+    cli_plot p = { title, "FLOPs per item (log scale)", "accuracy (95% Wilson interval)", &s, 1 };
+    return cli_plot_write(path, &p);
 }
 
 /* ---- the evaluation ---- */
@@ -611,8 +483,7 @@ int cmd_eval(int argc, char **argv)
     if (o.seed == PONDER_SEED_RANDOM)
         o.seed = EVAL_DEFAULT_SEED; /* an eval is reproducible: -1 means the default seed */
     if (o.plot) {
-        size_t pl = strlen(o.plot);
-        if (!(pl > 4 && (strcmp(o.plot + pl - 4, ".svg") == 0 || strcmp(o.plot + pl - 4, ".png") == 0)))
+        if (!cli_plot_path_ok(o.plot))
             return cli_usage_error(cmd, "--plot %s: the file must end in .svg or .png", o.plot);
     }
 
@@ -778,9 +649,7 @@ int cmd_eval(int argc, char **argv)
         goto done;
     if (o.plot) {
         const char *base = strrchr(model_path, '/');
-        size_t pl = strlen(o.plot);
-        int st = strcmp(o.plot + pl - 4, ".svg") == 0 ? write_svg(o.plot, items->task, base ? base + 1 : model_path, rows, n_rows)
-                                                      : write_png(o.plot, items->task, rows, n_rows);
+        int st = write_plot(o.plot, items->task, base ? base + 1 : model_path, rows, n_rows);
         if (st != 0)
             goto done;
     }

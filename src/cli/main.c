@@ -28,6 +28,7 @@ static const command commands[] = {
     { "quantize", cmd_quantize, "convert a model's weights to another type (as llama-quantize)" },
     { "eval", cmd_eval, "accuracy on a task (GSM8K, ARC, ...) under test-time strategies, with compute" },
     { "serve", cmd_serve, "OpenAI-compatible HTTP server with continuous batching" },
+    { "calibrate", cmd_calibrate, "accept thresholds of a cascade route (System 1 / System 2) from a validation split" },
     { "train", cmd_train, "train a small llama model on text or prompt/completion JSONL" },
     { "distill", cmd_distill, "fine-tune a student on a teacher's majority-voted chains (System 2 -> 1)" },
     { "data", cmd_data, "generate task data (arith: arithmetic word problems as JSONL)" },
