@@ -636,8 +636,10 @@ static rt_outcome run_chain(rt_req *q)
                 ponder_backend_result res;
                 f = ponder_backend_request(be->b, &call, &res);
                 free(body);
-                /* a stream that ended without [DONE] but after every finish is complete */
-                if (f == PONDER_BACKEND_BROKEN && q->stream && q->finished && q->n_content > q->n_content_at_attempt)
+                /* a one-choice stream that failed after its finish chunk (no [DONE], a
+                 * silence) is complete: continuing it would add a second finish */
+                if (f != PONDER_BACKEND_OK && f != PONDER_BACKEND_CANCELLED && q->stream && q->finished &&
+                    q->can_continue)
                     f = res.failure = PONDER_BACKEND_OK;
                 report(r, be, &res, now_ms());
                 record(q, be, f, &res, res.message);
@@ -750,7 +752,7 @@ static void finish_whole(rt_req *q, rt_outcome o)
         }
         q->status = 200;
     } else if (o != RT_REFUSED) {
-        q->status = o == RT_CANCELLED ? 503 : 503;
+        q->status = 503;
         q->final_body = failure_json(q, SRV_ERR_UNAVAILABLE, "backends_failed");
     }
 }
@@ -1008,9 +1010,11 @@ static enum MHD_Result handle_generate(rt_conn *c, struct MHD_Connection *conn, 
     q->created = (int64_t)time(NULL);
     make_id(r, ep, q->id, sizeof q->id);
     if (!q->route) {
+        /* name lives in q->body: answer before letting q go */
+        enum MHD_Result ret = fail(c, conn, SRV_ERR_NOT_FOUND, "model", "model_not_found",
+                                   "The model '%s' does not exist or you do not have access to it.", name);
         req_unref(q);
-        return fail(c, conn, SRV_ERR_NOT_FOUND, "model", "model_not_found",
-                    "The model '%s' does not exist or you do not have access to it.", name);
+        return ret;
     }
     if (!q->route_name || !q->attempts) {
         req_unref(q);

@@ -56,7 +56,9 @@ before(async () => {
 });
 
 after(async () => {
-  assert.equal(await router.stop(), 0, 'the router exits cleanly on SIGTERM');
+  const code = await router.stop();
+  if (code !== 0) console.error(router.stderr());
+  assert.equal(code, 0, 'the router exits cleanly on SIGTERM');
   for (const f of Object.values(F)) await f.close();
   await Promise.all([A.stop(), B.stop()]);
   fs.rmSync(dir, { recursive: true, force: true });
