@@ -4,6 +4,8 @@
 //   hang          read the request, never answer (a stuck backend)
 //   500 / 429     an OpenAI-shaped error (429 with Retry-After: state.retryAfter)
 //   drop          proxy a stream, but cut the connection after state.n SSE events
+//   stall         proxy a stream, but after state.n SSE events send nothing more (the
+//                 connection stays open: a backend stuck mid-answer)
 // state.count counts the requests it received (to see a circuit breaker skip it).
 import http from 'node:http';
 
@@ -30,7 +32,7 @@ export function startFault(upstream, mode = 'ok') {
         headers: { 'Content-Type': 'application/json', 'Content-Length': body.length },
       }, (ur) => {
         res.writeHead(ur.statusCode, { 'Content-Type': ur.headers['content-type'] || 'application/json' });
-        if (m !== 'drop') { ur.pipe(res); return; }
+        if (m !== 'drop' && m !== 'stall') { ur.pipe(res); return; }
         let buf = Buffer.alloc(0);
         let sent = 0;
         ur.on('data', (d) => {
@@ -40,7 +42,14 @@ export function startFault(upstream, mode = 'ok') {
             buf = buf.subarray(i + 2);
             if (ev[0] === 0x3a) continue; // a keep-alive comment is no event
             res.write(ev);
-            if (++sent >= state.n) {
+            if (++sent >= state.n && m === 'stall') {
+              // nothing more comes, and the socket to the router stays open
+              ur.removeAllListeners('data');
+              ur.removeAllListeners('end');
+              ur.resume(); // the upstream's remaining bytes are read and dropped
+              return;
+            }
+            if (sent >= state.n) {
               // the connection dies mid-answer: what was written is flushed, then the
               // socket closes without the terminating chunk or [DONE]
               res.socket.end();

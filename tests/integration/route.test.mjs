@@ -29,6 +29,7 @@ function yaml(refused) {
     model('e500', remote(F.e500.base), remote(B.base)) +
     model('e429', remote(F.e429.base), remote(B.base)) +
     model('drop', remote(F.drop.base), remote(B.base)) +
+    model('stall', remote(F.stall.base, ', first_token_timeout: 0.5, timeout: 0.5'), remote(B.base)) +
     model('droplocal', remote(F.droplocal.base), `      - local: ${STORIES}\n`) +
     model('broken', '      - local: /nonexistent/missing.gguf\n', remote(B.base)) +
     model('breaker', remote(F.breaker.base), remote(B.base)) +
@@ -42,7 +43,8 @@ function yaml(refused) {
 before(async () => {
   const args = ['-m', STORIES, '--chatml', '--parallel', '4', '-c', '512'];
   [A, B] = await Promise.all([startServer(args), startServer(args)]);
-  for (const k of ['hang', 'e500', 'e429', 'drop', 'droplocal', 'breaker']) F[k] = await startFault(A.url);
+  for (const k of ['hang', 'e500', 'e429', 'drop', 'stall', 'droplocal', 'breaker']) F[k] = await startFault(A.url);
+  F.stall.state.mode = 'stall';
   F.hang.state.mode = 'hang';
   F.e500.state.mode = '500';
   F.e429.state.mode = '429';
@@ -103,7 +105,7 @@ test('a healthy chain: the first backend answers, re-stamped, with the ponder ob
   assert.deepEqual(r.ponder.attempts.map((a) => a.outcome), ['ok']);
   assert.equal(typeof r.ponder.upstream.flops, 'number');
   const list = await client.models.list();
-  assert.deepEqual(list.data.map((m) => m.id).sort(), ['breaker', 'broken', 'dead', 'drop', 'droplocal', 'e429', 'e500', 'hang', 'refused', 'rescue']);
+  assert.deepEqual(list.data.map((m) => m.id).sort(), ['breaker', 'broken', 'dead', 'drop', 'droplocal', 'e429', 'e500', 'hang', 'refused', 'rescue', 'stall']);
 });
 
 test('connection refused → the next backend, streamed or not', async () => {
@@ -183,6 +185,35 @@ test('a stream cut after a few chunks continues on the next replica: one stream,
   const m = await metrics(router.url);
   assert.ok(m['ponder_router_continuations_total'] >= 3);
   assert.ok(m['ponder_backend_failures_total{backend="drop/0",reason="broken_stream"}'] >= 3);
+});
+
+test('a stream stuck mid-answer (silent past timeout) continues; stuck after its role chunk, it restarts without a second role', async () => {
+  const ref = await reference();
+  F.stall.state.n = 4;
+  let s = await streamed('stall');
+  assertOneStream(s, 'stall', ref);
+  assert.deepEqual(s.last.ponder.attempts.map((a) => a.outcome), ['timeout_idle', 'ok']);
+  assert.equal(s.last.ponder.continued, 1);
+  F.stall.state.n = 1; // only the role chunk
+  s = await streamed('stall');
+  assertOneStream(s, 'stall', ref);
+  assert.deepEqual(s.last.ponder.attempts.map((a) => a.outcome), ['timeout_first_token', 'ok']);
+  assert.equal(s.last.ponder.continued, 0);
+});
+
+test('continue_final_message on ponder serve itself: the answer goes on from the given text', async () => {
+  const ref = await reference();
+  const full = ref.choices[0].message.content;
+  const cut = full.slice(0, 7);
+  const r = await postJSON(B.base + '/chat/completions', {
+    ...REQ, max_tokens: ref.usage.completion_tokens, messages: [...REQ.messages, { role: 'assistant', content: cut }],
+    continue_final_message: true, add_generation_prompt: false,
+  });
+  assert.equal(r.status, 200);
+  assert.ok((cut + r.json.choices[0].message.content).startsWith(full));
+  const bad = await postJSON(B.base + '/chat/completions', { ...REQ, continue_final_message: true });
+  assert.equal(bad.status, 400);
+  assert.equal(bad.json.error.param, 'continue_final_message');
 });
 
 test('a cut stream continues on a local model (continue_final_message on the in-process engine)', async () => {
