@@ -1,0 +1,111 @@
+#!/usr/bin/env node
+// route_overhead.mjs — what the router costs: median wall time (non-streaming) and time to
+// the first content chunk (streaming) of the same greedy chat request sent
+//   direct      to a `ponder serve` replica,
+//   healthy     through `ponder serve --config` to that replica,
+//   refused     through the router, first backend refusing connections, then the replica,
+//   http500     first backend answering 500, then the replica,
+//   cut         (stream) first backend cut after --cut events, continued on the replica.
+// The circuit breaker is off (failures: 0) so every request meets its fault.
+// A benchmark, not a test: it asserts nothing.
+//
+//   node bench/route_overhead.mjs --bin build/release/ponder -m MODEL.gguf [-n 20] [--max-tokens 32] [--cut 6]
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+
+import { startFault, closedPort } from '../tests/integration/faults.mjs';
+
+const a = { bin: 'build/release/ponder', model: null, n: 20, maxTokens: 32, cut: 6 };
+const v = process.argv.slice(2);
+for (let i = 0; i < v.length; i++) {
+  const k = v[i], next = () => v[++i];
+  if (k === '--bin') a.bin = next();
+  else if (k === '-m') a.model = next();
+  else if (k === '-n') a.n = Number(next());
+  else if (k === '--max-tokens') a.maxTokens = Number(next());
+  else if (k === '--cut') a.cut = Number(next());
+  else { console.error(`route_overhead: unknown option ${k}`); process.exit(2); }
+}
+if (!a.model) { console.error('route_overhead: -m MODEL is required'); process.exit(2); }
+
+
+function serve(args) {
+  return new Promise((resolve, reject) => {
+    const p = spawn(a.bin, ['serve', '--port', '0', '-t', '1', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    p.stderr.on('data', (d) => {
+      err += d;
+      const m = err.match(/listening on (http:\/\/\S+)/);
+      if (m) resolve({ url: m[1], proc: p });
+    });
+    p.on('exit', (c) => reject(new Error(`serve exited ${c}: ${err}`)));
+  });
+}
+
+function post(url, body) {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    let first = null;
+    const req = http.request(url, { method: 'POST', agent: false, headers: { 'Content-Type': 'application/json' } }, (res) => {
+      let text = '';
+      res.on('data', (d) => {
+        text += d;
+        if (first === null && body.stream && /"content":"[^"]/.test(text)) first = performance.now() - t0;
+      });
+      res.on('end', () => resolve({ status: res.statusCode, ms: performance.now() - t0, ttft: first, text }));
+    });
+    req.on('error', reject);
+    req.end(JSON.stringify(body));
+  });
+}
+
+const median = (xs) => { const s = [...xs].sort((x, y) => x - y); return s[Math.floor(s.length / 2)]; };
+
+const args = ['-m', a.model, '--chatml', '--parallel', '2', '-c', '512'];
+const B = await serve(args);
+const fault500 = await startFault(B.url, '500');
+const cut = await startFault(B.url, 'drop');
+cut.state.n = a.cut;
+const refused = await closedPort();
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ponder-route-bench-'));
+const id = path.basename(a.model, '.gguf');
+const rb = (base) => `      - {api_base: "${base}/v1", model: ${id}}\n`;
+fs.writeFileSync(path.join(dir, 'r.yaml'),
+  'model_list:\n' +
+  `  - model_name: healthy\n    backends:\n${rb(B.url)}` +
+  `  - model_name: refused\n    backends:\n${rb(`http://127.0.0.1:${refused}`)}${rb(B.url)}` +
+  `  - model_name: http500\n    backends:\n${rb(fault500.url)}${rb(B.url)}` +
+  `  - model_name: cut\n    backends:\n${rb(cut.url)}${rb(B.url)}` +
+  'router_settings:\n  circuit_breaker: {failures: 0}\n');
+const R = await serve(['--config', path.join(dir, 'r.yaml')]);
+
+const req = { messages: [{ role: 'user', content: 'Tell me a story.' }], max_tokens: a.maxTokens, temperature: 0 };
+const rows = [];
+const cases = [['direct', B.url, id], ['healthy', R.url, 'healthy'], ['refused', R.url, 'refused'], ['http500', R.url, 'http500'], ['cut', R.url, 'cut']];
+for (const [name, url, model] of cases) {
+  const whole = [], ttft = [], streamMs = [];
+  for (let i = 0; i < a.n; i++) {
+    if (name !== 'cut') {
+      const w = await post(url + '/v1/chat/completions', { ...req, model });
+      if (w.status !== 200) throw new Error(`${name}: HTTP ${w.status}: ${w.text}`);
+      whole.push(w.ms);
+    }
+    const s = await post(url + '/v1/chat/completions', { ...req, model, stream: true });
+    if (s.status !== 200 || !s.text.includes('[DONE]')) throw new Error(`${name}: stream failed: ${s.text.slice(-300)}`);
+    ttft.push(s.ttft);
+    streamMs.push(s.ms);
+  }
+  rows.push({ case: name, whole_ms: whole.length ? median(whole) : null, ttft_ms: median(ttft), stream_ms: median(streamMs) });
+}
+console.log(`median of ${a.n} greedy chat requests, max_tokens ${a.maxTokens}, ${id}`);
+console.log('case      whole_ms  ttft_ms  stream_ms');
+for (const r of rows)
+  console.log(`${r.case.padEnd(9)} ${(r.whole_ms?.toFixed(2) ?? '-').padStart(8)} ${r.ttft_ms.toFixed(2).padStart(8)} ${r.stream_ms.toFixed(2).padStart(10)}`);
+for (const p of [R.proc, B.proc]) p.kill('SIGTERM');
+await fault500.close();
+await cut.close();
+fs.rmSync(dir, { recursive: true, force: true });
+
