@@ -349,6 +349,13 @@ static void test_greedy_batched_stops_and_cells(void **state)
     run_requests(g, &r, 1, spec, NULL);
     same_outcome(&plain[0], &spec[0]);
     assert_int_equal(spec[0].finish, PONDER_FINISH_STOP);
+    /* penalised greedy: the model's window gets each committed token in order */
+    r = greedy_request(ids[1], n[1], 70);
+    r.sampling.repeat_penalty = 1.3f;
+    r.sampling.frequency_penalty = 0.2f;
+    run_requests(g0, &r, 1, plain, NULL);
+    run_requests(g, &r, 1, spec, NULL);
+    same_outcome(&plain[0], &spec[0]);
     ponder_gen_free(g);
     ponder_gen_free(g0);
 
@@ -631,6 +638,40 @@ static void test_chi2_detects_draft_distribution(void **state)
     assert_true(stat > chi2_crit(df));
 }
 
+/* Sampled with a draft, the gen.h promise holds: a request of n choices gives the texts
+ * of n one-choice requests with seeds seed + i, whatever runs beside it. */
+static void test_sampled_choices_equal_separate(void **state)
+{
+    (void)state;
+    loaded t, d;
+    assert_true(load(tu_shared(SYN "syn-tiny-F32.gguf"), &t));
+    assert_true(load(tu_shared(SYN "syn-tiny-Q8_0.gguf"), &d));
+    int32_t n;
+    ponder_token *ids = encode(&t, PROMPTS[1], &n);
+    ponder_gen_request r = greedy_request(ids, n, 60);
+    r.sampling.temp = 0.9f;
+    r.sampling.seed = 77;
+    r.sampling.repeat_penalty = 1.1f; /* the draft's chain rebuilds the penalty window */
+    r.n_choices = 3;
+    static outcome together[3], alone[3], again[1];
+    ponder_gen *g = make_gen(&t, d.m, 4, 128, 0, 0, 0);
+    run_requests(g, &r, 1, together, NULL);
+    for (int32_t i = 0; i < 3; i++) {
+        ponder_gen_request one = r;
+        one.n_choices = 1;
+        one.sampling.seed = 77 + (uint64_t)i;
+        run_requests(g, &one, 1, again, NULL);
+        alone[i] = again[0];
+        same_outcome(&together[i], &alone[i]);
+    }
+    assert_true(together[0].n_tokens != together[1].n_tokens ||
+                memcmp(together[0].tokens, together[1].tokens, (size_t)together[0].n_tokens * sizeof(ponder_token)) != 0);
+    ponder_gen_free(g);
+    free(ids);
+    unload(&d);
+    unload(&t);
+}
+
 /* ---- vocabulary checks ---- */
 
 static void test_vocab_mismatch(void **state)
@@ -793,6 +834,7 @@ int main(void)
         cmocka_unit_test(test_greedy_arith_pair),
         cmocka_unit_test(test_greedy_batched_stops_and_cells),
         cmocka_unit_test(test_sampled_preserves_distribution),
+        cmocka_unit_test(test_sampled_choices_equal_separate),
         cmocka_unit_test(test_vocab_mismatch),
         cmocka_unit_test(test_cli),
     };
