@@ -553,9 +553,38 @@ static void test_chain_matches_reference(void **state)
             ponder_sampler_accept(s, window[i]);
         double probs[N];
         reference_probs(l, N, &p, window + 1, 5, probs);
+        /* the distribution it draws from, as speculative decoding reads it */
+        float given[N];
+        double sum = 0.0;
+        ponder_sampler_probs(s, l, given);
+        for (int i = 0; i < N; i++) {
+            if (fabs((double)given[i] - probs[i]) > 1e-6)
+                fail_msg("case %zu token %d: probs %.7f, reference %.7f", k, i, (double)given[i], probs[i]);
+            sum += given[i];
+        }
+        assert_true(fabs(sum - 1.0) < 1e-5);
         check_draws(s, l, N, probs, 30000);
         ponder_sampler_free(s);
     }
+}
+
+/* Greedy: all the mass on the token ponder_sampler_sample picks; NULL arguments. */
+static void test_probs_greedy(void **state)
+{
+    (void)state;
+    enum { N = 50 };
+    float l[N], pr[N];
+    random_logits(l, N, 2.0, 9);
+    ponder_sampler *s = make(plain(0.0f, 1), N);
+    const int32_t t = ponder_sampler_sample(s, l);
+    assert_int_equal(ponder_sampler_probs(s, l, pr), t);
+    for (int i = 0; i < N; i++)
+        assert_true(pr[i] == (i == t ? 1.0f : 0.0f));
+    assert_int_equal(ponder_sampler_probs(NULL, l, pr), -1);
+    assert_int_equal(ponder_sampler_probs(s, NULL, pr), -1);
+    const double u = ponder_sampler_uniform(s);
+    assert_true(u >= 0.0 && u < 1.0);
+    ponder_sampler_free(s);
 }
 
 static void test_large_vocab(void **state)
@@ -701,6 +730,7 @@ int main(void)
         cmocka_unit_test(test_repetition_penalty),
         cmocka_unit_test(test_presence_frequency_penalty),
         cmocka_unit_test(test_chain_matches_reference),
+        cmocka_unit_test(test_probs_greedy),
         cmocka_unit_test(test_large_vocab),
         cmocka_unit_test(test_degenerate_logits),
         cmocka_unit_test(test_create_rejects_bad_params),
