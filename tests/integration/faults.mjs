@@ -6,7 +6,8 @@
 //   drop          proxy a stream, but cut the connection after state.n SSE events
 //   stall         proxy a stream, but after state.n SSE events send nothing more (the
 //                 connection stays open: a backend stuck mid-answer)
-// state.count counts the requests it received (to see a circuit breaker skip it).
+// state.count counts the requests it received (to see a circuit breaker skip it);
+// state.auth is the last request's Authorization header.
 import http from 'node:http';
 
 export function startFault(upstream, mode = 'ok') {
@@ -17,6 +18,7 @@ export function startFault(upstream, mode = 'ok') {
     req.on('data', (c) => parts.push(c));
     req.on('end', () => {
       state.count++;
+      state.auth = req.headers.authorization;
       const body = Buffer.concat(parts);
       const m = state.mode;
       if (m === 'hang') return;

@@ -25,8 +25,9 @@ function yaml(refused) {
   const model = (name, ...backends) => `  - model_name: ${name}\n    backends:\n${backends.join('')}`;
   return 'model_list:\n' +
     model('refused', remote(`http://127.0.0.1:${refused}/v1`, ', connect_timeout: 1'), remote(B.base)) +
+    '    price: {input_per_1m: 1.0, output_per_1m: 2.0}\n' +
     model('hang', remote(F.hang.base, ', first_token_timeout: 0.5, timeout: 1'), remote(B.base)) +
-    model('e500', remote(F.e500.base), remote(B.base)) +
+    model('e500', remote(F.e500.base, ', api_key_env: PONDER_TEST_BACKEND_KEY'), remote(B.base)) +
     model('e429', remote(F.e429.base), remote(B.base)) +
     model('drop', remote(F.drop.base), remote(B.base)) +
     model('stall', remote(F.stall.base, ', first_token_timeout: 0.5, timeout: 0.5'), remote(B.base)) +
@@ -34,7 +35,6 @@ function yaml(refused) {
     model('broken', '      - local: /nonexistent/missing.gguf\n', remote(B.base)) +
     model('breaker', remote(F.breaker.base), remote(B.base)) +
     model('dead', remote(`http://127.0.0.1:${refused}/v1`)) +
-    '    price: {input_per_1m: 1.0, output_per_1m: 2.0}\n' +
     'router_settings:\n  num_retries: 1\n  retry_backoff_ms: 20\n  retry_after_max_s: 0.2\n' +
     '  circuit_breaker: {failures: 2, cooldown_s: 1}\n' +
     'routes:\n  rescue: [dead, refused]\n';
@@ -52,6 +52,7 @@ before(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ponder-route-'));
   const cfg = path.join(dir, 'router.yaml');
   fs.writeFileSync(cfg, yaml(await closedPort()));
+  process.env.PONDER_TEST_BACKEND_KEY = 'k-123'; // the router inherits it
   router = await startServer(['--config', cfg, '--chatml', '-c', '512', '--parallel', '2']);
   client = new OpenAI({ baseURL: router.base, apiKey: 'unused', maxRetries: 0 });
   direct = new OpenAI({ baseURL: B.base, apiKey: 'unused', maxRetries: 0 });
@@ -139,6 +140,7 @@ test('500 → the next backend, streamed or not; the failure is in the ponder ob
   assert.equal(r.ponder.attempts[0].outcome, 'http_5xx');
   assert.equal(r.ponder.attempts[0].http_status, 500);
   assert.match(r.ponder.attempts[0].message, /injected 500/);
+  assert.equal(F.e500.state.auth, 'Bearer k-123', 'the key from api_key_env');
   const s = await streamed('e500');
   assertOneStream(s, 'e500', ref);
 });
@@ -279,10 +281,15 @@ test('the circuit breaker opens after 2 failures, skips, probes when half-open, 
 });
 
 test('every backend failing is a 503 naming each failure; a route falls back across models', async () => {
+  const raw = await postJSON(router.base + '/chat/completions', { ...REQ, model: 'dead' });
+  assert.equal(raw.status, 503);
+  // num_retries: 1 → a second pass after a jittered back-off
+  assert.deepEqual(raw.json.ponder.attempts.map((a) => a.outcome), ['connect', 'connect']);
+  assert.equal(raw.json.ponder.backend, null);
   await assert.rejects(client.chat.completions.create({ ...REQ, model: 'dead' }), (e) => {
     assert.equal(e.status, 503);
     assert.equal(e.code, 'backends_failed');
-    assert.match(e.message, /dead\/0: connect/);
+    assert.match(e.message, /dead\/0: (connect|circuit_open)/);
     return true;
   });
   await assert.rejects(client.chat.completions.create({ ...REQ, model: 'dead', stream: true }), (e) => e.status === 503);
@@ -292,7 +299,8 @@ test('every backend failing is a 503 naming each failure; a route falls back acr
   const seen = r.ponder.attempts.map((a) => `${a.backend}:${a.outcome}`);
   assert.match(seen[0], /^dead\/0:(connect|circuit_open)$/);
   assert.deepEqual(seen.slice(1), ['refused/0:connect', 'refused/1:ok']);
-  assert.ok(r.ponder.cost_usd === 0 || r.ponder.cost_usd > 0);
+  // refused's price: $1 per 1M prompt tokens, $2 per 1M completion tokens
+  assert.ok(Math.abs(r.ponder.cost_usd - (r.usage.prompt_tokens * 1 + r.usage.completion_tokens * 2) / 1e6) < 1e-12);
   // a request every backend would refuse is the backend's 400, not a fallback
   const bad = await postJSON(router.base + '/chat/completions', { ...REQ, model: 'refused', temperature: 5 });
   assert.equal(bad.status, 400);
@@ -315,4 +323,22 @@ test('a bad config is refused before the server starts, naming the key and line'
   assert.match(r.stderr, /bad\.yaml:4: .*PONDER_TEST_UNSET_KEY/);
   r = spawnSync(BIN, ['serve', '--config', bad, '-m', STORIES], { encoding: 'utf8', timeout: 10000 });
   assert.equal(r.status, 2);
+});
+
+test('--api-key guards the router as it guards ponder serve', async () => {
+  const cfg = path.join(dir, 'keyed.yaml');
+  fs.writeFileSync(cfg, `model_list:\n  - model_name: m\n    backends:\n      - {api_base: "${B.base}", model: ${UP}}\n`);
+  const keyed = await startServer(['--config', cfg, '--api-key', 'sekrit']);
+  try {
+    assert.equal((await postJSON(keyed.base + '/chat/completions', { ...REQ, model: 'm' })).status, 401);
+    const ok = await postJSON(keyed.base + '/chat/completions', { ...REQ, model: 'm' }, { Authorization: 'Bearer sekrit' });
+    assert.equal(ok.status, 200);
+    assert.equal(ok.json.model, 'm');
+    const h = await postJSON(keyed.url + '/health', undefined);
+    assert.equal(h.status, 405); // POST; GET /health needs no key:
+    const g = await fetch(keyed.url + '/health');
+    assert.equal(g.status, 200);
+  } finally {
+    assert.equal(await keyed.stop(), 0);
+  }
 });
