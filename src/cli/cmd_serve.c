@@ -67,8 +67,11 @@ static int serve_config(const char *file, const ponder_router_params *rp, sigset
 {
     ponder_route_config *cfg = NULL;
     ponder_error err;
-    if (ponder_route_config_load(file, &cfg, &err) != PONDER_OK)
-        return cli_usage_error("serve", "%s", err.msg);
+    ponder_status st = ponder_route_config_load(file, &cfg, &err);
+    if (st == PONDER_ERR_FORMAT)
+        return cli_usage_error("serve", "%s", err.msg); /* a bad file: exit 2, as a bad flag */
+    if (st != PONDER_OK)
+        return cli_runtime_error("%s", err.msg);
     int32_t n_backends = 0;
     for (int32_t i = 0; i < cfg->n_models; i++)
         n_backends += cfg->models[i].n_backends;
