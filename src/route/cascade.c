@@ -380,7 +380,7 @@ static char *as_stream(json_t *resp, ponder_backend_endpoint ep, bool include_us
                 json_object_set_new(d, "role", json_string("assistant"));
                 json_object_set_new(d, "content", json_string(""));
             } else if (part == 1) {
-                json_object_set(d, "content", json_is_string(text) ? text : json_string(""));
+                json_object_set_new(d, "content", json_is_string(text) ? json_incref(text) : json_string(""));
             }
             json_object_set_new(ch, "delta", d);
         } else {
@@ -505,7 +505,7 @@ int rt_cascade_request(ponder_router *r, const ponder_route_cfg *route, ponder_b
                  (int)answered + 1);
         json_object_set_new(pond, "reason", json_string(why));
     } else {
-        json_object_set(pond, "reason", ast ? json_object_get(ast, "reason") : json_string("no stage answered"));
+        json_object_set_new(pond, "reason", ast ? json_incref(json_object_get(ast, "reason")) : json_string("no stage answered"));
     }
     json_object_set_new(pond, "stages", stages);
     json_object_set_new(pond, "total",

@@ -23,7 +23,8 @@ const YAML = 'model_list:\n' +
   'routes:\n' +
   `  auto:\n    cascade:\n${stage1('{agreement: 0}')}      - {model: big, strategy: cot, cue: false}\n` +
   `  always:\n    cascade:\n${stage1('{agreement: 1, mean_logprob: 0}')}      - {model: big, strategy: cot, cue: false}\n` +
-  `  planb:\n    cascade:\n${stage1('{mean_logprob: 0}')}      - {model: broken}\n`;
+  `  planb:\n    cascade:\n${stage1('{mean_logprob: 0}')}      - {model: broken}\n` +
+  '  dead:\n    cascade:\n      - {model: broken, accept_if: {agreement: 0}}\n      - {model: broken}\n';
 
 before(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ponder-cascade-'));
@@ -129,6 +130,19 @@ test('the last stage fails: the rejected stage-1 answer rather than none (Plan B
   assert.match(p.reason, /later stages failed/);
   assert.equal(p.stages[1].http_status, 503);
   assert.match(p.stages[1].error, /failed to load/);
+});
+
+test('no stage answers: 503 with the cascade ponder object, counted as failed', async () => {
+  const before = await metrics(router.url);
+  const r = await postJSON(router.base + '/completions', { ...REQ, model: 'dead' });
+  assert.equal(r.status, 503);
+  assert.equal(r.json.error.code, 'backends_failed');
+  assert.equal(r.json.ponder.stage, null);
+  assert.equal(r.json.ponder.reason, 'no stage answered');
+  assert.deepEqual(r.json.ponder.stages.map((s) => s.outcome), ['failed', 'failed']);
+  const m = await metrics(router.url);
+  assert.equal(m['ponder_cascade_failed_total{route="dead"}'] - (before['ponder_cascade_failed_total{route="dead"}'] ?? 0), 1);
+  assert.equal(m['ponder_cascade_escalations_total{route="dead",stage="1"}'] - (before['ponder_cascade_escalations_total{route="dead",stage="1"}'] ?? 0), 1);
 });
 
 test('a request the models refuse is refused once, not escalated', async () => {
