@@ -209,7 +209,12 @@ static ponder_backend_failure admit(ponder_router *r, rt_be *be, double now, cha
     const ponder_route_settings *s = &r->cfg->settings;
     ponder_backend_failure f = PONDER_BACKEND_OK;
     pthread_mutex_lock(&r->mu);
-    if (s->breaker_failures > 0) {
+    /* Retry-After first: a skipped request must not take the half-open probe */
+    if (now < be->not_before_ms) {
+        snprintf(why, cap, "rate limited: Retry-After ends in %.1f s", (be->not_before_ms - now) / 1000);
+        f = PONDER_BACKEND_HTTP_429;
+    }
+    if (f == PONDER_BACKEND_OK && s->breaker_failures > 0) {
         if (be->br == BR_OPEN && now - be->opened_ms >= s->breaker_cooldown_s * 1000) {
             be->br = BR_HALF_OPEN;
             be->probe_busy = false;
@@ -227,14 +232,18 @@ static ponder_backend_failure admit(ponder_router *r, rt_be *be, double now, cha
             }
         }
     }
-    if (f == PONDER_BACKEND_OK && now < be->not_before_ms) {
-        snprintf(why, cap, "rate limited: Retry-After ends in %.1f s", (be->not_before_ms - now) / 1000);
-        f = PONDER_BACKEND_HTTP_429;
-    }
     if (f != PONDER_BACKEND_OK)
-        be->failures[f == PONDER_BACKEND_HTTP_429 ? PONDER_BACKEND_HTTP_429 : f]++;
+        be->failures[f]++;
     pthread_mutex_unlock(&r->mu);
     return f;
+}
+
+/* An admitted request that sent nothing gives the half-open probe back. */
+static void release_probe(ponder_router *r, rt_be *be)
+{
+    pthread_mutex_lock(&r->mu);
+    be->probe_busy = false;
+    pthread_mutex_unlock(&r->mu);
 }
 
 static void report(ponder_router *r, rt_be *be, const ponder_backend_result *res, double now)
@@ -428,7 +437,8 @@ static bool on_chunk(const char *data, size_t len, void *user)
             any = true;
         if (has_text) {
             token = true;
-            if (json_integer_value(json_object_get(c, "index")) == 0) {
+            if (q->can_continue && json_integer_value(json_object_get(c, "index")) == 0) {
+                /* kept only for a continuation: other streams are never buffered */
                 srv_buf_append(&q->partial, json_string_value(txt), json_string_length(txt));
                 q->n_content++;
             }
@@ -606,6 +616,8 @@ static rt_outcome run_chain(rt_req *q)
                 }
                 bool nothing_left = false;
                 char *body = attempt_body(q, be, &nothing_left);
+                if (!body || nothing_left)
+                    release_probe(r, be);
                 if (!body)
                     return RT_FAILED;
                 bool continuing = q->can_continue && q->n_content > 0;
