@@ -144,7 +144,8 @@ typedef struct rt_req {
     srv_buf partial;              /* choice 0's text so far */
     int64_t n_content;            /* content chunks sent (≈ tokens; ponder serve sends one per token) */
     int64_t n_content_at_attempt;
-    bool role_sent, started, finished, worker_done;
+    json_t *roles_sent;           /* choice index (as text) → true once its role chunk went out */
+    bool started, finished, worker_done;
     char *held;                   /* the last finish chunk, sent at the end with the ponder object */
     srv_buf out;
     size_t out_pos;
@@ -167,6 +168,7 @@ static void req_unref(rt_req *q)
     free(q->route_name);
     json_decref(q->body);
     json_decref(q->attempts);
+    json_decref(q->roles_sent);
     json_decref(q->usage);
     json_decref(q->upstream);
     free(q->partial.data);
@@ -429,8 +431,10 @@ static bool on_chunk(const char *data, size_t len, void *user)
     json_t *c;
     json_array_foreach(choices, i, c) {
         json_t *d = json_object_get(c, "delta");
-        if (json_is_object(d) && json_object_get(d, "role") && q->role_sent)
-            json_object_del(d, "role"); /* the stream already has its role chunk */
+        char idx[24];
+        snprintf(idx, sizeof idx, "%lld", (long long)json_integer_value(json_object_get(c, "index")));
+        if (json_is_object(d) && json_object_get(d, "role") && json_object_get(q->roles_sent, idx))
+            json_object_del(d, "role"); /* this choice already has its role chunk */
         json_t *txt = q->ep == PONDER_BACKEND_CHAT ? json_object_get(d, "content") : json_object_get(c, "text");
         bool has_text = json_is_string(txt) && json_string_length(txt) > 0;
         if (has_text || json_object_get(d, "tool_calls") || json_object_get(d, "role"))
@@ -458,8 +462,10 @@ static bool on_chunk(const char *data, size_t len, void *user)
     pthread_mutex_lock(&q->mu);
     json_array_foreach(choices, i, c) {
         json_t *d = json_object_get(c, "delta");
+        char idx[24];
+        snprintf(idx, sizeof idx, "%lld", (long long)json_integer_value(json_object_get(c, "index")));
         if (json_is_object(d) && json_object_get(d, "role"))
-            q->role_sent = true;
+            json_object_set_new(q->roles_sent, idx, json_true());
     }
     if (finish) {
         /* the last finish chunk carries the ponder object, known only at the end */
@@ -1019,6 +1025,7 @@ static enum MHD_Result handle_generate(rt_conn *c, struct MHD_Connection *conn, 
     q->route = ponder_route_config_find(r->cfg, name, &q->scratch);
     q->route_name = strdup(name);
     q->attempts = json_array();
+    q->roles_sent = json_object();
     q->created = (int64_t)time(NULL);
     make_id(r, ep, q->id, sizeof q->id);
     if (!q->route) {
@@ -1028,7 +1035,7 @@ static enum MHD_Result handle_generate(rt_conn *c, struct MHD_Connection *conn, 
         req_unref(q);
         return ret;
     }
-    if (!q->route_name || !q->attempts) {
+    if (!q->route_name || !q->attempts || !q->roles_sent) {
         req_unref(q);
         return fail(c, conn, SRV_ERR_INTERNAL, NULL, NULL, "out of memory");
     }

@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import OpenAI from 'openai';
-import { startServer, postJSON, metrics, sleep, STORIES, BIN } from './helpers.mjs';
+import { startServer, postJSON, metrics, parseSSE, sleep, STORIES, BIN } from './helpers.mjs';
 import { startFault, closedPort } from './faults.mjs';
 
 const UP = 'stories260K';
@@ -30,6 +30,7 @@ function yaml(refused) {
     model('e500', remote(F.e500.base, ', api_key_env: PONDER_TEST_BACKEND_KEY'), remote(B.base)) +
     model('e429', remote(F.e429.base), remote(B.base)) +
     model('drop', remote(F.drop.base), remote(B.base)) +
+    model('dropmany', remote(F.dropmany.base), remote(B.base)) +
     model('stall', remote(F.stall.base, ', first_token_timeout: 0.5, timeout: 0.5'), remote(B.base)) +
     model('droplocal', remote(F.droplocal.base), `      - local: ${STORIES}\n`) +
     model('broken', '      - local: /nonexistent/missing.gguf\n', remote(B.base)) +
@@ -43,7 +44,8 @@ function yaml(refused) {
 before(async () => {
   const args = ['-m', STORIES, '--chatml', '--parallel', '4', '-c', '512'];
   [A, B] = await Promise.all([startServer(args), startServer(args)]);
-  for (const k of ['hang', 'e500', 'e429', 'drop', 'stall', 'droplocal', 'breaker']) F[k] = await startFault(A.url);
+  for (const k of ['hang', 'e500', 'e429', 'drop', 'dropmany', 'stall', 'droplocal', 'breaker']) F[k] = await startFault(A.url);
+  F.dropmany.state.mode = 'drop';
   F.stall.state.mode = 'stall';
   F.hang.state.mode = 'hang';
   F.e500.state.mode = '500';
@@ -106,7 +108,7 @@ test('a healthy chain: the first backend answers, re-stamped, with the ponder ob
   assert.deepEqual(r.ponder.attempts.map((a) => a.outcome), ['ok']);
   assert.equal(typeof r.ponder.upstream.flops, 'number');
   const list = await client.models.list();
-  assert.deepEqual(list.data.map((m) => m.id).sort(), ['breaker', 'broken', 'dead', 'drop', 'droplocal', 'e429', 'e500', 'hang', 'refused', 'rescue', 'stall']);
+  assert.deepEqual(list.data.map((m) => m.id).sort(), ['breaker', 'broken', 'dead', 'drop', 'droplocal', 'dropmany', 'e429', 'e500', 'hang', 'refused', 'rescue', 'stall']);
 });
 
 test('connection refused → the next backend, streamed or not', async () => {
@@ -187,6 +189,34 @@ test('a stream cut after a few chunks continues on the next replica: one stream,
   const m = await metrics(router.url);
   assert.ok(m['ponder_router_continuations_total'] >= 3);
   assert.ok(m['ponder_backend_failures_total{backend="drop/0",reason="broken_stream"}'] >= 3);
+});
+
+test('concurrent cut streams: each is one stream with the healthy text (continued, or restarted once the circuit opened)', async () => {
+  const ref = await reference();
+  F.dropmany.state.n = 4;
+  const all = await Promise.all([0, 1, 2, 3, 4, 5].map(() => streamed('dropmany')));
+  for (const s of all) {
+    assertOneStream(s, 'dropmany', ref);
+    assert.ok(['broken_stream', 'circuit_open'].includes(s.last.ponder.attempts[0].outcome));
+    assert.equal(s.last.ponder.backend, 'dropmany/1');
+  }
+  assert.equal(new Set(all.map((s) => s.chunks[0].id)).size, all.length, 'distinct ids across requests');
+});
+
+test('n = 2 cannot be continued: a cut after the first token ends in an error event and [DONE], nothing doubled', async () => {
+  F.drop.state.n = 4; // two role chunks, then tokens
+  await healDrop();
+  const r = await postJSON(router.base + '/chat/completions', { ...REQ, model: 'drop', n: 2, stream: true });
+  assert.equal(r.status, 200);
+  const ev = parseSSE(r.body);
+  assert.equal(ev[ev.length - 1], '[DONE]');
+  const err = ev[ev.length - 2];
+  assert.equal(err.error.code, 'backends_failed');
+  assert.deepEqual(err.ponder.attempts.map((a) => a.outcome), ['broken_stream']);
+  const chunks = ev.slice(0, -2);
+  assert.equal(chunks.length, 4, 'exactly what the backend sent before the cut');
+  assert.equal(chunks.filter((c) => c.choices[0].delta.role).length, 2);
+  await healDrop();
 });
 
 test('a stream stuck mid-answer (silent past timeout) continues; stuck after its role chunk, it restarts without a second role', async () => {
