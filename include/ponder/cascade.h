@@ -100,6 +100,7 @@ typedef struct ponder_calib_point {
     int32_t n_accepted, n_correct;
     double accuracy, flops_per_item, cost_per_item, escalation_rate;
     bool frontier;        /* no other point is as cheap (FLOPs) and at least as accurate, one strictly */
+    bool frontier_usd;    /* the same in dollars per item (models' prices) */
 } ponder_calib_point;
 
 typedef struct ponder_calib_result {

@@ -49,7 +49,9 @@ static void usage(void)
            "      --limit N            the first N items only\n"
            "  -o, --output PREFIX      PREFIX.csv (every threshold pair, frontier marked),\n"
            "                           PREFIX-items.csv (each item's stage results), PREFIX.svg\n"
-           "                           and PREFIX.png when gnuplot is installed\n"
+           "                           and PREFIX.png when gnuplot is installed (against\n"
+           "                           FLOPs per item; PREFIX-usd.* against dollars when the\n"
+           "                           models have prices)\n"
            "                           (default: calibrate-ROUTE)\n"
            "      --signals LIST       agreement, mean_logprob or both (default: both)\n"
            "      --tolerance P        accuracy points below stage 2 alone (default: 1)\n"
@@ -130,9 +132,9 @@ static void csv_row(FILE *f, const char *kind, const ponder_calib_point *p, int3
     fputc(',', f);
     if (p->use_mean_logprob)
         fprintf(f, "%.6g", p->min_mean_logprob);
-    fprintf(f, ",%d,%d,%d,%.6f,%.6f,%.6f,%.6e,%.6f,%.6e,%.6f,%d,%d\n", (int)n, (int)p->n_accepted, (int)p->n_correct,
+    fprintf(f, ",%d,%d,%d,%.6f,%.6f,%.6f,%.6e,%.6f,%.6e,%.6f,%d,%d,%d\n", (int)n, (int)p->n_accepted, (int)p->n_correct,
             p->accuracy, lo, hi, p->flops_per_item, s2_flops > 0 ? p->flops_per_item / s2_flops : 0.0,
-            p->cost_per_item, p->escalation_rate, p->frontier ? 1 : 0, chosen ? 1 : 0);
+            p->cost_per_item, p->escalation_rate, p->frontier ? 1 : 0, chosen ? 1 : 0, p->frontier_usd ? 1 : 0);
 }
 
 static int write_csv(const char *path, const ponder_calib_result *r, const ponder_calib_point *configured)
@@ -141,7 +143,7 @@ static int write_csv(const char *path, const ponder_calib_result *r, const ponde
     if (!f)
         return cli_runtime_error("%s: %s", path, strerror(errno));
     fprintf(f, "kind,min_agreement,min_mean_logprob,n,accepted,correct,accuracy,ci95_lo,ci95_hi,flops_per_item,"
-               "flops_vs_stage2,cost_usd_per_item,escalation_rate,frontier,chosen\n");
+               "flops_vs_stage2,cost_usd_per_item,escalation_rate,frontier,chosen,frontier_usd\n");
     /* stage 2 alone: no stage 1 at all */
     ponder_calib_point s2 = { 0 };
     s2.n_correct = (int32_t)lround(r->s2_accuracy * r->n_items);
@@ -159,8 +161,9 @@ static int write_csv(const char *path, const ponder_calib_result *r, const ponde
     return 0;
 }
 
-static int write_plots(const char *prefix, const char *route, const char *task, const ponder_calib_result *r,
-                       bool *png)
+/* x: FLOPs per item, or (usd) dollars per item. */
+static int write_plot(const char *prefix, const char *route, const char *task, const ponder_calib_result *r, bool usd,
+                      bool *png)
 {
     int32_t n = r->n_points, nf = 0;
     cli_plot_point *all = malloc((size_t)n * sizeof *all), *front = malloc((size_t)n * sizeof *front);
@@ -171,8 +174,8 @@ static int write_plots(const char *prefix, const char *route, const char *task, 
     }
     for (int32_t i = 0; i < n; i++) {
         const ponder_calib_point *p = &r->points[i];
-        all[i] = (cli_plot_point){ p->flops_per_item, p->accuracy, NAN, NAN, NULL };
-        if (p->frontier)
+        all[i] = (cli_plot_point){ usd ? p->cost_per_item : p->flops_per_item, p->accuracy, NAN, NAN, NULL };
+        if (usd ? p->frontier_usd : p->frontier)
             front[nf++] = all[i];
     }
     char l1[64], l2[64], lc[96], title[256];
@@ -181,9 +184,9 @@ static int write_plots(const char *prefix, const char *route, const char *task, 
     const ponder_calib_point *c = &r->points[r->chosen];
     snprintf(lc, sizeof lc, "chosen (%.3f, %.0f%% of stage 2)", c->accuracy,
              r->s2_flops > 0 ? 100 * c->flops_per_item / r->s2_flops : 0.0);
-    cli_plot_point p1 = { r->s1_flops, r->s1_accuracy, NAN, NAN, l1 };
-    cli_plot_point p2 = { r->s2_flops, r->s2_accuracy, NAN, NAN, l2 };
-    cli_plot_point pc = { c->flops_per_item, c->accuracy, NAN, NAN, lc };
+    cli_plot_point p1 = { usd ? r->s1_cost_usd : r->s1_flops, r->s1_accuracy, NAN, NAN, l1 };
+    cli_plot_point p2 = { usd ? r->s2_cost_usd : r->s2_flops, r->s2_accuracy, NAN, NAN, l2 };
+    cli_plot_point pc = { usd ? c->cost_per_item : c->flops_per_item, c->accuracy, NAN, NAN, lc };
     cli_plot_series s[] = {
         { "threshold pairs", "#bbbbbb", all, n, false, 2 },
         { "frontier", "#1f77b4", front, nf, true, 3 },
@@ -192,13 +195,13 @@ static int write_plots(const char *prefix, const char *route, const char *task, 
         { "chosen", "#d62728", &pc, 1, false, 6 },
     };
     snprintf(title, sizeof title, "cascade %.80s on %.60s: accuracy vs cost", route, task);
-    cli_plot plot = { title, "FLOPs per item (log scale)", "accuracy", s, 5 };
+    cli_plot plot = { title, usd ? "dollars per item (log scale)" : "FLOPs per item (log scale)", "accuracy", s, 5 };
     char path[4096];
-    snprintf(path, sizeof path, "%.4000s.svg", prefix);
+    snprintf(path, sizeof path, "%.4000s%s.svg", prefix, usd ? "-usd" : "");
     int rc = cli_plot_write(path, &plot);
     *png = false;
     if (rc == 0 && on_path("gnuplot")) {
-        snprintf(path, sizeof path, "%.4000s.png", prefix);
+        snprintf(path, sizeof path, "%.4000s%s.png", prefix, usd ? "-usd" : "");
         rc = cli_plot_write(path, &plot);
         *png = rc == 0;
     }
@@ -416,8 +419,9 @@ int cmd_calibrate(int argc, char **argv)
                                                           s1.has_min_mean_logprob, s1.min_mean_logprob);
     if (write_csv(csv_path, res, &configured) != 0)
         goto done;
-    bool png = false;
-    if (write_plots(prefix, route_name, o.task, res, &png) != 0)
+    bool png = false, usd = res->s1_cost_usd > 0 || res->s2_cost_usd > 0, png_usd = false;
+    if (write_plot(prefix, route_name, o.task, res, false, &png) != 0 ||
+        (usd && write_plot(prefix, route_name, o.task, res, true, &png_usd) != 0))
         goto done;
     const ponder_calib_point *c = &res->points[res->chosen];
     bool target = c->accuracy >= res->s2_accuracy - 0.01 - 1e-12 && c->flops_per_item <= 0.4 * res->s2_flops;
@@ -475,8 +479,8 @@ int cmd_calibrate(int argc, char **argv)
             printf("        accept_if: {mean_logprob: %.6g}\n", c->min_mean_logprob);
         else
             printf("        accept_if: {agreement: 0}   # accept every stage-1 answer\n");
-        printf("\nwrote %s, %s, %s.svg%s%s%s\n", csv_path, items_path, prefix, png ? ", " : "", png ? prefix : "",
-               png ? ".png" : "");
+        printf("\nwrote %s, %s, %s.svg%s%s%s%s%s%s\n", csv_path, items_path, prefix, png ? ", " : "", png ? prefix : "",
+               png ? ".png" : "", usd ? ", " : "", usd ? prefix : "", usd ? (png_usd ? "-usd.svg/.png" : "-usd.svg") : "");
     }
     rc = fflush(stdout) == 0 ? CLI_EXIT_OK : cli_runtime_error("stdout: write failed");
 done:

@@ -153,6 +153,21 @@ static int cmp_point(const void *a, const void *b)
     return nx - ny;
 }
 
+typedef struct cost_ix {
+    double cost, acc;
+    int32_t i;
+} cost_ix;
+
+static int cmp_cost(const void *a, const void *b)
+{
+    const cost_ix *x = a, *y = b;
+    if (x->cost != y->cost)
+        return x->cost < y->cost ? -1 : 1;
+    if (x->acc != y->acc)
+        return x->acc > y->acc ? -1 : 1;
+    return x->i - y->i;
+}
+
 ponder_status ponder_calib_sweep(const ponder_calib_item *items, int32_t n, const ponder_calib_params *p,
                                  ponder_calib_result **out, ponder_error *err)
 {
@@ -199,6 +214,21 @@ ponder_status ponder_calib_sweep(const ponder_calib_item *items, int32_t n, cons
         if (pt->accuracy > best)
             best = pt->accuracy;
     }
+    /* the same in dollars: (cost, accuracy, index) sorted cheapest first, more accurate first */
+    cost_ix *ix = malloc((size_t)r->n_points * sizeof *ix);
+    if (!ix)
+        goto oom;
+    for (int32_t i = 0; i < r->n_points; i++)
+        ix[i] = (cost_ix){ r->points[i].cost_per_item, r->points[i].accuracy, i };
+    qsort(ix, (size_t)r->n_points, sizeof *ix, cmp_cost);
+    best = -1;
+    for (int32_t i = 0; i < r->n_points; i++) {
+        ponder_calib_point *pt = &r->points[ix[i].i];
+        pt->frontier_usd = pt->accuracy > best + CALIB_EPS;
+        if (pt->accuracy > best)
+            best = pt->accuracy;
+    }
+    free(ix);
     double s1c = 0, s2c = 0;
     int32_t k1 = 0, k2 = 0;
     for (int32_t i = 0; i < n; i++) {

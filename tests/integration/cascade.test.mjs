@@ -168,7 +168,7 @@ test('ponder calibrate on a few items writes the frontier and per-item CSVs', ()
   assert.ok(j.stage2_alone.flops_per_item > 0 && j.stage1_alone.flops_per_item > 0);
   assert.deepEqual(Object.keys(j.configured.accept_if), ['agreement'], 'the config\'s own threshold is scored');
   const csv = fs.readFileSync(out + '.csv', 'utf8').trim().split('\n');
-  assert.equal(csv[0], 'kind,min_agreement,min_mean_logprob,n,accepted,correct,accuracy,ci95_lo,ci95_hi,flops_per_item,flops_vs_stage2,cost_usd_per_item,escalation_rate,frontier,chosen');
+  assert.equal(csv[0], 'kind,min_agreement,min_mean_logprob,n,accepted,correct,accuracy,ci95_lo,ci95_hi,flops_per_item,flops_vs_stage2,cost_usd_per_item,escalation_rate,frontier,chosen,frontier_usd');
   assert.equal(csv[1].split(',')[0], 'stage2_alone');
   assert.equal(csv[2].split(',')[0], 'configured');
   const rows = csv.slice(3).map((l) => l.split(','));
@@ -179,6 +179,8 @@ test('ponder calibrate on a few items writes the frontier and per-item CSVs', ()
   assert.equal(items.length, 4);
   assert.match(items[0], /^item,gold,s1_answer,s1_agreement,s1_mean_logprob,s1_correct,s1_flops/);
   assert.ok(fs.readFileSync(out + '.svg', 'utf8').startsWith('<?xml'));
+  assert.ok(rows.some((c) => c[15] === '1'), 'a dollar frontier (the models have prices)');
+  assert.ok(fs.readFileSync(out + '-usd.svg', 'utf8').includes('dollars per item'));
   const bad = spawnSync(BIN, ['calibrate', '--config', cfg, '--route', 'small', '--task', 'arith', '--data', data], { encoding: 'utf8' });
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /no cascade route/);

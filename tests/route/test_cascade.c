@@ -246,6 +246,9 @@ static void test_sweep(void **state)
             assert_false(r->points[j].flops_per_item <= p->flops_per_item && r->points[j].accuracy > p->accuracy + 1e-12);
     }
     assert_true(n_front >= 3);
+    /* dollars here are FLOPs / 10: the same frontier */
+    for (int32_t i = 0; i < r->n_points; i++)
+        assert_int_equal(r->points[i].frontier_usd, r->points[i].frontier);
     /* the rule: the cheapest point within a point of stage 2 alone (0.9). Accepting items
      * 0-6 (mean_logprob >= -0.7) gets 0.9 for 4 FLOPs per item; 3 FLOPs (two escalations)
      * cannot reach 0.9; agreement >= 0.75 alone gives 0.8 for the same 4 */
@@ -265,6 +268,23 @@ static void test_sweep(void **state)
                                                      c->min_mean_logprob);
     assert_int_equal(again.n_correct, c->n_correct);
     ponder_calib_result_free(r);
+
+    /* dollars that do not follow FLOPs (item 9 takes stage 2 a long answer; same price):
+     * escalating {4, 7, 8} by agreement is on the FLOPs frontier, not on the dollar one */
+    it[9].s2_flops = 100;
+    assert_int_equal(ponder_calib_sweep(it, 10, &prm, &r, &err), PONDER_OK);
+    int32_t n_diff = 0;
+    for (int32_t i = 0; i < r->n_points; i++) {
+        n_diff += r->points[i].frontier_usd != r->points[i].frontier;
+        if (!r->points[i].frontier_usd)
+            continue;
+        for (int32_t j = 0; j < r->n_points; j++)
+            assert_false(r->points[j].cost_per_item <= r->points[i].cost_per_item &&
+                         r->points[j].accuracy > r->points[i].accuracy + 1e-12);
+    }
+    assert_true(n_diff > 0);
+    ponder_calib_result_free(r);
+    it[9].s2_flops = 10;
 
     /* one signal only; a tolerance nobody meets → the most accurate, cheapest first */
     for (int i = 0; i < 10; i++)
