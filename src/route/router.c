@@ -133,6 +133,7 @@ typedef struct rt_req {
     json_t *body;                 /* the client's request */
     ponder_backend_endpoint ep;
     bool stream, include_usage, can_continue;
+    bool collect;                 /* a non-streaming client answered from an upstream stream */
     int64_t max_tokens;           /* -1: not given */
     char id[48];
     int64_t created;
@@ -499,10 +500,11 @@ static char *attempt_body(rt_req *q, const rt_be *be, bool *nothing_left)
         json_object_del(b, "model"); /* the in-process server serves only its file */
     else
         json_object_set_new(b, "model", json_string(be->cfg->model ? be->cfg->model : be->model->name));
-    if (q->stream) {
+    if (q->stream || q->collect) {
         json_t *so = json_object();
         json_object_set_new(so, "include_usage", json_true());
         json_object_set_new(b, "stream_options", so);
+        json_object_set_new(b, "stream", json_true());
     }
     if (q->can_continue && (q->partial.len > 0 || q->n_content > 0)) {
         if (q->ep == PONDER_BACKEND_CHAT) {
@@ -580,6 +582,20 @@ static double jitter(ponder_router *r)
 
 typedef enum rt_outcome { RT_ANSWERED, RT_FAILED, RT_REFUSED, RT_CANCELLED } rt_outcome;
 
+/* Forgets a collected partial answer (nothing of it reached the client). */
+static void restart(rt_req *q)
+{
+    pthread_mutex_lock(&q->mu);
+    q->out.len = q->out_pos = 0;
+    free(q->held);
+    q->held = NULL;
+    json_object_clear(q->roles_sent);
+    q->started = q->finished = false;
+    q->partial.len = 0;
+    q->n_content = 0;
+    pthread_mutex_unlock(&q->mu);
+}
+
 /* Walks the chain; on RT_ANSWERED the stream is complete in q->out (or q->final_body). */
 static rt_outcome run_chain(rt_req *q)
 {
@@ -647,7 +663,7 @@ static rt_outcome run_chain(rt_req *q)
                 ponder_backend_call call = { .endpoint = q->ep,
                                              .body = body,
                                              .body_len = strlen(body),
-                                             .stream = q->stream,
+                                             .stream = q->stream || q->collect,
                                              .on_event = on_chunk,
                                              .user = q,
                                              .cancelled = req_cancelled };
@@ -656,8 +672,8 @@ static rt_outcome run_chain(rt_req *q)
                 free(body);
                 /* a one-choice stream that failed after its finish chunk (no [DONE], a
                  * silence) is complete: continuing it would add a second finish */
-                if (f != PONDER_BACKEND_OK && f != PONDER_BACKEND_CANCELLED && q->stream && q->finished &&
-                    q->can_continue)
+                if (f != PONDER_BACKEND_OK && f != PONDER_BACKEND_CANCELLED && (q->stream || q->collect) &&
+                    q->finished && q->can_continue)
                     f = res.failure = PONDER_BACKEND_OK;
                 report(r, be, &res, now_ms());
                 record(q, be, f, &res, res.message);
@@ -677,7 +693,7 @@ static rt_outcome run_chain(rt_req *q)
                         r->fallbacks++;
                         pthread_mutex_unlock(&r->mu);
                     }
-                    if (!q->stream) {
+                    if (!q->stream && !q->collect) {
                         q->final_body = res.body;
                         res.body = NULL;
                     }
@@ -701,8 +717,11 @@ static rt_outcome run_chain(rt_req *q)
                     (q->retry_after_s <= 0 || res.retry_after_s < q->retry_after_s))
                     q->retry_after_s = res.retry_after_s;
                 ponder_backend_result_clear(&res);
-                if (q->started && !q->can_continue)
-                    return RT_FAILED; /* n > 1 or logprobs: a partial stream cannot be continued */
+                if (q->started && !q->can_continue) {
+                    if (!q->collect)
+                        return RT_FAILED; /* n > 1 or logprobs: a partial stream cannot be continued */
+                    restart(q);       /* the client has seen nothing: the next backend starts afresh */
+                }
             }
         }
     }
@@ -820,6 +839,108 @@ static void finish_stream(rt_req *q, rt_outcome o)
         q->status = 503;
         q->final_body = failure_json(q, SRV_ERR_UNAVAILABLE, "backends_failed");
     }
+}
+
+/* A collected answer: its SSE events (as a stream would have sent them) folded into one
+ * completion object. */
+typedef struct rt_fold {
+    rt_req *q;
+    srv_buf *text;                /* per choice index */
+    char (*finish)[16];
+    size_t n;
+    json_t *last;                 /* the usage chunk: usage and the ponder object */
+    json_t *fingerprint;
+} rt_fold;
+
+#define RT_MAX_FOLD_CHOICES 65536
+
+static bool fold_event(const char *data, size_t len, void *user)
+{
+    rt_fold *f = user;
+    json_t *j = json_loadb(data, len, 0, NULL);
+    if (!j)
+        return true; /* [DONE] */
+    if (!f->fingerprint && json_is_string(json_object_get(j, "system_fingerprint")))
+        f->fingerprint = json_incref(json_object_get(j, "system_fingerprint"));
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(j, "choices"), i, c) {
+        json_int_t idx = json_integer_value(json_object_get(c, "index"));
+        if (idx < 0 || idx >= RT_MAX_FOLD_CHOICES)
+            continue;
+        if ((size_t)idx >= f->n) {
+            size_t n = (size_t)idx + 1;
+            srv_buf *t = realloc(f->text, n * sizeof *t);
+            if (!t)
+                break;
+            f->text = t;
+            char(*fin)[16] = realloc(f->finish, n * sizeof *fin);
+            if (!fin)
+                break;
+            f->finish = fin;
+            memset(t + f->n, 0, (n - f->n) * sizeof *t);
+            memset(fin + f->n, 0, (n - f->n) * sizeof *fin);
+            f->n = n;
+        }
+        json_t *txt = f->q->ep == PONDER_BACKEND_CHAT ? json_object_get(json_object_get(c, "delta"), "content")
+                                                      : json_object_get(c, "text");
+        if (json_is_string(txt))
+            srv_buf_append(&f->text[idx], json_string_value(txt), json_string_length(txt));
+        json_t *fr = json_object_get(c, "finish_reason");
+        if (json_is_string(fr))
+            snprintf(f->finish[idx], sizeof f->finish[idx], "%s", json_string_value(fr));
+    }
+    if (json_object_get(j, "usage")) {
+        json_decref(f->last);
+        f->last = j;
+    } else {
+        json_decref(j);
+    }
+    return true;
+}
+
+static void finish_collected(rt_req *q, rt_outcome o)
+{
+    if (o != RT_ANSWERED) {
+        finish_whole(q, o);
+        return;
+    }
+    pthread_mutex_lock(&q->mu);
+    finish_stream(q, o);
+    pthread_mutex_unlock(&q->mu);
+    rt_fold f = { .q = q };
+    rt_sse sse;
+    rt_sse_init(&sse);
+    rt_sse_feed(&sse, q->out.data ? q->out.data : "", q->out.len, fold_event, &f);
+    rt_sse_free(&sse);
+    bool chat = q->ep == PONDER_BACKEND_CHAT;
+    json_t *choices = json_array();
+    for (size_t i = 0; i < f.n; i++) {
+        json_t *t = json_stringn(f.text[i].data ? f.text[i].data : "", f.text[i].len);
+        json_t *ch = json_pack("{s:i}", "index", (json_int_t)i);
+        if (chat)
+            json_object_set_new(ch, "message", json_pack("{s:s,s:o}", "role", "assistant", "content", t));
+        else
+            json_object_set_new(ch, "text", t);
+        json_object_set_new(ch, "logprobs", json_null());
+        json_object_set_new(ch, "finish_reason", f.finish[i][0] ? json_string(f.finish[i]) : json_null());
+        json_array_append_new(choices, ch);
+        free(f.text[i].data);
+    }
+    free(f.text);
+    free(f.finish);
+    json_t *resp = json_pack("{s:s,s:s,s:I,s:s}", "id", q->id, "object", chat ? "chat.completion" : "text_completion",
+                             "created", (json_int_t)q->created, "model", q->route_name);
+    if (f.fingerprint)
+        json_object_set_new(resp, "system_fingerprint", f.fingerprint);
+    json_object_set_new(resp, "choices", choices);
+    json_object_set(resp, "usage", f.last ? json_object_get(f.last, "usage") : json_null());
+    json_object_set(resp, "ponder", f.last ? json_object_get(f.last, "ponder") : json_null());
+    json_decref(f.last);
+    free(q->final_body);
+    q->final_body = json_dumps(resp, RT_DUMP);
+    json_decref(resp);
+    q->status = 200;
 }
 
 static void *worker_main(void *arg)
@@ -1064,14 +1185,23 @@ static enum MHD_Result handle_generate(rt_conn *c, struct MHD_Connection *conn, 
     for (int k = 0; k < 2; k++)
         if (json_is_integer(json_object_get(body, keys[k])))
             q->max_tokens = json_integer_value(json_object_get(body, keys[k]));
-    q->can_continue = q->stream && (!n || json_is_null(n) || json_integer_value(n) == 1) && !lp_on &&
+    /* a non-streaming request is streamed upstream too (the first-token timeout applies, a
+     * cut answer continues) unless the answer has parts a fold would lose */
+    json_t *tools = json_object_get(body, "tools");
+    q->collect = !q->stream && !lp_on && !(json_is_array(tools) && json_array_size(tools) > 0);
+    if (q->collect)
+        q->include_usage = true;
+    q->can_continue = (q->stream || q->collect) && (!n || json_is_null(n) || json_integer_value(n) == 1) && !lp_on &&
                       (ep == PONDER_BACKEND_CHAT ? json_is_array(json_object_get(body, "messages"))
                                                  : json_is_string(json_object_get(body, "prompt")));
 
     if (!q->stream) {
         rt_outcome o = run_chain(q);
         count_outcome(r, o);
-        finish_whole(q, o);
+        if (q->collect)
+            finish_collected(q, o);
+        else
+            finish_whole(q, o);
         int status = q->status ? q->status : 500;
         char *text = q->final_body;
         q->final_body = NULL;

@@ -219,6 +219,32 @@ test('n = 2 cannot be continued: a cut after the first token ends in an error ev
   await healDrop();
 });
 
+test('non-streaming requests are streamed upstream: a cut answer continues, an n = 2 one restarts, logprobs pass through whole', async () => {
+  const ref = await reference();
+  F.drop.state.n = 6;
+  await healDrop();
+  const r = await client.chat.completions.create({ ...REQ, model: 'drop' });
+  assert.equal(r.object, 'chat.completion');
+  assert.equal(r.choices[0].message.content, ref.choices[0].message.content);
+  assert.equal(r.choices[0].finish_reason, ref.choices[0].finish_reason);
+  assert.deepEqual(r.usage, ref.usage);
+  assert.deepEqual(r.ponder.attempts.map((a) => a.outcome), ['broken_stream', 'ok']);
+  assert.equal(r.ponder.continued, 1);
+  await healDrop();
+  const ref2 = await direct.chat.completions.create({ ...REQ, model: UP, n: 2 });
+  const r2 = await client.chat.completions.create({ ...REQ, model: 'drop', n: 2 });
+  assert.deepEqual(r2.choices.map((c) => c.message.content), ref2.choices.map((c) => c.message.content));
+  assert.deepEqual(r2.ponder.attempts.map((a) => a.outcome), ['broken_stream', 'ok']);
+  assert.equal(r2.ponder.continued, 0, 'restarted, not continued');
+  assert.deepEqual(r2.usage, ref2.usage);
+  await healDrop();
+  F.drop.state.mode = 'ok';
+  const lp = await client.chat.completions.create({ ...REQ, model: 'drop', logprobs: true, top_logprobs: 2 });
+  F.drop.state.mode = 'drop';
+  assert.equal(lp.choices[0].logprobs.content.length, lp.usage.completion_tokens);
+  assert.equal(lp.model, 'drop');
+});
+
 test('a stream stuck mid-answer (silent past timeout) continues; stuck after its role chunk, it restarts without a second role', async () => {
   const ref = await reference();
   F.stall.state.n = 4;
