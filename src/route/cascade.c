@@ -499,7 +499,7 @@ int rt_cascade_request(ponder_router *r, const ponder_route_cfg *route, ponder_b
     json_object_set_new(pond, "model", answered >= 0 ? json_string(route->stages[answered].model) : json_null());
     json_t *ast = answered >= 0 ? json_array_get(stages, (size_t)answered) : NULL;
     json_object_set(pond, "backend", ast ? json_object_get(ast, "backend") : json_null());
-    json_object_set_new(pond, "escalated", json_boolean(answered != 0));
+    json_object_set_new(pond, "escalated", json_boolean(json_array_size(stages) > 1)); /* Plan B too */
     if (plan_b) {
         snprintf(why, sizeof why, "the later stages failed; stage %d's answer below its threshold is returned",
                  (int)answered + 1);

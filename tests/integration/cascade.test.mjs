@@ -126,6 +126,7 @@ test('the last stage fails: the rejected stage-1 answer rather than none (Plan B
   assert.equal(r.status, 200, r.body);
   const p = r.json.ponder;
   assert.equal(p.stage, 1);
+  assert.equal(p.escalated, true);
   assert.deepEqual(p.stages.map((s) => s.outcome), ['escalated', 'failed']);
   assert.match(p.reason, /later stages failed/);
   assert.equal(p.stages[1].http_status, 503);
