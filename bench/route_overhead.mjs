@@ -83,23 +83,24 @@ fs.writeFileSync(path.join(dir, 'r.yaml'),
 const R = await serve(['--config', path.join(dir, 'r.yaml')]);
 
 const req = { messages: [{ role: 'user', content: 'Tell me a story.' }], max_tokens: a.maxTokens, temperature: 0 };
-const rows = [];
 const cases = [['direct', B.url, id], ['healthy', R.url, 'healthy'], ['refused', R.url, 'refused'], ['http500', R.url, 'http500'], ['cut', R.url, 'cut']];
-for (const [name, url, model] of cases) {
-  const whole = [], ttft = [], streamMs = [];
-  for (let i = 0; i < a.n; i++) {
+const acc = Object.fromEntries(cases.map(([name]) => [name, { whole: [], ttft: [], stream: [] }]));
+// cases interleaved round by round, after two unmeasured rounds, so a noisy machine
+// (or a cold page cache) weighs on every case alike
+for (let i = -2; i < a.n; i++) {
+  for (const [name, url, model] of cases) {
     if (name !== 'cut') {
       const w = await post(url + '/v1/chat/completions', { ...req, model });
       if (w.status !== 200) throw new Error(`${name}: HTTP ${w.status}: ${w.text}`);
-      whole.push(w.ms);
+      if (i >= 0) acc[name].whole.push(w.ms);
     }
     const s = await post(url + '/v1/chat/completions', { ...req, model, stream: true });
     if (s.status !== 200 || !s.text.includes('[DONE]')) throw new Error(`${name}: stream failed: ${s.text.slice(-300)}`);
-    ttft.push(s.ttft);
-    streamMs.push(s.ms);
+    if (i >= 0) { acc[name].ttft.push(s.ttft); acc[name].stream.push(s.ms); }
   }
-  rows.push({ case: name, whole_ms: whole.length ? median(whole) : null, ttft_ms: median(ttft), stream_ms: median(streamMs) });
 }
+const rows = cases.map(([name]) => ({ case: name, whole_ms: acc[name].whole.length ? median(acc[name].whole) : null,
+  ttft_ms: median(acc[name].ttft), stream_ms: median(acc[name].stream) }));
 console.log(`median of ${a.n} greedy chat requests, max_tokens ${a.maxTokens}, ${id}`);
 console.log('case      whole_ms  ttft_ms  stream_ms');
 for (const r of rows)
