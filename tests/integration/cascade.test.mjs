@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import OpenAI from 'openai';
-import { startServer, postJSON, metrics, STORIES, BIN } from './helpers.mjs';
+import { startServer, postJSON, metrics, parseSSE, STORIES, BIN } from './helpers.mjs';
 
 let router, client, dir, cfg;
 
@@ -119,6 +119,19 @@ test('a streamed cascade request: the accepted answer as one stream, the ponder 
   assert.deepEqual(last.usage, whole.usage);
   assert.equal(last.ponder.stage, 2);
   assert.equal(last.model, 'always');
+  // completions, without include_usage: the ponder object rides on the finish chunk
+  const c = await postJSON(router.base + '/completions', { ...REQ, model: 'auto' });
+  const sc = await postJSON(router.base + '/completions', { ...REQ, model: 'auto', stream: true });
+  assert.equal(sc.status, 200);
+  assert.match(sc.headers['content-type'], /^text\/event-stream/);
+  const ev = parseSSE(sc.body);
+  assert.equal(ev[ev.length - 1], '[DONE]');
+  const data = ev.slice(0, -1);
+  assert.ok(data.every((e) => e.object === 'text_completion' && e.model === 'auto'));
+  assert.equal(data.map((e) => e.choices[0].text).join(''), c.json.choices[0].text);
+  const fin = data[data.length - 1];
+  assert.equal(fin.choices[0].finish_reason, c.json.choices[0].finish_reason);
+  assert.equal(fin.ponder.stage, 1);
 });
 
 test('the last stage fails: the rejected stage-1 answer rather than none (Plan B)', async () => {
