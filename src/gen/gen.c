@@ -14,6 +14,20 @@
  * row with its own sampler and detokenized with its own streaming detokenizer, so what
  * a choice produces depends only on its prompt, its parameters and its seed — the model
  * API promises the logits do not depend on the rest of the batch.
+ *
+ * With a draft model (speculative decoding), a step first runs the draft: its context
+ * holds the same sequence ids, each running choice catches its draft sequence up to the
+ * committed tokens (prompt included, forked from the request's first choice) and
+ * proposes up to k tokens, one draft decode each, batched across choices. The step's
+ * batch then holds every choice's pending token followed by its proposals, all with
+ * logits; verify_choice walks those rows in order, committing each accepted proposal as
+ * an ordinary sampled token (same penalty window, text, stop strings, events), then the
+ * model's own token, and truncates both caches to the committed positions. A batch that
+ * does not fit in the cells is retried without proposals before anything else gives way.
+ * Greedy rows pick with the model's sampler exactly as without a draft, so the tokens
+ * are the same; sampled rows use the accept/reject rule of gen_spec.c, drawing from the
+ * choice's own generator, so a choice still depends only on its prompt, parameters and
+ * seed.
  */
 #include "gen/gen_internal.h"
 
