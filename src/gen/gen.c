@@ -27,7 +27,8 @@
  * Greedy rows pick with the model's sampler exactly as without a draft, so the tokens
  * are the same; sampled rows use the accept/reject rule of gen_spec.c, drawing from the
  * choice's own generator, so a choice still depends only on its prompt, parameters and
- * seed.
+ * seed (sampled ones: as long as the cells suffice; a retry without proposals changes
+ * the draws, never the distribution).
  */
 #include "gen/gen_internal.h"
 
