@@ -8,6 +8,7 @@
 //                 connection stays open: a backend stuck mid-answer)
 // state.count counts the requests it received (to see a circuit breaker skip it);
 // state.auth is the last request's Authorization header.
+import { spawn } from 'node:child_process';
 import http from 'node:http';
 
 export function startFault(upstream, mode = 'ok') {
@@ -83,5 +84,29 @@ export function closedPort() {
   return new Promise((resolve) => {
     const s = http.createServer();
     s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
+  });
+}
+
+// A loopback port where connecting hangs (a connect timeout): a listening socket with a
+// backlog of 0 that never accepts, its queue filled at once. Node always accepts, so a
+// small python3 process holds it. Resolves { port, stop() }.
+export function blackholePort() {
+  const py = `
+import socket, sys, time
+s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(0)
+port = s.getsockname()[1]
+fill = []
+for i in range(3):
+    c = socket.socket(); c.setblocking(False)
+    try: c.connect(('127.0.0.1', port))
+    except BlockingIOError: pass
+    fill.append(c)
+print(port, flush=True)
+sys.stdin.read()
+`;
+  return new Promise((resolve, reject) => {
+    const p = spawn('python3', ['-c', py], { stdio: ['pipe', 'pipe', 'inherit'] });
+    p.on('error', reject);
+    p.stdout.once('data', (d) => resolve({ port: Number(String(d).trim()), stop: () => { p.stdin.end(); p.kill(); } }));
   });
 }

@@ -13,19 +13,20 @@ import os from 'node:os';
 import path from 'node:path';
 import OpenAI from 'openai';
 import { startServer, postJSON, metrics, parseSSE, sleep, STORIES, BIN } from './helpers.mjs';
-import { startFault, closedPort } from './faults.mjs';
+import { startFault, closedPort, blackholePort } from './faults.mjs';
 
 const UP = 'stories260K';
 const msgs = (content) => [{ role: 'user', content }];
-let A, B, router, client, direct, dir;
+let A, B, router, client, direct, dir, hole;
 const F = {};
 
-function yaml(refused) {
+function yaml(refused, holePort) {
   const remote = (base, extra = '') => `      - {api_base: "${base}", model: ${UP}${extra}}\n`;
   const model = (name, ...backends) => `  - model_name: ${name}\n    backends:\n${backends.join('')}`;
   return 'model_list:\n' +
     model('refused', remote(`http://127.0.0.1:${refused}/v1`, ', connect_timeout: 1'), remote(B.base)) +
     '    price: {input_per_1m: 1.0, output_per_1m: 2.0}\n' +
+    model('slowconnect', remote(`http://127.0.0.1:${holePort}/v1`, ', connect_timeout: 0.3'), remote(B.base)) +
     model('hang', remote(F.hang.base, ', first_token_timeout: 0.5, timeout: 1'), remote(B.base)) +
     model('e500', remote(F.e500.base, ', api_key_env: PONDER_TEST_BACKEND_KEY'), remote(B.base)) +
     model('e429', remote(F.e429.base), remote(B.base)) +
@@ -53,7 +54,8 @@ before(async () => {
   F.drop.state.mode = F.droplocal.state.mode = 'drop';
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ponder-route-'));
   const cfg = path.join(dir, 'router.yaml');
-  fs.writeFileSync(cfg, yaml(await closedPort()));
+  hole = await blackholePort();
+  fs.writeFileSync(cfg, yaml(await closedPort(), hole.port));
   process.env.PONDER_TEST_BACKEND_KEY = 'k-123'; // the router inherits it
   router = await startServer(['--config', cfg, '--chatml', '-c', '512', '--parallel', '2']);
   client = new OpenAI({ baseURL: router.base, apiKey: 'unused', maxRetries: 0 });
@@ -65,6 +67,7 @@ after(async () => {
   if (code !== 0) console.error(router.stderr());
   assert.equal(code, 0, 'the router exits cleanly on SIGTERM');
   for (const f of Object.values(F)) await f.close();
+  hole.stop();
   await Promise.all([A.stop(), B.stop()]);
   fs.rmSync(dir, { recursive: true, force: true });
 });
@@ -108,7 +111,7 @@ test('a healthy chain: the first backend answers, re-stamped, with the ponder ob
   assert.deepEqual(r.ponder.attempts.map((a) => a.outcome), ['ok']);
   assert.equal(typeof r.ponder.upstream.flops, 'number');
   const list = await client.models.list();
-  assert.deepEqual(list.data.map((m) => m.id).sort(), ['breaker', 'broken', 'dead', 'drop', 'droplocal', 'dropmany', 'e429', 'e500', 'hang', 'refused', 'rescue', 'stall']);
+  assert.deepEqual(list.data.map((m) => m.id).sort(), ['breaker', 'broken', 'dead', 'drop', 'droplocal', 'dropmany', 'e429', 'e500', 'hang', 'refused', 'rescue', 'slowconnect', 'stall']);
 });
 
 test('connection refused → the next backend, streamed or not', async () => {
@@ -120,6 +123,16 @@ test('connection refused → the next backend, streamed or not', async () => {
   const s = await streamed('refused');
   assertOneStream(s, 'refused', ref);
   assert.deepEqual(s.last.ponder.attempts.map((a) => a.outcome), ['connect', 'ok']);
+});
+
+test('a connect that does not complete times out (connect_timeout) → the next backend', async () => {
+  const ref = await reference();
+  const t0 = Date.now();
+  const r = await client.chat.completions.create({ ...REQ, model: 'slowconnect' });
+  assert.equal(r.choices[0].message.content, ref.choices[0].message.content);
+  assert.deepEqual(r.ponder.attempts.map((a) => a.outcome), ['timeout_connect', 'ok']);
+  assert.ok(r.ponder.attempts[0].ms >= 250 && r.ponder.attempts[0].ms < 2000, `${r.ponder.attempts[0].ms} ms`);
+  assert.ok(Date.now() - t0 < 3000);
 });
 
 test('a backend that hangs before the first token times out → the next backend', async () => {
