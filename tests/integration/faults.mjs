@@ -3,6 +3,7 @@
 //   ok            proxy to the upstream unchanged
 //   hang          read the request, never answer (a stuck backend)
 //   500 / 429     an OpenAI-shaped error (429 with Retry-After: state.retryAfter)
+//   429once       429 for the first request, then ok
 //   drop          proxy a stream, but cut the connection after state.n SSE events
 //   stall         proxy a stream, but after state.n SSE events send nothing more (the
 //                 connection stays open: a backend stuck mid-answer)
@@ -21,7 +22,8 @@ export function startFault(upstream, mode = 'ok') {
       state.count++;
       state.auth = req.headers.authorization;
       const body = Buffer.concat(parts);
-      const m = state.mode;
+      let m = state.mode;
+      if (m === '429once') { m = '429'; state.mode = 'ok'; }
       if (m === 'hang') return;
       if (m === '500' || m === '429') {
         const h = { 'Content-Type': 'application/json' };

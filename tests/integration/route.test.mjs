@@ -186,6 +186,26 @@ async function healDrop() {
   F.drop.state.mode = 'drop';
 }
 
+test('a Retry-After within retry_after_max_s is waited for, then the same backend answers', async () => {
+  const f = await startFault(B.url, '429once');
+  const cfg = path.join(dir, 'wait.yaml');
+  fs.writeFileSync(cfg, `model_list:\n  - model_name: m\n    backends:\n      - {api_base: "${f.base}", model: ${UP}}\n` +
+    'router_settings: {num_retries: 1, retry_backoff_ms: 10, retry_after_max_s: 2}\n');
+  const rr = await startServer(['--config', cfg]);
+  try {
+    const t0 = Date.now();
+    const r = await postJSON(rr.base + '/chat/completions', { ...REQ, model: 'm' });
+    const ms = Date.now() - t0;
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.json.ponder.attempts.map((a) => a.outcome), ['http_429', 'ok']);
+    assert.ok(ms >= 1000, `waited ${ms} ms for Retry-After: 1`);
+    assert.equal(f.state.count, 2);
+  } finally {
+    assert.equal(await rr.stop(), 0);
+    await f.close();
+  }
+});
+
 test('a stream cut after a few chunks continues on the next replica: one stream, nothing lost or doubled', async () => {
   const ref = await reference();
   for (const n of [2, 5, 9]) { // role + 1, 4, 8 tokens before the cut
