@@ -102,7 +102,11 @@ typedef struct ponder_gen_params {
      * sampling chain (ponder_sampler_probs), so the tokens follow the model's distribution
      * exactly (not the same draws as without a draft). k adapts per choice: +1 after a
      * step accepting all k, halved after one accepting fewer than k/2, within
-     * 1..draft_k_max, and never past max_tokens or the context. */
+     * 1..draft_k_max, and never past max_tokens or the context. A choice whose running
+     * acceptance (from its fourth verify on) is below the draft's cost — its weight bytes
+     * over the model's, what a memory-bound decode reads — cannot gain and pauses: 16
+     * steps without proposals, then a probe with k = 1. No clocks: a seed fixes the
+     * output. */
     const ponder_model *draft;
     int32_t draft_k;              /* initial k (0: 4) */
     int32_t draft_k_max;          /* 0: PONDER_GEN_DRAFT_K_MAX; 1..PONDER_GEN_DRAFT_K_MAX */

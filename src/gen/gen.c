@@ -58,6 +58,9 @@ typedef struct gen_choice {
     ponder_sampler *dsmp;      /* the draft's chain: its greedy picks, or q (ponder_sampler_probs) */
     float *q;                  /* sampling only: k_max rows of n_vocab, q of each proposal */
     int32_t k;                 /* tokens to propose next step (adapted) */
+    float acceptance;          /* running mean of its verifies' accepted fraction */
+    int32_t n_verifies;
+    int32_t pause;             /* steps left without proposals (see spec_after_verify) */
     int32_t n_draft;           /* proposed this step, verified after pending `next` */
     int32_t n_proposed;        /* of the n_draft planned, how many the draft produced */
     ponder_token draft[PONDER_GEN_DRAFT_K_MAX];
@@ -124,6 +127,7 @@ struct ponder_gen {
     gen_row *d_rows;           /* n_seq_max: the choice of each wanted draft row */
     float *d_logits;           /* n_seq_max rows */
     float *p;                  /* n_vocab: the model's distribution of one row */
+    float draft_cost;          /* the draft's weight bytes over the model's */
 };
 
 const char *ponder_finish_name(ponder_finish f)
@@ -267,6 +271,16 @@ static bool grow(void **p, size_t *cap, size_t need, size_t elem)
 
 /* ---- create ---- */
 
+/* Bytes of every tensor: what a memory-bound decode reads. */
+static uint64_t weight_bytes(const ponder_model *m)
+{
+    const ponder_gguf *f = ponder_model_gguf(m);
+    uint64_t n = 0;
+    for (int64_t i = 0; i < ponder_gguf_n_tensors(f); i++)
+        n += ponder_gguf_tensor_at(f, i)->n_bytes;
+    return n ? n : 1;
+}
+
 ponder_status ponder_gen_create(const ponder_model *m, const ponder_tokenizer *tok, const ponder_gen_params *p,
                                 ponder_gen **out, ponder_error *err)
 {
@@ -319,6 +333,7 @@ ponder_status ponder_gen_create(const ponder_model *m, const ponder_tokenizer *t
         g->draft = prm.draft;
         g->draft_k_max = prm.draft_k_max ? prm.draft_k_max : PONDER_GEN_DRAFT_K_MAX;
         g->draft_k = prm.draft_k ? prm.draft_k : 4;
+        g->draft_cost = (float)((double)weight_bytes(prm.draft) / (double)weight_bytes(m));
         if (g->draft_k > g->draft_k_max)
             g->draft_k = g->draft_k_max;
         ponder_context_params dp = cp;
@@ -494,6 +509,7 @@ ponder_status ponder_gen_submit(ponder_gen *g, const ponder_gen_request *q, int3
             goto fail;
         if (g->draft) {
             c->k = g->draft_k;
+            c->acceptance = 1.0f;
             if ((st = ponder_sampler_create(&sp, g->n_vocab, &c->dsmp, err)) != PONDER_OK)
                 goto fail;
             if (sp.temp > 0.0f) {
@@ -682,6 +698,10 @@ static void plan_drafts(ponder_gen *g)
             c->n_draft = 0;
             if (!g->dctx || r->state != REQ_RUNNING || c->next == PONDER_TOKEN_NULL || r->released)
                 continue;
+            if (c->pause > 0) {
+                c->pause--;
+                continue;
+            }
             const int32_t committed = r->n_prompt + c->n_tokens - 1; /* the pending token's position */
             int32_t k = c->k;
             if (k > g->n_ctx - committed - 1)
@@ -948,6 +968,28 @@ static gen_req *longest_choice(ponder_gen *g, int32_t *choice)
     return best;
 }
 
+/* After a verify of nd proposals with n_acc accepted: the next k (gen_spec_next_k), and a
+ * pause when the draft does not pay. A step proposing one token costs about a draft
+ * decode (draft_cost of a model decode, memory-bound) plus a model decode, and gains the
+ * acceptance rate in tokens: below draft_cost it loses even if verifying were free. So
+ * when the running acceptance (mean over verifies, weight 1/4 to the latest, from the
+ * fourth verify on) falls below draft_cost, the choice decodes GEN_SPEC_PAUSE steps
+ * without proposals, then probes again with k = 1 and the mean set to the threshold, so
+ * the next verify alone decides. Deterministic: no clocks, so a seed still fixes the
+ * output. */
+#define GEN_SPEC_PAUSE 16
+
+static void spec_after_verify(ponder_gen *g, gen_choice *c, int32_t nd, int32_t n_acc)
+{
+    c->k = gen_spec_next_k(nd, n_acc, g->draft_k_max);
+    c->acceptance = 0.75f * c->acceptance + 0.25f * (float)n_acc / (float)nd;
+    if (++c->n_verifies >= 4 && c->acceptance < g->draft_cost) {
+        c->pause = GEN_SPEC_PAUSE;
+        c->k = 1;
+        c->acceptance = g->draft_cost;
+    }
+}
+
 /* Verifies choice ci's proposals against the model's rows (row 0: after its pending
  * token, row i: after proposal i - 1): commits the accepted prefix and then the model's
  * own token (a correction, or after all k the bonus one), drops the rest from both KV
@@ -986,7 +1028,7 @@ static ponder_status verify_choice(ponder_gen *g, gen_req *r, int32_t ci, float 
             break;
     }
     r->usage.draft_accepted += n_acc;
-    c->k = gen_spec_next_k(nd, n_acc, g->draft_k_max);
+    spec_after_verify(g, c, nd, n_acc);
     if (c->finish == PONDER_FINISH_NONE && c->seq >= 0) {
         /* keep the prompt and the committed tokens but the pending one */
         const int32_t keep = r->n_prompt + c->n_tokens - 1;

@@ -386,6 +386,38 @@ static void test_greedy_batched_stops_and_cells(void **state)
     unload(&t);
 }
 
+/* A draft that never agrees pauses (its acceptance is below its cost: stories260K is a
+ * tenth of syn-tiny's bytes), probing now and then; one that always agrees never does. */
+static void test_pause_when_draft_does_not_pay(void **state)
+{
+    (void)state;
+    loaded t, bad;
+    assert_true(load(tu_shared(SYN "syn-tiny-F32.gguf"), &t));
+    assert_true(load(tu_shared("models/stories260K/stories260K.gguf"), &bad));
+    int32_t n;
+    ponder_token *ids = encode(&t, PROMPTS[0], &n);
+    static outcome o[1];
+    ponder_gen_usage u;
+    ponder_gen *g = make_gen(&t, bad.m, 1, 256, 0, 4, 16);
+    ponder_gen_request r = greedy_request(ids, n, 120);
+    run_requests(g, &r, 1, o, &u);
+    print_message("unrelated draft: %d proposed over %d tokens, %d accepted\n", u.draft_tokens, u.completion_tokens,
+                  u.draft_accepted);
+    assert_true(u.draft_accepted * 10 < u.draft_tokens); /* it does disagree */
+    assert_true(u.draft_tokens >= 8);                     /* four verifies before judging */
+    assert_true(u.draft_tokens < 24);                     /* then mostly paused: 16 steps each */
+    assert_true(u.verify_steps > 5);                      /* with probes in between */
+    ponder_gen_free(g);
+    g = make_gen(&t, t.m, 1, 256, 0, 4, 16);
+    run_requests(g, &r, 1, o, &u);
+    assert_int_equal(u.draft_accepted, u.draft_tokens);
+    assert_true(u.draft_tokens + u.verify_steps >= 119); /* every token after the first came from a verify */
+    ponder_gen_free(g);
+    free(ids);
+    unload(&bad);
+    unload(&t);
+}
+
 /* ---- the accept/reject rule, exactly ---- */
 
 /* The output distribution of gen_spec_verify for x ~ q, over stratified uniforms: with
@@ -833,6 +865,7 @@ int main(void)
         cmocka_unit_test(test_greedy_other_pairs),
         cmocka_unit_test(test_greedy_arith_pair),
         cmocka_unit_test(test_greedy_batched_stops_and_cells),
+        cmocka_unit_test(test_pause_when_draft_does_not_pay),
         cmocka_unit_test(test_sampled_preserves_distribution),
         cmocka_unit_test(test_sampled_choices_equal_separate),
         cmocka_unit_test(test_vocab_mismatch),
