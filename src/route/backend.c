@@ -117,6 +117,15 @@ ponder_status ponder_backend_create(const ponder_route_backend_cfg *cfg, const p
                                         cfg->name, cfg->api_key_env);
             }
         }
+        /* a URL libcurl cannot parse would fail every request the same way: refuse it now */
+        CURLU *u = curl_url();
+        CURLUcode uc = u ? curl_url_set(u, CURLUPART_URL, cfg->api_base, 0) : CURLUE_OUT_OF_MEMORY;
+        curl_url_cleanup(u);
+        if (uc != CURLUE_OK) {
+            ponder_backend_free(b);
+            return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "backend '%s': api_base '%s' is not a valid URL",
+                                    cfg->name, cfg->api_base);
+        }
         b->base = strdup(cfg->api_base);
     } else {
         ponder_server_params sp = ponder_server_params_default();

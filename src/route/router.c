@@ -82,6 +82,8 @@ struct ponder_router {
     void *daemon;
     int port;
     rt_cascade_stats *cascade;    /* the cascade routes' counters (cascade.c) */
+    srv_metrics metrics;          /* HTTP status, latency, TTFT, tokens: as ponder serve's */
+    int64_t inflight;             /* atomic: generation requests being answered */
 };
 
 static double now_ms(void)
@@ -346,6 +348,22 @@ static char *render_metrics(ponder_router *r)
         return NULL;
     }
     return b.data;
+}
+
+/* ponder serve's metrics (its load gauges: requests in flight here, no slots of its own —
+ * local backends' engines are separate servers), then the router's. */
+static char *metrics_text(ponder_router *r)
+{
+    srv_metrics_set_load(&r->metrics, 0, __atomic_load_n(&r->inflight, __ATOMIC_RELAXED), 0);
+    char *a = srv_metrics_render(&r->metrics), *b = render_metrics(r);
+    char *out = NULL;
+    if (a && b && (out = malloc(strlen(a) + strlen(b) + 1))) {
+        strcpy(out, a);
+        strcat(out, b);
+    }
+    free(a);
+    free(b);
+    return out;
 }
 
 /* ---- the ponder object and chunks ---- */
@@ -754,6 +772,14 @@ static char *failure_json(rt_req *q, srv_err kind, const char *code)
     return s;
 }
 
+/* The answer's tokens into /metrics (after finish_*: usage is final). */
+static void count_tokens(ponder_router *r, const rt_req *q)
+{
+    if (q->answered && json_is_object(q->usage))
+        srv_metrics_add_tokens(&r->metrics, json_integer_value(json_object_get(q->usage, "prompt_tokens")),
+                               json_integer_value(json_object_get(q->usage, "completion_tokens")));
+}
+
 static void count_outcome(ponder_router *r, rt_outcome o)
 {
     pthread_mutex_lock(&r->mu);
@@ -951,6 +977,7 @@ static void *worker_main(void *arg)
     count_outcome(r, o);
     pthread_mutex_lock(&q->mu);
     finish_stream(q, o);
+    count_tokens(r, q);
     q->worker_done = true;
     pthread_cond_broadcast(&q->cv);
     pthread_mutex_unlock(&q->mu);
@@ -1006,6 +1033,8 @@ typedef struct rt_conn {
     bool too_large;
     int status;
     rt_req *q;                    /* streaming: the request the reader follows */
+    double t_start_ms;
+    bool generation;              /* counted in r->inflight, observed in the latency histogram */
 } rt_conn;
 
 static enum MHD_Result send_body(rt_conn *c, struct MHD_Connection *conn, int status, const char *type, char *text,
@@ -1110,6 +1139,8 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
 static enum MHD_Result handle_generate(rt_conn *c, struct MHD_Connection *conn, ponder_backend_endpoint ep)
 {
     ponder_router *r = c->r;
+    c->generation = true;
+    __atomic_add_fetch(&r->inflight, 1, __ATOMIC_RELAXED);
     if (c->too_large)
         return fail(c, conn, SRV_ERR_TOO_LARGE, NULL, "request_too_large",
                     "The request body is larger than the server's limit of %zu bytes.", r->p.max_body_bytes);
@@ -1202,6 +1233,7 @@ static enum MHD_Result handle_generate(rt_conn *c, struct MHD_Connection *conn, 
             finish_collected(q, o);
         else
             finish_whole(q, o);
+        count_tokens(r, q);
         int status = q->status ? q->status : 500;
         char *text = q->final_body;
         q->final_body = NULL;
@@ -1234,6 +1266,8 @@ static enum MHD_Result handle_generate(rt_conn *c, struct MHD_Connection *conn, 
         pthread_cond_wait(&q->cv, &q->mu);
     bool started = q->started;
     pthread_mutex_unlock(&q->mu);
+    if (started)
+        srv_metrics_observe_ttft(&r->metrics, (now_ms() - c->t_start_ms) / 1000);
     if (!started) {
         int status = q->status ? q->status : 503;
         char *text = q->final_body;
@@ -1296,6 +1330,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!(c = calloc(1, sizeof *c)))
             return MHD_NO;
         c->r = r;
+        c->t_start_ms = now_ms();
         *con_cls = c;
         return MHD_YES;
     }
@@ -1362,7 +1397,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!authorized(r, conn))
             return fail(c, conn, SRV_ERR_UNAUTHORIZED, NULL, "invalid_api_key", "Incorrect or missing API key.");
         if (!strcmp(url, "/metrics"))
-            return send_body(c, conn, 200, "text/plain; version=0.0.4; charset=utf-8", render_metrics(r), true, 0);
+            return send_body(c, conn, 200, "text/plain; version=0.0.4; charset=utf-8", metrics_text(r), true, 0);
         return handle_models(c, conn, model ? url + 11 : NULL);
     }
     return fail(c, conn, SRV_ERR_NOT_FOUND, NULL, "unknown_url", "Invalid URL (%s %s)", method, url);
@@ -1370,13 +1405,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
     (void)conn;
     (void)toe;
     rt_conn *c = *con_cls;
     if (!c)
         return;
     *con_cls = NULL;
+    ponder_router *r = cls;
+    if (c->status)
+        srv_metrics_count_status(&r->metrics, c->status);
+    if (c->generation) {
+        if (c->status == 200)
+            srv_metrics_observe_latency(&r->metrics, (now_ms() - c->t_start_ms) / 1000);
+        __atomic_sub_fetch(&r->inflight, 1, __ATOMIC_RELAXED);
+    }
     if (c->q) {
         /* the client left, or read the whole stream: a worker still running stops */
         __atomic_store_n(&c->q->cancel, 1, __ATOMIC_RELAXED);
@@ -1416,6 +1458,7 @@ ponder_status ponder_router_create(ponder_route_config *cfg, const ponder_router
         r->p.max_body_bytes = PONDER_SERVER_MAX_BODY_BYTES_DEFAULT;
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv, NULL);
+    srv_metrics_init(&r->metrics);
     if (r->p.api_key && !(r->api_key = strdup(r->p.api_key))) {
         ponder_router_free(r);
         return ponder_error_set(err, PONDER_ERR_NOMEM, "out of memory");
@@ -1519,6 +1562,7 @@ void ponder_router_free(ponder_router *r)
     free(r->api_key);
     pthread_mutex_destroy(&r->mu);
     pthread_cond_destroy(&r->cv);
+    srv_metrics_destroy(&r->metrics);
     ponder_route_config_free(r->cfg);
     free(r);
 }

@@ -81,7 +81,8 @@ export function startFault(upstream, mode = 'ok') {
   });
 }
 
-// A loopback port nothing listens on (connection refused).
+// A loopback port nothing listens on (connection refused) — until someone binds it:
+// blackholePort().refused stays refused.
 export function closedPort() {
   return new Promise((resolve) => {
     const s = http.createServer();
@@ -89,9 +90,12 @@ export function closedPort() {
   });
 }
 
-// A loopback port where connecting hangs (a connect timeout): a listening socket with a
-// backlog of 0 that never accepts, its queue filled at once. Node always accepts, so a
-// small python3 process holds it. Resolves { port, stop() }.
+// Two loopback ports held by a small python3 process (Node can do neither):
+//   port     connecting hangs (a connect timeout): a listener with a backlog of 0 that
+//            never accepts, its queue filled at once;
+//   refused  connecting is refused: bound but not listening, so no other server (say the
+//            router's own in-process backends on port 0) can be given it meanwhile.
+// Resolves { port, refused, stop() }.
 export function blackholePort() {
   const py = `
 import socket, sys, time
@@ -103,12 +107,19 @@ for i in range(3):
     try: c.connect(('127.0.0.1', port))
     except BlockingIOError: pass
     fill.append(c)
-print(port, flush=True)
+r = socket.socket(); r.bind(('127.0.0.1', 0))
+print(port, r.getsockname()[1], flush=True)
 sys.stdin.read()
 `;
   return new Promise((resolve, reject) => {
     const p = spawn('python3', ['-c', py], { stdio: ['pipe', 'pipe', 'inherit'] });
     p.on('error', reject);
-    p.stdout.once('data', (d) => resolve({ port: Number(String(d).trim()), stop: () => { p.stdin.end(); p.kill(); } }));
+    let out = '';
+    p.stdout.on('data', (d) => {
+      out += d;
+      if (!out.includes('\n')) return; // the whole line, however the pipe splits it
+      const [port, refused] = out.trim().split(/\s+/).map(Number);
+      resolve({ port, refused, stop: () => { p.stdin.end(); p.kill(); } });
+    });
   });
 }

@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import OpenAI from 'openai';
 import { startServer, postJSON, metrics, parseSSE, sleep, STORIES, BIN } from './helpers.mjs';
-import { startFault, closedPort, blackholePort } from './faults.mjs';
+import { startFault, blackholePort } from './faults.mjs';
 
 const UP = 'stories260K';
 const msgs = (content) => [{ role: 'user', content }];
@@ -55,7 +55,7 @@ before(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ponder-route-'));
   const cfg = path.join(dir, 'router.yaml');
   hole = await blackholePort();
-  fs.writeFileSync(cfg, yaml(await closedPort(), hole.port));
+  fs.writeFileSync(cfg, yaml(hole.refused, hole.port));
   process.env.PONDER_TEST_BACKEND_KEY = 'k-123'; // the router inherits it
   router = await startServer(['--config', cfg, '--chatml', '-c', '512', '--parallel', '2']);
   client = new OpenAI({ baseURL: router.base, apiKey: 'unused', maxRetries: 0 });
@@ -221,6 +221,12 @@ test('a stream cut after a few chunks continues on the next replica: one stream,
   }
   const m = await metrics(router.url);
   assert.ok(m['ponder_router_continuations_total'] >= 3);
+  // ponder serve's own series too: statuses, latency and TTFT histograms, tokens
+  assert.ok(m['ponder_requests_total{code="200"}'] >= 6);
+  assert.ok(m['ponder_request_duration_seconds_count'] >= 6);
+  assert.ok(m['ponder_time_to_first_token_seconds_count'] >= 3);
+  assert.ok(m['ponder_completion_tokens_total'] >= 3 * ref.usage.completion_tokens);
+  assert.equal(m['ponder_active_requests'], 0);
   assert.ok(m['ponder_backend_failures_total{backend="drop/0",reason="broken_stream"}'] >= 3);
 });
 
@@ -412,6 +418,10 @@ test('a bad config is refused before the server starts, naming the key and line'
   assert.match(r.stderr, /bad\.yaml:4: .*PONDER_TEST_UNSET_KEY/);
   r = spawnSync(BIN, ['serve', '--config', bad, '-m', STORIES], { encoding: 'utf8', timeout: 10000 });
   assert.equal(r.status, 2);
+  fs.writeFileSync(bad, 'model_list:\n  - model_name: m\n    backends:\n      - {api_base: "http://127.0.0.1:port/v1"}\n');
+  r = spawnSync(BIN, ['serve', '--config', bad, '--port', '0'], { encoding: 'utf8', timeout: 10000 });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /bad\.yaml:4: backend 'm\/0': api_base 'http:\/\/127\.0\.0\.1:port\/v1' is not a valid URL/);
 });
 
 test('--api-key guards the router as it guards ponder serve', async () => {
