@@ -1028,9 +1028,7 @@ const ponder_route_config *rt_router_config(const ponder_router *r) { return r->
 
 typedef struct rt_conn {
     ponder_router *r;
-    char *body;
-    size_t body_len, body_cap;
-    bool too_large;
+    srv_body body;
     int status;
     rt_req *q;                    /* streaming: the request the reader follows */
     double t_start_ms;
@@ -1141,13 +1139,13 @@ static enum MHD_Result handle_generate(rt_conn *c, struct MHD_Connection *conn, 
     ponder_router *r = c->r;
     c->generation = true;
     __atomic_add_fetch(&r->inflight, 1, __ATOMIC_RELAXED);
-    if (c->too_large)
+    if (c->body.too_large)
         return fail(c, conn, SRV_ERR_TOO_LARGE, NULL, "request_too_large",
                     "The request body is larger than the server's limit of %zu bytes.", r->p.max_body_bytes);
     if (__atomic_load_n(&r->stopping, __ATOMIC_RELAXED))
         return fail(c, conn, SRV_ERR_UNAVAILABLE, NULL, NULL, "The server is shutting down.");
     json_error_t jerr;
-    json_t *body = json_loadb(c->body ? c->body : "", c->body_len, 0, &jerr);
+    json_t *body = json_loadb(c->body.data ? c->body.data : "", c->body.len, 0, &jerr);
     if (!body)
         return fail(c, conn, SRV_ERR_BAD_REQUEST, NULL, "invalid_json",
                     "We could not parse the JSON body of your request: %s (line %d, column %d).", jerr.text, jerr.line,
@@ -1335,28 +1333,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (*upload_size) {
-        size_t n = *upload_size;
-        if (!c->too_large && c->body_len + n > r->p.max_body_bytes) {
-            c->too_large = true;
-            free(c->body);
-            c->body = NULL;
-            c->body_len = c->body_cap = 0;
-        }
-        if (!c->too_large) {
-            if (c->body_len + n + 1 > c->body_cap) {
-                size_t cap = c->body_cap ? c->body_cap : 4096;
-                while (cap < c->body_len + n + 1)
-                    cap *= 2;
-                char *b = realloc(c->body, cap);
-                if (!b)
-                    return MHD_NO;
-                c->body = b;
-                c->body_cap = cap;
-            }
-            memcpy(c->body + c->body_len, upload, n);
-            c->body_len += n;
-            c->body[c->body_len] = '\0';
-        }
+        if (!srv_body_append(&c->body, upload, *upload_size, r->p.max_body_bytes))
+            return MHD_NO;
         *upload_size = 0;
         return MHD_YES;
     }
@@ -1424,7 +1402,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         __atomic_store_n(&c->q->cancel, 1, __ATOMIC_RELAXED);
         req_unref(c->q);
     }
-    free(c->body);
+    srv_body_free(&c->body);
     free(c);
 }
 

@@ -29,9 +29,7 @@
 typedef struct srv_conn {
     struct ponder_server *s;
     double t_start_ms;
-    char *body;
-    size_t body_len, body_cap;
-    bool too_large;
+    srv_body body;
     int status;              /* HTTP status of the answer, for /metrics */
     bool generation;         /* a completions request (observed in the latency histogram) */
     srv_job *job;            /* streaming: the job the reader follows */
@@ -714,7 +712,7 @@ static enum MHD_Result handle_generate(srv_conn *c, struct MHD_Connection *conn,
     struct ponder_server *s = c->s;
     srv_api_error e;
     c->generation = true;
-    if (c->too_large)
+    if (c->body.too_large)
         return fail(c, conn, SRV_ERR_TOO_LARGE, NULL, "request_too_large",
                     "The request body is larger than the server's limit of %zu bytes.", s->p.max_body_bytes);
     srv_job *j = srv_job_create(s);
@@ -722,7 +720,7 @@ static enum MHD_Result handle_generate(srv_conn *c, struct MHD_Connection *conn,
         return fail(c, conn, SRV_ERR_INTERNAL, NULL, NULL, "out of memory");
     j->t_arrival_ms = c->t_start_ms;
     enum MHD_Result ret;
-    if (!srv_request_parse(kind, c->body ? c->body : "", c->body_len, &j->req, &e))
+    if (!srv_request_parse(kind, c->body.data ? c->body.data : "", c->body.len, &j->req, &e))
         goto refuse;
     if (j->req.model && strcmp(j->req.model, s->model_id) != 0) {
         /* optillm's convention: "sc8-<model>" asks for a strategy; "ponder.strategy" wins */
@@ -904,30 +902,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (*upload_size) {
-        /* past the limit the rest is read and dropped, so the client gets its 413 instead
-         * of a reset connection */
-        size_t n = *upload_size;
-        if (!c->too_large && c->body_len + n > s->p.max_body_bytes) {
-            c->too_large = true;
-            free(c->body);
-            c->body = NULL;
-            c->body_len = c->body_cap = 0;
-        }
-        if (!c->too_large) {
-            if (c->body_len + n + 1 > c->body_cap) {
-                size_t cap = c->body_cap ? c->body_cap : 4096;
-                while (cap < c->body_len + n + 1)
-                    cap *= 2;
-                char *b = realloc(c->body, cap);
-                if (!b)
-                    return MHD_NO;
-                c->body = b;
-                c->body_cap = cap;
-            }
-            memcpy(c->body + c->body_len, upload, n);
-            c->body_len += n;
-            c->body[c->body_len] = '\0';
-        }
+        if (!srv_body_append(&c->body, upload, *upload_size, s->p.max_body_bytes))
+            return MHD_NO;
         *upload_size = 0;
         return MHD_YES;
     }
@@ -1010,7 +986,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     }
     free(c->text_offset);
     free(c->out.data);
-    free(c->body);
+    srv_body_free(&c->body);
     free(c);
 }
 

@@ -52,6 +52,18 @@ bool srv_fail(srv_api_error *e, srv_err kind, const char *param, const char *cod
 /* {"error":{"message","type","param","code"}} as a malloc'ed string (NULL: out of memory). */
 char *srv_error_json(const srv_api_error *e);
 
+/* ---- request bodies (body.c) ---- */
+
+/* A body read in pieces, NUL-terminated; past max_bytes it is dropped and too_large set. */
+typedef struct srv_body {
+    char *data; /* NULL until the first byte */
+    size_t len, cap;
+    bool too_large;
+} srv_body;
+
+bool srv_body_append(srv_body *b, const char *data, size_t n, size_t max_bytes); /* false: out of memory */
+void srv_body_free(srv_body *b);
+
 /* ---- requests ---- */
 typedef enum srv_endpoint { SRV_EP_CHAT = 0, SRV_EP_COMPLETION } srv_endpoint;
 
