@@ -41,6 +41,7 @@ typedef struct ponder_route_backend_cfg {
     ponder_backend_kind kind;
     char *name;                 /* unique id in /metrics and the ponder object: `name:` or "MODEL/INDEX" */
     char *path;                 /* local: the GGUF file */
+    char *draft;                /* local: a draft GGUF for speculative decoding; NULL: none */
     char *api_base;             /* remote: e.g. "http://host:8080/v1" (no trailing slash) */
     char *model;                /* remote: the model name sent upstream; NULL: the model_name */
     char *api_key_env;          /* remote: environment variable holding the key; NULL: no key */

@@ -49,6 +49,7 @@ typedef struct ponder_server_params {
     bool chatml;              /* models without tokenizer.chat_template use ChatML (documented
                                  fallback); otherwise such a model answers chat requests with 500 */
     size_t max_body_bytes;    /* larger request bodies are answered 413 */
+    const char *draft_path;   /* a draft model for speculative decoding (same vocabulary); NULL: none */
     const char *version;      /* for system_fingerprint; may be NULL */
     ponder_log_fn log;        /* may be NULL */
     void *log_user;

@@ -50,6 +50,8 @@ static void usage(void)
            "      --api-key KEY   require \"Authorization: Bearer KEY\" on /v1 and /metrics\n"
            "      --chatml        models without a chat template use ChatML (otherwise chat\n"
            "                      requests to such a model fail with a clear error)\n"
+           "      --draft FILE    speculative decoding with this draft model (same vocabulary;\n"
+           "                      greedy answers are unchanged); in a config: draft: FILE\n"
            "  -v, --verbose       log each connection's details on stderr\n"
            "  -h, --help          this help\n"
            "\n"
@@ -109,7 +111,7 @@ int cmd_serve(int argc, char **argv)
 {
     const char *cmd = "serve";
     ponder_server_params p = ponder_server_params_default();
-    const char *model = NULL, *host = NULL, *api_key = NULL, *config = NULL;
+    const char *model = NULL, *host = NULL, *api_key = NULL, *config = NULL, *draft = NULL;
     int32_t port = p.port, n_parallel = p.n_parallel, n_ctx = SERVE_DEFAULT_N_CTX, n_threads = 0;
     int32_t queue = p.queue_max;
     bool chatml = false, verbose = false, n_ctx_given = false;
@@ -124,6 +126,7 @@ int cmd_serve(int argc, char **argv)
         { "--queue", NULL, CLI_INT, &queue, 0, 1000000, NULL },
         { "--api-key", NULL, CLI_STRING, &api_key, 0, 0, NULL },
         { "--chatml", NULL, CLI_FLAG, &chatml, 0, 0, NULL },
+        { "--draft", NULL, CLI_STRING, &draft, 0, 0, NULL },
         { "-v", "--verbose", CLI_FLAG, &verbose, 0, 0, NULL },
     };
     int n_pos = 0;
@@ -138,6 +141,8 @@ int cmd_serve(int argc, char **argv)
         return cli_usage_error(cmd, "--api-key must not be empty");
     if (config && model)
         return cli_usage_error(cmd, "-m and --config exclude each other (a config file lists its models)");
+    if (config && draft)
+        return cli_usage_error(cmd, "--draft is for -m; with --config give a local backend draft: FILE");
     if (config) {
         sigset_t sigs;
         sigemptyset(&sigs);
@@ -191,6 +196,12 @@ int cmd_serve(int argc, char **argv)
     p.queue_max = queue;
     p.api_key = api_key;
     p.chatml = chatml;
+    char draft_path[4096];
+    if (draft) {
+        if ((rc = cli_find_model(cmd, draft, draft_path, sizeof draft_path)))
+            return rc;
+        p.draft_path = draft_path;
+    }
     p.version = PONDER_VERSION;
     p.log = log_cb;
     p.log_user = &lg;

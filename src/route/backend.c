@@ -138,6 +138,7 @@ ponder_status ponder_backend_create(const ponder_route_backend_cfg *cfg, const p
         sp.n_ctx = cfg->n_ctx > 0 ? cfg->n_ctx : lp ? lp->n_ctx : 0;
         sp.n_threads = lp ? lp->n_threads : 1;
         sp.chatml = lp && lp->chatml;
+        sp.draft_path = cfg->draft;
         sp.log = lp ? lp->log : NULL;
         sp.log_user = lp ? lp->log_user : NULL;
         /* only the router may talk to its in-process engine */

@@ -227,6 +227,9 @@ static ponder_status parse_backend(cfg_ctx *c, const yaml_node_t *n, const char 
             TRY(get_number(c, vn, sub, 0.001, 3600, &b->connect_timeout_s));
         } else if (!strcmp(k, "first_token_timeout")) {
             TRY(get_number(c, vn, sub, 0.001, 86400, &b->first_token_timeout_s));
+        } else if (!strcmp(k, "draft")) {
+            TRY(get_string(c, vn, sub, &b->draft));
+            TRY(resolve_path(c, &b->draft));
         } else if (!strcmp(k, "parallel")) {
             TRY(get_int(c, vn, sub, 1, 1024, &b->n_parallel));
         } else if (!strcmp(k, "ctx_size")) {
@@ -234,7 +237,7 @@ static ponder_status parse_backend(cfg_ctx *c, const yaml_node_t *n, const char 
         } else {
             return bad(c, kn, sub,
                        "unknown key (a backend takes local/path, api_base, model, api_key_env, timeout, "
-                       "connect_timeout, first_token_timeout, parallel, ctx_size, name)");
+                       "connect_timeout, first_token_timeout, parallel, ctx_size, draft, name)");
         }
     }
     if (local && remote)
@@ -244,8 +247,8 @@ static ponder_status parse_backend(cfg_ctx *c, const yaml_node_t *n, const char 
     b->kind = local ? PONDER_BACKEND_LOCAL : PONDER_BACKEND_REMOTE;
     if (local && (b->api_key_env || b->model))
         return bad(c, n, key, "api_key_env and model are for remote backends (api_base:)");
-    if (remote && (b->n_parallel || b->n_ctx))
-        return bad(c, n, key, "parallel and ctx_size are for local backends");
+    if (remote && (b->n_parallel || b->n_ctx || b->draft))
+        return bad(c, n, key, "parallel, ctx_size and draft are for local backends");
     return PONDER_OK;
 }
 
@@ -736,6 +739,7 @@ void ponder_route_config_free(ponder_route_config *c)
             ponder_route_backend_cfg *b = &m->backends[j];
             free(b->name);
             free(b->path);
+            free(b->draft);
             free(b->api_base);
             free(b->model);
             free(b->api_key_env);

@@ -154,7 +154,13 @@ ponder_status ponder_server_create(const char *model_path, const ponder_server_p
     if (p->n_threads > 1 && (st = ponder_pool_create(p->n_threads, &s->pool, err)) != PONDER_OK)
         goto fail;
 
+    if (p->draft_path) {
+        if ((st = ponder_model_load(p->draft_path, &mp, &s->draft, err)) != PONDER_OK ||
+            (st = ponder_gen_check_draft(s->model, s->draft, err)) != PONDER_OK)
+            goto fail;
+    }
     ponder_gen_params gp = ponder_gen_params_default();
+    gp.draft = s->draft;
     gp.n_seq_max = p->n_parallel;
     gp.context.n_ctx = p->n_ctx;
     gp.context.pool = s->pool;
@@ -221,6 +227,7 @@ void ponder_server_free(ponder_server *s)
 #endif
     ponder_tokenizer_free(s->tok);
     ponder_model_free(s->model);
+    ponder_model_free(s->draft);
     free(s->bos_text);
     free(s->eos_text);
     free(s->api_key);

@@ -87,6 +87,7 @@ struct ponder_server {
     char model_id[256];
     char fingerprint[40];
     ponder_model *model;
+    ponder_model *draft;          /* speculative decoding's draft, or NULL */
     ponder_tokenizer *tok;
     ponder_chat_template *tmpl;   /* NULL: the model has none (ChatML with --chatml) */
     char tmpl_error[PONDER_ERROR_MSG_BYTES + 128]; /* why chat requests fail, when tmpl is NULL and !chatml */

@@ -49,6 +49,7 @@ static const char good[] =
     "    backends:\n"
     "      - local: models/arith-s1.gguf\n"
     "        parallel: 2\n"
+    "        draft: models/draft.gguf\n"
     "      - api_base: http://127.0.0.1:8081/v1/\n"
     "        model: arith-s1\n"
     "        api_key_env: REMOTE_KEY\n"
@@ -83,6 +84,8 @@ static void test_good_file(void **state)
     assert_string_equal(s->backends[0].path, "/cfg/models/arith-s1.gguf"); /* relative to the file */
     assert_string_equal(s->backends[0].name, "small/0");
     assert_int_equal(s->backends[0].n_parallel, 2);
+    assert_string_equal(s->backends[0].draft, "/cfg/models/draft.gguf"); /* relative to the file too */
+    assert_null(s->backends[1].draft);
     assert_int_equal(s->backends[0].line, 5);
     const ponder_route_backend_cfg *r = &s->backends[1];
     assert_int_equal(r->kind, PONDER_BACKEND_REMOTE);
@@ -174,6 +177,8 @@ static void test_bad_files(void **state)
     expect_bad("model_list:\n  - model_name: a\n    backends:\n      - api_base: http://x/v1\n"
                "        timout: 3\n",
                5, "model_list[0].backends[0].timout", "unknown key");
+    expect_bad("model_list:\n  - model_name: a\n    backends:\n      - api_base: http://h/v1\n        draft: d.gguf\n", 4,
+               "model_list[0].backends[0]", "for local backends");
     expect_bad("model_list:\n  - model_name: a\n    backends:\n      - local: a.gguf\n        parallel: 1.5\n", 5,
                "model_list[0].backends[0].parallel", "whole number");
     expect_bad("model_list:\n  - model_name: a\n    backends: [{local: a.gguf}]\n    price: {input: 1}\n", 4,
