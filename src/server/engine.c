@@ -159,6 +159,8 @@ static void release_sub(struct ponder_server *s, srv_sub *sub)
         t->prompt_tokens += u.prompt_tokens;
         t->prompt_tokens_evaluated += u.prompt_tokens_evaluated;
         t->completion_tokens += u.completion_tokens;
+        t->draft_tokens += u.draft_tokens;
+        t->draft_accepted += u.draft_accepted;
         t->flops += u.flops;
     }
     ponder_gen_release(s->gen, sub->gen_id);

@@ -420,6 +420,8 @@ static void fill_stats(const srv_job *j, srv_stats *st)
     st->prompt_tokens = j->usage.prompt_tokens ? j->usage.prompt_tokens : n_prompt;
     st->completion_tokens = j->usage.completion_tokens;
     st->prompt_tokens_evaluated = j->usage.prompt_tokens_evaluated;
+    st->draft_tokens = j->usage.draft_tokens;
+    st->draft_accepted = j->usage.draft_accepted;
     st->flops = j->usage.flops;
     st->wall_ms = j->t_last_ms - j->t_arrival_ms;
     st->gen_ms = j->t_last_ms - j->t_first_ms;

@@ -33,6 +33,10 @@ static json_t *ponder_json(const srv_stats *st)
     json_object_set_new(p, "flops", json_integer((json_int_t)(st->flops > (uint64_t)INT64_MAX ? INT64_MAX : st->flops)));
     json_object_set_new(p, "wall_ms", json_real(st->wall_ms));
     json_object_set_new(p, "prompt_tokens_evaluated", json_integer(st->prompt_tokens_evaluated));
+    if (st->draft_tokens > 0) { /* speculative decoding: proposals and how many the model kept */
+        json_object_set_new(p, "draft_tokens", json_integer(st->draft_tokens));
+        json_object_set_new(p, "draft_accepted", json_integer(st->draft_accepted));
+    }
     /* generation speed over the decode phase, the number llama.cpp's timings call predicted_per_second */
     double tps = st->gen_ms > 0.0 ? st->completion_tokens * 1000.0 / st->gen_ms : 0.0;
     json_object_set_new(p, "tokens_per_s", json_real(tps));

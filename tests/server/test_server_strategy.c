@@ -343,6 +343,60 @@ static void test_strategy_errors(void **state)
     json_decref(o);
 }
 
+/* --draft: the same server with a draft model answers greedy requests token for token as
+ * without one (speculative decoding changes speed, not text); a draft with another
+ * vocabulary is refused at creation with a message. */
+static void test_draft_same_answers(void **state)
+{
+    (void)state;
+    ponder_server_params p = ponder_server_params_default();
+    p.port = 0;
+    p.n_parallel = 4;
+    p.n_ctx = 256;
+    p.chatml = true;
+    p.draft_path = tu_shared("models/synthetic/syn-tiny-Q8_0.gguf");
+    ponder_error err = { 0 };
+    ponder_server *with = NULL;
+    assert_int_equal(ponder_server_create(tu_shared("models/stories260K/stories260K.gguf"), &p, &with, &err), PONDER_OK);
+    assert_int_equal(ponder_server_start(with, &err), PONDER_OK);
+    static const char *const bodies[] = {
+        "{\"prompt\":\"Once upon a time\",\"max_tokens\":48,\"temperature\":0}",
+        "{\"prompt\":\"The little dog ran\",\"max_tokens\":40,\"temperature\":0,\"n\":2}",
+        "{\"messages\":[{\"role\":\"user\",\"content\":\"Tell me about a cat.\"}],\"max_tokens\":32,\"temperature\":0}",
+    };
+    ponder_server *plain = srv;
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+        const char *path = strstr(bodies[i], "messages") ? "/v1/chat/completions" : "/v1/completions";
+        const bool chat = strstr(path, "chat") != NULL;
+        json_t *a = post_json(path, bodies[i], 200);
+        srv = with;
+        json_t *b = post_json(path, bodies[i], 200);
+        srv = plain;
+        const size_t n = json_array_size(json_object_get(a, "choices"));
+        assert_true(n >= 1);
+        assert_int_equal(json_array_size(json_object_get(b, "choices")), n);
+        for (size_t k = 0; k < n; k++)
+            assert_string_equal(choice_text(a, k, chat), choice_text(b, k, chat));
+        assert_int_equal(int_of(json_object_get(a, "usage"), "completion_tokens"),
+                         int_of(json_object_get(b, "usage"), "completion_tokens"));
+        /* the draft did propose, and only the plain server reports nothing of it */
+        json_t *pb = json_object_get(b, "ponder");
+        assert_true(int_of(pb, "draft_tokens") > 0);
+        assert_true(int_of(pb, "draft_accepted") >= 0 && int_of(pb, "draft_accepted") <= int_of(pb, "draft_tokens"));
+        assert_null(json_object_get(json_object_get(a, "ponder"), "draft_tokens"));
+        json_decref(a);
+        json_decref(b);
+    }
+    ponder_server_free(with);
+
+    p.draft_path = tu_shared("models/synthetic/syn-tiny-qwen2-Q8_0.gguf");
+    ponder_server *bad = NULL;
+    assert_int_not_equal(ponder_server_create(tu_shared("models/stories260K/stories260K.gguf"), &p, &bad, &err),
+                         PONDER_OK);
+    assert_null(bad);
+    assert_non_null(strstr(err.msg, "vocabulary"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -350,6 +404,7 @@ int main(void)
         cmocka_unit_test(test_no_cue), cmocka_unit_test(test_bon_prefix_chat),
         cmocka_unit_test(test_asc_accounting),      cmocka_unit_test(test_stream_one_chunk),
         cmocka_unit_test(test_strategy_errors), cmocka_unit_test(test_no_cue),
+        cmocka_unit_test(test_draft_same_answers),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
