@@ -21,6 +21,7 @@
  */
 #include "route/cascade_internal.h"
 #include "route/route_internal.h"
+#include "server/http_listen.h"
 #include "server/server_internal.h"
 
 #include "ponder/server.h"
@@ -1484,31 +1485,14 @@ ponder_status ponder_router_create(ponder_route_config *cfg, const ponder_router
 
 ponder_status ponder_router_start(ponder_router *r, ponder_error *err)
 {
-    struct addrinfo hints = { 0 }, *ai = NULL;
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    char port[16];
-    snprintf(port, sizeof port, "%d", r->p.port);
-    int rc = getaddrinfo(r->host, port, &hints, &ai);
-    if (rc != 0 || !ai)
-        return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "cannot resolve host '%s': %s", r->host, gai_strerror(rc));
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
-    if (ai->ai_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
-    struct MHD_Daemon *d = MHD_start_daemon(
-        flags, (uint16_t)r->p.port, NULL, NULL, on_request, r, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, r, MHD_OPTION_CONNECTION_LIMIT, (unsigned)RT_CONNECTION_LIMIT,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)RT_CONNECTION_TIMEOUT_S, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, r,
-        MHD_OPTION_END);
-    freeaddrinfo(ai);
-    if (!d)
-        return ponder_error_set(err, PONDER_ERR_IO, "cannot listen on %s:%d (in use, or not an address of this machine)",
-                                r->host, r->p.port);
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    r->port = info && info->port ? (int)info->port : r->p.port;
+    const srv_listen_params lp = {.host = r->host, .port = r->p.port, .on_request = on_request,
+                                  .on_completed = on_completed, .log = mhd_log, .cls = r,
+                                  .connection_limit = RT_CONNECTION_LIMIT,
+                                  .connection_timeout_s = RT_CONNECTION_TIMEOUT_S};
+    struct MHD_Daemon *d = NULL;
+    ponder_status st = srv_http_listen(&lp, &d, &r->port, err);
     r->daemon = d;
-    return PONDER_OK;
+    return st;
 }
 
 int ponder_router_port(const ponder_router *r) { return r->port; }

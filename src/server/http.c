@@ -8,6 +8,7 @@
  * comment, so a client that left while its request was still queued is noticed too;
  * MHD then reports MHD_REQUEST_TERMINATED_* and the job is cancelled at the next step.
  */
+#include "server/http_listen.h"
 #include "server/server_state.h"
 
 #include <microhttpd.h>
@@ -1005,34 +1006,47 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     s->p.log(PONDER_LOG_DEBUG, msg, s->p.log_user);
 }
 
-ponder_status srv_http_start(struct ponder_server *s, ponder_error *err)
+ponder_status srv_http_listen(const srv_listen_params *p, struct MHD_Daemon **out, int *bound_port,
+                              ponder_error *err)
 {
     struct addrinfo hints = { 0 }, *ai = NULL;
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
     char port[16];
-    snprintf(port, sizeof port, "%d", s->p.port);
-    int rc = getaddrinfo(s->host, port, &hints, &ai);
+    snprintf(port, sizeof port, "%d", p->port);
+    int rc = getaddrinfo(p->host, port, &hints, &ai);
     if (rc != 0 || !ai)
-        return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "cannot resolve host '%s': %s", s->host,
+        return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "cannot resolve host '%s': %s", p->host,
                                 gai_strerror(rc));
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     struct MHD_Daemon *d = MHD_start_daemon(
-        flags, (uint16_t)s->p.port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_LIMIT, (unsigned)SRV_CONNECTION_LIMIT,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)SRV_CONNECTION_TIMEOUT_S, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
+        flags, (uint16_t)p->port, NULL, NULL, p->on_request, p->cls, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+        MHD_OPTION_NOTIFY_COMPLETED, p->on_completed, p->cls, MHD_OPTION_CONNECTION_LIMIT, p->connection_limit,
+        MHD_OPTION_CONNECTION_TIMEOUT, p->connection_timeout_s, MHD_OPTION_EXTERNAL_LOGGER, p->log, p->cls,
         MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!d)
         return ponder_error_set(err, PONDER_ERR_IO, "cannot listen on %s:%d (in use, or not an address of this machine)",
-                                s->host, s->p.port);
+                                p->host, p->port);
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    s->port = info && info->port ? (int)info->port : s->p.port;
-    s->daemon = d;
+    *bound_port = info && info->port ? (int)info->port : p->port;
+    *out = d;
     return PONDER_OK;
+}
+
+ponder_status srv_http_start(struct ponder_server *s, ponder_error *err)
+{
+    const srv_listen_params lp = {.host = s->host, .port = s->p.port, .on_request = on_request,
+                                  .on_completed = on_completed, .log = mhd_log, .cls = s,
+                                  .connection_limit = SRV_CONNECTION_LIMIT,
+                                  .connection_timeout_s = SRV_CONNECTION_TIMEOUT_S};
+    struct MHD_Daemon *d = NULL;
+    ponder_status st = srv_http_listen(&lp, &d, &s->port, err);
+    s->daemon = d;
+    return st;
 }
 
 /* Streams of cancelled requests still have their error event and [DONE] to send;
