@@ -133,6 +133,10 @@ struct ponder_context {
     ponder_f16 *p16;    /* per thread: n_ctx softmax weights rounded to F16 (F16 V cache) */
     void *work;
     size_t work_bytes;
+    /* Embeddings hook (embed.c): when non-NULL, forward_ubatch writes the final-norm hidden
+     * state of every micro-batch token here (n rows of n_embd, then advances it) and computes
+     * no logits. NULL for ordinary decoding. */
+    float *embd_out;
 };
 
 /* kv.c */
