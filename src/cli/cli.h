@@ -30,6 +30,7 @@ int cmd_train(int argc, char **argv);
 int cmd_distill(int argc, char **argv);
 int cmd_data(int argc, char **argv);
 int cmd_template(int argc, char **argv);
+int cmd_embed(int argc, char **argv);
 
 /* Where the default model lives, relative to a "shared" folder. */
 #define CLI_DEFAULT_MODEL_REL "models/stories260K/stories260K.gguf"

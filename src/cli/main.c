@@ -24,6 +24,7 @@ static const command commands[] = {
     { "run", cmd_run, "generate text from a prompt" },
     { "chat", cmd_chat, "a conversation with the model's chat template (line editing, KV reuse)" },
     { "bench", cmd_bench, "prompt and generation speed, as llama-bench" },
+    { "embed", cmd_embed, "sentence embeddings (pooled final-norm states, as llama-embedding)" },
     { "perplexity", cmd_perplexity, "perplexity of a model on a text (llama-perplexity's method)" },
     { "quantize", cmd_quantize, "convert a model's weights to another type (as llama-quantize)" },
     { "eval", cmd_eval, "accuracy on a task (GSM8K, ARC, ...) under test-time strategies, with compute" },
