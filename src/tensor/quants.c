@@ -24,11 +24,6 @@ const int8_t ponder_kvalues_iq4nl[16] = {
     -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113,
 };
 
-static float f16(ponder_f16 h)
-{
-    return ponder_f16_to_f32(h);
-}
-
 /* (int)v clamped to [lo, hi]: what ggml's `MIN(hi, (int8_t)v)` computes for in-range v,
  * without the undefined float-to-int conversion when v is NaN or huge. */
 static int trunc_clamp(float v, int lo, int hi)

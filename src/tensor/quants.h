@@ -20,6 +20,13 @@
 #define PONDER_QK_K 256  /* elements per K-quant super-block (QK_K) */
 #define PONDER_GROUP_MAX_EPS 1e-15f /* ggml-quants.c GROUP_MAX_EPS: a group this small is all zero */
 
+/* The block scales' f16 → f32 in the scalar kernels (one definition for quants.c and
+ * quants_k.c; the x86 files use the F16C instruction instead). */
+static inline float f16(ponder_f16 h)
+{
+    return ponder_f16_to_f32(h);
+}
+
 /* ---- 32-element blocks ---- */
 typedef struct {
     ponder_f16 d;           /* scale */

@@ -22,11 +22,6 @@
 
 #define QK_K PONDER_QK_K
 
-static float f16(ponder_f16 h)
-{
-    return ponder_f16_to_f32(h);
-}
-
 static int clampi(int v, int lo, int hi)
 {
     return v < lo ? lo : v > hi ? hi : v;
