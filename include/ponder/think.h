@@ -55,6 +55,12 @@ typedef enum ponder_think_kind {
     PONDER_THINK_BON,
 } ponder_think_kind;
 
+typedef enum ponder_answer_kind {
+    PONDER_ANSWER_NUMBER = 0, /* numeric answer, normalized and compared as a number */
+    PONDER_ANSWER_CHOICE,     /* a multiple-choice letter A.. */
+    PONDER_ANSWER_TEXT,       /* the first non-empty line, trimmed, lower-cased */
+} ponder_answer_kind;
+
 #define PONDER_THINK_MAX_SAMPLES 1024 /* sc:N / asc:N / bon:N upper bound (a typo guard) */
 
 typedef struct ponder_strategy {
@@ -73,13 +79,72 @@ const char *ponder_think_kind_name(ponder_think_kind k); /* "direct", "cot", "sc
  * *out alone, *rest = name) when the name has no such prefix. */
 bool ponder_strategy_from_model_name(const char *name, ponder_strategy *out, const char **rest);
 
-/* ---- answers ---- */
+/* ---- a strategy as a front end asks for it: one rule for the CLI, the server and the router ----
+ *
+ * Every front end hands what it was given to ponder_strategy_plan_make and gets the same
+ * meaning back:
+ *   - the strategy: the text (--strategy, "ponder": {"strategy"}, a cascade stage's
+ *     strategy:) or, when no text is given, an optillm model-name prefix (sc8-, cot-,
+ *     asc16-, bon4-, direct-; the N may be left out); the text wins over the prefix;
+ *   - samples replaces the N of sc/asc/bon; more than 1 with direct or cot is an error;
+ *   - direct is ONE chain of the prompt as given: no cue, ever (the server answers it as a
+ *     plain request; `run`, `eval` and the router's stages extract its answer);
+ *   - the cue (PONDER_THINK_COT_CUE) goes after the prompt — for a chat, after the last
+ *     user message's text — for cot, sc, asc and bon, unless turned off: by the request
+ *     (--no-cue, "cue": false) or, when the request says nothing, by the model
+ *     (ponder_think_model_cue: the GGUF key PONDER_THINK_CUE_KEY, written by `ponder train`
+ *     for models trained on their own question/solution format);
+ *   - the temperature when the request gives none: 0 (greedy) for direct and cot,
+ *     PONDER_THINK_SAMPLED_TEMP for sc, asc and bon (ponder_strategy_default_temp).
+ * A task's own prompt format stays the task's (ponder_eval_prompt). */
 
-typedef enum ponder_answer_kind {
-    PONDER_ANSWER_NUMBER = 0, /* numeric answer, normalized and compared as a number */
-    PONDER_ANSWER_CHOICE,     /* a multiple-choice letter A.. */
-    PONDER_ANSWER_TEXT,       /* the first non-empty line, trimmed, lower-cased */
-} ponder_answer_kind;
+#define PONDER_THINK_CUE_KEY "ponder.cue"   /* GGUF bool: does the model want the cue (absent: yes) */
+#define PONDER_THINK_SAMPLED_TEMP 0.7f      /* sc/asc/bon without a temperature (Wang et al. 2022) */
+
+typedef enum ponder_cue_mode {
+    PONDER_CUE_MODEL = 0, /* not said: the model's ponder.cue, else on */
+    PONDER_CUE_ON,
+    PONDER_CUE_OFF,
+} ponder_cue_mode;
+
+typedef struct ponder_strategy_ask {
+    const char *strategy;  /* "direct", "cot", "sc:8", … as ponder_strategy_parse reads it; NULL: not given */
+    const char *model;     /* a requested model name the caller did not find as it is, which may
+                              start with a strategy prefix; NULL: none */
+    int32_t samples;       /* replaces the N of sc/asc/bon; 0: not given */
+    ponder_cue_mode cue;
+    const char *answer;    /* "number", "choice" or "text"; NULL: number */
+} ponder_strategy_ask;
+
+typedef struct ponder_strategy_plan {
+    bool given;                /* a strategy was asked for (by text or by a model-name prefix) */
+    ponder_strategy strategy;  /* direct (1 chain) when not given */
+    bool cue;                  /* the cue goes after the prompt (false for direct) */
+    ponder_answer_kind answer;
+    const char *model;         /* ask->model without its prefix (points into it); NULL if ask->model is */
+    bool prefixed;             /* ask->model started with a strategy prefix */
+    const char *field;         /* on error: the bad field, "strategy", "samples" or "answer" */
+} ponder_strategy_plan;
+
+/* Resolves ask into *out by the rules above; model_cue is the model's default
+ * (ponder_think_model_cue; true when there is no model at hand). Bad input →
+ * PONDER_ERR_INVALID_ARG with a message naming the value and out->field naming the field.
+ * A model name without a prefix is not an error (out->model = ask->model). */
+typedef struct ponder_think_params ponder_think_params; /* below */
+
+ponder_status ponder_strategy_plan_make(const ponder_strategy_ask *ask, bool model_cue, ponder_strategy_plan *out,
+                                        ponder_error *err);
+/* Sets p's strategy, cot_cue (NULL when the plan has no cue) and answer_kind from the plan;
+ * with temp_given false also p->sampling.temp (ponder_strategy_default_temp). */
+void ponder_think_params_from_plan(ponder_think_params *p, const ponder_strategy_plan *plan, bool temp_given);
+/* 0 for direct and cot, PONDER_THINK_SAMPLED_TEMP for sc, asc and bon. */
+float ponder_strategy_default_temp(const ponder_strategy *s);
+/* The model's cue default: its GGUF bool PONDER_THINK_CUE_KEY, true when absent (or m NULL). */
+bool ponder_think_model_cue(const ponder_model *m);
+/* "number", "choice", "text" (exact) → *out; false for anything else. */
+bool ponder_answer_kind_parse(const char *s, ponder_answer_kind *out);
+
+/* ---- answers ---- */
 
 #define PONDER_ANSWER_BYTES 64 /* a normalized answer, NUL included */
 
@@ -152,6 +217,9 @@ typedef struct ponder_think_params {
     int32_t n_choices;              /* for PONDER_ANSWER_CHOICE */
     int32_t asc_round;              /* asc: chains per round (default 4; 1 = the paper's one-by-one) */
     double asc_threshold;           /* asc: stop when the majority probability exceeds it (0.95) */
+    int32_t max_parallel;           /* chains decoded at once at most (0: no cap): sc/bon above it
+                                       run in rounds of it, asc's rounds shrink to it; chain i
+                                       still uses seed + i, so the chains are the same */
 } ponder_think_params;
 
 ponder_think_params ponder_think_params_default(void);
@@ -211,7 +279,8 @@ typedef struct ponder_think_job ponder_think_job;
 ponder_status ponder_think_job_create(const ponder_think_params *p, const ponder_token *prompt, int32_t n_prompt,
                                       ponder_think_job **out, ponder_error *err);
 void ponder_think_job_free(ponder_think_job *j); /* NULL is a no-op */
-/* Sequences the largest round asks at once (sc/bon: N; asc: min(asc_round, N); else 1). */
+/* Sequences the largest round asks at once (sc/bon: N; asc: min(asc_round, N); else 1;
+ * then at most max_parallel when set). */
 int32_t ponder_think_job_max_choices(const ponder_think_params *p);
 /* The next round's request into *req (prompt, n_choices, max_tokens, sampling with the
  * round's first seed, stop, logprobs; on_event and user NULL); false when the strategy is

@@ -144,9 +144,8 @@ int32_t ponder_think_job_max_choices(const ponder_think_params *p)
     const ponder_strategy s = p->strategy;
     if (s.kind == PONDER_THINK_DIRECT || s.kind == PONDER_THINK_COT)
         return 1;
-    if (s.kind == PONDER_THINK_ASC)
-        return p->asc_round < s.n_samples ? p->asc_round : s.n_samples;
-    return s.n_samples;
+    int32_t n = s.kind == PONDER_THINK_ASC && p->asc_round < s.n_samples ? p->asc_round : s.n_samples;
+    return p->max_parallel > 0 && p->max_parallel < n ? p->max_parallel : n;
 }
 
 bool ponder_think_job_next(ponder_think_job *j, ponder_gen_request *req)
@@ -154,9 +153,12 @@ bool ponder_think_job_next(ponder_think_job *j, ponder_gen_request *req)
     const ponder_think_result *r = j->r;
     if (j->settled || r->n_samples >= j->n_total)
         return false;
-    /* sc/bon: all N chains in one request; asc: rounds of asc_round */
+    /* sc/bon: all N chains in one request; asc: rounds of asc_round; either at most
+     * max_parallel at once */
     int32_t left = j->n_total - r->n_samples;
     int32_t n = j->p.strategy.kind == PONDER_THINK_ASC && j->p.asc_round < left ? j->p.asc_round : left;
+    if (j->p.max_parallel > 0 && n > j->p.max_parallel)
+        n = j->p.max_parallel;
     j->round_n = n;
     memset(req, 0, sizeof *req);
     req->prompt = j->ids;
@@ -217,7 +219,9 @@ ponder_status ponder_think_job_collect(ponder_think_job *j, const ponder_gen *g,
     r->n_rounds++;
     if (tally(r) != PONDER_OK)
         return ponder_error_set(err, PONDER_ERR_NOMEM, "think: out of memory");
-    if (j->p.strategy.kind == PONDER_THINK_ASC) {
+    if (r->n_samples < j->n_total && j->p.strategy.kind != PONDER_THINK_ASC) {
+        /* sc/bon capped by max_parallel: the next round continues the chains */
+    } else if (j->p.strategy.kind == PONDER_THINK_ASC) {
         int32_t v1 = r->n_votes > 0 ? r->votes[0].count : 0, v2 = r->n_votes > 1 ? r->votes[1].count : 0;
         r->asc_prob = ponder_asc_majority_prob(v1, v2);
         if (r->asc_prob > j->p.asc_threshold)

@@ -1,7 +1,11 @@
 /*
- * strategy.c — strategy strings ("sc:8") and optillm's model-name prefixes ("sc8-model").
+ * strategy.c — strategy strings ("sc:8"), optillm's model-name prefixes ("sc8-model"), and
+ * the one place a front end's strategy request (text, prefix, samples, cue, answer kind)
+ * becomes think parameters, so `ponder run`, the server and the router mean the same thing.
  */
 #include "ponder/think.h"
+
+#include "ponder/gguf.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -110,4 +114,113 @@ bool ponder_strategy_from_model_name(const char *name, ponder_strategy *out, con
     if (rest)
         *rest = dash + 1;
     return true;
+}
+
+bool ponder_answer_kind_parse(const char *s, ponder_answer_kind *out)
+{
+    static const struct {
+        const char *name;
+        ponder_answer_kind kind;
+    } names[] = { { "number", PONDER_ANSWER_NUMBER }, { "choice", PONDER_ANSWER_CHOICE }, { "text", PONDER_ANSWER_TEXT } };
+    for (size_t i = 0; s && i < sizeof names / sizeof names[0]; i++) {
+        if (strcmp(s, names[i].name) == 0) {
+            *out = names[i].kind;
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool one_chain(ponder_think_kind k)
+{
+    return k == PONDER_THINK_DIRECT || k == PONDER_THINK_COT;
+}
+
+ponder_status ponder_strategy_plan_make(const ponder_strategy_ask *ask, bool model_cue, ponder_strategy_plan *out,
+                                        ponder_error *err)
+{
+    if (!ask || !out)
+        return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "strategy: NULL argument");
+    ponder_strategy_plan p = { 0 };
+    p.strategy.kind = PONDER_THINK_DIRECT;
+    p.strategy.n_samples = 1;
+    p.answer = PONDER_ANSWER_NUMBER;
+    p.model = ask->model;
+    ponder_strategy from_name;
+    const char *rest = ask->model;
+    p.prefixed = ask->model && ponder_strategy_from_model_name(ask->model, &from_name, &rest);
+    if (p.prefixed)
+        p.model = rest;
+    if (ask->strategy) {
+        ponder_status st = ponder_strategy_parse(ask->strategy, &p.strategy, err);
+        if (st != PONDER_OK) {
+            out->field = "strategy";
+            return st;
+        }
+        p.given = true;
+    } else if (p.prefixed) {
+        p.strategy = from_name;
+        p.given = true;
+    }
+    if (ask->samples != 0) {
+        if (ask->samples < 1 || ask->samples > PONDER_THINK_MAX_SAMPLES) {
+            out->field = "samples";
+            return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "samples must be 1 to %d, got %d",
+                                    PONDER_THINK_MAX_SAMPLES, (int)ask->samples);
+        }
+        if (one_chain(p.strategy.kind) && ask->samples > 1) {
+            out->field = "samples";
+            return ponder_error_set(err, PONDER_ERR_INVALID_ARG,
+                                    "the %s strategy runs one chain; use sc, asc or bon for %d",
+                                    ponder_think_kind_name(p.strategy.kind), (int)ask->samples);
+        }
+        if (!one_chain(p.strategy.kind))
+            p.strategy.n_samples = ask->samples;
+    }
+    if (ask->answer && !ponder_answer_kind_parse(ask->answer, &p.answer)) {
+        out->field = "answer";
+        return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "answer must be number, choice or text, got '%s'",
+                                ask->answer);
+    }
+    p.cue = p.strategy.kind != PONDER_THINK_DIRECT &&
+            (ask->cue == PONDER_CUE_ON || (ask->cue == PONDER_CUE_MODEL && model_cue));
+    *out = p;
+    return PONDER_OK;
+}
+
+float ponder_strategy_default_temp(const ponder_strategy *s)
+{
+    return one_chain(s->kind) ? 0.0f : PONDER_THINK_SAMPLED_TEMP;
+}
+
+void ponder_think_params_from_plan(ponder_think_params *p, const ponder_strategy_plan *plan, bool temp_given)
+{
+    p->strategy = plan->strategy;
+    p->cot_cue = plan->cue ? PONDER_THINK_COT_CUE : NULL;
+    p->answer_kind = plan->answer;
+    if (!temp_given)
+        p->sampling.temp = ponder_strategy_default_temp(&plan->strategy);
+}
+
+bool ponder_think_model_cue(const ponder_model *m)
+{
+    const ponder_gguf_value *v = m ? ponder_gguf_get(ponder_model_gguf(m), PONDER_THINK_CUE_KEY) : NULL;
+    if (!v)
+        return true;
+    switch (v->type) {
+    case PONDER_GGUF_BOOL:
+        return v->v.b;
+    case PONDER_GGUF_UINT8:
+    case PONDER_GGUF_UINT16:
+    case PONDER_GGUF_UINT32:
+    case PONDER_GGUF_UINT64:
+        return v->v.u64 != 0;
+    case PONDER_GGUF_INT8:
+    case PONDER_GGUF_INT16:
+    case PONDER_GGUF_INT32:
+    case PONDER_GGUF_INT64:
+        return v->v.i64 != 0;
+    default:
+        return true; /* not a flag: the key means nothing we can read */
+    }
 }

@@ -241,6 +241,82 @@ static void test_strategies(void **state)
     assert_false(ponder_strategy_from_model_name("sc8", &s, &rest));
 }
 
+/* One rule for every front end: text over prefix, samples over N, direct never cued, the
+ * request's cue over the model's, the temperature by the kind. */
+static void test_strategy_plan(void **state)
+{
+    (void)state;
+    ponder_strategy_plan pl;
+    ponder_error err = { 0 };
+    char buf[32];
+    ponder_strategy_ask a = { 0 };
+    assert_int_equal(ponder_strategy_plan_make(&a, true, &pl, &err), PONDER_OK);
+    assert_false(pl.given);
+    assert_int_equal(pl.strategy.kind, PONDER_THINK_DIRECT);
+    assert_false(pl.cue);
+    assert_null(pl.model);
+
+    a = (ponder_strategy_ask){ .model = "sc8-stories" };
+    assert_int_equal(ponder_strategy_plan_make(&a, true, &pl, &err), PONDER_OK);
+    assert_true(pl.given && pl.prefixed && pl.cue);
+    assert_string_equal(ponder_strategy_format(&pl.strategy, buf, sizeof buf), "sc:8");
+    assert_string_equal(pl.model, "stories");
+
+    /* the text wins over the prefix; samples replaces N; the model's "no cue" holds */
+    a = (ponder_strategy_ask){ .strategy = "bon", .model = "cot-stories", .samples = 3, .answer = "choice" };
+    assert_int_equal(ponder_strategy_plan_make(&a, false, &pl, &err), PONDER_OK);
+    assert_string_equal(ponder_strategy_format(&pl.strategy, buf, sizeof buf), "bon:3");
+    assert_string_equal(pl.model, "stories");
+    assert_false(pl.cue);
+    assert_int_equal(pl.answer, PONDER_ANSWER_CHOICE);
+    a.cue = PONDER_CUE_ON; /* the request over the model */
+    assert_int_equal(ponder_strategy_plan_make(&a, false, &pl, &err), PONDER_OK);
+    assert_true(pl.cue);
+    a = (ponder_strategy_ask){ .strategy = "direct", .cue = PONDER_CUE_ON };
+    assert_int_equal(ponder_strategy_plan_make(&a, true, &pl, &err), PONDER_OK);
+    assert_false(pl.cue); /* direct is the prompt as given */
+    a = (ponder_strategy_ask){ .strategy = "cot", .cue = PONDER_CUE_OFF };
+    assert_int_equal(ponder_strategy_plan_make(&a, true, &pl, &err), PONDER_OK);
+    assert_false(pl.cue);
+
+    /* a model name with no prefix is no error */
+    a = (ponder_strategy_ask){ .model = "smollm2-135m" };
+    assert_int_equal(ponder_strategy_plan_make(&a, true, &pl, &err), PONDER_OK);
+    assert_false(pl.given || pl.prefixed);
+    assert_string_equal(pl.model, "smollm2-135m");
+
+    /* errors name the field */
+    const struct { ponder_strategy_ask a; const char *field; } bad[] = {
+        { { .strategy = "vote" }, "strategy" },
+        { { .strategy = "cot", .samples = 4 }, "samples" },
+        { { .samples = 2 }, "samples" },
+        { { .strategy = "sc", .samples = PONDER_THINK_MAX_SAMPLES + 1 }, "samples" },
+        { { .strategy = "sc", .answer = "words" }, "answer" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        pl.field = NULL;
+        assert_int_equal(ponder_strategy_plan_make(&bad[i].a, true, &pl, &err), PONDER_ERR_INVALID_ARG);
+        assert_non_null(pl.field);
+        assert_string_equal(pl.field, bad[i].field);
+    }
+
+    ponder_think_params p = ponder_think_params_default();
+    a = (ponder_strategy_ask){ .strategy = "asc:6" };
+    assert_int_equal(ponder_strategy_plan_make(&a, true, &pl, &err), PONDER_OK);
+    ponder_think_params_from_plan(&p, &pl, false);
+    assert_true(p.sampling.temp == PONDER_THINK_SAMPLED_TEMP);
+    assert_string_equal(p.cot_cue, PONDER_THINK_COT_CUE);
+    p.sampling.temp = 0.3f;
+    ponder_think_params_from_plan(&p, &pl, true);
+    assert_true(p.sampling.temp == 0.3f);
+    a = (ponder_strategy_ask){ .strategy = "cot", .cue = PONDER_CUE_OFF };
+    assert_int_equal(ponder_strategy_plan_make(&a, true, &pl, &err), PONDER_OK);
+    ponder_think_params_from_plan(&p, &pl, false);
+    assert_null(p.cot_cue);
+    assert_true(p.sampling.temp == 0.0f);
+    assert_true(ponder_think_model_cue(NULL));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -251,6 +327,7 @@ int main(void)
         cmocka_unit_test(test_incbeta_and_asc),
         cmocka_unit_test(test_wilson),
         cmocka_unit_test(test_strategies),
+        cmocka_unit_test(test_strategy_plan),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

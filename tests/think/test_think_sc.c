@@ -157,6 +157,20 @@ static void test_think_accounting(void **state)
     assert_true(r->usage.prompt_tokens > n_ids);
     free(ids);
 
+    /* sc:4 capped at 2 chains at once runs two rounds of the same chains (seed + i) */
+    ponder_think_params p2 = p;
+    p2.max_parallel = 2;
+    assert_int_equal(ponder_think_job_max_choices(&p2), 2);
+    ponder_think_result *r2 = NULL;
+    if (ponder_think_run(f->g, f->tok, &p2, "Once upon a time", &r2, &err) != PONDER_OK)
+        fail_msg("sc:4 in rounds of 2: %s", err.msg);
+    assert_int_equal(r2->n_samples, 4);
+    assert_int_equal(r2->n_rounds, 2);
+    assert_int_equal(r2->usage.prompt_tokens_evaluated, 2 * r2->usage.prompt_tokens);
+    for (int32_t i = 0; i < 4; i++)
+        assert_string_equal(r2->samples[i].text, r->samples[i].text);
+    ponder_think_result_free(r2);
+
     /* chain 0 of sc equals the cot sample with the same seed */
     ponder_think_params pc = p;
     assert_int_equal(ponder_strategy_parse("cot", &pc.strategy, &err), PONDER_OK);
