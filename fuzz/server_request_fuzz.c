@@ -22,14 +22,14 @@
 static void check_one(srv_endpoint kind, const char *body, size_t size)
 {
     srv_request r;
-    srv_api_error e;
+    http_api_error e;
     memset(&e, 0, sizeof e);
     if (!srv_request_parse(kind, body, size, &r, &e)) {
-        int http = srv_err_http_status(e.kind);
+        int http = http_err_http_status(e.kind);
         CHECK(http == 400 || http == 500);
         CHECK(e.message[0] != '\0');
         CHECK(!r.model && !r.messages && !r.prompts && r.n_prompts == 0 && r.n_stop == 0);
-        char *js = srv_error_json(&e);
+        char *js = http_error_json(&e);
         CHECK(js != NULL);
         json_t *o = json_loads(js, 0, NULL);
         CHECK(o && json_is_object(json_object_get(o, "error")));

@@ -13,7 +13,7 @@
  * would serve.
  */
 #include "route/route_internal.h"
-#include "server/server_internal.h"
+#include "http/http.h"
 
 #include "ponder/server.h"
 
@@ -45,13 +45,6 @@ static const char *const failure_names[PONDER_BACKEND_FAILURE_COUNT] = {
 const char *ponder_backend_failure_name(ponder_backend_failure f)
 {
     return (unsigned)f < PONDER_BACKEND_FAILURE_COUNT ? failure_names[f] : "unknown";
-}
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
 void ponder_backend_result_clear(ponder_backend_result *r)
@@ -197,7 +190,7 @@ typedef struct xfer {
     ponder_backend_result *res;
     CURL *h;
     rt_sse sse;
-    srv_buf body;              /* non-stream answer or an error body */
+    http_buf body;              /* non-stream answer or an error body */
     bool too_big;
     bool aborted;              /* the caller's callback said stop */
     bool error_event;          /* the stream carried an error object */
@@ -259,7 +252,7 @@ static bool on_sse(const char *data, size_t len, void *user)
     }
     json_decref(j);
     if (token && x->t_first == 0) {
-        x->t_first = now_ms();
+        x->t_first = http_now_ms();
         x->res->ttft_ms = x->t_first - x->t0;
     }
     x->res->n_events++;
@@ -274,7 +267,7 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *user)
 {
     xfer *x = user;
     size_t n = size * nmemb;
-    x->t_last = now_ms();
+    x->t_last = http_now_ms();
     if (x->call->stream && status_of(x) == 200) {
         if (!rt_sse_feed(&x->sse, ptr, n, on_sse, x)) {
             if (x->sse.oom) {
@@ -290,7 +283,7 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *user)
         x->too_big = true;
         return 0;
     }
-    if (!srv_buf_append(&x->body, ptr, n))
+    if (!http_buf_append(&x->body, ptr, n))
         return 0;
     return n;
 }
@@ -358,7 +351,7 @@ ponder_backend_failure ponder_backend_request(ponder_backend *b, const ponder_ba
     x.call = call;
     x.res = res;
     rt_sse_init(&x.sse);
-    x.t0 = x.t_last = now_ms();
+    x.t0 = x.t_last = http_now_ms();
 
     char url[2048];
     snprintf(url, sizeof url, "%s%s", b->base,
@@ -405,7 +398,7 @@ ponder_backend_failure ponder_backend_request(ponder_backend *b, const ponder_ba
             break;
         if (!running)
             break;
-        double now = now_ms();
+        double now = http_now_ms();
         if (call->cancelled && call->cancelled(call->user)) {
             ours = PONDER_BACKEND_CANCELLED;
             snprintf(res->message, sizeof res->message, "the client went away");
@@ -441,7 +434,7 @@ ponder_backend_failure ponder_backend_request(ponder_backend *b, const ponder_ba
     double connect_s = 0;
     curl_easy_getinfo(h, CURLINFO_CONNECT_TIME, &connect_s);
     res->http_status = (int)code;
-    res->total_ms = now_ms() - x.t0;
+    res->total_ms = http_now_ms() - x.t0;
 
     ponder_backend_failure f;
     if (ours != PONDER_BACKEND_OK) {

@@ -26,13 +26,6 @@
 #define CC_DUMP (JSON_COMPACT | JSON_REAL_PRECISION(9))
 #define CC_SAMPLED_TEMP 0.7 /* ponder eval's temperature for sampled strategies */
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 /* ---- counters ---- */
 
 typedef struct cs_stage {
@@ -98,7 +91,7 @@ static cs_route *stats_of(rt_cascade_stats *s, const ponder_route_cfg *route)
     return NULL;
 }
 
-void rt_cascade_metrics(rt_cascade_stats *s, srv_buf *b)
+void rt_cascade_metrics(rt_cascade_stats *s, http_buf *b)
 {
     if (!s || !s->n_routes)
         return;
@@ -115,33 +108,33 @@ void rt_cascade_metrics(rt_cascade_stats *s, srv_buf *b)
         { "ponder_cascade_stage_tokens_total", "Tokens of a cascade stage's calls by kind.", "counter" },
     };
     for (size_t k = 0; k < sizeof m / sizeof m[0]; k++) {
-        srv_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", m[k].name, m[k].help, m[k].name, m[k].type);
+        http_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", m[k].name, m[k].help, m[k].name, m[k].type);
         for (int32_t i = 0; i < s->n_routes; i++) {
             const cs_route *cr = &s->routes[i];
             for (int32_t j = 0; j < cr->route->n_stages; j++) {
                 const cs_stage *st = &cr->stages[j];
                 const char *rn = cr->route->name;
                 switch (k) {
-                case 0: srv_buf_printf(b, "%s{route=\"%s\",stage=\"%d\"} %llu\n", m[k].name, rn, (int)j + 1, (unsigned long long)st->answered); break;
+                case 0: http_buf_printf(b, "%s{route=\"%s\",stage=\"%d\"} %llu\n", m[k].name, rn, (int)j + 1, (unsigned long long)st->answered); break;
                 case 1:
                     if (j + 1 < cr->route->n_stages)
-                        srv_buf_printf(b, "%s{route=\"%s\",stage=\"%d\"} %llu\n", m[k].name, rn, (int)j + 1, (unsigned long long)st->escalated);
+                        http_buf_printf(b, "%s{route=\"%s\",stage=\"%d\"} %llu\n", m[k].name, rn, (int)j + 1, (unsigned long long)st->escalated);
                     break;
-                case 2: srv_buf_printf(b, "%s{route=\"%s\",stage=\"%d\"} %llu\n", m[k].name, rn, (int)j + 1, (unsigned long long)st->calls); break;
-                case 3: srv_buf_printf(b, "%s{route=\"%s\",stage=\"%d\"} %.17g\n", m[k].name, rn, (int)j + 1, st->flops); break;
-                case 4: srv_buf_printf(b, "%s{route=\"%s\",stage=\"%d\"} %.9g\n", m[k].name, rn, (int)j + 1, st->cost_usd); break;
-                case 5: srv_buf_printf(b, "%s{route=\"%s\",stage=\"%d\"} %.6f\n", m[k].name, rn, (int)j + 1, st->seconds); break;
+                case 2: http_buf_printf(b, "%s{route=\"%s\",stage=\"%d\"} %llu\n", m[k].name, rn, (int)j + 1, (unsigned long long)st->calls); break;
+                case 3: http_buf_printf(b, "%s{route=\"%s\",stage=\"%d\"} %.17g\n", m[k].name, rn, (int)j + 1, st->flops); break;
+                case 4: http_buf_printf(b, "%s{route=\"%s\",stage=\"%d\"} %.9g\n", m[k].name, rn, (int)j + 1, st->cost_usd); break;
+                case 5: http_buf_printf(b, "%s{route=\"%s\",stage=\"%d\"} %.6f\n", m[k].name, rn, (int)j + 1, st->seconds); break;
                 default:
-                    srv_buf_printf(b, "%s{route=\"%s\",stage=\"%d\",kind=\"prompt\"} %llu\n", m[k].name, rn, (int)j + 1, (unsigned long long)st->prompt_tokens);
-                    srv_buf_printf(b, "%s{route=\"%s\",stage=\"%d\",kind=\"completion\"} %llu\n", m[k].name, rn, (int)j + 1, (unsigned long long)st->completion_tokens);
+                    http_buf_printf(b, "%s{route=\"%s\",stage=\"%d\",kind=\"prompt\"} %llu\n", m[k].name, rn, (int)j + 1, (unsigned long long)st->prompt_tokens);
+                    http_buf_printf(b, "%s{route=\"%s\",stage=\"%d\",kind=\"completion\"} %llu\n", m[k].name, rn, (int)j + 1, (unsigned long long)st->completion_tokens);
                 }
             }
         }
     }
-    srv_buf_printf(b, "# HELP ponder_cascade_failed_total Cascade requests no stage answered.\n"
+    http_buf_printf(b, "# HELP ponder_cascade_failed_total Cascade requests no stage answered.\n"
                       "# TYPE ponder_cascade_failed_total counter\n");
     for (int32_t i = 0; i < s->n_routes; i++)
-        srv_buf_printf(b, "ponder_cascade_failed_total{route=\"%s\"} %llu\n", s->routes[i].route->name,
+        http_buf_printf(b, "ponder_cascade_failed_total{route=\"%s\"} %llu\n", s->routes[i].route->name,
                        (unsigned long long)s->routes[i].failed);
     pthread_mutex_unlock(&s->mu);
 }
@@ -246,9 +239,9 @@ static void run_stage(ponder_router *r, const ponder_route_cfg *route, int32_t s
     const ponder_route_stage_cfg *st = &route->stages[si];
     json_t *body = stage_body(st, client);
     json_t *resp = NULL;
-    double t0 = now_ms();
+    double t0 = http_now_ms();
     res->http_status = body ? rt_route_call(r, st->model, ep, body, &resp, retry_after_s) : 500;
-    res->wall_ms = now_ms() - t0;
+    res->wall_ms = http_now_ms() - t0;
     json_decref(body);
     if (resp && res->http_status == 200)
         read_stage(resp, res);
@@ -333,7 +326,7 @@ static json_t *stage_json(const ponder_route_cfg *route, int32_t si, const ponde
     json_object_set_new(o, "reason", json_string(why));
     json_object_set_new(o, "http_status", json_integer(res->http_status));
     json_object_set_new(o, "backend", res->backend[0] ? json_string(res->backend) : json_null());
-    json_object_set_new(o, "answer", res->sig.answered ? srv_json_string_lossy(res->sig.answer, strlen(res->sig.answer)) : json_null());
+    json_object_set_new(o, "answer", res->sig.answered ? http_json_string_lossy(res->sig.answer, strlen(res->sig.answer)) : json_null());
     json_object_set_new(o, "agreement", json_real(res->sig.agreement));
     json_object_set_new(o, "mean_logprob", num_or_null(res->sig.mean_logprob));
     json_object_set_new(o, "prompt_tokens", json_integer(res->prompt_tokens));
@@ -360,7 +353,7 @@ static char *as_stream(json_t *resp, ponder_backend_endpoint ep, bool include_us
     json_t *text = chat ? json_object_get(json_object_get(choice, "message"), "content") : json_object_get(choice, "text");
     json_t *fr = json_object_get(choice, "finish_reason");
     json_t *pond = json_object_get(resp, "ponder");
-    srv_buf b = { 0 };
+    http_buf b = { 0 };
     const char *obj = chat ? "chat.completion.chunk" : "text_completion";
     json_t *base = json_object();
     const char *keys[] = { "id", "created", "model", "system_fingerprint" };
@@ -396,7 +389,7 @@ static char *as_stream(json_t *resp, ponder_backend_endpoint ep, bool include_us
         char *s = json_dumps(c, CC_DUMP);
         json_decref(c);
         if (s)
-            srv_buf_printf(&b, "data: %s\n\n", s);
+            http_buf_printf(&b, "data: %s\n\n", s);
         free(s);
     }
     if (include_usage) {
@@ -408,11 +401,11 @@ static char *as_stream(json_t *resp, ponder_backend_endpoint ep, bool include_us
         char *s = json_dumps(c, CC_DUMP);
         json_decref(c);
         if (s)
-            srv_buf_printf(&b, "data: %s\n\n", s);
+            http_buf_printf(&b, "data: %s\n\n", s);
         free(s);
     }
     json_decref(base);
-    srv_buf_printf(&b, "data: [DONE]\n\n");
+    http_buf_printf(&b, "data: [DONE]\n\n");
     if (b.oom) {
         free(b.data);
         return NULL;
@@ -432,7 +425,7 @@ int rt_cascade_request(ponder_router *r, const ponder_route_cfg *route, ponder_b
     int32_t answered = -1, fallback_stage = -1;
     int status = 503;
     json_t *last_error = NULL;
-    double t0 = now_ms();
+    double t0 = http_now_ms();
     int64_t ptok = 0, ctok = 0, pev = 0;
     double flops = 0, cost = 0;
     char why[256];
@@ -512,7 +505,7 @@ int rt_cascade_request(ponder_router *r, const ponder_route_cfg *route, ponder_b
                         json_pack("{s:I,s:I,s:I,s:I,s:f,s:f}", "prompt_tokens", (json_int_t)ptok, "completion_tokens",
                                   (json_int_t)ctok, "prompt_tokens_evaluated", (json_int_t)pev, "flops",
                                   (json_int_t)(flops < 9.2e18 ? flops : 9.2e18),
-                                  "wall_ms", round((now_ms() - t0) * 10) / 10, "cost_usd", cost));
+                                  "wall_ms", round((http_now_ms() - t0) * 10) / 10, "cost_usd", cost));
     json_t *final = answer ? answer : last_error;
     if (!final) {
         /* nothing at all came back (out of memory on the way): an error of our own */

@@ -7,7 +7,7 @@
 #define PONDER_CASCADE_INTERNAL_H
 
 #include "ponder/cascade.h"
-#include "server/server_internal.h"
+#include "http/http.h"
 
 #include <jansson.h>
 
@@ -22,7 +22,7 @@ int rt_route_call(ponder_router *r, const char *name, ponder_backend_endpoint ep
 typedef struct rt_cascade_stats rt_cascade_stats;
 rt_cascade_stats *rt_cascade_stats_create(const ponder_route_config *cfg); /* NULL: out of memory */
 void rt_cascade_stats_free(rt_cascade_stats *s);
-void rt_cascade_metrics(rt_cascade_stats *s, srv_buf *b);
+void rt_cascade_metrics(rt_cascade_stats *s, http_buf *b);
 rt_cascade_stats *rt_router_cascade_stats(ponder_router *r);
 const ponder_route_config *rt_router_config(const ponder_router *r);
 

@@ -21,28 +21,21 @@
  */
 #include "route/cascade_internal.h"
 #include "route/route_internal.h"
-#include "server/http_listen.h"
-#include "server/server_internal.h"
+#include "http/http.h"
 
 #include "ponder/server.h"
 
-#include <microhttpd.h>
 #include <jansson.h>
 
 #include <errno.h>
 #include <math.h>
-#include <netdb.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 
-#define RT_KEEPALIVE_MS 5000
-#define RT_CONNECTION_LIMIT 512
-#define RT_CONNECTION_TIMEOUT_S 600
 #define RT_SLEEP_SLICE_MS 20
 #define RT_DUMP (JSON_COMPACT | JSON_REAL_PRECISION(9)) /* 14.8 ms, not 14.800000000000001 */
 
@@ -80,19 +73,11 @@ struct ponder_router {
     uint64_t id_state;
     uint64_t rng;
     uint64_t req_ok, req_failed, req_client_error, req_cancelled, continuations, fallbacks;
-    void *daemon;
+    http_front *front;            /* NULL until started */
     int port;
     rt_cascade_stats *cascade;    /* the cascade routes' counters (cascade.c) */
-    srv_metrics metrics;          /* HTTP status, latency, TTFT, tokens: as ponder serve's */
-    int64_t inflight;             /* atomic: generation requests being answered */
+    http_metrics metrics;          /* HTTP status, latency, TTFT, tokens: as ponder serve's */
 };
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 static void rlog(const ponder_router *r, ponder_log_level level, const char *fmt, ...)
 #if defined(__GNUC__)
@@ -145,13 +130,13 @@ typedef struct rt_req {
     int32_t continued;            /* backends that continued a partial answer */
     json_t *usage, *upstream;     /* the answering backend's usage and ponder object */
     /* stream state (worker; under mu where the reader looks) */
-    srv_buf partial;              /* choice 0's text so far */
+    http_buf partial;              /* choice 0's text so far */
     int64_t n_content;            /* content chunks sent (≈ tokens; ponder serve sends one per token) */
     int64_t n_content_at_attempt;
     json_t *roles_sent;           /* choice index (as text) → true once its role chunk went out */
     bool started, finished, worker_done;
     char *held;                   /* the last finish chunk, sent at the end with the ponder object */
-    srv_buf out;
+    http_buf out;
     size_t out_pos;
     int cancel;                   /* atomic: the client went away */
     /* the answer when no stream started */
@@ -291,57 +276,57 @@ static void report(ponder_router *r, rt_be *be, const ponder_backend_result *res
 
 static char *render_metrics(ponder_router *r)
 {
-    srv_buf b = { 0 };
-    double now = now_ms();
+    http_buf b = { 0 };
+    double now = http_now_ms();
     pthread_mutex_lock(&r->mu);
-    srv_buf_printf(&b, "# HELP ponder_router_requests_total Requests by outcome.\n"
+    http_buf_printf(&b, "# HELP ponder_router_requests_total Requests by outcome.\n"
                        "# TYPE ponder_router_requests_total counter\n");
     const char *outs[] = { "ok", "failed", "client_error", "cancelled" };
     uint64_t vals[] = { r->req_ok, r->req_failed, r->req_client_error, r->req_cancelled };
     for (int i = 0; i < 4; i++)
-        srv_buf_printf(&b, "ponder_router_requests_total{outcome=\"%s\"} %llu\n", outs[i], (unsigned long long)vals[i]);
-    srv_buf_printf(&b, "# HELP ponder_router_fallbacks_total Requests answered by a backend after another failed.\n"
+        http_buf_printf(&b, "ponder_router_requests_total{outcome=\"%s\"} %llu\n", outs[i], (unsigned long long)vals[i]);
+    http_buf_printf(&b, "# HELP ponder_router_fallbacks_total Requests answered by a backend after another failed.\n"
                        "# TYPE ponder_router_fallbacks_total counter\nponder_router_fallbacks_total %llu\n",
                    (unsigned long long)r->fallbacks);
-    srv_buf_printf(&b, "# HELP ponder_router_continuations_total Streams continued on another backend mid-answer.\n"
+    http_buf_printf(&b, "# HELP ponder_router_continuations_total Streams continued on another backend mid-answer.\n"
                        "# TYPE ponder_router_continuations_total counter\nponder_router_continuations_total %llu\n",
                    (unsigned long long)r->continuations);
-    srv_buf_printf(&b, "# HELP ponder_backend_attempts_total Requests sent to a backend.\n"
+    http_buf_printf(&b, "# HELP ponder_backend_attempts_total Requests sent to a backend.\n"
                        "# TYPE ponder_backend_attempts_total counter\n");
     for (int32_t i = 0; i < r->n_be; i++)
-        srv_buf_printf(&b, "ponder_backend_attempts_total{backend=\"%s\"} %llu\n", r->be[i].cfg->name,
+        http_buf_printf(&b, "ponder_backend_attempts_total{backend=\"%s\"} %llu\n", r->be[i].cfg->name,
                        (unsigned long long)r->be[i].attempts);
-    srv_buf_printf(&b, "# HELP ponder_backend_successes_total Complete answers from a backend.\n"
+    http_buf_printf(&b, "# HELP ponder_backend_successes_total Complete answers from a backend.\n"
                        "# TYPE ponder_backend_successes_total counter\n");
     for (int32_t i = 0; i < r->n_be; i++)
-        srv_buf_printf(&b, "ponder_backend_successes_total{backend=\"%s\"} %llu\n", r->be[i].cfg->name,
+        http_buf_printf(&b, "ponder_backend_successes_total{backend=\"%s\"} %llu\n", r->be[i].cfg->name,
                        (unsigned long long)r->be[i].successes);
-    srv_buf_printf(&b, "# HELP ponder_backend_failures_total Failed or skipped attempts by reason.\n"
+    http_buf_printf(&b, "# HELP ponder_backend_failures_total Failed or skipped attempts by reason.\n"
                        "# TYPE ponder_backend_failures_total counter\n");
     for (int32_t i = 0; i < r->n_be; i++)
         for (int f = 1; f < PONDER_BACKEND_FAILURE_COUNT; f++)
             if (r->be[i].failures[f])
-                srv_buf_printf(&b, "ponder_backend_failures_total{backend=\"%s\",reason=\"%s\"} %llu\n",
+                http_buf_printf(&b, "ponder_backend_failures_total{backend=\"%s\",reason=\"%s\"} %llu\n",
                                r->be[i].cfg->name, ponder_backend_failure_name((ponder_backend_failure)f),
                                (unsigned long long)r->be[i].failures[f]);
-    srv_buf_printf(&b, "# HELP ponder_backend_circuit_state 0 closed, 1 open, 2 half-open (cooldown over).\n"
+    http_buf_printf(&b, "# HELP ponder_backend_circuit_state 0 closed, 1 open, 2 half-open (cooldown over).\n"
                        "# TYPE ponder_backend_circuit_state gauge\n");
     for (int32_t i = 0; i < r->n_be; i++) {
         rt_breaker st = r->be[i].br;
         if (st == BR_OPEN && now - r->be[i].opened_ms >= r->cfg->settings.breaker_cooldown_s * 1000)
             st = BR_HALF_OPEN;
-        srv_buf_printf(&b, "ponder_backend_circuit_state{backend=\"%s\",state=\"%s\"} %d\n", r->be[i].cfg->name,
+        http_buf_printf(&b, "ponder_backend_circuit_state{backend=\"%s\",state=\"%s\"} %d\n", r->be[i].cfg->name,
                        breaker_names[st], (int)st);
     }
-    srv_buf_printf(&b, "# HELP ponder_backend_circuit_opens_total Times a backend's circuit opened.\n"
+    http_buf_printf(&b, "# HELP ponder_backend_circuit_opens_total Times a backend's circuit opened.\n"
                        "# TYPE ponder_backend_circuit_opens_total counter\n");
     for (int32_t i = 0; i < r->n_be; i++)
-        srv_buf_printf(&b, "ponder_backend_circuit_opens_total{backend=\"%s\"} %llu\n", r->be[i].cfg->name,
+        http_buf_printf(&b, "ponder_backend_circuit_opens_total{backend=\"%s\"} %llu\n", r->be[i].cfg->name,
                        (unsigned long long)r->be[i].opens);
-    srv_buf_printf(&b, "# HELP ponder_backend_up 1 if the backend started (a local model loaded).\n"
+    http_buf_printf(&b, "# HELP ponder_backend_up 1 if the backend started (a local model loaded).\n"
                        "# TYPE ponder_backend_up gauge\n");
     for (int32_t i = 0; i < r->n_be; i++)
-        srv_buf_printf(&b, "ponder_backend_up{backend=\"%s\"} %d\n", r->be[i].cfg->name, r->be[i].b ? 1 : 0);
+        http_buf_printf(&b, "ponder_backend_up{backend=\"%s\"} %d\n", r->be[i].cfg->name, r->be[i].b ? 1 : 0);
     rt_cascade_metrics(r->cascade, &b);
     pthread_mutex_unlock(&r->mu);
     if (b.oom) {
@@ -355,8 +340,8 @@ static char *render_metrics(ponder_router *r)
  * local backends' engines are separate servers), then the router's. */
 static char *metrics_text(ponder_router *r)
 {
-    srv_metrics_set_load(&r->metrics, 0, __atomic_load_n(&r->inflight, __ATOMIC_RELAXED), 0);
-    char *a = srv_metrics_render(&r->metrics), *b = render_metrics(r);
+    http_metrics_set_load(&r->metrics, 0, r->front ? http_front_inflight(r->front) : 0, 0);
+    char *a = http_metrics_render(&r->metrics), *b = render_metrics(r);
     char *out = NULL;
     if (a && b && (out = malloc(strlen(a) + strlen(b) + 1))) {
         strcpy(out, a);
@@ -417,13 +402,13 @@ static void push_json(rt_req *q, json_t *chunk)
     char *s = json_dumps(chunk, RT_DUMP);
     if (!s)
         return;
-    srv_buf_printf(&q->out, "data: %s\n\n", s);
+    http_buf_printf(&q->out, "data: %s\n\n", s);
     free(s);
 }
 
 static void push_text(rt_req *q, const char *s)
 {
-    srv_buf_append(&q->out, s, strlen(s));
+    http_buf_append(&q->out, s, strlen(s));
 }
 
 /* One chunk from the backend in the current attempt (worker thread). */
@@ -463,7 +448,7 @@ static bool on_chunk(const char *data, size_t len, void *user)
             token = true;
             if (q->can_continue && json_integer_value(json_object_get(c, "index")) == 0) {
                 /* kept only for a continuation: other streams are never buffered */
-                srv_buf_append(&q->partial, json_string_value(txt), json_string_length(txt));
+                http_buf_append(&q->partial, json_string_value(txt), json_string_length(txt));
                 q->n_content++;
             }
         }
@@ -490,7 +475,7 @@ static bool on_chunk(const char *data, size_t len, void *user)
     if (finish) {
         /* the last finish chunk carries the ponder object, known only at the end */
         if (q->held) {
-            srv_buf_printf(&q->out, "data: %s\n\n", q->held);
+            http_buf_printf(&q->out, "data: %s\n\n", q->held);
             free(q->held);
         }
         q->held = json_dumps(j, RT_DUMP);
@@ -536,9 +521,9 @@ static char *attempt_body(rt_req *q, const rt_be *be, bool *nothing_left)
             json_object_set_new(b, "add_generation_prompt", json_false());
         } else {
             json_t *p = json_object_get(b, "prompt");
-            srv_buf np = { 0 };
-            srv_buf_append(&np, json_string_value(p), json_string_length(p));
-            srv_buf_append(&np, q->partial.data ? q->partial.data : "", q->partial.len);
+            http_buf np = { 0 };
+            http_buf_append(&np, json_string_value(p), json_string_length(p));
+            http_buf_append(&np, q->partial.data ? q->partial.data : "", q->partial.len);
             json_object_set_new(b, "prompt", json_stringn(np.data ? np.data : "", np.len));
             free(np.data);
         }
@@ -570,15 +555,15 @@ static void record(rt_req *q, const rt_be *be, ponder_backend_failure f, const p
         json_object_set_new(a, "events", json_integer(res->n_events));
     }
     if (f != PONDER_BACKEND_OK && why && why[0])
-        json_object_set_new(a, "message", srv_json_string_lossy(why, strlen(why)));
+        json_object_set_new(a, "message", http_json_string_lossy(why, strlen(why)));
     json_array_append_new(q->attempts, a);
 }
 
 static void sleep_ms(rt_req *q, double ms)
 {
-    double end = now_ms() + ms;
+    double end = http_now_ms() + ms;
     while (!req_cancelled(q)) {
-        double left = end - now_ms();
+        double left = end - http_now_ms();
         if (left <= 0)
             break;
         double slice = left < RT_SLEEP_SLICE_MS ? left : RT_SLEEP_SLICE_MS;
@@ -629,7 +614,7 @@ static rt_outcome run_chain(rt_req *q)
             wait *= jitter(r);
             /* a backend that asked to wait (429) and will be free sooner than the cap:
              * wait for it rather than fail */
-            double soonest = -1, now = now_ms();
+            double soonest = -1, now = http_now_ms();
             pthread_mutex_lock(&r->mu);
             for (int32_t i = 0; i < r->n_be; i++)
                 if (r->be[i].not_before_ms > now && (soonest < 0 || r->be[i].not_before_ms < soonest))
@@ -649,7 +634,7 @@ static rt_outcome run_chain(rt_req *q)
                     if (r->be[k].cfg == &m->backends[bi])
                         be = &r->be[k];
                 char why[PONDER_ERROR_MSG_BYTES + 64];
-                ponder_backend_failure f = admit(r, be, now_ms(), why, sizeof why);
+                ponder_backend_failure f = admit(r, be, http_now_ms(), why, sizeof why);
                 if (f != PONDER_BACKEND_OK) {
                     record(q, be, f == PONDER_BACKEND_HTTP_429 ? PONDER_BACKEND_HTTP_429 : f, NULL, why);
                     first_backend = false;
@@ -694,7 +679,7 @@ static rt_outcome run_chain(rt_req *q)
                 if (f != PONDER_BACKEND_OK && f != PONDER_BACKEND_CANCELLED && (q->stream || q->collect) &&
                     q->finished && q->can_continue)
                     f = res.failure = PONDER_BACKEND_OK;
-                report(r, be, &res, now_ms());
+                report(r, be, &res, http_now_ms());
                 record(q, be, f, &res, res.message);
                 if (f != PONDER_BACKEND_OK)
                     rlog(r, PONDER_LOG_WARN, "route %s: backend %s failed (%s): %s", q->route_name, be->cfg->name,
@@ -748,21 +733,21 @@ static rt_outcome run_chain(rt_req *q)
 }
 
 /* {"error": {...}, "ponder": {...}} for a request no backend answered. */
-static char *failure_json(rt_req *q, srv_err kind, const char *code)
+static char *failure_json(rt_req *q, http_err kind, const char *code)
 {
-    srv_buf msg = { 0 };
-    srv_buf_printf(&msg, "All backends for '%s' failed:", q->route_name);
+    http_buf msg = { 0 };
+    http_buf_printf(&msg, "All backends for '%s' failed:", q->route_name);
     size_t i;
     json_t *a;
     json_array_foreach(q->attempts, i, a) {
         json_t *m = json_object_get(a, "message");
-        srv_buf_printf(&msg, "%s %s: %s%s%s", i ? ";" : "", json_string_value(json_object_get(a, "backend")),
+        http_buf_printf(&msg, "%s %s: %s%s%s", i ? ";" : "", json_string_value(json_object_get(a, "backend")),
                        json_string_value(json_object_get(a, "outcome")), m ? " — " : "", m ? json_string_value(m) : "");
     }
-    srv_api_error e;
-    srv_fail(&e, kind, NULL, code, "%s", msg.data ? msg.data : "All backends failed.");
+    http_api_error e;
+    http_fail(&e, kind, NULL, code, "%s", msg.data ? msg.data : "All backends failed.");
     free(msg.data);
-    char *ej = srv_error_json(&e);
+    char *ej = http_error_json(&e);
     json_t *o = ej ? json_loads(ej, 0, NULL) : NULL;
     free(ej);
     if (!o)
@@ -777,7 +762,7 @@ static char *failure_json(rt_req *q, srv_err kind, const char *code)
 static void count_tokens(ponder_router *r, const rt_req *q)
 {
     if (q->answered && json_is_object(q->usage))
-        srv_metrics_add_tokens(&r->metrics, json_integer_value(json_object_get(q->usage, "prompt_tokens")),
+        http_metrics_add_tokens(&r->metrics, json_integer_value(json_object_get(q->usage, "prompt_tokens")),
                                json_integer_value(json_object_get(q->usage, "completion_tokens")));
 }
 
@@ -817,7 +802,7 @@ static void finish_whole(rt_req *q, rt_outcome o)
         q->status = 200;
     } else if (o != RT_REFUSED) {
         q->status = 503;
-        q->final_body = failure_json(q, SRV_ERR_UNAVAILABLE, "backends_failed");
+        q->final_body = failure_json(q, HTTP_ERR_UNAVAILABLE, "backends_failed");
     }
 }
 
@@ -852,19 +837,19 @@ static void finish_stream(rt_req *q, rt_outcome o)
     } else if (q->started) {
         /* text was sent and cannot be continued: the client learns it in an error event */
         if (q->held) {
-            srv_buf_printf(&q->out, "data: %s\n\n", q->held);
+            http_buf_printf(&q->out, "data: %s\n\n", q->held);
             free(q->held);
             q->held = NULL;
         }
-        char *ej = failure_json(q, SRV_ERR_UNAVAILABLE, "backends_failed");
+        char *ej = failure_json(q, HTTP_ERR_UNAVAILABLE, "backends_failed");
         if (ej) {
-            srv_buf_printf(&q->out, "data: %s\n\n", ej);
+            http_buf_printf(&q->out, "data: %s\n\n", ej);
             free(ej);
         }
         push_text(q, "data: [DONE]\n\n");
     } else if (o != RT_REFUSED) {
         q->status = 503;
-        q->final_body = failure_json(q, SRV_ERR_UNAVAILABLE, "backends_failed");
+        q->final_body = failure_json(q, HTTP_ERR_UNAVAILABLE, "backends_failed");
     }
 }
 
@@ -872,7 +857,7 @@ static void finish_stream(rt_req *q, rt_outcome o)
  * completion object. */
 typedef struct rt_fold {
     rt_req *q;
-    srv_buf *text;                /* per choice index */
+    http_buf *text;                /* per choice index */
     char (*finish)[16];
     size_t n;
     json_t *last;                 /* the usage chunk: usage and the ponder object */
@@ -897,7 +882,7 @@ static bool fold_event(const char *data, size_t len, void *user)
             continue;
         if ((size_t)idx >= f->n) {
             size_t n = (size_t)idx + 1;
-            srv_buf *t = realloc(f->text, n * sizeof *t);
+            http_buf *t = realloc(f->text, n * sizeof *t);
             if (!t)
                 break;
             f->text = t;
@@ -912,7 +897,7 @@ static bool fold_event(const char *data, size_t len, void *user)
         json_t *txt = f->q->ep == PONDER_BACKEND_CHAT ? json_object_get(json_object_get(c, "delta"), "content")
                                                       : json_object_get(c, "text");
         if (json_is_string(txt))
-            srv_buf_append(&f->text[idx], json_string_value(txt), json_string_length(txt));
+            http_buf_append(&f->text[idx], json_string_value(txt), json_string_length(txt));
         json_t *fr = json_object_get(c, "finish_reason");
         if (json_is_string(fr))
             snprintf(f->finish[idx], sizeof f->finish[idx], "%s", json_string_value(fr));
@@ -990,28 +975,44 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* A request for route `name` (NULL route when unknown); takes body. NULL: out of memory. */
+static rt_req *req_create(ponder_router *r, const char *name, ponder_backend_endpoint ep, json_t *body)
+{
+    rt_req *q = calloc(1, sizeof *q);
+    if (!q) {
+        json_decref(body);
+        return NULL;
+    }
+    q->r = r;
+    q->refs = 1;
+    pthread_mutex_init(&q->mu, NULL);
+    pthread_cond_init(&q->cv, NULL);
+    q->body = body;
+    q->ep = ep;
+    q->route = ponder_route_config_find(r->cfg, name, &q->scratch);
+    q->route_name = strdup(name);
+    q->attempts = json_array();
+    q->roles_sent = json_object();
+    q->created = (int64_t)time(NULL);
+    q->max_tokens = -1;
+    make_id(r, ep, q->id, sizeof q->id);
+    if (!q->route_name || !q->attempts || !q->roles_sent) {
+        req_unref(q);
+        return NULL;
+    }
+    return q;
+}
+
 /* One request for a cascade stage (cascade.c): the chain walk of a non-streaming client. */
 int rt_route_call(ponder_router *r, const char *name, ponder_backend_endpoint ep, json_t *body, json_t **out,
                   double *retry_after_s)
 {
     *out = NULL;
-    rt_req *q = calloc(1, sizeof *q);
+    rt_req *q = req_create(r, name, ep, json_incref(body));
     if (!q)
         return 500;
-    q->r = r;
-    q->refs = 1;
-    pthread_mutex_init(&q->mu, NULL);
-    pthread_cond_init(&q->cv, NULL);
-    q->body = json_incref(body);
-    q->ep = ep;
-    q->route = ponder_route_config_find(r->cfg, name, &q->scratch);
-    q->route_name = strdup(name);
-    q->attempts = json_array();
-    q->created = (int64_t)time(NULL);
-    q->max_tokens = -1;
-    make_id(r, ep, q->id, sizeof q->id);
     int status = 500;
-    if (q->route && q->route_name && q->attempts) {
+    if (q->route) {
         finish_whole(q, run_chain(q));
         status = q->status ? q->status : 500;
         *out = q->final_body ? json_loads(q->final_body, 0, NULL) : NULL;
@@ -1027,183 +1028,89 @@ const ponder_route_config *rt_router_config(const ponder_router *r) { return r->
 
 /* ---- HTTP ---- */
 
-typedef struct rt_conn {
-    ponder_router *r;
-    srv_body body;
-    int status;
-    rt_req *q;                    /* streaming: the request the reader follows */
-    double t_start_ms;
-    bool generation;              /* counted in r->inflight, observed in the latency histogram */
-} rt_conn;
-
-static enum MHD_Result send_body(rt_conn *c, struct MHD_Connection *conn, int status, const char *type, char *text,
-                                 bool owned, double retry_after_s)
+/* The request's end (answered, or the client left): a worker still running stops. */
+static void req_done(void *user)
 {
-    if (!text) {
-        static const char oom[] = "{\"error\":{\"message\":\"out of memory\",\"type\":\"server_error\",\"param\":null,"
-                                  "\"code\":null}}";
-        text = (char *)oom;
-        owned = false;
-        status = 500;
-    }
-    struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(text), text,
-                                                                owned ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_MUST_COPY);
-    if (!resp) {
-        if (owned)
-            free(text);
-        return MHD_NO;
-    }
-    MHD_add_response_header(resp, "Content-Type", type);
-    MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
-    if (retry_after_s > 0) {
-        char ra[32];
-        snprintf(ra, sizeof ra, "%d", (int)ceil(retry_after_s));
-        MHD_add_response_header(resp, "Retry-After", ra);
-    }
-    c->status = status;
-    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)status, resp);
-    MHD_destroy_response(resp);
-    return ret;
+    rt_req *q = user;
+    __atomic_store_n(&q->cancel, 1, __ATOMIC_RELAXED);
+    req_unref(q);
 }
 
-static enum MHD_Result fail(rt_conn *c, struct MHD_Connection *conn, srv_err kind, const char *param, const char *code,
-                            const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 6, 7)))
-#endif
-    ;
-static enum MHD_Result fail(rt_conn *c, struct MHD_Connection *conn, srv_err kind, const char *param, const char *code,
-                            const char *fmt, ...)
+/* Moves what the worker appended to q->out into the client's buffer, waiting for it (a
+ * keep-alive comment after HTTP_KEEPALIVE_MS of silence). */
+static bool stream_fill(void *cls, http_buf *out)
 {
-    char msg[SRV_ERR_MSG_BYTES];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    srv_api_error e;
-    srv_fail(&e, kind, param, code, "%s", msg);
-    return send_body(c, conn, srv_err_http_status(kind), "application/json", srv_error_json(&e), true,
-                     kind == SRV_ERR_RATE_LIMIT ? 1 : 0);
-}
-
-static bool authorized(ponder_router *r, struct MHD_Connection *conn)
-{
-    if (!r->api_key)
-        return true;
-    const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
-    if (!h || strncmp(h, "Bearer ", 7) != 0)
-        return false;
-    const char *key = h + 7;
-    size_t a = strlen(key), b = strlen(r->api_key);
-    unsigned diff = (unsigned)(a ^ b);
-    for (size_t i = 0; i < a && i < b; i++)
-        diff |= (unsigned)(key[i] ^ r->api_key[i]);
-    return diff == 0;
-}
-
-static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
-{
-    (void)pos;
-    rt_conn *c = cls;
-    rt_req *q = c->q;
+    rt_req *q = cls;
     pthread_mutex_lock(&q->mu);
     while (q->out_pos == q->out.len && !q->worker_done) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += RT_KEEPALIVE_MS / 1000;
+        ts.tv_sec += HTTP_KEEPALIVE_MS / 1000;
         if (pthread_cond_timedwait(&q->cv, &q->mu, &ts) == ETIMEDOUT && q->out_pos == q->out.len &&
             !q->worker_done) {
             pthread_mutex_unlock(&q->mu);
-            static const char ka[] = ": keep-alive\n\n";
-            size_t n = sizeof ka - 1 < max ? sizeof ka - 1 : max;
-            memcpy(buf, ka, n);
-            return (ssize_t)n;
+            http_buf_append(out, HTTP_SSE_KEEPALIVE, strlen(HTTP_SSE_KEEPALIVE));
+            return true;
         }
     }
+    bool more = true;
     if (q->out_pos < q->out.len) {
-        size_t n = q->out.len - q->out_pos;
-        if (n > max)
-            n = max;
-        memcpy(buf, q->out.data + q->out_pos, n);
-        q->out_pos += n;
-        if (q->out_pos == q->out.len)
-            q->out_pos = q->out.len = 0; /* only unread bytes are kept */
-        pthread_mutex_unlock(&q->mu);
-        return (ssize_t)n;
+        http_buf_append(out, q->out.data + q->out_pos, q->out.len - q->out_pos);
+        q->out_pos = q->out.len = 0; /* only unread bytes are kept */
+    } else {
+        more = false;
     }
     pthread_mutex_unlock(&q->mu);
-    return MHD_CONTENT_READER_END_OF_STREAM;
+    return more;
 }
 
-static enum MHD_Result handle_generate(rt_conn *c, struct MHD_Connection *conn, ponder_backend_endpoint ep)
+/* The request body as JSON, its model name checked; false: answered with the error. */
+static json_t *parse_body(ponder_router *r, http_req *hq, bool *answered)
 {
-    ponder_router *r = c->r;
-    c->generation = true;
-    __atomic_add_fetch(&r->inflight, 1, __ATOMIC_RELAXED);
-    if (c->body.too_large)
-        return fail(c, conn, SRV_ERR_TOO_LARGE, NULL, "request_too_large",
-                    "The request body is larger than the server's limit of %zu bytes.", r->p.max_body_bytes);
-    if (__atomic_load_n(&r->stopping, __ATOMIC_RELAXED))
-        return fail(c, conn, SRV_ERR_UNAVAILABLE, NULL, NULL, "The server is shutting down.");
+    *answered = true;
     json_error_t jerr;
-    json_t *body = json_loadb(c->body.data ? c->body.data : "", c->body.len, 0, &jerr);
-    if (!body)
-        return fail(c, conn, SRV_ERR_BAD_REQUEST, NULL, "invalid_json",
-                    "We could not parse the JSON body of your request: %s (line %d, column %d).", jerr.text, jerr.line,
-                    jerr.column);
+    size_t len;
+    const char *text = http_req_body(hq, &len);
+    json_t *body = json_loadb(text, len, 0, &jerr);
+    if (!body) {
+        *answered = http_respond_fail(hq, HTTP_ERR_BAD_REQUEST, NULL, "invalid_json",
+                                      "We could not parse the JSON body of your request: %s (line %d, column %d).",
+                                      jerr.text, jerr.line, jerr.column);
+        return NULL;
+    }
     if (!json_is_object(body)) {
         json_decref(body);
-        return fail(c, conn, SRV_ERR_BAD_REQUEST, NULL, "invalid_json", "The request body must be a JSON object.");
+        *answered = http_respond_fail(hq, HTTP_ERR_BAD_REQUEST, NULL, "invalid_json",
+                                      "The request body must be a JSON object.");
+        return NULL;
     }
     json_t *model = json_object_get(body, "model");
     if (model && !json_is_null(model) && !json_is_string(model)) {
         json_decref(body);
-        return fail(c, conn, SRV_ERR_BAD_REQUEST, "model", "invalid_type", "Invalid type for 'model': expected a string.");
+        *answered = http_respond_fail(hq, HTTP_ERR_BAD_REQUEST, "model", "invalid_type",
+                                      "Invalid type for 'model': expected a string.");
+        return NULL;
     }
-    /* no model: the first of model_list, as `ponder serve -m` accepts a request without one */
-    const char *name = json_is_string(model) ? json_string_value(model) : r->cfg->models[0].name;
-    rt_req *q = calloc(1, sizeof *q);
-    if (!q) {
-        json_decref(body);
-        return fail(c, conn, SRV_ERR_INTERNAL, NULL, NULL, "out of memory");
-    }
-    q->r = r;
-    q->refs = 1;
-    pthread_mutex_init(&q->mu, NULL);
-    pthread_cond_init(&q->cv, NULL);
-    q->body = body;
-    q->ep = ep;
-    q->route = ponder_route_config_find(r->cfg, name, &q->scratch);
-    q->route_name = strdup(name);
-    q->attempts = json_array();
-    q->roles_sent = json_object();
-    q->created = (int64_t)time(NULL);
-    make_id(r, ep, q->id, sizeof q->id);
-    if (!q->route) {
-        /* name lives in q->body: answer before letting q go */
-        enum MHD_Result ret = fail(c, conn, SRV_ERR_NOT_FOUND, "model", "model_not_found",
-                                   "The model '%s' does not exist or you do not have access to it.", name);
-        req_unref(q);
-        return ret;
-    }
-    if (!q->route_name || !q->attempts || !q->roles_sent) {
-        req_unref(q);
-        return fail(c, conn, SRV_ERR_INTERNAL, NULL, NULL, "out of memory");
-    }
-    if (q->route->n_stages > 0) {
-        /* a cascade: each stage is a request of its own through its model's chain */
-        const ponder_route_cfg *route = q->route;
-        json_t *b = json_incref(q->body);
-        req_unref(q);
-        char *text = NULL;
-        bool sse = false;
-        double ra = 0;
-        int status = rt_cascade_request(r, route, ep, b, &text, &sse, &ra);
-        json_decref(b);
-        count_outcome(r, status == 200 ? RT_ANSWERED : status >= 400 && status < 500 && status != 429 ? RT_REFUSED : RT_FAILED);
-        return send_body(c, conn, status, sse ? "text/event-stream" : "application/json", text, true,
-                         status == 503 ? ra : 0);
-    }
+    (void)r;
+    return body;
+}
+
+/* A cascade: each stage is a request of its own through its model's chain. */
+static bool answer_cascade(ponder_router *r, http_req *hq, const ponder_route_cfg *route, ponder_backend_endpoint ep,
+                           json_t *body)
+{
+    char *text = NULL;
+    bool sse = false;
+    double ra = 0;
+    int status = rt_cascade_request(r, route, ep, body, &text, &sse, &ra);
+    count_outcome(r, status == 200 ? RT_ANSWERED : status >= 400 && status < 500 && status != 429 ? RT_REFUSED : RT_FAILED);
+    return http_respond(hq, status, sse ? "text/event-stream" : "application/json", text, status == 503 ? ra : 0);
+}
+
+/* What the body asks for that decides how the chain is walked. */
+static void read_options(rt_req *q)
+{
+    json_t *body = q->body;
     q->stream = json_is_true(json_object_get(body, "stream"));
     json_t *so = json_object_get(body, "stream_options");
     q->include_usage = q->stream && json_is_true(json_object_get(so, "include_usage"));
@@ -1222,29 +1129,18 @@ static enum MHD_Result handle_generate(rt_conn *c, struct MHD_Connection *conn, 
     if (q->collect)
         q->include_usage = true;
     q->can_continue = (q->stream || q->collect) && (!n || json_is_null(n) || json_integer_value(n) == 1) && !lp_on &&
-                      (ep == PONDER_BACKEND_CHAT ? json_is_array(json_object_get(body, "messages"))
-                                                 : json_is_string(json_object_get(body, "prompt")));
+                      (q->ep == PONDER_BACKEND_CHAT ? json_is_array(json_object_get(body, "messages"))
+                                                    : json_is_string(json_object_get(body, "prompt")));
+}
 
-    if (!q->stream) {
-        rt_outcome o = run_chain(q);
-        count_outcome(r, o);
-        if (q->collect)
-            finish_collected(q, o);
-        else
-            finish_whole(q, o);
-        count_tokens(r, q);
-        int status = q->status ? q->status : 500;
-        char *text = q->final_body;
-        q->final_body = NULL;
-        double ra = status == 503 ? q->retry_after_s : 0;
-        req_unref(q);
-        return send_body(c, conn, status, "application/json", text, true, ra);
-    }
-
+/* A stream: a worker walks the chain; the response starts with the first token, until
+ * then a failure is an HTTP error. */
+static bool answer_stream(ponder_router *r, http_req *hq, rt_req *q)
+{
     pthread_mutex_lock(&r->mu);
     r->n_workers++;
     pthread_mutex_unlock(&r->mu);
-    q->refs = 2; /* this handler (then the connection) and the worker */
+    q->refs = 2; /* this handler (then the request's end) and the worker */
     pthread_t th;
     pthread_attr_t attr;
     pthread_attr_init(&attr);
@@ -1257,36 +1153,76 @@ static enum MHD_Result handle_generate(rt_conn *c, struct MHD_Connection *conn, 
         pthread_mutex_unlock(&r->mu);
         q->refs = 1;
         req_unref(q);
-        return fail(c, conn, SRV_ERR_INTERNAL, NULL, NULL, "cannot start a thread");
+        return http_respond_fail(hq, HTTP_ERR_INTERNAL, NULL, NULL, "cannot start a thread");
     }
-    /* the response starts with the first token; until then a failure is an HTTP error */
     pthread_mutex_lock(&q->mu);
     while (!q->started && !q->worker_done)
         pthread_cond_wait(&q->cv, &q->mu);
     bool started = q->started;
     pthread_mutex_unlock(&q->mu);
-    if (started)
-        srv_metrics_observe_ttft(&r->metrics, (now_ms() - c->t_start_ms) / 1000);
     if (!started) {
         int status = q->status ? q->status : 503;
         char *text = q->final_body;
         q->final_body = NULL;
         double ra = q->retry_after_s;
         req_unref(q);
-        return send_body(c, conn, status, "application/json", text, true, status == 503 ? ra : 0);
+        return http_respond(hq, status, "application/json", text, status == 503 ? ra : 0);
     }
-    c->q = q;
-    struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_reader, c, NULL);
-    if (!resp)
-        return MHD_NO;
-    MHD_add_response_header(resp, "Content-Type", "text/event-stream");
-    MHD_add_response_header(resp, "Cache-Control", "no-cache");
-    MHD_add_response_header(resp, "X-Accel-Buffering", "no");
-    MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
-    c->status = 200;
-    enum MHD_Result ret = MHD_queue_response(conn, 200, resp);
-    MHD_destroy_response(resp);
-    return ret;
+    http_metrics_observe_ttft(&r->metrics, (http_now_ms() - http_req_start_ms(hq)) / 1000);
+    http_req_on_done(hq, req_done, q);
+    return http_respond_stream(hq, stream_fill, q);
+}
+
+static bool handle_generate(ponder_router *r, http_req *hq, ponder_backend_endpoint ep)
+{
+    http_req_set_generation(hq);
+    if (http_req_body_too_large(hq))
+        return http_respond_fail(hq, HTTP_ERR_TOO_LARGE, NULL, "request_too_large",
+                                 "The request body is larger than the server's limit of %zu bytes.",
+                                 http_req_max_body(hq));
+    if (__atomic_load_n(&r->stopping, __ATOMIC_RELAXED))
+        return http_respond_fail(hq, HTTP_ERR_UNAVAILABLE, NULL, NULL, "The server is shutting down.");
+    bool answered;
+    json_t *body = parse_body(r, hq, &answered);
+    if (!body)
+        return answered;
+    /* no model: the first of model_list, as `ponder serve -m` accepts a request without one */
+    json_t *model = json_object_get(body, "model");
+    const char *name = json_is_string(model) ? json_string_value(model) : r->cfg->models[0].name;
+    rt_req *q = req_create(r, name, ep, body);
+    if (!q)
+        return http_respond_fail(hq, HTTP_ERR_INTERNAL, NULL, NULL, "out of memory");
+    if (!q->route) {
+        /* name lives in q->body: answer before letting q go */
+        bool ret = http_respond_fail(hq, HTTP_ERR_NOT_FOUND, "model", "model_not_found",
+                                     "The model '%s' does not exist or you do not have access to it.", name);
+        req_unref(q);
+        return ret;
+    }
+    if (q->route->n_stages > 0) {
+        const ponder_route_cfg *route = q->route;
+        json_t *b = json_incref(q->body);
+        req_unref(q);
+        bool ret = answer_cascade(r, hq, route, ep, b);
+        json_decref(b);
+        return ret;
+    }
+    read_options(q);
+    if (q->stream)
+        return answer_stream(r, hq, q);
+    rt_outcome o = run_chain(q);
+    count_outcome(r, o);
+    if (q->collect)
+        finish_collected(q, o);
+    else
+        finish_whole(q, o);
+    count_tokens(r, q);
+    int status = q->status ? q->status : 500;
+    char *text = q->final_body;
+    q->final_body = NULL;
+    double ra = status == 503 ? q->retry_after_s : 0;
+    req_unref(q);
+    return http_respond(hq, status, "application/json", text, ra);
 }
 
 static json_t *model_entry(const char *id)
@@ -1294,18 +1230,17 @@ static json_t *model_entry(const char *id)
     return json_pack("{s:s,s:s,s:i,s:s}", "id", id, "object", "model", "created", 0, "owned_by", "ponder");
 }
 
-static enum MHD_Result handle_models(rt_conn *c, struct MHD_Connection *conn, const char *id)
+static bool handle_models(ponder_router *r, http_req *hq, const char *id)
 {
-    ponder_router *r = c->r;
     ponder_route_cfg scratch;
     if (id) {
         if (!ponder_route_config_find(r->cfg, id, &scratch))
-            return fail(c, conn, SRV_ERR_NOT_FOUND, "model", "model_not_found",
-                        "The model '%s' does not exist or you do not have access to it.", id);
+            return http_respond_fail(hq, HTTP_ERR_NOT_FOUND, "model", "model_not_found",
+                                     "The model '%s' does not exist or you do not have access to it.", id);
         json_t *m = model_entry(id);
         char *s = json_dumps(m, RT_DUMP);
         json_decref(m);
-        return send_body(c, conn, 200, "application/json", s, true, 0);
+        return http_respond_json(hq, 200, s);
     }
     json_t *data = json_array();
     for (int32_t i = 0; i < r->cfg->n_models; i++)
@@ -1316,106 +1251,39 @@ static enum MHD_Result handle_models(rt_conn *c, struct MHD_Connection *conn, co
     json_t *o = json_pack("{s:s,s:o}", "object", "list", "data", data);
     char *s = json_dumps(o, RT_DUMP);
     json_decref(o);
-    return send_body(c, conn, 200, "application/json", s, true, 0);
+    return http_respond_json(hq, 200, s);
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
-                                  const char *version, const char *upload, size_t *upload_size, void **con_cls)
+static bool on_request(http_req *hq, void *cls)
 {
-    (void)version;
     ponder_router *r = cls;
-    rt_conn *c = *con_cls;
-    if (!c) {
-        if (!(c = calloc(1, sizeof *c)))
-            return MHD_NO;
-        c->r = r;
-        c->t_start_ms = now_ms();
-        *con_cls = c;
-        return MHD_YES;
-    }
-    if (*upload_size) {
-        if (!srv_body_append(&c->body, upload, *upload_size, r->p.max_body_bytes))
-            return MHD_NO;
-        *upload_size = 0;
-        return MHD_YES;
-    }
-    if (c->status)
-        return MHD_YES;
-    bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
-    bool post = !strcmp(method, "POST");
-    if (!strcmp(method, "OPTIONS")) {
-        struct MHD_Response *resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
-        if (!resp)
-            return MHD_NO;
-        MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
-        MHD_add_response_header(resp, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
-        MHD_add_response_header(resp, "Access-Control-Allow-Headers", "Authorization, Content-Type");
-        c->status = 204;
-        enum MHD_Result ret = MHD_queue_response(conn, 204, resp);
-        MHD_destroy_response(resp);
-        return ret;
-    }
+    const char *url = http_req_url(hq), *method = http_req_method(hq);
+    if (!strcmp(method, "OPTIONS"))
+        return http_respond_options(hq);
     bool chat = !strcmp(url, "/v1/chat/completions") || !strcmp(url, "/chat/completions");
     bool compl = !strcmp(url, "/v1/completions") || !strcmp(url, "/completions");
     bool models = !strcmp(url, "/v1/models") || !strcmp(url, "/models");
     bool model = !strncmp(url, "/v1/models/", 11);
+    http_api_error e;
     if (chat || compl) {
-        if (!post)
-            return fail(c, conn, SRV_ERR_METHOD, NULL, "method_not_allowed", "Method %s is not allowed for %s; use POST.",
-                        method, url);
-        if (!authorized(r, conn))
-            return fail(c, conn, SRV_ERR_UNAUTHORIZED, NULL, "invalid_api_key", "Incorrect or missing API key.");
-        return handle_generate(c, conn, chat ? PONDER_BACKEND_CHAT : PONDER_BACKEND_COMPLETIONS);
+        if (!http_req_is_post(hq))
+            return http_respond_method_not_allowed(hq, "POST");
+        if (!http_req_authorized(hq, &e))
+            return http_respond_error(hq, &e);
+        return handle_generate(r, hq, chat ? PONDER_BACKEND_CHAT : PONDER_BACKEND_COMPLETIONS);
     }
     if (models || model || !strcmp(url, "/metrics") || !strcmp(url, "/health")) {
-        if (!get)
-            return fail(c, conn, SRV_ERR_METHOD, NULL, "method_not_allowed", "Method %s is not allowed for %s; use GET.",
-                        method, url);
+        if (!http_req_is_get(hq))
+            return http_respond_method_not_allowed(hq, "GET");
         if (!strcmp(url, "/health"))
-            return send_body(c, conn, 200, "application/json", (char *)"{\"status\":\"ok\"}", false, 0);
-        if (!authorized(r, conn))
-            return fail(c, conn, SRV_ERR_UNAUTHORIZED, NULL, "invalid_api_key", "Incorrect or missing API key.");
+            return http_respond_static(hq, 200, "application/json", "{\"status\":\"ok\"}", 15);
+        if (!http_req_authorized(hq, &e))
+            return http_respond_error(hq, &e);
         if (!strcmp(url, "/metrics"))
-            return send_body(c, conn, 200, "text/plain; version=0.0.4; charset=utf-8", metrics_text(r), true, 0);
-        return handle_models(c, conn, model ? url + 11 : NULL);
+            return http_respond(hq, 200, "text/plain; version=0.0.4; charset=utf-8", metrics_text(r), 0);
+        return handle_models(r, hq, model ? url + 11 : NULL);
     }
-    return fail(c, conn, SRV_ERR_NOT_FOUND, NULL, "unknown_url", "Invalid URL (%s %s)", method, url);
-}
-
-static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
-{
-    (void)conn;
-    (void)toe;
-    rt_conn *c = *con_cls;
-    if (!c)
-        return;
-    *con_cls = NULL;
-    ponder_router *r = cls;
-    if (c->status)
-        srv_metrics_count_status(&r->metrics, c->status);
-    if (c->generation) {
-        if (c->status == 200)
-            srv_metrics_observe_latency(&r->metrics, (now_ms() - c->t_start_ms) / 1000);
-        __atomic_sub_fetch(&r->inflight, 1, __ATOMIC_RELAXED);
-    }
-    if (c->q) {
-        /* the client left, or read the whole stream: a worker still running stops */
-        __atomic_store_n(&c->q->cancel, 1, __ATOMIC_RELAXED);
-        req_unref(c->q);
-    }
-    srv_body_free(&c->body);
-    free(c);
-}
-
-static void mhd_log(void *cls, const char *fmt, va_list ap)
-{
-    ponder_router *r = cls;
-    char msg[1024];
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    size_t n = strlen(msg);
-    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
-        msg[--n] = '\0';
-    rlog(r, PONDER_LOG_DEBUG, "%s", msg);
+    return http_respond_fail(hq, HTTP_ERR_NOT_FOUND, NULL, "unknown_url", "Invalid URL (%s %s)", method, url);
 }
 
 /* ---- lifecycle ---- */
@@ -1437,13 +1305,13 @@ ponder_status ponder_router_create(ponder_route_config *cfg, const ponder_router
         r->p.max_body_bytes = PONDER_SERVER_MAX_BODY_BYTES_DEFAULT;
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv, NULL);
-    srv_metrics_init(&r->metrics);
+    http_metrics_init(&r->metrics);
     if (r->p.api_key && !(r->api_key = strdup(r->p.api_key))) {
         ponder_router_free(r);
         return ponder_error_set(err, PONDER_ERR_NOMEM, "out of memory");
     }
     r->p.api_key = NULL;
-    uint64_t seed = r->p.seed ? r->p.seed : (uint64_t)now_ms() * 0x9E3779B97F4A7C15ull;
+    uint64_t seed = r->p.seed ? r->p.seed : (uint64_t)http_now_ms() * 0x9E3779B97F4A7C15ull;
     r->rng = seed ? seed : 1;
     r->id_state = seed;
     snprintf(r->fingerprint, sizeof r->fingerprint, "fp_ponder_router");
@@ -1485,13 +1353,12 @@ ponder_status ponder_router_create(ponder_route_config *cfg, const ponder_router
 
 ponder_status ponder_router_start(ponder_router *r, ponder_error *err)
 {
-    const srv_listen_params lp = {.host = r->host, .port = r->p.port, .on_request = on_request,
-                                  .on_completed = on_completed, .log = mhd_log, .cls = r,
-                                  .connection_limit = RT_CONNECTION_LIMIT,
-                                  .connection_timeout_s = RT_CONNECTION_TIMEOUT_S};
-    struct MHD_Daemon *d = NULL;
-    ponder_status st = srv_http_listen(&lp, &d, &r->port, err);
-    r->daemon = d;
+    const http_front_params fp = {.host = r->host, .port = r->p.port, .max_body_bytes = r->p.max_body_bytes,
+                                  .api_key = r->api_key, .handle = on_request, .cls = r, .metrics = &r->metrics,
+                                  .log = r->p.log, .log_user = r->p.log_user};
+    ponder_status st = http_front_start(&fp, &r->front, err);
+    if (st == PONDER_OK)
+        r->port = http_front_port(r->front);
     return st;
 }
 
@@ -1507,9 +1374,8 @@ void ponder_router_stop(ponder_router *r)
     while (r->n_workers > 0)
         pthread_cond_wait(&r->cv, &r->mu);
     pthread_mutex_unlock(&r->mu);
-    if (r->daemon)
-        MHD_stop_daemon(r->daemon);
-    r->daemon = NULL;
+    http_front_free(r->front);
+    r->front = NULL;
 }
 
 void ponder_router_free(ponder_router *r)
@@ -1524,7 +1390,7 @@ void ponder_router_free(ponder_router *r)
     free(r->api_key);
     pthread_mutex_destroy(&r->mu);
     pthread_cond_destroy(&r->cv);
-    srv_metrics_destroy(&r->metrics);
+    http_metrics_destroy(&r->metrics);
     ponder_route_config_free(r->cfg);
     free(r);
 }

@@ -64,7 +64,7 @@ static void on_event(const ponder_gen_event *ev, void *user)
     srv_sub *sub = user;
     srv_job *j = sub->job;
     struct ponder_server *s = j->s;
-    double now = srv_now_ms();
+    double now = http_now_ms();
     char *text = NULL;
     if (ev->text_len) {
         text = malloc(ev->text_len);
@@ -123,7 +123,7 @@ static void on_event(const ponder_gen_event *ev, void *user)
     pthread_cond_broadcast(&j->cond);
     pthread_mutex_unlock(&s->mu);
     if (first)
-        srv_metrics_observe_ttft(&s->metrics, (now - j->t_arrival_ms) / 1000.0);
+        http_metrics_observe_ttft(&s->metrics, (now - j->t_arrival_ms) / 1000.0);
 }
 
 static void fail_job(struct ponder_server *s, srv_job *j, ponder_status st, const char *msg)
@@ -142,7 +142,7 @@ static void finish_job(struct ponder_server *s, srv_job *j, bool aborted)
     j->state = SRV_JOB_DONE;
     j->aborted = j->aborted || aborted;
     if (!j->got_first)
-        j->t_first_ms = srv_now_ms();
+        j->t_first_ms = http_now_ms();
     if (j->t_last_ms < j->t_first_ms)
         j->t_last_ms = j->t_first_ms;
     s->n_inflight--;
@@ -228,7 +228,7 @@ static void publish_load(struct ponder_server *s)
         int32_t left = srv_request_n_choices(&j->req) - j->n_finished;
         seqs += left > 0 ? left : 0;
     }
-    srv_metrics_set_load(&s->metrics, inbox + queued, active, seqs);
+    http_metrics_set_load(&s->metrics, inbox + queued, active, seqs);
 }
 
 /* Removes j from the running list (s->mu held). */
@@ -326,7 +326,7 @@ static void collect_finished(struct ponder_server *s)
         if (all) {
             unlink_running(s, j);
             if (!j->aborted)
-                srv_metrics_add_tokens(&s->metrics, j->usage.prompt_tokens, j->usage.completion_tokens);
+                http_metrics_add_tokens(&s->metrics, j->usage.prompt_tokens, j->usage.completion_tokens);
             finish_job(s, j, false);
         }
         j = next;

@@ -30,9 +30,9 @@ static const char *json_kind(const json_t *v)
     return "a value";
 }
 
-static bool bad_type(srv_api_error *e, const char *param, const char *expected, const json_t *got)
+static bool bad_type(http_api_error *e, const char *param, const char *expected, const json_t *got)
 {
-    return srv_fail(e, SRV_ERR_BAD_REQUEST, param, "invalid_type",
+    return http_fail(e, HTTP_ERR_BAD_REQUEST, param, "invalid_type",
                     "Invalid type for '%s': expected %s, but got %s instead.", param, expected, json_kind(got));
 }
 
@@ -43,7 +43,7 @@ static json_t *field(json_t *root, const char *key)
     return v && !json_is_null(v) ? v : NULL;
 }
 
-static bool get_number(json_t *root, const char *key, double lo, double hi, float *out, srv_api_error *e)
+static bool get_number(json_t *root, const char *key, double lo, double hi, float *out, http_api_error *e)
 {
     json_t *v = field(root, key);
     if (!v)
@@ -52,14 +52,14 @@ static bool get_number(json_t *root, const char *key, double lo, double hi, floa
         return bad_type(e, key, "a number", v);
     double x = json_number_value(v);
     if (!isfinite(x) || x < lo || x > hi)
-        return srv_fail(e, SRV_ERR_BAD_REQUEST, key, "invalid_value",
+        return http_fail(e, HTTP_ERR_BAD_REQUEST, key, "invalid_value",
                         "Invalid '%s': %g is out of range; expected a value between %g and %g.", key, x, lo, hi);
     *out = (float)x;
     return true;
 }
 
 static bool get_int(json_t *root, const char *key, int64_t lo, int64_t hi, int64_t *out, bool *given,
-                    srv_api_error *e)
+                    http_api_error *e)
 {
     json_t *v = field(root, key);
     if (!v)
@@ -75,7 +75,7 @@ static bool get_int(json_t *root, const char *key, int64_t lo, int64_t hi, int64
         return bad_type(e, key, "an integer", v);
     }
     if (x < lo || x > hi)
-        return srv_fail(e, SRV_ERR_BAD_REQUEST, key, "invalid_value",
+        return http_fail(e, HTTP_ERR_BAD_REQUEST, key, "invalid_value",
                         "Invalid '%s': %lld is out of range; expected a value between %lld and %lld.", key,
                         (long long)x, (long long)lo, (long long)hi);
     *out = x;
@@ -84,7 +84,7 @@ static bool get_int(json_t *root, const char *key, int64_t lo, int64_t hi, int64
     return true;
 }
 
-static bool get_bool(json_t *root, const char *key, bool *out, srv_api_error *e)
+static bool get_bool(json_t *root, const char *key, bool *out, http_api_error *e)
 {
     json_t *v = field(root, key);
     if (!v)
@@ -97,9 +97,9 @@ static bool get_bool(json_t *root, const char *key, bool *out, srv_api_error *e)
 
 /* A message's content as one string: a string, null (assistant turns with tool calls),
  * or an array of {"type": "text", "text": ...} parts, concatenated. */
-static bool content_text(json_t *content, size_t im, json_t **out, srv_api_error *e)
+static bool content_text(json_t *content, size_t im, json_t **out, http_api_error *e)
 {
-    char param[SRV_ERR_TAG_BYTES];
+    char param[HTTP_ERR_TAG_BYTES];
     snprintf(param, sizeof param, "messages.[%zu].content", im);
     if (!content || json_is_null(content)) {
         *out = json_string("");
@@ -111,7 +111,7 @@ static bool content_text(json_t *content, size_t im, json_t **out, srv_api_error
     }
     if (!json_is_array(content))
         return bad_type(e, param, "a string or an array of content parts", content);
-    srv_buf b = { 0 };
+    http_buf b = { 0 };
     size_t i;
     json_t *part;
     json_array_foreach(content, i, part) {
@@ -119,46 +119,46 @@ static bool content_text(json_t *content, size_t im, json_t **out, srv_api_error
         json_t *text = json_is_object(part) ? json_object_get(part, "text") : NULL;
         if (!json_is_string(type) || strcmp(json_string_value(type), "text") != 0 || !json_is_string(text)) {
             free(b.data);
-            return srv_fail(e, SRV_ERR_BAD_REQUEST, param, "invalid_value",
+            return http_fail(e, HTTP_ERR_BAD_REQUEST, param, "invalid_value",
                             "Invalid '%s': part %zu is not a {\"type\": \"text\", \"text\": ...} part (this model "
                             "reads text only).",
                             param, i);
         }
-        srv_buf_append(&b, json_string_value(text), json_string_length(text));
+        http_buf_append(&b, json_string_value(text), json_string_length(text));
     }
     *out = b.oom ? NULL : json_stringn(b.data ? b.data : "", b.len);
     free(b.data);
     if (!*out)
-        return srv_fail(e, SRV_ERR_INTERNAL, NULL, NULL, "out of memory");
+        return http_fail(e, HTTP_ERR_INTERNAL, NULL, NULL, "out of memory");
     return true;
 }
 
-static bool parse_messages(json_t *root, srv_request *r, srv_api_error *e)
+static bool parse_messages(json_t *root, srv_request *r, http_api_error *e)
 {
     static const char *const roles[] = { "system", "developer", "user", "assistant", "tool", "function" };
     json_t *msgs = json_object_get(root, "messages");
     if (!msgs || json_is_null(msgs))
-        return srv_fail(e, SRV_ERR_BAD_REQUEST, "messages", "missing_required_parameter",
+        return http_fail(e, HTTP_ERR_BAD_REQUEST, "messages", "missing_required_parameter",
                         "Missing required parameter: 'messages'.");
     if (!json_is_array(msgs))
         return bad_type(e, "messages", "an array", msgs);
     if (json_array_size(msgs) == 0)
-        return srv_fail(e, SRV_ERR_BAD_REQUEST, "messages", "empty_array",
+        return http_fail(e, HTTP_ERR_BAD_REQUEST, "messages", "empty_array",
                         "Invalid 'messages': empty array. Expected an array with minimum length 1.");
     r->messages = json_array();
     if (!r->messages)
-        return srv_fail(e, SRV_ERR_INTERNAL, NULL, NULL, "out of memory");
+        return http_fail(e, HTTP_ERR_INTERNAL, NULL, NULL, "out of memory");
     size_t i;
     json_t *m;
     json_array_foreach(msgs, i, m) {
-        char param[SRV_ERR_TAG_BYTES];
+        char param[HTTP_ERR_TAG_BYTES];
         snprintf(param, sizeof param, "messages.[%zu]", i);
         if (!json_is_object(m))
             return bad_type(e, param, "an object", m);
         json_t *role = json_object_get(m, "role");
         snprintf(param, sizeof param, "messages.[%zu].role", i);
         if (!role)
-            return srv_fail(e, SRV_ERR_BAD_REQUEST, param, "missing_required_parameter",
+            return http_fail(e, HTTP_ERR_BAD_REQUEST, param, "missing_required_parameter",
                             "Missing required parameter: '%s'.", param);
         if (!json_is_string(role))
             return bad_type(e, param, "a string", role);
@@ -166,7 +166,7 @@ static bool parse_messages(json_t *root, srv_request *r, srv_api_error *e)
         for (size_t k = 0; k < sizeof roles / sizeof roles[0]; k++)
             known = known || strcmp(json_string_value(role), roles[k]) == 0;
         if (!known)
-            return srv_fail(e, SRV_ERR_BAD_REQUEST, param, "invalid_value",
+            return http_fail(e, HTTP_ERR_BAD_REQUEST, param, "invalid_value",
                             "Invalid value for '%s': expected one of 'system', 'developer', 'user', 'assistant', "
                             "'tool' or 'function'.",
                             param);
@@ -176,7 +176,7 @@ static bool parse_messages(json_t *root, srv_request *r, srv_api_error *e)
         /* the template sees every other key too (name, tool_calls, tool_call_id) */
         json_t *copy = json_deep_copy(m);
         if (!copy || json_object_set_new(copy, "content", text) != 0 || json_array_append_new(r->messages, copy) != 0)
-            return srv_fail(e, SRV_ERR_INTERNAL, NULL, NULL, "out of memory");
+            return http_fail(e, HTTP_ERR_INTERNAL, NULL, NULL, "out of memory");
     }
     json_t *tools = field(root, "tools");
     if (tools) {
@@ -193,30 +193,30 @@ static bool parse_messages(json_t *root, srv_request *r, srv_api_error *e)
         size_t last = json_array_size(r->messages) - 1;
         json_t *lm = json_array_get(r->messages, last);
         if (strcmp(json_string_value(json_object_get(lm, "role")), "assistant") != 0)
-            return srv_fail(e, SRV_ERR_BAD_REQUEST, "continue_final_message", "invalid_value",
+            return http_fail(e, HTTP_ERR_BAD_REQUEST, "continue_final_message", "invalid_value",
                             "'continue_final_message' needs the last message to be the assistant's.");
         if (!(r->assistant_prefix = strdup(json_string_value(json_object_get(lm, "content")))))
-            return srv_fail(e, SRV_ERR_INTERNAL, NULL, NULL, "out of memory");
+            return http_fail(e, HTTP_ERR_INTERNAL, NULL, NULL, "out of memory");
         json_array_remove(r->messages, last);
     }
     return true;
 }
 
 /* Token ids from an array of integers into *pr; param names the element for errors. */
-static bool prompt_ids(json_t *arr, const char *param, srv_prompt *pr, srv_api_error *e)
+static bool prompt_ids(json_t *arr, const char *param, srv_prompt *pr, http_api_error *e)
 {
     size_t n = json_array_size(arr);
     if (n == 0)
-        return srv_fail(e, SRV_ERR_BAD_REQUEST, param, "empty_array", "Invalid '%s': empty array.", param);
+        return http_fail(e, HTTP_ERR_BAD_REQUEST, param, "empty_array", "Invalid '%s': empty array.", param);
     if (n > INT32_MAX)
-        return srv_fail(e, SRV_ERR_BAD_REQUEST, param, "invalid_value", "Invalid '%s': too many tokens.", param);
+        return http_fail(e, HTTP_ERR_BAD_REQUEST, param, "invalid_value", "Invalid '%s': too many tokens.", param);
     pr->ids = malloc(n * sizeof *pr->ids);
     if (!pr->ids)
-        return srv_fail(e, SRV_ERR_INTERNAL, NULL, NULL, "out of memory");
+        return http_fail(e, HTTP_ERR_INTERNAL, NULL, NULL, "out of memory");
     for (size_t i = 0; i < n; i++) {
         json_t *t = json_array_get(arr, i);
         if (!json_is_integer(t) || json_integer_value(t) < 0 || json_integer_value(t) > INT32_MAX)
-            return srv_fail(e, SRV_ERR_BAD_REQUEST, param, "invalid_type",
+            return http_fail(e, HTTP_ERR_BAD_REQUEST, param, "invalid_type",
                             "Invalid '%s': element %zu is not a token id (a non-negative integer).", param, i);
         pr->ids[i] = (ponder_token)json_integer_value(t);
     }
@@ -224,40 +224,40 @@ static bool prompt_ids(json_t *arr, const char *param, srv_prompt *pr, srv_api_e
     return true;
 }
 
-static bool prompt_text(json_t *str, srv_prompt *pr, srv_api_error *e)
+static bool prompt_text(json_t *str, srv_prompt *pr, http_api_error *e)
 {
     pr->len = json_string_length(str);
     pr->text = malloc(pr->len + 1);
     if (!pr->text)
-        return srv_fail(e, SRV_ERR_INTERNAL, NULL, NULL, "out of memory");
+        return http_fail(e, HTTP_ERR_INTERNAL, NULL, NULL, "out of memory");
     memcpy(pr->text, json_string_value(str), pr->len + 1);
     return true;
 }
 
 /* OpenAI's four forms: "text", ["text", ...], [id, ...], [[id, ...], ...]. A list of
  * prompts is answered with n choices per prompt, prompt-major. */
-static bool parse_prompt(json_t *root, srv_request *r, srv_api_error *e)
+static bool parse_prompt(json_t *root, srv_request *r, http_api_error *e)
 {
     json_t *p = json_object_get(root, "prompt");
     if (!p || json_is_null(p))
-        return srv_fail(e, SRV_ERR_BAD_REQUEST, "prompt", "missing_required_parameter",
+        return http_fail(e, HTTP_ERR_BAD_REQUEST, "prompt", "missing_required_parameter",
                         "Missing required parameter: 'prompt'.");
     if (!json_is_string(p) && !json_is_array(p))
         return bad_type(e, "prompt", "a string, an array of strings, an array of token ids or an array of token-id arrays", p);
     size_t n = json_is_string(p) ? 1 : json_array_size(p);
     if (n == 0)
-        return srv_fail(e, SRV_ERR_BAD_REQUEST, "prompt", "empty_array", "Invalid 'prompt': empty array.");
+        return http_fail(e, HTTP_ERR_BAD_REQUEST, "prompt", "empty_array", "Invalid 'prompt': empty array.");
     json_t *first = json_is_array(p) ? json_array_get(p, 0) : p;
     bool list = json_is_array(p) && (json_is_string(first) || json_is_array(first));
     if (json_is_array(p) && !list)
         n = 1; /* one prompt of token ids */
     if (n > SRV_MAX_PROMPTS)
-        return srv_fail(e, SRV_ERR_BAD_REQUEST, "prompt", "invalid_value",
+        return http_fail(e, HTTP_ERR_BAD_REQUEST, "prompt", "invalid_value",
                         "Invalid 'prompt': %zu prompts given; at most %d are allowed in one request.", n,
                         SRV_MAX_PROMPTS);
     r->prompts = calloc(n, sizeof *r->prompts);
     if (!r->prompts)
-        return srv_fail(e, SRV_ERR_INTERNAL, NULL, NULL, "out of memory");
+        return http_fail(e, HTTP_ERR_INTERNAL, NULL, NULL, "out of memory");
     r->n_prompts = (int32_t)n;
     if (json_is_string(p))
         return prompt_text(p, &r->prompts[0], e);
@@ -265,7 +265,7 @@ static bool parse_prompt(json_t *root, srv_request *r, srv_api_error *e)
         return prompt_ids(p, "prompt", &r->prompts[0], e);
     for (size_t i = 0; i < n; i++) {
         json_t *item = json_array_get(p, i);
-        char param[SRV_ERR_TAG_BYTES];
+        char param[HTTP_ERR_TAG_BYTES];
         snprintf(param, sizeof param, "prompt.[%zu]", i);
         /* all items of one kind, as OpenAI's schema (array of strings or of token arrays) */
         if (json_is_string(first) ? !json_is_string(item) : !json_is_array(item))
@@ -276,7 +276,7 @@ static bool parse_prompt(json_t *root, srv_request *r, srv_api_error *e)
     return true;
 }
 
-static bool parse_stop(json_t *root, srv_request *r, srv_api_error *e)
+static bool parse_stop(json_t *root, srv_request *r, http_api_error *e)
 {
     json_t *s = field(root, "stop");
     if (!s)
@@ -288,7 +288,7 @@ static bool parse_stop(json_t *root, srv_request *r, srv_api_error *e)
     if (json_is_array(s)) {
         n = json_array_size(s);
         if (n > SRV_MAX_STOP)
-            return srv_fail(e, SRV_ERR_BAD_REQUEST, "stop", "invalid_value",
+            return http_fail(e, HTTP_ERR_BAD_REQUEST, "stop", "invalid_value",
                             "Invalid 'stop': %zu sequences given; at most %d are allowed.", n, SRV_MAX_STOP);
         for (size_t i = 0; i < n; i++)
             arr[i] = json_array_get(s, i);
@@ -303,13 +303,13 @@ static bool parse_stop(json_t *root, srv_request *r, srv_api_error *e)
             continue; /* an empty stop string would end every answer at once; OpenAI ignores it */
         r->stop[r->n_stop] = strdup(json_string_value(items[i]));
         if (!r->stop[r->n_stop])
-            return srv_fail(e, SRV_ERR_INTERNAL, NULL, NULL, "out of memory");
+            return http_fail(e, HTTP_ERR_INTERNAL, NULL, NULL, "out of memory");
         r->n_stop++;
     }
     return true;
 }
 
-static bool parse_logprobs(json_t *root, srv_request *r, srv_api_error *e)
+static bool parse_logprobs(json_t *root, srv_request *r, http_api_error *e)
 {
     int64_t k = 0;
     bool given = false;
@@ -319,7 +319,7 @@ static bool parse_logprobs(json_t *root, srv_request *r, srv_api_error *e)
         if (!get_int(root, "top_logprobs", 0, PONDER_GEN_MAX_TOP_LOGPROBS, &k, &given, e))
             return false;
         if (given && !r->logprobs)
-            return srv_fail(e, SRV_ERR_BAD_REQUEST, "top_logprobs", "invalid_value",
+            return http_fail(e, HTTP_ERR_BAD_REQUEST, "top_logprobs", "invalid_value",
                             "Invalid 'top_logprobs': 'logprobs' must be set to true when 'top_logprobs' is used.");
     } else {
         if (!get_int(root, "logprobs", 0, SRV_MAX_LEGACY_LOGPROBS, &k, &given, e))
@@ -334,7 +334,7 @@ static bool parse_logprobs(json_t *root, srv_request *r, srv_api_error *e)
  * "answer": "number" | "choice" | "text", "cue": true | false}. samples replaces the strategy's N
  * (sc, asc, bon); direct and cot are one chain. cue: false leaves out the chain-of-thought cue,
  * for models trained on their own format (the arith models; the cascade's stages). */
-static bool parse_ponder(json_t *root, srv_request *r, srv_api_error *e)
+static bool parse_ponder(json_t *root, srv_request *r, http_api_error *e)
 {
     r->strategy.kind = PONDER_THINK_DIRECT;
     r->strategy.n_samples = 1;
@@ -350,7 +350,7 @@ static bool parse_ponder(json_t *root, srv_request *r, srv_api_error *e)
             return bad_type(e, "ponder.strategy", "a string", st);
         ponder_error perr;
         if (ponder_strategy_parse(json_string_value(st), &r->strategy, &perr) != PONDER_OK)
-            return srv_fail(e, SRV_ERR_BAD_REQUEST, "ponder.strategy", "invalid_value", "Invalid 'ponder.strategy': %s.",
+            return http_fail(e, HTTP_ERR_BAD_REQUEST, "ponder.strategy", "invalid_value", "Invalid 'ponder.strategy': %s.",
                             perr.msg);
         r->strategy_given = true;
     }
@@ -363,7 +363,7 @@ static bool parse_ponder(json_t *root, srv_request *r, srv_api_error *e)
     if (given) {
         bool one = r->strategy.kind == PONDER_THINK_DIRECT || r->strategy.kind == PONDER_THINK_COT;
         if (one && samples != 1 && r->strategy_given)
-            return srv_fail(e, SRV_ERR_BAD_REQUEST, "ponder.samples", "invalid_value",
+            return http_fail(e, HTTP_ERR_BAD_REQUEST, "ponder.samples", "invalid_value",
                             "Invalid 'ponder.samples': the %s strategy runs one chain; use sc, asc or bon for %lld.",
                             ponder_think_kind_name(r->strategy.kind), (long long)samples);
         r->samples = (int32_t)samples;
@@ -384,26 +384,26 @@ static bool parse_ponder(json_t *root, srv_request *r, srv_api_error *e)
         while (k < 3 && strcmp(json_string_value(ak), kinds[k].name) != 0)
             k++;
         if (k == 3)
-            return srv_fail(e, SRV_ERR_BAD_REQUEST, "ponder.answer", "invalid_value",
+            return http_fail(e, HTTP_ERR_BAD_REQUEST, "ponder.answer", "invalid_value",
                             "Invalid value for 'ponder.answer': expected 'number', 'choice' or 'text'.");
         r->answer_kind = kinds[k].kind;
     }
     return true;
 }
 
-bool srv_request_parse(srv_endpoint kind, const char *body, size_t len, srv_request *r, srv_api_error *e)
+bool srv_request_parse(srv_endpoint kind, const char *body, size_t len, srv_request *r, http_api_error *e)
 {
     memset(r, 0, sizeof *r);
     r->kind = kind;
     json_error_t jerr;
     json_t *root = json_loadb(body, len, 0, &jerr);
     if (!root)
-        return srv_fail(e, SRV_ERR_BAD_REQUEST, NULL, "invalid_json",
+        return http_fail(e, HTTP_ERR_BAD_REQUEST, NULL, "invalid_json",
                         "We could not parse the JSON body of your request: %s (line %d, column %d).", jerr.text,
                         jerr.line, jerr.column);
     bool ok = false;
     if (!json_is_object(root)) {
-        srv_fail(e, SRV_ERR_BAD_REQUEST, NULL, "invalid_json", "The request body must be a JSON object, not %s.",
+        http_fail(e, HTTP_ERR_BAD_REQUEST, NULL, "invalid_json", "The request body must be a JSON object, not %s.",
                  json_kind(root));
         goto done;
     }
@@ -414,7 +414,7 @@ bool srv_request_parse(srv_endpoint kind, const char *body, size_t len, srv_requ
         goto done;
     }
     if (model && !(r->model = strdup(json_string_value(model)))) {
-        srv_fail(e, SRV_ERR_INTERNAL, NULL, NULL, "out of memory");
+        http_fail(e, HTTP_ERR_INTERNAL, NULL, NULL, "out of memory");
         goto done;
     }
     if (kind == SRV_EP_CHAT ? !parse_messages(root, r, e) : !parse_prompt(root, r, e))
@@ -460,7 +460,7 @@ bool srv_request_parse(srv_endpoint kind, const char *body, size_t len, srv_requ
             goto done;
         }
         if (!r->stream) {
-            srv_fail(e, SRV_ERR_BAD_REQUEST, "stream_options", "invalid_value",
+            http_fail(e, HTTP_ERR_BAD_REQUEST, "stream_options", "invalid_value",
                      "The 'stream_options' parameter is only allowed when 'stream' is enabled.");
             goto done;
         }
@@ -510,8 +510,8 @@ char *srv_chat_vars_json(const srv_request *r, const char *bos, const char *eos)
     if (!v)
         return NULL;
     json_object_set(v, "messages", r->messages);
-    json_object_set_new(v, "bos_token", srv_json_string_lossy(bos ? bos : "", bos ? strlen(bos) : 0));
-    json_object_set_new(v, "eos_token", srv_json_string_lossy(eos ? eos : "", eos ? strlen(eos) : 0));
+    json_object_set_new(v, "bos_token", http_json_string_lossy(bos ? bos : "", bos ? strlen(bos) : 0));
+    json_object_set_new(v, "eos_token", http_json_string_lossy(eos ? eos : "", eos ? strlen(eos) : 0));
     json_object_set_new(v, "add_generation_prompt", json_true());
     if (r->tools)
         json_object_set(v, "tools", r->tools);
@@ -522,19 +522,19 @@ char *srv_chat_vars_json(const srv_request *r, const char *bos, const char *eos)
 
 char *srv_render_chatml(const json_t *messages)
 {
-    srv_buf b = { 0 };
+    http_buf b = { 0 };
     size_t i;
     json_t *m;
     json_array_foreach(messages, i, m) {
         json_t *role = json_object_get(m, "role");
         json_t *content = json_object_get(m, "content");
-        srv_buf_append(&b, "<|im_start|>", 12);
-        srv_buf_append(&b, json_string_value(role), json_string_length(role));
-        srv_buf_append(&b, "\n", 1);
-        srv_buf_append(&b, json_string_value(content), json_string_length(content));
-        srv_buf_append(&b, "<|im_end|>\n", 11);
+        http_buf_append(&b, "<|im_start|>", 12);
+        http_buf_append(&b, json_string_value(role), json_string_length(role));
+        http_buf_append(&b, "\n", 1);
+        http_buf_append(&b, json_string_value(content), json_string_length(content));
+        http_buf_append(&b, "<|im_end|>\n", 11);
     }
-    srv_buf_append(&b, "<|im_start|>assistant\n", 22);
+    http_buf_append(&b, "<|im_start|>assistant\n", 22);
     if (b.oom) {
         free(b.data);
         return NULL;

@@ -46,11 +46,11 @@ static json_t *ponder_json(const srv_stats *st)
          * every chain's extracted answer is here */
         char name[32];
         json_object_set_new(p, "strategy", json_string(ponder_strategy_format(&t->strategy, name, sizeof name)));
-        json_object_set_new(p, "answer", t->answer ? srv_json_string_lossy(t->answer, strlen(t->answer)) : json_null());
+        json_object_set_new(p, "answer", t->answer ? http_json_string_lossy(t->answer, strlen(t->answer)) : json_null());
         json_t *votes = json_object();
         for (int32_t i = 0; i < t->n_votes; i++) {
             /* a text answer is cut at PONDER_ANSWER_BYTES, maybe inside a UTF-8 sequence */
-            json_t *key = srv_json_string_lossy(t->votes[i].answer, strlen(t->votes[i].answer));
+            json_t *key = http_json_string_lossy(t->votes[i].answer, strlen(t->votes[i].answer));
             if (key)
                 json_object_set_new(votes, json_string_value(key), json_integer(t->votes[i].count));
             json_decref(key);
@@ -64,7 +64,7 @@ static json_t *ponder_json(const srv_stats *st)
         for (int32_t i = 0; i < t->n_samples; i++) {
             const ponder_think_sample *c = &t->samples[i];
             json_t *o = json_object();
-            json_object_set_new(o, "answer", c->answer[0] ? srv_json_string_lossy(c->answer, strlen(c->answer)) : json_null());
+            json_object_set_new(o, "answer", c->answer[0] ? http_json_string_lossy(c->answer, strlen(c->answer)) : json_null());
             json_object_set_new(o, "tokens", json_integer(c->n_tokens));
             json_object_set_new(o, "mean_logprob", json_real(c->mean_logprob));
             json_array_append_new(chains, o);
@@ -82,7 +82,7 @@ static json_t *meta_object(const srv_request *r, const srv_meta *m, bool chunk)
                                              : "text_completion";
     json_object_set_new(o, "object", json_string(obj));
     json_object_set_new(o, "created", json_integer(m->created));
-    json_object_set_new(o, "model", srv_json_string_lossy(m->model, strlen(m->model)));
+    json_object_set_new(o, "model", http_json_string_lossy(m->model, strlen(m->model)));
     json_object_set_new(o, "system_fingerprint", json_string(m->fingerprint));
     return o;
 }
@@ -109,7 +109,7 @@ static json_t *chat_token_json(const ponder_tokenizer *tok, const ponder_gen_tok
     char buf[SRV_PIECE_BYTES];
     int32_t n = piece_of(tok, t->token, buf, sizeof buf);
     json_t *o = json_object();
-    json_object_set_new(o, "token", srv_json_string_lossy(buf, (size_t)n));
+    json_object_set_new(o, "token", http_json_string_lossy(buf, (size_t)n));
     json_object_set_new(o, "logprob", json_real(t->logprob));
     json_t *bytes = json_array();
     for (int32_t i = 0; i < n; i++)
@@ -148,7 +148,7 @@ static json_t *legacy_logprobs_json(const ponder_tokenizer *tok, const srv_logpr
     for (int32_t i = 0; i < n; i++) {
         char buf[SRV_PIECE_BYTES];
         int32_t len = piece_of(tok, lp[i].chosen.token, buf, sizeof buf);
-        json_array_append_new(tokens, srv_json_string_lossy(buf, (size_t)len));
+        json_array_append_new(tokens, http_json_string_lossy(buf, (size_t)len));
         json_array_append_new(lps, json_real(lp[i].chosen.logprob));
         json_array_append_new(offs, json_integer((json_int_t)off));
         off += (size_t)len;
@@ -157,7 +157,7 @@ static json_t *legacy_logprobs_json(const ponder_tokenizer *tok, const srv_logpr
             for (int32_t j = 0; j < lp[i].n_top; j++) {
                 char b2[SRV_PIECE_BYTES];
                 int32_t l2 = piece_of(tok, lp[i].top[j].token, b2, sizeof b2);
-                json_t *key = srv_json_string_lossy(b2, (size_t)l2);
+                json_t *key = http_json_string_lossy(b2, (size_t)l2);
                 if (key && !json_object_get(t, json_string_value(key))) /* keys: first (best) wins */
                     json_object_set_new(t, json_string_value(key), json_real(lp[i].top[j].logprob));
                 json_decref(key);
@@ -203,7 +203,7 @@ char *srv_build_response(const srv_request *r, const srv_meta *m, const ponder_t
         const srv_choice *c = &choices[i];
         json_t *ch = json_object();
         json_object_set_new(ch, "index", json_integer(i));
-        json_t *text = srv_json_string_lossy(c->text ? c->text : "", c->text_len);
+        json_t *text = http_json_string_lossy(c->text ? c->text : "", c->text_len);
         json_t *lp = json_null();
         if (r->logprobs)
             lp = r->kind == SRV_EP_CHAT ? chat_logprobs_json(tok, c->lp, c->n_lp)
@@ -246,11 +246,11 @@ char *srv_build_chunk(const srv_request *r, const srv_meta *m, const ponder_toke
             json_object_set_new(delta, "content", json_string(""));
             json_object_set_new(delta, "refusal", json_null());
         } else if (d->text_len || !final) {
-            json_object_set_new(delta, "content", srv_json_string_lossy(d->text ? d->text : "", d->text_len));
+            json_object_set_new(delta, "content", http_json_string_lossy(d->text ? d->text : "", d->text_len));
         }
         json_object_set_new(ch, "delta", delta);
     } else {
-        json_object_set_new(ch, "text", srv_json_string_lossy(d->text ? d->text : "", d->text_len));
+        json_object_set_new(ch, "text", http_json_string_lossy(d->text ? d->text : "", d->text_len));
     }
     json_object_set_new(ch, "logprobs", lp);
     json_object_set_new(ch, "finish_reason", final ? json_string(srv_finish_reason(d->finish)) : json_null());

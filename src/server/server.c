@@ -24,13 +24,6 @@ ponder_server_params ponder_server_params_default(void)
     return p;
 }
 
-double srv_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1.0e6;
-}
-
 void srv_log(const struct ponder_server *s, ponder_log_level level, const char *fmt, ...)
 {
     if (!s->p.log)
@@ -127,7 +120,7 @@ ponder_status ponder_server_create(const char *model_path, const ponder_server_p
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->engine_cv, NULL);
     pthread_cond_init(&s->streams_cv, NULL);
-    srv_metrics_init(&s->metrics);
+    http_metrics_init(&s->metrics);
 
     const char *base = strrchr(model_path, '/');
     base = base ? base + 1 : model_path;
@@ -231,7 +224,7 @@ void ponder_server_free(ponder_server *s)
     free(s->bos_text);
     free(s->eos_text);
     free(s->api_key);
-    srv_metrics_destroy(&s->metrics);
+    http_metrics_destroy(&s->metrics);
     pthread_cond_destroy(&s->engine_cv);
     pthread_cond_destroy(&s->streams_cv);
     pthread_mutex_destroy(&s->mu);

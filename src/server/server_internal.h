@@ -1,7 +1,8 @@
 /*
  * server_internal.h — the server's parts that need no sockets, so the unit tests and
- * the fuzz harness reach them: the error table, request parsing and validation, response
- * and stream-chunk building, Prometheus metrics, the embedded web assets.
+ * the fuzz harness reach them: request parsing and validation, response and stream-chunk
+ * building, the embedded web assets. The error table, metrics and buffers are the HTTP
+ * layer's (http/http.h), shared with the router.
  */
 #ifndef PONDER_SERVER_INTERNAL_H
 #define PONDER_SERVER_INTERNAL_H
@@ -13,56 +14,11 @@
 
 #include <jansson.h>
 
+#include "http/http.h"
+
 #include "ponder/gen.h"
 #include "ponder/think.h"
 #include "ponder/tokenizer.h"
-
-/* ---- errors: one table maps each kind to its HTTP status and OpenAI error type ---- */
-typedef enum srv_err {
-    SRV_ERR_BAD_REQUEST = 0, /* 400 invalid_request_error */
-    SRV_ERR_UNAUTHORIZED,    /* 401 invalid_request_error (code invalid_api_key) */
-    SRV_ERR_NOT_FOUND,       /* 404 invalid_request_error (unknown path, model_not_found) */
-    SRV_ERR_METHOD,          /* 405 invalid_request_error */
-    SRV_ERR_TOO_LARGE,       /* 413 invalid_request_error */
-    SRV_ERR_RATE_LIMIT,      /* 429 requests (code rate_limit_exceeded), with Retry-After */
-    SRV_ERR_INTERNAL,        /* 500 server_error */
-    SRV_ERR_UNAVAILABLE,     /* 503 server_error (shutting down) */
-    SRV_ERR_COUNT
-} srv_err;
-
-int srv_err_http_status(srv_err kind);
-const char *srv_err_type(srv_err kind);
-
-#define SRV_ERR_MSG_BYTES 512
-#define SRV_ERR_TAG_BYTES 64
-
-typedef struct srv_api_error {
-    srv_err kind;
-    char message[SRV_ERR_MSG_BYTES];
-    char param[SRV_ERR_TAG_BYTES]; /* "" → null */
-    char code[SRV_ERR_TAG_BYTES];  /* "" → null */
-} srv_api_error;
-
-/* Fills e; param and code may be NULL. Returns false so validators can `return srv_fail(...)`. */
-bool srv_fail(srv_api_error *e, srv_err kind, const char *param, const char *code, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 5, 6)))
-#endif
-    ;
-/* {"error":{"message","type","param","code"}} as a malloc'ed string (NULL: out of memory). */
-char *srv_error_json(const srv_api_error *e);
-
-/* ---- request bodies (body.c) ---- */
-
-/* A body read in pieces, NUL-terminated; past max_bytes it is dropped and too_large set. */
-typedef struct srv_body {
-    char *data; /* NULL until the first byte */
-    size_t len, cap;
-    bool too_large;
-} srv_body;
-
-bool srv_body_append(srv_body *b, const char *data, size_t n, size_t max_bytes); /* false: out of memory */
-void srv_body_free(srv_body *b);
 
 /* ---- requests ---- */
 typedef enum srv_endpoint { SRV_EP_CHAT = 0, SRV_EP_COMPLETION } srv_endpoint;
@@ -106,7 +62,7 @@ typedef struct srv_request {
 
 /* Parses and validates a request body. Unknown fields are ignored; null means absent, as
  * OpenAI accepts. On failure *e names the param and false is returned (r is then empty). */
-bool srv_request_parse(srv_endpoint kind, const char *body, size_t len, srv_request *r, srv_api_error *e);
+bool srv_request_parse(srv_endpoint kind, const char *body, size_t len, srv_request *r, http_api_error *e);
 void srv_request_free(srv_request *r);
 /* Choices in the response: n per prompt, prompt-major (index = prompt_i * n + j, as OpenAI). */
 static inline int32_t srv_request_n_choices(const srv_request *r)
@@ -172,38 +128,6 @@ char *srv_build_chunk(const srv_request *r, const srv_meta *m, const ponder_toke
 /* The usage chunk (include_usage): empty choices, usage and the ponder object. */
 char *srv_build_usage_chunk(const srv_request *r, const srv_meta *m, const srv_stats *st);
 
-/* A JSON string of bytes, invalid UTF-8 replaced by U+FFFD. NULL only out of memory. */
-json_t *srv_json_string_lossy(const char *s, size_t n);
-
-/* ---- metrics ---- */
-#define SRV_HIST_BUCKETS 14
-#define SRV_STATUS_SLOTS 8 /* distinct status codes counted */
-
-typedef struct srv_histogram {
-    uint64_t counts[SRV_HIST_BUCKETS + 1]; /* last: +Inf */
-    double sum;
-    uint64_t n;
-} srv_histogram;
-
-typedef struct srv_metrics {
-    pthread_mutex_t mu;
-    int status_code[SRV_STATUS_SLOTS];
-    uint64_t status_count[SRV_STATUS_SLOTS];
-    uint64_t prompt_tokens, completion_tokens;
-    srv_histogram latency, ttft;
-    int64_t queue_depth, active_requests, active_sequences;
-} srv_metrics;
-
-void srv_metrics_init(srv_metrics *m);
-void srv_metrics_destroy(srv_metrics *m);
-void srv_metrics_count_status(srv_metrics *m, int http_status);
-void srv_metrics_add_tokens(srv_metrics *m, int64_t prompt, int64_t completion);
-void srv_metrics_observe_latency(srv_metrics *m, double seconds);
-void srv_metrics_observe_ttft(srv_metrics *m, double seconds);
-void srv_metrics_set_load(srv_metrics *m, int64_t queue_depth, int64_t active_requests, int64_t active_sequences);
-/* Prometheus text exposition format 0.0.4, malloc'ed. */
-char *srv_metrics_render(srv_metrics *m);
-
 /* ---- the embedded web page (generated at build time from web/) ---- */
 typedef struct srv_asset {
     const char *path;           /* "/index.html" */
@@ -214,18 +138,5 @@ extern const srv_asset srv_web_assets[];
 extern const size_t srv_web_n_assets;
 const srv_asset *srv_web_find(const char *url); /* "/" → /index.html; NULL if absent */
 const char *srv_mime_type(const char *path);
-
-/* ---- small growable string ---- */
-typedef struct srv_buf {
-    char *data;
-    size_t len, cap;
-    bool oom;
-} srv_buf;
-bool srv_buf_append(srv_buf *b, const char *s, size_t n);
-bool srv_buf_printf(srv_buf *b, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
 
 #endif /* PONDER_SERVER_INTERNAL_H */

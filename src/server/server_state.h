@@ -1,6 +1,7 @@
 /*
- * server_state.h — the server object and the job that carries one request between an
- * HTTP handler thread and the engine thread. Shared by engine.c and http.c only.
+ * server_state.h — the server object, the job that carries one request between a caller's
+ * thread (an HTTP handler, a router worker) and the engine thread, and the call that reads
+ * a job back. Shared by the server's own files only.
  *
  * Locking: one mutex (s->mu) guards the inbox, every job's fields after submission and
  * the counters below; the engine waits on s->engine_cv, a handler on its job->cond. The
@@ -108,12 +109,11 @@ struct ponder_server {
     pthread_t engine;
     uint64_t id_state;
 
-    void *daemon;                 /* struct MHD_Daemon */
+    http_front *front;            /* NULL until started */
     int port;
-    srv_metrics metrics;
+    http_metrics metrics;
 };
 
-double srv_now_ms(void);
 void srv_log(const struct ponder_server *s, ponder_log_level level, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
@@ -126,6 +126,42 @@ void srv_job_unref(srv_job *j);   /* with s->mu held */
 void *srv_engine_main(void *arg);
 /* Hands a job to the engine (s->mu held); false if the server is full (429) or stopping. */
 void srv_engine_enqueue(struct ponder_server *s, srv_job *j);
+
+/* prompt.c: parses and validates a body, resolves the model name (a strategy prefix
+ * before the served id), sets up the strategy and tokenizes the prompts. false: *e. */
+bool srv_job_prepare(struct ponder_server *s, srv_job *j, srv_endpoint kind, const char *body, size_t len,
+                     http_api_error *e);
+
+/* call.c: one request read back by its caller. */
+typedef struct srv_call {
+    struct ponder_server *s;
+    srv_job *job;                 /* the caller's reference */
+    srv_meta meta;
+    /* a stream */
+    size_t ev_pos;
+    int32_t n_fin;                /* finish events streamed */
+    size_t *text_offset;          /* per choice (completions logprobs) */
+    bool started, ended;
+    bool counted;                 /* in s->n_streams */
+} srv_call;
+
+typedef enum srv_fill { SRV_FILL_MORE = 0, SRV_FILL_TIMEOUT, SRV_FILL_END } srv_fill;
+
+/* Prepares the body and hands the job to the engine; returns once it is running, or false
+ * with *e (refused, busy: 429, shutting down: 503). Either way srv_call_end follows. */
+bool srv_call_start(struct ponder_server *s, srv_call *c, srv_endpoint kind, const char *body, size_t len,
+                    double t_arrival_ms, http_api_error *e);
+bool srv_call_streams(const srv_call *c);
+/* Not streaming: waits for the answer, asking gone(user) every poll_ms; true when it
+ * came, false when gone said the client left (the job is then cancelled). */
+bool srv_call_wait(srv_call *c, bool (*gone)(void *user), void *user, int poll_ms);
+/* After srv_call_wait: the completion object (malloc'ed), or NULL and *e. */
+char *srv_call_response(srv_call *c, http_api_error *e);
+/* Streaming: appends the next SSE bytes ("data: ...\n\n", an error event if the job was
+ * aborted, then "data: [DONE]\n\n"), waiting up to wait_ms for them. */
+srv_fill srv_call_stream(srv_call *c, http_buf *out, int wait_ms);
+/* Cancels the job if it still runs and drops the reference; c may be half-started. */
+void srv_call_end(srv_call *c);
 
 /* http.c */
 ponder_status srv_http_start(struct ponder_server *s, ponder_error *err);

@@ -1,7 +1,8 @@
 /*
- * test_server_api.c — the server's socket-free parts: the error table, request parsing
- * and validation (every rejection names its param as OpenAI does), ChatML, response and
- * stream-chunk shapes (against the stories260K tokenizer), Prometheus rendering.
+ * test_server_api.c — the server's socket-free parts: request parsing and validation (every
+ * rejection names its param as OpenAI does), ChatML, response and stream-chunk shapes
+ * (against the stories260K tokenizer); and the HTTP layer's (src/http) error table and
+ * Prometheus rendering, which the server's answers go through.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,7 +18,7 @@
 #include "server/server_internal.h"
 #include "testutil.h"
 
-static bool parse(srv_endpoint kind, const char *body, srv_request *r, srv_api_error *e)
+static bool parse(srv_endpoint kind, const char *body, srv_request *r, http_api_error *e)
 {
     return srv_request_parse(kind, body, strlen(body), r, e);
 }
@@ -26,11 +27,11 @@ static bool parse(srv_endpoint kind, const char *body, srv_request *r, srv_api_e
 static void expect_reject(srv_endpoint kind, const char *body, int http, const char *param, const char *code)
 {
     srv_request r;
-    srv_api_error e;
+    http_api_error e;
     memset(&e, 0, sizeof e);
     if (parse(kind, body, &r, &e))
         fail_msg("accepted: %s", body);
-    assert_int_equal(srv_err_http_status(e.kind), http);
+    assert_int_equal(http_err_http_status(e.kind), http);
     assert_string_equal(e.param, param ? param : "");
     if (code)
         assert_string_equal(e.code, code);
@@ -45,23 +46,23 @@ static void test_error_table(void **state)
 {
     (void)state;
     static const struct {
-        srv_err k;
+        http_err k;
         int http;
         const char *type;
     } rows[] = {
-        { SRV_ERR_BAD_REQUEST, 400, "invalid_request_error" }, { SRV_ERR_UNAUTHORIZED, 401, "invalid_request_error" },
-        { SRV_ERR_NOT_FOUND, 404, "invalid_request_error" },   { SRV_ERR_METHOD, 405, "invalid_request_error" },
-        { SRV_ERR_TOO_LARGE, 413, "invalid_request_error" },   { SRV_ERR_RATE_LIMIT, 429, "requests" },
-        { SRV_ERR_INTERNAL, 500, "server_error" },             { SRV_ERR_UNAVAILABLE, 503, "server_error" },
+        { HTTP_ERR_BAD_REQUEST, 400, "invalid_request_error" }, { HTTP_ERR_UNAUTHORIZED, 401, "invalid_request_error" },
+        { HTTP_ERR_NOT_FOUND, 404, "invalid_request_error" },   { HTTP_ERR_METHOD, 405, "invalid_request_error" },
+        { HTTP_ERR_TOO_LARGE, 413, "invalid_request_error" },   { HTTP_ERR_RATE_LIMIT, 429, "requests" },
+        { HTTP_ERR_INTERNAL, 500, "server_error" },             { HTTP_ERR_UNAVAILABLE, 503, "server_error" },
     };
-    assert_int_equal(sizeof rows / sizeof rows[0], SRV_ERR_COUNT);
+    assert_int_equal(sizeof rows / sizeof rows[0], HTTP_ERR_COUNT);
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-        assert_int_equal(srv_err_http_status(rows[i].k), rows[i].http);
-        assert_string_equal(srv_err_type(rows[i].k), rows[i].type);
+        assert_int_equal(http_err_http_status(rows[i].k), rows[i].http);
+        assert_string_equal(http_err_type(rows[i].k), rows[i].type);
     }
-    srv_api_error e;
-    srv_fail(&e, SRV_ERR_NOT_FOUND, "model", "model_not_found", "The model '%s' does not exist", "x\xff");
-    char *js = srv_error_json(&e);
+    http_api_error e;
+    http_fail(&e, HTTP_ERR_NOT_FOUND, "model", "model_not_found", "The model '%s' does not exist", "x\xff");
+    char *js = http_error_json(&e);
     json_t *o = json_loads(js, 0, NULL);
     assert_non_null(o);
     json_t *err = json_object_get(o, "error");
@@ -72,8 +73,8 @@ static void test_error_table(void **state)
     assert_string_equal(json_string_value(json_object_get(err, "message")), "The model 'x\xEF\xBF\xBD' does not exist");
     json_decref(o);
     free(js);
-    srv_fail(&e, SRV_ERR_INTERNAL, NULL, NULL, "boom");
-    js = srv_error_json(&e);
+    http_fail(&e, HTTP_ERR_INTERNAL, NULL, NULL, "boom");
+    js = http_error_json(&e);
     o = json_loads(js, 0, NULL);
     assert_true(json_is_null(json_object_get(json_object_get(o, "error"), "param")));
     assert_true(json_is_null(json_object_get(json_object_get(o, "error"), "code")));
@@ -93,7 +94,7 @@ static void test_parse_chat_full(void **state)
         "\"logprobs\":true,\"top_logprobs\":4,\"presence_penalty\":0.5,\"frequency_penalty\":-1,\"user\":\"u\","
         "\"unknown_field\":{\"x\":[1,2]},\"tools\":[{\"type\":\"function\"}]}";
     srv_request r;
-    srv_api_error e;
+    http_api_error e;
     assert_true(parse(SRV_EP_CHAT, body, &r, &e));
     assert_string_equal(r.model, "m");
     assert_int_equal(json_array_size(r.messages), 3);
@@ -120,7 +121,7 @@ static void test_parse_defaults(void **state)
 {
     (void)state;
     srv_request r;
-    srv_api_error e;
+    http_api_error e;
     assert_true(parse(SRV_EP_CHAT,
                       "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"temperature\":null,\"stop\":null,"
                       "\"seed\":null}",
@@ -234,7 +235,7 @@ static void test_chatml_and_vars(void **state)
 {
     (void)state;
     srv_request r;
-    srv_api_error e;
+    http_api_error e;
     assert_true(parse(SRV_EP_CHAT,
                       "{\"messages\":[{\"role\":\"system\",\"content\":\"S\"},{\"role\":\"user\",\"content\":\"U\"}]}", &r,
                       &e));
@@ -310,7 +311,7 @@ static void test_chat_response(void **state)
 {
     fixture *f = *state;
     srv_request r;
-    srv_api_error e;
+    http_api_error e;
     assert_true(parse(SRV_EP_CHAT,
                       "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"n\":2,\"logprobs\":true,\"top_logprobs\":1}",
                       &r, &e));
@@ -361,7 +362,7 @@ static void test_completion_response(void **state)
 {
     fixture *f = *state;
     srv_request r;
-    srv_api_error e;
+    http_api_error e;
     assert_true(parse(SRV_EP_COMPLETION, "{\"prompt\":\"x\",\"logprobs\":2}", &r, &e));
     ponder_token once = token_of(f->tok, " Once"), upon = token_of(f->tok, " upon");
     srv_logprob lp[2] = { { .chosen = { once, -1.0f }, .top = { { once, -1.0f }, { upon, -2.0f } }, .n_top = 2 },
@@ -404,7 +405,7 @@ static void test_chunks(void **state)
 {
     fixture *f = *state;
     srv_request r;
-    srv_api_error e;
+    http_api_error e;
     assert_true(parse(SRV_EP_CHAT,
                       "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stream\":true,"
                       "\"stream_options\":{\"include_usage\":true}}",
@@ -456,18 +457,18 @@ static void test_chunks(void **state)
 static void test_metrics(void **state)
 {
     (void)state;
-    srv_metrics m;
-    srv_metrics_init(&m);
-    srv_metrics_count_status(&m, 200);
-    srv_metrics_count_status(&m, 200);
-    srv_metrics_count_status(&m, 429);
-    srv_metrics_add_tokens(&m, 10, 5);
-    srv_metrics_observe_latency(&m, 0.003);
-    srv_metrics_observe_latency(&m, 0.3);
-    srv_metrics_observe_latency(&m, 1000.0);
-    srv_metrics_observe_ttft(&m, 0.02);
-    srv_metrics_set_load(&m, 3, 2, 5);
-    char *t = srv_metrics_render(&m);
+    http_metrics m;
+    http_metrics_init(&m);
+    http_metrics_count_status(&m, 200);
+    http_metrics_count_status(&m, 200);
+    http_metrics_count_status(&m, 429);
+    http_metrics_add_tokens(&m, 10, 5);
+    http_metrics_observe_latency(&m, 0.003);
+    http_metrics_observe_latency(&m, 0.3);
+    http_metrics_observe_latency(&m, 1000.0);
+    http_metrics_observe_ttft(&m, 0.02);
+    http_metrics_set_load(&m, 3, 2, 5);
+    char *t = http_metrics_render(&m);
     assert_non_null(strstr(t, "ponder_requests_total{code=\"200\"} 2\n"));
     assert_non_null(strstr(t, "ponder_requests_total{code=\"429\"} 1\n"));
     assert_non_null(strstr(t, "ponder_prompt_tokens_total 10\n"));
@@ -484,7 +485,7 @@ static void test_metrics(void **state)
     assert_non_null(strstr(t, "ponder_active_slots 5\n"));
     assert_non_null(strstr(t, "# TYPE ponder_request_duration_seconds histogram\n"));
     free(t);
-    srv_metrics_destroy(&m);
+    http_metrics_destroy(&m);
 }
 
 static void test_web_assets(void **state)

@@ -44,7 +44,7 @@ static void test_replay(void **state)
         free(file);
         assert_int_equal(LLVMFuzzerTestOneInput(buf, len), 0);
         srv_request r;
-        srv_api_error err;
+        http_api_error err;
         bool chat = srv_request_parse(SRV_EP_CHAT, (const char *)buf, len, &r, &err);
         if (chat)
             srv_request_free(&r);

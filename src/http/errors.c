@@ -1,45 +1,46 @@
 /*
  * errors.c — the one table from an error kind to its HTTP status and OpenAI error type,
- * the {"error": {...}} object, and two small helpers (a growable string, lossy JSON
- * strings) the other files share.
+ * the {"error": {...}} object, and the small helpers (a growable string, lossy JSON
+ * strings, SSE framing, the clock) the HTTP layer and its users share.
  *
  * Types and codes follow what api.openai.com answers: 400/401/404/405/413 are all
  * "invalid_request_error" (401 with code "invalid_api_key", unknown models with
  * "model_not_found"), 429 is type "requests" with code "rate_limit_exceeded", 5xx are
  * "server_error".
  */
-#include "server/server_internal.h"
+#include "http/http.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const struct {
     int http;
     const char *type;
-} err_table[SRV_ERR_COUNT] = {
-    [SRV_ERR_BAD_REQUEST] = { 400, "invalid_request_error" },
-    [SRV_ERR_UNAUTHORIZED] = { 401, "invalid_request_error" },
-    [SRV_ERR_NOT_FOUND] = { 404, "invalid_request_error" },
-    [SRV_ERR_METHOD] = { 405, "invalid_request_error" },
-    [SRV_ERR_TOO_LARGE] = { 413, "invalid_request_error" },
-    [SRV_ERR_RATE_LIMIT] = { 429, "requests" },
-    [SRV_ERR_INTERNAL] = { 500, "server_error" },
-    [SRV_ERR_UNAVAILABLE] = { 503, "server_error" },
+} err_table[HTTP_ERR_COUNT] = {
+    [HTTP_ERR_BAD_REQUEST] = { 400, "invalid_request_error" },
+    [HTTP_ERR_UNAUTHORIZED] = { 401, "invalid_request_error" },
+    [HTTP_ERR_NOT_FOUND] = { 404, "invalid_request_error" },
+    [HTTP_ERR_METHOD] = { 405, "invalid_request_error" },
+    [HTTP_ERR_TOO_LARGE] = { 413, "invalid_request_error" },
+    [HTTP_ERR_RATE_LIMIT] = { 429, "requests" },
+    [HTTP_ERR_INTERNAL] = { 500, "server_error" },
+    [HTTP_ERR_UNAVAILABLE] = { 503, "server_error" },
 };
 
-int srv_err_http_status(srv_err kind)
+int http_err_http_status(http_err kind)
 {
-    return (unsigned)kind < SRV_ERR_COUNT ? err_table[kind].http : 500;
+    return (unsigned)kind < HTTP_ERR_COUNT ? err_table[kind].http : 500;
 }
 
-const char *srv_err_type(srv_err kind)
+const char *http_err_type(http_err kind)
 {
-    return (unsigned)kind < SRV_ERR_COUNT ? err_table[kind].type : "server_error";
+    return (unsigned)kind < HTTP_ERR_COUNT ? err_table[kind].type : "server_error";
 }
 
-bool srv_fail(srv_api_error *e, srv_err kind, const char *param, const char *code, const char *fmt, ...)
+bool http_fail(http_api_error *e, http_err kind, const char *param, const char *code, const char *fmt, ...)
 {
     if (!e)
         return false;
@@ -53,7 +54,7 @@ bool srv_fail(srv_api_error *e, srv_err kind, const char *param, const char *cod
     return false;
 }
 
-char *srv_error_json(const srv_api_error *e)
+char *http_error_json(const http_api_error *e)
 {
     json_t *inner = json_object();
     json_t *root = json_object();
@@ -62,9 +63,9 @@ char *srv_error_json(const srv_api_error *e)
         json_decref(root);
         return NULL;
     }
-    json_object_set_new(inner, "message", srv_json_string_lossy(e->message, strlen(e->message)));
-    json_object_set_new(inner, "type", json_string(srv_err_type(e->kind)));
-    json_object_set_new(inner, "param", e->param[0] ? srv_json_string_lossy(e->param, strlen(e->param)) : json_null());
+    json_object_set_new(inner, "message", http_json_string_lossy(e->message, strlen(e->message)));
+    json_object_set_new(inner, "type", json_string(http_err_type(e->kind)));
+    json_object_set_new(inner, "param", e->param[0] ? http_json_string_lossy(e->param, strlen(e->param)) : json_null());
     json_object_set_new(inner, "code", e->code[0] ? json_string(e->code) : json_null());
     json_object_set_new(root, "error", inner);
     char *s = json_dumps(root, JSON_COMPACT);
@@ -72,7 +73,7 @@ char *srv_error_json(const srv_api_error *e)
     return s;
 }
 
-bool srv_buf_append(srv_buf *b, const char *s, size_t n)
+bool http_buf_append(http_buf *b, const char *s, size_t n)
 {
     if (b->oom)
         return false;
@@ -99,7 +100,7 @@ bool srv_buf_append(srv_buf *b, const char *s, size_t n)
     return true;
 }
 
-bool srv_buf_printf(srv_buf *b, const char *fmt, ...)
+bool http_buf_printf(http_buf *b, const char *fmt, ...)
 {
     char small[512];
     va_list ap;
@@ -111,7 +112,7 @@ bool srv_buf_printf(srv_buf *b, const char *fmt, ...)
         return false;
     }
     if ((size_t)n < sizeof small)
-        return srv_buf_append(b, small, (size_t)n);
+        return http_buf_append(b, small, (size_t)n);
     char *big = malloc((size_t)n + 1);
     if (!big) {
         b->oom = true;
@@ -120,12 +121,12 @@ bool srv_buf_printf(srv_buf *b, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(big, (size_t)n + 1, fmt, ap);
     va_end(ap);
-    bool ok = srv_buf_append(b, big, (size_t)n);
+    bool ok = http_buf_append(b, big, (size_t)n);
     free(big);
     return ok;
 }
 
-json_t *srv_json_string_lossy(const char *s, size_t n)
+json_t *http_json_string_lossy(const char *s, size_t n)
 {
     const unsigned char *u = (const unsigned char *)s;
     size_t i = 0;
@@ -140,18 +141,30 @@ json_t *srv_json_string_lossy(const char *s, size_t n)
     }
     if (clean)
         return json_stringn(s, n);
-    srv_buf b = { 0 };
+    http_buf b = { 0 };
     for (i = 0; i < n;) {
         size_t l = u[i] ? ponder_utf8_len(u + i, n - i) : 0;
         if (l) {
-            srv_buf_append(&b, s + i, l);
+            http_buf_append(&b, s + i, l);
             i += l;
         } else { /* NUL as well: many clients cut strings there */
-            srv_buf_append(&b, "\xEF\xBF\xBD", 3); /* U+FFFD REPLACEMENT CHARACTER */
+            http_buf_append(&b, "\xEF\xBF\xBD", 3); /* U+FFFD REPLACEMENT CHARACTER */
             i++;
         }
     }
     json_t *j = b.oom ? NULL : json_stringn(b.data ? b.data : "", b.len);
     free(b.data);
     return j;
+}
+
+bool http_sse_data(http_buf *b, const char *json)
+{
+    return http_buf_append(b, "data: ", 6) && http_buf_append(b, json, strlen(json)) && http_buf_append(b, "\n\n", 2);
+}
+
+double http_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }

@@ -1,13 +1,13 @@
 /*
- * body.c — a request body read in the pieces libmicrohttpd hands over, shared by
- * `ponder serve` and the router.
+ * body.c — a request body read in the pieces libmicrohttpd hands over (the front end),
+ * shared by `ponder serve` and the router.
  */
-#include "server/server_internal.h"
+#include "http/http.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-bool srv_body_append(srv_body *b, const char *data, size_t n, size_t max_bytes)
+bool http_body_append(http_body *b, const char *data, size_t n, size_t max_bytes)
 {
     if (b->too_large)
         return true;
@@ -36,8 +36,8 @@ bool srv_body_append(srv_body *b, const char *data, size_t n, size_t max_bytes)
     return true;
 }
 
-void srv_body_free(srv_body *b)
+void http_body_free(http_body *b)
 {
     free(b->data);
-    *b = (srv_body){0};
+    *b = (http_body){0};
 }

@@ -4,29 +4,29 @@
  *
  * Bucket bounds (seconds) span a tiny model's milliseconds to a big model's minute.
  */
-#include "server/server_internal.h"
+#include "http/http.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-static const double hist_bounds[SRV_HIST_BUCKETS] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+static const double hist_bounds[HTTP_HIST_BUCKETS] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
                                                       1.0,   2.5,  5.0,   10.0, 30.0, 60.0, 120.0 };
 
-void srv_metrics_init(srv_metrics *m)
+void http_metrics_init(http_metrics *m)
 {
     memset(m, 0, sizeof *m);
     pthread_mutex_init(&m->mu, NULL);
 }
 
-void srv_metrics_destroy(srv_metrics *m)
+void http_metrics_destroy(http_metrics *m)
 {
     pthread_mutex_destroy(&m->mu);
 }
 
-void srv_metrics_count_status(srv_metrics *m, int http_status)
+void http_metrics_count_status(http_metrics *m, int http_status)
 {
     pthread_mutex_lock(&m->mu);
-    for (int i = 0; i < SRV_STATUS_SLOTS; i++) {
+    for (int i = 0; i < HTTP_STATUS_SLOTS; i++) {
         if (m->status_code[i] == http_status || m->status_code[i] == 0) {
             m->status_code[i] = http_status;
             m->status_count[i]++;
@@ -36,7 +36,7 @@ void srv_metrics_count_status(srv_metrics *m, int http_status)
     pthread_mutex_unlock(&m->mu);
 }
 
-void srv_metrics_add_tokens(srv_metrics *m, int64_t prompt, int64_t completion)
+void http_metrics_add_tokens(http_metrics *m, int64_t prompt, int64_t completion)
 {
     pthread_mutex_lock(&m->mu);
     m->prompt_tokens += (uint64_t)(prompt > 0 ? prompt : 0);
@@ -44,31 +44,31 @@ void srv_metrics_add_tokens(srv_metrics *m, int64_t prompt, int64_t completion)
     pthread_mutex_unlock(&m->mu);
 }
 
-static void observe(srv_histogram *h, double s)
+static void observe(http_histogram *h, double s)
 {
     int i = 0;
-    while (i < SRV_HIST_BUCKETS && s > hist_bounds[i])
+    while (i < HTTP_HIST_BUCKETS && s > hist_bounds[i])
         i++;
     h->counts[i]++;
     h->sum += s;
     h->n++;
 }
 
-void srv_metrics_observe_latency(srv_metrics *m, double seconds)
+void http_metrics_observe_latency(http_metrics *m, double seconds)
 {
     pthread_mutex_lock(&m->mu);
     observe(&m->latency, seconds);
     pthread_mutex_unlock(&m->mu);
 }
 
-void srv_metrics_observe_ttft(srv_metrics *m, double seconds)
+void http_metrics_observe_ttft(http_metrics *m, double seconds)
 {
     pthread_mutex_lock(&m->mu);
     observe(&m->ttft, seconds);
     pthread_mutex_unlock(&m->mu);
 }
 
-void srv_metrics_set_load(srv_metrics *m, int64_t queue_depth, int64_t active_requests, int64_t active_sequences)
+void http_metrics_set_load(http_metrics *m, int64_t queue_depth, int64_t active_requests, int64_t active_sequences)
 {
     pthread_mutex_lock(&m->mu);
     m->queue_depth = queue_depth;
@@ -77,29 +77,29 @@ void srv_metrics_set_load(srv_metrics *m, int64_t queue_depth, int64_t active_re
     pthread_mutex_unlock(&m->mu);
 }
 
-static void render_hist(srv_buf *b, const char *name, const char *help, const srv_histogram *h)
+static void render_hist(http_buf *b, const char *name, const char *help, const http_histogram *h)
 {
-    srv_buf_printf(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    http_buf_printf(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
     uint64_t cum = 0;
-    for (int i = 0; i < SRV_HIST_BUCKETS; i++) {
+    for (int i = 0; i < HTTP_HIST_BUCKETS; i++) {
         cum += h->counts[i];
-        srv_buf_printf(b, "%s_bucket{le=\"%g\"} %llu\n", name, hist_bounds[i], (unsigned long long)cum);
+        http_buf_printf(b, "%s_bucket{le=\"%g\"} %llu\n", name, hist_bounds[i], (unsigned long long)cum);
     }
-    cum += h->counts[SRV_HIST_BUCKETS];
-    srv_buf_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n", name, (unsigned long long)cum,
+    cum += h->counts[HTTP_HIST_BUCKETS];
+    http_buf_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n", name, (unsigned long long)cum,
                    name, h->sum, name, (unsigned long long)h->n);
 }
 
-char *srv_metrics_render(srv_metrics *m)
+char *http_metrics_render(http_metrics *m)
 {
-    srv_buf b = { 0 };
+    http_buf b = { 0 };
     pthread_mutex_lock(&m->mu);
-    srv_buf_printf(&b, "# HELP ponder_requests_total HTTP requests answered, by status code.\n"
+    http_buf_printf(&b, "# HELP ponder_requests_total HTTP requests answered, by status code.\n"
                        "# TYPE ponder_requests_total counter\n");
-    for (int i = 0; i < SRV_STATUS_SLOTS && m->status_code[i]; i++)
-        srv_buf_printf(&b, "ponder_requests_total{code=\"%d\"} %llu\n", m->status_code[i],
+    for (int i = 0; i < HTTP_STATUS_SLOTS && m->status_code[i]; i++)
+        http_buf_printf(&b, "ponder_requests_total{code=\"%d\"} %llu\n", m->status_code[i],
                        (unsigned long long)m->status_count[i]);
-    srv_buf_printf(&b,
+    http_buf_printf(&b,
                    "# HELP ponder_prompt_tokens_total Prompt tokens of finished generation requests.\n"
                    "# TYPE ponder_prompt_tokens_total counter\nponder_prompt_tokens_total %llu\n"
                    "# HELP ponder_completion_tokens_total Tokens generated, over all choices.\n"
@@ -108,7 +108,7 @@ char *srv_metrics_render(srv_metrics *m)
     render_hist(&b, "ponder_request_duration_seconds", "Generation request latency, arrival to last byte.",
                 &m->latency);
     render_hist(&b, "ponder_time_to_first_token_seconds", "Arrival to the first generated token.", &m->ttft);
-    srv_buf_printf(&b,
+    http_buf_printf(&b,
                    "# HELP ponder_queue_depth Requests waiting for a slot.\n"
                    "# TYPE ponder_queue_depth gauge\nponder_queue_depth %lld\n"
                    "# HELP ponder_active_requests Requests being decoded.\n"
