@@ -3,6 +3,7 @@
 // the first content chunk (streaming) of the same greedy chat request sent
 //   direct      to a `ponder serve` replica,
 //   healthy     through `ponder serve --config` to that replica,
+//   local       through the router to the same model as its local backend (in-process),
 //   refused     through the router, first backend refusing connections, then the replica,
 //   http500     first backend answering 500, then the replica,
 //   cut         (stream) first backend cut after --cut events, continued on the replica.
@@ -76,14 +77,15 @@ const rb = (base) => `      - {api_base: "${base}/v1", model: ${id}}\n`;
 fs.writeFileSync(path.join(dir, 'r.yaml'),
   'model_list:\n' +
   `  - model_name: healthy\n    backends:\n${rb(B.url)}` +
+  `  - model_name: local\n    backends:\n      - {local: "${path.resolve(a.model)}", parallel: 2, ctx_size: 512}\n` +
   `  - model_name: refused\n    backends:\n${rb(`http://127.0.0.1:${refused}`)}${rb(B.url)}` +
   `  - model_name: http500\n    backends:\n${rb(fault500.url)}${rb(B.url)}` +
   `  - model_name: cut\n    backends:\n${rb(cut.url)}${rb(B.url)}` +
   'router_settings:\n  circuit_breaker: {failures: 0}\n');
-const R = await serve(['--config', path.join(dir, 'r.yaml')]);
+const R = await serve(['--config', path.join(dir, 'r.yaml'), '--chatml']);
 
 const req = { messages: [{ role: 'user', content: 'Tell me a story.' }], max_tokens: a.maxTokens, temperature: 0 };
-const cases = [['direct', B.url, id], ['healthy', R.url, 'healthy'], ['refused', R.url, 'refused'], ['http500', R.url, 'http500'], ['cut', R.url, 'cut']];
+const cases = [['direct', B.url, id], ['healthy', R.url, 'healthy'], ['local', R.url, 'local'], ['refused', R.url, 'refused'], ['http500', R.url, 'http500'], ['cut', R.url, 'cut']];
 const acc = Object.fromEntries(cases.map(([name]) => [name, { whole: [], ttft: [], stream: [] }]));
 // cases interleaved round by round, after two unmeasured rounds, so a noisy machine
 // (or a cold page cache) weighs on every case alike

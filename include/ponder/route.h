@@ -10,8 +10,9 @@
  *     completions request, streaming each SSE `data:` payload back through a callback as
  *     it arrives. `remote` is an OpenAI-compatible base URL reached through libcurl;
  *     `local` is a GGUF model served in-process by the server's own engine
- *     (ponder_server, continuous batching and all) on a private loopback port, so both
- *     kinds speak exactly the same protocol;
+ *     (ponder_server, continuous batching and all) through its in-process API — no
+ *     socket — answering with the bytes `ponder serve -m` would send, so both kinds
+ *     speak exactly the same protocol and fail by the same rules;
  *   - the router (ponder_router): the HTTP front. A request for a model (or route) walks
  *     its chain of backends: bounded retries with exponential back-off and jitter, a
  *     circuit breaker per backend, and mid-stream continuation — when a stream dies after

@@ -63,12 +63,47 @@ ponder_status ponder_server_create(const char *model_path, const ponder_server_p
                                    ponder_error *err);
 /* Binds and starts the HTTP and engine threads; returns once the server accepts. */
 ponder_status ponder_server_start(ponder_server *s, ponder_error *err);
+/* Starts only the engine thread: requests come in-process (below), no socket is opened.
+ * (ponder_server_start does this too.) */
+ponder_status ponder_server_start_engine(ponder_server *s, ponder_error *err);
 int ponder_server_port(const ponder_server *s);      /* the bound port, after start */
 const char *ponder_server_model_id(const ponder_server *s);
 /* Stops accepting, cancels requests in flight (their streams end), joins the threads.
  * Idempotent; ponder_server_free calls it. */
 void ponder_server_stop(ponder_server *s);
 void ponder_server_free(ponder_server *s); /* NULL is a no-op */
+
+/* ---- in-process requests: the HTTP API without sockets (the router's local backends) ----
+ *
+ * A body is handled exactly as if POSTed to /v1/chat/completions or /v1/completions (the
+ * same validation, model-name prefixes, strategies, batching), and its answer is the bytes
+ * the HTTP API would send: a completion object, or SSE text ("data: {...}\n\n" chunks, an
+ * error event if the request fails mid-way, then "data: [DONE]\n\n"). Each request is
+ * used by one thread at a time; any number run at once. */
+typedef struct ponder_server_request ponder_server_request;
+typedef enum ponder_server_endpoint { PONDER_SERVER_CHAT = 0, PONDER_SERVER_COMPLETIONS } ponder_server_endpoint;
+typedef enum ponder_server_read {
+    PONDER_SERVER_READ_MORE = 0, /* *text holds the next bytes */
+    PONDER_SERVER_READ_TIMEOUT,  /* nothing new within wait_ms */
+    PONDER_SERVER_READ_END,      /* the stream has ended (*text may hold its last bytes) */
+} ponder_server_read;
+
+/* Starts one request (the engine must be running) and returns once the engine took it:
+ * 200 and *out, or the error's HTTP status (400, 404, 429, 503, ...) with *error_json
+ * (OpenAI's error object, malloc'ed; NULL out of memory) and *retry_after_s (> 0 for 429). */
+int ponder_server_request_start(ponder_server *s, ponder_server_endpoint ep, const char *body, size_t len,
+                                ponder_server_request **out, char **error_json, double *retry_after_s);
+bool ponder_server_request_streams(const ponder_server_request *q); /* the body asked for "stream": true */
+/* A stream's next bytes, waiting up to wait_ms; *text stays valid until the next call. */
+ponder_server_read ponder_server_request_read(ponder_server_request *q, int wait_ms, const char **text, size_t *len);
+/* Not streaming: waits for the answer, asking cancelled(user) every poll_ms (may be NULL);
+ * true when it came, false when cancelled said stop (the request is then cancelled). */
+bool ponder_server_request_wait(ponder_server_request *q, bool (*cancelled)(void *user), void *user, int poll_ms);
+/* After ponder_server_request_wait: 200 and the completion object, or the error's status and
+ * error object (*body malloc'ed; NULL out of memory). */
+int ponder_server_request_response(ponder_server_request *q, char **body);
+/* Cancels the request if it still runs (its sequences are freed at the next step). */
+void ponder_server_request_free(ponder_server_request *q); /* NULL is a no-op */
 
 #ifdef __cplusplus
 }

@@ -1,41 +1,21 @@
 /*
- * backend.c — one OpenAI-compatible request to a backend, through libcurl.
+ * backend.c — one OpenAI-compatible request to a backend: what both kinds share. A remote
+ * backend (backend_remote.c) is reached through libcurl; a local one (backend_local.c) is
+ * a ponder_server in this process, asked through its in-process API — the same bytes
+ * `ponder serve` would send, without a loopback connection. Both feed their bytes to the
+ * functions here, so the failure rules (what is a timeout, a broken stream, a refusal),
+ * the deadlines and the event handling are one.
  *
- * The transfer runs on a curl multi handle polled every RT_POLL_MS, so the router's own
- * deadlines (first token, silence in a stream) and a client that went away are noticed
- * within that time, not at libcurl's once-a-second progress pace. Stream bytes go through
- * the incremental SSE parser straight to the caller: nothing of an answer is buffered
- * beyond the event being parsed.
- *
- * A local backend is a ponder_server (the ordinary engine with continuous batching) bound
- * to 127.0.0.1 on an ephemeral port with a random API key, reached by the same code: one
- * protocol, one set of failure rules, and a local model is exactly what `ponder serve -m`
- * would serve.
+ * Stream bytes go through the incremental SSE parser straight to the caller: nothing of an
+ * answer is buffered beyond the event being parsed.
  */
-#include "route/route_internal.h"
-#include "http/http.h"
+#include "route/backend_internal.h"
 
-#include "ponder/server.h"
-
-#include <curl/curl.h>
 #include <jansson.h>
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <time.h>
-
-#define RT_POLL_MS 20
-#define RT_MAX_BODY_BYTES (32u << 20) /* a non-streaming answer or an error body */
-
-struct ponder_backend {
-    ponder_route_backend_cfg cfg; /* deep copy */
-    char *auth;                   /* "Authorization: Bearer KEY", or NULL */
-    char *base;                   /* the URL requests go to (a local server's own for local) */
-    ponder_server *local;
-};
 
 static const char *const failure_names[PONDER_BACKEND_FAILURE_COUNT] = {
     "ok", "connect", "timeout_connect", "timeout_first_token", "timeout_idle", "http_5xx", "http_429",
@@ -63,106 +43,36 @@ static bool copy_cfg(ponder_route_backend_cfg *d, const ponder_route_backend_cfg
     *d = *s;
     d->name = dup_or_null(s->name);
     d->path = dup_or_null(s->path);
+    d->draft = dup_or_null(s->draft);
     d->api_base = dup_or_null(s->api_base);
     d->model = dup_or_null(s->model);
     d->api_key_env = dup_or_null(s->api_key_env);
-    return (!s->name || d->name) && (!s->path || d->path) && (!s->api_base || d->api_base) &&
-           (!s->model || d->model) && (!s->api_key_env || d->api_key_env);
-}
-
-static bool random_key(char *out, size_t n_hex)
-{
-    unsigned char raw[32];
-    FILE *f = fopen("/dev/urandom", "rb");
-    if (!f)
-        return false;
-    bool ok = fread(raw, 1, sizeof raw, f) == sizeof raw;
-    fclose(f);
-    for (size_t i = 0; ok && i < n_hex && i / 2 < sizeof raw; i++)
-        out[i] = "0123456789abcdef"[(raw[i / 2] >> (i % 2 ? 0 : 4)) & 15];
-    out[n_hex] = '\0';
-    return ok;
+    return (!s->name || d->name) && (!s->path || d->path) && (!s->draft || d->draft) &&
+           (!s->api_base || d->api_base) && (!s->model || d->model) && (!s->api_key_env || d->api_key_env);
 }
 
 ponder_status ponder_backend_create(const ponder_route_backend_cfg *cfg, const ponder_backend_local_params *lp,
                                     ponder_backend **out, ponder_error *err)
 {
     *out = NULL;
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-        return ponder_error_set(err, PONDER_ERR_INTERNAL, "libcurl failed to initialize");
     ponder_backend *b = calloc(1, sizeof *b);
     if (!b || !copy_cfg(&b->cfg, cfg)) {
-        if (b)
-            ponder_backend_free(b); /* which cleans up libcurl */
-        else
-            curl_global_cleanup();
-        return ponder_error_set(err, PONDER_ERR_NOMEM, "out of memory");
-    }
-    char key[65];
-    const char *key_text = NULL;
-    if (cfg->kind == PONDER_BACKEND_REMOTE) {
-        if (cfg->api_key_env) {
-            key_text = getenv(cfg->api_key_env);
-            if (!key_text || !key_text[0]) {
-                ponder_backend_free(b);
-                return ponder_error_set(err, PONDER_ERR_INVALID_ARG,
-                                        "backend '%s': the environment variable %s (api_key_env) is not set",
-                                        cfg->name, cfg->api_key_env);
-            }
-        }
-        /* a URL libcurl cannot parse would fail every request the same way: refuse it now */
-        CURLU *u = curl_url();
-        CURLUcode uc = u ? curl_url_set(u, CURLUPART_URL, cfg->api_base, 0) : CURLUE_OUT_OF_MEMORY;
-        curl_url_cleanup(u);
-        if (uc != CURLUE_OK) {
-            ponder_backend_free(b);
-            return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "backend '%s': api_base '%s' is not a valid URL",
-                                    cfg->name, cfg->api_base);
-        }
-        b->base = strdup(cfg->api_base);
-    } else {
-        ponder_server_params sp = ponder_server_params_default();
-        sp.host = "127.0.0.1";
-        sp.port = 0;
-        if (cfg->n_parallel > 0)
-            sp.n_parallel = cfg->n_parallel;
-        else if (lp && lp->n_parallel > 0)
-            sp.n_parallel = lp->n_parallel;
-        sp.n_ctx = cfg->n_ctx > 0 ? cfg->n_ctx : lp ? lp->n_ctx : 0;
-        sp.n_threads = lp ? lp->n_threads : 1;
-        sp.chatml = lp && lp->chatml;
-        sp.draft_path = cfg->draft;
-        sp.log = lp ? lp->log : NULL;
-        sp.log_user = lp ? lp->log_user : NULL;
-        /* only the router may talk to its in-process engine */
-        if (!random_key(key, 48)) {
-            ponder_backend_free(b);
-            return ponder_error_set(err, PONDER_ERR_IO, "cannot read /dev/urandom");
-        }
-        sp.api_key = key;
-        key_text = key;
-        ponder_status st = ponder_server_create(cfg->path, &sp, &b->local, err);
-        if (st == PONDER_OK)
-            st = ponder_server_start(b->local, err);
-        if (st != PONDER_OK) {
-            ponder_backend_free(b);
-            return st;
-        }
-        char base[64];
-        snprintf(base, sizeof base, "http://127.0.0.1:%d/v1", ponder_server_port(b->local));
-        b->base = strdup(base);
-    }
-    if (key_text) {
-        size_t n = strlen(key_text) + 32;
-        if ((b->auth = malloc(n)))
-            snprintf(b->auth, n, "Authorization: Bearer %s", key_text);
-    }
-    if (!b->base || (key_text && !b->auth)) {
         ponder_backend_free(b);
         return ponder_error_set(err, PONDER_ERR_NOMEM, "out of memory");
     }
+    ponder_status st = cfg->kind == PONDER_BACKEND_REMOTE ? rt_remote_create(b, err) : rt_local_create(b, lp, err);
+    if (st != PONDER_OK) {
+        ponder_backend_free(b);
+        return st;
+    }
     *out = b;
     return PONDER_OK;
+}
+
+ponder_backend_failure ponder_backend_request(ponder_backend *b, const ponder_backend_call *call,
+                                              ponder_backend_result *res)
+{
+    return b->cfg.kind == PONDER_BACKEND_REMOTE ? rt_remote_request(b, call, res) : rt_local_request(b, call, res);
 }
 
 const ponder_route_backend_cfg *ponder_backend_config(const ponder_backend *b) { return &b->cfg; }
@@ -172,37 +82,30 @@ void ponder_backend_free(ponder_backend *b)
     if (!b)
         return;
     ponder_server_free(b->local);
+    rt_remote_release(b);
     free(b->cfg.name);
     free(b->cfg.path);
+    free(b->cfg.draft);
     free(b->cfg.api_base);
     free(b->cfg.model);
     free(b->cfg.api_key_env);
     free(b->auth);
     free(b->base);
     free(b);
-    curl_global_cleanup();
 }
 
 /* ---- one transfer ---- */
 
-typedef struct xfer {
-    const ponder_backend_call *call;
-    ponder_backend_result *res;
-    CURL *h;
-    rt_sse sse;
-    http_buf body;              /* non-stream answer or an error body */
-    bool too_big;
-    bool aborted;              /* the caller's callback said stop */
-    bool error_event;          /* the stream carried an error object */
-    bool saw_finish;
-    double t0, t_first, t_last;
-} xfer;
-
-static long status_of(xfer *x)
+void rt_xfer_init(rt_xfer *x, const ponder_backend *b, const ponder_backend_call *call, ponder_backend_result *res)
 {
-    long code = 0;
-    curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &code);
-    return code;
+    memset(res, 0, sizeof *res);
+    res->retry_after_s = -1;
+    memset(x, 0, sizeof *x);
+    x->call = call;
+    x->res = res;
+    x->cfg = &b->cfg;
+    rt_sse_init(&x->sse);
+    x->t0 = x->t_last = http_now_ms();
 }
 
 static bool nonempty_string(json_t *v) { return json_is_string(v) && json_string_length(v) > 0; }
@@ -210,7 +113,7 @@ static bool nonempty_string(json_t *v) { return json_is_string(v) && json_string
 /* One SSE payload of a 200 stream. */
 static bool on_sse(const char *data, size_t len, void *user)
 {
-    xfer *x = user;
+    rt_xfer *x = user;
     if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
         x->res->done = true;
         return true;
@@ -263,54 +166,57 @@ static bool on_sse(const char *data, size_t len, void *user)
     return true;
 }
 
-static size_t on_write(char *ptr, size_t size, size_t nmemb, void *user)
+bool rt_xfer_stream_bytes(rt_xfer *x, const char *p, size_t n)
 {
-    xfer *x = user;
-    size_t n = size * nmemb;
     x->t_last = http_now_ms();
-    if (x->call->stream && status_of(x) == 200) {
-        if (!rt_sse_feed(&x->sse, ptr, n, on_sse, x)) {
-            if (x->sse.oom) {
-                snprintf(x->res->message, sizeof x->res->message, "a stream event is too large");
-                x->error_event = true;
-                x->res->failure = PONDER_BACKEND_PROTOCOL;
-            }
-            return 0; /* abort the transfer */
-        }
-        return n;
+    if (rt_sse_feed(&x->sse, p, n, on_sse, x))
+        return true;
+    if (x->sse.oom) {
+        snprintf(x->res->message, sizeof x->res->message, "a stream event is too large");
+        x->error_event = true;
+        x->res->failure = PONDER_BACKEND_PROTOCOL;
     }
-    if (x->body.len + n > RT_MAX_BODY_BYTES) {
-        x->too_big = true;
-        return 0;
-    }
-    if (!http_buf_append(&x->body, ptr, n))
-        return 0;
-    return n;
+    return false;
 }
 
-static size_t on_header(char *buf, size_t size, size_t nitems, void *user)
+bool rt_xfer_body_bytes(rt_xfer *x, const char *p, size_t n)
 {
-    xfer *x = user;
-    size_t n = size * nitems;
-    static const char name[] = "retry-after:";
-    if (n > sizeof name - 1 && strncasecmp(buf, name, sizeof name - 1) == 0) {
-        /* delta-seconds only; an HTTP-date is left as "absent" (back-off applies) */
-        const char *v = buf + sizeof name - 1;
-        while (v < buf + n && (*v == ' ' || *v == '\t'))
-            v++;
-        char tmp[32];
-        size_t k = 0;
-        while (v < buf + n && k < sizeof tmp - 1 && (isdigit((unsigned char)*v) || *v == '.'))
-            tmp[k++] = *v++;
-        tmp[k] = '\0';
-        if (k)
-            x->res->retry_after_s = strtod(tmp, NULL);
+    x->t_last = http_now_ms();
+    if (x->body.len + n > RT_MAX_BODY_BYTES) {
+        x->too_big = true;
+        return false;
     }
-    return n;
+    return http_buf_append(&x->body, p, n);
+}
+
+ponder_backend_failure rt_xfer_check(rt_xfer *x, double now)
+{
+    const ponder_backend_call *call = x->call;
+    const ponder_route_backend_cfg *cfg = x->cfg;
+    ponder_backend_result *res = x->res;
+    if (call->cancelled && call->cancelled(call->user)) {
+        snprintf(res->message, sizeof res->message, "the client went away");
+        return PONDER_BACKEND_CANCELLED;
+    }
+    if (call->stream) {
+        if (x->t_first == 0 && now - x->t0 > cfg->first_token_timeout_s * 1000) {
+            snprintf(res->message, sizeof res->message, "no first token within %g s", cfg->first_token_timeout_s);
+            return PONDER_BACKEND_TIMEOUT_FIRST;
+        }
+        if (x->t_first != 0 && now - x->t_last > cfg->timeout_s * 1000) {
+            snprintf(res->message, sizeof res->message, "the stream fell silent for %g s after %lld events",
+                     cfg->timeout_s, (long long)res->n_events);
+            return PONDER_BACKEND_TIMEOUT_IDLE;
+        }
+    } else if (now - x->t0 > cfg->timeout_s * 1000) {
+        snprintf(res->message, sizeof res->message, "no answer within %g s", cfg->timeout_s);
+        return PONDER_BACKEND_TIMEOUT_FIRST;
+    }
+    return PONDER_BACKEND_OK;
 }
 
 /* "HTTP 500: message" from an OpenAI-shaped error body, else its first bytes. */
-static void describe_status(xfer *x, long code)
+static void describe_status(rt_xfer *x, long code)
 {
     const char *msg = NULL;
     json_t *j = x->body.data ? json_loadb(x->body.data, x->body.len, 0, NULL) : NULL;
@@ -326,7 +232,7 @@ static void describe_status(xfer *x, long code)
     json_decref(j);
 }
 
-static ponder_backend_failure finish_status(xfer *x, long code)
+static ponder_backend_failure status_failure(rt_xfer *x, long code)
 {
     ponder_backend_result *r = x->res;
     if (code == 429)
@@ -341,156 +247,55 @@ static ponder_backend_failure finish_status(xfer *x, long code)
     return PONDER_BACKEND_PROTOCOL;
 }
 
-ponder_backend_failure ponder_backend_request(ponder_backend *b, const ponder_backend_call *call,
-                                              ponder_backend_result *res)
+ponder_backend_failure rt_xfer_finish(rt_xfer *x, const rt_xfer_end *e)
 {
-    memset(res, 0, sizeof *res);
-    res->retry_after_s = -1;
-    xfer x;
-    memset(&x, 0, sizeof x);
-    x.call = call;
-    x.res = res;
-    rt_sse_init(&x.sse);
-    x.t0 = x.t_last = http_now_ms();
-
-    char url[2048];
-    snprintf(url, sizeof url, "%s%s", b->base,
-             call->endpoint == PONDER_BACKEND_CHAT ? "/chat/completions" : "/completions");
-    struct curl_slist *hdr = NULL, *t;
-    bool oom = false;
-    const char *lines[] = { "Content-Type: application/json", call->stream ? "Accept: text/event-stream" : NULL,
-                            "Expect:", b->auth };
-    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
-        if (!lines[i])
-            continue;
-        if (!(t = curl_slist_append(hdr, lines[i])))
-            oom = true;
-        else
-            hdr = t;
-    }
-    CURL *h = x.h = oom ? NULL : curl_easy_init();
-    CURLM *m = h ? curl_multi_init() : NULL;
-    if (!m) {
-        curl_slist_free_all(hdr);
-        if (h)
-            curl_easy_cleanup(h);
-        snprintf(res->message, sizeof res->message, "out of memory");
-        return res->failure = PONDER_BACKEND_PROTOCOL;
-    }
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_POST, 1L);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, call->body);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)call->body_len);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &x);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, &x);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)(b->cfg.connect_timeout_s * 1000));
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "ponder-router");
-    curl_multi_add_handle(m, h);
-
-    ponder_backend_failure ours = PONDER_BACKEND_OK; /* a deadline or a cancel decided here */
-    int running = 1;
-    while (running) {
-        if (curl_multi_perform(m, &running) != CURLM_OK)
-            break;
-        if (!running)
-            break;
-        double now = http_now_ms();
-        if (call->cancelled && call->cancelled(call->user)) {
-            ours = PONDER_BACKEND_CANCELLED;
-            snprintf(res->message, sizeof res->message, "the client went away");
-            break;
-        }
-        if (call->stream) {
-            if (x.t_first == 0 && now - x.t0 > b->cfg.first_token_timeout_s * 1000) {
-                ours = PONDER_BACKEND_TIMEOUT_FIRST;
-                snprintf(res->message, sizeof res->message, "no first token within %g s",
-                         b->cfg.first_token_timeout_s);
-                break;
-            }
-            if (x.t_first != 0 && now - x.t_last > b->cfg.timeout_s * 1000) {
-                ours = PONDER_BACKEND_TIMEOUT_IDLE;
-                snprintf(res->message, sizeof res->message, "the stream fell silent for %g s after %lld events",
-                         b->cfg.timeout_s, (long long)res->n_events);
-                break;
-            }
-        } else if (now - x.t0 > b->cfg.timeout_s * 1000) {
-            ours = PONDER_BACKEND_TIMEOUT_FIRST;
-            snprintf(res->message, sizeof res->message, "no answer within %g s", b->cfg.timeout_s);
-            break;
-        }
-        curl_multi_poll(m, NULL, 0, RT_POLL_MS, NULL);
-    }
-    CURLcode cc = CURLE_OK;
-    int left;
-    CURLMsg *msg;
-    while ((msg = curl_multi_info_read(m, &left)))
-        if (msg->msg == CURLMSG_DONE)
-            cc = msg->data.result;
-    long code = status_of(&x);
-    double connect_s = 0;
-    curl_easy_getinfo(h, CURLINFO_CONNECT_TIME, &connect_s);
-    res->http_status = (int)code;
-    res->total_ms = http_now_ms() - x.t0;
-
+    ponder_backend_result *res = x->res;
+    const char *tmsg = e->transport_msg ? e->transport_msg : "transfer failed";
+    long code = e->http_status;
+    res->http_status = e->http_status;
+    res->total_ms = http_now_ms() - x->t0;
     ponder_backend_failure f;
-    if (ours != PONDER_BACKEND_OK) {
-        f = ours;
-    } else if (running) {
-        f = PONDER_BACKEND_BROKEN;
-        snprintf(res->message, sizeof res->message, "libcurl multi interface failed");
-    } else if (x.aborted) {
+    if (e->ours != PONDER_BACKEND_OK) {
+        f = e->ours;
+    } else if (x->aborted) {
         f = PONDER_BACKEND_CANCELLED;
         snprintf(res->message, sizeof res->message, "stopped by the caller");
-    } else if (x.error_event) {
+    } else if (x->error_event) {
         f = res->failure == PONDER_BACKEND_PROTOCOL ? PONDER_BACKEND_PROTOCOL : PONDER_BACKEND_BROKEN;
     } else if (code == 0) {
-        /* no HTTP answer at all */
-        if (cc == CURLE_OPERATION_TIMEDOUT && connect_s == 0)
-            f = PONDER_BACKEND_TIMEOUT_CONNECT;
-        else if (cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST || cc == CURLE_COULDNT_RESOLVE_PROXY)
-            f = PONDER_BACKEND_CONNECT;
-        else
-            f = PONDER_BACKEND_BROKEN;
-        snprintf(res->message, sizeof res->message, "%s", curl_easy_strerror(cc));
+        f = e->no_answer;
+        snprintf(res->message, sizeof res->message, "%s", tmsg);
     } else if (code != 200) {
-        describe_status(&x, code);
-        f = finish_status(&x, code);
-    } else if (call->stream) {
-        if (res->done || (x.saw_finish && cc == CURLE_OK)) {
+        describe_status(x, code);
+        f = status_failure(x, code);
+    } else if (x->call->stream) {
+        if (res->done || (x->saw_finish && e->clean)) {
             f = PONDER_BACKEND_OK;
         } else {
             f = PONDER_BACKEND_BROKEN;
             snprintf(res->message, sizeof res->message, "the stream ended after %lld events without [DONE]: %s",
-                     (long long)res->n_events, cc == CURLE_OK ? "connection closed" : curl_easy_strerror(cc));
+                     (long long)res->n_events, e->clean ? "connection closed" : tmsg);
         }
-    } else if (cc != CURLE_OK) {
-        f = x.too_big ? PONDER_BACKEND_PROTOCOL : PONDER_BACKEND_BROKEN;
-        snprintf(res->message, sizeof res->message, "%s",
-                 x.too_big ? "the answer is larger than 32 MiB" : curl_easy_strerror(cc));
+    } else if (!e->clean) {
+        f = x->too_big ? PONDER_BACKEND_PROTOCOL : PONDER_BACKEND_BROKEN;
+        snprintf(res->message, sizeof res->message, "%s", x->too_big ? "the answer is larger than 32 MiB" : tmsg);
     } else {
-        json_t *j = x.body.data ? json_loadb(x.body.data, x.body.len, 0, NULL) : NULL;
+        json_t *j = x->body.data ? json_loadb(x->body.data, x->body.len, 0, NULL) : NULL;
         f = json_is_array(json_object_get(j, "choices")) ? PONDER_BACKEND_OK : PONDER_BACKEND_PROTOCOL;
         if (f != PONDER_BACKEND_OK)
             snprintf(res->message, sizeof res->message, "the answer is not a completion object");
         json_decref(j);
         res->ttft_ms = res->total_ms;
     }
-    if (f != PONDER_BACKEND_OK || !call->stream) {
+    if (f != PONDER_BACKEND_OK || !x->call->stream) {
         /* the body (answer or error) goes to the caller */
-        res->body = x.body.data;
-        res->body_len = x.body.len;
-        x.body.data = NULL;
+        res->body = x->body.data;
+        res->body_len = x->body.len;
+        x->body.data = NULL;
     }
     res->failure = f;
-    curl_multi_remove_handle(m, h);
-    curl_easy_cleanup(h);
-    curl_multi_cleanup(m);
-    curl_slist_free_all(hdr);
-    rt_sse_free(&x.sse);
-    free(x.body.data);
+    rt_sse_free(&x->sse);
+    free(x->body.data);
+    x->body.data = NULL;
     return f;
 }

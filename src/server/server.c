@@ -172,12 +172,22 @@ fail:
     return st;
 }
 
-ponder_status ponder_server_start(ponder_server *s, ponder_error *err)
+ponder_status ponder_server_start_engine(ponder_server *s, ponder_error *err)
 {
+    if (s->engine_started)
+        return PONDER_OK;
     if (pthread_create(&s->engine, NULL, srv_engine_main, s) != 0)
         return ponder_error_set(err, PONDER_ERR_INTERNAL, "cannot start the engine thread");
     s->engine_started = true;
-    ponder_status st = srv_http_start(s, err);
+    return PONDER_OK;
+}
+
+ponder_status ponder_server_start(ponder_server *s, ponder_error *err)
+{
+    ponder_status st = ponder_server_start_engine(s, err);
+    if (st != PONDER_OK)
+        return st;
+    st = srv_http_start(s, err);
     if (st != PONDER_OK)
         ponder_server_stop(s);
     return st;

@@ -1,0 +1,95 @@
+/*
+ * inproc.c — the HTTP API without sockets (server.h's ponder_server_request_*): a thin
+ * public face over call.c, which the HTTP handlers use too, so an in-process request
+ * (the router's local backends) is answered with the same bytes as one over HTTP, without
+ * a loopback connection, an HTTP parse or a second SSE framing on the way.
+ */
+#include "server/server_state.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct ponder_server_request {
+    srv_call call;
+    http_buf out;                 /* the bytes handed out by the last read */
+    bool ended;
+};
+
+static char *error_of(const http_api_error *e, int *status)
+{
+    *status = http_err_http_status(e->kind);
+    return http_error_json(e);
+}
+
+int ponder_server_request_start(ponder_server *s, ponder_server_endpoint ep, const char *body, size_t len,
+                                ponder_server_request **out, char **error_json, double *retry_after_s)
+{
+    *out = NULL;
+    *error_json = NULL;
+    if (retry_after_s)
+        *retry_after_s = -1;
+    http_api_error e;
+    int status = 500;
+    ponder_server_request *q = calloc(1, sizeof *q);
+    if (!q)
+        return status;
+    srv_endpoint kind = ep == PONDER_SERVER_CHAT ? SRV_EP_CHAT : SRV_EP_COMPLETION;
+    if (!srv_call_start(s, &q->call, kind, body, len, http_now_ms(), &e)) {
+        *error_json = error_of(&e, &status);
+        if (retry_after_s && e.kind == HTTP_ERR_RATE_LIMIT)
+            *retry_after_s = HTTP_RETRY_AFTER_S;
+        ponder_server_request_free(q);
+        return status;
+    }
+    *out = q;
+    return 200;
+}
+
+bool ponder_server_request_streams(const ponder_server_request *q) { return srv_call_streams(&q->call); }
+
+ponder_server_read ponder_server_request_read(ponder_server_request *q, int wait_ms, const char **text, size_t *len)
+{
+    q->out.len = 0;
+    q->out.oom = false;
+    *text = "";
+    *len = 0;
+    if (q->ended)
+        return PONDER_SERVER_READ_END;
+    srv_fill f = srv_call_stream(&q->call, &q->out, wait_ms);
+    if (q->out.oom) {
+        /* the stream cannot go on: end it as the HTTP side would (a cut connection) */
+        q->out.len = 0;
+        f = SRV_FILL_END;
+    }
+    if (f == SRV_FILL_END)
+        q->ended = true;
+    *text = q->out.data ? q->out.data : "";
+    *len = q->out.len;
+    return f == SRV_FILL_MORE ? PONDER_SERVER_READ_MORE
+         : f == SRV_FILL_END  ? PONDER_SERVER_READ_END
+                              : PONDER_SERVER_READ_TIMEOUT;
+}
+
+bool ponder_server_request_wait(ponder_server_request *q, bool (*cancelled)(void *user), void *user, int poll_ms)
+{
+    return srv_call_wait(&q->call, cancelled, user, poll_ms);
+}
+
+int ponder_server_request_response(ponder_server_request *q, char **body)
+{
+    http_api_error e;
+    int status = 200;
+    *body = srv_call_response(&q->call, &e);
+    if (!*body)
+        *body = error_of(&e, &status);
+    return status;
+}
+
+void ponder_server_request_free(ponder_server_request *q)
+{
+    if (!q)
+        return;
+    srv_call_end(&q->call);
+    free(q->out.data);
+    free(q);
+}
