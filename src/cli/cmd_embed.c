@@ -2,16 +2,17 @@
  * cmd_embed.c — `ponder embed`: sentence embeddings, as llama.cpp's llama-embedding makes
  * them (one input per line of the text, tokenized as a prompt with special texts parsed;
  * the final-norm states pooled; L2-normalised). All inputs go through ponder_embed in
- * batches. Numbers are printed with the fewest digits that read back as the same float.
+ * batches. Numbers are printed with the fewest digits that read back as the same float
+ * (ponder_fmt_float).
  */
 #include "cli/cli.h"
 
 #include <limits.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ponder/embed.h"
+#include "ponder/json.h"
 #include "ponder/pool.h"
 #include "ponder/tokenizer.h"
 
@@ -41,19 +42,6 @@ static void usage(void)
            "  -h, --help              this help\n");
 }
 
-/* The shortest "%.Ng" that reads back as f (at most 9 digits, always exact for a float). */
-static const char *fmt_float(char *buf, size_t cap, float f)
-{
-    if (!isfinite(f))
-        return "null";
-    for (int p = 1; p <= 9; p++) {
-        snprintf(buf, cap, "%.*g", p, (double)f);
-        if (strtof(buf, NULL) == f)
-            break;
-    }
-    return buf;
-}
-
 /* The lines of text[0..len) that are not empty, as (start, length) pairs. */
 typedef struct line_span {
     const char *s;
@@ -81,11 +69,11 @@ static line_span *split_lines(const char *text, size_t len, int32_t *n_out)
 static int print_vectors(const char *model_path, const ponder_embed_input *in, int32_t n, int32_t n_embd,
                          const float *v, ponder_pooling pooling, bool normalize, bool json)
 {
-    char buf[32];
+    char buf[PONDER_NUM_TEXT_BYTES];
     if (!json) {
         for (int32_t i = 0; i < n; i++) {
             for (int32_t d = 0; d < n_embd; d++)
-                printf(d ? " %s" : "%s", fmt_float(buf, sizeof buf, v[(size_t)i * n_embd + d]));
+                printf(d ? " %s" : "%s", (ponder_fmt_float(v[(size_t)i * n_embd + d], buf), buf));
             putchar('\n');
         }
         return 0;
@@ -103,7 +91,7 @@ static int print_vectors(const char *model_path, const ponder_embed_input *in, i
         printf("%s{\"object\": \"embedding\", \"index\": %d, \"n_tokens\": %d, \"embedding\": [", i ? ", " : "", (int)i,
                (int)in[i].n_tokens);
         for (int32_t d = 0; d < n_embd; d++)
-            printf(d ? ", %s" : "%s", fmt_float(buf, sizeof buf, v[(size_t)i * n_embd + d]));
+            printf(d ? ", %s" : "%s", (ponder_fmt_float(v[(size_t)i * n_embd + d], buf), buf));
         printf("]}");
         total += in[i].n_tokens;
     }
