@@ -36,10 +36,12 @@ typedef struct ponder_embed_input {
     int32_t n_tokens;
 } ponder_embed_input;
 
-/* Context sizes for embedding inputs of up to max_tokens tokens, n_inputs at a time:
- * n_ctx = max_tokens, as many sequences as inputs (at most 64), cells for them all.
- * Other fields are the defaults; set pool (threads) as wanted. */
-ponder_context_params ponder_embed_context_params(int32_t max_tokens, int32_t n_inputs);
+/* Context sizes for embedding these n inputs: n_ctx = the longest input, as many sequences
+ * as inputs (at most 64), KV cells for all of them at once but at most max_cells (0: no
+ * limit; never fewer than the longest input needs), so a large request runs in several
+ * batches instead of taking memory for all. Other fields are the defaults; set pool
+ * (threads) as wanted. */
+ponder_context_params ponder_embed_context_params(const ponder_embed_input *inputs, int32_t n, int32_t max_cells);
 
 /* Embeds n inputs into out (n rows of n_embd floats): each input runs causally from
  * position 0 in its own sequence, the final-norm states of its tokens are pooled, then

@@ -168,7 +168,7 @@ static int embed_run(const char *model_path, const embed_opts *o, const char *te
         cli_runtime_error("%s", err.msg);
         goto done;
     }
-    ponder_context_params cp = ponder_embed_context_params(max_tokens, n);
+    ponder_context_params cp = ponder_embed_context_params(in, n, 0);
     cp.pool = pool;
     vec = malloc((size_t)n * (size_t)n_embd * sizeof *vec);
     if (!vec) {

@@ -50,17 +50,27 @@ bool ponder_pooling_parse(const char *s, ponder_pooling *out)
     return false;
 }
 
-ponder_context_params ponder_embed_context_params(int32_t max_tokens, int32_t n_inputs)
+static int32_t blocks_of(int32_t n_tokens) { return (n_tokens + KV_BLOCK_CELLS - 1) / KV_BLOCK_CELLS; }
+
+ponder_context_params ponder_embed_context_params(const ponder_embed_input *inputs, int32_t n, int32_t max_cells)
 {
     ponder_context_params p = ponder_context_params_default();
-    p.n_ctx = max_tokens > 0 ? max_tokens : 1;
-    p.n_seq_max = n_inputs < 1 ? 1 : n_inputs > EMBED_MAX_SEQ ? EMBED_MAX_SEQ : n_inputs;
-    const int32_t blocks = (p.n_ctx + KV_BLOCK_CELLS - 1) / KV_BLOCK_CELLS;
-    p.n_kv_cells = blocks * KV_BLOCK_CELLS * p.n_seq_max;
+    int32_t longest = 1;
+    int64_t blocks = 0;
+    for (int32_t i = 0; i < n; i++) {
+        const int32_t t = inputs[i].n_tokens > 0 ? inputs[i].n_tokens : 1;
+        longest = t > longest ? t : longest;
+        blocks += blocks_of(t);
+    }
+    if (max_cells > 0 && blocks > blocks_of(max_cells))
+        blocks = blocks_of(max_cells);
+    if (blocks < blocks_of(longest))
+        blocks = blocks_of(longest);
+    p.n_ctx = longest;
+    p.n_seq_max = n < 1 ? 1 : n > EMBED_MAX_SEQ ? EMBED_MAX_SEQ : n;
+    p.n_kv_cells = (int32_t)blocks * KV_BLOCK_CELLS;
     return p;
 }
-
-static int32_t blocks_of(int32_t n_tokens) { return (n_tokens + KV_BLOCK_CELLS - 1) / KV_BLOCK_CELLS; }
 
 /* Every input is one the context can take on its own; ids are in the vocabulary. */
 static ponder_status check_inputs(const ponder_context *ctx, const ponder_embed_input *in, int32_t n,

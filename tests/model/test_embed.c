@@ -52,7 +52,6 @@ typedef struct inputs {
     size_t n;
     ponder_token *ids[16];
     ponder_embed_input in[16];
-    int32_t max_tokens;
 } inputs;
 
 static void tokenize_texts(const ponder_model *m, json_t *texts, inputs *x)
@@ -62,14 +61,11 @@ static void tokenize_texts(const ponder_model *m, json_t *texts, inputs *x)
     assert_int_equal(ponder_tokenizer_create(ponder_model_gguf(m), &tok, &err), PONDER_OK);
     x->n = json_array_size(texts);
     assert_true(x->n > 0 && x->n <= 16);
-    x->max_tokens = 0;
     for (size_t i = 0; i < x->n; i++) {
         const char *s = json_string_value(json_array_get(texts, i));
         size_t n_ids = 0;
         assert_int_equal(ponder_tokenizer_encode(tok, s, strlen(s), true, true, &x->ids[i], &n_ids, &err), PONDER_OK);
         x->in[i] = (ponder_embed_input){.tokens = x->ids[i], .n_tokens = (int32_t)n_ids};
-        if ((int32_t)n_ids > x->max_tokens)
-            x->max_tokens = (int32_t)n_ids;
     }
     ponder_tokenizer_free(tok);
 }
@@ -111,7 +107,7 @@ static void check_reference(void **state)
 
     /* all texts in one batch */
     ponder_pool *pool = test_pool();
-    ponder_context_params cp = ponder_embed_context_params(x.max_tokens, (int32_t)x.n);
+    ponder_context_params cp = ponder_embed_context_params(x.in, (int32_t)x.n, 0);
     cp.pool = pool;
     ponder_context *ctx = NULL;
     assert_int_equal(ponder_context_create(m, &cp, &ctx, &err), PONDER_OK);
@@ -142,7 +138,9 @@ static void check_reference(void **state)
         assert_true(max_abs <= abs_tol);
 
     /* one text at a time in a one-sequence context: bit-identical */
-    ponder_context_params cp1 = ponder_embed_context_params(x.max_tokens, 1);
+    ponder_context_params cp1 = ponder_embed_context_params(x.in, (int32_t)x.n, 0);
+    cp1.n_seq_max = 1;
+    cp1.n_kv_cells = 0;
     cp1.pool = pool;
     ponder_context *ctx1 = NULL;
     assert_int_equal(ponder_context_create(m, &cp1, &ctx1, &err), PONDER_OK);
@@ -154,6 +152,19 @@ static void check_reference(void **state)
     }
     free(one);
     ponder_context_free(ctx1);
+
+    /* cells for one input at a time (max_cells): several batches, the same vectors */
+    ponder_context_params cp2 = ponder_embed_context_params(x.in, (int32_t)x.n, 1);
+    assert_int_equal(cp2.n_kv_cells, 32);
+    cp2.pool = pool;
+    ponder_context *ctx2 = NULL;
+    assert_int_equal(ponder_context_create(m, &cp2, &ctx2, &err), PONDER_OK);
+    float *again = malloc(x.n * (size_t)n_embd * sizeof *again);
+    assert_non_null(again);
+    assert_int_equal(ponder_embed(ctx2, x.in, (int32_t)x.n, pooling, true, again, &err), PONDER_OK);
+    assert_memory_equal(again, out, x.n * (size_t)n_embd * sizeof *again);
+    free(again);
+    ponder_context_free(ctx2);
     free(out);
     ponder_context_free(ctx);
     ponder_pool_free(pool);
@@ -181,7 +192,9 @@ static void test_pooling_kinds(void **state)
     const int32_t n = x.in[0].n_tokens;
     assert_true(n >= 4);
 
-    ponder_context_params cp = ponder_embed_context_params(n, n);
+    ponder_context_params cp = ponder_embed_context_params(x.in, 1, 0);
+    cp.n_seq_max = n;
+    cp.n_kv_cells = 0;
     ponder_context *ctx = NULL;
     assert_int_equal(ponder_context_create(m, &cp, &ctx, &err), PONDER_OK);
     float *mean = malloc((size_t)n_embd * sizeof(float)), *cls = malloc((size_t)n_embd * sizeof(float));
@@ -221,7 +234,9 @@ static void test_errors(void **state)
     ponder_error err = {0};
     ponder_model *m = NULL;
     assert_int_equal(ponder_model_load(path, NULL, &m, &err), PONDER_OK);
-    ponder_context_params cp = ponder_embed_context_params(8, 2);
+    ponder_context_params cp = ponder_context_params_default();
+    cp.n_ctx = 8;
+    cp.n_seq_max = 2;
     ponder_context *ctx = NULL;
     assert_int_equal(ponder_context_create(m, &cp, &ctx, &err), PONDER_OK);
     const int32_t n_embd = ponder_model_hparams(m)->n_embd;
@@ -268,7 +283,7 @@ static void test_cli(void **state)
     inputs x;
     tokenize_texts(m, texts, &x);
     json_decref(texts);
-    ponder_context_params cp = ponder_embed_context_params(x.max_tokens, 2);
+    ponder_context_params cp = ponder_embed_context_params(x.in, 2, 0);
     ponder_context *ctx = NULL;
     assert_int_equal(ponder_context_create(m, &cp, &ctx, &err), PONDER_OK);
     float want[2 * 256];
