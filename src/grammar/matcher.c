@@ -1,0 +1,659 @@
+/*
+ * matcher.c — the incremental grammar matcher and its token masks.
+ *
+ * State: a set of parse stacks, as in llama.cpp's llama_grammar_accept. A stack is a
+ * chain of interned nodes (position, DFA state, parent): the top node sits on a
+ * character class (possibly part-way through a multi-byte character), the nodes below
+ * are where each enclosing rule continues. Node 0 is the empty stack: in a state it
+ * means the grammar is complete. Because nodes are interned, a stack is one id and a
+ * state is an interned sorted set of ids, so a byte transition (set, byte) → set is
+ * computed once and memoised; inside a JSON string every further character is one hash
+ * lookup.
+ *
+ * A mask is one pass over the vocabulary sorted by bytes (vocab.c): the state after each
+ * prefix is kept per depth, so a token sharing k bytes with the previous one resumes at
+ * depth k, and a prefix that dies skips every token starting with it. Masks are cached
+ * per state: a state repeats whenever the grammar loops (string characters, digits,
+ * whitespace), and then the mask costs one lookup. Clones share all of this (the "core"),
+ * so n choices of one request and a draft's look-ahead warm one cache.
+ */
+#include "grammar/grammar_vocab.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define GR_MAX_DEPTH 4096          /* stack depth beyond which a path is dropped */
+#define GR_MAX_NODES (1u << 23)    /* interned stacks per core before it refuses to grow */
+#define GR_MASK_CACHE 256          /* cached masks per core (each n_vocab bits) */
+#define GR_ENDED UINT32_MAX        /* history entry after an end-of-generation token */
+
+typedef struct u64map {
+    uint64_t *keys; /* UINT64_MAX: empty */
+    uint32_t *vals;
+    uint32_t cap, n; /* cap: power of two */
+} u64map;
+
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    x ^= x >> 33;
+    return x;
+}
+
+static bool map_get(const u64map *m, uint64_t key, uint32_t *val)
+{
+    if (m->cap == 0)
+        return false;
+    for (uint32_t i = (uint32_t)mix64(key) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+        if (m->keys[i] == key) {
+            *val = m->vals[i];
+            return true;
+        }
+        if (m->keys[i] == UINT64_MAX)
+            return false;
+    }
+}
+
+static bool map_put(u64map *m, uint64_t key, uint32_t val)
+{
+    if ((m->n + 1) * 4 > m->cap * 3) {
+        uint32_t cap = m->cap ? m->cap * 2 : 1024;
+        uint64_t *k = malloc((size_t)cap * sizeof *k);
+        uint32_t *v = malloc((size_t)cap * sizeof *v);
+        if (!k || !v) {
+            free(k);
+            free(v);
+            return false;
+        }
+        memset(k, 0xFF, (size_t)cap * sizeof *k);
+        for (uint32_t i = 0; i < m->cap; i++) {
+            if (m->keys[i] == UINT64_MAX)
+                continue;
+            uint32_t j = (uint32_t)mix64(m->keys[i]) & (cap - 1);
+            while (k[j] != UINT64_MAX)
+                j = (j + 1) & (cap - 1);
+            k[j] = m->keys[i];
+            v[j] = m->vals[i];
+        }
+        free(m->keys);
+        free(m->vals);
+        m->keys = k;
+        m->vals = v;
+        m->cap = cap;
+    }
+    uint32_t i = (uint32_t)mix64(key) & (m->cap - 1);
+    while (m->keys[i] != UINT64_MAX && m->keys[i] != key)
+        i = (i + 1) & (m->cap - 1);
+    if (m->keys[i] == UINT64_MAX)
+        m->n++;
+    m->keys[i] = key;
+    m->vals[i] = val;
+    return true;
+}
+
+static void map_clear(u64map *m)
+{
+    if (m->cap)
+        memset(m->keys, 0xFF, (size_t)m->cap * sizeof *m->keys);
+    m->n = 0;
+}
+
+static void map_free(u64map *m)
+{
+    free(m->keys);
+    free(m->vals);
+}
+
+typedef struct gr_core {
+    const ponder_grammar *g;
+    const ponder_grammar_vocab *v;
+    int refs;
+    bool oom;
+    /* interned stack nodes; node 0 = the empty stack */
+    uint32_t *node_pos, *node_dfa, *node_parent, *node_depth;
+    uint32_t n_nodes, cap_nodes;
+    u64map node_map;
+    /* interned sets of nodes (sorted); set 0 = the empty set (a dead state) */
+    uint32_t *set_off, *set_len;
+    uint32_t n_sets, cap_sets;
+    uint32_t *items;
+    size_t n_items, cap_items;
+    u64map set_map; /* content hash → set id (collisions chained through set_next) */
+    uint32_t *set_next;
+    u64map trans;   /* set << 8 | byte → set */
+    /* masks */
+    uint32_t words;
+    u64map mask_map; /* set → slot */
+    uint32_t *masks; /* GR_MASK_CACHE slots of words */
+    uint32_t n_masks;
+    uint32_t *zero_mask;
+    /* scratch */
+    uint32_t *buf;
+    uint32_t n_buf, cap_buf;
+    uint32_t *depth_set; /* per prefix length during a mask walk */
+} gr_core;
+
+struct ponder_grammar_matcher {
+    gr_core *c;
+    uint32_t *hist; /* hist[0]: the start state; hist[n_hist - 1]: now */
+    int32_t n_hist, cap_hist;
+};
+
+static void buf_push(gr_core *c, uint32_t x)
+{
+    if (c->n_buf == c->cap_buf) {
+        uint32_t cap = c->cap_buf ? c->cap_buf * 2 : 64;
+        uint32_t *b = realloc(c->buf, cap * sizeof *b);
+        if (!b) {
+            c->oom = true;
+            return;
+        }
+        c->buf = b;
+        c->cap_buf = cap;
+    }
+    c->buf[c->n_buf++] = x;
+}
+
+/* The node (pos, dfa, parent); UINT32_MAX when too deep or out of memory. */
+static uint32_t intern_node(gr_core *c, uint32_t pos, uint32_t dfa, uint32_t parent)
+{
+    const uint64_t key = (uint64_t)pos << 40 | (uint64_t)dfa << 24 | parent;
+    uint32_t id;
+    if (map_get(&c->node_map, key, &id))
+        return id;
+    const uint32_t depth = c->node_depth[parent] + 1;
+    if (depth > GR_MAX_DEPTH || c->n_nodes >= GR_MAX_NODES)
+        return UINT32_MAX;
+    if (c->n_nodes == c->cap_nodes) {
+        uint32_t cap = c->cap_nodes * 2;
+        uint32_t *a = realloc(c->node_pos, cap * sizeof *a);
+        if (a)
+            c->node_pos = a;
+        uint32_t *b = realloc(c->node_dfa, cap * sizeof *b);
+        if (b)
+            c->node_dfa = b;
+        uint32_t *p = realloc(c->node_parent, cap * sizeof *p);
+        if (p)
+            c->node_parent = p;
+        uint32_t *d = realloc(c->node_depth, cap * sizeof *d);
+        if (d)
+            c->node_depth = d;
+        if (!a || !b || !p || !d) {
+            c->oom = true;
+            return UINT32_MAX;
+        }
+        c->cap_nodes = cap;
+    }
+    id = c->n_nodes;
+    if (!map_put(&c->node_map, key, id)) {
+        c->oom = true;
+        return UINT32_MAX;
+    }
+    c->node_pos[id] = pos;
+    c->node_dfa[id] = dfa;
+    c->node_parent[id] = parent;
+    c->node_depth[id] = depth;
+    c->n_nodes++;
+    return id;
+}
+
+/* Pushes onto buf the stacks reached from position pos (with parent below it) once
+ * every rule reference at the top is expanded: tops on a character class, or the empty
+ * stack. Recursion follows rule references only, bounded since no rule is left-recursive;
+ * finished rules pop in the loop. */
+static void expand(gr_core *c, uint32_t pos, uint32_t parent)
+{
+    const ponder_grammar *g = c->g;
+    for (;;) {
+        const gr_elem e = g->elems[pos];
+        if (e.kind == GR_END) {
+            if (parent == 0) {
+                buf_push(c, 0);
+                return;
+            }
+            pos = c->node_pos[parent];
+            parent = c->node_parent[parent];
+            continue;
+        }
+        if (e.kind == GR_CLASS) {
+            uint32_t n = intern_node(c, pos, e.arg, parent);
+            if (n != UINT32_MAX)
+                buf_push(c, n);
+            return;
+        }
+        uint32_t cont = parent;
+        if (g->elems[pos + 1].kind != GR_END) {
+            cont = intern_node(c, pos + 1, 0, parent);
+            if (cont == UINT32_MAX)
+                return;
+        }
+        for (uint32_t a = g->rule_alt[e.arg]; a < g->rule_alt[e.arg + 1]; a++)
+            expand(c, g->alts[a], cont);
+        return;
+    }
+}
+
+static int u32_cmp(const void *a, const void *b)
+{
+    const uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The set of buf[0..n_buf) (sorted and deduplicated here); UINT32_MAX on failure. */
+static uint32_t intern_set(gr_core *c)
+{
+    uint32_t n = c->n_buf;
+    if (n > 1) {
+        qsort(c->buf, n, sizeof *c->buf, u32_cmp);
+        uint32_t w = 1;
+        for (uint32_t i = 1; i < n; i++)
+            if (c->buf[i] != c->buf[w - 1])
+                c->buf[w++] = c->buf[i];
+        n = w;
+    }
+    if (n == 0)
+        return 0;
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ n;
+    for (uint32_t i = 0; i < n; i++)
+        h = mix64(h ^ c->buf[i]);
+    h &= ~(1ULL << 63); /* never UINT64_MAX */
+    uint32_t id;
+    if (map_get(&c->set_map, h, &id)) {
+        for (; id != UINT32_MAX; id = c->set_next[id])
+            if (c->set_len[id] == n && memcmp(c->items + c->set_off[id], c->buf, n * sizeof *c->buf) == 0)
+                return id;
+    }
+    if (c->n_sets == c->cap_sets) {
+        uint32_t cap = c->cap_sets * 2;
+        uint32_t *o = realloc(c->set_off, cap * sizeof *o);
+        if (o)
+            c->set_off = o;
+        uint32_t *l = realloc(c->set_len, cap * sizeof *l);
+        if (l)
+            c->set_len = l;
+        uint32_t *nx = realloc(c->set_next, cap * sizeof *nx);
+        if (nx)
+            c->set_next = nx;
+        if (!o || !l || !nx)
+            return c->oom = true, UINT32_MAX;
+        c->cap_sets = cap;
+    }
+    if (c->n_items + n > c->cap_items) {
+        size_t cap = c->cap_items * 2;
+        while (cap < c->n_items + n)
+            cap *= 2;
+        uint32_t *it = realloc(c->items, cap * sizeof *it);
+        if (!it)
+            return c->oom = true, UINT32_MAX;
+        c->items = it;
+        c->cap_items = cap;
+    }
+    id = c->n_sets;
+    uint32_t head = UINT32_MAX;
+    if (!map_get(&c->set_map, h, &head))
+        head = UINT32_MAX;
+    if (!map_put(&c->set_map, h, id))
+        return c->oom = true, UINT32_MAX;
+    c->set_next[id] = head;
+    c->set_off[id] = (uint32_t)c->n_items;
+    c->set_len[id] = n;
+    memcpy(c->items + c->n_items, c->buf, n * sizeof *c->buf);
+    c->n_items += n;
+    c->n_sets++;
+    return id;
+}
+
+/* The state after byte b from set s (0: dead). */
+static uint32_t step(gr_core *c, uint32_t s, unsigned char b)
+{
+    if (s == 0)
+        return 0;
+    const uint64_t key = (uint64_t)s << 8 | b;
+    uint32_t r;
+    if (map_get(&c->trans, key, &r))
+        return r;
+    const ponder_grammar *g = c->g;
+    c->n_buf = 0;
+    const uint32_t off = c->set_off[s], len = c->set_len[s];
+    for (uint32_t i = 0; i < len; i++) {
+        const uint32_t nd = c->items[off + i];
+        if (nd == 0)
+            continue;
+        const uint32_t nx = g->dfa[(size_t)c->node_dfa[nd] * 256 + b];
+        if (nx == GR_DFA_DEAD)
+            continue;
+        if (nx == GR_DFA_ACCEPT) {
+            expand(c, c->node_pos[nd] + 1, c->node_parent[nd]);
+        } else {
+            uint32_t m = intern_node(c, c->node_pos[nd], nx, c->node_parent[nd]);
+            if (m != UINT32_MAX)
+                buf_push(c, m);
+        }
+    }
+    r = c->oom ? UINT32_MAX : intern_set(c);
+    if (r == UINT32_MAX)
+        return 0; /* out of memory: treated as dead, and not memoised */
+    if (!map_put(&c->trans, key, r))
+        c->oom = true;
+    return r;
+}
+
+static bool set_complete(const gr_core *c, uint32_t s)
+{
+    return s != 0 && s != GR_ENDED && c->items[c->set_off[s]] == 0;
+}
+
+static void core_free(gr_core *c)
+{
+    if (!c)
+        return;
+    free(c->node_pos);
+    free(c->node_dfa);
+    free(c->node_parent);
+    free(c->node_depth);
+    map_free(&c->node_map);
+    free(c->set_off);
+    free(c->set_len);
+    free(c->set_next);
+    free(c->items);
+    map_free(&c->set_map);
+    map_free(&c->trans);
+    map_free(&c->mask_map);
+    free(c->masks);
+    free(c->zero_mask);
+    free(c->buf);
+    free(c->depth_set);
+    free(c);
+}
+
+static gr_core *core_create(const ponder_grammar *g, const ponder_grammar_vocab *v)
+{
+    gr_core *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->g = g;
+    c->v = v;
+    c->refs = 1;
+    c->cap_nodes = 1024;
+    c->node_pos = malloc(c->cap_nodes * sizeof *c->node_pos);
+    c->node_dfa = malloc(c->cap_nodes * sizeof *c->node_dfa);
+    c->node_parent = malloc(c->cap_nodes * sizeof *c->node_parent);
+    c->node_depth = malloc(c->cap_nodes * sizeof *c->node_depth);
+    c->cap_sets = 1024;
+    c->set_off = malloc(c->cap_sets * sizeof *c->set_off);
+    c->set_len = malloc(c->cap_sets * sizeof *c->set_len);
+    c->set_next = malloc(c->cap_sets * sizeof *c->set_next);
+    c->cap_items = 4096;
+    c->items = malloc(c->cap_items * sizeof *c->items);
+    c->words = ((uint32_t)v->n_vocab + 31) / 32;
+    c->zero_mask = calloc(c->words, sizeof *c->zero_mask);
+    c->depth_set = malloc((v->max_len + 2) * sizeof *c->depth_set);
+    if (!c->node_pos || !c->node_dfa || !c->node_parent || !c->node_depth || !c->set_off || !c->set_len ||
+        !c->set_next || !c->items || !c->zero_mask || !c->depth_set) {
+        core_free(c);
+        return NULL;
+    }
+    /* node 0: the empty stack; set 0: the empty set */
+    c->node_pos[0] = c->node_dfa[0] = c->node_parent[0] = c->node_depth[0] = 0;
+    c->n_nodes = 1;
+    c->set_off[0] = c->set_len[0] = 0;
+    c->set_next[0] = UINT32_MAX;
+    c->n_sets = 1;
+    return c;
+}
+
+/* The start state: root's alternatives expanded over the empty stack. */
+static uint32_t start_state(gr_core *c)
+{
+    const ponder_grammar *g = c->g;
+    c->n_buf = 0;
+    for (uint32_t a = g->rule_alt[g->root]; a < g->rule_alt[g->root + 1]; a++)
+        expand(c, g->alts[a], 0);
+    return c->oom ? UINT32_MAX : intern_set(c);
+}
+
+static bool hist_push(ponder_grammar_matcher *m, uint32_t s)
+{
+    if (m->n_hist == m->cap_hist) {
+        int32_t cap = m->cap_hist ? m->cap_hist * 2 : 64;
+        uint32_t *h = realloc(m->hist, (size_t)cap * sizeof *h);
+        if (!h)
+            return false;
+        m->hist = h;
+        m->cap_hist = cap;
+    }
+    m->hist[m->n_hist++] = s;
+    return true;
+}
+
+ponder_status ponder_grammar_matcher_create(const ponder_grammar *g, const ponder_grammar_vocab *v,
+                                            ponder_grammar_matcher **out, ponder_error *err)
+{
+    if (!g || !v || !out)
+        return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "grammar matcher: NULL argument");
+    *out = NULL;
+    ponder_grammar_matcher *m = calloc(1, sizeof *m);
+    if (!m)
+        return ponder_error_set(err, PONDER_ERR_NOMEM, "grammar matcher: out of memory");
+    m->c = core_create(g, v);
+    uint32_t s = m->c ? start_state(m->c) : UINT32_MAX;
+    if (s == UINT32_MAX || !hist_push(m, s)) {
+        ponder_grammar_matcher_free(m);
+        return ponder_error_set(err, PONDER_ERR_NOMEM, "grammar matcher: out of memory");
+    }
+    if (s == 0) {
+        ponder_grammar_matcher_free(m);
+        return ponder_error_set(err, PONDER_ERR_FORMAT,
+                                "grammar: the root rule cannot start (it nests deeper than %d rules)", GR_MAX_DEPTH);
+    }
+    *out = m;
+    return PONDER_OK;
+}
+
+ponder_status ponder_grammar_matcher_clone(const ponder_grammar_matcher *m, ponder_grammar_matcher **out,
+                                           ponder_error *err)
+{
+    if (!m || !out)
+        return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "grammar matcher: NULL argument");
+    ponder_grammar_matcher *k = calloc(1, sizeof *k);
+    if (k) {
+        k->cap_hist = m->n_hist;
+        k->hist = malloc((size_t)k->cap_hist * sizeof *k->hist);
+    }
+    if (!k || !k->hist) {
+        if (k)
+            free(k);
+        return ponder_error_set(err, PONDER_ERR_NOMEM, "grammar matcher: out of memory");
+    }
+    memcpy(k->hist, m->hist, (size_t)m->n_hist * sizeof *k->hist);
+    k->n_hist = m->n_hist;
+    k->c = m->c;
+    k->c->refs++;
+    *out = k;
+    return PONDER_OK;
+}
+
+void ponder_grammar_matcher_free(ponder_grammar_matcher *m)
+{
+    if (!m)
+        return;
+    if (m->c && --m->c->refs == 0)
+        core_free(m->c);
+    free(m->hist);
+    free(m);
+}
+
+static uint32_t cur(const ponder_grammar_matcher *m)
+{
+    return m->hist[m->n_hist - 1];
+}
+
+/* The walk over the sorted vocabulary from state s into mask (zeroed by the caller). */
+static void walk_vocab(gr_core *c, uint32_t s, uint32_t *mask)
+{
+    const ponder_grammar_vocab *v = c->v;
+    uint32_t *st = c->depth_set;
+    st[0] = s;
+    uint32_t ok_depth = 0; /* st[1..ok_depth] hold the previous token's prefix states */
+    int32_t i = 0;
+    while (i < v->n_sorted) {
+        const int32_t t = v->order[i];
+        const unsigned char *p = (const unsigned char *)v->bytes + v->off[t];
+        const uint32_t len = v->len[t];
+        uint32_t j = v->lcp[i] < ok_depth ? v->lcp[i] : ok_depth;
+        for (; j < len; j++) {
+            const uint32_t nx = step(c, st[j], p[j]);
+            if (nx == 0)
+                break;
+            st[j + 1] = nx;
+        }
+        if (j == len) {
+            mask[t >> 5] |= 1u << (t & 31);
+            ok_depth = len;
+            i++;
+            continue;
+        }
+        /* the prefix p[0..j] is dead: skip every token that starts with it */
+        ok_depth = j;
+        if (j == 0) {
+            i = v->first[p[0] + 1];
+            continue;
+        }
+        for (i++; i < v->n_sorted && v->lcp[i] >= j + 1; i++)
+            ;
+    }
+}
+
+const uint32_t *ponder_grammar_matcher_mask(ponder_grammar_matcher *m, ponder_error *err)
+{
+    if (!m) {
+        ponder_error_set(err, PONDER_ERR_INVALID_ARG, "grammar matcher: NULL argument");
+        return NULL;
+    }
+    gr_core *c = m->c;
+    const uint32_t s = cur(m);
+    if (s == GR_ENDED || s == 0)
+        return c->zero_mask;
+    uint32_t slot;
+    if (map_get(&c->mask_map, s, &slot))
+        return c->masks + (size_t)slot * c->words;
+    if (!c->masks) {
+        c->masks = malloc((size_t)GR_MASK_CACHE * c->words * sizeof *c->masks);
+        if (!c->masks) {
+            ponder_error_set(err, PONDER_ERR_NOMEM, "grammar matcher: out of memory for token masks");
+            return NULL;
+        }
+    }
+    if (c->n_masks == GR_MASK_CACHE) {
+        map_clear(&c->mask_map);
+        c->n_masks = 0;
+    }
+    slot = c->n_masks;
+    uint32_t *mask = c->masks + (size_t)slot * c->words;
+    memset(mask, 0, c->words * sizeof *mask);
+    walk_vocab(c, s, mask);
+    if (set_complete(c, s))
+        for (int32_t k = 0; k < c->v->n_eog; k++)
+            mask[c->v->eog[k] >> 5] |= 1u << (c->v->eog[k] & 31);
+    if (c->oom || !map_put(&c->mask_map, s, slot)) {
+        c->oom = false;
+        ponder_error_set(err, PONDER_ERR_NOMEM, "grammar matcher: out of memory");
+        return NULL;
+    }
+    c->n_masks++;
+    return mask;
+}
+
+/* The state after token t's bytes from s (0: not allowed). */
+static uint32_t run_token(gr_core *c, uint32_t s, ponder_token t)
+{
+    const ponder_grammar_vocab *v = c->v;
+    if (t < 0 || t >= v->n_vocab || s == GR_ENDED || v->len[t] == 0)
+        return 0;
+    const unsigned char *p = (const unsigned char *)v->bytes + v->off[t];
+    for (uint32_t j = 0; j < v->len[t] && s != 0; j++)
+        s = step(c, s, p[j]);
+    return s;
+}
+
+bool ponder_grammar_matcher_allows(ponder_grammar_matcher *m, ponder_token t)
+{
+    if (!m || t < 0 || t >= m->c->v->n_vocab)
+        return false;
+    const uint32_t s = cur(m);
+    if (m->c->v->is_eog[t])
+        return set_complete(m->c, s);
+    return run_token(m->c, s, t) != 0;
+}
+
+bool ponder_grammar_matcher_accept(ponder_grammar_matcher *m, ponder_token t)
+{
+    if (!m || t < 0 || t >= m->c->v->n_vocab)
+        return false;
+    const uint32_t s = cur(m);
+    if (m->c->v->is_eog[t])
+        return set_complete(m->c, s) && hist_push(m, GR_ENDED);
+    const uint32_t n = run_token(m->c, s, t);
+    return n != 0 && hist_push(m, n);
+}
+
+bool ponder_grammar_matcher_accept_bytes(ponder_grammar_matcher *m, const char *bytes, size_t len)
+{
+    if (!m || (!bytes && len > 0))
+        return false;
+    uint32_t s = cur(m);
+    if (s == GR_ENDED)
+        return false;
+    for (size_t j = 0; j < len && s != 0; j++)
+        s = step(m->c, s, (unsigned char)bytes[j]);
+    return s != 0 && hist_push(m, s);
+}
+
+void ponder_grammar_matcher_rollback(ponder_grammar_matcher *m, int32_t n)
+{
+    if (!m || n <= 0)
+        return;
+    m->n_hist = n >= m->n_hist ? 1 : m->n_hist - n;
+}
+
+int32_t ponder_grammar_matcher_n_accepted(const ponder_grammar_matcher *m)
+{
+    return m ? m->n_hist - 1 : 0;
+}
+
+bool ponder_grammar_matcher_is_complete(const ponder_grammar_matcher *m)
+{
+    return m && set_complete(m->c, cur(m));
+}
+
+bool ponder_grammar_matcher_is_final(const ponder_grammar_matcher *m)
+{
+    if (!m)
+        return false;
+    const uint32_t s = cur(m);
+    return s == GR_ENDED || (set_complete(m->c, s) && m->c->set_len[s] == 1);
+}
+
+bool ponder_grammar_matcher_is_ended(const ponder_grammar_matcher *m)
+{
+    return m && cur(m) == GR_ENDED;
+}
+
+void ponder_grammar_mask_logits(float *logits, const uint32_t *mask, int32_t n)
+{
+    if (!logits || !mask)
+        return;
+    for (int32_t w = 0; w * 32 < n; w++) {
+        const uint32_t bits = mask[w];
+        if (bits == UINT32_MAX)
+            continue;
+        const int32_t end = (w + 1) * 32 < n ? (w + 1) * 32 : n;
+        for (int32_t t = w * 32; t < end; t++)
+            if (!(bits >> (t & 31) & 1u))
+                logits[t] = -INFINITY;
+    }
+}
