@@ -8,6 +8,7 @@
 #include "train/train_internal.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "ponder/tensor.h"
@@ -91,26 +92,37 @@ void tr_rope_bwd(float *dx, int n_tok, int n_heads, int hd, const float *cs)
 
 /* ---- attention ---- */
 
-/* Dot product in eight independent lanes (summed at the end), so the compiler can
- * vectorize it without reassociating float additions. */
-static inline float dot(const float *a, const float *b, int n)
+/* Each head is four matrix products on tr_gemm's kernels (one thread each; the pool
+ * splits the KV groups, so the heads sharing K, V, dK, dV stay on one thread). The
+ * causal part is a full T x T product with the upper triangle of P set to zero: twice
+ * the FLOPs of a triangular loop, but at the kernel's speed instead of a scalar dot. */
+
+size_t tr_attn_scratch_floats(int n_tok, int n_kv, int hd)
 {
-    float acc[8] = {0};
-    int i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int u = 0; u < 8; u++)
-            acc[u] += a[i + u] * b[i + u];
-    float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-    for (; i < n; i++)
-        s += a[i] * b[i];
-    return s;
+    return (size_t)n_kv * ((size_t)hd * n_tok + (size_t)n_tok * n_tok);
 }
 
 typedef struct attn_task {
-    float *out, *probs, *dq, *dk, *dv;
+    float *out, *probs, *dq, *dk, *dv, *scratch;
     const float *dout, *cprobs, *q, *k, *v;
     int n_tok, n_head, n_kv, hd;
 } attn_task;
+
+/* dst (hd, T) = the hd columns of group g of x (T rows of stride ks), transposed. */
+static void group_t(float *dst, const float *x, int T, int ks, int g, int hd)
+{
+    for (int j = 0; j < T; j++)
+        for (int d = 0; d < hd; d++)
+            dst[(size_t)d * T + j] = x[(size_t)j * ks + (size_t)g * hd + d];
+}
+
+static void gemm1(float *C, int ldc, const float *A, int sam, int sak, const float *B, int ldb, int M, int N, int K,
+                  bool acc)
+{
+    const tr_gemm_args g = {.C = C, .A = A, .B = B, .M = M, .N = N, .K = K, .ldc = ldc, .ldb = ldb, .sam = sam,
+                            .sak = sak, .accumulate = acc};
+    tr_gemm(&g, NULL);
+}
 
 static void attn_fwd_slice(void *arg, int ith, int nth)
 {
@@ -118,47 +130,45 @@ static void attn_fwd_slice(void *arg, int ith, int nth)
     const int T = a->n_tok, hd = a->hd, group = a->n_head / a->n_kv;
     const int qs = a->n_head * hd, ks = a->n_kv * hd;
     const float scale = 1.0f / sqrtf((float)hd);
-    for (int h = ith; h < a->n_head; h += nth) {
-        const int g = h / group;
-        for (int i = 0; i < T; i++) {
-            const float *qi = a->q + (size_t)i * qs + (size_t)h * hd;
-            float *p = a->probs + ((size_t)h * T + i) * T;
-            float max = -INFINITY;
-            for (int j = 0; j <= i; j++) {
-                const float *kj = a->k + (size_t)j * ks + (size_t)g * hd;
-                p[j] = dot(qi, kj, hd) * scale;
-                max = p[j] > max ? p[j] : max;
+    for (int g = ith; g < a->n_kv; g += nth) {
+        float *kt = a->scratch + (size_t)g * ((size_t)hd * T + (size_t)T * T);
+        group_t(kt, a->k, T, ks, g, hd);
+        for (int h = g * group; h < (g + 1) * group; h++) {
+            float *P = a->probs + (size_t)h * T * T;
+            gemm1(P, T, a->q + (size_t)h * hd, qs, 1, kt, T, T, T, hd, false); /* S = Q K^T */
+            for (int i = 0; i < T; i++) {
+                float *p = P + (size_t)i * T;
+                float max = -INFINITY;
+                for (int j = 0; j <= i; j++) {
+                    p[j] *= scale;
+                    max = p[j] > max ? p[j] : max;
+                }
+                double sum = 0.0;
+                for (int j = 0; j <= i; j++) {
+                    p[j] = expf(p[j] - max);
+                    sum += (double)p[j];
+                }
+                const float inv = (float)(1.0 / sum);
+                for (int j = 0; j <= i; j++)
+                    p[j] *= inv;
+                for (int j = i + 1; j < T; j++)
+                    p[j] = 0.0f;
             }
-            double sum = 0.0;
-            for (int j = 0; j <= i; j++) {
-                p[j] = expf(p[j] - max);
-                sum += (double)p[j];
-            }
-            const float inv = (float)(1.0 / sum);
-            float *o = a->out + (size_t)i * qs + (size_t)h * hd;
-            for (int d = 0; d < hd; d++)
-                o[d] = 0.0f;
-            for (int j = 0; j <= i; j++) {
-                p[j] *= inv;
-                const float *vj = a->v + (size_t)j * ks + (size_t)g * hd;
-                for (int d = 0; d < hd; d++)
-                    o[d] += p[j] * vj[d];
-            }
+            gemm1(a->out + (size_t)h * hd, qs, P, T, 1, a->v + (size_t)g * hd, ks, T, hd, T, false); /* O = P V */
         }
     }
 }
 
 void tr_attn_fwd(float *out, float *probs, const float *q, const float *k, const float *v, int n_tok, int n_head,
-                 int n_kv, int hd, ponder_pool *pool)
+                 int n_kv, int hd, float *scratch, ponder_pool *pool)
 {
     attn_task a = {.out = out, .probs = probs, .q = q, .k = k, .v = v, .n_tok = n_tok, .n_head = n_head,
-                   .n_kv = n_kv, .hd = hd};
+                   .n_kv = n_kv, .hd = hd, .scratch = scratch};
     ponder_pool_run(pool, attn_fwd_slice, &a);
 }
 
-/* Per query head: dP_ij = do_i . v_j; dv_j += P_ij do_i; dS_ij = P_ij (dP_ij - sum_j P_ij dP_ij);
- * dq_i = scale sum_j dS_ij k_j; dk_j += scale dS_ij q_i. Threads split the KV heads, so
- * the heads of a group (which share dk, dv) stay on one thread. */
+/* Per query head: dP = dO V^T; dV += P^T dO; dS_ij = P_ij (dP_ij - sum_j P_ij dP_ij) scale;
+ * dQ = dS K; dK += dS^T Q. */
 static void attn_bwd_slice(void *arg, int ith, int nth)
 {
     const attn_task *a = arg;
@@ -166,46 +176,37 @@ static void attn_bwd_slice(void *arg, int ith, int nth)
     const int qs = a->n_head * hd, ks = a->n_kv * hd;
     const float scale = 1.0f / sqrtf((float)hd);
     for (int g = ith; g < a->n_kv; g += nth) {
-        for (int j = 0; j < T; j++) {
-            memset(a->dk + (size_t)j * ks + (size_t)g * hd, 0, (size_t)hd * sizeof(float));
-            memset(a->dv + (size_t)j * ks + (size_t)g * hd, 0, (size_t)hd * sizeof(float));
-        }
+        float *vt = a->scratch + (size_t)g * ((size_t)hd * T + (size_t)T * T), *dS = vt + (size_t)hd * T;
+        group_t(vt, a->v, T, ks, g, hd);
+        float *dkg = a->dk + (size_t)g * hd, *dvg = a->dv + (size_t)g * hd;
         for (int h = g * group; h < (g + 1) * group; h++) {
+            const float *P = a->cprobs + (size_t)h * T * T, *doh = a->dout + (size_t)h * hd;
+            const bool first = h == g * group;
+            gemm1(dS, T, doh, qs, 1, vt, T, T, T, hd, false);  /* dP = dO V^T */
+            gemm1(dvg, ks, P, 1, T, doh, qs, T, hd, T, !first); /* dV += P^T dO */
             for (int i = 0; i < T; i++) {
-                const float *p = a->cprobs + ((size_t)h * T + i) * T;
-                const float *doi = a->dout + (size_t)i * qs + (size_t)h * hd;
-                const float *qi = a->q + (size_t)i * qs + (size_t)h * hd;
-                float *dqi = a->dq + (size_t)i * qs + (size_t)h * hd;
-                /* two passes over j: the first for sum_j P_ij dP_ij, the second recomputes dP_ij */
+                const float *p = P + (size_t)i * T;
+                float *ds = dS + (size_t)i * T;
                 float sum = 0.0f;
-                for (int j = 0; j <= i; j++) {
-                    const float *vj = a->v + (size_t)j * ks + (size_t)g * hd;
-                    sum += p[j] * dot(doi, vj, hd);
-                }
-                for (int d = 0; d < hd; d++)
-                    dqi[d] = 0.0f;
-                for (int j = 0; j <= i; j++) {
-                    const float *vj = a->v + (size_t)j * ks + (size_t)g * hd;
-                    const float *kj = a->k + (size_t)j * ks + (size_t)g * hd;
-                    float *dkj = a->dk + (size_t)j * ks + (size_t)g * hd;
-                    float *dvj = a->dv + (size_t)j * ks + (size_t)g * hd;
-                    const float dsij = p[j] * (dot(doi, vj, hd) - sum) * scale;
-                    for (int d = 0; d < hd; d++) {
-                        dvj[d] += p[j] * doi[d];
-                        dqi[d] += dsij * kj[d];
-                        dkj[d] += dsij * qi[d];
-                    }
-                }
+                for (int j = 0; j <= i; j++)
+                    sum += p[j] * ds[j];
+                for (int j = 0; j <= i; j++)
+                    ds[j] = p[j] * (ds[j] - sum) * scale;
+                for (int j = i + 1; j < T; j++)
+                    ds[j] = 0.0f;
             }
+            gemm1(a->dq + (size_t)h * hd, qs, dS, T, 1, a->k + (size_t)g * hd, ks, T, hd, T, false); /* dQ = dS K */
+            gemm1(dkg, ks, dS, 1, T, a->q + (size_t)h * hd, qs, T, hd, T, !first); /* dK += dS^T Q */
         }
     }
 }
 
 void tr_attn_bwd(float *dq, float *dk, float *dv, const float *dout, const float *probs, const float *q,
-                 const float *k, const float *v, int n_tok, int n_head, int n_kv, int hd, ponder_pool *pool)
+                 const float *k, const float *v, int n_tok, int n_head, int n_kv, int hd, float *scratch,
+                 ponder_pool *pool)
 {
     attn_task a = {.dq = dq, .dk = dk, .dv = dv, .dout = dout, .cprobs = probs, .q = q, .k = k, .v = v,
-                   .n_tok = n_tok, .n_head = n_head, .n_kv = n_kv, .hd = hd};
+                   .n_tok = n_tok, .n_head = n_head, .n_kv = n_kv, .hd = hd, .scratch = scratch};
     ponder_pool_run(pool, attn_bwd_slice, &a);
 }
 
@@ -229,12 +230,12 @@ void tr_swiglu_bwd(float *dg, float *du, const float *dh, const float *g, const 
 
 /* ---- cross-entropy ---- */
 
-double tr_cross_entropy(float *dlogits, const float *logits, const int32_t *tokens, const uint8_t *mask, int n_tok,
-                        int n_vocab, int64_t *n_targets)
+double tr_cross_entropy_rows(float *dlogits, const float *logits, const int32_t *tokens, const uint8_t *mask,
+                             int n_tok, int n_vocab, int r0, int r1, int64_t *n_targets)
 {
     double loss = 0.0;
     int64_t count = 0;
-    for (int r = 0; r < n_tok; r++) {
+    for (int r = r0; r < r1; r++) {
         float *d = dlogits + (size_t)r * n_vocab;
         const int i = r + 1; /* row r predicts token i */
         if (i >= n_tok || (mask && !mask[i])) {
@@ -262,6 +263,49 @@ double tr_cross_entropy(float *dlogits, const float *logits, const int32_t *toke
     return loss;
 }
 
+double tr_cross_entropy(float *dlogits, const float *logits, const int32_t *tokens, const uint8_t *mask, int n_tok,
+                        int n_vocab, int64_t *n_targets)
+{
+    return tr_cross_entropy_rows(dlogits, logits, tokens, mask, n_tok, n_vocab, 0, n_tok, n_targets);
+}
+
+/* ---- a parallel loop ---- */
+
+typedef struct pfor_task {
+    tr_range_fn fn;
+    void *ctx;
+    int64_t n, chunk, n_chunks;
+    _Atomic int64_t next, done;
+} pfor_task;
+
+static void pfor_slice(void *arg, int ith, int nth)
+{
+    (void)nth;
+    pfor_task *t = arg;
+    for (;;) {
+        const int64_t c = atomic_fetch_add_explicit(&t->next, 1, memory_order_relaxed);
+        if (c >= t->n_chunks)
+            break;
+        const int64_t i0 = c * t->chunk, i1 = i0 + t->chunk < t->n ? i0 + t->chunk : t->n;
+        t->fn(t->ctx, c, i0, i1);
+        atomic_fetch_add_explicit(&t->done, 1, memory_order_release);
+    }
+    if (ith == 0)
+        while (atomic_load_explicit(&t->done, memory_order_acquire) < t->n_chunks)
+            ;
+}
+
+void tr_parallel_for(ponder_pool *pool, int64_t n, int64_t chunk, tr_range_fn fn, void *ctx)
+{
+    pfor_task t = {.fn = fn, .ctx = ctx, .n = n, .chunk = chunk, .n_chunks = (n + chunk - 1) / chunk};
+    atomic_init(&t.next, 0);
+    atomic_init(&t.done, 0);
+    if (t.n_chunks <= 1 || !pool)
+        pfor_slice(&t, 0, 1);
+    else
+        ponder_pool_run_dynamic(pool, pfor_slice, &t);
+}
+
 /* ---- matrix products ---- */
 
 /* Row by row, k outer and columns inner: the inner loop is a contiguous axpy gcc
@@ -283,23 +327,29 @@ void tr_gemm_ref(const tr_gemm_args *g, int n0, int n1)
     }
 }
 
+/* Work units are column panels (32 columns on AVX-512, 64 on AVX2, 64 for the portable
+ * loop) handed out through a shared counter (ponder_pool_run_dynamic): a thread the OS
+ * has descheduled costs its share of speed, not a stall. Each unit is computed the same
+ * way by whichever thread takes it, so results do not depend on the thread count. */
+enum { PATH_REF, PATH_AVX2, PATH_AVX512 };
+
 typedef struct gemm_task {
     const tr_gemm_args *g;
-    bool avx2;
+    int path, units, unit_w;
+    _Atomic int next, done;
 } gemm_task;
 
-#define GEMM_COL_UNIT 16 /* the AVX2 tile width: thread slices are multiples of it */
-
-static void gemm_slice(void *arg, int ith, int nth)
+static void gemm_unit(const gemm_task *t, int u)
 {
-    const gemm_task *t = arg;
-    const int units = (t->g->N + GEMM_COL_UNIT - 1) / GEMM_COL_UNIT;
-    const int u0 = units * ith / nth, u1 = units * (ith + 1) / nth;
-    const int n0 = u0 * GEMM_COL_UNIT, n1 = u1 * GEMM_COL_UNIT < t->g->N ? u1 * GEMM_COL_UNIT : t->g->N;
-    if (n0 >= n1)
-        return;
 #ifdef PONDER_TRAIN_AVX2
-    if (t->avx2) {
+    if (t->path == PATH_AVX512) {
+        tr_gemm_avx512_panel(t->g, u);
+        return;
+    }
+#endif
+    const int n0 = u * t->unit_w, n1 = n0 + t->unit_w < t->g->N ? n0 + t->unit_w : t->g->N;
+#ifdef PONDER_TRAIN_AVX2
+    if (t->path == PATH_AVX2) {
         tr_gemm_avx2(t->g, n0, n1);
         return;
     }
@@ -307,11 +357,55 @@ static void gemm_slice(void *arg, int ith, int nth)
     tr_gemm_ref(t->g, n0, n1);
 }
 
+static void gemm_slice(void *arg, int ith, int nth)
+{
+    (void)nth;
+    gemm_task *t = arg;
+    for (;;) {
+        const int u = atomic_fetch_add_explicit(&t->next, 1, memory_order_relaxed);
+        if (u >= t->units)
+            break;
+        gemm_unit(t, u);
+        atomic_fetch_add_explicit(&t->done, 1, memory_order_release);
+    }
+    if (ith == 0) /* the caller returns once every unit is finished, by whichever thread */
+        while (atomic_load_explicit(&t->done, memory_order_acquire) < t->units)
+            ;
+}
+
+int tr_gemm_path(void)
+{
+    /* PONDER_ISA / ponder_tensor_force_isa: "scalar" takes the portable loop, "avx2" the
+     * AVX2 tiles; any other path means the widest this CPU runs */
+    const char *isa = ponder_cpu_isa();
+    if (strcmp(isa, "scalar") == 0)
+        return PATH_REF;
+#ifdef PONDER_TRAIN_AVX2
+    if (strcmp(isa, "avx2") != 0 && __builtin_cpu_supports("avx512f"))
+        return PATH_AVX512;
+    if (ponder_tensor_isa_available("avx2"))
+        return PATH_AVX2;
+#endif
+    return PATH_REF;
+}
+
+const char *tr_gemm_path_name(void)
+{
+    static const char *const names[] = {"portable", "avx2", "avx512"};
+    return names[tr_gemm_path()];
+}
+
 void tr_gemm(const tr_gemm_args *g, ponder_pool *pool)
 {
-    const char *isa = ponder_cpu_isa(); /* honours PONDER_ISA / ponder_tensor_force_isa */
-    gemm_task t = {.g = g, .avx2 = strcmp(isa, "avx2") == 0 || strcmp(isa, "avx512") == 0};
-    ponder_pool_run(pool, gemm_slice, &t);
+    gemm_task t = {.g = g, .path = tr_gemm_path()};
+    t.unit_w = t.path == PATH_AVX512 ? 32 : 64;
+    t.units = (g->N + t.unit_w - 1) / t.unit_w;
+    atomic_init(&t.next, 0);
+    atomic_init(&t.done, 0);
+    if (t.units <= 1 || !pool)
+        gemm_slice(&t, 0, 1);
+    else
+        ponder_pool_run_dynamic(pool, gemm_slice, &t);
 }
 
 void tr_transpose(float *dst, const float *src, int64_t n_rows, int64_t n_cols)

@@ -25,11 +25,14 @@ void tr_rope_bwd(float *dx, int n_tok, int n_heads, int hd, const float *cs);
 
 /* Causal grouped-query attention. q (n_tok, n_head*hd), k/v (n_tok, n_kv*hd), out
  * (n_tok, n_head*hd), probs (n_head, n_tok, n_tok) keeps the softmax for the backward
- * pass. Query head h reads KV head h / (n_head / n_kv). Heads run on the pool. */
+ * pass (zero above the diagonal). Query head h reads KV head h / (n_head / n_kv). KV
+ * groups run on the pool; scratch holds tr_attn_scratch_floats(n_tok, n_kv, hd) floats. */
+size_t tr_attn_scratch_floats(int n_tok, int n_kv, int hd);
 void tr_attn_fwd(float *out, float *probs, const float *q, const float *k, const float *v, int n_tok, int n_head,
-                 int n_kv, int hd, ponder_pool *pool);
+                 int n_kv, int hd, float *scratch, ponder_pool *pool);
 void tr_attn_bwd(float *dq, float *dk, float *dv, const float *dout, const float *probs, const float *q,
-                 const float *k, const float *v, int n_tok, int n_head, int n_kv, int hd, ponder_pool *pool);
+                 const float *k, const float *v, int n_tok, int n_head, int n_kv, int hd, float *scratch,
+                 ponder_pool *pool);
 
 /* h = silu(g) * u over n elements. */
 void tr_swiglu_fwd(float *h, const float *g, const float *u, int64_t n);
@@ -40,6 +43,15 @@ void tr_swiglu_bwd(float *dg, float *du, const float *dh, const float *g, const 
  * where no target), returns the summed loss in double; *n_targets gets the count. */
 double tr_cross_entropy(float *dlogits, const float *logits, const int32_t *tokens, const uint8_t *mask, int n_tok,
                         int n_vocab, int64_t *n_targets);
+
+/* Rows [r0, r1) only (rows are independent); tr_cross_entropy is rows [0, n_tok). */
+double tr_cross_entropy_rows(float *dlogits, const float *logits, const int32_t *tokens, const uint8_t *mask,
+                             int n_tok, int n_vocab, int r0, int r1, int64_t *n_targets);
+
+/* fn(ctx, c, i0, i1) for chunks c of [0, n) (chunk items each) on the pool's threads,
+ * handed out dynamically: fn must make chunk c's result independent of the thread. */
+typedef void (*tr_range_fn)(void *ctx, int64_t c, int64_t i0, int64_t i1);
+void tr_parallel_for(ponder_pool *pool, int64_t n, int64_t chunk, tr_range_fn fn, void *ctx);
 
 /* C (M, N) [+]= A . B: B row-major (K, N) with row stride ldb, A(m, k) = A[m*sam + k*sak]
  * (so a transposed A needs no copy), C with row stride ldc. */
@@ -58,6 +70,11 @@ void tr_gemm(const tr_gemm_args *g, ponder_pool *pool);
 /* Columns [n0, n1) only: the portable reference, and the AVX2 tiles (gemm_avx2.c). */
 void tr_gemm_ref(const tr_gemm_args *g, int n0, int n1);
 void tr_gemm_avx2(const tr_gemm_args *g, int n0, int n1);
+/* Columns [32 panel, 32 panel + 32) with packed B panels (gemm_avx512.c). */
+void tr_gemm_avx512_panel(const tr_gemm_args *g, int panel);
+/* The path tr_gemm takes now (0 portable, 1 avx2, 2 avx512) and its name. */
+int tr_gemm_path(void);
+const char *tr_gemm_path_name(void);
 
 /* dst (n_cols, n_rows) = src (n_rows, n_cols) transposed. */
 void tr_transpose(float *dst, const float *src, int64_t n_rows, int64_t n_cols);
@@ -73,5 +90,6 @@ static inline uint64_t tr_splitmix64(uint64_t *s)
 
 /* Register-only FMA loop of the AVX2 path: FLOP/s of one core (peak_avx2.c). */
 double tr_peak_flops_avx2(void);
+double tr_peak_flops_avx512(void);
 
 #endif

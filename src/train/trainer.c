@@ -29,6 +29,9 @@ ponder_train_params ponder_train_params_default(void)
     };
 }
 
+#define PIECE 16384 /* elements per optimizer work unit */
+#define CE_ROWS 16   /* logits rows per cross-entropy work unit */
+
 static double uniform01(uint64_t *s) { return ((double)(tr_splitmix64(s) >> 11) + 0.5) * (1.0 / 9007199254740992.0); }
 
 static ponder_status check_shape(const ponder_train_shape *s, ponder_error *err)
@@ -165,23 +168,50 @@ static ponder_status trainer_alloc(const ponder_train_params *p, ponder_trainer 
     t->dgate = xcalloc(T * F, sizeof(float), &ok);
     t->dup = xcalloc(T * F, sizeof(float), &ok);
     t->rope_cs = xcalloc(T * hd, sizeof(float), &ok);
+    t->attn_scratch = xcalloc(tr_attn_scratch_floats((int)T, s->n_head_kv, (int)hd), sizeof(float), &ok);
     if (!ok) {
         ponder_trainer_free(t);
         return ponder_error_set(err, PONDER_ERR_NOMEM, "train: out of memory for %lld parameters and n_ctx %d",
                                 (long long)np, s->n_ctx);
+    }
+    /* the optimizer's pieces: every tensor cut into PIECE-element parts */
+    for (int i = 0; i < t->n_tensors; i++)
+        t->n_pieces += (t->tensors[i].ne0 * t->tensors[i].ne1 + PIECE - 1) / PIECE;
+    t->pieces = xcalloc((size_t)t->n_pieces, sizeof *t->pieces, &ok);
+    t->piece_sq = xcalloc((size_t)t->n_pieces, sizeof *t->piece_sq, &ok);
+    t->ce_loss = xcalloc(T / CE_ROWS + 1, sizeof *t->ce_loss, &ok);
+    t->ce_count = xcalloc(T / CE_ROWS + 1, sizeof *t->ce_count, &ok);
+    if (!ok) {
+        ponder_trainer_free(t);
+        return ponder_error_set(err, PONDER_ERR_NOMEM, "train: out of memory");
+    }
+    int64_t np_ = 0;
+    for (int i = 0; i < t->n_tensors; i++) {
+        const tr_tensor *x = &t->tensors[i];
+        const int64_t n = x->ne0 * x->ne1;
+        for (int64_t o = 0; o < n; o += PIECE)
+            t->pieces[np_++] = (tr_piece){.offset = x->offset + o, .n = n - o < PIECE ? n - o : PIECE,
+                                          .decay = x->ne1 > 1};
     }
     tr_rope_cache(t->rope_cs, s->n_ctx, (int)hd, s->rope_base);
     *out = t;
     return PONDER_OK;
 }
 
-void tr_refresh_transposes(ponder_trainer *t)
+static void transpose_range(void *ctx, int64_t c, int64_t i0, int64_t i1)
 {
-    for (int i = 0; i < t->n_tensors; i++) {
+    (void)c;
+    ponder_trainer *t = ctx;
+    for (int64_t i = i0; i < i1; i++) {
         const tr_tensor *x = &t->tensors[i];
         if (x->ne1 > 1)
             tr_transpose(t->wt + x->offset, t->w + x->offset, x->ne1, x->ne0);
     }
+}
+
+void tr_refresh_transposes(ponder_trainer *t)
+{
+    tr_parallel_for(t->p.pool, t->n_tensors, 1, transpose_range, t);
 }
 
 ponder_status tr_trainer_alloc(const ponder_train_params *p, ponder_trainer **out, ponder_error *err)
@@ -232,6 +262,7 @@ void ponder_trainer_free(ponder_trainer *t)
     free(t->acts);
     free(t->x), free(t->xnf), free(t->rf), free(t->logits), free(t->dlogits), free(t->dx), free(t->dtmp);
     free(t->dtmp2), free(t->dq), free(t->dk), free(t->dv), free(t->dgate), free(t->dup), free(t->rope_cs);
+    free(t->attn_scratch), free(t->pieces), free(t->piece_sq), free(t->ce_loss), free(t->ce_count);
     free(t->w), free(t->g), free(t->m), free(t->v), free(t->wt);
     free(t->tensors), free(t->layers);
     free(t);
@@ -328,6 +359,85 @@ static void add_rows(float *y, const float *x, size_t n)
         y[i] += x[i];
 }
 
+/* ---- row-parallel element-wise layers (each row or element computed as the serial op) ---- */
+
+typedef struct par_args {
+    float *y, *r, *dg, *du;
+    const float *x, *w, *g, *u, *dh;
+    int n;
+    float eps;
+} par_args;
+
+static void rmsnorm_range(void *ctx, int64_t c, int64_t i0, int64_t i1)
+{
+    (void)c;
+    const par_args *a = ctx;
+    tr_rmsnorm_fwd(a->y + i0 * a->n, a->r + i0, a->x + i0 * a->n, a->w, (int)(i1 - i0), a->n, a->eps);
+}
+
+static void par_rmsnorm_fwd(ponder_trainer *t, float *y, float *rinv, const float *x, const float *w, int n_tok,
+                            int n)
+{
+    par_args a = {.y = y, .r = rinv, .x = x, .w = w, .n = n, .eps = t->p.shape.norm_eps};
+    tr_parallel_for(t->p.pool, n_tok, 16, rmsnorm_range, &a);
+}
+
+static void swiglu_fwd_range(void *ctx, int64_t c, int64_t i0, int64_t i1)
+{
+    (void)c;
+    const par_args *a = ctx;
+    tr_swiglu_fwd(a->y + i0, a->g + i0, a->u + i0, i1 - i0);
+}
+
+static void swiglu_bwd_range(void *ctx, int64_t c, int64_t i0, int64_t i1)
+{
+    (void)c;
+    const par_args *a = ctx;
+    tr_swiglu_bwd(a->dg + i0, a->du + i0, a->dh + i0, a->g + i0, a->u + i0, i1 - i0);
+}
+
+static void par_swiglu_fwd(ponder_trainer *t, float *h, const float *g, const float *u, int64_t n)
+{
+    par_args a = {.y = h, .g = g, .u = u};
+    tr_parallel_for(t->p.pool, n, 8192, swiglu_fwd_range, &a);
+}
+
+static void par_swiglu_bwd(ponder_trainer *t, float *dg, float *du, const float *dh, const float *g, const float *u,
+                           int64_t n)
+{
+    par_args a = {.dg = dg, .du = du, .dh = dh, .g = g, .u = u};
+    tr_parallel_for(t->p.pool, n, 8192, swiglu_bwd_range, &a);
+}
+
+typedef struct ce_args {
+    ponder_trainer *t;
+    const int32_t *tokens;
+    const uint8_t *mask;
+    int n;
+} ce_args;
+
+static void ce_range(void *ctx, int64_t c, int64_t i0, int64_t i1)
+{
+    const ce_args *a = ctx;
+    ponder_trainer *t = a->t;
+    t->ce_loss[c] = tr_cross_entropy_rows(t->dlogits, t->logits, a->tokens, a->mask, a->n, t->p.shape.n_vocab,
+                                          (int)i0, (int)i1, &t->ce_count[c]);
+}
+
+/* tr_cross_entropy over CE_ROWS-row chunks, summed in chunk order. */
+static double par_cross_entropy(ponder_trainer *t, const int32_t *tokens, const uint8_t *mask, int n,
+                                int64_t *n_targets)
+{
+    ce_args a = {.t = t, .tokens = tokens, .mask = mask, .n = n};
+    tr_parallel_for(t->p.pool, n, CE_ROWS, ce_range, &a);
+    double loss = 0.0;
+    int64_t count = 0;
+    for (int c = 0; c < (n + CE_ROWS - 1) / CE_ROWS; c++)
+        loss += t->ce_loss[c], count += t->ce_count[c];
+    *n_targets = count;
+    return loss;
+}
+
 /* Forward over tokens[0..n): fills the saved activations and t->logits (n rows). */
 static void forward(ponder_trainer *t, const int32_t *tokens, int n)
 {
@@ -345,26 +455,26 @@ static void forward(ponder_trainer *t, const int32_t *tokens, int n)
         tr_acts *a = &t->acts[il];
         memcpy(a->xin, x, (size_t)n * D * sizeof(float));
         /* attention: norm, Q/K/V, RoPE, causal attention, output projection, residual */
-        tr_rmsnorm_fwd(a->xn1, a->r1, x, W(l->attn_norm), n, D, s->norm_eps);
+        par_rmsnorm_fwd(t, a->xn1, a->r1, x, W(l->attn_norm), n, D);
         lin_fwd(t, a->q, a->xn1, l->wq, n, D, Q);
         lin_fwd(t, a->k, a->xn1, l->wk, n, D, K);
         lin_fwd(t, a->v, a->xn1, l->wv, n, D, K);
         tr_rope_fwd(a->q, n, s->n_head, hd, t->rope_cs);
         tr_rope_fwd(a->k, n, s->n_head_kv, hd, t->rope_cs);
-        tr_attn_fwd(a->att, a->probs, a->q, a->k, a->v, n, s->n_head, s->n_head_kv, hd, pool);
+        tr_attn_fwd(a->att, a->probs, a->q, a->k, a->v, n, s->n_head, s->n_head_kv, hd, t->attn_scratch, pool);
         lin_fwd(t, t->dtmp, a->att, l->wo, n, Q, D);
         add_rows(x, t->dtmp, (size_t)n * D);
         memcpy(a->xmid, x, (size_t)n * D * sizeof(float));
         /* feed-forward: norm, SwiGLU, down projection, residual */
-        tr_rmsnorm_fwd(a->xn2, a->r2, x, W(l->ffn_norm), n, D, s->norm_eps);
+        par_rmsnorm_fwd(t, a->xn2, a->r2, x, W(l->ffn_norm), n, D);
         lin_fwd(t, a->gate, a->xn2, l->w_gate, n, D, F);
         lin_fwd(t, a->up, a->xn2, l->w_up, n, D, F);
-        tr_swiglu_fwd(a->h, a->gate, a->up, (int64_t)n * F);
+        par_swiglu_fwd(t, a->h, a->gate, a->up, (int64_t)n * F);
         lin_fwd(t, t->dtmp, a->h, l->w_down, n, F, D);
         add_rows(x, t->dtmp, (size_t)n * D);
     }
     /* final norm, tied output */
-    tr_rmsnorm_fwd(t->xnf, t->rf, x, W(t->i_out_norm), n, D, s->norm_eps);
+    par_rmsnorm_fwd(t, t->xnf, t->rf, x, W(t->i_out_norm), n, D);
     lin_fwd(t, t->logits, t->xnf, t->i_embd, n, D, s->n_vocab);
 }
 
@@ -389,7 +499,7 @@ static void backward(ponder_trainer *t, const int32_t *tokens, int n)
         /* x_out = xmid + down(swiglu(gate(xn2), up(xn2))) */
         lin_bwd_x(t, d1, dx, l->w_down, n, F, D); /* dh */
         lin_bwd_w(t, l->w_down, dx, a->h, n, F, D);
-        tr_swiglu_bwd(t->dgate, t->dup, d1, a->gate, a->up, (int64_t)n * F);
+        par_swiglu_bwd(t, t->dgate, t->dup, d1, a->gate, a->up, (int64_t)n * F);
         lin_bwd_x(t, d1, t->dgate, l->w_gate, n, D, F);
         lin_bwd_x(t, d2, t->dup, l->w_up, n, D, F);
         add_rows(d1, d2, (size_t)n * D); /* dxn2 */
@@ -401,7 +511,8 @@ static void backward(ponder_trainer *t, const int32_t *tokens, int n)
         /* xmid = xin + wo(attention(rope(q), rope(k), v)) */
         lin_bwd_x(t, d1, dx, l->wo, n, Q, D); /* datt */
         lin_bwd_w(t, l->wo, dx, a->att, n, Q, D);
-        tr_attn_bwd(t->dq, t->dk, t->dv, d1, a->probs, a->q, a->k, a->v, n, s->n_head, s->n_head_kv, hd, pool);
+        tr_attn_bwd(t->dq, t->dk, t->dv, d1, a->probs, a->q, a->k, a->v, n, s->n_head, s->n_head_kv, hd,
+                    t->attn_scratch, pool);
         tr_rope_bwd(t->dq, n, s->n_head, hd, t->rope_cs);
         tr_rope_bwd(t->dk, n, s->n_head_kv, hd, t->rope_cs);
         lin_bwd_x(t, d1, t->dq, l->wq, n, D, Q);
@@ -450,7 +561,7 @@ static ponder_status run_seqs(ponder_trainer *t, const ponder_train_seq *seqs, i
         const ponder_train_seq *q = &seqs[i];
         forward(t, q->tokens, q->n);
         int64_t c = 0;
-        loss += tr_cross_entropy(t->dlogits, t->logits, q->tokens, q->loss_mask, q->n, t->p.shape.n_vocab, &c);
+        loss += par_cross_entropy(t, q->tokens, q->loss_mask, q->n, &c);
         count += c;
         if (train && c > 0)
             backward(t, q->tokens, q->n);
@@ -503,40 +614,65 @@ float ponder_trainer_lr(const ponder_trainer *t)
     return (float)(p->lr_min + 0.5 * (p->lr - p->lr_min) * (1.0 + cos(3.14159265358979323846 * frac)));
 }
 
+typedef struct adam_args {
+    ponder_trainer *t;
+    float inv, clip, lr, bc1, bc2;
+} adam_args;
+
+static void gnorm_range(void *ctx, int64_t c, int64_t i0, int64_t i1)
+{
+    (void)i1;
+    const adam_args *a = ctx;
+    const tr_piece *pc = &a->t->pieces[i0];
+    float *g = a->t->g + pc->offset;
+    double sq = 0.0;
+    for (int64_t i = 0; i < pc->n; i++) {
+        g[i] *= a->inv;
+        sq += (double)g[i] * g[i];
+    }
+    a->t->piece_sq[c] = sq;
+}
+
+static void adam_range(void *ctx, int64_t c, int64_t i0, int64_t i1)
+{
+    (void)c, (void)i1;
+    const adam_args *a = ctx;
+    const ponder_train_params *p = &a->t->p;
+    const tr_piece *pc = &a->t->pieces[i0];
+    const float wd = pc->decay ? p->weight_decay : 0.0f; /* no decay on norm weights */
+    float *w = a->t->w + pc->offset, *g = a->t->g + pc->offset, *m = a->t->m + pc->offset,
+          *v = a->t->v + pc->offset;
+    for (int64_t i = 0; i < pc->n; i++) {
+        const float gi = g[i] * a->clip;
+        m[i] = p->beta1 * m[i] + (1.0f - p->beta1) * gi;
+        v[i] = p->beta2 * v[i] + (1.0f - p->beta2) * gi * gi;
+        const float mh = m[i] / a->bc1, vh = v[i] / a->bc2;
+        w[i] -= a->lr * (mh / (sqrtf(vh) + p->adam_eps) + wd * w[i]);
+        g[i] = 0.0f; /* the next step's accumulator */
+    }
+}
+
+/* AdamW over the pieces on the pool; the gradient norm sums the pieces in order. */
 ponder_status ponder_trainer_step(ponder_trainer *t, float *grad_norm, ponder_error *err)
 {
     if (t->n_targets_acc <= 0)
         return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "train: step without any target token accumulated");
     const ponder_train_params *p = &t->p;
-    const size_t np = (size_t)t->n_params;
-    const float inv = 1.0f / (float)t->n_targets_acc;
+    adam_args a = {.t = t, .inv = 1.0f / (float)t->n_targets_acc};
+    tr_parallel_for(p->pool, t->n_pieces, 1, gnorm_range, &a);
     double sq = 0.0;
-    for (size_t i = 0; i < np; i++) {
-        t->g[i] *= inv;
-        sq += (double)t->g[i] * t->g[i];
-    }
+    for (int64_t i = 0; i < t->n_pieces; i++)
+        sq += t->piece_sq[i];
     const float norm = (float)sqrt(sq);
     if (grad_norm)
         *grad_norm = norm;
-    const float clip = p->grad_clip > 0.0f && norm > p->grad_clip ? p->grad_clip / norm : 1.0f;
-    const float lr = ponder_trainer_lr(t);
+    a.clip = p->grad_clip > 0.0f && norm > p->grad_clip ? p->grad_clip / norm : 1.0f;
+    a.lr = ponder_trainer_lr(t);
     t->step++;
-    const float bc1 = 1.0f - powf(p->beta1, (float)t->step), bc2 = 1.0f - powf(p->beta2, (float)t->step);
-    for (int it = 0; it < t->n_tensors; it++) {
-        const tr_tensor *x = &t->tensors[it];
-        const float wd = x->ne1 > 1 ? p->weight_decay : 0.0f; /* no decay on norm weights */
-        float *w = t->w + x->offset, *g = t->g + x->offset, *m = t->m + x->offset, *v = t->v + x->offset;
-        const int64_t n = x->ne0 * x->ne1;
-        for (int64_t i = 0; i < n; i++) {
-            const float gi = g[i] * clip;
-            m[i] = p->beta1 * m[i] + (1.0f - p->beta1) * gi;
-            v[i] = p->beta2 * v[i] + (1.0f - p->beta2) * gi * gi;
-            const float mh = m[i] / bc1, vh = v[i] / bc2;
-            w[i] -= lr * (mh / (sqrtf(vh) + p->adam_eps) + wd * w[i]);
-        }
-    }
+    a.bc1 = 1.0f - powf(p->beta1, (float)t->step), a.bc2 = 1.0f - powf(p->beta2, (float)t->step);
+    tr_parallel_for(p->pool, t->n_pieces, 1, adam_range, &a);
     tr_refresh_transposes(t);
-    ponder_trainer_zero_grad(t);
+    t->n_targets_acc = 0; /* adam_range zeroed the gradient */
     return PONDER_OK;
 }
 
@@ -547,7 +683,10 @@ ponder_status ponder_trainer_step(ponder_trainer *t, float *grad_norm, ponder_er
 double ponder_train_peak_flops_1core(void)
 {
 #ifdef PONDER_TRAIN_AVX2
-    if (ponder_tensor_isa_available("avx2"))
+    /* the peak of the path the matrix products take (PONDER_ISA can narrow it) */
+    if (tr_gemm_path() == 2)
+        return tr_peak_flops_avx512();
+    if (tr_gemm_path() == 1)
         return tr_peak_flops_avx2();
 #endif
     /* baseline: four independent scalar multiply-adds (what the scalar kernels reach) */

@@ -13,6 +13,13 @@ typedef struct tr_tensor {
     int64_t ne1;    /* rows (n_out); 1 for vectors */
 } tr_tensor;
 
+/* A piece of one tensor for the parallel optimizer step (fixed at creation, so sums over
+ * pieces are the same for every thread count). */
+typedef struct tr_piece {
+    int64_t offset, n;
+    bool decay; /* a matrix (weight decay) rather than a norm vector */
+} tr_piece;
+
 typedef struct tr_layer { /* tensor indices */
     int attn_norm, wq, wk, wv, wo, ffn_norm, w_gate, w_up, w_down;
 } tr_layer;
@@ -49,6 +56,12 @@ struct ponder_trainer {
     float *x, *xnf, *rf, *logits, *dlogits;
     float *dx, *dtmp, *dtmp2, *dq, *dk, *dv, *dgate, *dup;
     float *rope_cs;           /* (n_ctx, hd) */
+    float *attn_scratch;      /* tr_attn_scratch_floats(n_ctx, n_kv, hd) */
+    tr_piece *pieces;         /* the optimizer's work units */
+    int64_t n_pieces;
+    double *piece_sq;         /* (n_pieces) squared gradient norm of each */
+    double *ce_loss;          /* (n_ctx / CE_ROWS + 1) cross-entropy of each row chunk */
+    int64_t *ce_count;
 };
 
 /* Allocates a zero-weight trainer for p's shape (used by the loader). */

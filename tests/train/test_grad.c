@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -129,21 +130,22 @@ static void test_rope(void **state)
 
 /* ---- attention (GQA: 4 query heads over 2 KV heads) ---- */
 
-enum { AT = 5, AH = 4, AKV = 2, AHD = 4, AQ = AT * AH * AHD, AK = AT * AKV * AHD };
+enum { AT = 5, AH = 4, AKV = 2, AHD = 4, AQ = AT * AH * AHD, AK = AT * AKV * AHD, AS = AKV * (AHD * AT + AT * AT) };
 
 static double attn_loss(const float *q, const float *k, const float *v, const float *R, ponder_pool *pool)
 {
-    float out[AQ], probs[AH * AT * AT];
-    tr_attn_fwd(out, probs, q, k, v, AT, AH, AKV, AHD, pool);
+    float out[AQ], probs[AH * AT * AT], scratch[AS];
+    assert_true(tr_attn_scratch_floats(AT, AKV, AHD) == AS);
+    tr_attn_fwd(out, probs, q, k, v, AT, AH, AKV, AHD, scratch, pool);
     return dotd(out, R, AQ);
 }
 
 static void check_attn(ponder_pool *pool)
 {
-    float q[AQ], k[AK], v[AK], R[AQ], out[AQ], probs[AH * AT * AT], dq[AQ], dk[AK], dv[AK];
+    float q[AQ], k[AK], v[AK], R[AQ], out[AQ], probs[AH * AT * AT], dq[AQ], dk[AK], dv[AK], scratch[AS];
     fill(q, AQ, 1.0f), fill(k, AK, 1.0f), fill(v, AK, 1.0f), fill(R, AQ, 1.0f);
-    tr_attn_fwd(out, probs, q, k, v, AT, AH, AKV, AHD, pool);
-    tr_attn_bwd(dq, dk, dv, R, probs, q, k, v, AT, AH, AKV, AHD, pool);
+    tr_attn_fwd(out, probs, q, k, v, AT, AH, AKV, AHD, scratch, pool);
+    tr_attn_bwd(dq, dk, dv, R, probs, q, k, v, AT, AH, AKV, AHD, scratch, pool);
     struct {
         const char *name;
         float *x, *d;
@@ -246,7 +248,7 @@ static void check_gemm(int M, int N, int K, bool transposed_a, bool acc, ponder_
                 want += (double)A[transposed_a ? (size_t)k * M + m : (size_t)m * K + k] * B[(size_t)k * N + n];
             const double got = C[(size_t)m * N + n];
             if (fabs(got - want) > 1e-5 * K)
-                fail_msg("gemm %dx%dx%d [%d,%d]: %.7g, want %.7g (%s)", M, N, K, m, n, got, want, ponder_cpu_isa());
+                fail_msg("gemm %dx%dx%d [%d,%d]: %.7g, want %.7g (%s)", M, N, K, m, n, got, want, tr_gemm_path_name());
         }
     free(A), free(B), free(C), free(C0);
 }
@@ -256,16 +258,26 @@ static void test_gemm(void **state)
     (void)state;
     ponder_pool *pool = NULL;
     assert_int_equal(ponder_pool_create(2, &pool, NULL), PONDER_OK);
-    /* remainders in every dimension: 4-row tiles, 16- and 8-column tiles, the scalar tail */
-    const int shapes[][3] = {{1, 1, 1}, {5, 37, 3}, {9, 16, 40}, {4, 24, 7}, {13, 53, 31}, {64, 128, 96}};
-    for (int isa = 0; isa < 2; isa++) {
-        if (isa == 1 && ponder_tensor_force_isa("scalar", NULL) != PONDER_OK)
-            break;
+    /* remainders in every dimension: 8-row and 4-row tiles, 32-, 16- and 8-column panels,
+     * masked and scalar tails, K over one packed block (300 > 256) */
+    const int shapes[][3] = {{1, 1, 1},    {5, 37, 3},    {9, 16, 40},  {4, 24, 7},
+                             {13, 53, 31}, {64, 128, 96}, {17, 70, 300}, {3, 33, 257}};
+    /* every path: the widest (AVX-512 where the CPU has it), AVX2 tiles, the portable loop */
+    const char *paths[] = {"auto", "avx2", "scalar"};
+    bool saw_avx512 = false;
+    for (int p = 0; p < 3; p++) {
+        if (ponder_tensor_force_isa(paths[p], NULL) != PONDER_OK) {
+            printf("SKIP gemm path %s: this CPU or build lacks it\n", paths[p]);
+            continue;
+        }
+        saw_avx512 |= tr_gemm_path() == 2;
         for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
             for (int variant = 0; variant < 4; variant++)
                 check_gemm(shapes[i][0], shapes[i][1], shapes[i][2], variant & 1, variant & 2,
                            i % 2 ? pool : NULL);
     }
+    if (!saw_avx512)
+        printf("SKIP gemm path avx512: this CPU lacks AVX-512F\n");
     ponder_tensor_force_isa("auto", NULL);
     /* thread count changes nothing, bit for bit */
     enum { M = 11, N = 70, K = 33 };
