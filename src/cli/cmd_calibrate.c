@@ -49,9 +49,9 @@ static void usage(void)
            "      --limit N            the first N items only\n"
            "  -o, --output PREFIX      PREFIX.csv (every threshold pair, frontier marked),\n"
            "                           PREFIX-items.csv (each item's stage results), PREFIX.svg\n"
-           "                           and PREFIX.png when gnuplot is installed (against\n"
+           "                           and PREFIX.png (drawn by gnuplot when installed; against\n"
            "                           FLOPs per item; PREFIX-usd.* against dollars when the\n"
-           "                           models have prices)\n"
+           "                           models have prices); missing folders are made\n"
            "                           (default: calibrate-ROUTE)\n"
            "      --signals LIST       agreement, mean_logprob or both (default: both)\n"
            "      --tolerance P        accuracy points below stage 2 alone (default: 1)\n"
@@ -91,6 +91,30 @@ static char *item_body(const cal_opts *o, const ponder_eval_item *it, int32_t i)
     char *s = b ? json_dumps(b, JSON_COMPACT) : NULL;
     json_decref(b);
     return s;
+}
+
+/* mkdir -p of the folders in path before its last '/' (so -o results/cal/x works in a
+ * fresh clone); 0, else -1 with errno. */
+static int make_parent_dirs(const char *path)
+{
+    char dir[4096];
+    if (snprintf(dir, sizeof dir, "%s", path) >= (int)sizeof dir) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir)
+        return 0;
+    *slash = '\0';
+    for (char *p = dir + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    return mkdir(dir, 0777) != 0 && errno != EEXIST ? -1 : 0;
 }
 
 static bool on_path(const char *exe)
@@ -197,12 +221,13 @@ static int write_plot(const char *prefix, const char *route, const char *task, c
     snprintf(title, sizeof title, "cascade %.80s on %.60s: accuracy vs cost", route, task);
     cli_plot plot = { title, usd ? "dollars per item (log scale)" : "FLOPs per item (log scale)", "accuracy", s, 5 };
     char path[4096];
-    snprintf(path, sizeof path, "%.4000s%s.svg", prefix, usd ? "-usd" : "");
-    int rc = cli_plot_write(path, &plot);
-    *png = false;
-    if (rc == 0 && on_path("gnuplot")) {
-        snprintf(path, sizeof path, "%.4000s%s.png", prefix, usd ? "-usd" : "");
+    int rc = 0;
+    *png = false; /* here: both plots written (gnuplot draws the SVG and the PNG alike) */
+    if (on_path("gnuplot")) {
+        snprintf(path, sizeof path, "%.4000s%s.svg", prefix, usd ? "-usd" : "");
         rc = cli_plot_write(path, &plot);
+        snprintf(path, sizeof path, "%.4000s%s.png", prefix, usd ? "-usd" : "");
+        rc = rc ? rc : cli_plot_write(path, &plot);
         *png = rc == 0;
     }
     free(all);
@@ -331,6 +356,10 @@ int cmd_calibrate(int argc, char **argv)
         prefix = prefix_buf;
     }
     char items_path[4200], csv_path[4200];
+    if (make_parent_dirs(prefix) != 0) {
+        cli_runtime_error("-o %s: cannot make its folder: %s", prefix, strerror(errno));
+        goto fail_router;
+    }
     snprintf(items_path, sizeof items_path, "%s-items.csv", prefix);
     snprintf(csv_path, sizeof csv_path, "%s.csv", prefix);
     FILE *itf = fopen(items_path, "w");
@@ -479,8 +508,11 @@ int cmd_calibrate(int argc, char **argv)
             printf("        accept_if: {mean_logprob: %.6g}\n", c->min_mean_logprob);
         else
             printf("        accept_if: {agreement: 0}   # accept every stage-1 answer\n");
-        printf("\nwrote %s, %s, %s.svg%s%s%s%s%s%s\n", csv_path, items_path, prefix, png ? ", " : "", png ? prefix : "",
-               png ? ".png" : "", usd ? ", " : "", usd ? prefix : "", usd ? (png_usd ? "-usd.svg/.png" : "-usd.svg") : "");
+        if (png)
+            printf("\nwrote %s, %s, %s.svg/.png%s%s%s\n", csv_path, items_path, prefix, usd && png_usd ? ", " : "",
+                   usd && png_usd ? prefix : "", usd && png_usd ? "-usd.svg/.png" : "");
+        else
+            printf("\nwrote %s, %s (no plots: gnuplot is not installed; install gnuplot-nox)\n", csv_path, items_path);
     }
     rc = fflush(stdout) == 0 ? CLI_EXIT_OK : cli_runtime_error("stdout: write failed");
 done:

@@ -1,7 +1,11 @@
 /*
  * plot.c — the accuracy-vs-cost plot of `ponder eval --plot` and `ponder calibrate`
- * (plot.h). SVG is written by hand (no dependency); PNG goes through gnuplot when it is
- * installed (gnuplot-nox), from a temporary data file with one block per series.
+ * (plot.h). One renderer for both forms: gnuplot (gnuplot-nox) draws SVG and PNG from the
+ * same script, so the two never differ; it places ticks on the log axis and keeps the key
+ * outside the data, which the hand-written SVG this replaced did not (its points crowded
+ * into a corner and its labels overlapped). Axes are fitted to the data with a margin;
+ * a lone labelled point is named in the key rather than beside itself, and the labels of
+ * a series alternate above and below its points.
  */
 #include "cli/plot.h"
 
@@ -12,26 +16,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 bool cli_plot_path_ok(const char *path)
 {
     size_t n = path ? strlen(path) : 0;
     return n > 4 && (strcmp(path + n - 4, ".svg") == 0 || strcmp(path + n - 4, ".png") == 0);
-}
-
-static void svg_text(FILE *f, double x, double y, const char *anchor, int size, const char *s)
-{
-    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\" font-size=\"%d\">", x, y, anchor, size);
-    for (const char *c = s; *c; c++) {
-        if (*c == '<')
-            fputs("&lt;", f);
-        else if (*c == '&')
-            fputs("&amp;", f);
-        else
-            fputc(*c, f);
-    }
-    fputs("</text>\n", f);
 }
 
 static int cmp_x(const void *a, const void *b)
@@ -52,151 +43,199 @@ static const cli_plot_point **sorted(const cli_plot_series *s)
     return o;
 }
 
-static int write_svg(const char *path, const cli_plot *p)
+/* A gnuplot single-quoted string: a quote is doubled. */
+static void gp_string(FILE *g, const char *s)
 {
-    const double W = 760, H = 480, L = 80, R = 30, T = 50, B = 60;
-    double xmin = INFINITY, xmax = -INFINITY, ymax = 0.0;
+    fputc('\'', g);
+    for (; s && *s; s++) {
+        if (*s == '\'')
+            fputc('\'', g);
+        fputc(*s, g);
+    }
+    fputc('\'', g);
+}
+
+/* A label in the data file: double-quoted, so a double quote becomes a single one. */
+static void data_label(FILE *d, const char *s)
+{
+    fputc('"', d);
+    for (; s && *s; s++)
+        fputc(*s == '"' ? '\'' : *s, d);
+    fputc('"', d);
+}
+
+typedef struct plot_range {
+    double x0, x1, y0, y1;
+} plot_range;
+
+/* The data's extent: x in decades padded by a fifth of one, y padded by 8 % of its span. */
+static plot_range fit(const cli_plot *p)
+{
+    double xmin = INFINITY, xmax = -INFINITY, ymin = INFINITY, ymax = -INFINITY;
     for (int s = 0; s < p->n_series; s++)
         for (int i = 0; i < p->series[s].n; i++) {
             const cli_plot_point *pt = &p->series[s].pts[i];
-            if (pt->x > 0) {
+            if (pt->x > 0 && isfinite(pt->x)) {
                 xmin = fmin(xmin, log10(pt->x));
                 xmax = fmax(xmax, log10(pt->x));
             }
+            ymin = fmin(ymin, isnan(pt->lo) ? pt->y : fmin(pt->y, pt->lo));
             ymax = fmax(ymax, isnan(pt->hi) ? pt->y : fmax(pt->y, pt->hi));
         }
-    if (!isfinite(xmin)) {
-        xmin = 0;
-        xmax = 1;
-    }
-    xmin = floor(xmin - 0.1);
-    xmax = ceil(xmax + 0.1);
-    if (xmax - xmin < 1)
-        xmax = xmin + 1;
-    ymax = ymax > 0.5 ? 1.0 : fmax(0.1, ceil(ymax * 10.0) / 10.0);
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return cli_runtime_error("%s: %s", path, strerror(errno));
-#define PX(v) (L + ((v) - xmin) / (xmax - xmin) * (W - L - R))
-#define PY(v) (H - B - (v) / ymax * (H - T - B))
-    fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-               "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
-               "font-family=\"sans-serif\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
-            W, H, W, H);
-    svg_text(f, W / 2, 28, "middle", 16, p->title);
-    fprintf(f, "<g stroke=\"#ccc\" stroke-width=\"1\">\n");
-    for (double d = xmin; d <= xmax + 1e-9; d += 1.0)
-        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", PX(d), PY(0), PX(d), PY(ymax));
-    for (int k = 0; k <= 5; k++)
-        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", PX(xmin), PY(ymax * k / 5), PX(xmax),
-                PY(ymax * k / 5));
-    fprintf(f, "</g>\n<g stroke=\"black\" stroke-width=\"1.5\" fill=\"none\">\n"
-               "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n"
-               "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n</g>\n",
-            PX(xmin), PY(0), PX(xmax), PY(0), PX(xmin), PY(0), PX(xmin), PY(ymax));
-    char lab[160];
-    for (double d = xmin; d <= xmax + 1e-9; d += 1.0) {
-        snprintf(lab, sizeof lab, "1e%.0f", d);
-        svg_text(f, PX(d), PY(0) + 18, "middle", 12, lab);
-    }
-    for (int k = 0; k <= 5; k++) {
-        snprintf(lab, sizeof lab, "%.2f", ymax * k / 5);
-        svg_text(f, PX(xmin) - 8, PY(ymax * k / 5) + 4, "end", 12, lab);
-    }
-    svg_text(f, (L + W - R) / 2, H - 18, "middle", 13, p->xlabel);
-    fprintf(f, "<text x=\"20\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"13\" transform=\"rotate(-90 20 %.1f)\">",
-            (T + H - B) / 2, (T + H - B) / 2);
-    fputs(p->ylabel, f);
-    fputs("</text>\n", f);
+    if (!isfinite(xmin))
+        xmin = xmax = 0;
+    if (!isfinite(ymin))
+        ymin = 0, ymax = 1;
+    double span = fmax(ymax - ymin, 0.05);
+    plot_range r = { pow(10, xmin - 0.15), pow(10, xmax + 0.15), ymin - 0.08 * span, ymax + 0.1 * span };
+    if (ymin >= 0) /* accuracy: a little room under 0 and over 1, no more */
+        r.y0 = fmax(r.y0, -0.04 * span);
+    if (ymax <= 1)
+        r.y1 = fmin(r.y1, 1.0 + 0.06 * span);
+    return r;
+}
+
+/* "200M", "1.5G": a tick label with an SI prefix. */
+static void si_label(char *buf, size_t cap, double v)
+{
+    static const char prefix[] = { 'p', 'n', 'u', 'm', 0, 'k', 'M', 'G', 'T', 'P', 'E' };
+    int e = (int)floor(log10(v) / 3.0 + 1e-9);
+    e = e < -4 ? -4 : e > 6 ? 6 : e;
+    const double m = v / pow(10, 3.0 * e);
+    if (prefix[e + 4])
+        snprintf(buf, cap, "%g%c", m, prefix[e + 4]);
+    else
+        snprintf(buf, cap, "%g", m);
+}
+
+/* Explicit x ticks at 1, 2 and 5 of each decade in range (only 1 over wide ranges):
+ * gnuplot's log axis labels decades only, which leaves a narrow range unlabelled. */
+static void write_xtics(FILE *g, const plot_range *r)
+{
+    const bool wide = log10(r->x1 / r->x0) > 3.0;
+    static const double steps[] = { 1, 2, 5 };
+    fputs("set xtics (", g);
+    int n = 0;
+    for (int d = (int)floor(log10(r->x0)); d <= (int)ceil(log10(r->x1)); d++)
+        for (int k = 0; k < (wide ? 1 : 3); k++) {
+            const double v = steps[k] * pow(10, d);
+            if (v < r->x0 || v > r->x1)
+                continue;
+            char lab[32];
+            si_label(lab, sizeof lab, v);
+            fprintf(g, "%s'%s' %.9g", n++ ? ", " : "", lab, v);
+        }
+    fputs(")\n", g);
+}
+
+/* One block per series (gnuplot's "index"), points in x order so lines join them; the
+ * sixth column is the label's vertical offset, alternating sign along the series. */
+static bool write_data(FILE *d, const cli_plot *p, const plot_range *r)
+{
+    const double dy = 0.03 * (r->y1 - r->y0);
     for (int s = 0; s < p->n_series; s++) {
         const cli_plot_series *sr = &p->series[s];
         const cli_plot_point **o = sorted(sr);
-        if (!o) {
-            fclose(f);
-            return cli_runtime_error("out of memory");
-        }
-        if (sr->line && sr->n > 1) {
-            fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", sr->color);
-            for (int k = 0; k < sr->n; k++)
-                fprintf(f, "%.1f,%.1f ", PX(o[k]->x > 0 ? log10(o[k]->x) : xmin), PY(o[k]->y));
-            fprintf(f, "\"/>\n");
-        }
+        if (!o)
+            return false;
         for (int k = 0; k < sr->n; k++) {
-            double x = PX(o[k]->x > 0 ? log10(o[k]->x) : xmin);
-            if (!isnan(o[k]->lo) && !isnan(o[k]->hi))
-                fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\"/>\n", x, PY(o[k]->lo), x,
-                        PY(o[k]->hi), sr->color);
-            fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"%.1f\" fill=\"%s\"/>\n", x, PY(o[k]->y), sr->radius,
-                    sr->color);
-            if (o[k]->label)
-                svg_text(f, x + 6, PY(o[k]->y) - 8, "start", 12, o[k]->label);
+            fprintf(d, "%.9g %.9g %.9g %.9g ", o[k]->x, o[k]->y, isnan(o[k]->lo) ? o[k]->y : o[k]->lo,
+                    isnan(o[k]->hi) ? o[k]->y : o[k]->hi);
+            data_label(d, sr->n > 1 ? o[k]->label : NULL);
+            fprintf(d, " %.9g\n", k % 2 ? -dy : dy);
         }
-        free(o);
-        if (p->n_series > 1) {
-            /* the legend, bottom right inside the axes */
-            double ly = H - B - 14 - 18 * (p->n_series - 1 - s);
-            fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"5\" fill=\"%s\"/>\n", W - R - 200, ly - 4, sr->color);
-            svg_text(f, W - R - 190, ly, "start", 12, sr->name);
-        }
-    }
-#undef PX
-#undef PY
-    fputs("</svg>\n", f);
-    if (fclose(f) != 0)
-        return cli_runtime_error("%s: write failed", path);
-    return 0;
-}
-
-static int write_png(const char *path, const cli_plot *p)
-{
-    char data[] = "/tmp/ponder-plot-XXXXXX";
-    int fd = mkstemp(data);
-    if (fd < 0)
-        return cli_runtime_error("temporary file: %s", strerror(errno));
-    FILE *d = fdopen(fd, "w");
-    if (!d) {
-        close(fd);
-        unlink(data);
-        return cli_runtime_error("temporary file: %s", strerror(errno));
-    }
-    /* one block per series (gnuplot's "index"), points in x order so lines join them */
-    for (int s = 0; s < p->n_series; s++) {
-        const cli_plot_point **o = sorted(&p->series[s]);
-        for (int k = 0; o && k < p->series[s].n; k++)
-            fprintf(d, "%g %g %g %g \"%s\"\n", o[k]->x, o[k]->y, isnan(o[k]->lo) ? o[k]->y : o[k]->lo,
-                    isnan(o[k]->hi) ? o[k]->y : o[k]->hi, o[k]->label ? o[k]->label : "");
         free(o);
         fprintf(d, "\n\n");
     }
-    fclose(d);
-    FILE *g = popen("gnuplot 2>&1", "w");
-    int rc = 0;
-    if (!g) {
-        rc = cli_runtime_error("--plot %s: cannot run gnuplot (%s); install gnuplot-nox or write .svg", path,
-                               strerror(errno));
-    } else {
-        fprintf(g, "set terminal pngcairo size 900,560\nset output '%s'\nset logscale x\n%s\n"
-                   "set xlabel '%s'\nset ylabel '%s'\nset title '%s'\nplot ",
-                path, p->n_series > 1 ? "set key bottom right" : "set key off", p->xlabel, p->ylabel, p->title);
-        for (int s = 0; s < p->n_series; s++) {
-            const cli_plot_series *sr = &p->series[s];
-            fprintf(g, "%s'%s' index %d using 1:2:3:4 with %s lc rgb '%s' pt 7 ps %.2f title '%s'", s ? ", " : "", data,
-                    s, sr->line ? "yerrorlines" : "yerrorbars", sr->color, sr->radius / 4, sr->name);
-            fprintf(g, ", '' index %d using 1:2:5 with labels offset 1,1 notitle", s);
+    return true;
+}
+
+static void write_script(FILE *g, const char *path, const char *data, const cli_plot *p, const plot_range *r,
+                         bool png)
+{
+    fprintf(g, "set terminal %s size 960,600 font 'sans,%d'\nset output ", png ? "pngcairo" : "svg dynamic",
+            png ? 11 : 13);
+    gp_string(g, path);
+    fprintf(g, "\nset logscale x\nset xrange [%.9g:%.9g]\nset yrange [%.9g:%.9g]\n"
+               "set grid xtics ytics lt 1 lw 1 lc rgb '#d8d8d8'\nset border 3\nset tics nomirror\n"
+               "set key outside right top vertical Left reverse spacing 1.3\n",
+            r->x0, r->x1, r->y0, r->y1);
+    write_xtics(g, r);
+    fputs("set title ", g);
+    gp_string(g, p->title);
+    fputs("\nset xlabel ", g);
+    gp_string(g, p->xlabel);
+    fputs("\nset ylabel ", g);
+    gp_string(g, p->ylabel);
+    fputs("\nplot ", g);
+    for (int s = 0; s < p->n_series; s++) {
+        const cli_plot_series *sr = &p->series[s];
+        char title[256];
+        /* a lone point's label goes in the key: nothing drawn beside it can overlap */
+        snprintf(title, sizeof title, "%s", sr->n == 1 && sr->pts[0].label ? sr->pts[0].label : sr->name);
+        fprintf(g, "%s", s ? ", \\\n  " : "");
+        gp_string(g, data);
+        fprintf(g, " index %d using 1:2:3:4 with %s lc rgb '%s' lw 1.5 pt 7 ps %.2f title ", s,
+                sr->line ? "yerrorlines" : "yerrorbars", sr->color, sr->radius / 3.5);
+        gp_string(g, title);
+        if (sr->n > 1) {
+            fputs(", ", g);
+            gp_string(g, data);
+            fprintf(g, " index %d using 1:($2+$6):5 with labels left offset char 0.8,0 tc rgb '#333333' notitle", s);
         }
-        fprintf(g, "\n");
-        int st = pclose(g);
-        if (st != 0)
-            rc = cli_runtime_error("--plot %s: gnuplot failed (exit status %d; is gnuplot-nox installed?); write .svg "
-                                   "instead",
-                                   path, st);
     }
+    fputs("\n", g);
+}
+
+/* Runs gnuplot on the script file; 0, else the exit status after an error that quotes
+ * gnuplot's own last line of complaint. */
+static int run_gnuplot(const char *path, const char *script)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "gnuplot '%s' 2>&1", script);
+    FILE *g = popen(cmd, "r");
+    if (!g)
+        return cli_runtime_error("plot %s: cannot run gnuplot (%s); install gnuplot-nox", path, strerror(errno));
+    char line[512], last[512] = "";
+    while (fgets(line, sizeof line, g))
+        if (strspn(line, " \t\n^") != strlen(line)) /* skip gnuplot's caret lines */
+            snprintf(last, sizeof last, "%s", line);
+    const int st = pclose(g);
+    last[strcspn(last, "\n")] = '\0';
+    if (st == 0)
+        return 0;
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
+        return cli_runtime_error("plot %s: gnuplot is not installed; install gnuplot-nox", path);
+    return cli_runtime_error("plot %s: gnuplot failed: %s", path, last[0] ? last : "no message");
+}
+
+static int write_gnuplot(const char *path, const cli_plot *p, bool png)
+{
+    char data[] = "/tmp/ponder-plot-XXXXXX", script[] = "/tmp/ponder-plot-XXXXXX";
+    int fd = mkstemp(data), fs = fd < 0 ? -1 : mkstemp(script);
+    if (fd < 0 || fs < 0) {
+        int e = errno;
+        if (fd >= 0) {
+            close(fd);
+            unlink(data);
+        }
+        return cli_runtime_error("temporary file: %s", strerror(e));
+    }
+    FILE *d = fdopen(fd, "w"), *g = fdopen(fs, "w");
+    const plot_range r = fit(p);
+    bool ok = d && g && write_data(d, p, &r);
+    if (ok)
+        write_script(g, path, data, p, &r, png);
+    ok = (d ? fclose(d) == 0 : (close(fd), false)) && ok;
+    ok = (g ? fclose(g) == 0 : (close(fs), false)) && ok;
+    int rc = ok ? run_gnuplot(path, script) : cli_runtime_error("temporary file: write failed");
     unlink(data);
+    unlink(script);
     return rc;
 }
 
 int cli_plot_write(const char *path, const cli_plot *p)
 {
     size_t n = strlen(path);
-    return n > 4 && strcmp(path + n - 4, ".png") == 0 ? write_png(path, p) : write_svg(path, p);
+    return write_gnuplot(path, p, n > 4 && strcmp(path + n - 4, ".png") == 0);
 }

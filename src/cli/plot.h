@@ -1,7 +1,7 @@
 /*
  * plot.h — accuracy-against-cost plots for `ponder eval --plot` and `ponder calibrate`:
- * series of points over a log-scaled x axis, written as SVG directly or as PNG through
- * gnuplot (the extension decides).
+ * series of points over a log-scaled x axis, drawn by gnuplot as SVG or PNG (the
+ * extension decides; one script for both, so they show the same thing).
  */
 #ifndef PONDER_CLI_PLOT_H
 #define PONDER_CLI_PLOT_H

@@ -173,7 +173,7 @@ test('ponder calibrate on a few items writes the frontier and per-item CSVs', ()
   const gen = spawnSync(BIN, ['data', 'arith', '--difficulty', '1', '--count', '3', '--seed', '3'], { encoding: 'utf8' });
   assert.equal(gen.status, 0, gen.stderr);
   fs.writeFileSync(data, gen.stdout);
-  const out = path.join(dir, 'cal');
+  const out = path.join(dir, 'results', 'cal', 'auto'); // folders that do not exist yet are made
   const r = spawnSync(BIN, ['calibrate', '--config', cfg, '--route', 'auto', '--task', 'arith', '--data', data, '-n', '8', '-t', '1', '-o', out, '--json'], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   const j = JSON.parse(r.stdout.trim().split('\n').pop());
