@@ -425,6 +425,14 @@ int cmd_distill(int argc, char **argv)
     double blo, bhi, alo, ahi;
     ponder_wilson_interval(before.correct, before.n, DISTILL_Z95, &blo, &bhi);
     ponder_wilson_interval(after.correct, after.n, DISTILL_Z95, &alo, &ahi);
+    /* a fine-tune can hurt (too high a learning rate, too few or wrong chains): say so
+     * loudly, since the file is written either way */
+    const bool regressed = after.correct < before.correct;
+    if (regressed)
+        fprintf(stderr,
+                "ponder: warning: the student got worse on the held-out items (%d/%d -> %d/%d); %s is written "
+                "but keep the student you had (try a lower --lr, fewer --steps, or --min-agreement)\n",
+                (int)before.correct, (int)before.n, (int)after.correct, (int)after.n, o.out);
     if (o.json) {
         json_t *j = json_object();
         json_object_set_new(j, "teacher", json_string(teacher_path));
@@ -466,6 +474,7 @@ int cmd_distill(int argc, char **argv)
                                                        (int)before.g_correct[g], "after", (int)after.g_correct[g]));
         }
         json_object_set_new(ev, "by_difficulty", groups);
+        json_object_set_new(ev, "regressed", json_boolean(regressed));
         json_object_set_new(j, "eval", ev);
         /* 9 digits: 0.7, not the float 0.699999988 */
         char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));

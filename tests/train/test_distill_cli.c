@@ -125,7 +125,8 @@ static json_t *distill(const fixture *fx, const char *questions, const char *out
                                  "-n", "64", "--keep-chains", chains, "--json");
     if (r.status != 0)
         fail_msg("distill exited %d: %s", r.status, r.err);
-    assert_int_equal(r.err[0], '\0'); /* no progress line when stderr is not a terminal */
+    /* no progress line when stderr is not a terminal; at most the regression warning */
+    assert_true(r.err[0] == '\0' || strncmp(r.err, "ponder: warning: the student got worse", 38) == 0);
     json_error_t je;
     json_t *j = json_loads(r.out, 0, &je);
     if (!j)
@@ -234,6 +235,30 @@ static void test_distill_end_to_end(void **state)
     json_decref(j);
 }
 
+/* A fine-tune that ruins the student (arith-s1, right on every difficulty-1 item, at a
+ * learning rate of 0.5) is written, but reported on stderr and as eval.regressed. */
+static void test_distill_regression_warned(void **state)
+{
+    fixture *fx = *state;
+    char out[128];
+    snprintf(out, sizeof out, "%s/ruined.gguf", fx->dir);
+    tu_cli_result r = TU_RUN_CLI(NULL, "distill", "--teacher", TEACHER, "--student", TEACHER, "--data", fx->q,
+                                 "--eval-data", fx->held, "-o", out, "--strategy", "sc:2", "--steps", "4", "--batch",
+                                 "2", "--lr", "0.5", "-n", "48", "--json");
+    if (r.status != 0)
+        fail_msg("distill exited %d: %s", r.status, r.err);
+    json_t *j = json_loads(r.out, 0, NULL);
+    assert_non_null(j);
+    json_t *ev = get(j, "eval");
+    const json_int_t b = get_int(get(ev, "before"), "correct"), a = get_int(get(ev, "after"), "correct");
+    assert_true(a < b);
+    assert_true(json_is_true(get(ev, "regressed")));
+    assert_non_null(strstr(r.err, "warning: the student got worse on the held-out items"));
+    assert_non_null(strstr(r.err, "--lr"));
+    json_decref(j);
+    tu_cli_result_free(&r);
+}
+
 static void test_distill_refusals(void **state)
 {
     fixture *fx = *state;
@@ -283,6 +308,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_distill_end_to_end),
+        cmocka_unit_test(test_distill_regression_warned),
         cmocka_unit_test(test_distill_refusals),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
