@@ -168,3 +168,30 @@ double http_now_ms(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
+
+void http_openai_id(uint64_t *state, const char *prefix, char *out, size_t cap)
+{
+    uint64_t z = __atomic_add_fetch(state, 0x9E3779B97F4A7C15ull, __ATOMIC_RELAXED);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    uint64_t z2 = z * 0xD6E8FEB86659FD93ull;
+    static const char alnum[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    char tail[25];
+    for (int i = 0; i < 24; i++)
+        tail[i] = alnum[((i < 12 ? z : z2) >> ((i % 12) * 5)) % 62];
+    tail[24] = '\0';
+    snprintf(out, cap, "%s-%s", prefix, tail);
+}
+
+void http_logf(ponder_log_fn log, void *user, ponder_log_level level, const char *fmt, ...)
+{
+    if (!log)
+        return;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    log(level, msg, user);
+}

@@ -122,6 +122,17 @@ bool http_sse_data(http_buf *b, const char *json); /* "data: JSON\n\n" */
 
 double http_now_ms(void); /* CLOCK_MONOTONIC */
 
+/* An OpenAI response id, "PREFIX-" and 24 letters and digits ("chatcmpl-…", "cmpl-…"):
+ * splitmix64 over *state (advanced atomically), so ids are unique without a global. */
+void http_openai_id(uint64_t *state, const char *prefix, char *out, size_t cap);
+
+/* Formats and hands a message to log (NULL: dropped). */
+void http_logf(ponder_log_fn log, void *user, ponder_log_level level, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+
 /* ---- the front end (front.c) ---- */
 
 typedef struct http_front http_front;

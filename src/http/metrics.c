@@ -87,7 +87,7 @@ static void render_hist(http_buf *b, const char *name, const char *help, const h
     }
     cum += h->counts[HTTP_HIST_BUCKETS];
     http_buf_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n", name, (unsigned long long)cum,
-                   name, h->sum, name, (unsigned long long)h->n);
+                    name, h->sum, name, (unsigned long long)h->n);
 }
 
 char *http_metrics_render(http_metrics *m)
@@ -95,27 +95,27 @@ char *http_metrics_render(http_metrics *m)
     http_buf b = { 0 };
     pthread_mutex_lock(&m->mu);
     http_buf_printf(&b, "# HELP ponder_requests_total HTTP requests answered, by status code.\n"
-                       "# TYPE ponder_requests_total counter\n");
+                        "# TYPE ponder_requests_total counter\n");
     for (int i = 0; i < HTTP_STATUS_SLOTS && m->status_code[i]; i++)
         http_buf_printf(&b, "ponder_requests_total{code=\"%d\"} %llu\n", m->status_code[i],
-                       (unsigned long long)m->status_count[i]);
+                        (unsigned long long)m->status_count[i]);
     http_buf_printf(&b,
-                   "# HELP ponder_prompt_tokens_total Prompt tokens of finished generation requests.\n"
-                   "# TYPE ponder_prompt_tokens_total counter\nponder_prompt_tokens_total %llu\n"
-                   "# HELP ponder_completion_tokens_total Tokens generated, over all choices.\n"
-                   "# TYPE ponder_completion_tokens_total counter\nponder_completion_tokens_total %llu\n",
-                   (unsigned long long)m->prompt_tokens, (unsigned long long)m->completion_tokens);
+                    "# HELP ponder_prompt_tokens_total Prompt tokens of finished generation requests.\n"
+                    "# TYPE ponder_prompt_tokens_total counter\nponder_prompt_tokens_total %llu\n"
+                    "# HELP ponder_completion_tokens_total Tokens generated, over all choices.\n"
+                    "# TYPE ponder_completion_tokens_total counter\nponder_completion_tokens_total %llu\n",
+                    (unsigned long long)m->prompt_tokens, (unsigned long long)m->completion_tokens);
     render_hist(&b, "ponder_request_duration_seconds", "Generation request latency, arrival to last byte.",
                 &m->latency);
     render_hist(&b, "ponder_time_to_first_token_seconds", "Arrival to the first generated token.", &m->ttft);
     http_buf_printf(&b,
-                   "# HELP ponder_queue_depth Requests waiting for a slot.\n"
-                   "# TYPE ponder_queue_depth gauge\nponder_queue_depth %lld\n"
-                   "# HELP ponder_active_requests Requests being decoded.\n"
-                   "# TYPE ponder_active_requests gauge\nponder_active_requests %lld\n"
-                   "# HELP ponder_active_slots Sequences (slots) being decoded, over all choices.\n"
-                   "# TYPE ponder_active_slots gauge\nponder_active_slots %lld\n",
-                   (long long)m->queue_depth, (long long)m->active_requests, (long long)m->active_sequences);
+                    "# HELP ponder_queue_depth Requests waiting for a slot.\n"
+                    "# TYPE ponder_queue_depth gauge\nponder_queue_depth %lld\n"
+                    "# HELP ponder_active_requests Requests being decoded.\n"
+                    "# TYPE ponder_active_requests gauge\nponder_active_requests %lld\n"
+                    "# HELP ponder_active_slots Sequences (slots) being decoded, over all choices.\n"
+                    "# TYPE ponder_active_slots gauge\nponder_active_slots %lld\n",
+                    (long long)m->queue_depth, (long long)m->active_requests, (long long)m->active_sequences);
     pthread_mutex_unlock(&m->mu);
     if (b.oom) {
         free(b.data);

@@ -132,10 +132,10 @@ void rt_cascade_metrics(rt_cascade_stats *s, http_buf *b)
         }
     }
     http_buf_printf(b, "# HELP ponder_cascade_failed_total Cascade requests no stage answered.\n"
-                      "# TYPE ponder_cascade_failed_total counter\n");
+                       "# TYPE ponder_cascade_failed_total counter\n");
     for (int32_t i = 0; i < s->n_routes; i++)
         http_buf_printf(b, "ponder_cascade_failed_total{route=\"%s\"} %llu\n", s->routes[i].route->name,
-                       (unsigned long long)s->routes[i].failed);
+                        (unsigned long long)s->routes[i].failed);
     pthread_mutex_unlock(&s->mu);
 }
 

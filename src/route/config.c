@@ -146,6 +146,36 @@ static bool strv_push(char ***v, int32_t *n, const char *s)
             return st_;                                                                                          \
     } while (0)
 
+/* A mapping of numbers (price:, circuit_breaker:), each key with its range; an unknown
+ * key is an error saying which keys there are (takes). */
+typedef struct num_key {
+    const char *name;
+    double lo, hi;
+    double *d;                    /* a number, or */
+    int32_t *i;                   /* an integer */
+} num_key;
+
+static ponder_status get_numbers(cfg_ctx *c, const yaml_node_t *n, const char *key, const num_key *keys,
+                                 size_t n_keys, const char *takes)
+{
+    TRY(want_type(c, n, YAML_MAPPING_NODE, key));
+    FOR_PAIRS(c, n, kn, vn, k)
+    {
+        char sub[CFG_KEY_BYTES + 64];
+        snprintf(sub, sizeof sub, "%s.%s", key, k);
+        size_t i = 0;
+        while (i < n_keys && strcmp(k, keys[i].name) != 0)
+            i++;
+        if (i == n_keys)
+            return bad(c, kn, sub, "unknown key (%s)", takes);
+        if (keys[i].d)
+            TRY(get_number(c, vn, sub, keys[i].lo, keys[i].hi, keys[i].d));
+        else
+            TRY(get_int(c, vn, sub, (int32_t)keys[i].lo, (int32_t)keys[i].hi, keys[i].i));
+    }
+    return PONDER_OK;
+}
+
 static ponder_status resolve_path(cfg_ctx *c, char **path)
 {
     if ((*path)[0] == '/' || !c->dir || !c->dir[0])
@@ -322,18 +352,9 @@ static ponder_status parse_model(cfg_ctx *c, ponder_route_config *cfg, const yam
         } else if (!strcmp(k, "litellm_params")) {
             TRY(add_backend(c, m, vn, sub));
         } else if (!strcmp(k, "price")) {
-            TRY(want_type(c, vn, YAML_MAPPING_NODE, sub));
-            FOR_PAIRS(c, vn, pk, pv, pkey)
-            {
-                char pkk[CFG_KEY_BYTES + 64];
-                snprintf(pkk, sizeof pkk, "%s.%s", sub, pkey);
-                if (!strcmp(pkey, "input_per_1m"))
-                    TRY(get_number(c, pv, pkk, 0, 1e9, &m->price_input_per_1m));
-                else if (!strcmp(pkey, "output_per_1m"))
-                    TRY(get_number(c, pv, pkk, 0, 1e9, &m->price_output_per_1m));
-                else
-                    return bad(c, pk, pkk, "unknown key (price takes input_per_1m and output_per_1m)");
-            }
+            const num_key keys[] = { { "input_per_1m", 0, 1e9, &m->price_input_per_1m, NULL },
+                                     { "output_per_1m", 0, 1e9, &m->price_output_per_1m, NULL } };
+            TRY(get_numbers(c, vn, sub, keys, 2, "price takes input_per_1m and output_per_1m"));
         } else {
             return bad(c, kn, sub, "unknown key (a model takes model_name, backends, litellm_params, price)");
         }
@@ -368,18 +389,9 @@ static ponder_status parse_settings(cfg_ctx *c, ponder_route_settings *s, const 
         else if (!strcmp(k, "retry_after_max_s"))
             TRY(get_number(c, vn, sub, 0, 3600, &s->retry_after_max_s));
         else if (!strcmp(k, "circuit_breaker")) {
-            TRY(want_type(c, vn, YAML_MAPPING_NODE, sub));
-            FOR_PAIRS(c, vn, bk, bv, bkey)
-            {
-                char bkk[CFG_KEY_BYTES + 64];
-                snprintf(bkk, sizeof bkk, "%s.%s", sub, bkey);
-                if (!strcmp(bkey, "failures"))
-                    TRY(get_int(c, bv, bkk, 0, 1000000, &s->breaker_failures));
-                else if (!strcmp(bkey, "cooldown_s"))
-                    TRY(get_number(c, bv, bkk, 0, 86400, &s->breaker_cooldown_s));
-                else
-                    return bad(c, bk, bkk, "unknown key (circuit_breaker takes failures and cooldown_s)");
-            }
+            const num_key keys[] = { { "failures", 0, 1000000, NULL, &s->breaker_failures },
+                                     { "cooldown_s", 0, 86400, &s->breaker_cooldown_s, NULL } };
+            TRY(get_numbers(c, vn, sub, keys, 2, "circuit_breaker takes failures and cooldown_s"));
         } else
             return bad(c, kn, sub,
                        "unknown key (router_settings takes num_retries, retry_backoff_ms, retry_backoff_max_ms, "

@@ -15,20 +15,7 @@
 
 static void make_id(struct ponder_server *s, srv_endpoint kind, char *out, size_t cap)
 {
-    /* splitmix64 over a per-server counter: unique ids without a global */
-    uint64_t z = __atomic_add_fetch(&s->id_state, 0x9E3779B97F4A7C15ull, __ATOMIC_RELAXED);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    uint64_t z2 = z * 0xD6E8FEB86659FD93ull;
-    static const char alnum[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    char tail[25];
-    for (int i = 0; i < 24; i++) {
-        uint64_t src = i < 12 ? z : z2;
-        tail[i] = alnum[(src >> ((i % 12) * 5)) % 62];
-    }
-    tail[24] = '\0';
-    snprintf(out, cap, "%s-%s", kind == SRV_EP_CHAT ? "chatcmpl" : "cmpl", tail);
+    http_openai_id(&s->id_state, kind == SRV_EP_CHAT ? "chatcmpl" : "cmpl", out, cap);
 }
 
 static void fill_stats(const srv_job *j, srv_stats *st)
@@ -108,7 +95,7 @@ static void stream_tail(srv_call *c, http_buf *out)
     if (j->aborted) {
         http_api_error e;
         http_fail(&e, j->shutdown ? HTTP_ERR_UNAVAILABLE : HTTP_ERR_INTERNAL, NULL, NULL, "%s",
-                 j->shutdown ? "The server is shutting down." : "Generation failed; see the server log.");
+                  j->shutdown ? "The server is shutting down." : "Generation failed; see the server log.");
         char *json = http_error_json(&e);
         if (json) {
             http_buf_printf(out, "data: %s\n\n", json);

@@ -26,8 +26,8 @@ static bool build_one(struct ponder_server *s, const srv_request *r, int32_t ip,
         for (int32_t i = 0; i < pr->n_ids; i++)
             if (pr->ids[i] >= n_vocab)
                 return http_fail(e, HTTP_ERR_BAD_REQUEST, "prompt", "invalid_value",
-                                "Invalid 'prompt': token id %d at %d is outside the vocabulary (%d tokens).",
-                                (int)pr->ids[i], (int)i, (int)n_vocab);
+                                 "Invalid 'prompt': token id %d at %d is outside the vocabulary (%d tokens).",
+                                 (int)pr->ids[i], (int)i, (int)n_vocab);
         out->prompt = malloc((size_t)pr->n_ids * sizeof *out->prompt);
         if (!out->prompt)
             return http_fail(e, HTTP_ERR_INTERNAL, NULL, NULL, "out of memory");
@@ -90,7 +90,7 @@ static bool build_one(struct ponder_server *s, const srv_request *r, int32_t ip,
     free(text);
     if (st != PONDER_OK)
         return http_fail(e, HTTP_ERR_BAD_REQUEST, r->kind == SRV_EP_CHAT ? "messages" : "prompt", "invalid_value",
-                        "The prompt cannot be tokenized: %s", err.msg);
+                         "The prompt cannot be tokenized: %s", err.msg);
     if (n > INT32_MAX) {
         free(ids);
         return http_fail(e, HTTP_ERR_BAD_REQUEST, NULL, "context_length_exceeded", "The prompt is too long.");
@@ -122,16 +122,16 @@ static bool build_prompts(struct ponder_server *s, srv_job *j, http_api_error *e
             return http_fail(e, HTTP_ERR_BAD_REQUEST, "prompt", "invalid_value", "The prompt is empty (0 tokens).");
         if (sub->n_prompt >= s->n_ctx)
             return http_fail(e, HTTP_ERR_BAD_REQUEST, what, "context_length_exceeded",
-                            "This model's maximum context length is %d tokens. However, your %s resulted in %d "
-                            "tokens. Please reduce the length of the %s.",
-                            (int)s->n_ctx, what, (int)sub->n_prompt, what);
+                             "This model's maximum context length is %d tokens. However, your %s resulted in %d "
+                             "tokens. Please reduce the length of the %s.",
+                             (int)s->n_ctx, what, (int)sub->n_prompt, what);
         if (r->max_tokens > 0 && (int64_t)sub->n_prompt + r->max_tokens > s->n_ctx)
             return http_fail(e, HTTP_ERR_BAD_REQUEST, "max_tokens", "context_length_exceeded",
-                            "This model's maximum context length is %d tokens. However, you requested %lld tokens "
-                            "(%d in the %s, %d in the completion). Please reduce the length of the %s or "
-                            "completion.",
-                            (int)s->n_ctx, (long long)sub->n_prompt + r->max_tokens, (int)sub->n_prompt, what,
-                            (int)r->max_tokens, what);
+                             "This model's maximum context length is %d tokens. However, you requested %lld tokens "
+                             "(%d in the %s, %d in the completion). Please reduce the length of the %s or "
+                             "completion.",
+                             (int)s->n_ctx, (long long)sub->n_prompt + r->max_tokens, (int)sub->n_prompt, what,
+                             (int)r->max_tokens, what);
     }
     return true;
 }
@@ -151,21 +151,21 @@ static bool check_strategy(struct ponder_server *s, srv_job *j, http_api_error *
     bool one = r->strategy.kind == PONDER_THINK_DIRECT || r->strategy.kind == PONDER_THINK_COT;
     if (one && r->samples > 1)
         return http_fail(e, HTTP_ERR_BAD_REQUEST, "ponder.samples", "invalid_value",
-                        "Invalid 'ponder.samples': the %s strategy runs one chain; use sc, asc or bon for %d.",
-                        ponder_think_kind_name(r->strategy.kind), (int)r->samples);
+                         "Invalid 'ponder.samples': the %s strategy runs one chain; use sc, asc or bon for %d.",
+                         ponder_think_kind_name(r->strategy.kind), (int)r->samples);
     if (!runs_strategy(r))
         return true;
     if (r->n != 1)
         return http_fail(e, HTTP_ERR_BAD_REQUEST, "n", "invalid_value",
-                        "Invalid 'n': a ponder strategy answers with one choice (the winner); use ponder.samples "
-                        "for the chains.");
+                         "Invalid 'n': a ponder strategy answers with one choice (the winner); use ponder.samples "
+                         "for the chains.");
     if (r->logprobs)
         return http_fail(e, HTTP_ERR_BAD_REQUEST, "logprobs", "invalid_value",
-                        "Invalid 'logprobs': not available with a ponder strategy (the answer is picked from "
-                        "several chains).");
+                         "Invalid 'logprobs': not available with a ponder strategy (the answer is picked from "
+                         "several chains).");
     if (r->kind == SRV_EP_COMPLETION && r->n_prompts > 1)
         return http_fail(e, HTTP_ERR_BAD_REQUEST, "prompt", "invalid_value",
-                        "Invalid 'prompt': a ponder strategy runs on one prompt; %d given.", (int)r->n_prompts);
+                         "Invalid 'prompt': a ponder strategy runs on one prompt; %d given.", (int)r->n_prompts);
     ponder_think_params *p = &j->think_p;
     *p = ponder_think_params_default();
     p->strategy = r->strategy;
@@ -182,9 +182,9 @@ static bool check_strategy(struct ponder_server *s, srv_job *j, http_api_error *
     int32_t need = ponder_think_job_max_choices(p);
     if (need > s->p.n_parallel)
         return http_fail(e, HTTP_ERR_BAD_REQUEST, "ponder.samples", "invalid_value",
-                        "Invalid 'ponder.samples': %s decodes %d chains at once; this server decodes at most %d "
-                        "sequences at once (--parallel).",
-                        ponder_think_kind_name(r->strategy.kind), (int)need, (int)s->p.n_parallel);
+                         "Invalid 'ponder.samples': %s decodes %d chains at once; this server decodes at most %d "
+                         "sequences at once (--parallel).",
+                         ponder_think_kind_name(r->strategy.kind), (int)need, (int)s->p.n_parallel);
     /* the chain-of-thought cue goes after the question, as `ponder run --strategy` puts
      * it: at the end of a completions prompt, at the end of a chat's last user message */
     const char *cue = p->cot_cue;
@@ -247,14 +247,14 @@ static bool start_strategy(struct ponder_server *s, srv_job *j, http_api_error *
         sub->n_prompt += (int32_t)n;
         if (sub->n_prompt >= s->n_ctx || (r->max_tokens > 0 && (int64_t)sub->n_prompt + r->max_tokens > s->n_ctx))
             return http_fail(e, HTTP_ERR_BAD_REQUEST, "prompt", "context_length_exceeded",
-                            "This model's maximum context length is %d tokens. However, the prompt with the "
-                            "strategy's cue is %d tokens and %d more were asked for the completion.",
-                            (int)s->n_ctx, (int)sub->n_prompt, r->max_tokens > 0 ? (int)r->max_tokens : 0);
+                             "This model's maximum context length is %d tokens. However, the prompt with the "
+                             "strategy's cue is %d tokens and %d more were asked for the completion.",
+                             (int)s->n_ctx, (int)sub->n_prompt, r->max_tokens > 0 ? (int)r->max_tokens : 0);
     }
     ponder_error err;
     if (ponder_think_job_create(&j->think_p, sub->prompt, sub->n_prompt, &j->think, &err) != PONDER_OK)
         return http_fail(e, err.code == PONDER_ERR_NOMEM ? HTTP_ERR_INTERNAL : HTTP_ERR_BAD_REQUEST, "ponder", NULL,
-                        "%s", err.msg);
+                         "%s", err.msg);
     return true;
 }
 

@@ -33,7 +33,7 @@ static const char *json_kind(const json_t *v)
 static bool bad_type(http_api_error *e, const char *param, const char *expected, const json_t *got)
 {
     return http_fail(e, HTTP_ERR_BAD_REQUEST, param, "invalid_type",
-                    "Invalid type for '%s': expected %s, but got %s instead.", param, expected, json_kind(got));
+                     "Invalid type for '%s': expected %s, but got %s instead.", param, expected, json_kind(got));
 }
 
 /* Field present and not null. */
@@ -53,7 +53,7 @@ static bool get_number(json_t *root, const char *key, double lo, double hi, floa
     double x = json_number_value(v);
     if (!isfinite(x) || x < lo || x > hi)
         return http_fail(e, HTTP_ERR_BAD_REQUEST, key, "invalid_value",
-                        "Invalid '%s': %g is out of range; expected a value between %g and %g.", key, x, lo, hi);
+                         "Invalid '%s': %g is out of range; expected a value between %g and %g.", key, x, lo, hi);
     *out = (float)x;
     return true;
 }
@@ -76,8 +76,8 @@ static bool get_int(json_t *root, const char *key, int64_t lo, int64_t hi, int64
     }
     if (x < lo || x > hi)
         return http_fail(e, HTTP_ERR_BAD_REQUEST, key, "invalid_value",
-                        "Invalid '%s': %lld is out of range; expected a value between %lld and %lld.", key,
-                        (long long)x, (long long)lo, (long long)hi);
+                         "Invalid '%s': %lld is out of range; expected a value between %lld and %lld.", key,
+                         (long long)x, (long long)lo, (long long)hi);
     *out = x;
     if (given)
         *given = true;
@@ -120,9 +120,9 @@ static bool content_text(json_t *content, size_t im, json_t **out, http_api_erro
         if (!json_is_string(type) || strcmp(json_string_value(type), "text") != 0 || !json_is_string(text)) {
             free(b.data);
             return http_fail(e, HTTP_ERR_BAD_REQUEST, param, "invalid_value",
-                            "Invalid '%s': part %zu is not a {\"type\": \"text\", \"text\": ...} part (this model "
-                            "reads text only).",
-                            param, i);
+                             "Invalid '%s': part %zu is not a {\"type\": \"text\", \"text\": ...} part (this model "
+                             "reads text only).",
+                             param, i);
         }
         http_buf_append(&b, json_string_value(text), json_string_length(text));
     }
@@ -139,12 +139,12 @@ static bool parse_messages(json_t *root, srv_request *r, http_api_error *e)
     json_t *msgs = json_object_get(root, "messages");
     if (!msgs || json_is_null(msgs))
         return http_fail(e, HTTP_ERR_BAD_REQUEST, "messages", "missing_required_parameter",
-                        "Missing required parameter: 'messages'.");
+                         "Missing required parameter: 'messages'.");
     if (!json_is_array(msgs))
         return bad_type(e, "messages", "an array", msgs);
     if (json_array_size(msgs) == 0)
         return http_fail(e, HTTP_ERR_BAD_REQUEST, "messages", "empty_array",
-                        "Invalid 'messages': empty array. Expected an array with minimum length 1.");
+                         "Invalid 'messages': empty array. Expected an array with minimum length 1.");
     r->messages = json_array();
     if (!r->messages)
         return http_fail(e, HTTP_ERR_INTERNAL, NULL, NULL, "out of memory");
@@ -159,7 +159,7 @@ static bool parse_messages(json_t *root, srv_request *r, http_api_error *e)
         snprintf(param, sizeof param, "messages.[%zu].role", i);
         if (!role)
             return http_fail(e, HTTP_ERR_BAD_REQUEST, param, "missing_required_parameter",
-                            "Missing required parameter: '%s'.", param);
+                             "Missing required parameter: '%s'.", param);
         if (!json_is_string(role))
             return bad_type(e, param, "a string", role);
         bool known = false;
@@ -167,9 +167,9 @@ static bool parse_messages(json_t *root, srv_request *r, http_api_error *e)
             known = known || strcmp(json_string_value(role), roles[k]) == 0;
         if (!known)
             return http_fail(e, HTTP_ERR_BAD_REQUEST, param, "invalid_value",
-                            "Invalid value for '%s': expected one of 'system', 'developer', 'user', 'assistant', "
-                            "'tool' or 'function'.",
-                            param);
+                             "Invalid value for '%s': expected one of 'system', 'developer', 'user', 'assistant', "
+                             "'tool' or 'function'.",
+                             param);
         json_t *text;
         if (!content_text(json_object_get(m, "content"), i, &text, e))
             return false;
@@ -194,7 +194,7 @@ static bool parse_messages(json_t *root, srv_request *r, http_api_error *e)
         json_t *lm = json_array_get(r->messages, last);
         if (strcmp(json_string_value(json_object_get(lm, "role")), "assistant") != 0)
             return http_fail(e, HTTP_ERR_BAD_REQUEST, "continue_final_message", "invalid_value",
-                            "'continue_final_message' needs the last message to be the assistant's.");
+                             "'continue_final_message' needs the last message to be the assistant's.");
         if (!(r->assistant_prefix = strdup(json_string_value(json_object_get(lm, "content")))))
             return http_fail(e, HTTP_ERR_INTERNAL, NULL, NULL, "out of memory");
         json_array_remove(r->messages, last);
@@ -217,7 +217,7 @@ static bool prompt_ids(json_t *arr, const char *param, srv_prompt *pr, http_api_
         json_t *t = json_array_get(arr, i);
         if (!json_is_integer(t) || json_integer_value(t) < 0 || json_integer_value(t) > INT32_MAX)
             return http_fail(e, HTTP_ERR_BAD_REQUEST, param, "invalid_type",
-                            "Invalid '%s': element %zu is not a token id (a non-negative integer).", param, i);
+                             "Invalid '%s': element %zu is not a token id (a non-negative integer).", param, i);
         pr->ids[i] = (ponder_token)json_integer_value(t);
     }
     pr->n_ids = (int32_t)n;
@@ -241,7 +241,7 @@ static bool parse_prompt(json_t *root, srv_request *r, http_api_error *e)
     json_t *p = json_object_get(root, "prompt");
     if (!p || json_is_null(p))
         return http_fail(e, HTTP_ERR_BAD_REQUEST, "prompt", "missing_required_parameter",
-                        "Missing required parameter: 'prompt'.");
+                         "Missing required parameter: 'prompt'.");
     if (!json_is_string(p) && !json_is_array(p))
         return bad_type(e, "prompt", "a string, an array of strings, an array of token ids or an array of token-id arrays", p);
     size_t n = json_is_string(p) ? 1 : json_array_size(p);
@@ -253,8 +253,8 @@ static bool parse_prompt(json_t *root, srv_request *r, http_api_error *e)
         n = 1; /* one prompt of token ids */
     if (n > SRV_MAX_PROMPTS)
         return http_fail(e, HTTP_ERR_BAD_REQUEST, "prompt", "invalid_value",
-                        "Invalid 'prompt': %zu prompts given; at most %d are allowed in one request.", n,
-                        SRV_MAX_PROMPTS);
+                         "Invalid 'prompt': %zu prompts given; at most %d are allowed in one request.", n,
+                         SRV_MAX_PROMPTS);
     r->prompts = calloc(n, sizeof *r->prompts);
     if (!r->prompts)
         return http_fail(e, HTTP_ERR_INTERNAL, NULL, NULL, "out of memory");
@@ -289,7 +289,7 @@ static bool parse_stop(json_t *root, srv_request *r, http_api_error *e)
         n = json_array_size(s);
         if (n > SRV_MAX_STOP)
             return http_fail(e, HTTP_ERR_BAD_REQUEST, "stop", "invalid_value",
-                            "Invalid 'stop': %zu sequences given; at most %d are allowed.", n, SRV_MAX_STOP);
+                             "Invalid 'stop': %zu sequences given; at most %d are allowed.", n, SRV_MAX_STOP);
         for (size_t i = 0; i < n; i++)
             arr[i] = json_array_get(s, i);
         items = arr;
@@ -320,7 +320,7 @@ static bool parse_logprobs(json_t *root, srv_request *r, http_api_error *e)
             return false;
         if (given && !r->logprobs)
             return http_fail(e, HTTP_ERR_BAD_REQUEST, "top_logprobs", "invalid_value",
-                            "Invalid 'top_logprobs': 'logprobs' must be set to true when 'top_logprobs' is used.");
+                             "Invalid 'top_logprobs': 'logprobs' must be set to true when 'top_logprobs' is used.");
     } else {
         if (!get_int(root, "logprobs", 0, SRV_MAX_LEGACY_LOGPROBS, &k, &given, e))
             return false;
@@ -351,7 +351,7 @@ static bool parse_ponder(json_t *root, srv_request *r, http_api_error *e)
         ponder_error perr;
         if (ponder_strategy_parse(json_string_value(st), &r->strategy, &perr) != PONDER_OK)
             return http_fail(e, HTTP_ERR_BAD_REQUEST, "ponder.strategy", "invalid_value", "Invalid 'ponder.strategy': %s.",
-                            perr.msg);
+                             perr.msg);
         r->strategy_given = true;
     }
     int64_t samples = 0;
@@ -364,8 +364,8 @@ static bool parse_ponder(json_t *root, srv_request *r, http_api_error *e)
         bool one = r->strategy.kind == PONDER_THINK_DIRECT || r->strategy.kind == PONDER_THINK_COT;
         if (one && samples != 1 && r->strategy_given)
             return http_fail(e, HTTP_ERR_BAD_REQUEST, "ponder.samples", "invalid_value",
-                            "Invalid 'ponder.samples': the %s strategy runs one chain; use sc, asc or bon for %lld.",
-                            ponder_think_kind_name(r->strategy.kind), (long long)samples);
+                             "Invalid 'ponder.samples': the %s strategy runs one chain; use sc, asc or bon for %lld.",
+                             ponder_think_kind_name(r->strategy.kind), (long long)samples);
         r->samples = (int32_t)samples;
         if (!one)
             r->strategy.n_samples = (int32_t)samples;
@@ -385,7 +385,7 @@ static bool parse_ponder(json_t *root, srv_request *r, http_api_error *e)
             k++;
         if (k == 3)
             return http_fail(e, HTTP_ERR_BAD_REQUEST, "ponder.answer", "invalid_value",
-                            "Invalid value for 'ponder.answer': expected 'number', 'choice' or 'text'.");
+                             "Invalid value for 'ponder.answer': expected 'number', 'choice' or 'text'.");
         r->answer_kind = kinds[k].kind;
     }
     return true;
@@ -399,12 +399,12 @@ bool srv_request_parse(srv_endpoint kind, const char *body, size_t len, srv_requ
     json_t *root = json_loadb(body, len, 0, &jerr);
     if (!root)
         return http_fail(e, HTTP_ERR_BAD_REQUEST, NULL, "invalid_json",
-                        "We could not parse the JSON body of your request: %s (line %d, column %d).", jerr.text,
-                        jerr.line, jerr.column);
+                         "We could not parse the JSON body of your request: %s (line %d, column %d).", jerr.text,
+                         jerr.line, jerr.column);
     bool ok = false;
     if (!json_is_object(root)) {
         http_fail(e, HTTP_ERR_BAD_REQUEST, NULL, "invalid_json", "The request body must be a JSON object, not %s.",
-                 json_kind(root));
+                  json_kind(root));
         goto done;
     }
 
@@ -461,7 +461,7 @@ bool srv_request_parse(srv_endpoint kind, const char *body, size_t len, srv_requ
         }
         if (!r->stream) {
             http_fail(e, HTTP_ERR_BAD_REQUEST, "stream_options", "invalid_value",
-                     "The 'stream_options' parameter is only allowed when 'stream' is enabled.");
+                      "The 'stream_options' parameter is only allowed when 'stream' is enabled.");
             goto done;
         }
         if (!get_bool(so, "include_usage", &r->include_usage, e)) {

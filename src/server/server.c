@@ -24,18 +24,6 @@ ponder_server_params ponder_server_params_default(void)
     return p;
 }
 
-void srv_log(const struct ponder_server *s, ponder_log_level level, const char *fmt, ...)
-{
-    if (!s->p.log)
-        return;
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    s->p.log(level, msg, s->p.log_user);
-}
-
 /* Text of a special token for the template's bos_token / eos_token ("" if none). */
 static char *special_text(const ponder_tokenizer *tok, ponder_token id)
 {

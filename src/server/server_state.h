@@ -114,11 +114,7 @@ struct ponder_server {
     http_metrics metrics;
 };
 
-void srv_log(const struct ponder_server *s, ponder_log_level level, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
+#define srv_log(s, level, ...) http_logf((s)->p.log, (s)->p.log_user, (level), __VA_ARGS__)
 
 /* engine.c */
 srv_job *srv_job_create(struct ponder_server *s);

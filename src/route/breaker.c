@@ -1,0 +1,178 @@
+/*
+ * breaker.c — each backend's circuit breaker and the router's /metrics. K consecutive
+ * failures open a backend's circuit (it is skipped); after cooldown_s one request probes it
+ * (half-open) and its outcome closes or reopens it. A 429's Retry-After keeps a backend
+ * aside until then. A refused request or a client that left says nothing about health.
+ */
+#include "route/router_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char *const breaker_names[] = { "closed", "open", "half_open" };
+
+/* May this request use be? Takes the half-open probe when it is free. */
+ponder_backend_failure rt_admit(ponder_router *r, rt_be *be, double now, char *why, size_t cap)
+{
+    if (!be->b) {
+        snprintf(why, cap, "%s", be->load_error);
+        return PONDER_BACKEND_LOAD;
+    }
+    const ponder_route_settings *s = &r->cfg->settings;
+    ponder_backend_failure f = PONDER_BACKEND_OK;
+    pthread_mutex_lock(&r->mu);
+    /* Retry-After first: a skipped request must not take the half-open probe */
+    if (now < be->not_before_ms) {
+        snprintf(why, cap, "rate limited: Retry-After ends in %.1f s", (be->not_before_ms - now) / 1000);
+        f = PONDER_BACKEND_HTTP_429;
+    }
+    if (f == PONDER_BACKEND_OK && s->breaker_failures > 0) {
+        if (be->br == BR_OPEN && now - be->opened_ms >= s->breaker_cooldown_s * 1000) {
+            be->br = BR_HALF_OPEN;
+            be->probe_busy = false;
+        }
+        if (be->br == BR_OPEN) {
+            snprintf(why, cap, "circuit open for %.1f s more after %d consecutive failures",
+                     (s->breaker_cooldown_s * 1000 - (now - be->opened_ms)) / 1000, (int)be->consecutive);
+            f = PONDER_BACKEND_CIRCUIT_OPEN;
+        } else if (be->br == BR_HALF_OPEN) {
+            if (be->probe_busy) {
+                snprintf(why, cap, "circuit half-open: another request is probing it");
+                f = PONDER_BACKEND_CIRCUIT_OPEN;
+            } else {
+                be->probe_busy = true;
+            }
+        }
+    }
+    if (f != PONDER_BACKEND_OK)
+        be->failures[f]++;
+    pthread_mutex_unlock(&r->mu);
+    return f;
+}
+
+/* An admitted request that sent nothing gives the half-open probe back. */
+void rt_release_probe(ponder_router *r, rt_be *be)
+{
+    pthread_mutex_lock(&r->mu);
+    be->probe_busy = false;
+    pthread_mutex_unlock(&r->mu);
+}
+
+void rt_report(ponder_router *r, rt_be *be, const ponder_backend_result *res, double now)
+{
+    const ponder_route_settings *s = &r->cfg->settings;
+    ponder_backend_failure f = res->failure;
+    pthread_mutex_lock(&r->mu);
+    be->attempts++;
+    if (f == PONDER_BACKEND_OK)
+        be->successes++;
+    else
+        be->failures[f]++;
+    if (f == PONDER_BACKEND_HTTP_429 && res->retry_after_s > 0)
+        be->not_before_ms = now + res->retry_after_s * 1000;
+    /* a refused request or a client that left says nothing about the backend's health */
+    bool neutral = f == PONDER_BACKEND_HTTP_CLIENT || f == PONDER_BACKEND_CANCELLED;
+    if (f == PONDER_BACKEND_OK) {
+        if (be->br != BR_CLOSED)
+            rt_log(r, PONDER_LOG_INFO, "backend %s: circuit closed", be->cfg->name);
+        be->br = BR_CLOSED;
+        be->consecutive = 0;
+        be->probe_busy = false;
+    } else if (!neutral) {
+        be->consecutive++;
+        if (s->breaker_failures > 0 &&
+            (be->br == BR_HALF_OPEN || (be->br == BR_CLOSED && be->consecutive >= s->breaker_failures))) {
+            be->br = BR_OPEN;
+            be->opened_ms = now;
+            be->opens++;
+            rt_log(r, PONDER_LOG_WARN, "backend %s: circuit open for %g s after %d consecutive failures",
+                 be->cfg->name, s->breaker_cooldown_s, (int)be->consecutive);
+        }
+        be->probe_busy = false;
+    } else {
+        be->probe_busy = false;
+    }
+    pthread_mutex_unlock(&r->mu);
+}
+
+static char *render_metrics(ponder_router *r)
+{
+    http_buf b = { 0 };
+    double now = http_now_ms();
+    pthread_mutex_lock(&r->mu);
+    http_buf_printf(&b, "# HELP ponder_router_requests_total Requests by outcome.\n"
+                        "# TYPE ponder_router_requests_total counter\n");
+    const char *outs[] = { "ok", "failed", "client_error", "cancelled" };
+    uint64_t vals[] = { r->req_ok, r->req_failed, r->req_client_error, r->req_cancelled };
+    for (int i = 0; i < 4; i++)
+        http_buf_printf(&b, "ponder_router_requests_total{outcome=\"%s\"} %llu\n", outs[i], (unsigned long long)vals[i]);
+    http_buf_printf(&b, "# HELP ponder_router_fallbacks_total Requests answered by a backend after another failed.\n"
+                        "# TYPE ponder_router_fallbacks_total counter\nponder_router_fallbacks_total %llu\n",
+                    (unsigned long long)r->fallbacks);
+    http_buf_printf(&b, "# HELP ponder_router_continuations_total Streams continued on another backend mid-answer.\n"
+                        "# TYPE ponder_router_continuations_total counter\nponder_router_continuations_total %llu\n",
+                    (unsigned long long)r->continuations);
+    http_buf_printf(&b, "# HELP ponder_backend_attempts_total Requests sent to a backend.\n"
+                        "# TYPE ponder_backend_attempts_total counter\n");
+    for (int32_t i = 0; i < r->n_be; i++)
+        http_buf_printf(&b, "ponder_backend_attempts_total{backend=\"%s\"} %llu\n", r->be[i].cfg->name,
+                        (unsigned long long)r->be[i].attempts);
+    http_buf_printf(&b, "# HELP ponder_backend_successes_total Complete answers from a backend.\n"
+                        "# TYPE ponder_backend_successes_total counter\n");
+    for (int32_t i = 0; i < r->n_be; i++)
+        http_buf_printf(&b, "ponder_backend_successes_total{backend=\"%s\"} %llu\n", r->be[i].cfg->name,
+                        (unsigned long long)r->be[i].successes);
+    http_buf_printf(&b, "# HELP ponder_backend_failures_total Failed or skipped attempts by reason.\n"
+                        "# TYPE ponder_backend_failures_total counter\n");
+    for (int32_t i = 0; i < r->n_be; i++)
+        for (int f = 1; f < PONDER_BACKEND_FAILURE_COUNT; f++)
+            if (r->be[i].failures[f])
+                http_buf_printf(&b, "ponder_backend_failures_total{backend=\"%s\",reason=\"%s\"} %llu\n",
+                                r->be[i].cfg->name, ponder_backend_failure_name((ponder_backend_failure)f),
+                                (unsigned long long)r->be[i].failures[f]);
+    http_buf_printf(&b, "# HELP ponder_backend_circuit_state 0 closed, 1 open, 2 half-open (cooldown over).\n"
+                        "# TYPE ponder_backend_circuit_state gauge\n");
+    for (int32_t i = 0; i < r->n_be; i++) {
+        rt_breaker st = r->be[i].br;
+        if (st == BR_OPEN && now - r->be[i].opened_ms >= r->cfg->settings.breaker_cooldown_s * 1000)
+            st = BR_HALF_OPEN;
+        http_buf_printf(&b, "ponder_backend_circuit_state{backend=\"%s\",state=\"%s\"} %d\n", r->be[i].cfg->name,
+                        breaker_names[st], (int)st);
+    }
+    http_buf_printf(&b, "# HELP ponder_backend_circuit_opens_total Times a backend's circuit opened.\n"
+                        "# TYPE ponder_backend_circuit_opens_total counter\n");
+    for (int32_t i = 0; i < r->n_be; i++)
+        http_buf_printf(&b, "ponder_backend_circuit_opens_total{backend=\"%s\"} %llu\n", r->be[i].cfg->name,
+                        (unsigned long long)r->be[i].opens);
+    http_buf_printf(&b, "# HELP ponder_backend_up 1 if the backend started (a local model loaded).\n"
+                        "# TYPE ponder_backend_up gauge\n");
+    for (int32_t i = 0; i < r->n_be; i++)
+        http_buf_printf(&b, "ponder_backend_up{backend=\"%s\"} %d\n", r->be[i].cfg->name, r->be[i].b ? 1 : 0);
+    rt_cascade_metrics(r->cascade, &b);
+    pthread_mutex_unlock(&r->mu);
+    if (b.oom) {
+        free(b.data);
+        return NULL;
+    }
+    return b.data;
+}
+
+/* ponder serve's metrics (its load gauges: requests in flight here, no slots of its own —
+ * local backends' engines are separate servers), then the router's. */
+char *rt_metrics_text(ponder_router *r)
+{
+    http_metrics_set_load(&r->metrics, 0, r->front ? http_front_inflight(r->front) : 0, 0);
+    char *a = http_metrics_render(&r->metrics), *b = render_metrics(r);
+    char *out = NULL;
+    if (a && b && (out = malloc(strlen(a) + strlen(b) + 1))) {
+        strcpy(out, a);
+        strcat(out, b);
+    }
+    free(a);
+    free(b);
+    return out;
+}
+

@@ -1,0 +1,273 @@
+/*
+ * handler.c — `ponder serve --config`'s HTTP handler on the shared front end (src/http):
+ * the endpoints, the request body read as JSON, the model name looked up as a route, and
+ * the answer: a cascade's, a whole one after the chain walk, or a stream that starts with
+ * the first token (until then a failure is an HTTP error).
+ */
+#include "route/router_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <time.h>
+
+/* The request's end (answered, or the client left): a worker still running stops. */
+static void req_done(void *user)
+{
+    rt_req *q = user;
+    __atomic_store_n(&q->cancel, 1, __ATOMIC_RELAXED);
+    rt_req_unref(q);
+}
+
+/* Moves what the worker appended to q->out into the client's buffer, waiting for it (a
+ * keep-alive comment after HTTP_KEEPALIVE_MS of silence). */
+static bool stream_fill(void *cls, http_buf *out)
+{
+    rt_req *q = cls;
+    pthread_mutex_lock(&q->mu);
+    while (q->out_pos == q->out.len && !q->worker_done) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += HTTP_KEEPALIVE_MS / 1000;
+        if (pthread_cond_timedwait(&q->cv, &q->mu, &ts) == ETIMEDOUT && q->out_pos == q->out.len &&
+            !q->worker_done) {
+            pthread_mutex_unlock(&q->mu);
+            http_buf_append(out, HTTP_SSE_KEEPALIVE, strlen(HTTP_SSE_KEEPALIVE));
+            return true;
+        }
+    }
+    bool more = true;
+    if (q->out_pos < q->out.len) {
+        http_buf_append(out, q->out.data + q->out_pos, q->out.len - q->out_pos);
+        q->out_pos = q->out.len = 0; /* only unread bytes are kept */
+    } else {
+        more = false;
+    }
+    pthread_mutex_unlock(&q->mu);
+    return more;
+}
+
+/* The request body as JSON, its model name checked; false: answered with the error. */
+static json_t *parse_body(ponder_router *r, http_req *hq, bool *answered)
+{
+    *answered = true;
+    json_error_t jerr;
+    size_t len;
+    const char *text = http_req_body(hq, &len);
+    json_t *body = json_loadb(text, len, 0, &jerr);
+    if (!body) {
+        *answered = http_respond_fail(hq, HTTP_ERR_BAD_REQUEST, NULL, "invalid_json",
+                                      "We could not parse the JSON body of your request: %s (line %d, column %d).",
+                                      jerr.text, jerr.line, jerr.column);
+        return NULL;
+    }
+    if (!json_is_object(body)) {
+        json_decref(body);
+        *answered = http_respond_fail(hq, HTTP_ERR_BAD_REQUEST, NULL, "invalid_json",
+                                      "The request body must be a JSON object.");
+        return NULL;
+    }
+    json_t *model = json_object_get(body, "model");
+    if (model && !json_is_null(model) && !json_is_string(model)) {
+        json_decref(body);
+        *answered = http_respond_fail(hq, HTTP_ERR_BAD_REQUEST, "model", "invalid_type",
+                                      "Invalid type for 'model': expected a string.");
+        return NULL;
+    }
+    (void)r;
+    return body;
+}
+
+/* A cascade: each stage is a request of its own through its model's chain. */
+static bool answer_cascade(ponder_router *r, http_req *hq, const ponder_route_cfg *route, ponder_backend_endpoint ep,
+                           json_t *body)
+{
+    char *text = NULL;
+    bool sse = false;
+    double ra = 0;
+    int status = rt_cascade_request(r, route, ep, body, &text, &sse, &ra);
+    rt_count_outcome(r, status == 200 ? RT_ANSWERED : status >= 400 && status < 500 && status != 429 ? RT_REFUSED : RT_FAILED);
+    return http_respond(hq, status, sse ? "text/event-stream" : "application/json", text, status == 503 ? ra : 0);
+}
+
+/* What the body asks for that decides how the chain is walked. */
+static void read_options(rt_req *q)
+{
+    json_t *body = q->body;
+    q->stream = json_is_true(json_object_get(body, "stream"));
+    json_t *so = json_object_get(body, "stream_options");
+    q->include_usage = q->stream && json_is_true(json_object_get(so, "include_usage"));
+    json_t *n = json_object_get(body, "n");
+    json_t *lp = json_object_get(body, "logprobs");
+    bool lp_on = lp && !json_is_null(lp) && !json_is_false(lp);
+    q->max_tokens = -1;
+    const char *keys[] = { "max_tokens", "max_completion_tokens" };
+    for (int k = 0; k < 2; k++)
+        if (json_is_integer(json_object_get(body, keys[k])))
+            q->max_tokens = json_integer_value(json_object_get(body, keys[k]));
+    /* a non-streaming request is streamed upstream too (the first-token timeout applies, a
+     * cut answer continues) unless the answer has parts a fold would lose */
+    json_t *tools = json_object_get(body, "tools");
+    q->collect = !q->stream && !lp_on && !(json_is_array(tools) && json_array_size(tools) > 0);
+    if (q->collect)
+        q->include_usage = true;
+    q->can_continue = (q->stream || q->collect) && (!n || json_is_null(n) || json_integer_value(n) == 1) && !lp_on &&
+                      (q->ep == PONDER_BACKEND_CHAT ? json_is_array(json_object_get(body, "messages"))
+                                                    : json_is_string(json_object_get(body, "prompt")));
+}
+
+/* A stream: a worker walks the chain; the response starts with the first token, until
+ * then a failure is an HTTP error. */
+static bool answer_stream(ponder_router *r, http_req *hq, rt_req *q)
+{
+    pthread_mutex_lock(&r->mu);
+    r->n_workers++;
+    pthread_mutex_unlock(&r->mu);
+    q->refs = 2; /* this handler (then the request's end) and the worker */
+    pthread_t th;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int rc = pthread_create(&th, &attr, rt_worker_main, q);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        pthread_mutex_lock(&r->mu);
+        r->n_workers--;
+        pthread_mutex_unlock(&r->mu);
+        q->refs = 1;
+        rt_req_unref(q);
+        return http_respond_fail(hq, HTTP_ERR_INTERNAL, NULL, NULL, "cannot start a thread");
+    }
+    pthread_mutex_lock(&q->mu);
+    while (!q->started && !q->worker_done)
+        pthread_cond_wait(&q->cv, &q->mu);
+    bool started = q->started;
+    pthread_mutex_unlock(&q->mu);
+    if (!started) {
+        int status = q->status ? q->status : 503;
+        char *text = q->final_body;
+        q->final_body = NULL;
+        double ra = q->retry_after_s;
+        rt_req_unref(q);
+        return http_respond(hq, status, "application/json", text, status == 503 ? ra : 0);
+    }
+    http_metrics_observe_ttft(&r->metrics, (http_now_ms() - http_req_start_ms(hq)) / 1000);
+    http_req_on_done(hq, req_done, q);
+    return http_respond_stream(hq, stream_fill, q);
+}
+
+static bool handle_generate(ponder_router *r, http_req *hq, ponder_backend_endpoint ep)
+{
+    http_req_set_generation(hq);
+    if (http_req_body_too_large(hq))
+        return http_respond_fail(hq, HTTP_ERR_TOO_LARGE, NULL, "request_too_large",
+                                 "The request body is larger than the server's limit of %zu bytes.",
+                                 http_req_max_body(hq));
+    if (__atomic_load_n(&r->stopping, __ATOMIC_RELAXED))
+        return http_respond_fail(hq, HTTP_ERR_UNAVAILABLE, NULL, NULL, "The server is shutting down.");
+    bool answered;
+    json_t *body = parse_body(r, hq, &answered);
+    if (!body)
+        return answered;
+    /* no model: the first of model_list, as `ponder serve -m` accepts a request without one */
+    json_t *model = json_object_get(body, "model");
+    const char *name = json_is_string(model) ? json_string_value(model) : r->cfg->models[0].name;
+    rt_req *q = rt_req_create(r, name, ep, body);
+    if (!q)
+        return http_respond_fail(hq, HTTP_ERR_INTERNAL, NULL, NULL, "out of memory");
+    if (!q->route) {
+        /* name lives in q->body: answer before letting q go */
+        bool ret = http_respond_fail(hq, HTTP_ERR_NOT_FOUND, "model", "model_not_found",
+                                     "The model '%s' does not exist or you do not have access to it.", name);
+        rt_req_unref(q);
+        return ret;
+    }
+    if (q->route->n_stages > 0) {
+        const ponder_route_cfg *route = q->route;
+        json_t *b = json_incref(q->body);
+        rt_req_unref(q);
+        bool ret = answer_cascade(r, hq, route, ep, b);
+        json_decref(b);
+        return ret;
+    }
+    read_options(q);
+    if (q->stream)
+        return answer_stream(r, hq, q);
+    rt_outcome o = rt_run_chain(q);
+    rt_count_outcome(r, o);
+    if (q->collect)
+        rt_finish_collected(q, o);
+    else
+        rt_finish_whole(q, o);
+    rt_count_tokens(r, q);
+    int status = q->status ? q->status : 500;
+    char *text = q->final_body;
+    q->final_body = NULL;
+    double ra = status == 503 ? q->retry_after_s : 0;
+    rt_req_unref(q);
+    return http_respond(hq, status, "application/json", text, ra);
+}
+
+static json_t *model_entry(const char *id)
+{
+    return json_pack("{s:s,s:s,s:i,s:s}", "id", id, "object", "model", "created", 0, "owned_by", "ponder");
+}
+
+static bool handle_models(ponder_router *r, http_req *hq, const char *id)
+{
+    ponder_route_cfg scratch;
+    if (id) {
+        if (!ponder_route_config_find(r->cfg, id, &scratch))
+            return http_respond_fail(hq, HTTP_ERR_NOT_FOUND, "model", "model_not_found",
+                                     "The model '%s' does not exist or you do not have access to it.", id);
+        json_t *m = model_entry(id);
+        char *s = json_dumps(m, RT_DUMP);
+        json_decref(m);
+        return http_respond_json(hq, 200, s);
+    }
+    json_t *data = json_array();
+    for (int32_t i = 0; i < r->cfg->n_models; i++)
+        json_array_append_new(data, model_entry(r->cfg->models[i].name));
+    for (int32_t i = 0; i < r->cfg->n_routes; i++)
+        if (!ponder_route_config_model(r->cfg, r->cfg->routes[i].name))
+            json_array_append_new(data, model_entry(r->cfg->routes[i].name));
+    json_t *o = json_pack("{s:s,s:o}", "object", "list", "data", data);
+    char *s = json_dumps(o, RT_DUMP);
+    json_decref(o);
+    return http_respond_json(hq, 200, s);
+}
+
+bool rt_handle(http_req *hq, void *cls)
+{
+    ponder_router *r = cls;
+    const char *url = http_req_url(hq), *method = http_req_method(hq);
+    if (!strcmp(method, "OPTIONS"))
+        return http_respond_options(hq);
+    bool chat = !strcmp(url, "/v1/chat/completions") || !strcmp(url, "/chat/completions");
+    bool compl = !strcmp(url, "/v1/completions") || !strcmp(url, "/completions");
+    bool models = !strcmp(url, "/v1/models") || !strcmp(url, "/models");
+    bool model = !strncmp(url, "/v1/models/", 11);
+    http_api_error e;
+    if (chat || compl) {
+        if (!http_req_is_post(hq))
+            return http_respond_method_not_allowed(hq, "POST");
+        if (!http_req_authorized(hq, &e))
+            return http_respond_error(hq, &e);
+        return handle_generate(r, hq, chat ? PONDER_BACKEND_CHAT : PONDER_BACKEND_COMPLETIONS);
+    }
+    if (models || model || !strcmp(url, "/metrics") || !strcmp(url, "/health")) {
+        if (!http_req_is_get(hq))
+            return http_respond_method_not_allowed(hq, "GET");
+        if (!strcmp(url, "/health"))
+            return http_respond_static(hq, 200, "application/json", "{\"status\":\"ok\"}", 15);
+        if (!http_req_authorized(hq, &e))
+            return http_respond_error(hq, &e);
+        if (!strcmp(url, "/metrics"))
+            return http_respond(hq, 200, "text/plain; version=0.0.4; charset=utf-8", rt_metrics_text(r), 0);
+        return handle_models(r, hq, model ? url + 11 : NULL);
+    }
+    return http_respond_fail(hq, HTTP_ERR_NOT_FOUND, NULL, "unknown_url", "Invalid URL (%s %s)", method, url);
+}
+

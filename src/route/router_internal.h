@@ -1,0 +1,133 @@
+/*
+ * router_internal.h — the router's parts and how its files reach each other: router.c
+ * walks a request's chain (retries, back-off, continuation), breaker.c keeps each
+ * backend's circuit breaker and the /metrics counters, stream.c turns backends' chunks
+ * into the client's one stream or answer (re-stamping, usage, the ponder object), and
+ * handler.c is the HTTP handler on src/http's front end.
+ */
+#ifndef PONDER_ROUTE_ROUTER_INTERNAL_H
+#define PONDER_ROUTE_ROUTER_INTERNAL_H
+
+#include "route/cascade_internal.h"
+#include "route/route_internal.h"
+#include "http/http.h"
+
+#include "ponder/route.h"
+
+#include <jansson.h>
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define RT_DUMP (JSON_COMPACT | JSON_REAL_PRECISION(9)) /* 14.8 ms, not 14.800000000000001 */
+
+typedef enum rt_breaker { BR_CLOSED = 0, BR_OPEN, BR_HALF_OPEN } rt_breaker;
+
+typedef struct rt_be {
+    ponder_backend *b;            /* NULL: it failed to start (load_error says why) */
+    char load_error[PONDER_ERROR_MSG_BYTES + 64];
+    const ponder_route_backend_cfg *cfg;
+    const ponder_route_model_cfg *model;
+    /* under r->mu */
+    rt_breaker br;
+    int32_t consecutive;
+    double opened_ms;
+    bool probe_busy;
+    uint64_t opens;
+    double not_before_ms;         /* a 429's Retry-After */
+    uint64_t attempts, successes;
+    uint64_t failures[PONDER_BACKEND_FAILURE_COUNT]; /* skips (circuit_open, load) included */
+} rt_be;
+
+struct ponder_router {
+    ponder_route_config *cfg;
+    ponder_router_params p;
+    char host[256];
+    char *api_key;
+    char fingerprint[40];
+    rt_be *be;
+    int32_t n_be;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;            /* a worker ended */
+    int32_t n_workers;
+    int stopping;                 /* atomic */
+    uint64_t id_state;
+    uint64_t rng;
+    uint64_t req_ok, req_failed, req_client_error, req_cancelled, continuations, fallbacks;
+    http_front *front;            /* NULL until started */
+    int port;
+    rt_cascade_stats *cascade;    /* the cascade routes' counters (cascade.c) */
+    http_metrics metrics;          /* HTTP status, latency, TTFT, tokens: as ponder serve's */
+};
+
+#define rt_log(r, level, ...) http_logf((r)->p.log, (r)->p.log_user, (level), __VA_ARGS__)
+
+/* One client request (or a cascade stage's) walking its chain. */
+typedef struct rt_req {
+    ponder_router *r;
+    int refs;                     /* under mu: handler/conn, worker */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    char *route_name;
+    const ponder_route_cfg *route;
+    ponder_route_cfg scratch;
+    json_t *body;                 /* the client's request */
+    ponder_backend_endpoint ep;
+    bool stream, include_usage, can_continue;
+    bool collect;                 /* a non-streaming client answered from an upstream stream */
+    int64_t max_tokens;           /* -1: not given */
+    char id[48];
+    int64_t created;
+    json_t *attempts;
+    const rt_be *answered;
+    int32_t continued;            /* backends that continued a partial answer */
+    json_t *usage, *upstream;     /* the answering backend's usage and ponder object */
+    /* stream state (worker; under mu where the reader looks) */
+    http_buf partial;              /* choice 0's text so far */
+    int64_t n_content;            /* content chunks sent (≈ tokens; ponder serve sends one per token) */
+    int64_t n_content_at_attempt;
+    json_t *roles_sent;           /* choice index (as text) → true once its role chunk went out */
+    bool started, finished, worker_done;
+    char *held;                   /* the last finish chunk, sent at the end with the ponder object */
+    http_buf out;
+    size_t out_pos;
+    int cancel;                   /* atomic: the client went away */
+    /* the answer when no stream started */
+    int status;
+    char *final_body;
+    double retry_after_s;
+} rt_req;
+
+typedef enum rt_outcome { RT_ANSWERED, RT_FAILED, RT_REFUSED, RT_CANCELLED } rt_outcome;
+
+/* router.c */
+/* A request for route `name` (NULL route when unknown); takes body. NULL: out of memory. */
+rt_req *rt_req_create(ponder_router *r, const char *name, ponder_backend_endpoint ep, json_t *body);
+void rt_req_unref(rt_req *q);
+/* Walks the chain; on RT_ANSWERED the stream is complete in q->out (or q->final_body). */
+rt_outcome rt_run_chain(rt_req *q);
+void *rt_worker_main(void *arg); /* a stream's chain walk, on its own thread */
+void rt_count_outcome(ponder_router *r, rt_outcome o);
+void rt_count_tokens(ponder_router *r, const rt_req *q);
+
+/* breaker.c */
+/* May this request use be? Takes the half-open probe when it is free; else why says why. */
+ponder_backend_failure rt_admit(ponder_router *r, rt_be *be, double now, char *why, size_t cap);
+void rt_release_probe(ponder_router *r, rt_be *be); /* an admitted request that sent nothing */
+void rt_report(ponder_router *r, rt_be *be, const ponder_backend_result *res, double now);
+char *rt_metrics_text(ponder_router *r); /* GET /metrics, malloc'ed */
+
+/* stream.c */
+void rt_stamp(rt_req *q, json_t *chunk);  /* the stream's id, model and created */
+bool rt_on_chunk(const char *data, size_t len, void *user); /* a backend's chunk (worker thread) */
+/* The body a backend gets; *nothing_left: max_tokens is already spent. */
+char *rt_attempt_body(rt_req *q, const rt_be *be, bool *nothing_left);
+void rt_finish_whole(rt_req *q, rt_outcome o);
+void rt_finish_stream(rt_req *q, rt_outcome o); /* q->mu held */
+void rt_finish_collected(rt_req *q, rt_outcome o);
+
+/* handler.c */
+bool rt_handle(http_req *hq, void *cls);
+
+#endif /* PONDER_ROUTE_ROUTER_INTERNAL_H */
