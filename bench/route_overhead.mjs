@@ -101,12 +101,17 @@ for (let i = -2; i < a.n; i++) {
     if (i >= 0) { acc[name].ttft.push(s.ttft); acc[name].stream.push(s.ms); }
   }
 }
+// the router's cost for a local backend: per round, the routed request's time minus the
+// direct one's (both sent back to back, so a busy machine weighs on both alike)
+const diff = (k, key) => median(acc[k][key].map((x, i) => x - acc.direct[key][i]));
 const rows = cases.map(([name]) => ({ case: name, whole_ms: acc[name].whole.length ? median(acc[name].whole) : null,
   ttft_ms: median(acc[name].ttft), stream_ms: median(acc[name].stream) }));
 console.log(`median of ${a.n} greedy chat requests, max_tokens ${a.maxTokens}, ${id}`);
 console.log('case      whole_ms  ttft_ms  stream_ms');
 for (const r of rows)
   console.log(`${r.case.padEnd(9)} ${(r.whole_ms?.toFixed(2) ?? '-').padStart(8)} ${r.ttft_ms.toFixed(2).padStart(8)} ${r.stream_ms.toFixed(2).padStart(10)}`);
+console.log(`local - direct, median of per-round differences: whole ${diff('local', 'whole').toFixed(2)} ms, ` +
+  `ttft ${diff('local', 'ttft').toFixed(2)} ms, stream ${diff('local', 'stream').toFixed(2)} ms`);
 for (const p of [R.proc, B.proc]) p.kill('SIGTERM');
 await fault500.close();
 await cut.close();

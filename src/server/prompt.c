@@ -140,7 +140,7 @@ static bool build_prompts(struct ponder_server *s, srv_job *j, http_api_error *e
 
 static bool runs_strategy(const srv_request *r)
 {
-    return r->strategy_given && r->strategy.kind != PONDER_THINK_DIRECT;
+    return r->plan.given && r->plan.strategy.kind != PONDER_THINK_DIRECT;
 }
 
 /* What a strategy request may not combine with, and the think parameters it runs with:
@@ -148,11 +148,6 @@ static bool runs_strategy(const srv_request *r)
 static bool check_strategy(struct ponder_server *s, srv_job *j, http_api_error *e)
 {
     srv_request *r = &j->req;
-    bool one = r->strategy.kind == PONDER_THINK_DIRECT || r->strategy.kind == PONDER_THINK_COT;
-    if (one && r->samples > 1)
-        return http_fail(e, HTTP_ERR_BAD_REQUEST, "ponder.samples", "invalid_value",
-                         "Invalid 'ponder.samples': the %s strategy runs one chain; use sc, asc or bon for %d.",
-                         ponder_think_kind_name(r->strategy.kind), (int)r->samples);
     if (!runs_strategy(r))
         return true;
     if (r->n != 1)
@@ -168,15 +163,12 @@ static bool check_strategy(struct ponder_server *s, srv_job *j, http_api_error *
                          "Invalid 'prompt': a ponder strategy runs on one prompt; %d given.", (int)r->n_prompts);
     ponder_think_params *p = &j->think_p;
     *p = ponder_think_params_default();
-    p->strategy = r->strategy;
     p->sampling = r->sampling;
+    ponder_think_params_from_plan(p, &r->plan, r->temp_given); /* strategy, cue, answer kind */
     p->max_tokens = r->max_tokens > 0 ? r->max_tokens : 0;
     p->stop = (const char *const *)r->stop;
     p->n_stop = r->n_stop;
-    p->answer_kind = r->answer_kind;
     p->prefix = NULL;
-    if (r->no_cue)
-        p->cot_cue = NULL;
     if (p->asc_round > s->p.n_parallel)
         p->asc_round = s->p.n_parallel;
     int32_t need = ponder_think_job_max_choices(p);
@@ -184,7 +176,7 @@ static bool check_strategy(struct ponder_server *s, srv_job *j, http_api_error *
         return http_fail(e, HTTP_ERR_BAD_REQUEST, "ponder.samples", "invalid_value",
                          "Invalid 'ponder.samples': %s decodes %d chains at once; this server decodes at most %d "
                          "sequences at once (--parallel).",
-                         ponder_think_kind_name(r->strategy.kind), (int)need, (int)s->p.n_parallel);
+                         ponder_think_kind_name(r->plan.strategy.kind), (int)need, (int)s->p.n_parallel);
     /* the chain-of-thought cue goes after the question, as `ponder run --strategy` puts
      * it: at the end of a completions prompt, at the end of a chat's last user message */
     const char *cue = p->cot_cue;
@@ -258,28 +250,28 @@ static bool start_strategy(struct ponder_server *s, srv_job *j, http_api_error *
     return true;
 }
 
-
 bool srv_job_prepare(struct ponder_server *s, srv_job *j, srv_endpoint kind, const char *body, size_t len,
                      http_api_error *e)
 {
     if (!srv_request_parse(kind, body, len, &j->req, e))
         return false;
-    if (j->req.model && strcmp(j->req.model, s->model_id) != 0) {
-        /* optillm's convention: "sc8-<model>" asks for a strategy; "ponder.strategy" wins */
-        ponder_strategy st;
-        const char *rest;
-        if (!ponder_strategy_from_model_name(j->req.model, &st, &rest) || strcmp(rest, s->model_id) != 0)
-            return http_fail(e, HTTP_ERR_NOT_FOUND, "model", "model_not_found",
-                             "The model '%s' does not exist or you do not have access to it. This server serves "
-                             "'%s' (a strategy prefix such as 'sc8-%s' may come before it).",
-                             j->req.model, s->model_id, s->model_id);
-        if (!j->req.strategy_given) {
-            j->req.strategy = st;
-            j->req.strategy_given = true;
-            if (j->req.samples > 0 && st.kind != PONDER_THINK_DIRECT && st.kind != PONDER_THINK_COT)
-                j->req.strategy.n_samples = j->req.samples;
-        }
+    srv_request *r = &j->req;
+    /* the one strategy rule (src/think): "ponder": {...} over optillm's model-name prefix
+     * ("sc8-<model>"), the model's own cue default when the request says nothing */
+    bool other = r->model && strcmp(r->model, s->model_id) != 0;
+    const ponder_strategy_ask ask = {.strategy = r->strategy_text, .model = other ? r->model : NULL,
+                                     .samples = r->samples, .cue = r->cue, .answer = r->answer_text};
+    ponder_error err;
+    if (ponder_strategy_plan_make(&ask, ponder_think_model_cue(s->model), &r->plan, &err) != PONDER_OK) {
+        char param[HTTP_ERR_TAG_BYTES];
+        snprintf(param, sizeof param, "ponder.%s", r->plan.field ? r->plan.field : "strategy");
+        return http_fail(e, HTTP_ERR_BAD_REQUEST, param, "invalid_value", "Invalid '%s': %s.", param, err.msg);
     }
+    if (other && (!r->plan.prefixed || strcmp(r->plan.model, s->model_id) != 0))
+        return http_fail(e, HTTP_ERR_NOT_FOUND, "model", "model_not_found",
+                         "The model '%s' does not exist or you do not have access to it. This server serves "
+                         "'%s' (a strategy prefix such as 'sc8-%s' may come before it).",
+                         r->model, s->model_id, s->model_id);
     if (!check_strategy(s, j, e))
         return false;
     if (j->req.n > s->p.n_parallel)

@@ -331,63 +331,36 @@ static bool parse_logprobs(json_t *root, srv_request *r, http_api_error *e)
 }
 
 /* Ponder's own request fields: "ponder": {"strategy": "sc" | "sc:8" | ..., "samples": N,
- * "answer": "number" | "choice" | "text", "cue": true | false}. samples replaces the strategy's N
- * (sc, asc, bon); direct and cot are one chain. cue: false leaves out the chain-of-thought cue,
- * for models trained on their own format (the arith models; the cascade's stages). */
+ * "answer": "number" | "choice" | "text", "cue": true | false}, type-checked here and kept as
+ * given: what they mean (with a model-name prefix, the model's cue default) is decided in
+ * one place, ponder_strategy_plan_make (src/think), when the job is prepared (prompt.c). */
 static bool parse_ponder(json_t *root, srv_request *r, http_api_error *e)
 {
-    r->strategy.kind = PONDER_THINK_DIRECT;
-    r->strategy.n_samples = 1;
-    r->answer_kind = PONDER_ANSWER_NUMBER;
+    r->cue = PONDER_CUE_MODEL;
     json_t *po = field(root, "ponder");
     if (!po)
         return true;
     if (!json_is_object(po))
         return bad_type(e, "ponder", "an object", po);
     json_t *st = field(po, "strategy");
-    if (st) {
-        if (!json_is_string(st))
-            return bad_type(e, "ponder.strategy", "a string", st);
-        ponder_error perr;
-        if (ponder_strategy_parse(json_string_value(st), &r->strategy, &perr) != PONDER_OK)
-            return http_fail(e, HTTP_ERR_BAD_REQUEST, "ponder.strategy", "invalid_value", "Invalid 'ponder.strategy': %s.",
-                             perr.msg);
-        r->strategy_given = true;
-    }
+    if (st && !json_is_string(st))
+        return bad_type(e, "ponder.strategy", "a string", st);
     int64_t samples = 0;
-    bool given = false;
-    if (!get_int(po, "samples", 1, PONDER_THINK_MAX_SAMPLES, &samples, &given, e)) {
+    if (!get_int(po, "samples", 1, PONDER_THINK_MAX_SAMPLES, &samples, NULL, e)) {
         snprintf(e->param, sizeof e->param, "ponder.samples");
         return false;
     }
-    if (given) {
-        bool one = r->strategy.kind == PONDER_THINK_DIRECT || r->strategy.kind == PONDER_THINK_COT;
-        if (one && samples != 1 && r->strategy_given)
-            return http_fail(e, HTTP_ERR_BAD_REQUEST, "ponder.samples", "invalid_value",
-                             "Invalid 'ponder.samples': the %s strategy runs one chain; use sc, asc or bon for %lld.",
-                             ponder_think_kind_name(r->strategy.kind), (long long)samples);
-        r->samples = (int32_t)samples;
-        if (!one)
-            r->strategy.n_samples = (int32_t)samples;
-    }
+    r->samples = (int32_t)samples;
     json_t *cue = field(po, "cue");
     if (cue && !json_is_boolean(cue))
         return bad_type(e, "ponder.cue", "a boolean", cue);
-    r->no_cue = json_is_false(cue);
+    r->cue = !cue ? PONDER_CUE_MODEL : json_is_true(cue) ? PONDER_CUE_ON : PONDER_CUE_OFF;
     json_t *ak = field(po, "answer");
-    if (ak) {
-        static const struct { const char *name; ponder_answer_kind kind; } kinds[] = {
-            { "number", PONDER_ANSWER_NUMBER }, { "choice", PONDER_ANSWER_CHOICE }, { "text", PONDER_ANSWER_TEXT } };
-        if (!json_is_string(ak))
-            return bad_type(e, "ponder.answer", "a string", ak);
-        size_t k = 0;
-        while (k < 3 && strcmp(json_string_value(ak), kinds[k].name) != 0)
-            k++;
-        if (k == 3)
-            return http_fail(e, HTTP_ERR_BAD_REQUEST, "ponder.answer", "invalid_value",
-                             "Invalid value for 'ponder.answer': expected 'number', 'choice' or 'text'.");
-        r->answer_kind = kinds[k].kind;
-    }
+    if (ak && !json_is_string(ak))
+        return bad_type(e, "ponder.answer", "a string", ak);
+    if ((st && !(r->strategy_text = strdup(json_string_value(st)))) ||
+        (ak && !(r->answer_text = strdup(json_string_value(ak)))))
+        return http_fail(e, HTTP_ERR_INTERNAL, NULL, NULL, "out of memory");
     return true;
 }
 
@@ -436,6 +409,7 @@ bool srv_request_parse(srv_endpoint kind, const char *body, size_t len, srv_requ
     r->sampling.seed = PONDER_SEED_RANDOM;
     int64_t top_k = 0, seed = 0, n = 1;
     bool seed_given = false;
+    r->temp_given = field(root, "temperature") != NULL;
     if (!get_number(root, "temperature", 0.0, 2.0, &r->sampling.temp, e) ||
         !get_number(root, "top_p", 0.0, 1.0, &r->sampling.top_p, e) ||
         !get_number(root, "min_p", 0.0, 1.0, &r->sampling.min_p, e) ||
@@ -490,6 +464,8 @@ void srv_request_free(srv_request *r)
         return;
     free(r->model);
     free(r->assistant_prefix);
+    free(r->strategy_text);
+    free(r->answer_text);
     json_decref(r->messages);
     json_decref(r->tools);
     for (int32_t i = 0; r->prompts && i < r->n_prompts; i++) {

@@ -53,11 +53,14 @@ typedef struct srv_request {
     bool stream, include_usage;
     bool logprobs;             /* chat: logprobs: true; completion: logprobs given (0..5) */
     int32_t top_logprobs;      /* alternatives per token */
-    bool strategy_given;       /* "ponder": {"strategy": ...} (or a model-name prefix, set by the handler) */
-    ponder_strategy strategy;  /* direct when not given */
-    int32_t samples;           /* "ponder.samples" (0: not given; overrides the strategy's N) */
-    ponder_answer_kind answer_kind; /* "ponder.answer": "number" (default), "choice", "text" */
-    bool no_cue;               /* "ponder.cue": false — the prompt as given (models trained without a cue) */
+    bool temp_given;           /* "temperature" given (a strategy's default is not the API's 1) */
+    /* "ponder": {...} as given; ponder_strategy_plan_make resolves it with the model name
+     * when the job is prepared (prompt.c) */
+    char *strategy_text;       /* "ponder.strategy" (owned), NULL: not given */
+    int32_t samples;           /* "ponder.samples"; 0: not given */
+    ponder_cue_mode cue;       /* "ponder.cue": not given (the model's default), true, false */
+    char *answer_text;         /* "ponder.answer" (owned), NULL: not given (number) */
+    ponder_strategy_plan plan; /* set by srv_job_prepare: direct (not given) unless asked */
 } srv_request;
 
 /* Parses and validates a request body. Unknown fields are ignored; null means absent, as
