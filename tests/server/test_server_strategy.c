@@ -4,7 +4,8 @@
  * requests over a socket. A strategy's chains are exactly the n choices of the same
  * prompt (with the cue) and seeds, so each check rebuilds the strategy's outcome from a
  * plain n-choice request: the vote, the winner's text, bon's pick by mean logprob, asc's
- * accounting, the streamed single chunk, the model-name prefix and the 400s/404s.
+ * accounting, the streamed single chunk, the model-name prefix and the 400s/404s; and the
+ * in-process API (no socket) against the HTTP answers.
  */
 #include <arpa/inet.h>
 #include <math.h>
@@ -397,6 +398,80 @@ static void test_draft_same_answers(void **state)
     assert_non_null(strstr(err.msg, "vocabulary"));
 }
 
+/* The in-process API (ponder_server_request_*, the router's local backends) answers with
+ * the HTTP API's bytes: the same greedy text whole and streamed, the same usage, and a
+ * refusal's status and error object. */
+static void test_in_process_same_answers(void **state)
+{
+    (void)state;
+    const char *body = "{\"prompt\":\"Once upon a time\",\"max_tokens\":24,\"temperature\":0}";
+    json_t *http = post_json("/v1/completions", body, 200);
+    ponder_server_request *q = NULL;
+    char *err_json = NULL;
+    double ra = 0;
+    assert_int_equal(ponder_server_request_start(srv, PONDER_SERVER_COMPLETIONS, body, strlen(body), &q, &err_json, &ra),
+                     200);
+    assert_non_null(q);
+    assert_false(ponder_server_request_streams(q));
+    assert_true(ponder_server_request_wait(q, NULL, NULL, 20));
+    char *text = NULL;
+    assert_int_equal(ponder_server_request_response(q, &text), 200);
+    ponder_server_request_free(q);
+    json_t *inproc = json_loads(text, 0, NULL);
+    assert_non_null(inproc);
+    free(text);
+    assert_string_equal(choice_text(http, 0, false), choice_text(inproc, 0, false));
+    assert_int_equal(int_of(json_object_get(http, "usage"), "completion_tokens"),
+                     int_of(json_object_get(inproc, "usage"), "completion_tokens"));
+
+    /* streamed: the chunks' texts joined are the same answer, then [DONE] */
+    const char *sbody = "{\"prompt\":\"Once upon a time\",\"max_tokens\":24,\"temperature\":0,\"stream\":true}";
+    assert_int_equal(ponder_server_request_start(srv, PONDER_SERVER_COMPLETIONS, sbody, strlen(sbody), &q, &err_json, &ra),
+                     200);
+    assert_true(ponder_server_request_streams(q));
+    char *sse = calloc(1, 1);
+    size_t sse_len = 0;
+    for (int guard = 0; guard < 100000; guard++) {
+        const char *t;
+        size_t n;
+        ponder_server_read rd = ponder_server_request_read(q, 20, &t, &n);
+        sse = realloc(sse, sse_len + n + 1);
+        memcpy(sse + sse_len, t, n);
+        sse_len += n;
+        sse[sse_len] = '\0';
+        if (rd == PONDER_SERVER_READ_END)
+            break;
+    }
+    ponder_server_request_free(q);
+    assert_non_null(strstr(sse, "data: [DONE]\n\n"));
+    char joined[4096] = "";
+    for (char *d = strstr(sse, "data: {"); d; d = strstr(d + 1, "data: {")) {
+        char *end = strstr(d, "\n\n");
+        json_t *c = json_loadb(d + 6, (size_t)(end - d - 6), 0, NULL);
+        assert_non_null(c);
+        json_t *t = json_object_get(json_array_get(json_object_get(c, "choices"), 0), "text");
+        if (json_is_string(t))
+            strncat(joined, json_string_value(t), sizeof joined - strlen(joined) - 1);
+        json_decref(c);
+    }
+    free(sse);
+    assert_string_equal(joined, choice_text(http, 0, false));
+    json_decref(http);
+    json_decref(inproc);
+
+    /* refused before the engine: the HTTP API's status and error object */
+    const char *bad = "{\"prompt\":\"x\",\"model\":\"nope\"}";
+    http_reply r = http_post("/v1/completions", bad);
+    assert_int_equal(ponder_server_request_start(srv, PONDER_SERVER_COMPLETIONS, bad, strlen(bad), &q, &err_json, &ra),
+                     r.status);
+    assert_null(q);
+    assert_int_equal(r.status, 404);
+    assert_non_null(err_json);
+    assert_string_equal(err_json, r.body);
+    free(err_json);
+    free(r.body);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -404,7 +479,7 @@ int main(void)
         cmocka_unit_test(test_no_cue), cmocka_unit_test(test_bon_prefix_chat),
         cmocka_unit_test(test_asc_accounting),      cmocka_unit_test(test_stream_one_chunk),
         cmocka_unit_test(test_strategy_errors), cmocka_unit_test(test_no_cue),
-        cmocka_unit_test(test_draft_same_answers),
+        cmocka_unit_test(test_draft_same_answers), cmocka_unit_test(test_in_process_same_answers),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
