@@ -77,6 +77,9 @@ typedef struct ponder_gen_request {
                                      earliest match wins, not included */
     int32_t n_stop;
     bool ignore_eos;              /* end-of-generation tokens are never sampled (llama.cpp) */
+    bool penalize_prompt;         /* the prompt's tokens enter each choice's repetition window
+                                     first, as llama-cli does (`ponder run`, `ponder chat`);
+                                     else the window holds generated tokens only (the server) */
     bool logprobs;                /* fill ev->chosen */
     int32_t top_logprobs;         /* 0..PONDER_GEN_MAX_TOP_LOGPROBS */
     ponder_gen_event_fn on_event; /* may be NULL (read the result at the end) */
@@ -150,6 +153,7 @@ typedef struct ponder_gen_choice_result {
                                               end-of-generation token included */
     double sum_logprob;                    /* sum of the chosen tokens' logprobs (raw logits) */
     ponder_finish finish;
+    uint64_t seed;                         /* the choice's sampler seed (a random one resolved) */
 } ponder_gen_choice_result;
 
 typedef struct ponder_gen_usage {

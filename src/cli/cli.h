@@ -6,14 +6,19 @@
 #ifndef PONDER_CLI_H
 #define PONDER_CLI_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include <jansson.h>
 
 #include "cli/args.h"
+#include "ponder/gen.h"
 #include "ponder/model.h"
+#include "ponder/pool.h"
+#include "ponder/tokenizer.h"
 
 /* Subcommands: argv[0] is the subcommand's name; they return the process exit status. */
 int cmd_info(int argc, char **argv);
@@ -64,6 +69,53 @@ int cli_set_cache_types(const char *cmd, const char *ctk, const char *ctv, ponde
  * out of memory. Defined in cmd_eval.c, used by run --strategy --json and eval --log. */
 struct ponder_think_result;
 json_t *cli_think_json(const struct ponder_think_result *r);
+
+/* ---- the common set-up (engine.c) ---- */
+
+/* The flags every generating subcommand shares; CLI_MODEL_OPTS(&o) lists them in a
+ * cli_opt table (-m, -c, -t, -ctk, -ctv). */
+typedef struct cli_model_opts {
+    const char *model;     /* -m: a path or a name ($PONDER_MODELS); NULL: the default model */
+    const char *draft;     /* --draft (NULL: none) */
+    const char *ctk, *ctv; /* -ctk / -ctv (NULL: f16) */
+    int32_t n_ctx;         /* -c: 0 is the model's training context */
+    bool n_ctx_given;
+    int32_t n_threads;     /* -t (0: every CPU) */
+    bool float_act;        /* --float-activations */
+} cli_model_opts;
+
+#define CLI_MODEL_OPTS(mo)                                                                 \
+    { "-m", "--model", CLI_STRING, &(mo)->model, 0, 0, NULL },                             \
+    { "-c", "--ctx-size", CLI_INT, &(mo)->n_ctx, 0, INT32_MAX, &(mo)->n_ctx_given },       \
+    { "-t", "--threads", CLI_INT, &(mo)->n_threads, 1, 1024, NULL },                       \
+    { "-ctk", "--cache-type-k", CLI_STRING, &(mo)->ctk, 0, 0, NULL },                      \
+    { "-ctv", "--cache-type-v", CLI_STRING, &(mo)->ctv, 0, 0, NULL }
+
+/* A loaded model with what runs it. cp is the context parameters the flags give (n_ctx
+ * resolved, cache types, the pool), for a context or a gen engine. */
+typedef struct cli_engine {
+    const char *cmd;
+    char path[PATH_MAX], draft_path[PATH_MAX];
+    ponder_model *m, *draft;
+    ponder_tokenizer *tok;
+    ponder_pool *pool;
+    ponder_context_params cp;
+} cli_engine;
+
+/* Finds and loads the model (and the draft, checked against it), its tokenizer and a pool;
+ * n_ctx: -c, or default_n_ctx clipped to the training context when -c is not given.
+ * Returns 0, or the exit status after printing the error (close e in either case). */
+int cli_engine_open(const char *cmd, const cli_model_opts *o, int32_t default_n_ctx, cli_engine *e);
+/* A context over e->cp; 0 or the exit status (printed). */
+int cli_engine_context(cli_engine *e, ponder_context **out);
+/* A gen engine over e->cp with n_seq_max sequences, n_kv_cells cells (0: n_ctx each) and
+ * e's draft (if any) proposing draft_k tokens to start with (0: gen's default). */
+int cli_engine_gen(cli_engine *e, int32_t n_seq_max, int32_t n_kv_cells, int32_t draft_k, ponder_gen **out);
+/* Tokenizes a prompt as `ponder run` does (special: special-token texts parsed, no BOS)
+ * into *ids (malloc'ed); an empty prompt or one longer than the context is an error. */
+int cli_engine_encode(const cli_engine *e, const char *text, size_t len, bool special, ponder_token **ids,
+                      size_t *n);
+void cli_engine_close(cli_engine *e);
 
 /* Monotonic clock in milliseconds. */
 double cli_now_ms(void);

@@ -53,6 +53,7 @@ typedef struct gen_choice {
     size_t len, cap, n_final;
     double sum_logprob;
     ponder_finish finish;
+    uint64_t seed;             /* its sampler's seed (a random one as drawn) */
     ponder_token next;         /* sampled, decoded by the next step; PONDER_TOKEN_NULL if none */
     /* speculative decoding (the generator has a draft) */
     ponder_sampler *dsmp;      /* the draft's chain: its greedy picks, or q (ponder_sampler_probs) */
@@ -505,6 +506,9 @@ ponder_status ponder_gen_submit(ponder_gen *g, const ponder_gen_request *q, int3
             sp.seed = ponder_sampler_seed(r->choices[0].smp) + (uint64_t)i;
         if ((st = ponder_sampler_create(&sp, g->n_vocab, &c->smp, err)) != PONDER_OK)
             goto fail;
+        c->seed = ponder_sampler_seed(c->smp);
+        for (int32_t t = 0; q->penalize_prompt && t < q->n_prompt; t++)
+            ponder_sampler_accept(c->smp, q->prompt[t]);
         if ((st = ponder_detokenizer_create(g->tok, false, &c->detok, err)) != PONDER_OK)
             goto fail;
         if (g->draft) {
@@ -1226,6 +1230,7 @@ ponder_status ponder_gen_result(const ponder_gen *g, int32_t request_id, int32_t
         .n_tokens = c->n_tokens,
         .sum_logprob = c->sum_logprob,
         .finish = c->finish,
+        .seed = c->seed,
     };
     return PONDER_OK;
 }

@@ -17,6 +17,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ponder/gguf.h"
+#include "ponder/think.h"
 #include "testutil.h"
 
 typedef tu_cli_result result;
@@ -165,6 +167,64 @@ static void expect_usage(result r, const char *mention)
         fail_msg("message does not mention '%s': %s", mention, r.err);
     assert_string_equal(r.out, "");
     result_free(&r);
+}
+
+static json_int_t prompt_tokens_of(const char *const *args)
+{
+    result r = run(args);
+    if (r.status != 0)
+        fail_msg("exit %d: %s", r.status, r.err);
+    json_t *j = parse_obj(r.out);
+    json_int_t n = int_of(json_object_get(j, "usage"), "prompt_tokens");
+    json_decref(j);
+    result_free(&r);
+    return n;
+}
+
+/* A copy of stories260K whose metadata says ponder.cue = false (as `ponder train` marks a
+ * model trained on its own format). */
+static void write_no_cue_model(const char *out)
+{
+    ponder_error err = { 0 };
+    ponder_gguf *g = NULL;
+    ponder_gguf_writer *w = NULL;
+    assert_int_equal(ponder_gguf_open(model(), &g, &err), PONDER_OK);
+    assert_int_equal(ponder_gguf_writer_create(&w, &err), PONDER_OK);
+    assert_int_equal(ponder_gguf_writer_copy_kv(w, g, &err), PONDER_OK);
+    assert_int_equal(ponder_gguf_writer_set_bool(w, PONDER_THINK_CUE_KEY, false, &err), PONDER_OK);
+    for (int64_t i = 0; i < ponder_gguf_n_tensors(g); i++) {
+        const ponder_gguf_tensor *t = ponder_gguf_tensor_at(g, i);
+        assert_int_equal(ponder_gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data, &err), PONDER_OK);
+    }
+    if (ponder_gguf_writer_write(w, out, &err) != PONDER_OK)
+        fail_msg("%s", err.msg);
+    ponder_gguf_writer_free(w);
+    ponder_gguf_free(g);
+}
+
+/* One cue rule: cot appends the cue unless --no-cue or the model's ponder.cue = false says
+ * otherwise (--cue wins over the model); direct is the prompt as given. */
+static void test_run_cue(void **state)
+{
+    (void)state;
+    const char *p = "Once upon a time";
+#define PT(...) prompt_tokens_of((const char *const[]){ "run", "-p", p, "-n", "4", "--json", __VA_ARGS__, NULL })
+    json_int_t with = PT("-m", model(), "--strategy", "cot");
+    json_int_t without = PT("-m", model(), "--strategy", "cot", "--no-cue");
+    json_int_t direct = PT("-m", model(), "--strategy", "direct", "--cue");
+    assert_true(with > without);
+    assert_int_equal(without, direct);
+    char path[] = "/tmp/ponder-test-nocue-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    write_no_cue_model(path);
+    assert_int_equal(PT("-m", path, "--strategy", "cot"), without);
+    assert_int_equal(PT("-m", path, "--strategy", "sc:2", "--cue"), with);
+#undef PT
+    unlink(path);
+    expect_usage(RUN("run", "-m", model(), "--no-cue"), "--strategy");
+    expect_usage(RUN("run", "-m", model(), "--strategy", "cot", "--cue", "--no-cue"), "--no-cue");
 }
 
 static void test_usage_errors(void **state)
@@ -324,6 +384,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_run_strategy_json),
         cmocka_unit_test(test_usage_errors),
+        cmocka_unit_test(test_run_cue),
         cmocka_unit_test(test_eval_json_and_log),
         cmocka_unit_test(test_eval_arith_and_sweep),
     };
