@@ -1,5 +1,6 @@
 /*
- * common.h — status codes and the error record every fallible libponder call fills.
+ * common.h — status codes and the error record every fallible libponder call fills; the
+ * few helpers every layer shares (UTF-8 validation, the monotonic clock).
  *
  * A call that can fail returns a ponder_status and takes `ponder_error *err` last
  * (it may be NULL). On failure err->code repeats the status and err->msg holds one
@@ -71,6 +72,9 @@ typedef enum ponder_log_level {
 size_t ponder_utf8_len(const unsigned char *s, size_t n);
 
 typedef void (*ponder_log_fn)(ponder_log_level level, const char *msg, void *user);
+
+/* Milliseconds on the monotonic clock (CLOCK_MONOTONIC): for durations only. */
+double ponder_now_ms(void);
 
 #ifdef __cplusplus
 }

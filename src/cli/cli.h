@@ -1,6 +1,7 @@
 /*
  * cli.h — what the ponder binary's files share: the subcommands' entry points and a few
- * helpers (finding a model, reading a file, printing text safely, JSON strings, clocks).
+ * helpers (finding a model, reading a file, printing text safely, JSON strings) and the
+ * common set-up of a model and what runs it (engine.c).
  * Everything here may print: this is the application, not libponder.
  */
 #ifndef PONDER_CLI_H
@@ -116,9 +117,6 @@ int cli_engine_gen(cli_engine *e, int32_t n_seq_max, int32_t n_kv_cells, int32_t
 int cli_engine_encode(const cli_engine *e, const char *text, size_t len, bool special, ponder_token **ids,
                       size_t *n);
 void cli_engine_close(cli_engine *e);
-
-/* Monotonic clock in milliseconds. */
-double cli_now_ms(void);
 
 /* "1.13 MiB"-style size into buf. */
 const char *cli_human_bytes(unsigned long long n, char *buf, size_t cap);

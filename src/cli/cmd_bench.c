@@ -98,7 +98,7 @@ static double run_once(ponder_context *ctx, int32_t n_vocab, bool prompt, int32_
     ponder_context_reset(ctx);
     for (int32_t i = 0; i < n; i++)
         buf[i] = (int32_t)(rng_next(rng) % (uint64_t)n_vocab);
-    const double t0 = cli_now_ms();
+    const double t0 = ponder_now_ms();
     if (prompt) {
         if (ponder_context_decode(ctx, buf, n, NULL, &err) != PONDER_OK)
             goto fail;
@@ -107,7 +107,7 @@ static double run_once(ponder_context *ctx, int32_t n_vocab, bool prompt, int32_
             if (ponder_context_decode(ctx, &buf[i], 1, NULL, &err) != PONDER_OK)
                 goto fail;
     }
-    return cli_now_ms() - t0;
+    return ponder_now_ms() - t0;
 fail:
     cli_runtime_error("%s", err.msg);
     return -1.0;
@@ -152,7 +152,7 @@ static void spec_on_event(const ponder_gen_event *ev, void *user)
     (void)ev;
     spec_timer *t = user;
     if (t->t_first == 0.0)
-        t->t_first = cli_now_ms();
+        t->t_first = ponder_now_ms();
 }
 
 /* One generation of n tokens; tokens/s after the first token, and the usage. */
@@ -177,7 +177,7 @@ static int spec_once(ponder_gen *g, const ponder_token *prompt, int32_t n_prompt
         ponder_gen_release(g, id);
         return cli_runtime_error("%s", err.msg);
     }
-    const double t_end = cli_now_ms();
+    const double t_end = ponder_now_ms();
     ponder_gen_choice_result res;
     if (ponder_gen_result(g, id, 0, &res, &err) != PONDER_OK || ponder_gen_usage_of(g, id, use, &err) != PONDER_OK) {
         ponder_gen_release(g, id);

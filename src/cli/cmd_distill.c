@@ -154,7 +154,7 @@ static int score_model(const char *label, const char *path, const ponder_eval_it
     ponder_tokenizer *tok = NULL;
     ponder_gen *g = NULL;
     int rc = CLI_EXIT_RUNTIME;
-    const double t0 = cli_now_ms();
+    const double t0 = ponder_now_ms();
     if (ponder_model_load(path, NULL, &m, &err) != PONDER_OK || ponder_tokenizer_create(ponder_model_gguf(m), &tok, &err) != PONDER_OK ||
         make_gen(m, tok, pool, 1, n_predict, &g, &err) != PONDER_OK) {
         cli_runtime_error("%s: %s", path, err.msg);
@@ -177,7 +177,7 @@ static int score_model(const char *label, const char *path, const ponder_eval_it
     progress_end(show);
     rc = CLI_EXIT_OK;
 done:
-    out->ms = cli_now_ms() - t0;
+    out->ms = ponder_now_ms() - t0;
     ponder_gen_free(g);
     ponder_tokenizer_free(tok);
     ponder_model_free(m);
@@ -347,7 +347,7 @@ int cmd_distill(int argc, char **argv)
     int64_t n_samples = 0, n_answered = 0, n_kept = 0, n_kept_correct = 0, q_kept = 0, q_voted = 0;
     int32_t n_gold = 0, vote_correct = 0;
     double agree_sum = 0, teach_flops = 0;
-    const double t_teach = cli_now_ms();
+    const double t_teach = ponder_now_ms();
     const int32_t nq = ponder_distill_questions_count(qs);
     for (int32_t i = 0; i < nq; i++) {
         ponder_distill_answer a;
@@ -372,7 +372,7 @@ int cmd_distill(int argc, char **argv)
                       (long long)n_kept, agree_sum / (i + 1));
     }
     progress_end(show);
-    const double teach_ms = cli_now_ms() - t_teach;
+    const double teach_ms = ponder_now_ms() - t_teach;
     ponder_gen_free(tgen);
     tgen = NULL;
 
@@ -396,7 +396,7 @@ int cmd_distill(int argc, char **argv)
         goto done;
     }
     const uint64_t data_seed = o.seed ^ 0x5eed5eed5eed5eedull;
-    const double t_train = cli_now_ms();
+    const double t_train = ponder_now_ms();
     double loss = 0, first_loss = NAN;
     for (int32_t s = 0; s < o.steps; s++) {
         if (ponder_distill_train_step(tr, data, data_seed, o.batch, o.accum, &loss, &err) != PONDER_OK) {
@@ -409,7 +409,7 @@ int cmd_distill(int argc, char **argv)
         progress_line(show, "fine-tune: step %d/%d  loss %.4f", (int)(s + 1), (int)o.steps, loss);
     }
     progress_end(show);
-    const double train_ms = cli_now_ms() - t_train;
+    const double train_ms = ponder_now_ms() - t_train;
     if (ponder_trainer_save(tr, o.out, sgguf, false, &err) != PONDER_OK) {
         cli_runtime_error("%s", err.msg);
         goto done;

@@ -302,11 +302,11 @@ static int eval_loglik(eval_env *e, eval_row *r)
     for (int32_t i = e->first; i < e->items->n; i++) {
         const ponder_eval_item *it = &e->items->items[i];
         ponder_choice_scores sc;
-        const double t0 = cli_now_ms();
+        const double t0 = ponder_now_ms();
         if (ponder_think_score_choices(e->ctx, e->m, e->tok, it->question, (const char *const *)it->choices,
                                        it->n_choices, &sc, &err) != PONDER_OK)
             return cli_runtime_error("item %d: %s", (int)i, err.msg);
-        const double ms = cli_now_ms() - t0;
+        const double ms = ponder_now_ms() - t0;
         bool ok = sc.best == it->gold_index, ok_norm = sc.best_norm == it->gold_index;
         r->n++;
         r->correct += ok;

@@ -168,7 +168,7 @@ int cmd_perplexity(int argc, char **argv)
     const bool progress = !json && isatty(STDERR_FILENO);
     double nll = 0.0, nll2 = 0.0;
     size_t count = 0;
-    const double t0 = cli_now_ms();
+    const double t0 = ponder_now_ms();
     for (size_t c = 0; c < n_chunks; c++) {
         memcpy(chunk, tokens + c * (size_t)n_ctx, (size_t)n_ctx * sizeof *chunk);
         if (add_bos && bos != PONDER_TOKEN_NULL)
@@ -198,7 +198,7 @@ int cmd_perplexity(int argc, char **argv)
         json_array_append_new(running, json_real(ppl));
         if (!json) {
             if (progress) {
-                const double elapsed = (cli_now_ms() - t0) / 1000.0;
+                const double elapsed = (ponder_now_ms() - t0) / 1000.0;
                 const double eta = elapsed / (double)(c + 1) * (double)(n_chunks - c - 1);
                 fprintf(stderr, "\rperplexity: chunk %zu/%zu, PPL %.4f, %.0f s left   ", c + 1, n_chunks, ppl, eta);
             }
@@ -206,7 +206,7 @@ int cmd_perplexity(int argc, char **argv)
             fflush(stdout);
         }
     }
-    const double secs = (cli_now_ms() - t0) / 1000.0;
+    const double secs = (ponder_now_ms() - t0) / 1000.0;
     const double m1 = nll / (double)count, m2 = nll2 / (double)count;
     const double ppl = exp(m1);
     const double ppl_err = count > 1 ? ppl * sqrt((m2 - m1 * m1) / (double)(count - 1)) : 0.0;

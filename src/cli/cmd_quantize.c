@@ -179,9 +179,9 @@ int cmd_quantize(int argc, char **argv)
     sigaction(SIGINT, &sa, &old_sa);
 
     ponder_quantize_report rep;
-    const double t0 = cli_now_ms();
+    const double t0 = ponder_now_ms();
     ponder_status st = ponder_quantize_file(in, out, &qp, &rep, &err);
-    const double secs = (cli_now_ms() - t0) / 1000.0;
+    const double secs = (ponder_now_ms() - t0) / 1000.0;
     sigaction(SIGINT, &old_sa, NULL);
     ponder_pool_free(pool);
     if (show)

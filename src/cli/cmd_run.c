@@ -258,7 +258,7 @@ static void run_on_event(const ponder_gen_event *ev, void *user)
 {
     run_out *o = user;
     if (o->t_first == 0.0)
-        o->t_first = cli_now_ms();
+        o->t_first = ponder_now_ms();
     if (ev->text_len == 0)
         return;
     if (o->json) {
@@ -362,12 +362,12 @@ static int run_generate(const run_opts *o, cli_engine *e, const char *prompt, si
     req.penalize_prompt = !e->draft;
     req.on_event = run_on_event;
     req.user = &out;
-    const double t0 = cli_now_ms();
+    const double t0 = ponder_now_ms();
     if (o->n_predict != 0 && ponder_gen_run(g, &req, &id, &err) != PONDER_OK) {
         cli_runtime_error("%s", err.msg);
         goto done;
     }
-    const double t_end = cli_now_ms();
+    const double t_end = ponder_now_ms();
     ponder_gen_choice_result res = { 0 };
     if (id > 0 && (ponder_gen_result(g, id, 0, &res, &err) != PONDER_OK ||
                    ponder_gen_usage_of(g, id, &st.use, &err) != PONDER_OK)) {

@@ -111,7 +111,7 @@ static int read_config(const char *path, char **buf, char **args, int *n_args)
     return CLI_EXIT_OK;
 }
 
-static double now_s(void) { return cli_now_ms() / 1000.0; }
+static double now_s(void) { return ponder_now_ms() / 1000.0; }
 
 static double eval_loss(ponder_trainer *t, const ponder_train_data *d, int32_t n_seqs)
 {

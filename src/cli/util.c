@@ -1,4 +1,4 @@
-/* util.c — helpers shared by the subcommands: model lookup, files, safe text, clocks. */
+/* util.c — helpers shared by the subcommands: model lookup, files, safe text, sizes. */
 #include "cli/cli.h"
 
 #include <errno.h>
@@ -8,7 +8,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #ifndef PONDER_SHARED_BUILD_DEFAULT
@@ -216,12 +215,6 @@ json_t *cli_json_string(const char *s, size_t n)
     return j;
 }
 
-double cli_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 const char *cli_human_bytes(unsigned long long n, char *buf, size_t cap)
 {

@@ -27,13 +27,6 @@ ponder_think_params ponder_think_params_default(void)
     return p;
 }
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 void ponder_think_result_free(ponder_think_result *r)
 {
     if (!r)
@@ -111,7 +104,7 @@ ponder_status ponder_think_job_create(const ponder_think_params *p, const ponder
     j->p = *p;
     j->n_ids = n_prompt;
     j->n_total = n_total;
-    j->t0_ms = now_ms();
+    j->t0_ms = ponder_now_ms();
     j->ids = malloc((size_t)n_prompt * sizeof *j->ids);
     j->r = calloc(1, sizeof *j->r);
     if (j->r) {
@@ -259,7 +252,7 @@ ponder_status ponder_think_job_finish(ponder_think_job *j, ponder_think_result *
                 top = r->votes[i].count;
         r->agreement = r->n_answered > 0 ? (double)top / r->n_answered : 0.0;
     }
-    r->usage.wall_ms = now_ms() - j->t0_ms;
+    r->usage.wall_ms = ponder_now_ms() - j->t0_ms;
     j->r = NULL;
     *out = r;
     return PONDER_OK;
