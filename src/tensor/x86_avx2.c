@@ -2,7 +2,8 @@
  * x86_avx2.c — AVX2 + FMA + F16C kernels. Compiled with -mavx2 -mfma -mf16c (and only
  * this file), called only when dispatch.c has seen those features at run time.
  *
- * The same source is built twice more as the VNNI paths (x86_vnni.c): with
+ * The same source is built twice more as the VNNI paths (x86_avxvnni.c and
+ * x86_avx512vnni.c include it): with
  * PONDER_X86_VNNI set to 1 (AVX-VNNI, VEX) or 2 (AVX512-VNNI on 256-bit registers,
  * EVEX), the 8-bit dot step of the Q8_0 family (maddubs, then madd with ones) becomes one
  * vpdpbusd. The int32 lane sums are the same numbers (maddubs cannot saturate here: one

@@ -1,7 +1,8 @@
 /*
- * ops.c — forward and backward of each layer type the trainer uses: RMSNorm, NORM RoPE,
- * causal grouped-query attention, SwiGLU, cross-entropy, and the matrix product (AVX2
- * tiles in gemm_avx2.c, a portable loop here). The forward rounding follows src/model/forward.c so
+ * ops.c — forward and backward of each layer type the trainer uses: RMSNorm, RoPE (the
+ * adjacent-pair "normal" mode of llama), causal grouped-query attention, SwiGLU,
+ * cross-entropy, and the matrix product (AVX2 tiles in gemm_avx2.c, a portable loop here).
+ * The forward rounding follows the engine's layers (src/model/blocks.c, arch_llama.c) so
  * trained weights give the engine's logits; backward formulas are the textbook ones,
  * written so the inner loops are contiguous (gcc vectorizes them at -O2).
  */
