@@ -1,7 +1,8 @@
 /*
  * gen.h — generation: several requests, each with one or more choices, decoded together
- * on one context (continuous batching). The one mechanism behind `ponder run`, the
- * server's slots, `n` choices and the think strategies (sc:N chains): a request's prompt is
+ * on one context (continuous batching). The one generation loop: `ponder run` (plain,
+ * --draft, --strategy), `ponder chat` (with the prompt cache), `ponder bench --draft`,
+ * the server's slots, `n` choices and the think strategies (sc:N chains): a request's prompt is
  * evaluated once and its choices fork from it; every step decodes one batch holding the
  * next prompt chunk of newly admitted requests and one token of every live choice.
  *
@@ -113,6 +114,13 @@ typedef struct ponder_gen_params {
     const ponder_model *draft;
     int32_t draft_k;              /* initial k (0: 4) */
     int32_t draft_k_max;          /* 0: PONDER_GEN_DRAFT_K_MAX; 1..PONDER_GEN_DRAFT_K_MAX */
+    /* Prompt cache (llama-server's cache_prompt): a finished request of one choice leaves
+     * its KV (prompt and decoded tokens) in its sequence, and a later one-choice request
+     * whose prompt starts the same way reuses the common prefix: only the rest is
+     * evaluated (usage.prompt_tokens_evaluated says how much), with the same tokens as
+     * without the cache. Cached positions give way to any request needing the sequence or
+     * the cells. Not with a draft (PONDER_ERR_INVALID_ARG). */
+    bool cache_prompts;
 } ponder_gen_params;
 
 /* Can draft propose tokens for target? Same vocabulary size and the same token texts
@@ -180,6 +188,8 @@ void ponder_gen_release(ponder_gen *g, int32_t request_id);
 ponder_status ponder_gen_run(ponder_gen *g, const ponder_gen_request *r, int32_t *request_id, ponder_error *err);
 
 const ponder_context *ponder_gen_context(const ponder_gen *g);
+/* Forgets every cached prompt (cache_prompts): the next request evaluates all of its own. */
+void ponder_gen_cache_clear(ponder_gen *g);
 
 #ifdef __cplusplus
 }

@@ -4,11 +4,12 @@
  *
  * Each turn renders the whole conversation (system, the turns so far, the new user
  * message, the generation prompt), tokenizes it as the server does (special-token texts
- * parsed, no BOS added: the template writes it) and compares those tokens with the ones
- * already in the KV cache: the cache is truncated at the first difference and only the
- * rest is evaluated. Usually that is the previous answer's end-of-turn marker and the new
- * message; where the template re-renders an answer differently from the sampled tokens,
- * the cache is cut there. The result is exactly what `ponder run --special` gives on the
+ * parsed, no BOS added: the template writes it) and hands it to gen (gen.h), the one
+ * generation loop, whose prompt cache compares those tokens with the ones already in the
+ * KV cache: the cache is cut at the first difference and only the rest is evaluated.
+ * Usually that is the previous answer's end-of-turn marker and the new message; where the
+ * template re-renders an answer differently from the sampled tokens, the cache is cut
+ * there. The result is exactly what `ponder run --special` gives on the
  * full rendering (same sampling flags; each turn starts a fresh sampler with -s, whose
  * repetition window holds the rendered prompt, as `ponder run` does).
  *
@@ -38,8 +39,8 @@
 #endif
 
 #include "ponder/chat.h"
+#include "ponder/gen.h"
 #include "ponder/model.h"
-#include "ponder/pool.h"
 #include "ponder/sample.h"
 #include "ponder/tokenizer.h"
 
@@ -116,9 +117,10 @@ static void usage(void)
 }
 
 typedef struct chat_opts {
-    const char *model, *system, *ctk, *ctv;
-    int32_t n_predict, n_ctx, n_threads;
-    bool n_ctx_given, chatml, json;
+    cli_model_opts mo;
+    const char *system;
+    int32_t n_predict;
+    bool chatml, json;
     ponder_sampler_params sp;
 } chat_opts;
 
@@ -133,19 +135,23 @@ typedef struct chat_stats {
 typedef struct chat {
     chat_opts o;
     bool tty, json;
-    ponder_model *m;
-    ponder_tokenizer *tok;
-    ponder_pool *pool;
-    ponder_context *ctx;
+    cli_engine e;
+    ponder_gen *gen;              /* one sequence, the prompt cache on */
     ponder_chat_template *tmpl;
     bool add_bos;                 /* ChatML has no bos_token of its own (as the server) */
     char bos[256], eos[256];      /* the template's bos_token / eos_token texts */
     json_t *messages;             /* the conversation, system message first when given */
-    ponder_token *kv;             /* the tokens in sequence 0's KV cache, in order */
-    int32_t n_kv, cap_kv;
+    int32_t n_kv;                 /* positions in the KV cache after the last turn */
     int32_t n_ctx;
     chat_stats st;
 } chat;
+
+/* One answer as it streams: its text is written as gen hands it over; Ctrl-C cancels. */
+typedef struct chat_answer {
+    chat *c;
+    double t_first;               /* when the first token came */
+    bool write_failed, cancelled;
+} chat_answer;
 
 /* stdout on a terminal, stderr when stdout must hold only the answers */
 static FILE *notes(const chat *c)
@@ -181,7 +187,7 @@ static ponder_status render(chat *c, ponder_token **ids, size_t *n, ponder_error
     free(vjs);
     if (st != PONDER_OK)
         return st;
-    st = ponder_tokenizer_encode(c->tok, text, len, c->add_bos, true, ids, n, err);
+    st = ponder_tokenizer_encode(c->e.tok, text, len, c->add_bos, true, ids, n, err);
     free(text);
     return st;
 }
@@ -202,27 +208,14 @@ static bool drop_oldest_turn(chat *c)
     return true;
 }
 
-static bool kv_push(chat *c, ponder_token t)
-{
-    if (c->n_kv == c->cap_kv) {
-        int32_t cap = c->cap_kv ? c->cap_kv * 2 : 1024;
-        ponder_token *k = realloc(c->kv, (size_t)cap * sizeof *k);
-        if (!k)
-            return false;
-        c->kv = k;
-        c->cap_kv = cap;
-    }
-    c->kv[c->n_kv++] = t;
-    return true;
-}
-
 static void reset_conversation(chat *c)
 {
     json_array_clear(c->messages);
     if (c->o.system)
         add_message(c->messages, "system", c->o.system, strlen(c->o.system));
-    ponder_context_reset(c->ctx);
+    ponder_gen_cache_clear(c->gen);
     c->n_kv = 0;
+    memset(&c->st, 0, sizeof c->st); /* a new conversation's /stats start from nothing */
 }
 
 static void print_stats(const chat *c)
@@ -272,6 +265,66 @@ static bool write_json_turn(const chat *c, const char *text, size_t len)
     return ok;
 }
 
+/* gen's event: the answer's new text goes to stdout (unless --json); Ctrl-C ends it. */
+static void on_answer(const ponder_gen_event *ev, void *user)
+{
+    chat_answer *a = user;
+    if (a->t_first == 0.0)
+        a->t_first = ponder_now_ms();
+    if (ev->text_len && !a->c->json && !a->write_failed)
+        a->write_failed = fwrite(ev->text, 1, ev->text_len, stdout) != ev->text_len ||
+                          (a->c->tty && fflush(stdout) != 0);
+    if ((chat_sigint || a->write_failed) && !a->cancelled && ev->finish == PONDER_FINISH_NONE) {
+        a->cancelled = true;
+        ponder_gen_cancel(a->c->gen, ev->request_id);
+    }
+}
+
+/* The conversation with the user's message, rendered and tokenized into *ids so that it
+ * fits the context, the oldest turns dropped as needed (*dropped). Returns 0; 1 for an
+ * error that ends the session; -1 when the message was refused (reported; the
+ * conversation is as it was). */
+static int render_turn(chat *c, const char *text, size_t len, ponder_token **ids, size_t *n_ids, int32_t *dropped)
+{
+    ponder_error err = { 0 };
+    /* the conversation as it was, should the message be refused after dropping turns */
+    json_t *before = json_copy(c->messages);
+    if (!before || !add_message(c->messages, "user", text, len)) {
+        json_decref(before);
+        return cli_runtime_error("out of memory");
+    }
+    int rc = 0;
+    for (*dropped = 0;; (*dropped)++) {
+        free(*ids);
+        *ids = NULL;
+        ponder_status st = render(c, ids, n_ids, &err);
+        if (st == PONDER_ERR_NOMEM) {
+            rc = cli_runtime_error("%s", err.msg);
+            break;
+        }
+        if (st != PONDER_OK) {
+            /* raise_exception (the template refuses this conversation) or a template error */
+            fprintf(stderr, "ponder: the chat template refused the conversation: %s\n", err.msg);
+            rc = -1;
+            break;
+        }
+        if (*n_ids > 0 && *n_ids < (size_t)c->n_ctx)
+            break;
+        if (*n_ids == 0 || !drop_oldest_turn(c)) {
+            fprintf(stderr, "ponder: the message makes a prompt of %zu tokens; the context holds %d (raise -c)\n",
+                    *n_ids, (int)c->n_ctx);
+            rc = -1;
+            break;
+        }
+    }
+    if (rc < 0) {
+        json_array_clear(c->messages);
+        json_array_extend(c->messages, before);
+    }
+    json_decref(before);
+    return rc;
+}
+
 /* One turn: the user's text in, the answer out (streamed unless --json). Returns 0, or 1
  * for an error that ends the session (decode, output); a message the conversation
  * cannot take (too long, refused by the template) is reported and dropped. */
@@ -280,189 +333,76 @@ static int turn(chat *c, const char *text, size_t len)
     ponder_error err = { 0 };
     ponder_token *ids = NULL;
     size_t n_ids = 0;
-    ponder_sampler *smp = NULL;
-    ponder_detokenizer *detok = NULL;
-    char *answer = NULL;
-    size_t answer_len = 0, answer_cap = 0;
-    int rc = CLI_EXIT_RUNTIME;
-    const double t0 = cli_now_ms();
-
-    /* the conversation as it was, should the message be refused after dropping turns */
-    json_t *before = json_copy(c->messages);
-    if (!before || !add_message(c->messages, "user", text, len)) {
-        json_decref(before);
-        return cli_runtime_error("out of memory");
-    }
-    int32_t dropped = 0;
-    for (;;) {
+    int32_t dropped = 0, id = 0;
+    const double t0 = ponder_now_ms();
+    int rc = render_turn(c, text, len, &ids, &n_ids, &dropped);
+    if (rc != 0) {
         free(ids);
-        ids = NULL;
-        ponder_status st = render(c, &ids, &n_ids, &err);
-        if (st == PONDER_ERR_NOMEM) {
-            cli_runtime_error("%s", err.msg);
-            goto done;
-        }
-        if (st != PONDER_OK) {
-            /* raise_exception (the template refuses this conversation) or a template error */
-            fprintf(stderr, "ponder: the chat template refused the conversation: %s\n", err.msg);
-            json_array_clear(c->messages);
-            json_array_extend(c->messages, before);
-            rc = CLI_EXIT_OK;
-            goto done;
-        }
-        if (n_ids > 0 && n_ids < (size_t)c->n_ctx)
-            break;
-        if (n_ids == 0 || !drop_oldest_turn(c)) {
-            fprintf(stderr, "ponder: the message makes a prompt of %zu tokens; the context holds %d (raise -c)\n",
-                    n_ids, (int)c->n_ctx);
-            json_array_clear(c->messages);
-            json_array_extend(c->messages, before);
-            rc = CLI_EXIT_OK;
-            goto done;
-        }
-        dropped++;
+        return rc < 0 ? CLI_EXIT_OK : rc;
     }
     if (dropped)
         fprintf(stderr, "(context full: dropped the %d oldest turn%s)\n", (int)dropped, dropped == 1 ? "" : "s");
 
-    /* keep the cache up to the first token where the rendering differs; at least the
-     * last prompt token is evaluated, for its logits */
-    int32_t keep = 0;
-    while (keep < c->n_kv && (size_t)keep < n_ids && c->kv[keep] == ids[keep])
-        keep++;
-    if ((size_t)keep == n_ids)
-        keep--;
-    if (ponder_context_seq_truncate(c->ctx, 0, keep, &err) != PONDER_OK) {
-        cli_runtime_error("%s", err.msg);
-        goto done;
-    }
-    c->n_kv = keep;
-    if (ponder_context_decode(c->ctx, ids + keep, (int32_t)n_ids - keep, NULL, &err) != PONDER_OK) {
-        cli_runtime_error("decoding the prompt: %s", err.msg);
-        goto done;
-    }
-    for (size_t i = (size_t)keep; i < n_ids; i++)
-        if (!kv_push(c, ids[i])) {
-            cli_runtime_error("out of memory");
-            goto done;
-        }
-
-    ponder_sampler_params sp = c->o.sp;
-    if (sp.repeat_last_n < 0)
-        sp.repeat_last_n = c->n_ctx;
-    const int32_t n_vocab = ponder_model_hparams(c->m)->n_vocab;
-    if (ponder_sampler_create(&sp, n_vocab, &smp, &err) != PONDER_OK ||
-        ponder_detokenizer_create(c->tok, false, &detok, &err) != PONDER_OK) {
-        cli_runtime_error("%s", err.msg);
-        goto done;
-    }
-    for (size_t i = 0; i < n_ids; i++)
-        ponder_sampler_accept(smp, ids[i]);
-    const double t_gen0 = cli_now_ms(); /* the prompt is in: generation speed counts from here, as ponder run */
-
-    /* as `ponder run`: the last token sampled needs no KV slot */
-    size_t max_gen = (size_t)c->n_ctx - n_ids + 1;
-    if (c->o.n_predict >= 0 && (size_t)c->o.n_predict < max_gen)
-        max_gen = (size_t)c->o.n_predict;
-    const char *finish = "length";
-    int32_t n_gen = 0;
-    double t_first = 0.0;
-    bool write_failed = false;
+    /* a fresh sampler with -s each turn, its repetition window holding the rendering, as
+     * `ponder run --special` on the whole rendering */
+    chat_answer a = { .c = c };
+    ponder_gen_request req = { 0 };
+    req.prompt = ids;
+    req.n_prompt = (int32_t)n_ids;
+    req.n_choices = 1;
+    req.max_tokens = c->o.n_predict < 0 ? 0 : c->o.n_predict;
+    req.sampling = c->o.sp;
+    if (req.sampling.repeat_last_n < 0)
+        req.sampling.repeat_last_n = c->n_ctx;
+    req.penalize_prompt = true;
+    req.on_event = on_answer;
+    req.user = &a;
     chat_sigint = 0;
-    while ((size_t)n_gen < max_gen) {
-        if (chat_sigint) {
-            finish = "interrupted";
-            break;
-        }
-        int32_t t = ponder_sampler_sample(smp, ponder_context_logits(c->ctx));
-        if (t < 0 || t >= n_vocab) {
-            cli_runtime_error("sampler returned token %d outside the vocabulary of %d", (int)t, (int)n_vocab);
-            goto done;
-        }
-        if (n_gen == 0)
-            t_first = cli_now_ms();
-        ponder_sampler_accept(smp, t);
-        if (ponder_tokenizer_is_eog(c->tok, t)) {
-            finish = "stop";
-            break;
-        }
-        n_gen++;
-        const char *piece;
-        size_t piece_len;
-        ponder_detokenizer_push(detok, t, &piece, &piece_len);
-        if (piece_len) {
-            if (answer_len + piece_len + 1 > answer_cap) {
-                size_t cap = answer_cap ? answer_cap * 2 : 256;
-                while (cap < answer_len + piece_len + 1)
-                    cap *= 2;
-                char *a = realloc(answer, cap);
-                if (!a) {
-                    cli_runtime_error("out of memory");
-                    goto done;
-                }
-                answer = a;
-                answer_cap = cap;
-            }
-            memcpy(answer + answer_len, piece, piece_len);
-            answer_len += piece_len;
-            if (!c->json)
-                write_failed |= fwrite(piece, 1, piece_len, stdout) != piece_len || (c->tty && fflush(stdout) != 0);
-        }
-        if (write_failed)
-            break;
-        if ((size_t)n_gen == max_gen) {
-            if (c->o.n_predict < 0 || c->o.n_predict > n_gen)
-                finish = "context";
-            break;
-        }
-        if (ponder_context_decode(c->ctx, &t, 1, NULL, &err) != PONDER_OK) {
-            cli_runtime_error("decoding token %d: %s", (int)n_gen, err.msg);
-            goto done;
-        }
-        if (!kv_push(c, t)) {
-            cli_runtime_error("out of memory");
-            goto done;
-        }
+    rc = CLI_EXIT_RUNTIME;
+    ponder_gen_choice_result res;
+    ponder_gen_usage use;
+    if (ponder_gen_run(c->gen, &req, &id, &err) != PONDER_OK || ponder_gen_result(c->gen, id, 0, &res, &err) != PONDER_OK ||
+        ponder_gen_usage_of(c->gen, id, &use, &err) != PONDER_OK) {
+        cli_runtime_error("%s", err.msg);
+        goto done;
     }
-    const char *tail;
-    size_t tail_len;
-    ponder_detokenizer_flush(detok, &tail, &tail_len);
-    if (tail_len) {
-        char *a = realloc(answer, answer_len + tail_len + 1);
-        if (!a) {
-            cli_runtime_error("out of memory");
-            goto done;
-        }
-        answer = a;
-        memcpy(answer + answer_len, tail, tail_len);
-        answer_len += tail_len;
-        if (!c->json)
-            write_failed |= fwrite(tail, 1, tail_len, stdout) != tail_len;
+    const double t_end = ponder_now_ms();
+    if (a.t_first == 0.0)
+        a.t_first = t_end;
+    /* the tokens of the answer: a final end-of-generation token is not part of it; the KV
+     * holds the rendering and every answer token but the last sampled */
+    int32_t n_gen = res.n_tokens;
+    const char *finish = "length";
+    if (res.finish == PONDER_FINISH_STOP) {
+        finish = "stop";
+        n_gen--;
+    } else if (res.finish == PONDER_FINISH_CANCELLED) {
+        finish = "interrupted";
+    } else if (res.finish == PONDER_FINISH_LENGTH && (c->o.n_predict < 0 || c->o.n_predict > n_gen)) {
+        finish = "context";
     }
-    const double t_end = cli_now_ms();
-    if (t_first == 0.0)
-        t_first = t_end;
+    c->n_kv = (int32_t)n_ids + (res.n_tokens > 0 ? res.n_tokens - 1 : 0);
 
     /* the answer joins the conversation (a stopped one too, as far as it got) */
-    if (!add_message(c->messages, "assistant", answer ? answer : "", answer_len)) {
+    if (!add_message(c->messages, "assistant", res.text, res.text_len)) {
         cli_runtime_error("out of memory");
         goto done;
     }
     chat_stats *s = &c->st;
     s->prompt_tokens = (int32_t)n_ids;
-    s->prompt_evaluated = (int32_t)n_ids - keep;
+    s->prompt_evaluated = use.prompt_tokens_evaluated;
     s->completion_tokens = n_gen;
     s->dropped_turns = dropped;
-    s->ttft_ms = t_first - t0;
-    s->gen_ms = t_end - t_gen0;
+    s->ttft_ms = a.t_first - t0;
+    s->gen_ms = t_end - a.t_first;
     s->finish = finish;
     s->total_in += (uint64_t)s->prompt_evaluated;
     s->total_out += (uint64_t)n_gen;
     if (c->json)
-        write_failed |= !write_json_turn(c, answer ? answer : "", answer_len);
+        a.write_failed |= !write_json_turn(c, res.text, res.text_len);
     else
-        write_failed |= putchar('\n') == EOF || fflush(stdout) != 0;
-    if (write_failed) {
+        a.write_failed |= putchar('\n') == EOF || fflush(stdout) != 0;
+    if (a.write_failed) {
         cli_runtime_error("writing the answer failed: %s", strerror(errno ? errno : EIO));
         goto done;
     }
@@ -472,10 +412,8 @@ static int turn(chat *c, const char *text, size_t len)
         fprintf(stderr, "(the context is full: the answer stops here; the next turn drops the oldest turns)\n");
     rc = CLI_EXIT_OK;
 done:
-    json_decref(before);
-    ponder_detokenizer_free(detok);
-    ponder_sampler_free(smp);
-    free(answer);
+    if (id > 0)
+        ponder_gen_release(c->gen, id);
     free(ids);
     return rc;
 }
@@ -595,22 +533,41 @@ static int loop_terminal(chat *c)
 }
 #endif
 
+/* The model's chat template, or ChatML with --chatml for a model without one; the
+ * template's bos/eos texts. Returns 0 or the exit status (printed). */
+static int load_template(chat *c)
+{
+    ponder_error err = { 0 };
+    const ponder_gguf *g = ponder_model_gguf(c->e.m);
+    ponder_status st = ponder_chat_template_from_gguf(g, &c->tmpl, &err);
+    if (st == PONDER_ERR_NOT_FOUND && c->o.chatml) {
+        const char *src = ponder_chat_template_chatml_source();
+        st = ponder_chat_template_create(src, strlen(src), &c->tmpl, &err);
+        c->add_bos = true;
+    } else if (st == PONDER_ERR_NOT_FOUND) {
+        return cli_runtime_error("%s has no chat template (tokenizer.chat_template); use --chatml for ChatML, or "
+                                 "ponder run for plain text",
+                                 c->e.path);
+    }
+    if (st != PONDER_OK)
+        return cli_runtime_error("%s: the chat template cannot be used: %s", c->e.path, err.msg);
+    special_text(c->e.tok, ponder_tokenizer_bos(c->e.tok), c->bos, sizeof c->bos);
+    special_text(c->e.tok, ponder_tokenizer_eos(c->e.tok), c->eos, sizeof c->eos);
+    return 0;
+}
+
 int cmd_chat(int argc, char **argv)
 {
     const char *cmd = "chat";
     chat c = { 0 };
     c.o.n_predict = -1;
-    c.o.n_ctx = CHAT_DEFAULT_N_CTX;
+    c.o.mo.n_ctx = CHAT_DEFAULT_N_CTX;
     c.o.sp = ponder_sampler_params_default();
     const cli_opt opts[] = {
-        { "-m", "--model", CLI_STRING, &c.o.model, 0, 0, NULL },
+        CLI_MODEL_OPTS(&c.o.mo),
         { "--system", NULL, CLI_STRING, &c.o.system, 0, 0, NULL },
         { "--chatml", NULL, CLI_FLAG, &c.o.chatml, 0, 0, NULL },
         { "-n", "--n-predict", CLI_INT, &c.o.n_predict, -1, INT32_MAX, NULL },
-        { "-c", "--ctx-size", CLI_INT, &c.o.n_ctx, 0, INT32_MAX, &c.o.n_ctx_given },
-        { "-t", "--threads", CLI_INT, &c.o.n_threads, 1, 1024, NULL },
-        { "-ctk", "--cache-type-k", CLI_STRING, &c.o.ctk, 0, 0, NULL },
-        { "-ctv", "--cache-type-v", CLI_STRING, &c.o.ctv, 0, 0, NULL },
         { "--json", NULL, CLI_FLAG, &c.o.json, 0, 0, NULL },
         { "--temp", NULL, CLI_FLOAT, &c.o.sp.temp, 0, 0, NULL },
         { "--top-k", NULL, CLI_INT, &c.o.sp.top_k, 0, 0, NULL },
@@ -631,63 +588,26 @@ int cmd_chat(int argc, char **argv)
         return cli_usage_error(cmd, "--repeat-penalty must be > 0, got %g", (double)c.o.sp.repeat_penalty);
     if (c.o.n_predict == 0)
         return cli_usage_error(cmd, "-n must be >= 1 or -1 (until the end of the answer)");
-    ponder_context_params cp = ponder_context_params_default();
-    int rc = cli_set_cache_types(cmd, c.o.ctk, c.o.ctv, &cp);
-    if (rc != 0)
-        return rc;
-    char model_path[PATH_MAX];
-    if ((rc = cli_find_model(cmd, c.o.model, model_path, sizeof model_path)) != 0)
-        return rc;
     c.tty = isatty(STDIN_FILENO);
     c.json = c.o.json;
 
-    ponder_error err = { 0 };
-    rc = CLI_EXIT_RUNTIME;
-    if (ponder_model_load(model_path, NULL, &c.m, &err) != PONDER_OK) {
-        cli_runtime_error("%s", err.msg);
-        goto done;
+    int rc = cli_engine_open(cmd, &c.o.mo, CHAT_DEFAULT_N_CTX, &c.e);
+    if (rc == 0)
+        rc = load_template(&c);
+    if (rc == 0) {
+        /* one sequence whose KV the prompt cache keeps from turn to turn */
+        ponder_gen_params gp = ponder_gen_params_default();
+        gp.context = c.e.cp;
+        gp.cache_prompts = true;
+        ponder_error err = { 0 };
+        if (ponder_gen_create(c.e.m, c.e.tok, &gp, &c.gen, &err) != PONDER_OK)
+            rc = cli_runtime_error("%s", err.msg);
     }
-    if (ponder_tokenizer_create(ponder_model_gguf(c.m), &c.tok, &err) != PONDER_OK) {
-        cli_runtime_error("%s: %s", model_path, err.msg);
+    if (rc == 0 && !(c.messages = json_array()))
+        rc = cli_runtime_error("out of memory");
+    if (rc != 0)
         goto done;
-    }
-    ponder_status st = ponder_chat_template_from_gguf(ponder_model_gguf(c.m), &c.tmpl, &err);
-    if (st == PONDER_ERR_NOT_FOUND && c.o.chatml) {
-        const char *src = ponder_chat_template_chatml_source();
-        st = ponder_chat_template_create(src, strlen(src), &c.tmpl, &err);
-        c.add_bos = true;
-    } else if (st == PONDER_ERR_NOT_FOUND) {
-        cli_runtime_error("%s has no chat template (tokenizer.chat_template); use --chatml for ChatML, or "
-                          "ponder run for plain text",
-                          model_path);
-        goto done;
-    }
-    if (st != PONDER_OK) {
-        cli_runtime_error("%s: the chat template cannot be used: %s", model_path, err.msg);
-        goto done;
-    }
-    special_text(c.tok, ponder_tokenizer_bos(c.tok), c.bos, sizeof c.bos);
-    special_text(c.tok, ponder_tokenizer_eos(c.tok), c.eos, sizeof c.eos);
-
-    const ponder_hparams *h = ponder_model_hparams(c.m);
-    if (!c.o.n_ctx_given)
-        cp.n_ctx = h->n_ctx_train > 0 && h->n_ctx_train < CHAT_DEFAULT_N_CTX ? h->n_ctx_train : CHAT_DEFAULT_N_CTX;
-    else
-        cp.n_ctx = c.o.n_ctx == 0 ? h->n_ctx_train : c.o.n_ctx;
-    if (ponder_pool_create(c.o.n_threads, &c.pool, &err) != PONDER_OK) {
-        cli_runtime_error("%s", err.msg);
-        goto done;
-    }
-    cp.pool = c.pool;
-    if (ponder_context_create(c.m, &cp, &c.ctx, &err) != PONDER_OK) {
-        cli_runtime_error("%s", err.msg);
-        goto done;
-    }
-    c.n_ctx = ponder_context_n_ctx(c.ctx);
-    if (!(c.messages = json_array())) {
-        cli_runtime_error("out of memory");
-        goto done;
-    }
+    c.n_ctx = ponder_context_n_ctx(ponder_gen_context(c.gen));
     reset_conversation(&c);
 
     if (c.tty) {
@@ -697,18 +617,15 @@ int cmd_chat(int argc, char **argv)
         sa.sa_flags = 0; /* no SA_RESTART: a blocked read returns, so Ctrl-C at the prompt exits */
         sigaction(SIGINT, &sa, NULL);
         fprintf(stdout, "ponder chat: %s (%s, context %d tokens). /help for commands, Ctrl-D to leave.\n",
-                model_path, c.add_bos ? "ChatML" : "the model's chat template", (int)c.n_ctx);
+                c.e.path, c.add_bos ? "ChatML" : "the model's chat template", (int)c.n_ctx);
         rc = loop_terminal(&c);
     } else {
         rc = loop_piped(&c);
     }
 done:
     json_decref(c.messages);
-    free(c.kv);
-    ponder_context_free(c.ctx);
-    ponder_pool_free(c.pool);
+    ponder_gen_free(c.gen);
     ponder_chat_template_free(c.tmpl);
-    ponder_tokenizer_free(c.tok);
-    ponder_model_free(c.m);
+    cli_engine_close(&c.e);
     return rc;
 }

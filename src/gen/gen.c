@@ -41,95 +41,6 @@
  * one micro-batch's worth of compute. */
 #define GEN_PROMPT_TOKENS_PER_STEP 512
 
-typedef enum req_state { REQ_QUEUED, REQ_PROMPT, REQ_RUNNING, REQ_DONE } req_state;
-
-typedef struct gen_choice {
-    ponder_seq_id seq;         /* -1 while it holds none */
-    ponder_sampler *smp;
-    ponder_detokenizer *detok;
-    ponder_token *tokens;      /* every sampled token, a final end-of-generation one included */
-    int32_t n_tokens, cap_tokens;
-    char *text;                /* detokenized text; [0, n_final) handed out, the rest held */
-    size_t len, cap, n_final;
-    double sum_logprob;
-    ponder_finish finish;
-    uint64_t seed;             /* its sampler's seed (a random one as drawn) */
-    ponder_token next;         /* sampled, decoded by the next step; PONDER_TOKEN_NULL if none */
-    /* speculative decoding (the generator has a draft) */
-    ponder_sampler *dsmp;      /* the draft's chain: its greedy picks, or q (ponder_sampler_probs) */
-    float *q;                  /* sampling only: k_max rows of n_vocab, q of each proposal */
-    int32_t k;                 /* tokens to propose next step (adapted) */
-    float acceptance;          /* running mean of its verifies' accepted fraction */
-    int32_t n_verifies;
-    int32_t pause;             /* steps left without proposals (see spec_after_verify) */
-    int32_t n_draft;           /* proposed this step, verified after pending `next` */
-    int32_t n_proposed;        /* of the n_draft planned, how many the draft produced */
-    ponder_token draft[PONDER_GEN_DRAFT_K_MAX];
-} gen_choice;
-
-typedef struct gen_req {
-    int32_t id;
-    req_state state;
-    bool released;             /* released inside a callback: freed when the step ends */
-    ponder_token *prompt;
-    int32_t n_prompt, n_prompt_done;
-    int32_t n_take;            /* prompt tokens in the batch being decoded */
-    int32_t n_choices, n_live;
-    int32_t max_tokens;
-    bool ignore_eos, logprobs;
-    int32_t top_logprobs;
-    int32_t repeat_last_n;     /* the penalty window, rebuilt in the draft's sampler */
-    gen_stops stops;
-    ponder_gen_event_fn on_event;
-    void *user;
-    gen_choice *choices;
-    ponder_gen_usage usage;
-} gen_req;
-
-/* What a wanted logits row of the batch is for: one choice's next token, or (choice
- * -1) the last prompt token of a request, shared by all its choices. */
-typedef struct gen_row {
-    gen_req *r;
-    int32_t choice;
-    int32_t n;                 /* logits rows it spans: 1 + the choice's proposals */
-} gen_row;
-
-struct ponder_gen {
-    const ponder_model *model;
-    const ponder_tokenizer *tok;
-    ponder_context *ctx;
-    int32_t n_vocab, n_ctx, n_seq_max;
-    int32_t n_cells;           /* KV cells of the empty context */
-    bool *seq_used;            /* n_seq_max */
-    gen_req **reqs;            /* submit order: the queue is its QUEUED entries */
-    int32_t n_reqs, cap_reqs;
-    int32_t next_id;
-    bool in_step;
-    /* one step's batch: at most n_seq_max generated tokens plus the prompt chunks */
-    int32_t cap_batch;
-    int32_t *b_tokens;
-    ponder_seq_id *b_seq;
-    bool *b_want;
-    gen_row *rows;             /* n_seq_max: a live choice or a completing prompt holds a sequence */
-    float *logits;             /* n_seq_max rows of n_vocab */
-    float *masked;             /* n_vocab scratch for the log-softmax */
-    ponder_token *eog;         /* the vocabulary's end-of-generation ids */
-    int32_t n_eog;
-    ponder_gen_token_logprob top[PONDER_GEN_MAX_TOP_LOGPROBS];
-    /* speculative decoding: the draft's context mirrors ctx's sequence ids */
-    const ponder_model *draft;
-    ponder_context *dctx;
-    int32_t draft_k, draft_k_max;
-    int32_t n_logit_rows;      /* rows g->logits holds */
-    int32_t *d_tokens;         /* the draft's batch (catch-up can hold whole prompts) */
-    ponder_seq_id *d_seq;
-    bool *d_want;
-    size_t cap_d;
-    gen_row *d_rows;           /* n_seq_max: the choice of each wanted draft row */
-    float *d_logits;           /* n_seq_max rows */
-    float *p;                  /* n_vocab: the model's distribution of one row */
-    float draft_cost;          /* the draft's weight bytes over the model's */
-};
 
 const char *ponder_finish_name(ponder_finish f)
 {
@@ -232,7 +143,10 @@ static void finish_choice(ponder_gen *g, gen_req *r, int32_t ci, ponder_finish f
     c->finish = f;
     c->next = PONDER_TOKEN_NULL;
     c->n_final = c->len;
-    release_seq(g, c);
+    if (g->cached && r->n_choices == 1 && r->state == REQ_RUNNING && f != PONDER_FINISH_ERROR && c->seq >= 0)
+        gen_cache_keep(g, r, c);
+    else
+        release_seq(g, c);
     if (--r->n_live == 0) {
         r->state = REQ_DONE;
         /* the sequences reserved for choices that never forked are free too */
@@ -322,6 +236,10 @@ ponder_status ponder_gen_create(const ponder_model *m, const ponder_tokenizer *t
         goto fail;
     }
 
+    if (prm.cache_prompts && prm.draft) {
+        st = ponder_error_set(err, PONDER_ERR_INVALID_ARG, "gen: the prompt cache does not combine with a draft model");
+        goto fail;
+    }
     if (prm.draft) {
         if (prm.draft_k < 0 || prm.draft_k > PONDER_GEN_DRAFT_K_MAX || prm.draft_k_max < 0 ||
             prm.draft_k_max > PONDER_GEN_DRAFT_K_MAX) {
@@ -351,6 +269,8 @@ ponder_status ponder_gen_create(const ponder_model *m, const ponder_tokenizer *t
     g->cap_batch = g->n_logit_rows + GEN_PROMPT_TOKENS_PER_STEP;
     const size_t nr = (size_t)g->n_logit_rows;
     g->seq_used = calloc(ns, sizeof *g->seq_used);
+    if (prm.cache_prompts)
+        g->cached = calloc(ns, sizeof *g->cached);
     g->b_tokens = malloc((size_t)g->cap_batch * sizeof *g->b_tokens);
     g->b_seq = malloc((size_t)g->cap_batch * sizeof *g->b_seq);
     g->b_want = malloc((size_t)g->cap_batch * sizeof *g->b_want);
@@ -363,7 +283,7 @@ ponder_status ponder_gen_create(const ponder_model *m, const ponder_tokenizer *t
         g->d_logits = ns <= SIZE_MAX / sizeof(float) / nv ? malloc(ns * nv * sizeof *g->d_logits) : NULL;
         g->p = malloc(nv * sizeof *g->p);
     }
-    if (!g->seq_used || !g->b_tokens || !g->b_seq || !g->b_want || !g->rows || !g->logits || !g->masked || !g->eog ||
+    if (!g->seq_used || (prm.cache_prompts && !g->cached) || !g->b_tokens || !g->b_seq || !g->b_want || !g->rows || !g->logits || !g->masked || !g->eog ||
         (g->draft && (!g->d_rows || !g->d_logits || !g->p))) {
         st = ponder_error_set(err, PONDER_ERR_NOMEM, "gen: out of memory for %d sequences of a %d-token vocabulary",
                               g->n_seq_max, n_vocab);
@@ -395,6 +315,9 @@ void ponder_gen_free(ponder_gen *g)
     free(g->d_rows);
     free(g->d_logits);
     free(g->p);
+    for (int32_t s = 0; g->cached && s < g->n_seq_max; s++)
+        free(g->cached[s].tokens);
+    free(g->cached);
     free(g->seq_used);
     free(g->b_tokens);
     free(g->b_seq);
@@ -555,10 +478,8 @@ static int32_t n_free_seqs(const ponder_gen *g)
     return n;
 }
 
-/* Admits queued requests in submit order while sequences and cells last: a request needs
- * n_choices sequences and cells for its prompt (stored once) and one token per choice.
- * Strict FIFO: a request that does not fit holds back the ones behind it. */
-static void admit(ponder_gen *g)
+
+static int64_t cells_available(const ponder_gen *g)
 {
     int64_t avail = ponder_context_n_free_cells(g->ctx);
     for (int32_t i = 0; i < g->n_reqs; i++) {
@@ -569,23 +490,62 @@ static void admit(ponder_gen *g)
             for (int32_t c = 0; c < r->n_choices; c++)
                 avail -= r->choices[c].next != PONDER_TOKEN_NULL;
     }
+    return avail;
+}
+
+/* A free sequence, one holding no cached prompt if there is one (else its cache goes). */
+static int32_t free_seq(ponder_gen *g)
+{
+    int32_t s = -1;
+    for (int32_t i = 0; i < g->n_seq_max; i++)
+        if (!g->seq_used[i] && (s < 0 || !g->cached || g->cached[i].n == 0)) {
+            s = i;
+            if (!g->cached || g->cached[i].n == 0)
+                break;
+        }
+    if (g->cached)
+        gen_cache_drop(g, s);
+    return s;
+}
+
+/* Admits queued requests in submit order while sequences and cells last: a request needs
+ * n_choices sequences and cells for its prompt (stored once) and one token per choice.
+ * Strict FIFO: a request that does not fit holds back the ones behind it. */
+static void admit(ponder_gen *g)
+{
+    int64_t avail = cells_available(g);
     int32_t free_seqs = n_free_seqs(g);
     for (int32_t i = 0; i < g->n_reqs; i++) {
         gen_req *r = g->reqs[i];
         if (r->state != REQ_QUEUED || r->released)
             continue;
-        const int64_t need = (int64_t)r->n_prompt + r->n_choices;
+        /* the prompt cache: the free sequence sharing the longest prefix, cut back to it */
+        int32_t keep = 0, hit = g->cached && r->n_choices == 1 ? gen_cache_match(g, r->prompt, r->n_prompt, &keep) : -1;
+        if (hit >= 0 && g->cached[hit].n > keep) {
+            ponder_context_seq_truncate(g->ctx, hit, keep, NULL);
+            avail += g->cached[hit].n - keep;
+            g->cached[hit].n = keep;
+        }
+        const int64_t need = (int64_t)r->n_prompt - keep + r->n_choices;
+        while (need > avail && g->cached && gen_cache_evict(g, hit))
+            avail = cells_available(g);
         if (r->n_choices > free_seqs || need > avail)
             break;
         int32_t s = 0;
         for (int32_t c = 0; c < r->n_choices; c++) {
-            while (g->seq_used[s])
-                s++;
+            if (c == 0 && hit >= 0) {
+                g->cached[hit].n = 0; /* its KV is the request's now */
+                g->seq_used[hit] = true;
+                r->choices[c].seq = hit;
+                continue;
+            }
+            s = free_seq(g);
             g->seq_used[s] = true;
             r->choices[c].seq = s;
         }
         free_seqs -= r->n_choices;
         avail -= need;
+        r->n_prompt_done = keep;
         r->state = REQ_PROMPT;
     }
 }
@@ -613,7 +573,7 @@ static bool append_text(gen_choice *c, const char *s, size_t n)
 /* Log-softmax normaliser and top alternatives of a logits row, from the raw logits; then,
  * for ignore_eos, the end-of-generation tokens are banned in the row itself (it is ours,
  * and every choice reading it belongs to the same request). */
-static double prepare_row(ponder_gen *g, const gen_req *r, float *row, int32_t *n_top)
+double gen_prepare_row(ponder_gen *g, const gen_req *r, float *row, int32_t *n_top)
 {
     const double lse = gen_log_sum_exp(row, g->n_vocab, g->masked);
     *n_top = r->top_logprobs > 0 ? gen_top_logprobs(row, g->n_vocab, lse, r->top_logprobs, g->top) : 0;
@@ -625,8 +585,8 @@ static double prepare_row(ponder_gen *g, const gen_req *r, float *row, int32_t *
 
 /* Token t becomes choice ci's next token, chosen from the logits row after its last one
  * (prepared by prepare_row): penalty window, logprobs, text, stop strings, finish, event. */
-static ponder_status commit_token(ponder_gen *g, gen_req *r, int32_t ci, ponder_token t, const float *logits,
-                                  double lse, int32_t n_top, ponder_error *err)
+ponder_status gen_commit_token(ponder_gen *g, gen_req *r, int32_t ci, ponder_token t, const float *logits,
+                                double lse, int32_t n_top, ponder_error *err)
 {
     gen_choice *c = &r->choices[ci];
     ponder_sampler_accept(c->smp, t);
@@ -679,213 +639,7 @@ static ponder_status advance_choice(ponder_gen *g, gen_req *r, int32_t ci, const
     gen_choice *c = &r->choices[ci];
     if (c->finish != PONDER_FINISH_NONE) /* cancelled by a callback earlier in this step */
         return PONDER_OK;
-    return commit_token(g, r, ci, ponder_sampler_sample(c->smp, logits), logits, lse, n_top, err);
-}
-
-/* ---- speculative decoding ---- */
-
-/* Token i of choice c's whole sequence: the prompt, then its tokens. */
-static ponder_token seq_token(const gen_req *r, const gen_choice *c, int32_t i)
-{
-    return i < r->n_prompt ? r->prompt[i] : c->tokens[i - r->n_prompt];
-}
-
-/* How many tokens each running choice proposes this step: its k, within max_tokens (the
- * step commits up to k + 1 tokens) and the context (the proposals take the positions
- * after the pending token). */
-static void plan_drafts(ponder_gen *g)
-{
-    for (int32_t i = 0; i < g->n_reqs; i++) {
-        gen_req *r = g->reqs[i];
-        for (int32_t ci = 0; ci < r->n_choices; ci++) {
-            gen_choice *c = &r->choices[ci];
-            c->n_draft = 0;
-            if (!g->dctx || r->state != REQ_RUNNING || c->next == PONDER_TOKEN_NULL || r->released)
-                continue;
-            if (c->pause > 0) {
-                c->pause--;
-                continue;
-            }
-            const int32_t committed = r->n_prompt + c->n_tokens - 1; /* the pending token's position */
-            int32_t k = c->k;
-            if (k > g->n_ctx - committed - 1)
-                k = g->n_ctx - committed - 1;
-            if (r->max_tokens > 0 && k > r->max_tokens - c->n_tokens - 1)
-                k = r->max_tokens - c->n_tokens - 1;
-            c->n_draft = k > 0 ? k : 0;
-        }
-    }
-}
-
-/* Room for need tokens in the draft's batch arrays. */
-static bool draft_reserve(ponder_gen *g, size_t need)
-{
-    if (need <= g->cap_d)
-        return true;
-    size_t cap = g->cap_d ? 2 * g->cap_d : 64;
-    cap = cap < need ? need : cap;
-    int32_t *t = realloc(g->d_tokens, cap * sizeof *t);
-    if (t)
-        g->d_tokens = t;
-    ponder_seq_id *sq = realloc(g->d_seq, cap * sizeof *sq);
-    if (sq)
-        g->d_seq = sq;
-    bool *w = realloc(g->d_want, cap * sizeof *w);
-    if (w)
-        g->d_want = w;
-    if (!t || !sq || !w)
-        return false;
-    g->cap_d = cap;
-    return true;
-}
-
-static bool draft_add(ponder_gen *g, int32_t *n, ponder_token t, ponder_seq_id s, bool want)
-{
-    if (!draft_reserve(g, (size_t)*n + 1))
-        return false;
-    g->d_tokens[*n] = t;
-    g->d_seq[*n] = s;
-    g->d_want[*n] = want;
-    (*n)++;
-    return true;
-}
-
-/* Proposal i of choice c from the draft's logits row (ours: ignore_eos bans in place). */
-static void propose(ponder_gen *g, const gen_req *r, gen_choice *c, float *row, int32_t i)
-{
-    if (r->ignore_eos)
-        for (int32_t e = 0; e < g->n_eog; e++)
-            row[g->eog[e]] = -INFINITY;
-    ponder_token d;
-    if (c->q) {
-        float *q = c->q + (size_t)i * (size_t)g->n_vocab;
-        ponder_sampler_probs(c->dsmp, row, q);
-        /* the draws of a choice all come from its own generator, so a seed fixes them */
-        d = gen_spec_draw(q, g->n_vocab, ponder_sampler_uniform(c->smp));
-    } else {
-        d = ponder_sampler_sample(c->dsmp, row);
-    }
-    ponder_sampler_accept(c->dsmp, d);
-    c->draft[i] = d;
-    c->n_proposed = i + 1;
-}
-
-/* Runs the draft for every choice with n_draft > 0: first the tokens its sequence lacks
- * (the prompt the first time, then what the model committed since; the other choices of
- * a request fork the prompt from its first one), then one proposal per decode. A draft
- * decode that fails (cells, say) only shortens the proposals: speculation is an
- * optimization, never a reason to fail a request. */
-static void run_draft(ponder_gen *g)
-{
-    const size_t nv = (size_t)g->n_vocab;
-    int32_t max_k = 0;
-    for (int32_t i = 0; i < g->n_reqs; i++)
-        for (int32_t ci = 0; ci < g->reqs[i]->n_choices; ci++)
-            g->reqs[i]->choices[ci].n_proposed = 0;
-    /* two catch-up passes: the second for choices that fork their first choice's prompt */
-    for (int pass = 0; pass < 2; pass++) {
-        int32_t n = 0, n_rows = 0;
-        bool ok = true;
-        for (int32_t i = 0; i < g->n_reqs && ok; i++) {
-            gen_req *r = g->reqs[i];
-            int32_t first = -1; /* the first choice of r that speculates */
-            for (int32_t ci = 0; ci < r->n_choices && ok; ci++) {
-                gen_choice *c = &r->choices[ci];
-                if (c->n_draft == 0)
-                    continue;
-                if (first < 0)
-                    first = ci;
-                int32_t dlen = ponder_context_seq_len(g->dctx, c->seq);
-                const int32_t committed = r->n_prompt + c->n_tokens - 1; /* the pending token's position */
-                const bool forks = dlen < r->n_prompt && first != ci;
-                if (pass == 0 && forks && ponder_context_seq_len(g->dctx, r->choices[first].seq) < r->n_prompt)
-                    continue; /* pass 1 forks it from `first` once that has the prompt */
-                if (pass == 1) {
-                    if (!forks)
-                        continue; /* done in pass 0 */
-                    if (ponder_context_seq_fork(g->dctx, r->choices[first].seq, c->seq, NULL) != PONDER_OK ||
-                        ponder_context_seq_truncate(g->dctx, c->seq, r->n_prompt, NULL) != PONDER_OK) {
-                        ponder_context_seq_clear(g->dctx, c->seq, NULL);
-                        c->n_draft = 0;
-                        continue;
-                    }
-                    dlen = r->n_prompt;
-                }
-                if (dlen > committed) { /* not expected: each step cuts it back to the committed tokens */
-                    ponder_context_seq_truncate(g->dctx, c->seq, committed, NULL);
-                    dlen = committed;
-                }
-                for (int32_t pos = dlen; pos <= committed && ok; pos++) {
-                    ok = draft_add(g, &n, seq_token(r, c, pos), c->seq, pos == committed);
-                    r->usage.flops += ponder_model_flops_per_token(g->draft, pos);
-                }
-                g->d_rows[n_rows++] = (gen_row){r, ci, 1};
-            }
-        }
-        if (n_rows == 0)
-            continue;
-        ponder_batch b = {.n_tokens = n, .tokens = g->d_tokens, .seq = g->d_seq, .want_logits = g->d_want};
-        if (!ok || ponder_context_decode_batch(g->dctx, &b, g->d_logits, NULL) != PONDER_OK) {
-            for (int32_t k = 0; k < n_rows; k++) /* out of memory or cells: no proposals this step */
-                g->d_rows[k].r->choices[g->d_rows[k].choice].n_draft = 0;
-            continue;
-        }
-        for (int32_t k = 0; k < n_rows; k++) {
-            gen_req *r = g->d_rows[k].r;
-            gen_choice *c = &r->choices[g->d_rows[k].choice];
-            /* the penalty window of its chain: the choice's last tokens, as the model's */
-            ponder_sampler_reset(c->dsmp);
-            int32_t w0 = r->repeat_last_n > 0 && c->n_tokens > r->repeat_last_n ? c->n_tokens - r->repeat_last_n : 0;
-            for (int32_t t = r->repeat_last_n > 0 ? w0 : c->n_tokens; t < c->n_tokens; t++)
-                ponder_sampler_accept(c->dsmp, c->tokens[t]);
-            propose(g, r, c, g->d_logits + (size_t)k * nv, 0);
-            max_k = c->n_draft > max_k ? c->n_draft : max_k;
-        }
-    }
-    /* then one token a decode: proposal i - 1 in, proposal i out */
-    if (max_k > 1 && !draft_reserve(g, (size_t)g->n_seq_max)) {
-        max_k = 1;
-        for (int32_t q = 0; q < g->n_reqs; q++)
-            for (int32_t ci = 0; ci < g->reqs[q]->n_choices; ci++)
-                if (g->reqs[q]->choices[ci].n_draft > 1)
-                    g->reqs[q]->choices[ci].n_draft = 1;
-    }
-    for (int32_t i = 1; i < max_k; i++) {
-        int32_t n = 0;
-        for (int32_t q = 0; q < g->n_reqs; q++) {
-            gen_req *r = g->reqs[q];
-            for (int32_t ci = 0; ci < r->n_choices; ci++) {
-                gen_choice *c = &r->choices[ci];
-                if (c->n_draft <= i)
-                    continue;
-                g->d_tokens[n] = c->draft[i - 1]; /* n <= n_seq_max <= what catch-up grew */
-                g->d_seq[n] = c->seq;
-                g->d_want[n] = true;
-                g->d_rows[n++] = (gen_row){r, ci, 1};
-            }
-        }
-        if (n == 0)
-            break;
-        ponder_batch b = {.n_tokens = n, .tokens = g->d_tokens, .seq = g->d_seq, .want_logits = g->d_want};
-        if (ponder_context_decode_batch(g->dctx, &b, g->d_logits, NULL) != PONDER_OK) {
-            for (int32_t k = 0; k < n; k++)
-                g->d_rows[k].r->choices[g->d_rows[k].choice].n_draft = i;
-            break;
-        }
-        for (int32_t k = 0; k < n; k++) {
-            gen_req *r = g->d_rows[k].r;
-            gen_choice *c = &r->choices[g->d_rows[k].choice];
-            r->usage.flops += ponder_model_flops_per_token(g->draft, ponder_context_seq_len(g->dctx, c->seq) - 1);
-            propose(g, r, c, g->d_logits + (size_t)k * nv, i);
-        }
-    }
-    /* whatever failed on the way, a choice verifies only the proposals it has */
-    for (int32_t q = 0; q < g->n_reqs; q++)
-        for (int32_t ci = 0; ci < g->reqs[q]->n_choices; ci++) {
-            gen_choice *c = &g->reqs[q]->choices[ci];
-            if (c->n_draft > c->n_proposed)
-                c->n_draft = c->n_proposed;
-        }
+    return gen_commit_token(g, r, ci, ponder_sampler_sample(c->smp, logits), logits, lse, n_top, err);
 }
 
 /* Adds token t of sequence s to the batch. */
@@ -972,83 +726,11 @@ static gen_req *longest_choice(ponder_gen *g, int32_t *choice)
     return best;
 }
 
-/* After a verify of nd proposals with n_acc accepted: the next k (gen_spec_next_k), and a
- * pause when the draft does not pay. A step proposing one token costs about a draft
- * decode (draft_cost of a model decode, memory-bound) plus a model decode, and gains the
- * acceptance rate in tokens: below draft_cost it loses even if verifying were free. So
- * when the running acceptance (mean over verifies, weight 1/4 to the latest, from the
- * fourth verify on) falls below draft_cost, the choice decodes GEN_SPEC_PAUSE steps
- * without proposals, then probes again with k = 1 and the mean set to the threshold, so
- * the next verify alone decides. Deterministic: no clocks, so a seed still fixes the
- * output. */
-#define GEN_SPEC_PAUSE 16
-
-static void spec_after_verify(ponder_gen *g, gen_choice *c, int32_t nd, int32_t n_acc)
-{
-    c->k = gen_spec_next_k(nd, n_acc, g->draft_k_max);
-    c->acceptance = 0.75f * c->acceptance + 0.25f * (float)n_acc / (float)nd;
-    if (++c->n_verifies >= 4 && c->acceptance < g->draft_cost) {
-        c->pause = GEN_SPEC_PAUSE;
-        c->k = 1;
-        c->acceptance = g->draft_cost;
-    }
-}
-
-/* Verifies choice ci's proposals against the model's rows (row 0: after its pending
- * token, row i: after proposal i - 1): commits the accepted prefix and then the model's
- * own token (a correction, or after all k the bonus one), drops the rest from both KV
- * caches and adapts k. */
-static ponder_status verify_choice(ponder_gen *g, gen_req *r, int32_t ci, float *rows, ponder_error *err)
-{
-    gen_choice *c = &r->choices[ci];
-    const int32_t nd = c->n_draft;
-    const size_t nv = (size_t)g->n_vocab;
-    int32_t n_acc = 0;
-    ponder_status st = PONDER_OK;
-    r->usage.draft_tokens += nd;
-    r->usage.verify_steps++;
-    for (int32_t j = 0; j <= nd; j++) {
-        if (c->finish != PONDER_FINISH_NONE || r->state == REQ_DONE) /* finished, or cancelled by a callback */
-            break;
-        float *row = rows + (size_t)j * nv;
-        int32_t n_top;
-        const double lse = prepare_row(g, r, row, &n_top);
-        ponder_token t;
-        bool accepted = false;
-        if (j == nd) {
-            t = ponder_sampler_sample(c->smp, row); /* every proposal accepted: the model's next */
-        } else if (!c->q) {
-            t = ponder_sampler_sample(c->smp, row); /* greedy: the model's own pick decides */
-            accepted = t == c->draft[j];
-        } else {
-            ponder_sampler_probs(c->smp, row, g->p);
-            const double u_accept = ponder_sampler_uniform(c->smp), u_resample = ponder_sampler_uniform(c->smp);
-            t = gen_spec_verify(g->p, c->q + (size_t)j * nv, g->n_vocab, c->draft[j], u_accept, u_resample, &accepted);
-        }
-        n_acc += accepted;
-        if ((st = commit_token(g, r, ci, t, row, lse, n_top, err)) != PONDER_OK)
-            return st;
-        if (!accepted)
-            break;
-    }
-    r->usage.draft_accepted += n_acc;
-    spec_after_verify(g, c, nd, n_acc);
-    if (c->finish == PONDER_FINISH_NONE && c->seq >= 0) {
-        /* keep the prompt and the committed tokens but the pending one */
-        const int32_t keep = r->n_prompt + c->n_tokens - 1;
-        if ((st = ponder_context_seq_truncate(g->ctx, c->seq, keep, err)) != PONDER_OK)
-            return st;
-        if (ponder_context_seq_len(g->dctx, c->seq) > keep)
-            ponder_context_seq_truncate(g->dctx, c->seq, keep, NULL);
-    }
-    return PONDER_OK;
-}
-
 static ponder_status step(ponder_gen *g, bool *did_work, ponder_error *err)
 {
     admit(g);
-    plan_drafts(g);
-    run_draft(g);
+    gen_spec_plan(g);
+    gen_spec_run_draft(g);
 
     /* The context checks cells before touching anything, so a batch that does not fit
      * can be retried smaller: first without prompt chunks (those requests wait for
@@ -1089,6 +771,8 @@ static ponder_status step(ponder_gen *g, bool *did_work, ponder_error *err)
                 if (ponder_context_seq_len(g->dctx, c->seq) > r->n_prompt + c->n_tokens - 1)
                     ponder_context_seq_truncate(g->dctx, c->seq, r->n_prompt + c->n_tokens - 1, NULL);
             }
+        } else if (g->cached && gen_cache_evict(g, -1)) {
+            /* cached prompts give way first */
         } else if (had_prompt)
             with_prompts = false;
         else if ((victim = longest_choice(g, &ci)) != NULL) {
@@ -1135,12 +819,12 @@ static ponder_status step(ponder_gen *g, bool *did_work, ponder_error *err)
         if (r->state == REQ_DONE) /* cancelled by a callback earlier in this step */
             continue;
         if (g->rows[k].n > 1) {
-            if ((st = verify_choice(g, r, g->rows[k].choice, row, err)) != PONDER_OK)
+            if ((st = gen_spec_verify_choice(g, r, g->rows[k].choice, row, err)) != PONDER_OK)
                 return st;
             continue;
         }
         int32_t n_top;
-        const double lse = prepare_row(g, r, row, &n_top);
+        const double lse = gen_prepare_row(g, r, row, &n_top);
         if (g->rows[k].choice >= 0) {
             if ((st = advance_choice(g, r, g->rows[k].choice, row, lse, n_top, err)) != PONDER_OK)
                 return st;

@@ -1,6 +1,7 @@
 /*
- * gen_internal.h — the text and probability helpers behind gen.c, apart so that tests
- * can check them on hand-made input.
+ * gen_internal.h — gen's state (requests, choices, the generator) shared by gen.c (the
+ * scheduler and step loop) and gen_spec.c (speculative decoding), and the text and
+ * probability helpers behind them, apart so that tests can check them on hand-made input.
  */
 #ifndef PONDER_GEN_INTERNAL_H
 #define PONDER_GEN_INTERNAL_H
@@ -13,6 +14,125 @@ typedef struct gen_stops {
     size_t *len;
     int32_t n;
 } gen_stops;
+
+typedef enum req_state { REQ_QUEUED, REQ_PROMPT, REQ_RUNNING, REQ_DONE } req_state;
+
+typedef struct gen_choice {
+    ponder_seq_id seq;         /* -1 while it holds none */
+    ponder_sampler *smp;
+    ponder_detokenizer *detok;
+    ponder_token *tokens;      /* every sampled token, a final end-of-generation one included */
+    int32_t n_tokens, cap_tokens;
+    char *text;                /* detokenized text; [0, n_final) handed out, the rest held */
+    size_t len, cap, n_final;
+    double sum_logprob;
+    ponder_finish finish;
+    uint64_t seed;             /* its sampler's seed (a random one as drawn) */
+    ponder_token next;         /* sampled, decoded by the next step; PONDER_TOKEN_NULL if none */
+    /* speculative decoding (the generator has a draft) */
+    ponder_sampler *dsmp;      /* the draft's chain: its greedy picks, or q (ponder_sampler_probs) */
+    float *q;                  /* sampling only: k_max rows of n_vocab, q of each proposal */
+    int32_t k;                 /* tokens to propose next step (adapted) */
+    float acceptance;          /* running mean of its verifies' accepted fraction */
+    int32_t n_verifies;
+    int32_t pause;             /* steps left without proposals (see spec_after_verify) */
+    int32_t n_draft;           /* proposed this step, verified after pending `next` */
+    int32_t n_proposed;        /* of the n_draft planned, how many the draft produced */
+    ponder_token draft[PONDER_GEN_DRAFT_K_MAX];
+} gen_choice;
+
+typedef struct gen_req {
+    int32_t id;
+    req_state state;
+    bool released;             /* released inside a callback: freed when the step ends */
+    ponder_token *prompt;
+    int32_t n_prompt, n_prompt_done;
+    int32_t n_take;            /* prompt tokens in the batch being decoded */
+    int32_t n_choices, n_live;
+    int32_t max_tokens;
+    bool ignore_eos, logprobs;
+    int32_t top_logprobs;
+    int32_t repeat_last_n;     /* the penalty window, rebuilt in the draft's sampler */
+    gen_stops stops;
+    ponder_gen_event_fn on_event;
+    void *user;
+    gen_choice *choices;
+    ponder_gen_usage usage;
+} gen_req;
+
+/* What a wanted logits row of the batch is for: one choice's next token, or (choice
+ * -1) the last prompt token of a request, shared by all its choices. */
+typedef struct gen_row {
+    gen_req *r;
+    int32_t choice;
+    int32_t n;                 /* logits rows it spans: 1 + the choice's proposals */
+} gen_row;
+
+/* What a free sequence still holds for the prompt cache (gen_cache.c). */
+typedef struct gen_cached {
+    ponder_token *tokens;      /* the tokens of its KV positions, in order */
+    int32_t n, cap;            /* n == 0: holds nothing */
+    uint64_t last_used;        /* g->cache_clock when cached: the oldest gives way first */
+} gen_cached;
+
+struct ponder_gen {
+    const ponder_model *model;
+    const ponder_tokenizer *tok;
+    ponder_context *ctx;
+    int32_t n_vocab, n_ctx, n_seq_max;
+    int32_t n_cells;           /* KV cells of the empty context */
+    bool *seq_used;            /* n_seq_max */
+    gen_cached *cached;        /* n_seq_max when cache_prompts, else NULL */
+    uint64_t cache_clock;
+    gen_req **reqs;            /* submit order: the queue is its QUEUED entries */
+    int32_t n_reqs, cap_reqs;
+    int32_t next_id;
+    bool in_step;
+    /* one step's batch: at most n_seq_max generated tokens plus the prompt chunks */
+    int32_t cap_batch;
+    int32_t *b_tokens;
+    ponder_seq_id *b_seq;
+    bool *b_want;
+    gen_row *rows;             /* n_seq_max: a live choice or a completing prompt holds a sequence */
+    float *logits;             /* n_seq_max rows of n_vocab */
+    float *masked;             /* n_vocab scratch for the log-softmax */
+    ponder_token *eog;         /* the vocabulary's end-of-generation ids */
+    int32_t n_eog;
+    ponder_gen_token_logprob top[PONDER_GEN_MAX_TOP_LOGPROBS];
+    /* speculative decoding: the draft's context mirrors ctx's sequence ids */
+    const ponder_model *draft;
+    ponder_context *dctx;
+    int32_t draft_k, draft_k_max;
+    int32_t n_logit_rows;      /* rows g->logits holds */
+    int32_t *d_tokens;         /* the draft's batch (catch-up can hold whole prompts) */
+    ponder_seq_id *d_seq;
+    bool *d_want;
+    size_t cap_d;
+    gen_row *d_rows;           /* n_seq_max: the choice of each wanted draft row */
+    float *d_logits;           /* n_seq_max rows */
+    float *p;                  /* n_vocab: the model's distribution of one row */
+    float draft_cost;          /* the draft's weight bytes over the model's */
+};
+
+/* Log-softmax normaliser and top alternatives of a logits row (gen.c). */
+double gen_prepare_row(ponder_gen *g, const gen_req *r, float *row, int32_t *n_top);
+/* Token t becomes choice ci's next token: penalty window, logprobs, text, stop strings,
+ * finish, event (gen.c). */
+ponder_status gen_commit_token(ponder_gen *g, gen_req *r, int32_t ci, ponder_token t, const float *logits,
+                               double lse, int32_t n_top, ponder_error *err);
+
+/* ---- the prompt cache (gen_cache.c) ---- */
+
+/* Choice c of r (one choice, its prompt done) finished: its sequence becomes free but
+ * keeps the prompt and the decoded tokens in its KV for a later prompt. */
+void gen_cache_keep(ponder_gen *g, const gen_req *r, gen_choice *c);
+/* The free sequence sharing the longest prefix with prompt, and in *keep how much of it
+ * to keep (at most n_prompt - 1); -1 when none shares a token. */
+int32_t gen_cache_match(const ponder_gen *g, const ponder_token *prompt, int32_t n_prompt, int32_t *keep);
+/* Forgets what free sequence s holds (its KV cleared). */
+void gen_cache_drop(ponder_gen *g, int32_t s);
+/* Drops the least recently cached sequence other than except; false when there is none. */
+bool gen_cache_evict(ponder_gen *g, int32_t except);
 
 /* Start of the earliest occurrence of any stop string in text[from..n) (the whole
  * string inside that range), or SIZE_MAX. */
@@ -44,5 +164,12 @@ int32_t gen_spec_verify(const float *p, const float *q, int32_t n, int32_t x, do
 
 /* The next step's k after a step that proposed k tokens and had n_accepted accepted. */
 int32_t gen_spec_next_k(int32_t k, int32_t n_accepted, int32_t k_max);
+
+/* The step's draft pass: how many tokens each running choice proposes (its k, within
+ * max_tokens and the context), then the draft's decodes making the proposals; then, for a
+ * row with proposals, their verification against the model's rows. */
+void gen_spec_plan(ponder_gen *g);
+void gen_spec_run_draft(ponder_gen *g);
+ponder_status gen_spec_verify_choice(ponder_gen *g, gen_req *r, int32_t ci, float *rows, ponder_error *err);
 
 #endif
