@@ -10,6 +10,7 @@
  */
 #include "chat/builtins.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -287,18 +288,30 @@ _Noreturn static void g_raise(jrender *r, const jnode *at, jargs *a)
     longjmp(r->jmp, 1);
 }
 
-/* transformers' strftime_now, at the fixed reference time 2026-11-23 00:00:00 */
+/* transformers' strftime_now: datetime.now().strftime(fmt), i.e. the local time now. With
+ * SOURCE_DATE_EPOCH set (the reproducible-builds convention: seconds since 1970, UTC) that
+ * instant is used instead, in UTC, so renderings can be reproduced and compared. */
 static jv g_strftime(jrender *r, const jnode *at, jargs *a)
 {
     if (a->n_pos != 1 || a->pos[0].t != JV_STR)
         jr_fail(r, at, PONDER_ERR_FORMAT, "strftime_now() takes one format string");
-    struct tm tm = { 0 };
-    tm.tm_year = 2026 - 1900;
-    tm.tm_mon = 10;
-    tm.tm_mday = 23;
-    tm.tm_wday = 1; /* a Monday */
-    tm.tm_yday = 326;
-    tm.tm_isdst = 0;
+    struct tm tm;
+    const char *epoch = getenv("SOURCE_DATE_EPOCH");
+    if (epoch && epoch[0]) {
+        char *end = NULL;
+        errno = 0;
+        const long long v = strtoll(epoch, &end, 10);
+        if (errno || *end || v < 0 || (long long)(time_t)v != v)
+            jr_fail(r, at, PONDER_ERR_INVALID_ARG, "SOURCE_DATE_EPOCH='%.40s' is not a number of seconds since 1970",
+                    epoch);
+        const time_t t = (time_t)v;
+        if (!gmtime_r(&t, &tm))
+            jr_fail(r, at, PONDER_ERR_INVALID_ARG, "SOURCE_DATE_EPOCH=%lld is out of range", v);
+    } else {
+        const time_t t = time(NULL);
+        if (!localtime_r(&t, &tm))
+            jr_fail(r, at, PONDER_ERR_INTERNAL, "strftime_now(): the clock cannot be read");
+    }
     char buf[1024];
     size_t n = strftime(buf, sizeof buf, a->pos[0].u.s.p, &tm);
     return jv_str(r, buf, n);

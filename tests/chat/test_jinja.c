@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ponder/chat.h"
 
@@ -179,6 +180,44 @@ static void test_vars_and_api(void **state)
     ponder_chat_template_free(t);
 }
 
+/* strftime_now: the clock now (local time, as transformers' datetime.now()), or the
+ * instant SOURCE_DATE_EPOCH names, in UTC; a malformed value is an error. */
+static void test_strftime_now(void **state)
+{
+    (void)state;
+    char *out = NULL;
+    size_t len = 0;
+    ponder_error err = { 0 };
+    unsetenv("SOURCE_DATE_EPOCH");
+    char want[64];
+    for (int tries = 0; tries < 2; tries++) { /* a render that straddles midnight tries again */
+        time_t now = time(NULL);
+        struct tm tm;
+        localtime_r(&now, &tm);
+        strftime(want, sizeof want, "%Y-%m-%d", &tm);
+        assert_int_equal(render("{{ strftime_now('%Y-%m-%d') }}", "{}", &out, &len, &err), PONDER_OK);
+        if (strcmp(out, want) == 0)
+            break;
+        free(out);
+        out = NULL;
+    }
+    assert_non_null(out);
+    assert_string_equal(out, want);
+    free(out);
+    setenv("SOURCE_DATE_EPOCH", "1795392000", 1);
+    assert_int_equal(render("{{ strftime_now('%d %b %Y %H:%M %A') }}", "{}", &out, &len, &err), PONDER_OK);
+    assert_string_equal(out, "23 Nov 2026 00:00 Monday");
+    free(out);
+    setenv("SOURCE_DATE_EPOCH", "86400", 1);
+    assert_int_equal(render("{{ strftime_now('%Y-%m-%d') }}", "{}", &out, &len, &err), PONDER_OK);
+    assert_string_equal(out, "1970-01-02");
+    free(out);
+    setenv("SOURCE_DATE_EPOCH", "yesterday", 1);
+    assert_int_equal(render("{{ strftime_now('%Y') }}", "{}", &out, &len, &err), PONDER_ERR_INVALID_ARG);
+    assert_non_null(strstr(err.msg, "SOURCE_DATE_EPOCH"));
+    unsetenv("SOURCE_DATE_EPOCH");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -187,6 +226,7 @@ int main(void)
         cmocka_unit_test(test_raise_exception),
         cmocka_unit_test(test_sandbox_and_limits),
         cmocka_unit_test(test_vars_and_api),
+        cmocka_unit_test(test_strftime_now),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -126,6 +126,8 @@ static void test_cases(void **state)
 
 int main(void)
 {
+    /* the reference renderings were made at 2026-11-23 00:00:00 UTC (strftime_now) */
+    setenv("SOURCE_DATE_EPOCH", "1795392000", 1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cases),
     };
