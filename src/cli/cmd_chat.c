@@ -19,7 +19,8 @@
  * An answer that fills the context stops there ("context").
  *
  * Terminal (stdin a tty): libedit line editing and history, answers streamed token by
- * token, Ctrl-C stops the answer being written, Ctrl-C at the prompt or Ctrl-D exits.
+ * token, Ctrl-C stops the answer being written or drops a half-typed line; Ctrl-C twice
+ * at an empty prompt, Ctrl-D or /exit leaves.
  * Otherwise each line of stdin is one user message and stdout holds only the answers, one
  * per turn, each followed by a newline (--json: one object per turn instead); notes and
  * the output of /stats and /help go to stderr then.
@@ -66,7 +67,8 @@ static void usage(void)
            "\n"
            "A conversation with the model, rendered with its own chat template\n"
            "(tokenizer.chat_template). On a terminal: line editing and history, answers\n"
-           "streamed; Ctrl-C stops an answer, Ctrl-C at the prompt or Ctrl-D exits. With\n"
+           "streamed; Ctrl-C stops an answer or drops a half-typed line; Ctrl-C twice at\n"
+           "an empty prompt, Ctrl-D or /exit leaves. With\n"
            "stdin not a terminal each line is one user message and stdout holds only the\n"
            "answers, one per turn, each followed by a newline.\n"
            "\n"
@@ -501,12 +503,28 @@ static int loop_terminal(chat *c)
     el_set(el, EL_HIST, history, hist);
     el_source(el, NULL); /* ~/.editrc, as other libedit programs */
     int rc = 0;
+    bool warned = false; /* the last line ended in Ctrl-C on an empty prompt */
     while (rc == 0) {
         chat_sigint = 0;
         int count = 0;
         const char *got = el_gets(el, &count);
-        if (!got || count <= 0 || chat_sigint) {
-            /* Ctrl-D (end of input) or Ctrl-C at the prompt: leave */
+        if (chat_sigint) {
+            /* Ctrl-C, as in a shell: a half-typed line is dropped; on an empty prompt it
+             * says how to leave, and a second one in a row leaves */
+            const LineInfo *li = el_line(el);
+            const bool typed = li && li->lastchar > li->buffer;
+            el_reset(el);
+            fputs("^C\n", stdout);
+            if (!typed && warned)
+                break;
+            if (!typed)
+                fputs("(Ctrl-C again, Ctrl-D or /exit to leave)\n", stdout);
+            warned = !typed;
+            continue;
+        }
+        warned = false;
+        if (!got || count <= 0) {
+            /* Ctrl-D (end of input): leave */
             putchar('\n');
             break;
         }
@@ -614,7 +632,7 @@ int cmd_chat(int argc, char **argv)
         struct sigaction sa = { 0 };
         sa.sa_handler = on_sigint;
         sigemptyset(&sa.sa_mask);
-        sa.sa_flags = 0; /* no SA_RESTART: a blocked read returns, so Ctrl-C at the prompt exits */
+        sa.sa_flags = 0; /* no SA_RESTART: a blocked read returns, so Ctrl-C reaches the prompt loop */
         sigaction(SIGINT, &sa, NULL);
         fprintf(stdout, "ponder chat: %s (%s, context %d tokens). /help for commands, Ctrl-D to leave.\n",
                 c.e.path, c.add_bos ? "ChatML" : "the model's chat template", (int)c.n_ctx);
