@@ -28,7 +28,6 @@
 #define EVAL_DEFAULT_N_PREDICT 256
 #define EVAL_DEFAULT_N_CTX 2048
 #define EVAL_DEFAULT_SEED 42
-#define EVAL_SAMPLED_TEMP 0.7f /* sampled strategies' default (Wang et al. 2022 used 0.5-0.7) */
 #define EVAL_Z95 1.959963984540054 /* two-sided 95% normal quantile */
 #define EVAL_MAX_STRATEGIES 16
 #define EVAL_LOGLIK "loglik"
@@ -70,6 +69,9 @@ static void usage(void)
            "                           it S + i * %d + j\n"
            "      --asc-round K        asc: chains per round (default: 4)\n"
            "      --asc-threshold P    asc: stop when P(majority) > P (default: 0.95)\n"
+           "      --cue, --no-cue      append \"Let's think step by step.\" (cot, sc, asc, bon) or\n"
+           "                           not; default: the model's ponder.cue metadata, else\n"
+           "                           --cue, except for items in their own format (arith)\n"
            "\n"
            "output:\n"
            "      --json               stdout: one JSON object per strategy, the last line is\n"
@@ -86,7 +88,7 @@ static void usage(void)
            "\n"
            "A progress line is shown on stderr when it is a terminal.\n"
            "Exit status: 0 success, 1 runtime error, 2 usage error.\n",
-           EVAL_DEFAULT_N_PREDICT, EVAL_DEFAULT_N_CTX, (double)EVAL_SAMPLED_TEMP, EVAL_DEFAULT_SEED,
+           EVAL_DEFAULT_N_PREDICT, EVAL_DEFAULT_N_CTX, (double)PONDER_THINK_SAMPLED_TEMP, EVAL_DEFAULT_SEED,
            PONDER_THINK_MAX_SAMPLES, PONDER_THINK_MAX_SAMPLES);
 }
 
@@ -132,11 +134,12 @@ json_t *cli_think_json(const ponder_think_result *r)
 /* ---- options and per-strategy totals ---- */
 
 typedef struct eval_opts {
-    const char *model, *task, *data, *strategy, *sweep, *log, *csv, *plot, *shots;
-    int32_t limit, n_predict, n_ctx, n_threads, asc_round, fewshot;
+    cli_model_opts mo;
+    const char *task, *data, *strategy, *sweep, *log, *csv, *plot, *shots;
+    int32_t limit, n_predict, asc_round, fewshot;
     float temp, top_p, asc_threshold;
     int32_t top_k;
-    bool temp_given, json;
+    bool temp_given, json, cue, no_cue;
     uint64_t seed;
 } eval_opts;
 
@@ -244,8 +247,10 @@ static int write_plot(const char *path, const char *task, const char *model, con
 typedef struct eval_env {
     const eval_opts *o;
     const ponder_eval_items *items;
-    ponder_model *m;
-    ponder_tokenizer *tok;
+    cli_engine en;
+    const ponder_model *m;    /* en's */
+    const ponder_tokenizer *tok;
+    bool model_cue;           /* the model's ponder.cue */
     ponder_gen *gen;          /* generative strategies */
     ponder_context *ctx;      /* loglik */
     int32_t first;            /* items before it are --fewshot exemplars */
@@ -343,10 +348,10 @@ static int eval_think(eval_env *e, eval_row *r)
     const eval_opts *o = e->o;
     const bool choice = e->items->kind == PONDER_TASK_CHOICE;
     ponder_think_params p = ponder_think_params_default();
-    p.strategy = r->strategy;
-    p.sampling.temp = o->temp_given ? o->temp
-                      : (r->strategy.kind == PONDER_THINK_DIRECT || r->strategy.kind == PONDER_THINK_COT) ? 0.0f
-                                                                                                           : EVAL_SAMPLED_TEMP;
+    p.sampling.temp = o->temp;
+    ponder_strategy_ask ask = { .strategy = r->name,
+                                .cue = o->cue ? PONDER_CUE_ON : o->no_cue ? PONDER_CUE_OFF : PONDER_CUE_MODEL };
+    ponder_strategy_plan plan;
     p.sampling.top_p = o->top_p;
     p.sampling.top_k = o->top_k;
     p.max_tokens = o->n_predict;
@@ -368,9 +373,12 @@ static int eval_think(eval_env *e, eval_row *r)
     for (int32_t i = e->first; i < e->items->n; i++) {
         const ponder_eval_item *it = &e->items->items[i];
         p.n_choices = it->n_choices;
-        /* a plain-prompt item is the format the model was trained on: its solution follows
-         * the question directly, and a zero-shot cue would only be noise */
-        p.cot_cue = it->plain_prompt ? NULL : ponder_think_params_default().cot_cue;
+        /* think's one cue rule; a plain-prompt item is the format the model was trained on
+         * (its solution follows the question directly): there the default is no cue */
+        if (ponder_strategy_plan_make(&ask, e->model_cue && !it->plain_prompt, &plan, &err) != PONDER_OK)
+            return cli_runtime_error("%s", err.msg);
+        ponder_think_params_from_plan(&p, &plan, o->temp_given);
+        p.answer_kind = choice ? PONDER_ANSWER_CHOICE : PONDER_ANSWER_NUMBER;
         p.sampling.seed = o->seed + (uint64_t)i * PONDER_THINK_MAX_SAMPLES;
         char *prompt = choice ? choice_prompt(it) : ponder_eval_prompt(it, r->strategy.kind);
         if (!prompt)
@@ -422,13 +430,180 @@ static int max_chains(const ponder_strategy *s, int32_t asc_round)
     }
 }
 
+/* The strategies of --strategy / --sweep (default: cot, or loglik for a choice task) into
+ * rows; 0 or the usage error's status. */
+static int parse_rows(const char *cmd, const eval_opts *o, ponder_task_kind kind, eval_row *rows, int *n_rows)
+{
+    ponder_error err = { 0 };
+    char list[1024];
+    snprintf(list, sizeof list, "%s",
+             o->sweep ? o->sweep : o->strategy ? o->strategy : kind == PONDER_TASK_CHOICE ? EVAL_LOGLIK : "cot");
+    *n_rows = 0;
+    for (char *save = NULL, *tokn = strtok_r(list, ",", &save); tokn; tokn = strtok_r(NULL, ",", &save)) {
+        while (*tokn == ' ')
+            tokn++;
+        if (!*tokn)
+            continue;
+        if (*n_rows == EVAL_MAX_STRATEGIES)
+            return cli_usage_error(cmd, "at most %d strategies", EVAL_MAX_STRATEGIES);
+        eval_row *r = &rows[*n_rows];
+        memset(r, 0, sizeof *r);
+        if (strcmp(tokn, EVAL_LOGLIK) == 0) {
+            if (kind != PONDER_TASK_CHOICE)
+                return cli_usage_error(cmd, "strategy loglik needs a multiple-choice task, not %s", o->task);
+            r->loglik = true;
+            snprintf(r->name, sizeof r->name, "%s", EVAL_LOGLIK);
+        } else {
+            if (ponder_strategy_parse(tokn, &r->strategy, &err) != PONDER_OK)
+                return cli_usage_error(cmd, "%s (or loglik for choice tasks)", err.msg);
+            ponder_strategy_format(&r->strategy, r->name, sizeof r->name);
+        }
+        (*n_rows)++;
+    }
+    return *n_rows == 0 ? cli_usage_error(cmd, "no strategy given") : 0;
+}
+
+/* The flags that must agree; 0 or the usage error's status. */
+static int check_flags(const char *cmd, eval_opts *o, ponder_task_kind *kind)
+{
+    ponder_error err = { 0 };
+    if (!o->task)
+        return cli_usage_error(cmd, "--task is required (gsm8k, svamp, multiarith, addsub, singleeq, arith, arc-easy, "
+                                    "arc-challenge, hellaswag, mmlu)");
+    if (ponder_task_kind_of(o->task, kind, &err) != PONDER_OK)
+        return cli_usage_error(cmd, "%s", err.msg);
+    if (o->strategy && o->sweep)
+        return cli_usage_error(cmd, "give --strategy or --sweep, not both");
+    if (o->fewshot > 0 && o->shots)
+        return cli_usage_error(cmd, "give --shots or --fewshot, not both");
+    if (o->fewshot > 0 && strcmp(o->task, "arith") != 0 && strcmp(o->task, "gsm8k") != 0)
+        return cli_usage_error(cmd, "--fewshot builds exemplars for gsm8k and arith only (use --shots FILE for %s)",
+                               o->task);
+    if (o->cue && o->no_cue)
+        return cli_usage_error(cmd, "give --cue or --no-cue, not both");
+    if (o->seed == PONDER_SEED_RANDOM)
+        o->seed = EVAL_DEFAULT_SEED; /* an eval is reproducible: -1 means the default seed */
+    if (o->plot && !cli_plot_path_ok(o->plot))
+        return cli_usage_error(cmd, "--plot %s: the file must end in .svg or .png", o->plot);
+    return 0;
+}
+
+/* The items (and --fewshot / --shots exemplars) into e; 0 or the exit status (printed). */
+static int load_items(eval_env *e, const eval_opts *o, const char *data_path, ponder_eval_items **items)
+{
+    ponder_error err = { 0 };
+    const bool is_arith = strcmp(o->task, "arith") == 0;
+    const int32_t load_limit = is_arith && o->fewshot > 0 && o->limit > 0 ? o->limit + o->fewshot : o->limit;
+    if (ponder_eval_load(o->task, data_path, load_limit, items, &err) != PONDER_OK)
+        return cli_runtime_error("%s", err.msg);
+    e->items = *items;
+    if (o->shots) {
+        size_t len;
+        return (e->shots = cli_read_file(o->shots, &len)) ? 0 : CLI_EXIT_RUNTIME;
+    }
+    if (o->fewshot <= 0)
+        return 0;
+    ponder_eval_items *train = NULL;
+    char train_path[PATH_MAX];
+    if (is_arith) {
+        if ((*items)->n <= o->fewshot)
+            return cli_runtime_error("%s: %d items, none left after %d exemplars", data_path, (int)(*items)->n,
+                                     (int)o->fewshot);
+        e->first = o->fewshot;
+    } else if (!find_data("data/gsm8k/train.jsonl", train_path, sizeof train_path)) {
+        return cli_runtime_error("data/gsm8k/train.jsonl: not found under $PONDER_SHARED or ../shared (use --shots FILE)");
+    } else if (ponder_eval_load("gsm8k", train_path, o->fewshot, &train, &err) != PONDER_OK) {
+        return cli_runtime_error("%s", err.msg);
+    }
+    ponder_status fs = ponder_eval_exemplars(train ? train : *items, o->fewshot, &e->shots, &err);
+    ponder_eval_items_free(train);
+    return fs == PONDER_OK ? 0 : cli_runtime_error("--fewshot: %s", err.msg);
+}
+
+/* What the rows need over the model: a context for loglik, a gen engine holding the most
+ * chains any strategy decodes at once. 0 or the exit status (printed). */
+static int open_runners(eval_env *e, const eval_row *rows, int n_rows)
+{
+    const eval_opts *o = e->o;
+    const int32_t train = ponder_model_hparams(e->m)->n_ctx_train;
+    if (train > 0 && e->en.cp.n_ctx > train) /* -c is clipped to the model's */
+        e->en.cp.n_ctx = train;
+    const int32_t n_ctx = e->en.cp.n_ctx;
+    int chains = 0;
+    bool need_ctx = false;
+    for (int i = 0; i < n_rows; i++) {
+        if (rows[i].loglik)
+            need_ctx = true;
+        else if (max_chains(&rows[i].strategy, o->asc_round) > chains)
+            chains = max_chains(&rows[i].strategy, o->asc_round);
+    }
+    int rc = need_ctx ? cli_engine_context(&e->en, &e->ctx) : 0;
+    if (rc != 0 || chains == 0)
+        return rc;
+    /* one prompt's cells shared by the chains plus each chain's own tokens */
+    int32_t n_cells = 0;
+    if (o->n_predict > 0 && (int64_t)n_ctx + (int64_t)chains * (o->n_predict + 1) < (int64_t)n_ctx * chains)
+        n_cells = n_ctx + chains * (o->n_predict + 1);
+    return cli_engine_gen(&e->en, chains, n_cells, 0, &e->gen);
+}
+
+/* One strategy's line on stdout: JSON or text. 0 or the exit status (printed). */
+static int print_row(const eval_opts *o, const char *task, const eval_row *r)
+{
+    double acc, lo, hi;
+    row_stats(r, &acc, &lo, &hi);
+    if (o->json) {
+        json_t *j = row_json(task, r);
+        char *s = j ? json_dumps(j, JSON_PRESERVE_ORDER | JSON_COMPACT) : NULL;
+        json_decref(j);
+        if (!s)
+            return cli_runtime_error("out of memory");
+        puts(s);
+        free(s);
+    } else {
+        printf("%s %-8s n=%d  accuracy %.4f [%.4f, %.4f]", task, r->name, (int)r->n, acc, lo, hi);
+        if (r->loglik)
+            printf("  acc_norm %.4f", r->n ? (double)r->correct_norm / r->n : 0.0);
+        printf("  tokens/item %.1f  FLOPs/item %.3g  ms/item %.1f\n", per_item(r->tokens, r->n),
+               per_item(r->flops, r->n), per_item(r->ms, r->n));
+    }
+    fflush(stdout);
+    return 0;
+}
+
+/* Every row over the items, then the CSV and the plot. 0 or the exit status (printed). */
+static int run_rows(eval_env *e, eval_row *rows, int n_rows)
+{
+    const eval_opts *o = e->o;
+    const char *task = e->items->task;
+    for (int i = 0; i < n_rows; i++) {
+        int st = rows[i].loglik ? eval_loglik(e, &rows[i]) : eval_think(e, &rows[i]);
+        if (e->progress)
+            fputc('\n', stderr);
+        if (st != 0 || (st = print_row(o, task, &rows[i])) != 0)
+            return st;
+    }
+    if (o->csv && write_csv(o->csv, task, rows, n_rows) != 0)
+        return CLI_EXIT_RUNTIME;
+    if (o->plot) {
+        const char *base = strrchr(e->en.path, '/');
+        if (write_plot(o->plot, task, base ? base + 1 : e->en.path, rows, n_rows) != 0)
+            return CLI_EXIT_RUNTIME;
+    }
+    if (e->log && fflush(e->log) != 0)
+        return cli_runtime_error("%s: write failed", o->log);
+    if (fflush(stdout) != 0)
+        return cli_runtime_error("writing the output failed: %s", strerror(errno ? errno : EIO));
+    return 0;
+}
+
 int cmd_eval(int argc, char **argv)
 {
     const char *cmd = "eval";
     ponder_sampler_params sd = ponder_sampler_params_default();
     eval_opts o = {
         .n_predict = EVAL_DEFAULT_N_PREDICT,
-        .n_ctx = EVAL_DEFAULT_N_CTX,
+        .mo.n_ctx = EVAL_DEFAULT_N_CTX,
         .asc_round = 4,
         .asc_threshold = 0.95f,
         .top_p = sd.top_p,
@@ -436,7 +611,7 @@ int cmd_eval(int argc, char **argv)
         .seed = EVAL_DEFAULT_SEED,
     };
     const cli_opt opts[] = {
-        { "-m", "--model", CLI_STRING, &o.model, 0, 0, NULL },
+        CLI_MODEL_OPTS(&o.mo),
         { "--task", NULL, CLI_STRING, &o.task, 0, 0, NULL },
         { "--data", NULL, CLI_STRING, &o.data, 0, 0, NULL },
         { "--strategy", NULL, CLI_STRING, &o.strategy, 0, 0, NULL },
@@ -445,14 +620,14 @@ int cmd_eval(int argc, char **argv)
         { "--shots", NULL, CLI_STRING, &o.shots, 0, 0, NULL },
         { "--fewshot", NULL, CLI_INT, &o.fewshot, 1, 64, NULL },
         { "-n", "--n-predict", CLI_INT, &o.n_predict, -1, INT32_MAX, NULL },
-        { "-c", "--ctx-size", CLI_INT, &o.n_ctx, 0, INT32_MAX, NULL },
-        { "-t", "--threads", CLI_INT, &o.n_threads, 1, 1024, NULL },
         { "--temp", NULL, CLI_FLOAT, &o.temp, 0, 0, &o.temp_given },
         { "--top-k", NULL, CLI_INT, &o.top_k, 0, 0, NULL },
         { "--top-p", NULL, CLI_FLOAT, &o.top_p, 0, 1, NULL },
         { "-s", "--seed", CLI_SEED, &o.seed, 0, 0, NULL },
         { "--asc-round", NULL, CLI_INT, &o.asc_round, 1, PONDER_THINK_MAX_SAMPLES, NULL },
         { "--asc-threshold", NULL, CLI_FLOAT, &o.asc_threshold, 0.5, 0.999999, NULL },
+        { "--cue", NULL, CLI_FLAG, &o.cue, 0, 0, NULL },
+        { "--no-cue", NULL, CLI_FLAG, &o.no_cue, 0, 0, NULL },
         { "--json", NULL, CLI_FLAG, &o.json, 0, 0, NULL },
         { "--log", NULL, CLI_STRING, &o.log, 0, 0, NULL },
         { "--csv", NULL, CLI_STRING, &o.csv, 0, 0, NULL },
@@ -465,58 +640,14 @@ int cmd_eval(int argc, char **argv)
     }
     if (pr != CLI_PARSED)
         return CLI_EXIT_USAGE;
-    if (!o.task)
-        return cli_usage_error(cmd, "--task is required (gsm8k, svamp, multiarith, addsub, singleeq, arith, arc-easy, "
-                                    "arc-challenge, hellaswag, mmlu)");
-    ponder_error err = { 0 };
     ponder_task_kind kind;
-    if (ponder_task_kind_of(o.task, &kind, &err) != PONDER_OK)
-        return cli_usage_error(cmd, "%s", err.msg);
-    if (o.strategy && o.sweep)
-        return cli_usage_error(cmd, "give --strategy or --sweep, not both");
-    const bool is_arith = strcmp(o.task, "arith") == 0;
-    if (o.fewshot > 0 && o.shots)
-        return cli_usage_error(cmd, "give --shots or --fewshot, not both");
-    if (o.fewshot > 0 && !is_arith && strcmp(o.task, "gsm8k") != 0)
-        return cli_usage_error(cmd, "--fewshot builds exemplars for gsm8k and arith only (use --shots FILE for %s)",
-                               o.task);
-    if (o.seed == PONDER_SEED_RANDOM)
-        o.seed = EVAL_DEFAULT_SEED; /* an eval is reproducible: -1 means the default seed */
-    if (o.plot) {
-        if (!cli_plot_path_ok(o.plot))
-            return cli_usage_error(cmd, "--plot %s: the file must end in .svg or .png", o.plot);
-    }
-
-    /* the strategies */
     eval_row rows[EVAL_MAX_STRATEGIES];
     int n_rows = 0;
-    char list[1024];
-    snprintf(list, sizeof list, "%s",
-             o.sweep ? o.sweep : o.strategy ? o.strategy : kind == PONDER_TASK_CHOICE ? EVAL_LOGLIK : "cot");
-    for (char *save = NULL, *tokn = strtok_r(list, ",", &save); tokn; tokn = strtok_r(NULL, ",", &save)) {
-        while (*tokn == ' ')
-            tokn++;
-        if (!*tokn)
-            continue;
-        if (n_rows == EVAL_MAX_STRATEGIES)
-            return cli_usage_error(cmd, "at most %d strategies", EVAL_MAX_STRATEGIES);
-        eval_row *r = &rows[n_rows];
-        memset(r, 0, sizeof *r);
-        if (strcmp(tokn, EVAL_LOGLIK) == 0) {
-            if (kind != PONDER_TASK_CHOICE)
-                return cli_usage_error(cmd, "strategy loglik needs a multiple-choice task, not %s", o.task);
-            r->loglik = true;
-            snprintf(r->name, sizeof r->name, "%s", EVAL_LOGLIK);
-        } else {
-            if (ponder_strategy_parse(tokn, &r->strategy, &err) != PONDER_OK)
-                return cli_usage_error(cmd, "%s (or loglik for choice tasks)", err.msg);
-            ponder_strategy_format(&r->strategy, r->name, sizeof r->name);
-        }
-        n_rows++;
-    }
-    if (n_rows == 0)
-        return cli_usage_error(cmd, "no strategy given");
-
+    int rc = check_flags(cmd, &o, &kind);
+    if (rc == 0)
+        rc = parse_rows(cmd, &o, kind, rows, &n_rows);
+    if (rc != 0)
+        return rc;
     char data_path[PATH_MAX];
     if (o.data) {
         snprintf(data_path, sizeof data_path, "%s", o.data);
@@ -528,150 +659,28 @@ int cmd_eval(int argc, char **argv)
             return cli_runtime_error("%s: not found under $PONDER_SHARED or ../shared (give --data)", rel);
     }
     char model_path[PATH_MAX];
-    int rc = cli_find_model(cmd, o.model, model_path, sizeof model_path);
-    if (rc != 0)
+    if ((rc = cli_find_model(cmd, o.mo.model, model_path, sizeof model_path)) != 0)
         return rc;
 
     eval_env e = { .o = &o, .progress = isatty(STDERR_FILENO) != 0 };
     ponder_eval_items *items = NULL;
-    ponder_pool *pool = NULL;
-    rc = CLI_EXIT_RUNTIME;
-    const int32_t load_limit = is_arith && o.fewshot > 0 && o.limit > 0 ? o.limit + o.fewshot : o.limit;
-    if (ponder_eval_load(o.task, data_path, load_limit, &items, &err) != PONDER_OK) {
-        cli_runtime_error("%s", err.msg);
-        goto done;
+    rc = load_items(&e, &o, data_path, &items);
+    if (rc == 0 && o.log && !(e.log = fopen(o.log, "w")))
+        rc = cli_runtime_error("%s: %s", o.log, strerror(errno));
+    if (rc == 0 && (rc = cli_engine_open(cmd, &o.mo, EVAL_DEFAULT_N_CTX, &e.en)) == 0) {
+        e.m = e.en.m;
+        e.tok = e.en.tok;
+        e.model_cue = ponder_think_model_cue(e.m);
+        rc = open_runners(&e, rows, n_rows);
     }
-    e.items = items;
-    if (o.fewshot > 0) {
-        ponder_eval_items *train = NULL;
-        char train_path[PATH_MAX];
-        if (is_arith) {
-            if (items->n <= o.fewshot) {
-                cli_runtime_error("%s: %d items, none left after %d exemplars", data_path, (int)items->n, (int)o.fewshot);
-                goto done;
-            }
-            e.first = o.fewshot;
-        } else if (!find_data("data/gsm8k/train.jsonl", train_path, sizeof train_path)) {
-            cli_runtime_error("data/gsm8k/train.jsonl: not found under $PONDER_SHARED or ../shared (use --shots FILE)");
-            goto done;
-        } else if (ponder_eval_load("gsm8k", train_path, o.fewshot, &train, &err) != PONDER_OK) {
-            cli_runtime_error("%s", err.msg);
-            goto done;
-        }
-        ponder_status fs = ponder_eval_exemplars(train ? train : items, o.fewshot, &e.shots, &err);
-        ponder_eval_items_free(train);
-        if (fs != PONDER_OK) {
-            cli_runtime_error("--fewshot: %s", err.msg);
-            goto done;
-        }
-    } else if (o.shots) {
-        size_t len;
-        if (!(e.shots = cli_read_file(o.shots, &len)))
-            goto done;
-    }
-    if (o.log && !(e.log = fopen(o.log, "w"))) {
-        cli_runtime_error("%s: %s", o.log, strerror(errno));
-        goto done;
-    }
-    if (ponder_model_load(model_path, NULL, &e.m, &err) != PONDER_OK) {
-        cli_runtime_error("%s", err.msg);
-        goto done;
-    }
-    if (ponder_tokenizer_create(ponder_model_gguf(e.m), &e.tok, &err) != PONDER_OK) {
-        cli_runtime_error("%s: %s", model_path, err.msg);
-        goto done;
-    }
-    if (ponder_pool_create(o.n_threads, &pool, &err) != PONDER_OK) {
-        cli_runtime_error("%s", err.msg);
-        goto done;
-    }
-    const ponder_hparams *h = ponder_model_hparams(e.m);
-    int32_t n_ctx = o.n_ctx == 0 || (h->n_ctx_train > 0 && o.n_ctx > h->n_ctx_train) ? h->n_ctx_train : o.n_ctx;
-    int chains = 0;
-    bool need_ctx = false;
-    for (int i = 0; i < n_rows; i++) {
-        if (rows[i].loglik)
-            need_ctx = true;
-        else if (max_chains(&rows[i].strategy, o.asc_round) > chains)
-            chains = max_chains(&rows[i].strategy, o.asc_round);
-    }
-    if (need_ctx) {
-        ponder_context_params cp = ponder_context_params_default();
-        cp.n_ctx = n_ctx;
-        cp.pool = pool;
-        if (ponder_context_create(e.m, &cp, &e.ctx, &err) != PONDER_OK) {
-            cli_runtime_error("%s", err.msg);
-            goto done;
-        }
-    }
-    if (chains > 0) {
-        ponder_gen_params gp = ponder_gen_params_default();
-        gp.n_seq_max = chains;
-        gp.context.n_ctx = n_ctx;
-        gp.context.pool = pool;
-        /* one prompt's cells shared by the chains plus each chain's own tokens */
-        if (o.n_predict > 0 && (int64_t)n_ctx + (int64_t)chains * (o.n_predict + 1) < (int64_t)n_ctx * chains)
-            gp.context.n_kv_cells = n_ctx + chains * (o.n_predict + 1);
-        if (ponder_gen_create(e.m, e.tok, &gp, &e.gen, &err) != PONDER_OK) {
-            cli_runtime_error("%s", err.msg);
-            goto done;
-        }
-    }
-
-    for (int i = 0; i < n_rows; i++) {
-        int st = rows[i].loglik ? eval_loglik(&e, &rows[i]) : eval_think(&e, &rows[i]);
-        if (e.progress)
-            fputc('\n', stderr);
-        if (st != 0)
-            goto done;
-        double acc, lo, hi;
-        row_stats(&rows[i], &acc, &lo, &hi);
-        if (o.json) {
-            json_t *j = row_json(items->task, &rows[i]);
-            char *s = j ? json_dumps(j, JSON_PRESERVE_ORDER | JSON_COMPACT) : NULL;
-            json_decref(j);
-            if (!s) {
-                cli_runtime_error("out of memory");
-                goto done;
-            }
-            puts(s);
-            free(s);
-        } else {
-            printf("%s %-8s n=%d  accuracy %.4f [%.4f, %.4f]", items->task, rows[i].name, (int)rows[i].n, acc, lo, hi);
-            if (rows[i].loglik)
-                printf("  acc_norm %.4f", rows[i].n ? (double)rows[i].correct_norm / rows[i].n : 0.0);
-            printf("  tokens/item %.1f  FLOPs/item %.3g  ms/item %.1f\n", per_item(rows[i].tokens, rows[i].n),
-                   per_item(rows[i].flops, rows[i].n), per_item(rows[i].ms, rows[i].n));
-        }
-        fflush(stdout);
-    }
-    if (o.csv && write_csv(o.csv, items->task, rows, n_rows) != 0)
-        goto done;
-    if (o.plot) {
-        const char *base = strrchr(model_path, '/');
-        int st = write_plot(o.plot, items->task, base ? base + 1 : model_path, rows, n_rows);
-        if (st != 0)
-            goto done;
-    }
-    if (e.log && fflush(e.log) != 0) {
-        cli_runtime_error("%s: write failed", o.log);
-        goto done;
-    }
-    if (fflush(stdout) != 0) {
-        cli_runtime_error("writing the output failed: %s", strerror(errno ? errno : EIO));
-        goto done;
-    }
-    rc = CLI_EXIT_OK;
-
-done:
+    if (rc == 0)
+        rc = run_rows(&e, rows, n_rows);
     if (e.log)
         fclose(e.log);
     free(e.shots);
     ponder_gen_free(e.gen);
     ponder_context_free(e.ctx);
-    ponder_pool_free(pool);
-    ponder_tokenizer_free(e.tok);
-    ponder_model_free(e.m);
+    cli_engine_close(&e.en);
     ponder_eval_items_free(items);
     return rc;
 }

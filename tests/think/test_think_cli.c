@@ -225,6 +225,7 @@ static void test_run_cue(void **state)
     unlink(path);
     expect_usage(RUN("run", "-m", model(), "--no-cue"), "--strategy");
     expect_usage(RUN("run", "-m", model(), "--strategy", "cot", "--cue", "--no-cue"), "--no-cue");
+    expect_usage(RUN("eval", "-m", model(), "--task", "gsm8k", "--cue", "--no-cue"), "--no-cue");
 }
 
 static void test_usage_errors(void **state)
