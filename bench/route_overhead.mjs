@@ -89,16 +89,31 @@ const cases = [['direct', B.url, id], ['healthy', R.url, 'healthy'], ['local', R
 const acc = Object.fromEntries(cases.map(([name]) => [name, { whole: [], ttft: [], stream: [] }]));
 // cases interleaved round by round, after two unmeasured rounds, so a noisy machine
 // (or a cold page cache) weighs on every case alike
+// CPU time (user + system, Linux /proc) of the process answering: direct's is the replica,
+// local's the router, which then runs the engine and the routing both; requests go one at
+// a time, so the difference is the routing's CPU cost, which a busy machine disturbs less
+// than wall time
+const cpuMs = (pid) => {
+  try {
+    const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(f[11]) + Number(f[12])) * 1000 / 100; /* clock ticks of 10 ms (USER_HZ) */
+  } catch { return NaN; }
+};
+const cpu = { direct: { whole: 0, stream: 0 }, local: { whole: 0, stream: 0 } };
+const pidOf = { direct: B.proc.pid, local: R.proc.pid };
 for (let i = -2; i < a.n; i++) {
   for (const [name, url, model] of cases) {
+    const c0 = cpuMs(pidOf[name]);
     if (name !== 'cut') {
       const w = await post(url + '/v1/chat/completions', { ...req, model });
       if (w.status !== 200) throw new Error(`${name}: HTTP ${w.status}: ${w.text}`);
       if (i >= 0) acc[name].whole.push(w.ms);
     }
+    const c1 = cpuMs(pidOf[name]);
     const s = await post(url + '/v1/chat/completions', { ...req, model, stream: true });
     if (s.status !== 200 || !s.text.includes('[DONE]')) throw new Error(`${name}: stream failed: ${s.text.slice(-300)}`);
     if (i >= 0) { acc[name].ttft.push(s.ttft); acc[name].stream.push(s.ms); }
+    if (i >= 0 && cpu[name]) { cpu[name].whole += c1 - c0; cpu[name].stream += cpuMs(pidOf[name]) - c1; }
   }
 }
 // the router's cost for a local backend: per round, the routed request's time minus the
@@ -112,6 +127,9 @@ for (const r of rows)
   console.log(`${r.case.padEnd(9)} ${(r.whole_ms?.toFixed(2) ?? '-').padStart(8)} ${r.ttft_ms.toFixed(2).padStart(8)} ${r.stream_ms.toFixed(2).padStart(10)}`);
 console.log(`local - direct, median of per-round differences: whole ${diff('local', 'whole').toFixed(2)} ms, ` +
   `ttft ${diff('local', 'ttft').toFixed(2)} ms, stream ${diff('local', 'stream').toFixed(2)} ms`);
+const cpuDiff = (key) => ((cpu.local[key] - cpu.direct[key]) / a.n).toFixed(2);
+console.log(`local - direct, CPU ms per request (mean): whole ${cpuDiff('whole')}, stream ${cpuDiff('stream')} ` +
+  `(direct: whole ${(cpu.direct.whole / a.n).toFixed(2)}, stream ${(cpu.direct.stream / a.n).toFixed(2)})`);
 for (const p of [R.proc, B.proc]) p.kill('SIGTERM');
 await fault500.close();
 await cut.close();

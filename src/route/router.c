@@ -59,6 +59,7 @@ void rt_req_unref(rt_req *q)
     json_decref(q->upstream);
     free(q->partial.data);
     free(q->held);
+    rt_fold_reset(q);
     free(q->out.data);
     free(q->final_body);
     free(q);
@@ -124,6 +125,7 @@ static void restart(rt_req *q)
     q->out.len = q->out_pos = 0;
     free(q->held);
     q->held = NULL;
+    rt_fold_reset(q);
     json_object_clear(q->roles_sent);
     q->started = q->finished = false;
     q->partial.len = 0;
@@ -182,17 +184,7 @@ rt_outcome rt_run_chain(rt_req *q)
                 if (nothing_left) {
                     /* max_tokens was spent by the text already sent: the answer ends here */
                     free(body);
-                    pthread_mutex_lock(&q->mu);
-                    bool chat = q->ep == PONDER_BACKEND_CHAT;
-                    json_t *ch = json_pack("{s:i,s:s}", "index", 0, "finish_reason", "length");
-                    json_object_set_new(ch, chat ? "delta" : "text", chat ? json_object() : json_string(""));
-                    json_t *c = json_pack("{s:s,s:[o]}", "object", chat ? "chat.completion.chunk" : "text_completion",
-                                          "choices", ch);
-                    rt_stamp(q, c);
-                    q->held = json_dumps(c, RT_DUMP);
-                    json_decref(c);
-                    q->finished = true;
-                    pthread_mutex_unlock(&q->mu);
+                    rt_end_by_length(q);
                     return RT_ANSWERED;
                 }
                 ponder_backend_call call = { .endpoint = q->ep,

@@ -90,6 +90,12 @@ typedef struct rt_req {
     json_t *roles_sent;           /* choice index (as text) → true once its role chunk went out */
     bool started, finished, worker_done;
     char *held;                   /* the last finish chunk, sent at the end with the ponder object */
+    /* a collected answer (collect), folded chunk by chunk: per choice index its text and
+     * finish reason; the first chunk's system_fingerprint */
+    http_buf *fold_text;
+    char (*fold_finish)[16];
+    size_t fold_n;
+    json_t *fold_fingerprint;
     http_buf out;
     size_t out_pos;
     int cancel;                   /* atomic: the client went away */
@@ -126,6 +132,9 @@ char *rt_attempt_body(rt_req *q, const rt_be *be, bool *nothing_left);
 void rt_finish_whole(rt_req *q, rt_outcome o);
 void rt_finish_stream(rt_req *q, rt_outcome o); /* q->mu held */
 void rt_finish_collected(rt_req *q, rt_outcome o);
+/* The answer ends here with finish_reason "length" (max_tokens spent before this backend). */
+void rt_end_by_length(rt_req *q);
+void rt_fold_reset(rt_req *q); /* forgets a collected answer (q->mu held, or the only thread) */
 
 /* handler.c */
 bool rt_handle(http_req *hq, void *cls);

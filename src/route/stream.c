@@ -71,6 +71,8 @@ static void push_text(rt_req *q, const char *s)
     http_buf_append(&q->out, s, strlen(s));
 }
 
+static void fold_chunk(rt_req *q, json_t *j);
+
 /* One chunk from the backend in the current attempt (worker thread). */
 bool rt_on_chunk(const char *data, size_t len, void *user)
 {
@@ -121,6 +123,16 @@ bool rt_on_chunk(const char *data, size_t len, void *user)
     }
     if (!any) {
         json_decref(j); /* an empty delta (a role chunk after the first, a usage chunk) */
+        return true;
+    }
+    if (q->collect) {
+        /* nobody reads a stream: the chunk goes straight into the answer */
+        pthread_mutex_lock(&q->mu);
+        fold_chunk(q, j);
+        q->finished = q->finished || finish;
+        q->started = q->started || token || finish;
+        pthread_mutex_unlock(&q->mu);
+        json_decref(j);
         return true;
     }
     rt_stamp(q, j);
@@ -301,62 +313,74 @@ void rt_finish_stream(rt_req *q, rt_outcome o)
     }
 }
 
-/* A collected answer: its SSE events (as a stream would have sent them) folded into one
- * completion object. */
-typedef struct rt_fold {
-    rt_req *q;
-    http_buf *text;                /* per choice index */
-    char (*finish)[16];
-    size_t n;
-    json_t *last;                 /* the usage chunk: usage and the ponder object */
-    json_t *fingerprint;
-} rt_fold;
-
+/* A collected answer: the chunks a stream would have sent, folded into one completion
+ * object as they come (nothing of them is kept as text). */
 #define RT_MAX_FOLD_CHOICES 65536
 
-static bool fold_event(const char *data, size_t len, void *user)
+void rt_fold_reset(rt_req *q)
 {
-    rt_fold *f = user;
-    json_t *j = json_loadb(data, len, 0, NULL);
-    if (!j)
-        return true; /* [DONE] */
-    if (!f->fingerprint && json_is_string(json_object_get(j, "system_fingerprint")))
-        f->fingerprint = json_incref(json_object_get(j, "system_fingerprint"));
+    for (size_t i = 0; i < q->fold_n; i++)
+        free(q->fold_text[i].data);
+    free(q->fold_text);
+    free(q->fold_finish);
+    json_decref(q->fold_fingerprint);
+    q->fold_text = NULL;
+    q->fold_finish = NULL;
+    q->fold_n = 0;
+    q->fold_fingerprint = NULL;
+}
+
+static void fold_chunk(rt_req *q, json_t *j)
+{
+    if (!q->fold_fingerprint && json_is_string(json_object_get(j, "system_fingerprint")))
+        q->fold_fingerprint = json_incref(json_object_get(j, "system_fingerprint"));
     size_t i;
     json_t *c;
     json_array_foreach(json_object_get(j, "choices"), i, c) {
         json_int_t idx = json_integer_value(json_object_get(c, "index"));
         if (idx < 0 || idx >= RT_MAX_FOLD_CHOICES)
             continue;
-        if ((size_t)idx >= f->n) {
+        if ((size_t)idx >= q->fold_n) {
             size_t n = (size_t)idx + 1;
-            http_buf *t = realloc(f->text, n * sizeof *t);
+            http_buf *t = realloc(q->fold_text, n * sizeof *t);
             if (!t)
                 break;
-            f->text = t;
-            char(*fin)[16] = realloc(f->finish, n * sizeof *fin);
+            q->fold_text = t;
+            char(*fin)[16] = realloc(q->fold_finish, n * sizeof *fin);
             if (!fin)
                 break;
-            f->finish = fin;
-            memset(t + f->n, 0, (n - f->n) * sizeof *t);
-            memset(fin + f->n, 0, (n - f->n) * sizeof *fin);
-            f->n = n;
+            q->fold_finish = fin;
+            memset(t + q->fold_n, 0, (n - q->fold_n) * sizeof *t);
+            memset(fin + q->fold_n, 0, (n - q->fold_n) * sizeof *fin);
+            q->fold_n = n;
         }
-        json_t *txt = f->q->ep == PONDER_BACKEND_CHAT ? json_object_get(json_object_get(c, "delta"), "content")
-                                                      : json_object_get(c, "text");
+        json_t *txt = q->ep == PONDER_BACKEND_CHAT ? json_object_get(json_object_get(c, "delta"), "content")
+                                                   : json_object_get(c, "text");
         if (json_is_string(txt))
-            http_buf_append(&f->text[idx], json_string_value(txt), json_string_length(txt));
+            http_buf_append(&q->fold_text[idx], json_string_value(txt), json_string_length(txt));
         json_t *fr = json_object_get(c, "finish_reason");
         if (json_is_string(fr))
-            snprintf(f->finish[idx], sizeof f->finish[idx], "%s", json_string_value(fr));
+            snprintf(q->fold_finish[idx], sizeof q->fold_finish[idx], "%s", json_string_value(fr));
     }
-    if (json_object_get(j, "usage")) {
-        json_decref(f->last);
-        f->last = j;
+}
+
+void rt_end_by_length(rt_req *q)
+{
+    bool chat = q->ep == PONDER_BACKEND_CHAT;
+    json_t *ch = json_pack("{s:i,s:s}", "index", 0, "finish_reason", "length");
+    json_object_set_new(ch, chat ? "delta" : "text", chat ? json_object() : json_string(""));
+    json_t *c = json_pack("{s:s,s:[o]}", "object", chat ? "chat.completion.chunk" : "text_completion", "choices", ch);
+    rt_stamp(q, c);
+    pthread_mutex_lock(&q->mu);
+    if (q->collect) {
+        fold_chunk(q, c);
     } else {
-        json_decref(j);
+        free(q->held);
+        q->held = json_dumps(c, RT_DUMP);
     }
-    return true;
+    q->finished = true;
+    pthread_mutex_unlock(&q->mu);
+    json_decref(c);
 }
 
 void rt_finish_collected(rt_req *q, rt_outcome o)
@@ -365,41 +389,30 @@ void rt_finish_collected(rt_req *q, rt_outcome o)
         rt_finish_whole(q, o);
         return;
     }
-    pthread_mutex_lock(&q->mu);
-    rt_finish_stream(q, o);
-    pthread_mutex_unlock(&q->mu);
-    rt_fold f = { .q = q };
-    rt_sse sse;
-    rt_sse_init(&sse);
-    rt_sse_feed(&sse, q->out.data ? q->out.data : "", q->out.len, fold_event, &f);
-    rt_sse_free(&sse);
+    fix_usage(q);
     bool chat = q->ep == PONDER_BACKEND_CHAT;
     json_t *choices = json_array();
-    for (size_t i = 0; i < f.n; i++) {
-        json_t *t = json_stringn(f.text[i].data ? f.text[i].data : "", f.text[i].len);
+    for (size_t i = 0; i < q->fold_n; i++) {
+        const http_buf *tb = &q->fold_text[i];
+        json_t *t = json_stringn(tb->data ? tb->data : "", tb->len);
         json_t *ch = json_pack("{s:i}", "index", (json_int_t)i);
         if (chat)
             json_object_set_new(ch, "message", json_pack("{s:s,s:o}", "role", "assistant", "content", t));
         else
             json_object_set_new(ch, "text", t);
         json_object_set_new(ch, "logprobs", json_null());
-        json_object_set_new(ch, "finish_reason", f.finish[i][0] ? json_string(f.finish[i]) : json_null());
+        json_object_set_new(ch, "finish_reason", q->fold_finish[i][0] ? json_string(q->fold_finish[i]) : json_null());
         json_array_append_new(choices, ch);
-        free(f.text[i].data);
     }
-    free(f.text);
-    free(f.finish);
     json_t *resp = json_pack("{s:s,s:s,s:I,s:s}", "id", q->id, "object", chat ? "chat.completion" : "text_completion",
                              "created", (json_int_t)q->created, "model", q->route_name);
-    if (f.fingerprint)
-        json_object_set_new(resp, "system_fingerprint", f.fingerprint);
+    if (q->fold_fingerprint)
+        json_object_set(resp, "system_fingerprint", q->fold_fingerprint);
     json_object_set_new(resp, "choices", choices);
-    json_object_set(resp, "usage", f.last ? json_object_get(f.last, "usage") : json_null());
-    json_object_set(resp, "ponder", f.last ? json_object_get(f.last, "ponder") : json_null());
-    json_decref(f.last);
+    json_object_set(resp, "usage", q->usage ? q->usage : json_null());
+    json_object_set_new(resp, "ponder", ponder_object(q));
     free(q->final_body);
     q->final_body = json_dumps(resp, RT_DUMP);
     json_decref(resp);
     q->status = 200;
 }
-
