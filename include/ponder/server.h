@@ -1,7 +1,8 @@
 /*
  * server.h — `ponder serve`: an OpenAI-compatible HTTP API over one model.
  *
- * Endpoints: POST /v1/chat/completions, POST /v1/completions, GET /v1/models,
+ * Endpoints: POST /v1/chat/completions, POST /v1/completions, POST /v1/embeddings
+ * (sentence embeddings as ponder/embed.h makes them), GET /v1/models,
  * GET /health, GET /metrics (Prometheus text) and GET / (the embedded chat page).
  * Requests, responses, stream chunks and error objects follow OpenAI's shapes; Ponder's
  * own numbers ride in one extra "ponder" object that stock clients ignore.

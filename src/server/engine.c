@@ -377,10 +377,11 @@ void *srv_engine_main(void *arg)
     struct ponder_server *s = arg;
     pthread_mutex_lock(&s->mu);
     for (;;) {
-        while (!s->stopping && !s->inbox_head && !s->running)
+        while (!s->stopping && !s->inbox_head && !s->running && !s->embed_head)
             pthread_cond_wait(&s->engine_cv, &s->mu);
         if (s->stopping)
             break;
+        srv_engine_run_embeds(s);
         /* admit new requests; submit only copies, no callbacks run */
         while (s->inbox_head) {
             srv_job *j = s->inbox_head;
@@ -435,6 +436,7 @@ void *srv_engine_main(void *arg)
         fail_job(s, j, PONDER_ERR_INTERNAL, "the server is shutting down");
     }
     s->inbox_tail = NULL;
+    srv_engine_drop_embeds(s);
     for (srv_job *j = s->running; j; j = j->next)
         j->shutdown = true;
     cancel_jobs(s, true);

@@ -98,7 +98,7 @@ static bool handle_models(struct ponder_server *s, http_req *q, const char *id)
     return http_respond_json(q, 200, js);
 }
 
-typedef enum route_kind { R_CHAT, R_COMPLETION, R_MODELS, R_MODEL, R_HEALTH, R_METRICS, R_ASSET, R_NONE } route_kind;
+typedef enum route_kind { R_CHAT, R_COMPLETION, R_EMBEDDINGS, R_MODELS, R_MODEL, R_HEALTH, R_METRICS, R_ASSET, R_NONE } route_kind;
 
 static route_kind route_of(const char *url, const char **arg)
 {
@@ -107,6 +107,8 @@ static route_kind route_of(const char *url, const char **arg)
         return R_CHAT;
     if (strcmp(url, "/v1/completions") == 0 || strcmp(url, "/completions") == 0)
         return R_COMPLETION;
+    if (strcmp(url, "/v1/embeddings") == 0 || strcmp(url, "/embeddings") == 0)
+        return R_EMBEDDINGS;
     if (strcmp(url, "/v1/models") == 0 || strcmp(url, "/models") == 0)
         return R_MODELS;
     if (strncmp(url, "/v1/models/", 11) == 0) {
@@ -140,6 +142,12 @@ static bool on_request(http_req *q, void *cls)
         if (!http_req_authorized(q, &e))
             return http_respond_error(q, &e);
         return handle_generate(s, q, rk == R_CHAT ? SRV_EP_CHAT : SRV_EP_COMPLETION);
+    case R_EMBEDDINGS:
+        if (!http_req_is_post(q))
+            return http_respond_method_not_allowed(q, "POST");
+        if (!http_req_authorized(q, &e))
+            return http_respond_error(q, &e);
+        return srv_handle_embeddings(s, q);
     case R_MODELS:
     case R_MODEL:
         if (!get)

@@ -108,6 +108,7 @@ ponder_status ponder_server_create(const char *model_path, const ponder_server_p
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->engine_cv, NULL);
     pthread_cond_init(&s->streams_cv, NULL);
+    pthread_cond_init(&s->embed_cv, NULL);
     http_metrics_init(&s->metrics);
 
     const char *base = strrchr(model_path, '/');
@@ -225,6 +226,7 @@ void ponder_server_free(ponder_server *s)
     http_metrics_destroy(&s->metrics);
     pthread_cond_destroy(&s->engine_cv);
     pthread_cond_destroy(&s->streams_cv);
+    pthread_cond_destroy(&s->embed_cv);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }

@@ -100,6 +100,8 @@ struct ponder_server {
     pthread_mutex_t mu;
     pthread_cond_t engine_cv;
     srv_job *inbox_head, *inbox_tail;
+    struct srv_embed_job *embed_head, *embed_tail; /* embeddings waiting for the engine (embeddings.c) */
+    pthread_cond_t embed_cv;      /* an embedding job is done */
     srv_job *running;             /* in submission order */
     int32_t n_inflight;           /* accepted and not finished */
     int32_t n_streams;            /* SSE responses not yet completed (shutdown lets them end) */
@@ -158,6 +160,12 @@ char *srv_call_response(srv_call *c, http_api_error *e);
 srv_fill srv_call_stream(srv_call *c, http_buf *out, int wait_ms);
 /* Cancels the job if it still runs and drops the reference; c may be half-started. */
 void srv_call_end(srv_call *c);
+
+/* embeddings.c: POST /v1/embeddings (parsed and tokenized by the handler, run by the
+ * engine between decode steps); the engine's two calls are made with s->mu held. */
+bool srv_handle_embeddings(struct ponder_server *s, http_req *q);
+void srv_engine_run_embeds(struct ponder_server *s);  /* unlocks s->mu while decoding */
+void srv_engine_drop_embeds(struct ponder_server *s); /* shutdown: the queued ones fail */
 
 /* http.c */
 ponder_status srv_http_start(struct ponder_server *s, ponder_error *err);
