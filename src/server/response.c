@@ -5,9 +5,12 @@
  * message/delta, logprobs.content[{token, logprob, bytes, top_logprobs}], and the legacy
  * text_completion with logprobs {tokens, token_logprobs, top_logprobs, text_offset}.
  * With stream_options.include_usage every chunk carries "usage": null and one last chunk
- * has empty choices and the usage. Ponder's numbers go in one "ponder" object.
+ * has empty choices and the usage. Ponder's numbers go in one "ponder" object. Numbers
+ * are written with the fewest digits that read back exactly (ponder_json_dumps).
  */
 #include "server/server_internal.h"
+
+#include "ponder/json.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -179,7 +182,7 @@ static char *dump(json_t *o, bool sse)
 {
     if (!o)
         return NULL;
-    char *s = json_dumps(o, JSON_COMPACT);
+    char *s = ponder_json_dumps(o); /* shortest round-trip numbers: -2.345679, not -2.3456790447235107 */
     json_decref(o);
     if (!s || !sse)
         return s;

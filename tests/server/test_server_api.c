@@ -307,6 +307,31 @@ static json_t *loads(const char *s)
 
 static const srv_meta meta = { "chatcmpl-abc", 1700000000, "stories260K", "fp_test" };
 
+/* Reals have the fewest digits that read back exactly: a float logprob as that float's
+ * shortest text, a double as the double's (not jansson's 17 digits). */
+static void test_shortest_numbers(void **state)
+{
+    fixture *f = *state;
+    srv_request r;
+    http_api_error e;
+    assert_true(parse(SRV_EP_COMPLETION, "{\"prompt\":\"x\",\"logprobs\":1}", &r, &e));
+    ponder_token once = token_of(f->tok, " Once");
+    srv_logprob lp = { .chosen = { once, -2.345679f }, .top = { { once, -2.345679f } }, .n_top = 1 };
+    srv_choice ch = { " Once", 5, &lp, 1, PONDER_FINISH_LENGTH };
+    srv_stats st = { .prompt_tokens = 2, .completion_tokens = 1, .prompt_tokens_evaluated = 2, .wall_ms = 14.8,
+                     .gen_ms = 0.1 };
+    char *js = srv_build_response(&r, &meta, f->tok, &ch, &st);
+    assert_non_null(strstr(js, "\"token_logprobs\":[-2.345679]"));
+    assert_non_null(strstr(js, "\"wall_ms\":14.8,"));
+    assert_null(strstr(js, "2.34567904"));
+    json_t *o = loads(js);
+    json_t *l = json_object_get(json_array_get(json_object_get(o, "choices"), 0), "logprobs");
+    assert_true((float)json_real_value(json_array_get(json_object_get(l, "token_logprobs"), 0)) == -2.345679f);
+    json_decref(o);
+    free(js);
+    srv_request_free(&r);
+}
+
 static void test_chat_response(void **state)
 {
     fixture *f = *state;
@@ -509,6 +534,7 @@ int main(void)
         cmocka_unit_test(test_parse_rejections),
         cmocka_unit_test(test_chatml_and_vars),
         cmocka_unit_test_setup_teardown(test_chat_response, setup_tok, teardown_tok),
+        cmocka_unit_test_setup_teardown(test_shortest_numbers, setup_tok, teardown_tok),
         cmocka_unit_test_setup_teardown(test_completion_response, setup_tok, teardown_tok),
         cmocka_unit_test_setup_teardown(test_chunks, setup_tok, teardown_tok),
         cmocka_unit_test(test_metrics),
