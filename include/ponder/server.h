@@ -50,7 +50,8 @@ typedef struct ponder_server_params {
     int32_t queue_max;        /* requests waiting for a slot beyond which the server answers 429 */
     const char *api_key;      /* NULL: no authentication; else "Authorization: Bearer KEY" on every /v1 path */
     bool chatml;              /* models without tokenizer.chat_template use ChatML (documented
-                                 fallback); otherwise such a model answers chat requests with 500 */
+                                 fallback); otherwise such a model answers chat requests with a
+                                 400 naming the fixes (/v1/completions, or --chatml) */
     size_t max_body_bytes;    /* larger request bodies are answered 413 */
     const char *draft_path;   /* a draft model for speculative decoding (same vocabulary); NULL: none */
     const char *version;      /* for system_fingerprint; may be NULL */

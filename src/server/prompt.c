@@ -66,7 +66,11 @@ static bool build_one(struct ponder_server *s, const srv_request *r, int32_t ip,
         add_special = true; /* ChatML has no bos_token of its own */
         parse_special = true;
     } else {
-        return http_fail(e, HTTP_ERR_INTERNAL, NULL, "no_chat_template", "%s", s->tmpl_error);
+        /* no template in the file: the request cannot be served as asked, and the message
+         * names the fixes (a 400, the client's to act on); a template we cannot run is ours */
+        const bool absent = ponder_gguf_find_kv(ponder_model_gguf(s->model), "tokenizer.chat_template") < 0;
+        return http_fail(e, absent ? HTTP_ERR_BAD_REQUEST : HTTP_ERR_INTERNAL, absent ? "messages" : NULL,
+                         "no_chat_template", "%s", s->tmpl_error);
     }
     if (!pr && r->assistant_prefix) {
         /* continue_final_message: the generation prompt, then the answer so far verbatim,

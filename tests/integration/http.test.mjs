@@ -208,13 +208,14 @@ describe('bounded queue', () => {
 });
 
 describe('chat templates', () => {
-  test('a model without a template and without --chatml: a clear 500', async () => {
+  test('a model without a template and without --chatml: a 400 naming the fixes', async () => {
     const srv = await startServer(['-m', STORIES, '--parallel', '1']);
     try {
       const r = await postJSON(srv.base + '/chat/completions', { messages: msg('x') });
-      assert.equal(r.status, 500);
-      assert.equal(r.json.error.type, 'server_error');
-      assert.match(r.json.error.message, /no chat template.*--chatml/);
+      assert.equal(r.status, 400);
+      assert.equal(r.json.error.type, 'invalid_request_error');
+      assert.equal(r.json.error.code, 'no_chat_template');
+      assert.match(r.json.error.message, /no chat template.*\/v1\/completions.*--chatml/);
       const c = await postJSON(srv.base + '/completions', { prompt: 'x', max_tokens: 2 });
       assert.equal(c.status, 200); // completions need no template
     } finally { await srv.stop(); }
