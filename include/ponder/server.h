@@ -54,6 +54,7 @@ typedef struct ponder_server_params {
                                  400 naming the fixes (/v1/completions, or --chatml) */
     size_t max_body_bytes;    /* larger request bodies are answered 413 */
     const char *draft_path;   /* a draft model for speculative decoding (same vocabulary); NULL: none */
+    const char *alias;        /* the served model id (--alias); NULL: the file's basename without .gguf */
     const char *version;      /* for system_fingerprint; may be NULL */
     ponder_log_fn log;        /* may be NULL */
     void *log_user;
@@ -62,7 +63,7 @@ typedef struct ponder_server_params {
 ponder_server_params ponder_server_params_default(void);
 
 /* Loads the model at model_path, its tokenizer and chat template, and makes the engine.
- * The served model's id is the file's basename without ".gguf". */
+ * The served model's id is p->alias, else the file's basename without ".gguf". */
 ponder_status ponder_server_create(const char *model_path, const ponder_server_params *p, ponder_server **out,
                                    ponder_error *err);
 /* Binds and starts the HTTP and engine threads; returns once the server accepts. */

@@ -5,6 +5,9 @@
  * The signals are blocked before any thread starts, so every server thread inherits
  * the mask and the main thread alone receives them through sigwait — no handler runs
  * async-signal-unsafe code, and shutdown is an ordinary call.
+ *
+ * The clients' API key can come from a file or the environment (--api-key-file,
+ * $PONDER_API_KEY), so it need not sit in argv where `ps` shows it to every user.
  */
 #include "cli/cli.h"
 
@@ -12,6 +15,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -26,7 +30,8 @@ static void usage(void)
     printf("usage: ponder serve [-m MODEL | --config FILE] [options]\n"
            "\n"
            "Serves the model over an OpenAI-compatible HTTP API:\n"
-           "  POST /v1/chat/completions, POST /v1/completions, GET /v1/models,\n"
+           "  POST /v1/chat/completions, POST /v1/completions, POST /v1/embeddings,\n"
+           "  GET /v1/models,\n"
            "  GET /health, GET /metrics (Prometheus), GET / (a chat page).\n"
            "Requests in flight are decoded together in one batch (continuous batching).\n"
            "Prints \"listening on http://HOST:PORT\" on stderr when ready; SIGINT or SIGTERM\n"
@@ -34,7 +39,8 @@ static void usage(void)
            "\n"
            "options:\n"
            "  -m, --model MODEL   GGUF file, or a name in $PONDER_MODELS; the served model id is\n"
-           "                      the file name without .gguf\n"
+           "                      the file name without .gguf (or --alias)\n"
+           "      --alias NAME    serve the model under this id instead\n"
            "      --config FILE   serve the models of a YAML file instead (docs/config.md): each\n"
            "                      a chain of local and remote backends with fallback; --parallel,\n"
            "                      --ctx-size, --threads and --chatml are the local backends' defaults\n"
@@ -47,7 +53,10 @@ static void usage(void)
            "  -t, --threads N     threads for the forward pass (default: the number of CPUs)\n"
            "      --queue N       requests that may wait for a sequence (default: %d); beyond\n"
            "                      them the server answers 429 with Retry-After\n"
-           "      --api-key KEY   require \"Authorization: Bearer KEY\" on /v1 and /metrics\n"
+           "      --api-key KEY   require \"Authorization: Bearer KEY\" on /v1 and /metrics (the\n"
+           "                      command line is visible to other users: prefer the next two)\n"
+           "      --api-key-file FILE  the key is FILE's first line\n"
+           "                      (without either, $PONDER_API_KEY if set and not empty)\n"
            "      --chatml        models without a chat template use ChatML (otherwise chat\n"
            "                      requests to such a model fail with a clear error)\n"
            "      --draft FILE    speculative decoding with this draft model (same vocabulary;\n"
@@ -98,6 +107,38 @@ static int serve_config(const char *file, const ponder_router_params *rp, sigset
     return CLI_EXIT_OK;
 }
 
+/* The clients' key: --api-key, else --api-key-file's first line (trailing blanks and the
+ * line end dropped), else $PONDER_API_KEY; NULL when none. *owned receives what to free.
+ * Returns 0 or the exit status (message printed). */
+static int resolve_api_key(const char *cmd, const char *flag, const char *file, const char **key, char **owned)
+{
+    *owned = NULL;
+    *key = flag;
+    if (flag && file)
+        return cli_usage_error(cmd, "give the key with --api-key or --api-key-file, not both");
+    if (flag && !flag[0])
+        return cli_usage_error(cmd, "--api-key must not be empty");
+    if (file) {
+        size_t len = 0;
+        char *text = cli_read_file(file, &len);
+        if (!text)
+            return CLI_EXIT_RUNTIME;
+        text[strcspn(text, "\r\n")] = '\0';
+        len = strlen(text);
+        while (len > 0 && (text[len - 1] == ' ' || text[len - 1] == '\t'))
+            text[--len] = '\0';
+        if (len == 0) {
+            free(text);
+            return cli_usage_error(cmd, "--api-key-file %s: the first line holds no key", file);
+        }
+        *key = *owned = text;
+    } else if (!flag) {
+        const char *env = getenv("PONDER_API_KEY");
+        *key = env && env[0] ? env : NULL;
+    }
+    return 0;
+}
+
 static void log_cb(ponder_log_level level, const char *msg, void *user)
 {
     const serve_log *l = user;
@@ -107,74 +148,48 @@ static void log_cb(ponder_log_level level, const char *msg, void *user)
     fprintf(stderr, "ponder serve: %s: %s\n", names[level <= PONDER_LOG_ERROR ? level : PONDER_LOG_ERROR], msg);
 }
 
-int cmd_serve(int argc, char **argv)
-{
-    const char *cmd = "serve";
-    ponder_server_params p = ponder_server_params_default();
-    const char *model = NULL, *host = NULL, *api_key = NULL, *config = NULL, *draft = NULL;
-    int32_t port = p.port, n_parallel = p.n_parallel, n_ctx = SERVE_DEFAULT_N_CTX, n_threads = 0;
-    int32_t queue = p.queue_max;
-    bool chatml = false, verbose = false, n_ctx_given = false;
-    const cli_opt opts[] = {
-        { "-m", "--model", CLI_STRING, &model, 0, 0, NULL },
-        { "--config", NULL, CLI_STRING, &config, 0, 0, NULL },
-        { "--host", NULL, CLI_STRING, &host, 0, 0, NULL },
-        { "--port", NULL, CLI_INT, &port, 0, 65535, NULL },
-        { "-np", "--parallel", CLI_INT, &n_parallel, 1, 1024, NULL },
-        { "-c", "--ctx-size", CLI_INT, &n_ctx, 0, INT32_MAX, &n_ctx_given },
-        { "-t", "--threads", CLI_INT, &n_threads, 1, 1024, NULL },
-        { "--queue", NULL, CLI_INT, &queue, 0, 1000000, NULL },
-        { "--api-key", NULL, CLI_STRING, &api_key, 0, 0, NULL },
-        { "--chatml", NULL, CLI_FLAG, &chatml, 0, 0, NULL },
-        { "--draft", NULL, CLI_STRING, &draft, 0, 0, NULL },
-        { "-v", "--verbose", CLI_FLAG, &verbose, 0, 0, NULL },
-    };
-    int n_pos = 0;
-    cli_result pr = cli_parse(cmd, argc, argv, opts, sizeof opts / sizeof opts[0], NULL, 0, &n_pos);
-    if (pr == CLI_HELP) {
-        usage();
-        return CLI_EXIT_OK;
-    }
-    if (pr == CLI_BAD)
-        return CLI_EXIT_USAGE;
-    if (api_key && !api_key[0])
-        return cli_usage_error(cmd, "--api-key must not be empty");
-    if (config && model)
-        return cli_usage_error(cmd, "-m and --config exclude each other (a config file lists its models)");
-    if (config && draft)
-        return cli_usage_error(cmd, "--draft is for -m; with --config give a local backend draft: FILE");
-    if (config) {
-        sigset_t sigs;
-        sigemptyset(&sigs);
-        sigaddset(&sigs, SIGINT);
-        sigaddset(&sigs, SIGTERM);
-        serve_log lg = { .verbose = verbose };
-        ponder_router_params rp = ponder_router_params_default();
-        rp.host = host ? host : rp.host;
-        rp.port = port;
-        rp.api_key = api_key;
-        rp.version = PONDER_VERSION;
-        rp.log = log_cb;
-        rp.log_user = &lg;
-        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-        rp.local.n_parallel = n_parallel;
-        rp.local.n_ctx = n_ctx_given ? n_ctx : 0; /* 0: the server's default, clipped to the model */
-        rp.local.n_threads = n_threads > 0 ? n_threads : ncpu > 0 ? (int32_t)ncpu : 1;
-        rp.local.chatml = chatml;
-        rp.local.log = log_cb;
-        rp.local.log_user = &lg;
-        return serve_config(config, &rp, &sigs);
-    }
+typedef struct serve_opts {
+    const char *model, *config, *draft, *alias, *host, *api_key;
+    int32_t port, n_parallel, n_ctx, n_threads, queue;
+    bool chatml, verbose, n_ctx_given;
+} serve_opts;
 
+static int serve_router(const serve_opts *o)
+{
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    serve_log lg = { .verbose = o->verbose };
+    ponder_router_params rp = ponder_router_params_default();
+    rp.host = o->host ? o->host : rp.host;
+    rp.port = o->port;
+    rp.api_key = o->api_key;
+    rp.version = PONDER_VERSION;
+    rp.log = log_cb;
+    rp.log_user = &lg;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    rp.local.n_parallel = o->n_parallel;
+    rp.local.n_ctx = o->n_ctx_given ? o->n_ctx : 0; /* 0: the server's default, clipped to the model */
+    rp.local.n_threads = o->n_threads > 0 ? o->n_threads : ncpu > 0 ? (int32_t)ncpu : 1;
+    rp.local.chatml = o->chatml;
+    rp.local.log = log_cb;
+    rp.local.log_user = &lg;
+    return serve_config(o->config, &rp, &sigs);
+}
+
+static int serve_model(const char *cmd, const serve_opts *o)
+{
     char path[4096];
-    int rc = cli_find_model(cmd, model, path, sizeof path);
+    int rc = cli_find_model(cmd, o->model, path, sizeof path);
     if (rc)
         return rc;
 
     ponder_model *probe = NULL;
     ponder_error err;
+    int32_t n_ctx = o->n_ctx, n_threads = o->n_threads;
     /* the context default is clipped to the training context, as `ponder run` does */
-    if (!n_ctx_given || n_ctx == 0) {
+    if (!o->n_ctx_given || n_ctx == 0) {
         if (ponder_model_load(path, NULL, &probe, &err) != PONDER_OK)
             return cli_runtime_error("%s", err.msg);
         int32_t train = ponder_model_hparams(probe)->n_ctx_train;
@@ -187,18 +202,20 @@ int cmd_serve(int argc, char **argv)
         n_threads = ncpu > 0 ? (int32_t)ncpu : 1;
     }
 
-    serve_log lg = { .verbose = verbose };
-    p.host = host ? host : p.host;
-    p.port = port;
-    p.n_parallel = n_parallel;
+    serve_log lg = { .verbose = o->verbose };
+    ponder_server_params p = ponder_server_params_default();
+    p.host = o->host ? o->host : p.host;
+    p.port = o->port;
+    p.n_parallel = o->n_parallel;
     p.n_ctx = n_ctx;
     p.n_threads = n_threads;
-    p.queue_max = queue;
-    p.api_key = api_key;
-    p.chatml = chatml;
+    p.queue_max = o->queue;
+    p.api_key = o->api_key;
+    p.chatml = o->chatml;
+    p.alias = o->alias;
     char draft_path[4096];
-    if (draft) {
-        if ((rc = cli_find_model(cmd, draft, draft_path, sizeof draft_path)))
+    if (o->draft) {
+        if ((rc = cli_find_model(cmd, o->draft, draft_path, sizeof draft_path)))
             return rc;
         p.draft_path = draft_path;
     }
@@ -222,7 +239,7 @@ int cmd_serve(int argc, char **argv)
     const char *h = p.host;
     bool v6 = strchr(h, ':') != NULL;
     fprintf(stderr, "ponder serve: model '%s', %d slots of %d tokens, %d threads\n", ponder_server_model_id(s),
-            (int)n_parallel, (int)n_ctx, (int)n_threads);
+            (int)o->n_parallel, (int)n_ctx, (int)n_threads);
     fprintf(stderr, "listening on http://%s%s%s:%d\n", v6 ? "[" : "", h, v6 ? "]" : "", ponder_server_port(s));
     fflush(stderr);
 
@@ -231,4 +248,50 @@ int cmd_serve(int argc, char **argv)
     fprintf(stderr, "ponder serve: %s, shutting down\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
     ponder_server_free(s);
     return CLI_EXIT_OK;
+}
+
+int cmd_serve(int argc, char **argv)
+{
+    const char *cmd = "serve";
+    const ponder_server_params d = ponder_server_params_default();
+    serve_opts o = { .port = d.port, .n_parallel = d.n_parallel, .n_ctx = SERVE_DEFAULT_N_CTX, .queue = d.queue_max };
+    const char *api_key_file = NULL;
+    const cli_opt opts[] = {
+        { "-m", "--model", CLI_STRING, &o.model, 0, 0, NULL },
+        { "--config", NULL, CLI_STRING, &o.config, 0, 0, NULL },
+        { "--alias", NULL, CLI_STRING, &o.alias, 0, 0, NULL },
+        { "--host", NULL, CLI_STRING, &o.host, 0, 0, NULL },
+        { "--port", NULL, CLI_INT, &o.port, 0, 65535, NULL },
+        { "-np", "--parallel", CLI_INT, &o.n_parallel, 1, 1024, NULL },
+        { "-c", "--ctx-size", CLI_INT, &o.n_ctx, 0, INT32_MAX, &o.n_ctx_given },
+        { "-t", "--threads", CLI_INT, &o.n_threads, 1, 1024, NULL },
+        { "--queue", NULL, CLI_INT, &o.queue, 0, 1000000, NULL },
+        { "--api-key", NULL, CLI_STRING, &o.api_key, 0, 0, NULL },
+        { "--api-key-file", NULL, CLI_STRING, &api_key_file, 0, 0, NULL },
+        { "--chatml", NULL, CLI_FLAG, &o.chatml, 0, 0, NULL },
+        { "--draft", NULL, CLI_STRING, &o.draft, 0, 0, NULL },
+        { "-v", "--verbose", CLI_FLAG, &o.verbose, 0, 0, NULL },
+    };
+    int n_pos = 0;
+    cli_result pr = cli_parse(cmd, argc, argv, opts, sizeof opts / sizeof opts[0], NULL, 0, &n_pos);
+    if (pr == CLI_HELP) {
+        usage();
+        return CLI_EXIT_OK;
+    }
+    if (pr == CLI_BAD)
+        return CLI_EXIT_USAGE;
+    if (o.alias && (!o.alias[0] || strlen(o.alias) > 255))
+        return cli_usage_error(cmd, "--alias must be 1 to 255 bytes long");
+    if (o.config && o.alias)
+        return cli_usage_error(cmd, "--alias is for -m; a config file names its models");
+    if (o.config && o.model)
+        return cli_usage_error(cmd, "-m and --config exclude each other (a config file lists its models)");
+    if (o.config && o.draft)
+        return cli_usage_error(cmd, "--draft is for -m; with --config give a local backend draft: FILE");
+    char *key_owned = NULL;
+    int rc = resolve_api_key(cmd, o.api_key, api_key_file, &o.api_key, &key_owned);
+    if (rc == 0)
+        rc = o.config ? serve_router(&o) : serve_model(cmd, &o);
+    free(key_owned);
+    return rc;
 }

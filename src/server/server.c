@@ -111,11 +111,17 @@ ponder_status ponder_server_create(const char *model_path, const ponder_server_p
     pthread_cond_init(&s->embed_cv, NULL);
     http_metrics_init(&s->metrics);
 
+    if (p->alias && (!p->alias[0] || strlen(p->alias) >= sizeof s->model_id)) {
+        ponder_server_free(s);
+        return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "the model alias must be 1 to %d bytes long",
+                                (int)sizeof s->model_id - 1);
+    }
+    s->p.alias = NULL; /* the caller's string: copied into model_id */
     const char *base = strrchr(model_path, '/');
     base = base ? base + 1 : model_path;
-    snprintf(s->model_id, sizeof s->model_id, "%s", base);
+    snprintf(s->model_id, sizeof s->model_id, "%s", p->alias ? p->alias : base);
     size_t n = strlen(s->model_id);
-    if (n > 5 && strcmp(s->model_id + n - 5, ".gguf") == 0)
+    if (!p->alias && n > 5 && strcmp(s->model_id + n - 5, ".gguf") == 0)
         s->model_id[n - 5] = '\0';
 
     ponder_model_params mp = ponder_model_params_default();
