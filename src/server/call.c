@@ -89,6 +89,27 @@ static void stream_event(srv_call *c, http_buf *out, const srv_event *e, const s
     }
 }
 
+/* echo: the prompt's text of a completions choice (choices are prompt-major), appended to
+ * out — the text as sent, or token ids detokenized as that text (a leading BOS, which a text
+ * prompt gets from the tokenizer, left out so the SPM space prefix goes too). */
+static void append_echo(const srv_call *c, int32_t choice, http_buf *out)
+{
+    const srv_request *r = &c->job->req;
+    const srv_prompt *p = &r->prompts[r->n_prompts > 1 ? choice / r->n : 0];
+    if (p->text) {
+        http_buf_append(out, p->text, p->len);
+        return;
+    }
+    char *text = NULL;
+    ponder_error err;
+    const bool bos = p->n_ids > 0 && p->ids[0] == ponder_tokenizer_bos(c->s->tok);
+    if (ponder_tokenizer_decode(c->s->tok, p->ids + bos, (size_t)p->n_ids - bos, false, true, &text, &err) != PONDER_OK)
+        out->oom = true; /* the ids were checked against the vocabulary: only memory fails */
+    else
+        http_buf_append(out, text, strlen(text));
+    free(text);
+}
+
 static void stream_tail(srv_call *c, http_buf *out)
 {
     srv_job *j = c->job;
@@ -207,6 +228,8 @@ char *srv_call_response(srv_call *c, http_api_error *e)
     for (int32_t i = 0; !oom && i < n; i++)
         if (j->req.logprobs && !(ch[i].lp = malloc((j->n_ev ? j->n_ev : 1) * sizeof *ch[i].lp)))
             oom = true;
+    for (int32_t i = 0; !oom && j->req.echo && i < n; i++)
+        append_echo(c, i, &texts[i]);
     for (size_t k = 0; !oom && k < j->n_ev; k++) {
         const srv_event *e = &j->ev[k];
         if (e->choice < 0 || e->choice >= n)
@@ -259,6 +282,20 @@ srv_fill srv_call_stream(srv_call *c, http_buf *out, int wait_ms)
                     http_buf_append(out, chunk, strlen(chunk));
                     free(chunk);
                 }
+            }
+            return SRV_FILL_MORE;
+        }
+        if (j->req.echo) { /* one chunk per choice with its prompt, before any answer text */
+            for (int32_t i = 0; i < srv_request_n_choices(&j->req); i++) {
+                http_buf text = { 0 };
+                append_echo(c, i, &text);
+                srv_delta d = { .choice = i, .text = text.data ? text.data : "", .text_len = text.len };
+                char *chunk = text.oom || !text.len ? NULL : srv_build_chunk(&j->req, &c->meta, s->tok, &d, NULL);
+                if (chunk) {
+                    http_buf_append(out, chunk, strlen(chunk));
+                    free(chunk);
+                }
+                free(text.data);
             }
             return SRV_FILL_MORE;
         }

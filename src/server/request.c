@@ -427,6 +427,16 @@ bool srv_request_parse(srv_endpoint kind, const char *body, size_t len, srv_requ
         goto done;
     if (!get_bool(root, "stream", &r->stream, e))
         goto done;
+    if (kind == SRV_EP_COMPLETION) { /* chat has no echo: ignored there, as other unknown fields */
+        if (!get_bool(root, "echo", &r->echo, e))
+            goto done;
+        if (r->echo && r->logprobs) {
+            http_fail(e, HTTP_ERR_BAD_REQUEST, "echo", "invalid_value",
+                      "'echo' with 'logprobs' is not supported: the prompt's log-probabilities are not computed. "
+                      "Drop one of the two.");
+            goto done;
+        }
+    }
     json_t *so = field(root, "stream_options");
     if (so) {
         if (!json_is_object(so)) {

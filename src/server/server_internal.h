@@ -51,6 +51,7 @@ typedef struct srv_request {
     int32_t n_stop;
     int32_t n;                 /* choices per prompt */
     bool stream, include_usage;
+    bool echo;                 /* completion: the answer starts with its prompt's text */
     bool logprobs;             /* chat: logprobs: true; completion: logprobs given (0..5) */
     int32_t top_logprobs;      /* alternatives per token */
     bool temp_given;           /* "temperature" given (a strategy's default is not the API's 1) */
