@@ -20,7 +20,9 @@
 #include "ponder/json.h"
 
 #define SRV_EMBED_MAX_INPUTS 2048  /* OpenAI's limit per request */
-#define SRV_EMBED_MIN_CELLS 4096   /* KV cells an embedding context may take (or -c, if larger) */
+/* KV cells an embedding context may take: one sequence's context (-c), at least this many,
+ * so a request of many inputs runs in batches rather than doubling the server's memory */
+#define SRV_EMBED_MIN_CELLS 512
 
 typedef struct srv_embed_job {
     ponder_embed_input *in;        /* token ids owned */
