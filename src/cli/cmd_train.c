@@ -130,6 +130,123 @@ static double eval_loss(ponder_trainer *t, const ponder_train_data *d, int32_t n
     return n ? sum / (double)n : NAN;
 }
 
+/* The model, the data and the peak the MFU is measured against, before the first step. */
+static void print_start(const train_opts *o, const ponder_trainer *t, const ponder_train_data *train,
+                        const ponder_train_data *held, double peak)
+{
+    const ponder_train_shape *s = &ponder_trainer_params(t)->shape;
+    if (o->json) {
+        json_t *j = json_pack("{s:s,s:I,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:I,s:I,s:I,s:f,s:i,s:I}", "event", "start",
+                              "n_params", (json_int_t)ponder_trainer_n_params(t), "n_vocab", s->n_vocab, "dim",
+                              s->n_embd, "layers", s->n_layer, "heads", s->n_head, "kv_heads", s->n_head_kv, "ff",
+                              s->n_ff, "ctx", s->n_ctx, "train_seqs", (json_int_t)ponder_train_data_n_seqs(train),
+                              "train_tokens", (json_int_t)ponder_train_data_n_tokens(train), "skipped",
+                              (json_int_t)ponder_train_data_n_skipped(train), "peak_flops", peak, "threads",
+                              o->threads, "step", (json_int_t)ponder_trainer_step_count(t));
+        char *line = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        printf("%s\n", line);
+        free(line);
+        json_decref(j);
+    } else {
+        printf("model: %lld parameters (dim %d, layers %d, heads %d/%d kv, ff %d, ctx %d, vocab %d)\n",
+               (long long)ponder_trainer_n_params(t), s->n_embd, s->n_layer, s->n_head, s->n_head_kv, s->n_ff,
+               s->n_ctx, s->n_vocab);
+        printf("data: %lld sequences, %lld tokens (%lld skipped as longer than ctx)%s\n",
+               (long long)ponder_train_data_n_seqs(train), (long long)ponder_train_data_n_tokens(train),
+               (long long)ponder_train_data_n_skipped(train), held ? "" : "; no --eval-data");
+        printf("peak: %.2f GFLOP/s (measured 1-core FMA peak x %d threads)\n", peak / 1e9, o->threads);
+    }
+    fflush(stdout);
+}
+
+/* The steps from the trainer's count up to --steps: a log line every --log-every, the
+ * held-out loss every --eval-every, a checkpoint every --save-every and at the end.
+ * Returns 0 or the exit status (printed). */
+static int train_loop(const train_opts *o, ponder_trainer *t, const ponder_train_data *train,
+                      const ponder_train_data *held, const ponder_gguf *vocab, ponder_train_seq *batch, double peak,
+                      uint64_t data_seed)
+{
+    ponder_error err;
+    double t_log = now_s(), flops_log = 0;
+    int64_t tokens_log = 0;
+    double loss_log = 0;
+    int64_t targets_log = 0;
+    while (ponder_trainer_step_count(t) < o->steps) {
+        const int64_t step = ponder_trainer_step_count(t);
+        for (int a = 0; a < o->accum; a++) {
+            for (int i = 0; i < o->batch; i++) {
+                batch[i] = ponder_train_data_seq(train, ponder_train_data_pick(train, data_seed, step,
+                                                                               (int64_t)a * o->batch + i));
+                tokens_log += batch[i].n;
+                flops_log += ponder_trainer_flops_per_token(t, batch[i].n / 2) * batch[i].n;
+            }
+            double l = 0;
+            int64_t c = 0;
+            if (ponder_trainer_accumulate(t, batch, o->batch, &l, &c, &err) != PONDER_OK) {
+                cli_runtime_error("%s", err.msg);
+                return CLI_EXIT_RUNTIME;
+            }
+            loss_log += l;
+            targets_log += c;
+        }
+        const float lr = ponder_trainer_lr(t);
+        float gnorm = 0;
+        if (ponder_trainer_step(t, &gnorm, &err) != PONDER_OK) {
+            cli_runtime_error("step %lld: %s", (long long)step, err.msg);
+            return CLI_EXIT_RUNTIME;
+        }
+        const int64_t done_steps = step + 1;
+        const bool last = done_steps >= o->steps;
+        if (done_steps % o->log_every == 0 || last) {
+            const double dt = now_s() - t_log;
+            const double tps = tokens_log / (dt > 0 ? dt : 1e-9), mfu = flops_log / (dt > 0 ? dt : 1e-9) / peak;
+            const double loss = targets_log ? loss_log / (double)targets_log : NAN;
+            if (o->json)
+                printf("{\"event\":\"step\",\"step\":%lld,\"loss\":%.5f,\"lr\":%.6g,\"grad_norm\":%.4f,"
+                       "\"tokens_per_s\":%.1f,\"mfu\":%.5f}\n",
+                       (long long)done_steps, loss, (double)lr, (double)gnorm, tps, mfu);
+            else
+                printf("step %6lld/%d | loss %.4f | lr %.2e | gnorm %.3f | %.0f tok/s | MFU %.1f%%\n",
+                       (long long)done_steps, o->steps, loss, (double)lr, (double)gnorm, tps, 100.0 * mfu);
+            fflush(stdout);
+            t_log = now_s(), flops_log = 0, tokens_log = 0, loss_log = 0, targets_log = 0;
+        }
+        if (held && (done_steps % o->eval_every == 0 || last)) {
+            const double el = eval_loss(t, held, o->eval_seqs);
+            if (o->json)
+                printf("{\"event\":\"eval\",\"step\":%lld,\"eval_loss\":%.5f}\n", (long long)done_steps, el);
+            else
+                printf("eval  %6lld | held-out loss %.4f (%d sequences)\n", (long long)done_steps, el,
+                       (int)(ponder_train_data_n_seqs(held) < o->eval_seqs ? ponder_train_data_n_seqs(held)
+                                                                            : o->eval_seqs));
+            fflush(stdout);
+            t_log = now_s(); /* evaluation time is not training time */
+        }
+        if ((o->save_every > 0 && done_steps % o->save_every == 0) || last) {
+            if (ponder_trainer_save(t, o->out, vocab, true, &err) != PONDER_OK) {
+                cli_runtime_error("%s", err.msg);
+                return CLI_EXIT_RUNTIME;
+            }
+            if (!o->json)
+                printf("saved %s (step %lld)\n", o->out, (long long)done_steps);
+            fflush(stdout);
+            t_log = now_s();
+        }
+    }
+    return CLI_EXIT_OK;
+}
+
+static int check_flags(const train_opts *o, bool byte_vocab)
+{
+    if (o->vocab && !byte_vocab)
+        return cli_usage_error("train", "--vocab takes only 'bytes'");
+    if (byte_vocab && o->vocab_from)
+        return cli_usage_error("train", "give --vocab bytes or --vocab-from GGUF, not both");
+    if (!o->data || !o->out)
+        return cli_usage_error("train", "--data and --out are required");
+    return 0;
+}
+
 int cmd_train(int argc, char **argv)
 {
     train_opts o = {.dim = 64, .layers = 2, .heads = 4, .kv_heads = 2, .ff = 172, .ctx = 256, .steps = 1000,
@@ -193,13 +310,10 @@ int cmd_train(int argc, char **argv)
         cli_parse("train", argc, argv, opts, n_opts, NULL, 0, NULL);
     }
     const bool byte_vocab = o.vocab && strcmp(o.vocab, "bytes") == 0;
-    if (!o.data || !o.out || (o.vocab && !byte_vocab) || (byte_vocab && o.vocab_from)) {
+    int rc = check_flags(&o, byte_vocab);
+    if (rc != 0) {
         free(cbuf);
-        if (o.vocab && !byte_vocab)
-            return cli_usage_error("train", "--vocab takes only 'bytes'");
-        if (byte_vocab && o.vocab_from)
-            return cli_usage_error("train", "give --vocab bytes or --vocab-from GGUF, not both");
-        return cli_usage_error("train", "--data and --out are required");
+        return rc;
     }
     if (!o.lr_min_given)
         o.lr_min = o.lr / 10.0f;
@@ -208,7 +322,6 @@ int cmd_train(int argc, char **argv)
 
     /* the vocabulary: bytes, a file, or (resuming) the checkpoint's own */
     char vocab_path[4096] = "";
-    int rc = 0;
     if (!byte_vocab && !o.vocab_from && o.resume)
         rc = snprintf(vocab_path, sizeof vocab_path, "%s", o.resume) >= (int)sizeof vocab_path
                  ? cli_usage_error("train", "--resume path too long")
@@ -266,95 +379,10 @@ int cmd_train(int argc, char **argv)
 
     const double peak = ponder_train_peak_flops_1core() * o.threads;
     const uint64_t data_seed = ponder_trainer_params(t)->seed ^ 0x5eed5eed5eed5eedull;
-    if (o.json) {
-        json_t *j = json_pack("{s:s,s:I,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:I,s:I,s:I,s:f,s:i,s:I}", "event", "start",
-                              "n_params", (json_int_t)ponder_trainer_n_params(t), "n_vocab", s->n_vocab, "dim",
-                              s->n_embd, "layers", s->n_layer, "heads", s->n_head, "kv_heads", s->n_head_kv, "ff",
-                              s->n_ff, "ctx", s->n_ctx, "train_seqs", (json_int_t)ponder_train_data_n_seqs(train),
-                              "train_tokens", (json_int_t)ponder_train_data_n_tokens(train), "skipped",
-                              (json_int_t)ponder_train_data_n_skipped(train), "peak_flops", peak, "threads",
-                              o.threads, "step", (json_int_t)ponder_trainer_step_count(t));
-        char *line = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        printf("%s\n", line);
-        free(line);
-        json_decref(j);
-    } else {
-        printf("model: %lld parameters (dim %d, layers %d, heads %d/%d kv, ff %d, ctx %d, vocab %d)\n",
-               (long long)ponder_trainer_n_params(t), s->n_embd, s->n_layer, s->n_head, s->n_head_kv, s->n_ff,
-               s->n_ctx, s->n_vocab);
-        printf("data: %lld sequences, %lld tokens (%lld skipped as longer than ctx)%s\n",
-               (long long)ponder_train_data_n_seqs(train), (long long)ponder_train_data_n_tokens(train),
-               (long long)ponder_train_data_n_skipped(train), held ? "" : "; no --eval-data");
-        printf("peak: %.2f GFLOP/s (measured 1-core FMA peak x %d threads)\n", peak / 1e9, o.threads);
-    }
-    fflush(stdout);
-
-    double t_log = now_s(), flops_log = 0;
-    int64_t tokens_log = 0;
-    double loss_log = 0;
-    int64_t targets_log = 0;
-    while (ponder_trainer_step_count(t) < o.steps) {
-        const int64_t step = ponder_trainer_step_count(t);
-        for (int a = 0; a < o.accum; a++) {
-            for (int i = 0; i < o.batch; i++) {
-                batch[i] = ponder_train_data_seq(train, ponder_train_data_pick(train, data_seed, step,
-                                                                               (int64_t)a * o.batch + i));
-                tokens_log += batch[i].n;
-                flops_log += ponder_trainer_flops_per_token(t, batch[i].n / 2) * batch[i].n;
-            }
-            double l = 0;
-            int64_t c = 0;
-            if (ponder_trainer_accumulate(t, batch, o.batch, &l, &c, &err) != PONDER_OK) {
-                cli_runtime_error("%s", err.msg);
-                goto done;
-            }
-            loss_log += l;
-            targets_log += c;
-        }
-        const float lr = ponder_trainer_lr(t);
-        float gnorm = 0;
-        if (ponder_trainer_step(t, &gnorm, &err) != PONDER_OK) {
-            cli_runtime_error("step %lld: %s", (long long)step, err.msg);
-            goto done;
-        }
-        const int64_t done_steps = step + 1;
-        const bool last = done_steps >= o.steps;
-        if (done_steps % o.log_every == 0 || last) {
-            const double dt = now_s() - t_log;
-            const double tps = tokens_log / (dt > 0 ? dt : 1e-9), mfu = flops_log / (dt > 0 ? dt : 1e-9) / peak;
-            const double loss = targets_log ? loss_log / (double)targets_log : NAN;
-            if (o.json)
-                printf("{\"event\":\"step\",\"step\":%lld,\"loss\":%.5f,\"lr\":%.6g,\"grad_norm\":%.4f,"
-                       "\"tokens_per_s\":%.1f,\"mfu\":%.5f}\n",
-                       (long long)done_steps, loss, (double)lr, (double)gnorm, tps, mfu);
-            else
-                printf("step %6lld/%d | loss %.4f | lr %.2e | gnorm %.3f | %.0f tok/s | MFU %.1f%%\n",
-                       (long long)done_steps, o.steps, loss, (double)lr, (double)gnorm, tps, 100.0 * mfu);
-            fflush(stdout);
-            t_log = now_s(), flops_log = 0, tokens_log = 0, loss_log = 0, targets_log = 0;
-        }
-        if (held && (done_steps % o.eval_every == 0 || last)) {
-            const double el = eval_loss(t, held, o.eval_seqs);
-            if (o.json)
-                printf("{\"event\":\"eval\",\"step\":%lld,\"eval_loss\":%.5f}\n", (long long)done_steps, el);
-            else
-                printf("eval  %6lld | held-out loss %.4f (%d sequences)\n", (long long)done_steps, el,
-                       (int)(ponder_train_data_n_seqs(held) < o.eval_seqs ? ponder_train_data_n_seqs(held)
-                                                                            : o.eval_seqs));
-            fflush(stdout);
-            t_log = now_s(); /* evaluation time is not training time */
-        }
-        if ((o.save_every > 0 && done_steps % o.save_every == 0) || last) {
-            if (ponder_trainer_save(t, o.out, vocab, true, &err) != PONDER_OK) {
-                cli_runtime_error("%s", err.msg);
-                goto done;
-            }
-            if (!o.json)
-                printf("saved %s (step %lld)\n", o.out, (long long)done_steps);
-            fflush(stdout);
-            t_log = now_s();
-        }
-    }
+    print_start(&o, t, train, held, peak);
+    rc = train_loop(&o, t, train, held, vocab, batch, peak, data_seed);
+    if (rc != 0)
+        goto done;
     rc = CLI_EXIT_OK;
 done:
     free(batch);
