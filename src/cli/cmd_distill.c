@@ -211,6 +211,229 @@ static int write_file(const char *path, const char *buf, size_t len)
     return CLI_EXIT_OK;
 }
 
+/* What a run counted, for the report. */
+typedef struct distill_stats {
+    const char *teacher_path, *student_path, *strategy;
+    int32_t nq, n_gold, vote_correct;
+    int64_t n_samples, n_answered, n_kept, n_kept_correct, q_kept, q_voted;
+    double agree_sum, teach_flops, teach_ms, train_ms, loss, first_loss;
+    const ponder_train_data *data;
+    distill_score before, after;
+    bool regressed;
+} distill_stats;
+
+/* 2. the teacher answers every question; its vote picks the chains into set. */
+static int teach(const distill_opts *o, ponder_gen *tgen, const ponder_tokenizer *ttok, ponder_strategy strat,
+                 const ponder_distill_questions *qs, ponder_distill_set *set, bool show, distill_stats *r)
+{
+    ponder_error err = { 0 };
+    const ponder_distill_select_params sp = { .min_agreement = o->min_agreement, .unique = o->unique };
+    ponder_think_params thp = ponder_distill_teacher_params(strat, o->temp, o->n_predict, o->seed);
+    const double t_teach = ponder_now_ms();
+    const int32_t nq = ponder_distill_questions_count(qs);
+    r->nq = nq;
+    for (int32_t i = 0; i < nq; i++) {
+        ponder_distill_answer a;
+        const char *gold = ponder_distill_questions_gold(qs, i);
+        thp.sampling.seed = o->seed + (uint64_t)i * PONDER_THINK_MAX_SAMPLES;
+        if (ponder_distill_teach(tgen, ttok, &thp, &sp, ponder_distill_questions_text(qs, i), gold, set, &a, &err) !=
+            PONDER_OK) {
+            progress_end(show);
+            return cli_runtime_error("question %d: %s", (int)i, err.msg);
+        }
+        r->n_samples += a.n_samples, r->n_answered += a.n_answered, r->n_kept += a.n_kept;
+        r->n_kept_correct += a.n_kept_correct;
+        r->q_kept += a.n_kept > 0;
+        r->q_voted += a.answer[0] != '\0';
+        r->agree_sum += a.agreement;
+        r->teach_flops += (double)a.flops;
+        if (gold) {
+            r->n_gold++;
+            r->vote_correct += a.answer[0] && ponder_answer_equal(PONDER_ANSWER_NUMBER, a.answer, gold);
+        }
+        progress_line(show, "teacher: %d/%d questions  %lld chains kept  agreement %.3f", (int)(i + 1), (int)nq,
+                      (long long)r->n_kept, r->agree_sum / (i + 1));
+    }
+    progress_end(show);
+    r->teach_ms = ponder_now_ms() - t_teach;
+    return 0;
+}
+
+/* 3. fine-tune the student on the kept chains. */
+static int fine_tune(const distill_opts *o, ponder_trainer *tr, const ponder_train_data *data, bool show,
+                     distill_stats *r)
+{
+    ponder_error err = { 0 };
+    const uint64_t data_seed = o->seed ^ 0x5eed5eed5eed5eedull;
+    const double t_train = ponder_now_ms();
+    r->loss = 0;
+    r->first_loss = NAN;
+    for (int32_t s = 0; s < o->steps; s++) {
+        if (ponder_distill_train_step(tr, data, data_seed, o->batch, o->accum, &r->loss, &err) != PONDER_OK) {
+            progress_end(show);
+            return cli_runtime_error("step %d: %s", (int)s, err.msg);
+        }
+        if (s == 0)
+            r->first_loss = r->loss;
+        progress_line(show, "fine-tune: step %d/%d  loss %.4f", (int)(s + 1), (int)o->steps, r->loss);
+    }
+    progress_end(show);
+    r->train_ms = ponder_now_ms() - t_train;
+    return 0;
+}
+
+/* --json's one object. */
+static int report_json(const distill_opts *o, const distill_stats *r)
+{
+    const distill_score before = r->before, after = r->after;
+    const double mean_agree = r->nq ? r->agree_sum / r->nq : 0.0;
+    json_t *j = json_object();
+    json_object_set_new(j, "teacher", json_string(r->teacher_path));
+    json_object_set_new(j, "student", json_string(r->student_path));
+    json_object_set_new(j, "out", json_string(o->out));
+    json_object_set_new(j, "strategy", json_string(r->strategy));
+    json_object_set_new(j, "temp", json_real(round((double)o->temp * 1e6) / 1e6)); /* as typed, not the float */
+    json_object_set_new(j, "min_agreement", json_real(round((double)o->min_agreement * 1e6) / 1e6));
+    json_object_set_new(j, "questions", json_integer(r->nq));
+    json_object_set_new(j, "samples", json_integer((json_int_t)r->n_samples));
+    json_object_set_new(j, "answered", json_integer((json_int_t)r->n_answered));
+    json_object_set_new(j, "kept", json_integer((json_int_t)r->n_kept));
+    json_object_set_new(j, "questions_voted", json_integer((json_int_t)r->q_voted));
+    json_object_set_new(j, "questions_kept", json_integer((json_int_t)r->q_kept));
+    json_object_set_new(j, "mean_agreement", json_real(mean_agree));
+    json_object_set_new(j, "labeled", json_integer(r->n_gold));
+    json_object_set_new(j, "teacher_vote_accuracy", r->n_gold ? json_real((double)r->vote_correct / r->n_gold) : json_null());
+    json_object_set_new(j, "kept_accuracy", r->n_gold && r->n_kept ? json_real((double)r->n_kept_correct / (double)r->n_kept)
+                                                             : json_null());
+    json_object_set_new(j, "teacher_flops", json_real(r->teach_flops));
+    json_object_set_new(j, "teacher_ms", json_real(r->teach_ms));
+    json_object_set_new(j, "train", json_pack("{s:i, s:i, s:i, s:I, s:I, s:I, s:f, s:f, s:f}", "steps", (int)o->steps,
+                                              "batch", (int)o->batch, "accum", (int)o->accum, "sequences",
+                                              (json_int_t)ponder_train_data_n_seqs(r->data), "tokens",
+                                              (json_int_t)ponder_train_data_n_tokens(r->data), "skipped",
+                                              (json_int_t)ponder_train_data_n_skipped(r->data), "first_loss",
+                                              isfinite(r->first_loss) ? r->first_loss : 0.0, "final_loss", r->loss, "ms",
+                                              r->train_ms));
+    json_t *ev = json_object(), *groups = json_object();
+    json_object_set_new(ev, "n", json_integer(before.n));
+    json_object_set_new(ev, "before", score_json(&before));
+    json_object_set_new(ev, "after", score_json(&after));
+    for (int g = 0; g < DISTILL_MAX_GROUPS; g++) {
+        if (!before.g_n[g])
+            continue;
+        char key[16];
+        snprintf(key, sizeof key, "%d", g);
+        json_object_set_new(groups, key, json_pack("{s:i, s:i, s:i}", "n", (int)before.g_n[g], "before",
+                                                   (int)before.g_correct[g], "after", (int)after.g_correct[g]));
+    }
+    json_object_set_new(ev, "by_difficulty", groups);
+    json_object_set_new(ev, "regressed", json_boolean(r->regressed));
+    json_object_set_new(j, "eval", ev);
+    /* 9 digits: 0.7, not the float 0.699999988 */
+    char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
+    json_decref(j);
+    if (!s)
+        return cli_runtime_error("out of memory");
+    puts(s);
+    free(s);
+    return 0;
+}
+
+/* The plain-text report. */
+static void report_text(const distill_opts *o, const distill_stats *r)
+{
+    const distill_score before = r->before, after = r->after;
+    const double mean_agree = r->nq ? r->agree_sum / r->nq : 0.0;
+    double blo, bhi, alo, ahi;
+    ponder_wilson_interval(before.correct, before.n, DISTILL_Z95, &blo, &bhi);
+    ponder_wilson_interval(after.correct, after.n, DISTILL_Z95, &alo, &ahi);
+    printf("teacher    %s, %s at T %.2f: %d questions, %lld chains, %lld with an answer\n", r->teacher_path, r->strategy,
+           (double)o->temp, (int)r->nq, (long long)r->n_samples, (long long)r->n_answered);
+    printf("kept       %lld chains from %lld questions (vote agrees with the chain; min agreement %.2f%s); "
+           "mean agreement %.3f\n",
+           (long long)r->n_kept, (long long)r->q_kept, (double)o->min_agreement, o->unique ? ", unique" : "", mean_agree);
+    if (r->n_gold)
+        printf("labels     (report only) teacher vote right on %d/%d, kept chains right %lld/%lld\n", (int)r->vote_correct,
+               (int)r->n_gold, (long long)r->n_kept_correct, (long long)r->n_kept);
+    printf("fine-tune  %d steps x %d x %d sequences on %lld pairs (%lld skipped): loss %.4f -> %.4f; %s written\n",
+           (int)o->steps, (int)o->batch, (int)o->accum, (long long)ponder_train_data_n_seqs(r->data),
+           (long long)ponder_train_data_n_skipped(r->data), isfinite(r->first_loss) ? r->first_loss : 0.0, r->loss, o->out);
+    printf("student    held-out greedy accuracy %d/%d = %.4f [%.4f, %.4f] -> %d/%d = %.4f [%.4f, %.4f]\n",
+           (int)before.correct, (int)before.n, before.n ? (double)before.correct / before.n : 0.0, blo, bhi,
+           (int)after.correct, (int)after.n, after.n ? (double)after.correct / after.n : 0.0, alo, ahi);
+    for (int g = 0; g < DISTILL_MAX_GROUPS; g++)
+        if (before.g_n[g])
+            printf("  difficulty %d: %d/%d -> %d/%d\n", g, (int)before.g_correct[g], (int)before.g_n[g],
+                   (int)after.g_correct[g], (int)after.g_n[g]);
+    printf("time       teacher %.1f s, fine-tune %.1f s, evaluation %.1f s\n", r->teach_ms / 1e3, r->train_ms / 1e3,
+           (before.ms + after.ms) / 1e3);
+}
+
+/* Everything a run holds; distill_open fills it, distill_close frees it. */
+typedef struct distill_run {
+    ponder_model *teacher;
+    ponder_tokenizer *ttok, *stok;
+    ponder_gguf *sgguf;
+    ponder_gen *tgen;
+    ponder_pool *pool;
+    ponder_distill_questions *qs;
+    ponder_eval_items *held;
+    ponder_distill_set *set;
+    ponder_trainer *tr;
+    ponder_train_data *data;
+    char *jsonl;
+    size_t jsonl_len;
+} distill_run;
+
+/* Loads the teacher, the student, the data and the trainer: everything that can be
+ * refused is checked before the first model runs. 0 or the exit status (printed). */
+static int distill_open(const distill_opts *o, const char *teacher_path, const char *student_path, distill_run *d)
+{
+    ponder_error err = { 0 };
+    if (ponder_model_load(teacher_path, NULL, &d->teacher, &err) != PONDER_OK ||
+        ponder_tokenizer_create(ponder_model_gguf(d->teacher), &d->ttok, &err) != PONDER_OK)
+        return cli_runtime_error("%s: %s", teacher_path, err.msg);
+    if (ponder_gguf_open(student_path, &d->sgguf, &err) != PONDER_OK ||
+        ponder_tokenizer_create(d->sgguf, &d->stok, &err) != PONDER_OK)
+        return cli_runtime_error("%s: %s", student_path, err.msg);
+    if (ponder_distill_check_vocab(d->ttok, d->stok, &err) != PONDER_OK)
+        return cli_runtime_error("teacher %s and student %s: %s", teacher_path, student_path, err.msg);
+    if (ponder_distill_questions_load(o->data, o->limit, &d->qs, &err) != PONDER_OK ||
+        ponder_eval_load("arith", o->eval_data, o->eval_limit, &d->held, &err) != PONDER_OK ||
+        ponder_pool_create(o->threads, &d->pool, &err) != PONDER_OK ||
+        ponder_distill_set_create(&d->set, &err) != PONDER_OK)
+        return cli_runtime_error("%s", err.msg);
+    if (d->held->n == 0)
+        return cli_runtime_error("%s: no held-out problems", o->eval_data);
+    ponder_train_params tp = ponder_train_params_default();
+    tp.pool = d->pool;
+    if (ponder_trainer_load(student_path, &tp, &d->tr, &err) != PONDER_OK)
+        return cli_runtime_error("%s", err.msg);
+    if (ponder_trainer_params(d->tr)->shape.n_vocab != ponder_tokenizer_n_vocab(d->stok))
+        return cli_runtime_error("%s: %d embedding rows but %d tokens", student_path,
+                                 (int)ponder_trainer_params(d->tr)->shape.n_vocab,
+                                 (int)ponder_tokenizer_n_vocab(d->stok));
+    ponder_trainer_reset_optimizer(d->tr);
+    ponder_trainer_set_schedule(d->tr, o->lr, o->lr_min, o->warmup, o->steps, o->wd, o->clip);
+    return 0;
+}
+
+static void distill_close(distill_run *d)
+{
+    free(d->jsonl);
+    ponder_train_data_free(d->data);
+    ponder_trainer_free(d->tr);
+    ponder_distill_set_free(d->set);
+    ponder_eval_items_free(d->held);
+    ponder_distill_questions_free(d->qs);
+    ponder_gen_free(d->tgen);
+    ponder_pool_free(d->pool);
+    ponder_tokenizer_free(d->stok);
+    ponder_tokenizer_free(d->ttok);
+    ponder_gguf_free(d->sgguf);
+    ponder_model_free(d->teacher);
+}
+
 int cmd_distill(int argc, char **argv)
 {
     const char *cmd = "distill";
@@ -278,234 +501,79 @@ int cmd_distill(int argc, char **argv)
         return cli_usage_error(cmd, "-o %s is the student itself; write the fine-tuned model elsewhere", o.out);
 
     const bool show = isatty(STDERR_FILENO) != 0; /* as ponder eval: stdout stays clean for --json */
-    ponder_model *teacher = NULL;
-    ponder_tokenizer *ttok = NULL, *stok = NULL;
-    ponder_gguf *sgguf = NULL;
-    ponder_gen *tgen = NULL;
-    ponder_pool *pool = NULL;
-    ponder_distill_questions *qs = NULL;
-    ponder_eval_items *held = NULL;
-    ponder_distill_set *set = NULL;
-    ponder_trainer *tr = NULL;
-    ponder_train_data *data = NULL;
-    char *jsonl = NULL;
-    size_t jsonl_len = 0;
+    distill_run d = { 0 };
+    rc = distill_open(&o, teacher_path, student_path, &d);
+    if (rc != 0)
+        goto done;
     rc = CLI_EXIT_RUNTIME;
 
-    /* everything that can be refused is checked before the first model runs */
-    if (ponder_model_load(teacher_path, NULL, &teacher, &err) != PONDER_OK ||
-        ponder_tokenizer_create(ponder_model_gguf(teacher), &ttok, &err) != PONDER_OK) {
-        cli_runtime_error("%s: %s", teacher_path, err.msg);
-        goto done;
-    }
-    if (ponder_gguf_open(student_path, &sgguf, &err) != PONDER_OK || ponder_tokenizer_create(sgguf, &stok, &err) != PONDER_OK) {
-        cli_runtime_error("%s: %s", student_path, err.msg);
-        goto done;
-    }
-    if (ponder_distill_check_vocab(ttok, stok, &err) != PONDER_OK) {
-        cli_runtime_error("teacher %s and student %s: %s", teacher_path, student_path, err.msg);
-        goto done;
-    }
-    if (ponder_distill_questions_load(o.data, o.limit, &qs, &err) != PONDER_OK ||
-        ponder_eval_load("arith", o.eval_data, o.eval_limit, &held, &err) != PONDER_OK ||
-        ponder_pool_create(o.threads, &pool, &err) != PONDER_OK || ponder_distill_set_create(&set, &err) != PONDER_OK) {
-        cli_runtime_error("%s", err.msg);
-        goto done;
-    }
-    if (held->n == 0) {
-        cli_runtime_error("%s: no held-out problems", o.eval_data);
-        goto done;
-    }
-    ponder_train_params tp = ponder_train_params_default();
-    tp.pool = pool;
-    if (ponder_trainer_load(student_path, &tp, &tr, &err) != PONDER_OK) {
-        cli_runtime_error("%s", err.msg);
-        goto done;
-    }
-    if (ponder_trainer_params(tr)->shape.n_vocab != ponder_tokenizer_n_vocab(stok)) {
-        cli_runtime_error("%s: %d embedding rows but %d tokens", student_path,
-                          (int)ponder_trainer_params(tr)->shape.n_vocab, (int)ponder_tokenizer_n_vocab(stok));
-        goto done;
-    }
-    ponder_trainer_reset_optimizer(tr);
-    ponder_trainer_set_schedule(tr, o.lr, o.lr_min, o.warmup, o.steps, o.wd, o.clip);
-
     /* 1. the student before */
-    distill_score before, after;
-    if (score_model("before", student_path, held, pool, o.n_predict, show, &before) != CLI_EXIT_OK)
+    distill_score before;
+    if (score_model("before", student_path, d.held, d.pool, o.n_predict, show, &before) != CLI_EXIT_OK)
         goto done;
 
     /* 2. the teacher answers; its vote picks the chains */
     const int32_t chains = single ? 1 : strat.kind == PONDER_THINK_ASC ? (strat.n_samples < 4 ? strat.n_samples : 4)
                                                                        : strat.n_samples;
-    if (make_gen(teacher, ttok, pool, chains, o.n_predict, &tgen, &err) != PONDER_OK) {
+    if (make_gen(d.teacher, d.ttok, d.pool, chains, o.n_predict, &d.tgen, &err) != PONDER_OK) {
         cli_runtime_error("%s: %s", teacher_path, err.msg);
         goto done;
     }
-    const ponder_distill_select_params sp = { .min_agreement = o.min_agreement, .unique = o.unique };
-    ponder_think_params thp = ponder_distill_teacher_params(strat, o.temp, o.n_predict, o.seed);
-    int64_t n_samples = 0, n_answered = 0, n_kept = 0, n_kept_correct = 0, q_kept = 0, q_voted = 0;
-    int32_t n_gold = 0, vote_correct = 0;
-    double agree_sum = 0, teach_flops = 0;
-    const double t_teach = ponder_now_ms();
-    const int32_t nq = ponder_distill_questions_count(qs);
-    for (int32_t i = 0; i < nq; i++) {
-        ponder_distill_answer a;
-        const char *gold = ponder_distill_questions_gold(qs, i);
-        thp.sampling.seed = o.seed + (uint64_t)i * PONDER_THINK_MAX_SAMPLES;
-        if (ponder_distill_teach(tgen, ttok, &thp, &sp, ponder_distill_questions_text(qs, i), gold, set, &a, &err) !=
-            PONDER_OK) {
-            progress_end(show);
-            cli_runtime_error("question %d: %s", (int)i, err.msg);
-            goto done;
-        }
-        n_samples += a.n_samples, n_answered += a.n_answered, n_kept += a.n_kept, n_kept_correct += a.n_kept_correct;
-        q_kept += a.n_kept > 0;
-        q_voted += a.answer[0] != '\0';
-        agree_sum += a.agreement;
-        teach_flops += (double)a.flops;
-        if (gold) {
-            n_gold++;
-            vote_correct += a.answer[0] && ponder_answer_equal(PONDER_ANSWER_NUMBER, a.answer, gold);
-        }
-        progress_line(show, "teacher: %d/%d questions  %lld chains kept  agreement %.3f", (int)(i + 1), (int)nq,
-                      (long long)n_kept, agree_sum / (i + 1));
-    }
-    progress_end(show);
-    const double teach_ms = ponder_now_ms() - t_teach;
-    ponder_gen_free(tgen);
-    tgen = NULL;
+    distill_stats st = { .teacher_path = teacher_path, .student_path = student_path };
+    if (teach(&o, d.tgen, d.ttok, strat, d.qs, d.set, show, &st) != 0)
+        goto done;
+    ponder_gen_free(d.tgen);
+    d.tgen = NULL;
 
-    if (ponder_distill_set_jsonl(set, &jsonl, &jsonl_len, &err) != PONDER_OK) {
+    if (ponder_distill_set_jsonl(d.set, &d.jsonl, &d.jsonl_len, &err) != PONDER_OK) {
         cli_runtime_error("%s", err.msg);
         goto done;
     }
-    if (o.keep_chains && write_file(o.keep_chains, jsonl, jsonl_len) != CLI_EXIT_OK)
+    if (o.keep_chains && write_file(o.keep_chains, d.jsonl, d.jsonl_len) != CLI_EXIT_OK)
         goto done;
-    if (n_kept == 0) {
+    if (st.n_kept == 0) {
         cli_runtime_error("the teacher kept no chain out of %lld (%lld answered): nothing to train on (lower "
                           "--min-agreement or use a stronger teacher)",
-                          (long long)n_samples, (long long)n_answered);
+                          (long long)st.n_samples, (long long)st.n_answered);
         goto done;
     }
 
     /* 3. fine-tune the student on the kept chains */
-    const int32_t n_ctx = ponder_trainer_params(tr)->shape.n_ctx;
-    if (ponder_train_data_from_text(jsonl, jsonl_len, "kept chains", stok, n_ctx, &data, &err) != PONDER_OK) {
+    const int32_t n_ctx = ponder_trainer_params(d.tr)->shape.n_ctx;
+    if (ponder_train_data_from_text(d.jsonl, d.jsonl_len, "kept chains", d.stok, n_ctx, &d.data, &err) != PONDER_OK) {
         cli_runtime_error("%s", err.msg);
         goto done;
     }
-    const uint64_t data_seed = o.seed ^ 0x5eed5eed5eed5eedull;
-    const double t_train = ponder_now_ms();
-    double loss = 0, first_loss = NAN;
-    for (int32_t s = 0; s < o.steps; s++) {
-        if (ponder_distill_train_step(tr, data, data_seed, o.batch, o.accum, &loss, &err) != PONDER_OK) {
-            progress_end(show);
-            cli_runtime_error("step %d: %s", (int)s, err.msg);
-            goto done;
-        }
-        if (s == 0)
-            first_loss = loss;
-        progress_line(show, "fine-tune: step %d/%d  loss %.4f", (int)(s + 1), (int)o.steps, loss);
-    }
-    progress_end(show);
-    const double train_ms = ponder_now_ms() - t_train;
-    if (ponder_trainer_save(tr, o.out, sgguf, false, &err) != PONDER_OK) {
+    st.data = d.data;
+    if (fine_tune(&o, d.tr, d.data, show, &st) != 0)
+        goto done;
+    if (ponder_trainer_save(d.tr, o.out, d.sgguf, false, &err) != PONDER_OK) {
         cli_runtime_error("%s", err.msg);
         goto done;
     }
 
     /* 4. the student after, loaded back from the file written */
-    if (score_model("after", o.out, held, pool, o.n_predict, show, &after) != CLI_EXIT_OK)
+    distill_score after;
+    if (score_model("after", o.out, d.held, d.pool, o.n_predict, show, &after) != CLI_EXIT_OK)
         goto done;
+    st.before = before;
+    st.after = after;
 
     char sname[32];
-    ponder_strategy_format(&strat, sname, sizeof sname);
-    const double mean_agree = nq ? agree_sum / nq : 0.0;
-    double blo, bhi, alo, ahi;
-    ponder_wilson_interval(before.correct, before.n, DISTILL_Z95, &blo, &bhi);
-    ponder_wilson_interval(after.correct, after.n, DISTILL_Z95, &alo, &ahi);
+    st.strategy = ponder_strategy_format(&strat, sname, sizeof sname);
     /* a fine-tune can hurt (too high a learning rate, too few or wrong chains): say so
      * loudly, since the file is written either way */
-    const bool regressed = after.correct < before.correct;
-    if (regressed)
+    st.regressed = after.correct < before.correct;
+    if (st.regressed)
         fprintf(stderr,
                 "ponder: warning: the student got worse on the held-out items (%d/%d -> %d/%d); %s is written "
                 "but keep the student you had (try a lower --lr, fewer --steps, or --min-agreement)\n",
                 (int)before.correct, (int)before.n, (int)after.correct, (int)after.n, o.out);
     if (o.json) {
-        json_t *j = json_object();
-        json_object_set_new(j, "teacher", json_string(teacher_path));
-        json_object_set_new(j, "student", json_string(student_path));
-        json_object_set_new(j, "out", json_string(o.out));
-        json_object_set_new(j, "strategy", json_string(sname));
-        json_object_set_new(j, "temp", json_real(round((double)o.temp * 1e6) / 1e6)); /* as typed, not the float */
-        json_object_set_new(j, "min_agreement", json_real(round((double)o.min_agreement * 1e6) / 1e6));
-        json_object_set_new(j, "questions", json_integer(nq));
-        json_object_set_new(j, "samples", json_integer((json_int_t)n_samples));
-        json_object_set_new(j, "answered", json_integer((json_int_t)n_answered));
-        json_object_set_new(j, "kept", json_integer((json_int_t)n_kept));
-        json_object_set_new(j, "questions_voted", json_integer((json_int_t)q_voted));
-        json_object_set_new(j, "questions_kept", json_integer((json_int_t)q_kept));
-        json_object_set_new(j, "mean_agreement", json_real(mean_agree));
-        json_object_set_new(j, "labeled", json_integer(n_gold));
-        json_object_set_new(j, "teacher_vote_accuracy", n_gold ? json_real((double)vote_correct / n_gold) : json_null());
-        json_object_set_new(j, "kept_accuracy", n_gold && n_kept ? json_real((double)n_kept_correct / (double)n_kept)
-                                                                 : json_null());
-        json_object_set_new(j, "teacher_flops", json_real(teach_flops));
-        json_object_set_new(j, "teacher_ms", json_real(teach_ms));
-        json_object_set_new(j, "train", json_pack("{s:i, s:i, s:i, s:I, s:I, s:I, s:f, s:f, s:f}", "steps", (int)o.steps,
-                                                  "batch", (int)o.batch, "accum", (int)o.accum, "sequences",
-                                                  (json_int_t)ponder_train_data_n_seqs(data), "tokens",
-                                                  (json_int_t)ponder_train_data_n_tokens(data), "skipped",
-                                                  (json_int_t)ponder_train_data_n_skipped(data), "first_loss",
-                                                  isfinite(first_loss) ? first_loss : 0.0, "final_loss", loss, "ms",
-                                                  train_ms));
-        json_t *ev = json_object(), *groups = json_object();
-        json_object_set_new(ev, "n", json_integer(before.n));
-        json_object_set_new(ev, "before", score_json(&before));
-        json_object_set_new(ev, "after", score_json(&after));
-        for (int g = 0; g < DISTILL_MAX_GROUPS; g++) {
-            if (!before.g_n[g])
-                continue;
-            char key[16];
-            snprintf(key, sizeof key, "%d", g);
-            json_object_set_new(groups, key, json_pack("{s:i, s:i, s:i}", "n", (int)before.g_n[g], "before",
-                                                       (int)before.g_correct[g], "after", (int)after.g_correct[g]));
-        }
-        json_object_set_new(ev, "by_difficulty", groups);
-        json_object_set_new(ev, "regressed", json_boolean(regressed));
-        json_object_set_new(j, "eval", ev);
-        /* 9 digits: 0.7, not the float 0.699999988 */
-        char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
-        json_decref(j);
-        if (!s) {
-            cli_runtime_error("out of memory");
+        if (report_json(&o, &st) != 0)
             goto done;
-        }
-        puts(s);
-        free(s);
     } else {
-        printf("teacher    %s, %s at T %.2f: %d questions, %lld chains, %lld with an answer\n", teacher_path, sname,
-               (double)o.temp, (int)nq, (long long)n_samples, (long long)n_answered);
-        printf("kept       %lld chains from %lld questions (vote agrees with the chain; min agreement %.2f%s); "
-               "mean agreement %.3f\n",
-               (long long)n_kept, (long long)q_kept, (double)o.min_agreement, o.unique ? ", unique" : "", mean_agree);
-        if (n_gold)
-            printf("labels     (report only) teacher vote right on %d/%d, kept chains right %lld/%lld\n", (int)vote_correct,
-                   (int)n_gold, (long long)n_kept_correct, (long long)n_kept);
-        printf("fine-tune  %d steps x %d x %d sequences on %lld pairs (%lld skipped): loss %.4f -> %.4f; %s written\n",
-               (int)o.steps, (int)o.batch, (int)o.accum, (long long)ponder_train_data_n_seqs(data),
-               (long long)ponder_train_data_n_skipped(data), isfinite(first_loss) ? first_loss : 0.0, loss, o.out);
-        printf("student    held-out greedy accuracy %d/%d = %.4f [%.4f, %.4f] -> %d/%d = %.4f [%.4f, %.4f]\n",
-               (int)before.correct, (int)before.n, before.n ? (double)before.correct / before.n : 0.0, blo, bhi,
-               (int)after.correct, (int)after.n, after.n ? (double)after.correct / after.n : 0.0, alo, ahi);
-        for (int g = 0; g < DISTILL_MAX_GROUPS; g++)
-            if (before.g_n[g])
-                printf("  difficulty %d: %d/%d -> %d/%d\n", g, (int)before.g_correct[g], (int)before.g_n[g],
-                       (int)after.g_correct[g], (int)after.g_n[g]);
-        printf("time       teacher %.1f s, fine-tune %.1f s, evaluation %.1f s\n", teach_ms / 1e3, train_ms / 1e3,
-               (before.ms + after.ms) / 1e3);
+        report_text(&o, &st);
     }
     if (fflush(stdout) != 0) {
         cli_runtime_error("writing the output failed: %s", strerror(errno ? errno : EIO));
@@ -513,17 +581,6 @@ int cmd_distill(int argc, char **argv)
     }
     rc = CLI_EXIT_OK;
 done:
-    free(jsonl);
-    ponder_train_data_free(data);
-    ponder_trainer_free(tr);
-    ponder_distill_set_free(set);
-    ponder_eval_items_free(held);
-    ponder_distill_questions_free(qs);
-    ponder_gen_free(tgen);
-    ponder_pool_free(pool);
-    ponder_tokenizer_free(stok);
-    ponder_tokenizer_free(ttok);
-    ponder_gguf_free(sgguf);
-    ponder_model_free(teacher);
+    distill_close(&d);
     return rc;
 }
