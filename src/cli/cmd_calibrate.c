@@ -250,6 +250,224 @@ static json_t *point_json(const ponder_calib_point *p, const ponder_calib_result
     return o;
 }
 
+/* One calibration: the route's two stages, the router answering them, the items and what
+ * each stage did on them, and the sweep's result. */
+typedef struct cal_run {
+    char *route_name, *s1_model, *s1_strategy, *s2_model, *s2_strategy;
+    ponder_route_stage_cfg s1;   /* copied before the config goes to the router */
+    const char *prefix;
+    char prefix_buf[4096], items_path[4200], csv_path[4200];
+    ponder_eval_items *items;
+    ponder_router *r;
+    ponder_calib_item *ci;
+    int32_t k1, k2;              /* items each stage answered right */
+    ponder_calib_result *res;
+    ponder_calib_point configured;
+    bool png, usd, png_usd, target;
+} cal_run;
+
+/* Every item through both stages (the serving path's own stage requests), one row of
+ * itf each. 0 or the exit status (printed). */
+static int run_items(const cal_opts *o, cal_run *cr, FILE *itf, bool progress)
+{
+    ponder_error err = { 0 };
+    for (int32_t i = 0; i < cr->items->n; i++) {
+        const ponder_eval_item *it = &cr->items->items[i];
+        char *body = item_body(o, it, i);
+        if (!body) {
+            return cli_runtime_error("out of memory");
+        }
+        ponder_cascade_stage_result sr[2];
+        memset(sr, 0, sizeof sr);
+        for (int s = 0; s < 2; s++) {
+            if (ponder_cascade_stage_call(cr->r, cr->route_name, s, PONDER_BACKEND_COMPLETIONS, body, strlen(body), &sr[s],
+                                          &err) != PONDER_OK) {
+                free(body);
+                ponder_cascade_stage_result_clear(&sr[0]);
+                return cli_runtime_error("item %d: stage %d: %s", (int)i, s + 1, err.msg);
+            }
+            if (sr[s].http_status != 200) {
+                json_t *j = json_loads(sr[s].response, 0, NULL);
+                const char *m = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+                cli_runtime_error("item %d: stage %d (%s) failed with HTTP %d: %s", (int)i, s + 1,
+                                  s ? cr->s2_model : cr->s1_model, sr[s].http_status, m ? m : "(no message)");
+                json_decref(j);
+                free(body);
+                ponder_cascade_stage_result_clear(&sr[0]);
+                ponder_cascade_stage_result_clear(&sr[1]);
+                return CLI_EXIT_RUNTIME;
+            }
+        }
+        free(body);
+        ponder_calib_item *c = &cr->ci[i];
+        c->s1 = sr[0].sig;
+        c->s1_correct = sr[0].sig.answered && ponder_answer_equal(PONDER_ANSWER_NUMBER, sr[0].sig.answer, it->gold);
+        c->s2_correct = sr[1].sig.answered && ponder_answer_equal(PONDER_ANSWER_NUMBER, sr[1].sig.answer, it->gold);
+        c->s1_flops = (double)sr[0].flops;
+        c->s2_flops = (double)sr[1].flops;
+        c->s1_cost_usd = sr[0].cost_usd;
+        c->s2_cost_usd = sr[1].cost_usd;
+        cr->k1 += c->s1_correct;
+        cr->k2 += c->s2_correct;
+        fprintf(itf, "%d,%s,%s,%.6f,", (int)i, it->gold, sr[0].sig.answer, c->s1.agreement);
+        if (isfinite(c->s1.mean_logprob))
+            fprintf(itf, "%.6f", c->s1.mean_logprob);
+        fprintf(itf, ",%d,%.6e,%.6e,%.1f,%s,%d,%.6e,%.6e,%.1f\n", c->s1_correct, c->s1_flops, c->s1_cost_usd,
+                sr[0].wall_ms, sr[1].sig.answer, c->s2_correct, c->s2_flops, c->s2_cost_usd, sr[1].wall_ms);
+        ponder_cascade_stage_result_clear(&sr[0]);
+        ponder_cascade_stage_result_clear(&sr[1]);
+        if (progress) {
+            fprintf(stderr, "\rcalibrate %s: %d/%d  stage 1 accuracy %.3f  stage 2 accuracy %.3f   ", cr->route_name,
+                    (int)i + 1, (int)cr->items->n, (double)cr->k1 / (i + 1), (double)cr->k2 / (i + 1));
+            fflush(stderr);
+        }
+    }
+    return 0;
+}
+
+/* --json's one object. */
+static void report_json(const cal_opts *o, const cal_run *c, const ponder_calib_point *ch)
+{
+    json_t *j = json_pack("{s:s,s:s,s:i}", "route", c->route_name, "task", o->task, "n", (int)c->items->n);
+    json_object_set_new(j, "stage1_alone", json_pack("{s:s,s:s,s:f,s:f,s:f}", "model", c->s1_model, "strategy",
+                                                     c->s1_strategy, "accuracy", c->res->s1_accuracy, "flops_per_item",
+                                                     c->res->s1_flops, "cost_usd_per_item", c->res->s1_cost_usd));
+    json_object_set_new(j, "stage2_alone", json_pack("{s:s,s:s,s:f,s:f,s:f}", "model", c->s2_model, "strategy",
+                                                     c->s2_strategy, "accuracy", c->res->s2_accuracy, "flops_per_item",
+                                                     c->res->s2_flops, "cost_usd_per_item", c->res->s2_cost_usd));
+    json_object_set_new(j, "configured", point_json(&c->configured, c->res));
+    json_object_set_new(j, "chosen", point_json(ch, c->res));
+    json_object_set_new(j, "within_tolerance", json_boolean(c->res->within_tolerance));
+    json_object_set_new(j, "target_met", json_boolean(c->target));
+    json_object_set_new(j, "csv", json_string(c->csv_path));
+    json_object_set_new(j, "items_csv", json_string(c->items_path));
+    char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
+    if (s)
+        printf("%s\n", s);
+    free(s);
+    json_decref(j);
+}
+
+/* The plain-text summary, with the accept_if YAML to paste. */
+static void report_text(const cal_opts *o, const cal_run *c, const ponder_calib_point *ch)
+{
+    char th[160];
+    printf("cascade %s on %d %s items (%s)\n", c->route_name, (int)c->items->n, o->task, o->data);
+    printf("  stage 1 alone (%s, %s): accuracy %.3f, %.3e FLOPs/item (%.0f%% of stage 2), $%.3g/item\n", c->s1_model,
+           c->s1_strategy, c->res->s1_accuracy, c->res->s1_flops, c->res->s2_flops > 0 ? 100 * c->res->s1_flops / c->res->s2_flops : 0.0,
+           c->res->s1_cost_usd);
+    printf("  stage 2 alone (%s, %s): accuracy %.3f, %.3e FLOPs/item, $%.3g/item\n", c->s2_model, c->s2_strategy,
+           c->res->s2_accuracy, c->res->s2_flops, c->res->s2_cost_usd);
+    const ponder_calib_point *pts[2] = { &c->configured, ch };
+    const char *names[2] = { "configured", "chosen" };
+    for (int k = 0; k < 2; k++) {
+        thresholds_text(pts[k], th, sizeof th);
+        printf("  %s (%s): accuracy %.3f, %.3e FLOPs/item (%.0f%% of stage 2), $%.3g/item, %.0f%% escalated\n",
+               names[k], th, pts[k]->accuracy, pts[k]->flops_per_item,
+               c->res->s2_flops > 0 ? 100 * pts[k]->flops_per_item / c->res->s2_flops : 0.0, pts[k]->cost_per_item,
+               100 * pts[k]->escalation_rate);
+    }
+    printf("  rule: %s\n", c->res->within_tolerance
+                               ? "the cheapest thresholds within the tolerance of stage 2 alone"
+                               : "no thresholds come within the tolerance of stage 2 alone: the most accurate");
+    printf("  target (stage 2's accuracy within 1 point at <= 40%% of its FLOPs): %s\n", c->target ? "met" : "not met");
+    printf("\nstage 1 of routes.%s.cascade, to paste into %s:\n", c->route_name, o->config);
+    printf("      - model: %s\n        strategy: %s\n", c->s1_model, c->s1_strategy);
+    if (!c->s1.cue)
+        printf("        cue: false\n");
+    if (c->s1.temperature >= 0)
+        printf("        temperature: %g\n", c->s1.temperature);
+    if (ch->use_agreement && ch->use_mean_logprob)
+        printf("        accept_if: {agreement: %.6g, mean_logprob: %.6g}\n", ch->min_agreement, ch->min_mean_logprob);
+    else if (ch->use_agreement)
+        printf("        accept_if: {agreement: %.6g}\n", ch->min_agreement);
+    else if (ch->use_mean_logprob)
+        printf("        accept_if: {mean_logprob: %.6g}\n", ch->min_mean_logprob);
+    else
+        printf("        accept_if: {agreement: 0}   # accept every stage-1 answer\n");
+    if (c->png)
+        printf("\nwrote %s, %s, %s.svg/.png%s%s%s\n", c->csv_path, c->items_path, c->prefix, c->usd && c->png_usd ? ", " : "",
+               c->usd && c->png_usd ? c->prefix : "", c->usd && c->png_usd ? "-usd.svg/.png" : "");
+    else
+        printf("\nwrote %s, %s (no plots: gnuplot is not installed; install gnuplot-nox)\n", c->csv_path, c->items_path);
+}
+
+/* The route's two stages, the router over the config (it takes cfg), the items and the
+ * output paths. 0 or the exit status (printed; close c in either case). */
+static int open_run(const char *cmd, const cal_opts *o, cal_run *c)
+{
+    ponder_error err = { 0 };
+    ponder_route_config *cfg = NULL;
+    if (ponder_route_config_load(o->config, &cfg, &err) != PONDER_OK)
+        return cli_runtime_error("%s", err.msg);
+    ponder_route_cfg scratch;
+    const ponder_route_cfg *route = ponder_route_config_find(cfg, o->route, &scratch);
+    int rc = 0;
+    if (!route || route->n_stages == 0)
+        rc = cli_usage_error(cmd, "--route %s: %s has no cascade route of that name (routes: NAME: {cascade: ...})",
+                             o->route, o->config);
+    else if (route->n_stages != 2)
+        rc = cli_usage_error(cmd, "--route %s: calibrate handles two-stage cascades; this one has %d stages", o->route,
+                             (int)route->n_stages);
+    else if (ponder_eval_load(o->task, o->data, o->limit, &c->items, &err) != PONDER_OK)
+        rc = cli_runtime_error("%s", err.msg);
+    if (rc != 0) {
+        ponder_route_config_free(cfg);
+        return rc;
+    }
+    /* local backends decode as many sequences as the widest stage asks at once */
+    int32_t need = 1;
+    for (int32_t s = 0; s < route->n_stages; s++) {
+        ponder_strategy st;
+        if (ponder_strategy_parse(route->stages[s].strategy, &st, NULL) == PONDER_OK && st.kind != PONDER_THINK_DIRECT &&
+            st.kind != PONDER_THINK_COT && st.n_samples > need)
+            need = st.kind == PONDER_THINK_ASC && st.n_samples > 4 ? 4 : st.n_samples;
+    }
+    ponder_router_params rp = ponder_router_params_default();
+    rp.local.n_parallel = need;
+    rp.local.n_ctx = o->n_ctx;
+    rp.local.n_threads = o->n_threads;
+    rp.local.log = log_cb;
+    rp.log = log_cb;
+    rp.seed = 1;
+    c->route_name = strdup(o->route);
+    c->s1 = route->stages[0]; /* copied before cfg goes to the router */
+    c->s1_model = strdup(c->s1.model);
+    c->s1_strategy = strdup(c->s1.strategy);
+    c->s2_model = strdup(route->stages[1].model);
+    c->s2_strategy = strdup(route->stages[1].strategy);
+    c->s1.model = c->s1_model;
+    c->s1.strategy = c->s1_strategy;
+    if (ponder_router_create(cfg, &rp, &c->r, &err) != PONDER_OK) /* takes cfg */
+        return cli_runtime_error("%s", err.msg);
+    if (!c->route_name || !c->s1_model || !c->s1_strategy || !c->s2_model || !c->s2_strategy ||
+        !(c->ci = calloc((size_t)(c->items->n > 0 ? c->items->n : 1), sizeof *c->ci)))
+        return cli_runtime_error("out of memory");
+    c->prefix = o->output;
+    if (!c->prefix) {
+        snprintf(c->prefix_buf, sizeof c->prefix_buf, "calibrate-%s", o->route);
+        c->prefix = c->prefix_buf;
+    }
+    if (make_parent_dirs(c->prefix) != 0)
+        return cli_runtime_error("-o %s: cannot make its folder: %s", c->prefix, strerror(errno));
+    snprintf(c->items_path, sizeof c->items_path, "%s-items.csv", c->prefix);
+    snprintf(c->csv_path, sizeof c->csv_path, "%s.csv", c->prefix);
+    return 0;
+}
+
+static void close_run(cal_run *c)
+{
+    ponder_calib_result_free(c->res);
+    free(c->ci);
+    ponder_router_free(c->r);
+    ponder_eval_items_free(c->items);
+    free(c->route_name);
+    free(c->s1_model);
+    free(c->s1_strategy);
+    free(c->s2_model);
+    free(c->s2_strategy);
+}
+
 int cmd_calibrate(int argc, char **argv)
 {
     const char *cmd = argv[0];
@@ -305,238 +523,55 @@ int cmd_calibrate(int argc, char **argv)
     if (kind != PONDER_TASK_GENERATIVE)
         return cli_usage_error(cmd, "--task %s: calibration needs a generative task (numeric answers)", o.task);
 
-    ponder_route_config *cfg = NULL;
-    if (ponder_route_config_load(o.config, &cfg, &err) != PONDER_OK)
-        return cli_runtime_error("%s", err.msg);
-    ponder_route_cfg scratch;
-    const ponder_route_cfg *route = ponder_route_config_find(cfg, o.route, &scratch);
-    if (!route || route->n_stages == 0) {
-        ponder_route_config_free(cfg);
-        return cli_usage_error(cmd, "--route %s: %s has no cascade route of that name (routes: NAME: {cascade: ...})",
-                               o.route, o.config);
+    cal_run c = { 0 };
+    int rc = open_run(cmd, &o, &c);
+    if (rc != 0) {
+        close_run(&c);
+        return rc;
     }
-    if (route->n_stages != 2) {
-        ponder_route_config_free(cfg);
-        return cli_usage_error(cmd, "--route %s: calibrate handles two-stage cascades; this one has %d stages", o.route,
-                               (int)route->n_stages);
-    }
-    ponder_eval_items *items = NULL;
-    if (ponder_eval_load(o.task, o.data, o.limit, &items, &err) != PONDER_OK) {
-        ponder_route_config_free(cfg);
-        return cli_runtime_error("%s", err.msg);
-    }
-    /* local backends decode as many sequences as the widest stage asks at once */
-    int32_t need = 1;
-    for (int32_t s = 0; s < route->n_stages; s++) {
-        ponder_strategy st;
-        if (ponder_strategy_parse(route->stages[s].strategy, &st, NULL) == PONDER_OK && st.kind != PONDER_THINK_DIRECT &&
-            st.kind != PONDER_THINK_COT && st.n_samples > need)
-            need = st.kind == PONDER_THINK_ASC && st.n_samples > 4 ? 4 : st.n_samples;
-    }
-    ponder_router_params rp = ponder_router_params_default();
-    rp.local.n_parallel = need;
-    rp.local.n_ctx = o.n_ctx;
-    rp.local.n_threads = o.n_threads;
-    rp.local.log = log_cb;
-    rp.log = log_cb;
-    rp.seed = 1;
-    ponder_router *r = NULL;
-    char *route_name = strdup(o.route);
-    ponder_route_stage_cfg s1 = route->stages[0]; /* copied before cfg goes to the router */
-    char *s1_model = strdup(s1.model), *s1_strategy = strdup(s1.strategy), *s2_model = strdup(route->stages[1].model),
-         *s2_strategy = strdup(route->stages[1].strategy);
-    if (ponder_router_create(cfg, &rp, &r, &err) != PONDER_OK) { /* takes cfg */
-        cli_runtime_error("%s", err.msg);
-        goto fail_early;
-    }
-    char prefix_buf[4096];
-    const char *prefix = o.output;
-    if (!prefix) {
-        snprintf(prefix_buf, sizeof prefix_buf, "calibrate-%s", o.route);
-        prefix = prefix_buf;
-    }
-    char items_path[4200], csv_path[4200];
-    if (make_parent_dirs(prefix) != 0) {
-        cli_runtime_error("-o %s: cannot make its folder: %s", prefix, strerror(errno));
-        goto fail_router;
-    }
-    snprintf(items_path, sizeof items_path, "%s-items.csv", prefix);
-    snprintf(csv_path, sizeof csv_path, "%s.csv", prefix);
-    FILE *itf = fopen(items_path, "w");
+    rc = CLI_EXIT_RUNTIME;
+    FILE *itf = fopen(c.items_path, "w");
     if (!itf) {
-        cli_runtime_error("%s: %s", items_path, strerror(errno));
-        goto fail_router;
+        cli_runtime_error("%s: %s", c.items_path, strerror(errno));
+        goto done;
     }
     fprintf(itf, "item,gold,s1_answer,s1_agreement,s1_mean_logprob,s1_correct,s1_flops,s1_cost_usd,s1_ms,s2_answer,"
                  "s2_correct,s2_flops,s2_cost_usd,s2_ms\n");
-    ponder_calib_item *ci = calloc((size_t)(items->n > 0 ? items->n : 1), sizeof *ci);
-    if (!ci) {
-        fclose(itf);
-        cli_runtime_error("out of memory");
-        goto fail_router;
-    }
     const bool progress = isatty(STDERR_FILENO) != 0;
-    int32_t k1 = 0, k2 = 0;
-    int rc = CLI_EXIT_RUNTIME;
-    ponder_calib_result *res = NULL;
-    for (int32_t i = 0; i < items->n; i++) {
-        const ponder_eval_item *it = &items->items[i];
-        char *body = item_body(&o, it, i);
-        if (!body) {
-            cli_runtime_error("out of memory");
-            goto done;
-        }
-        ponder_cascade_stage_result sr[2];
-        memset(sr, 0, sizeof sr);
-        for (int s = 0; s < 2; s++) {
-            if (ponder_cascade_stage_call(r, route_name, s, PONDER_BACKEND_COMPLETIONS, body, strlen(body), &sr[s],
-                                          &err) != PONDER_OK) {
-                free(body);
-                ponder_cascade_stage_result_clear(&sr[0]);
-                cli_runtime_error("item %d: stage %d: %s", (int)i, s + 1, err.msg);
-                goto done;
-            }
-            if (sr[s].http_status != 200) {
-                json_t *j = json_loads(sr[s].response, 0, NULL);
-                const char *m = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
-                cli_runtime_error("item %d: stage %d (%s) failed with HTTP %d: %s", (int)i, s + 1,
-                                  s ? s2_model : s1_model, sr[s].http_status, m ? m : "(no message)");
-                json_decref(j);
-                free(body);
-                ponder_cascade_stage_result_clear(&sr[0]);
-                ponder_cascade_stage_result_clear(&sr[1]);
-                goto done;
-            }
-        }
-        free(body);
-        ponder_calib_item *c = &ci[i];
-        c->s1 = sr[0].sig;
-        c->s1_correct = sr[0].sig.answered && ponder_answer_equal(PONDER_ANSWER_NUMBER, sr[0].sig.answer, it->gold);
-        c->s2_correct = sr[1].sig.answered && ponder_answer_equal(PONDER_ANSWER_NUMBER, sr[1].sig.answer, it->gold);
-        c->s1_flops = (double)sr[0].flops;
-        c->s2_flops = (double)sr[1].flops;
-        c->s1_cost_usd = sr[0].cost_usd;
-        c->s2_cost_usd = sr[1].cost_usd;
-        k1 += c->s1_correct;
-        k2 += c->s2_correct;
-        fprintf(itf, "%d,%s,%s,%.6f,", (int)i, it->gold, sr[0].sig.answer, c->s1.agreement);
-        if (isfinite(c->s1.mean_logprob))
-            fprintf(itf, "%.6f", c->s1.mean_logprob);
-        fprintf(itf, ",%d,%.6e,%.6e,%.1f,%s,%d,%.6e,%.6e,%.1f\n", c->s1_correct, c->s1_flops, c->s1_cost_usd,
-                sr[0].wall_ms, sr[1].sig.answer, c->s2_correct, c->s2_flops, c->s2_cost_usd, sr[1].wall_ms);
-        ponder_cascade_stage_result_clear(&sr[0]);
-        ponder_cascade_stage_result_clear(&sr[1]);
-        if (progress) {
-            fprintf(stderr, "\rcalibrate %s: %d/%d  stage 1 accuracy %.3f  stage 2 accuracy %.3f   ", route_name,
-                    (int)i + 1, (int)items->n, (double)k1 / (i + 1), (double)k2 / (i + 1));
-            fflush(stderr);
-        }
-    }
+    int st = run_items(&o, &c, itf, progress);
     if (progress)
         fputc('\n', stderr);
+    if (st != 0)
+        goto done;
     if (fclose(itf) != 0) {
         itf = NULL;
-        cli_runtime_error("%s: write failed", items_path);
+        cli_runtime_error("%s: write failed", c.items_path);
         goto done;
     }
     itf = NULL;
-    if (ponder_calib_sweep(ci, items->n, &cp, &res, &err) != PONDER_OK) {
+    if (ponder_calib_sweep(c.ci, c.items->n, &cp, &c.res, &err) != PONDER_OK) {
         cli_runtime_error("%s", err.msg);
         goto done;
     }
-    ponder_calib_point configured = ponder_calib_evaluate(ci, items->n, s1.has_min_agreement, s1.min_agreement,
-                                                          s1.has_min_mean_logprob, s1.min_mean_logprob);
-    if (write_csv(csv_path, res, &configured) != 0)
+    const ponder_route_stage_cfg *s1 = &c.s1;
+    c.configured = ponder_calib_evaluate(c.ci, c.items->n, s1->has_min_agreement, s1->min_agreement,
+                                         s1->has_min_mean_logprob, s1->min_mean_logprob);
+    if (write_csv(c.csv_path, c.res, &c.configured) != 0)
         goto done;
-    bool png = false, usd = res->s1_cost_usd > 0 || res->s2_cost_usd > 0, png_usd = false;
-    if (write_plot(prefix, route_name, o.task, res, false, &png) != 0 ||
-        (usd && write_plot(prefix, route_name, o.task, res, true, &png_usd) != 0))
+    c.usd = c.res->s1_cost_usd > 0 || c.res->s2_cost_usd > 0;
+    if (write_plot(c.prefix, c.route_name, o.task, c.res, false, &c.png) != 0 ||
+        (c.usd && write_plot(c.prefix, c.route_name, o.task, c.res, true, &c.png_usd) != 0))
         goto done;
-    const ponder_calib_point *c = &res->points[res->chosen];
-    bool target = c->accuracy >= res->s2_accuracy - 0.01 - 1e-12 && c->flops_per_item <= 0.4 * res->s2_flops;
-    if (o.json) {
-        json_t *j = json_pack("{s:s,s:s,s:i}", "route", route_name, "task", o.task, "n", (int)items->n);
-        json_object_set_new(j, "stage1_alone", json_pack("{s:s,s:s,s:f,s:f,s:f}", "model", s1_model, "strategy",
-                                                         s1_strategy, "accuracy", res->s1_accuracy, "flops_per_item",
-                                                         res->s1_flops, "cost_usd_per_item", res->s1_cost_usd));
-        json_object_set_new(j, "stage2_alone", json_pack("{s:s,s:s,s:f,s:f,s:f}", "model", s2_model, "strategy",
-                                                         s2_strategy, "accuracy", res->s2_accuracy, "flops_per_item",
-                                                         res->s2_flops, "cost_usd_per_item", res->s2_cost_usd));
-        json_object_set_new(j, "configured", point_json(&configured, res));
-        json_object_set_new(j, "chosen", point_json(c, res));
-        json_object_set_new(j, "within_tolerance", json_boolean(res->within_tolerance));
-        json_object_set_new(j, "target_met", json_boolean(target));
-        json_object_set_new(j, "csv", json_string(csv_path));
-        json_object_set_new(j, "items_csv", json_string(items_path));
-        char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
-        if (s)
-            printf("%s\n", s);
-        free(s);
-        json_decref(j);
-    } else {
-        char th[160];
-        printf("cascade %s on %d %s items (%s)\n", route_name, (int)items->n, o.task, o.data);
-        printf("  stage 1 alone (%s, %s): accuracy %.3f, %.3e FLOPs/item (%.0f%% of stage 2), $%.3g/item\n", s1_model,
-               s1_strategy, res->s1_accuracy, res->s1_flops, res->s2_flops > 0 ? 100 * res->s1_flops / res->s2_flops : 0.0,
-               res->s1_cost_usd);
-        printf("  stage 2 alone (%s, %s): accuracy %.3f, %.3e FLOPs/item, $%.3g/item\n", s2_model, s2_strategy,
-               res->s2_accuracy, res->s2_flops, res->s2_cost_usd);
-        const ponder_calib_point *pts[2] = { &configured, c };
-        const char *names[2] = { "configured", "chosen" };
-        for (int k = 0; k < 2; k++) {
-            thresholds_text(pts[k], th, sizeof th);
-            printf("  %s (%s): accuracy %.3f, %.3e FLOPs/item (%.0f%% of stage 2), $%.3g/item, %.0f%% escalated\n",
-                   names[k], th, pts[k]->accuracy, pts[k]->flops_per_item,
-                   res->s2_flops > 0 ? 100 * pts[k]->flops_per_item / res->s2_flops : 0.0, pts[k]->cost_per_item,
-                   100 * pts[k]->escalation_rate);
-        }
-        printf("  rule: %s\n", res->within_tolerance
-                                   ? "the cheapest thresholds within the tolerance of stage 2 alone"
-                                   : "no thresholds come within the tolerance of stage 2 alone: the most accurate");
-        printf("  target (stage 2's accuracy within 1 point at <= 40%% of its FLOPs): %s\n", target ? "met" : "not met");
-        printf("\nstage 1 of routes.%s.cascade, to paste into %s:\n", route_name, o.config);
-        printf("      - model: %s\n        strategy: %s\n", s1_model, s1_strategy);
-        if (!s1.cue)
-            printf("        cue: false\n");
-        if (s1.temperature >= 0)
-            printf("        temperature: %g\n", s1.temperature);
-        if (c->use_agreement && c->use_mean_logprob)
-            printf("        accept_if: {agreement: %.6g, mean_logprob: %.6g}\n", c->min_agreement, c->min_mean_logprob);
-        else if (c->use_agreement)
-            printf("        accept_if: {agreement: %.6g}\n", c->min_agreement);
-        else if (c->use_mean_logprob)
-            printf("        accept_if: {mean_logprob: %.6g}\n", c->min_mean_logprob);
-        else
-            printf("        accept_if: {agreement: 0}   # accept every stage-1 answer\n");
-        if (png)
-            printf("\nwrote %s, %s, %s.svg/.png%s%s%s\n", csv_path, items_path, prefix, usd && png_usd ? ", " : "",
-                   usd && png_usd ? prefix : "", usd && png_usd ? "-usd.svg/.png" : "");
-        else
-            printf("\nwrote %s, %s (no plots: gnuplot is not installed; install gnuplot-nox)\n", csv_path, items_path);
-    }
+    const ponder_calib_point *ch = &c.res->points[c.res->chosen];
+    c.target = ch->accuracy >= c.res->s2_accuracy - 0.01 - 1e-12 && ch->flops_per_item <= 0.4 * c.res->s2_flops;
+    if (o.json)
+        report_json(&o, &c, ch);
+    else
+        report_text(&o, &c, ch);
     rc = fflush(stdout) == 0 ? CLI_EXIT_OK : cli_runtime_error("stdout: write failed");
 done:
     if (itf)
         fclose(itf);
-    ponder_calib_result_free(res);
-    free(ci);
-    ponder_router_free(r);
-    ponder_eval_items_free(items);
-    free(route_name);
-    free(s1_model);
-    free(s1_strategy);
-    free(s2_model);
-    free(s2_strategy);
+    close_run(&c);
     return rc;
-fail_router:
-    ponder_router_free(r);
-    r = NULL;
-fail_early:
-    ponder_eval_items_free(items);
-    free(route_name);
-    free(s1_model);
-    free(s1_strategy);
-    free(s2_model);
-    free(s2_strategy);
-    return CLI_EXIT_RUNTIME;
 }
