@@ -69,11 +69,14 @@ function describe(usage, p, clientSecs) {
   const parts = [];
   if (usage) parts.push(`${plural(usage.completion_tokens, 'token')} out, ${usage.prompt_tokens} in`);
   if (!p) return parts.join(' · ');
-  const total = p.total || p;
+  // the router nests the backend's own object under "upstream"; a cascade has "total"
+  const up = p.upstream || {};
+  const total = p.total || (p.upstream ? { ...up, cost_usd: p.cost_usd } : p);
   if (Number.isFinite(total.flops)) parts.push(si(total.flops, 'FLOP'));
   if (Number.isFinite(total.wall_ms)) parts.push(ms(total.wall_ms));
-  if (Number.isFinite(p.tokens_per_s)) parts.push(`${p.tokens_per_s.toFixed(0)} tokens/s`);
-  else if (usage && clientSecs > 0) parts.push(`${(usage.completion_tokens / clientSecs).toFixed(0)} tokens/s`);
+  const tps = Number.isFinite(p.tokens_per_s) ? p.tokens_per_s : up.tokens_per_s;
+  if (Number.isFinite(tps)) parts.push(`${tps.toFixed(0)} tokens/s`);
+  else if (usage && clientSecs > 0.05) parts.push(`${(usage.completion_tokens / clientSecs).toFixed(0)} tokens/s`);
   if (total.cost_usd > 0) parts.push(usd(total.cost_usd));
   if (p.cascade) {
     const first = p.stages && p.stages[0];
@@ -83,13 +86,15 @@ function describe(usage, p, clientSecs) {
   } else if (p.backend) {
     parts.push(`by ${p.backend}`);
   }
-  if (p.strategy) {
-    let s = `${p.strategy}`;
-    if (p.samples) s += `, ${p.samples} chains`;
-    if (Number.isFinite(p.agreement)) s += `, agreement ${pct(p.agreement)}`;
+  const th = p.strategy ? p : up;
+  if (th.strategy) {
+    let s = `${th.strategy}`;
+    if (th.samples) s += `, ${th.samples} chains`;
+    if (Number.isFinite(th.agreement)) s += `, agreement ${pct(th.agreement)}`;
     parts.push(s);
   }
-  if (p.draft_tokens) parts.push(`draft accepted ${p.draft_accepted}/${p.draft_tokens}`);
+  const dr = p.draft_tokens ? p : up;
+  if (dr.draft_tokens) parts.push(`draft accepted ${dr.draft_accepted}/${dr.draft_tokens}`);
   return parts.join(' · ');
 }
 

@@ -195,6 +195,20 @@ bool http_respond_fail(http_req *q, http_err kind, const char *param, const char
 bool http_respond_method_not_allowed(http_req *q, const char *allow); /* 405 with Allow */
 bool http_respond_options(http_req *q);                                 /* 204 with the CORS allowances */
 
+/* ---- the chat page (web/, compiled in by embed_web.cmake; both front ends serve it) ---- */
+typedef struct http_asset {
+    const char *path; /* "/index.html" */
+    const unsigned char *data;
+    size_t size;
+} http_asset;
+extern const http_asset http_web_assets[];
+extern const size_t http_web_n_assets;
+const http_asset *http_web_find(const char *url); /* "/" → /index.html; NULL if absent */
+const char *http_mime_type(const char *path);
+/* Answers a request for a page file (405 unless GET/HEAD) and returns true, or returns
+ * false having sent nothing when url is not one. */
+bool http_respond_web(http_req *q, const char *url);
+
 /* An SSE stream (200, text/event-stream, no caching, no proxy buffering). fill appends the
  * next bytes to out, waiting for them as long as it likes (a keep-alive comment after
  * HTTP_KEEPALIVE_MS is its business); it is called again once they are sent. It returns

@@ -6,6 +6,8 @@
  */
 #include "route/router_internal.h"
 
+#include "ponder/think.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,6 +160,46 @@ static bool answer_stream(ponder_router *r, http_req *hq, rt_req *q)
     return http_respond_stream(hq, stream_fill, q);
 }
 
+/* optillm's model-name prefixes, as `ponder serve -m` takes them (one rule, think's
+ * ponder_strategy_from_model_name): "sc8-small" is model "small" with the strategy sc:8 in
+ * the body's "ponder" object, where a strategy the body names itself wins. The backends
+ * then run it (a local backend in its batch; a remote `ponder serve` alike). A cascade
+ * route's stages choose their own strategies, so a prefix on one is refused. *name is
+ * updated to the model's own name (pointing into body); false with *e set on refusal. */
+static bool apply_strategy_prefix(ponder_router *r, json_t *body, const char **name, http_api_error *e)
+{
+    ponder_route_cfg scratch;
+    ponder_strategy st;
+    const char *rest = NULL;
+    if (ponder_route_config_find(r->cfg, *name, &scratch) || !ponder_strategy_from_model_name(*name, &st, &rest) ||
+        !rest || !rest[0])
+        return true; /* a name as it is (found, or a 404 later) */
+    const ponder_route_cfg *rc = ponder_route_config_find(r->cfg, rest, &scratch);
+    if (!rc)
+        return true;
+    if (rc->n_stages > 0)
+        return http_fail(e, HTTP_ERR_BAD_REQUEST, "model", NULL,
+                         "'%s': '%s' is a cascade route, whose stages choose their own strategies; ask for '%s'",
+                         *name, rest, rest);
+    json_t *p = json_object_get(body, "ponder");
+    if (p && !json_is_object(p))
+        return http_fail(e, HTTP_ERR_BAD_REQUEST, "ponder", NULL, "Invalid type for 'ponder': expected an object.");
+    char text[32];
+    ponder_strategy_format(&st, text, sizeof text);
+    json_t *own = json_string(rest);
+    if (!own)
+        return http_fail(e, HTTP_ERR_INTERNAL, NULL, NULL, "out of memory");
+    if (!p) {
+        p = json_object();
+        json_object_set_new(body, "ponder", p);
+    }
+    if (!json_object_get(p, "strategy"))
+        json_object_set_new(p, "strategy", json_string(text));
+    json_object_set_new(body, "model", own); /* frees the old name, which rest pointed into */
+    *name = json_string_value(own);
+    return true;
+}
+
 static bool handle_generate(ponder_router *r, http_req *hq, ponder_backend_endpoint ep)
 {
     http_req_set_generation(hq);
@@ -174,6 +216,11 @@ static bool handle_generate(ponder_router *r, http_req *hq, ponder_backend_endpo
     /* no model: the first of model_list, as `ponder serve -m` accepts a request without one */
     json_t *model = json_object_get(body, "model");
     const char *name = json_is_string(model) ? json_string_value(model) : r->cfg->models[0].name;
+    http_api_error e;
+    if (!apply_strategy_prefix(r, body, &name, &e)) {
+        json_decref(body);
+        return http_respond_error(hq, &e);
+    }
     rt_req *q = rt_req_create(r, name, ep, body);
     if (!q)
         return http_respond_fail(hq, HTTP_ERR_INTERNAL, NULL, NULL, "out of memory");
@@ -268,6 +315,8 @@ bool rt_handle(http_req *hq, void *cls)
             return http_respond(hq, 200, "text/plain; version=0.0.4; charset=utf-8", rt_metrics_text(r), 0);
         return handle_models(r, hq, model ? url + 11 : NULL);
     }
+    if (http_web_find(url))
+        return http_respond_web(hq, url);
     return http_respond_fail(hq, HTTP_ERR_NOT_FOUND, NULL, "unknown_url", "Invalid URL (%s %s)", method, url);
 }
 

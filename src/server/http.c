@@ -119,7 +119,7 @@ static route_kind route_of(const char *url, const char **arg)
         return R_HEALTH;
     if (strcmp(url, "/metrics") == 0)
         return R_METRICS;
-    if (srv_web_find(url))
+    if (http_web_find(url))
         return R_ASSET;
     return R_NONE;
 }
@@ -165,12 +165,8 @@ static bool on_request(http_req *q, void *cls)
         if (!http_req_authorized(q, &e))
             return http_respond_error(q, &e);
         return http_respond(q, 200, "text/plain; version=0.0.4; charset=utf-8", http_metrics_render(&s->metrics), 0);
-    case R_ASSET: {
-        if (!get)
-            return http_respond_method_not_allowed(q, "GET");
-        const srv_asset *a = srv_web_find(url);
-        return http_respond_static(q, 200, srv_mime_type(a->path), a->data, a->size);
-    }
+    case R_ASSET:
+        return http_respond_web(q, url);
     case R_NONE:
         break;
     }

@@ -175,12 +175,9 @@ static bool check_strategy(struct ponder_server *s, srv_job *j, http_api_error *
     p->prefix = NULL;
     if (p->asc_round > s->p.n_parallel)
         p->asc_round = s->p.n_parallel;
-    int32_t need = ponder_think_job_max_choices(p);
-    if (need > s->p.n_parallel)
-        return http_fail(e, HTTP_ERR_BAD_REQUEST, "ponder.samples", "invalid_value",
-                         "Invalid 'ponder.samples': %s decodes %d chains at once; this server decodes at most %d "
-                         "sequences at once (--parallel).",
-                         ponder_think_kind_name(r->plan.strategy.kind), (int)need, (int)s->p.n_parallel);
+    /* more chains than --parallel: sc and bon run in rounds of at most that many, as asc
+     * does (was a 400: sc8- with the default --parallel 4 was refused) */
+    p->max_parallel = s->p.n_parallel;
     /* the chain-of-thought cue goes after the question, as `ponder run --strategy` puts
      * it: at the end of a completions prompt, at the end of a chat's last user message */
     const char *cue = p->cot_cue;

@@ -132,15 +132,5 @@ char *srv_build_chunk(const srv_request *r, const srv_meta *m, const ponder_toke
 /* The usage chunk (include_usage): empty choices, usage and the ponder object. */
 char *srv_build_usage_chunk(const srv_request *r, const srv_meta *m, const srv_stats *st);
 
-/* ---- the embedded web page (generated at build time from web/) ---- */
-typedef struct srv_asset {
-    const char *path;           /* "/index.html" */
-    const unsigned char *data;
-    size_t size;
-} srv_asset;
-extern const srv_asset srv_web_assets[];
-extern const size_t srv_web_n_assets;
-const srv_asset *srv_web_find(const char *url); /* "/" → /index.html; NULL if absent */
-const char *srv_mime_type(const char *path);
 
 #endif /* PONDER_SERVER_INTERNAL_H */

@@ -145,3 +145,34 @@ test('markdown rendered and sanitised, code highlighted, the conversation kept o
   assert.deepEqual(errors, []);
   await page.close();
 });
+
+test('router: every model and route in the picker; a cascade answer says which stage answered', { skip }, async () => {
+  const { page, errors } = await openPage(router.url);
+  await page.waitForFunction(() => document.getElementById('model').options.length === 3);
+  const ids = await page.$$eval('#model option', (os) => os.map((o) => o.value));
+  assert.deepEqual(ids.sort(), ['auto', 'big', 'small']);
+  await page.selectOption('#model', 'auto');
+  await page.selectOption('#strategy', '');
+  await page.fill('#max_tokens', '8');
+  await page.fill('#seed', '5');
+  const answer = await ask(page, 'Once upon a time');
+  const meta = await answer.locator('.meta').textContent();
+  // accept_if {agreement: 1, mean_logprob: 0} is never met by stories260K: stage 2 answers
+  assert.match(meta, /answered by stage 2 \(big\), escalated because (agreement|mean_logprob) /, meta);
+  assert.match(meta, /\$\d/, 'priced models show their cost');
+  assert.doesNotMatch(meta, /tokens\/s/, 'no rate for an answer that arrived as one chunk');
+  await shot(page, 'page-cascade');
+  // a plain model through the router with a strategy: the backend's numbers, via "upstream"
+  await page.selectOption('#model', 'small');
+  await page.selectOption('#strategy', 'sc:4');
+  const sc = await ask(page, 'Tell me about a dog.');
+  const scMeta = await sc.locator('.meta').textContent();
+  assert.match(scMeta, /FLOP · .* · by small\/0 · sc:4, 4 chains, agreement \d+ %/, scMeta);
+  await page.selectOption('#model', 'auto');
+  await page.selectOption('#strategy', '');
+  // the choice of model is kept for the next visit
+  await page.reload();
+  await page.waitForFunction(() => document.getElementById('model').value === 'auto');
+  assert.deepEqual(errors, []);
+  await page.close();
+});

@@ -168,6 +168,13 @@ test('a request the models refuse is refused once, not escalated', async () => {
   assert.ok(['auto', 'always', 'planb'].every((id) => list.data.some((m) => m.id === id)));
 });
 
+test('a strategy prefix on a cascade route is refused (its stages choose their own)', async () => {
+  const r = await postJSON(router.base + '/chat/completions', { model: 'sc4-auto', messages: [{ role: 'user', content: 'x' }] });
+  assert.equal(r.status, 400);
+  assert.equal(r.json.error.param, 'model');
+  assert.match(r.json.error.message, /cascade route/);
+});
+
 test('ponder calibrate on a few items writes the frontier and per-item CSVs', () => {
   const data = path.join(dir, 'val.jsonl');
   const gen = spawnSync(BIN, ['data', 'arith', '--difficulty', '1', '--count', '3', '--seed', '3'], { encoding: 'utf8' });

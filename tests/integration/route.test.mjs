@@ -114,6 +114,30 @@ test('a healthy chain: the first backend answers, re-stamped, with the ponder ob
   assert.deepEqual(list.data.map((m) => m.id).sort(), ['breaker', 'broken', 'dead', 'drop', 'droplocal', 'dropmany', 'e429', 'e500', 'hang', 'refused', 'rescue', 'slowconnect', 'stall']);
 });
 
+test('strategy prefixes as ponder serve takes them (sc2-MODEL), and the chat page, on the router', async () => {
+  F.drop.state.mode = 'ok';
+  try {
+    const r = await postJSON(router.base + '/chat/completions', { model: 'sc2-drop', messages: msgs('Hi'), max_tokens: 6, seed: 3 });
+    assert.equal(r.status, 200, r.body);
+    assert.equal(r.json.ponder.backend, 'drop/0');
+    assert.equal(r.json.ponder.upstream.strategy, 'sc:2');
+    assert.equal(r.json.ponder.upstream.samples, 2);
+    // a strategy in the body wins over the prefix
+    const b = await postJSON(router.base + '/chat/completions', { model: 'sc2-drop', messages: msgs('Hi'), max_tokens: 6, ponder: { strategy: 'cot' } });
+    assert.equal(b.status, 200, b.body);
+    assert.equal(b.json.ponder.upstream.strategy, 'cot');
+  } finally {
+    F.drop.state.mode = 'drop';
+  }
+  const none = await postJSON(router.base + '/chat/completions', { model: 'sc2-nosuch', messages: msgs('Hi') });
+  assert.equal(none.status, 404);
+  assert.equal(none.json.error.param, 'model');
+  const page = await fetch(router.url + '/');
+  assert.equal(page.status, 200);
+  assert.match(page.headers.get('content-type'), /^text\/html/);
+  assert.match(await page.text(), /<title>ponder<\/title>/);
+});
+
 test('connection refused → the next backend, streamed or not', async () => {
   const ref = await reference();
   const r = await client.chat.completions.create({ ...REQ, model: 'refused' });

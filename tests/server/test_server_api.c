@@ -516,13 +516,17 @@ static void test_metrics(void **state)
 static void test_web_assets(void **state)
 {
     (void)state;
-    const srv_asset *a = srv_web_find("/");
+    const http_asset *a = http_web_find("/");
     assert_non_null(a);
     assert_string_equal(a->path, "/index.html");
     assert_true(a->size > 0 && a->data[a->size] == '\0');
     assert_non_null(strstr((const char *)a->data, "<html") ? (void *)1 : strstr((const char *)a->data, "<!doctype"));
-    assert_string_equal(srv_mime_type("/index.html"), "text/html; charset=utf-8");
-    assert_null(srv_web_find("/../etc/passwd"));
+    assert_string_equal(http_mime_type("/index.html"), "text/html; charset=utf-8");
+    assert_null(http_web_find("/../etc/passwd"));
+    /* the page's vendored libraries are served as scripts */
+    const http_asset *m = http_web_find("/vendor/marked.min.js");
+    assert_non_null(m);
+    assert_string_equal(http_mime_type(m->path), "text/javascript; charset=utf-8");
 }
 
 int main(void)
