@@ -14,6 +14,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ponder/gguf.h"
 #include "ponder/pool.h"
@@ -113,6 +114,15 @@ static int read_config(const char *path, char **buf, char **args, int *n_args)
 
 static double now_s(void) { return ponder_now_ms() / 1000.0; }
 
+/* CPU time of the process (all threads): on a shared machine, tokens per CPU-second
+ * shows the kernels' speed when wall-clock throughput shows the machine's load. */
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static double eval_loss(ponder_trainer *t, const ponder_train_data *d, int32_t n_seqs)
 {
     double sum = 0;
@@ -167,7 +177,7 @@ static int train_loop(const train_opts *o, ponder_trainer *t, const ponder_train
                       uint64_t data_seed)
 {
     ponder_error err;
-    double t_log = now_s(), flops_log = 0;
+    double t_log = now_s(), flops_log = 0, cpu_log = cpu_s();
     int64_t tokens_log = 0;
     double loss_log = 0;
     int64_t targets_log = 0;
@@ -198,18 +208,19 @@ static int train_loop(const train_opts *o, ponder_trainer *t, const ponder_train
         const int64_t done_steps = step + 1;
         const bool last = done_steps >= o->steps;
         if (done_steps % o->log_every == 0 || last) {
-            const double dt = now_s() - t_log;
+            const double dt = now_s() - t_log, dcpu = cpu_s() - cpu_log;
             const double tps = tokens_log / (dt > 0 ? dt : 1e-9), mfu = flops_log / (dt > 0 ? dt : 1e-9) / peak;
             const double loss = targets_log ? loss_log / (double)targets_log : NAN;
             if (o->json)
                 printf("{\"event\":\"step\",\"step\":%lld,\"loss\":%.5f,\"lr\":%.6g,\"grad_norm\":%.4f,"
-                       "\"tokens_per_s\":%.1f,\"mfu\":%.5f}\n",
-                       (long long)done_steps, loss, (double)lr, (double)gnorm, tps, mfu);
+                       "\"tokens_per_s\":%.1f,\"mfu\":%.5f,\"tokens\":%lld,\"seconds\":%.4f,\"cpu_seconds\":%.4f}\n",
+                       (long long)done_steps, loss, (double)lr, (double)gnorm, tps, mfu, (long long)tokens_log, dt,
+                       dcpu);
             else
                 printf("step %6lld/%d | loss %.4f | lr %.2e | gnorm %.3f | %.0f tok/s | MFU %.1f%%\n",
                        (long long)done_steps, o->steps, loss, (double)lr, (double)gnorm, tps, 100.0 * mfu);
             fflush(stdout);
-            t_log = now_s(), flops_log = 0, tokens_log = 0, loss_log = 0, targets_log = 0;
+            t_log = now_s(), cpu_log = cpu_s(), flops_log = 0, tokens_log = 0, loss_log = 0, targets_log = 0;
         }
         if (held && (done_steps % o->eval_every == 0 || last)) {
             const double el = eval_loss(t, held, o->eval_seqs);
@@ -220,7 +231,7 @@ static int train_loop(const train_opts *o, ponder_trainer *t, const ponder_train
                        (int)(ponder_train_data_n_seqs(held) < o->eval_seqs ? ponder_train_data_n_seqs(held)
                                                                             : o->eval_seqs));
             fflush(stdout);
-            t_log = now_s(); /* evaluation time is not training time */
+            t_log = now_s(), cpu_log = cpu_s(); /* evaluation time is not training time */
         }
         if ((o->save_every > 0 && done_steps % o->save_every == 0) || last) {
             if (ponder_trainer_save(t, o->out, vocab, true, &err) != PONDER_OK) {
@@ -230,7 +241,7 @@ static int train_loop(const train_opts *o, ponder_trainer *t, const ponder_train
             if (!o->json)
                 printf("saved %s (step %lld)\n", o->out, (long long)done_steps);
             fflush(stdout);
-            t_log = now_s();
+            t_log = now_s(), cpu_log = cpu_s();
         }
     }
     return CLI_EXIT_OK;

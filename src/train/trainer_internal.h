@@ -40,6 +40,22 @@ typedef struct tr_acts {
     float *gate, *up, *h; /* (T, F) */
 } tr_acts;
 
+/* One thread's buffers for the forward and backward pass of one sequence, and the
+ * gradient it adds to (the trainer's own for workspace 0, a private one for the others,
+ * summed into it after the batch). */
+typedef struct tr_ws {
+    tr_acts *acts;
+    float *x, *xnf, *rf, *logits, *dlogits;
+    float *dx, *dtmp, *dtmp2, *dq, *dk, *dv, *dgate, *dup;
+    float *attn_scratch; /* tr_attn_scratch_floats(n_ctx, n_kv, hd) */
+    double *ce_loss;     /* (n_ctx / TR_CE_ROWS + 1) cross-entropy of each row chunk */
+    int64_t *ce_count;
+    float *g;   /* (n_params) gradient accumulator */
+    bool own_g; /* g is this workspace's (freed with it) */
+} tr_ws;
+
+#define TR_CE_ROWS 16 /* logits rows per cross-entropy work unit */
+
 struct ponder_trainer {
     ponder_train_params p;
     tr_tensor *tensors;
@@ -52,20 +68,23 @@ struct ponder_trainer {
     int64_t step;
     int64_t n_targets_acc; /* target tokens in the accumulated gradient */
 
-    tr_acts *acts;
-    float *x, *xnf, *rf, *logits, *dlogits;
-    float *dx, *dtmp, *dtmp2, *dq, *dk, *dv, *dgate, *dup;
+    tr_ws *ws;                /* workspace i for thread i of a data-parallel batch */
+    int n_ws;
     float *rope_cs;           /* (n_ctx, hd) */
-    float *attn_scratch;      /* tr_attn_scratch_floats(n_ctx, n_kv, hd) */
     tr_piece *pieces;         /* the optimizer's work units */
     int64_t n_pieces;
     double *piece_sq;         /* (n_pieces) squared gradient norm of each */
-    double *ce_loss;          /* (n_ctx / CE_ROWS + 1) cross-entropy of each row chunk */
-    int64_t *ce_count;
+    double *seq_loss;         /* (seq_cap) per-sequence loss and target count of a batch */
+    int64_t *seq_count;
+    int seq_cap;
 };
 
 /* Allocates a zero-weight trainer for p's shape (used by the loader). */
 ponder_status tr_trainer_alloc(const ponder_train_params *p, ponder_trainer **out, ponder_error *err);
 void tr_refresh_transposes(ponder_trainer *t);
+/* Buffers for t's shape; g NULL: a private zeroed gradient. false when out of memory
+ * (what was allocated is freed by tr_ws_free). */
+bool tr_ws_alloc(const ponder_trainer *t, tr_ws *ws, float *g);
+void tr_ws_free(const ponder_trainer *t, tr_ws *ws);
 
 #endif

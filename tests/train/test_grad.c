@@ -358,6 +358,49 @@ static void test_model_gradient_threads(void **state)
     ponder_pool_free(pool);
 }
 
+/* Five AdamW steps on three sequences; returns the weights. */
+static float *train_steps(ponder_pool *pool, int64_t *np)
+{
+    ponder_train_params p = ponder_train_params_default();
+    p.shape = (ponder_train_shape){.n_vocab = 11, .n_embd = 32, .n_layer = 2, .n_head = 4, .n_head_kv = 2,
+                                   .n_ff = 40, .n_ctx = 12, .norm_eps = 1e-5f, .rope_base = 10000.0f};
+    p.pool = pool;
+    p.warmup_steps = 0;
+    ponder_trainer *t = NULL;
+    ponder_error err;
+    assert_int_equal(ponder_trainer_create(&p, &t, &err), PONDER_OK);
+    const int32_t a[12] = {1, 4, 2, 9, 9, 0, 3, 10, 5, 5, 6, 7}, b[5] = {7, 7, 1, 2, 5},
+                  c[9] = {3, 1, 4, 1, 5, 9, 2, 6, 5};
+    const ponder_train_seq seqs[3] = {{a, NULL, 12}, {b, NULL, 5}, {c, NULL, 9}};
+    for (int step = 0; step < 5; step++) {
+        assert_int_equal(ponder_trainer_accumulate(t, seqs, 3, NULL, NULL, &err), PONDER_OK);
+        assert_int_equal(ponder_trainer_step(t, NULL, &err), PONDER_OK);
+    }
+    *np = ponder_trainer_n_params(t);
+    float *w = malloc((size_t)*np * sizeof *w);
+    memcpy(w, ponder_trainer_weights(t), (size_t)*np * sizeof *w);
+    ponder_trainer_free(t);
+    return w;
+}
+
+/* Threads run whole sequences (data-parallel): a given thread count gives the same
+ * weights bit for bit; another count only rounds differently. */
+static void test_threads_reproducible(void **state)
+{
+    (void)state;
+    ponder_pool *pool = NULL;
+    assert_int_equal(ponder_pool_create(2, &pool, NULL), PONDER_OK);
+    int64_t n1, n2, n3;
+    float *w1 = train_steps(NULL, &n1), *w2 = train_steps(pool, &n2), *w3 = train_steps(pool, &n3);
+    assert_true(n1 == n2 && n2 == n3);
+    assert_memory_equal(w2, w3, (size_t)n2 * sizeof *w2);
+    for (int64_t i = 0; i < n1; i++)
+        if (fabsf(w1[i] - w2[i]) > 1e-4f)
+            fail_msg("weight %lld: 1 thread %.7g, 2 threads %.7g", (long long)i, w1[i], w2[i]);
+    free(w1), free(w2), free(w3);
+    ponder_pool_free(pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -366,6 +409,7 @@ int main(void)
         cmocka_unit_test(test_cross_entropy),    cmocka_unit_test(test_gemm),
         cmocka_unit_test(test_model_gradient),
         cmocka_unit_test(test_model_gradient_threads),
+        cmocka_unit_test(test_threads_reproducible),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
