@@ -327,6 +327,131 @@ static int spec_bench(const char *cmd, const spec_bench_opts *o, const char *con
     return rc;
 }
 
+/* The pp/tg lists, threads and repetitions every model is measured with. */
+typedef struct bench_cfg {
+    const int32_t *threads, *prompts, *gens;
+    int n_threads, n_prompts, n_gens, reps;
+    bool json;
+    ponder_context_params cp;
+} bench_cfg;
+
+/* One test (pp or tg of n tokens): a warm-up, then reps timed runs into res. */
+static int measure(ponder_context *ctx, int32_t n_vocab, bool prompt, int32_t n, int reps, uint64_t *rng,
+                   int32_t *buf, bench_result *res)
+{
+    if (run_once(ctx, n_vocab, prompt, n, rng, buf) < 0) /* warm-up */
+        return CLI_EXIT_RUNTIME;
+    double sum = 0, sum2 = 0;
+    for (int rep = 0; rep < reps; rep++) {
+        double ms = run_once(ctx, n_vocab, prompt, n, rng, buf);
+        if (ms < 0)
+            return CLI_EXIT_RUNTIME;
+        double ts = ms > 0 ? 1000.0 * n / ms : 0;
+        res->samples[res->n_samples++] = ts;
+        sum += ts;
+        sum2 += ts * ts;
+    }
+    res->mean_ts = sum / reps;
+    res->sd_ts = reps > 1 ? sqrt(fmax(0.0, (sum2 - reps * res->mean_ts * res->mean_ts) / (reps - 1))) : 0;
+    return CLI_EXIT_OK;
+}
+
+/* A model as llama-bench describes it: path, type, size and parameters. */
+typedef struct bench_model {
+    const char *path;
+    const ponder_model *m;
+    char desc[96], sbuf[32], pbuf[32];
+    uint64_t size;
+} bench_model;
+
+/* One result: a JSON object into all, or a table row. */
+static void report(const bench_cfg *cfg, const bench_model *bm, const bench_result *res, json_t *all)
+{
+    char test[32], ts[48];
+    const bool pp = strcmp(res->test_kind, "pp") == 0;
+    snprintf(test, sizeof test, "%s%d", res->test_kind, (int)res->n_tokens);
+    snprintf(ts, sizeof ts, "%.2f ± %.2f", res->mean_ts, res->sd_ts);
+    if (cfg->json) {
+        json_t *samples = json_array();
+        for (int s = 0; s < res->n_samples; s++)
+            json_array_append_new(samples, json_real(res->samples[s]));
+        json_array_append_new(
+            all, json_pack("{s:s, s:s, s:I, s:I, s:I, s:s, s:i, s:i, s:i, s:s, s:f, s:f, s:o}", "model_filename",
+                           bm->path, "model_type", bm->desc, "model_size", (json_int_t)bm->size, "model_n_params",
+                           (json_int_t)ponder_model_n_params(bm->m), "model_n_params_active",
+                           (json_int_t)ponder_model_n_params_active(bm->m), "isa", ponder_cpu_isa(), "n_threads",
+                           (int)res->n_threads, "n_prompt", pp ? (int)res->n_tokens : 0, "n_gen",
+                           pp ? 0 : (int)res->n_tokens, "test", test, "avg_ts", res->mean_ts, "stddev_ts", res->sd_ts,
+                           "samples_ts", samples));
+    } else {
+        printf("| %-30s | %10s | %10s | CPU %-6s | %7d | %10s | %20s |\n", bm->desc, bm->sbuf, bm->pbuf,
+               ponder_cpu_isa(), (int)res->n_threads, test, ts);
+        fflush(stdout);
+    }
+}
+
+/* Every thread count, pp and tg test of one model. */
+static int bench_one_model(const char *cmd, const char *model_arg, const bench_cfg *cfg, json_t *all)
+{
+    char path[PATH_MAX];
+    int rc = cli_find_model(cmd, model_arg, path, sizeof path);
+    if (rc != 0)
+        return rc;
+    ponder_error err = { 0 };
+    ponder_model *m = NULL;
+    if (ponder_model_load(path, NULL, &m, &err) != PONDER_OK)
+        return cli_runtime_error("%s", err.msg);
+    const ponder_hparams *hp = ponder_model_hparams(m);
+    bench_model bm = { .path = path, .m = m };
+    const ponder_gguf *g = ponder_model_gguf(m);
+    for (int64_t i = 0; i < ponder_gguf_n_tensors(g); i++)
+        bm.size += ponder_gguf_tensor_at(g, i)->n_bytes;
+    char tname[32];
+    snprintf(bm.desc, sizeof bm.desc, "%s %s", hp->arch_name, ftype_name(m, tname, sizeof tname));
+    snprintf(bm.sbuf, sizeof bm.sbuf, "%.2f MiB", (double)bm.size / 1048576.0);
+    snprintf(bm.pbuf, sizeof bm.pbuf, "%.2f M", (double)ponder_model_n_params(m) / 1e6);
+    int32_t max_n = 1;
+    for (int i = 0; i < cfg->n_prompts; i++)
+        max_n = cfg->prompts[i] > max_n ? cfg->prompts[i] : max_n;
+    for (int i = 0; i < cfg->n_gens; i++)
+        max_n = cfg->gens[i] > max_n ? cfg->gens[i] : max_n;
+    for (int ti = 0; ti < cfg->n_threads && rc == CLI_EXIT_OK; ti++) {
+        ponder_pool *pool = NULL;
+        ponder_context *ctx = NULL;
+        if (ponder_pool_create(cfg->threads[ti], &pool, &err) != PONDER_OK) {
+            rc = cli_runtime_error("%s", err.msg);
+            break;
+        }
+        ponder_context_params cp = cfg->cp;
+        cp.pool = pool;
+        cp.n_ctx = max_n;
+        int32_t *buf = malloc((size_t)max_n * sizeof *buf);
+        if (!buf || ponder_context_create(m, &cp, &ctx, &err) != PONDER_OK) {
+            rc = cli_runtime_error("%s", buf ? err.msg : "out of memory");
+            free(buf);
+            ponder_pool_free(pool);
+            break;
+        }
+        uint64_t rng = 0x9E3779B97F4A7C15ull;
+        for (int kind = 0; kind < 2 && rc == CLI_EXIT_OK; kind++) {
+            const int n_list = kind == 0 ? cfg->n_prompts : cfg->n_gens;
+            for (int li = 0; li < n_list && rc == CLI_EXIT_OK; li++) {
+                const int32_t n = kind == 0 ? cfg->prompts[li] : cfg->gens[li];
+                if (n == 0)
+                    continue;
+                bench_result res = { kind == 0 ? "pp" : "tg", n, cfg->threads[ti], 0, 0, { 0 }, 0 };
+                if ((rc = measure(ctx, hp->n_vocab, kind == 0, n, cfg->reps, &rng, buf, &res)) == CLI_EXIT_OK)
+                    report(cfg, &bm, &res, all);
+            }
+        }
+        ponder_context_free(ctx);
+        ponder_pool_free(pool);
+        free(buf);
+    }
+    ponder_model_free(m);
+    return rc;
+}
+
 int cmd_bench(int argc, char **argv)
 {
     const char *cmd = "bench";
@@ -403,103 +528,10 @@ int cmd_bench(int argc, char **argv)
                "---------:", "---------:", "----------", "------:", "---------:", "-------------------:");
         fflush(stdout);
     }
+    const bench_cfg cfg = { threads, prompts, gens, n_threads, n_prompts, n_gens, reps, json, cp };
     int rc = CLI_EXIT_OK;
-    for (int mi = 0; mi < n_models && rc == CLI_EXIT_OK; mi++) {
-        char path[PATH_MAX];
-        if ((rc = cli_find_model(cmd, models[mi], path, sizeof path)) != 0)
-            break;
-        ponder_error err = { 0 };
-        ponder_model *m = NULL;
-        if (ponder_model_load(path, NULL, &m, &err) != PONDER_OK) {
-            rc = cli_runtime_error("%s", err.msg);
-            break;
-        }
-        const ponder_hparams *hp = ponder_model_hparams(m);
-        uint64_t size = 0;
-        const ponder_gguf *g = ponder_model_gguf(m);
-        for (int64_t i = 0; i < ponder_gguf_n_tensors(g); i++)
-            size += ponder_gguf_tensor_at(g, i)->n_bytes;
-        char desc[96], tname[32], sbuf[32], pbuf[32];
-        snprintf(desc, sizeof desc, "%s %s", hp->arch_name, ftype_name(m, tname, sizeof tname));
-        snprintf(sbuf, sizeof sbuf, "%.2f MiB", (double)size / 1048576.0);
-        snprintf(pbuf, sizeof pbuf, "%.2f M", (double)ponder_model_n_params(m) / 1e6);
-        for (int ti = 0; ti < n_threads && rc == CLI_EXIT_OK; ti++) {
-            ponder_pool *pool = NULL;
-            ponder_context *ctx = NULL;
-            if (ponder_pool_create(threads[ti], &pool, &err) != PONDER_OK) {
-                rc = cli_runtime_error("%s", err.msg);
-                break;
-            }
-            int32_t max_n = 1;
-            for (int i = 0; i < n_prompts; i++)
-                max_n = prompts[i] > max_n ? prompts[i] : max_n;
-            for (int i = 0; i < n_gens; i++)
-                max_n = gens[i] > max_n ? gens[i] : max_n;
-            cp.pool = pool;
-            cp.n_ctx = max_n;
-            int32_t *buf = malloc((size_t)max_n * sizeof *buf);
-            if (!buf || ponder_context_create(m, &cp, &ctx, &err) != PONDER_OK) {
-                rc = cli_runtime_error("%s", buf ? err.msg : "out of memory");
-                free(buf);
-                ponder_pool_free(pool);
-                break;
-            }
-            uint64_t rng = 0x9E3779B97F4A7C15ull;
-            for (int kind = 0; kind < 2 && rc == CLI_EXIT_OK; kind++) {
-                const int n_list = kind == 0 ? n_prompts : n_gens;
-                for (int li = 0; li < n_list && rc == CLI_EXIT_OK; li++) {
-                    const int32_t n = kind == 0 ? prompts[li] : gens[li];
-                    if (n == 0)
-                        continue;
-                    bench_result res = { kind == 0 ? "pp" : "tg", n, threads[ti], 0, 0, { 0 }, 0 };
-                    if (run_once(ctx, hp->n_vocab, kind == 0, n, &rng, buf) < 0) { /* warm-up */
-                        rc = CLI_EXIT_RUNTIME;
-                        break;
-                    }
-                    double sum = 0, sum2 = 0;
-                    for (int rep = 0; rep < reps; rep++) {
-                        double ms = run_once(ctx, hp->n_vocab, kind == 0, n, &rng, buf);
-                        if (ms < 0) {
-                            rc = CLI_EXIT_RUNTIME;
-                            break;
-                        }
-                        double ts = ms > 0 ? 1000.0 * n / ms : 0;
-                        res.samples[res.n_samples++] = ts;
-                        sum += ts;
-                        sum2 += ts * ts;
-                    }
-                    if (rc != CLI_EXIT_OK)
-                        break;
-                    res.mean_ts = sum / reps;
-                    res.sd_ts = reps > 1 ? sqrt(fmax(0.0, (sum2 - reps * res.mean_ts * res.mean_ts) / (reps - 1))) : 0;
-                    char test[32], ts[48];
-                    snprintf(test, sizeof test, "%s%d", res.test_kind, (int)n);
-                    snprintf(ts, sizeof ts, "%.2f ± %.2f", res.mean_ts, res.sd_ts);
-                    if (json) {
-                        json_t *samples = json_array();
-                        for (int s = 0; s < res.n_samples; s++)
-                            json_array_append_new(samples, json_real(res.samples[s]));
-                        json_array_append_new(
-                            all, json_pack("{s:s, s:s, s:I, s:I, s:I, s:s, s:i, s:i, s:i, s:s, s:f, s:f, s:o}", "model_filename",
-                                           path, "model_type", desc, "model_size", (json_int_t)size, "model_n_params",
-                                           (json_int_t)ponder_model_n_params(m), "model_n_params_active",
-                                           (json_int_t)ponder_model_n_params_active(m), "isa", ponder_cpu_isa(), "n_threads",
-                                           (int)threads[ti], "n_prompt", kind == 0 ? (int)n : 0, "n_gen",
-                                           kind == 1 ? (int)n : 0, "test", test, "avg_ts", res.mean_ts, "stddev_ts",
-                                           res.sd_ts, "samples_ts", samples));
-                    } else {
-                        printf("| %-30s | %10s | %10s | CPU %-6s | %7d | %10s | %20s |\n", desc, sbuf, pbuf,
-                               ponder_cpu_isa(), (int)threads[ti], test, ts);
-                        fflush(stdout);
-                    }
-                }
-            }
-            ponder_context_free(ctx);
-            ponder_pool_free(pool);
-            free(buf);
-        }
-        ponder_model_free(m);
-    }
+    for (int mi = 0; mi < n_models && rc == CLI_EXIT_OK; mi++)
+        rc = bench_one_model(cmd, models[mi], &cfg, all);
     if (json && rc == CLI_EXIT_OK) {
         char *s = json_dumps(all, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
         if (s)

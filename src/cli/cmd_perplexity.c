@@ -63,6 +63,80 @@ static double token_nll(const float *z, int32_t n_vocab, int32_t t)
     return -((double)(z[t] - zmax) - log(sum));
 }
 
+/* What the chunks scored: the sum of the tokens' NLL and of its squares, the running PPL
+ * after each chunk. */
+typedef struct ppl_sums {
+    double nll, nll2;
+    size_t count;
+    double seconds;
+    json_t *running;
+} ppl_sums;
+
+/* llama-perplexity's method over n_chunks chunks of n_ctx tokens: each chunk decoded from
+ * an empty cache (BOS first when the model adds one), its second half scored. */
+static int score_chunks(ponder_context *ctx, const ponder_tokenizer *tok, int32_t n_vocab, const ponder_token *tokens,
+                        size_t n_chunks, int32_t n_ctx, int32_t n_batch, bool json, ppl_sums *out)
+{
+    ponder_error err = { 0 };
+    const bool add_bos = ponder_tokenizer_add_bos(tok);
+    const ponder_token bos = ponder_tokenizer_bos(tok);
+    const int32_t first = n_ctx / 2; /* only the second half of each chunk is scored */
+    float *logits = malloc((size_t)n_batch * (size_t)n_vocab * sizeof *logits);
+    int32_t *chunk = malloc((size_t)n_ctx * sizeof *chunk);
+    int rc = CLI_EXIT_RUNTIME;
+    if (!logits || !chunk || !(out->running = json_array())) {
+        cli_runtime_error("out of memory");
+        goto done;
+    }
+    const bool progress = !json && isatty(STDERR_FILENO);
+    const double t0 = ponder_now_ms();
+    for (size_t c = 0; c < n_chunks; c++) {
+        memcpy(chunk, tokens + c * (size_t)n_ctx, (size_t)n_ctx * sizeof *chunk);
+        if (add_bos && bos != PONDER_TOKEN_NULL)
+            chunk[0] = bos;
+        ponder_context_reset(ctx);
+        /* positions before `first` need no logits */
+        if (ponder_context_decode(ctx, chunk, first, NULL, &err) != PONDER_OK) {
+            cli_runtime_error("chunk %zu: %s", c + 1, err.msg);
+            goto done;
+        }
+        for (int32_t pos = first; pos < n_ctx - 1;) {
+            int32_t n = n_ctx - 1 - pos < n_batch ? n_ctx - 1 - pos : n_batch;
+            if (ponder_context_decode(ctx, chunk + pos, n, logits, &err) != PONDER_OK) {
+                cli_runtime_error("chunk %zu: %s", c + 1, err.msg);
+                goto done;
+            }
+            for (int32_t j = 0; j < n; j++) {
+                /* logits at position pos+j predict the token at pos+j+1 */
+                double v = token_nll(logits + (size_t)j * (size_t)n_vocab, n_vocab, chunk[pos + j + 1]);
+                out->nll += v;
+                out->nll2 += v * v;
+                out->count++;
+            }
+            pos += n;
+        }
+        const double ppl = exp(out->nll / (double)out->count);
+        json_array_append_new(out->running, json_real(ppl));
+        if (!json) {
+            if (progress) {
+                const double elapsed = (ponder_now_ms() - t0) / 1000.0;
+                const double eta = elapsed / (double)(c + 1) * (double)(n_chunks - c - 1);
+                fprintf(stderr, "\rperplexity: chunk %zu/%zu, PPL %.4f, %.0f s left   ", c + 1, n_chunks, ppl, eta);
+            }
+            printf("[%zu]%.4f,", c + 1, ppl);
+            fflush(stdout);
+        }
+    }
+    out->seconds = (ponder_now_ms() - t0) / 1000.0;
+    if (progress)
+        fprintf(stderr, "\r%60s\r", "");
+    rc = 0;
+done:
+    free(chunk);
+    free(logits);
+    return rc;
+}
+
 int cmd_perplexity(int argc, char **argv)
 {
     const char *cmd = "perplexity";
@@ -116,8 +190,6 @@ int cmd_perplexity(int argc, char **argv)
     ponder_context *ctx = NULL;
     ponder_pool *pool = NULL;
     ponder_token *tokens = NULL;
-    float *logits = NULL;
-    int32_t *chunk = NULL;
     json_t *running = NULL;
     size_t n_tokens = 0;
     rc = CLI_EXIT_RUNTIME;
@@ -152,66 +224,18 @@ int cmd_perplexity(int argc, char **argv)
         cli_runtime_error("%s", err.msg);
         goto done;
     }
-    const bool add_bos = ponder_tokenizer_add_bos(tok);
-    const ponder_token bos = ponder_tokenizer_bos(tok);
-    const int32_t first = n_ctx / 2; /* only the second half of each chunk is scored */
     if (n_batch > n_ctx)
         n_batch = n_ctx;
-    logits = malloc((size_t)n_batch * (size_t)n_vocab * sizeof *logits);
-    chunk = malloc((size_t)n_ctx * sizeof *chunk);
-    running = json_array();
-    if (!logits || !chunk || !running) {
-        cli_runtime_error("out of memory");
+    ppl_sums sums = { 0 };
+    const int scored = score_chunks(ctx, tok, n_vocab, tokens, n_chunks, n_ctx, n_batch, json, &sums);
+    running = sums.running;
+    if (scored != 0)
         goto done;
-    }
-
-    const bool progress = !json && isatty(STDERR_FILENO);
-    double nll = 0.0, nll2 = 0.0;
-    size_t count = 0;
-    const double t0 = ponder_now_ms();
-    for (size_t c = 0; c < n_chunks; c++) {
-        memcpy(chunk, tokens + c * (size_t)n_ctx, (size_t)n_ctx * sizeof *chunk);
-        if (add_bos && bos != PONDER_TOKEN_NULL)
-            chunk[0] = bos;
-        ponder_context_reset(ctx);
-        /* positions before `first` need no logits */
-        if (ponder_context_decode(ctx, chunk, first, NULL, &err) != PONDER_OK) {
-            cli_runtime_error("chunk %zu: %s", c + 1, err.msg);
-            goto done;
-        }
-        for (int32_t pos = first; pos < n_ctx - 1;) {
-            int32_t n = n_ctx - 1 - pos < n_batch ? n_ctx - 1 - pos : n_batch;
-            if (ponder_context_decode(ctx, chunk + pos, n, logits, &err) != PONDER_OK) {
-                cli_runtime_error("chunk %zu: %s", c + 1, err.msg);
-                goto done;
-            }
-            for (int32_t j = 0; j < n; j++) {
-                /* logits at position pos+j predict the token at pos+j+1 */
-                double v = token_nll(logits + (size_t)j * (size_t)n_vocab, n_vocab, chunk[pos + j + 1]);
-                nll += v;
-                nll2 += v * v;
-                count++;
-            }
-            pos += n;
-        }
-        const double ppl = exp(nll / (double)count);
-        json_array_append_new(running, json_real(ppl));
-        if (!json) {
-            if (progress) {
-                const double elapsed = (ponder_now_ms() - t0) / 1000.0;
-                const double eta = elapsed / (double)(c + 1) * (double)(n_chunks - c - 1);
-                fprintf(stderr, "\rperplexity: chunk %zu/%zu, PPL %.4f, %.0f s left   ", c + 1, n_chunks, ppl, eta);
-            }
-            printf("[%zu]%.4f,", c + 1, ppl);
-            fflush(stdout);
-        }
-    }
-    const double secs = (ponder_now_ms() - t0) / 1000.0;
+    const double secs = sums.seconds, nll = sums.nll, nll2 = sums.nll2;
+    const size_t count = sums.count;
     const double m1 = nll / (double)count, m2 = nll2 / (double)count;
     const double ppl = exp(m1);
     const double ppl_err = count > 1 ? ppl * sqrt((m2 - m1 * m1) / (double)(count - 1)) : 0.0;
-    if (progress)
-        fprintf(stderr, "\r%60s\r", "");
     if (json) {
         json_t *out = json_pack("{s:s, s:s, s:i, s:I, s:I, s:I, s:o, s:f, s:f, s:f, s:f}", "model", model_path, "file",
                                 file, "n_ctx", (int)n_ctx, "n_chunks", (json_int_t)n_chunks, "n_tokens",
@@ -235,8 +259,6 @@ int cmd_perplexity(int argc, char **argv)
 
 done:
     json_decref(running);
-    free(chunk);
-    free(logits);
     free(tokens);
     ponder_context_free(ctx);
     ponder_pool_free(pool);
