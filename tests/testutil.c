@@ -1,6 +1,7 @@
 /* testutil.c — see testutil.h. */
 #include "testutil.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,47 @@ char *tu_read_file(const char *path, size_t *len)
             *len = (size_t)size;
     }
     return buf;
+}
+
+int tu_corpus_replay(const char *dir, int (*fuzz_one)(const uint8_t *data, size_t size), tu_corpus_fn check,
+                     void *user)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        fprintf(stderr, "cannot open corpus directory %s\n", dir);
+        return -1;
+    }
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        size_t len = 0;
+        char *file = tu_read_file(path, &len);
+        uint8_t *buf = file ? malloc(len ? len : 1) : NULL;
+        if (!buf) {
+            fprintf(stderr, "%s: cannot read\n", path);
+            free(file);
+            n = -1;
+            break;
+        }
+        memcpy(buf, file, len);
+        free(file);
+        if (fuzz_one && fuzz_one(buf, len) != 0) {
+            fprintf(stderr, "%s: the harness returned non-zero\n", path);
+            free(buf);
+            n = -1;
+            break;
+        }
+        if (check)
+            check(e->d_name, buf, len, user);
+        free(buf);
+        n++;
+    }
+    closedir(d);
+    return n;
 }
 
 const char *tu_model_path(const char *ref_path)

@@ -1,9 +1,11 @@
-/* testutil.h — helpers shared by the test suites: locating ../shared, reading files. */
+/* testutil.h — helpers shared by the test suites: locating ../shared, reading files,
+ * replaying fuzz corpora, running the ponder binary. */
 #ifndef PONDER_TESTUTIL_H
 #define PONDER_TESTUTIL_H
 
 #include <stddef.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 /* Absolute-or-relative path of shared/<rel>, from $PONDER_SHARED, else the build-time
  * default ($PONDER_SHARED_DEFAULT), else "../shared". Returns a static buffer per call
@@ -16,6 +18,16 @@ bool tu_shared_exists(const char *rel);
 /* Reads a whole file into a malloc'ed buffer (NUL-terminated, *len excludes the NUL).
  * Returns NULL on error. */
 char *tu_read_file(const char *path, size_t *len);
+
+/* A fuzz corpus replayed as a test (every fuzz/<parser>_fuzz.c harness has one): each file
+ * of dir (dot-files skipped, in readdir order) is read into a buffer of exactly its size,
+ * so sanitizers see over-reads, run through fuzz_one (the harness's LLVMFuzzerTestOneInput,
+ * which must return 0), then handed to check (may be NULL; it may change the bytes) with
+ * its name, for the assertions the file's name prefix asks for. Returns the number of files, or -1 (with a
+ * message on stderr) when dir cannot be read or the harness returned non-zero. */
+typedef void (*tu_corpus_fn)(const char *name, uint8_t *data, size_t len, void *user);
+int tu_corpus_replay(const char *dir, int (*fuzz_one)(const uint8_t *data, size_t size), tu_corpus_fn check,
+                     void *user);
 
 /* Result of running the built `ponder` binary. */
 typedef struct tu_cli_result {

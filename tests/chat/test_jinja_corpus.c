@@ -12,7 +12,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,49 +43,44 @@ static ponder_status parse_and_render(const char *file, size_t len, ponder_error
     return st;
 }
 
+typedef struct counts {
+    int n_render, n_limit, n_bad;
+} counts;
+
+/* render-*: renders; limit-*: a cap refuses it; bad-*: refused as malformed. */
+static void check(const char *name, uint8_t *data, size_t len, void *user)
+{
+    counts *c = user;
+    ponder_error err = { 0 };
+    const ponder_status st = parse_and_render((const char *)data, len, &err);
+    if (strncmp(name, "render-", 7) == 0) {
+        if (st != PONDER_OK)
+            fail_msg("%s: %s", name, err.msg);
+        c->n_render++;
+    } else if (strncmp(name, "limit-", 6) == 0) {
+        if (st == PONDER_OK)
+            fail_msg("%s: rendered, but a cap should have refused it", name);
+        assert_true(err.msg[0] != '\0');
+        c->n_limit++;
+    } else if (strncmp(name, "bad-", 4) == 0) {
+        if (st == PONDER_OK)
+            fail_msg("%s: rendered, but it is malformed", name);
+        assert_true(err.msg[0] != '\0');
+        c->n_bad++;
+    }
+}
+
 static void test_replay(void **state)
 {
     (void)state;
     int argc = 0;
     char **argv = NULL;
     LLVMFuzzerInitialize(&argc, &argv);
-    DIR *d = opendir(g_dir);
-    if (!d)
-        fail_msg("cannot open corpus directory %s", g_dir);
-    int n_render = 0, n_limit = 0, n_bad = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        char path[4096];
-        snprintf(path, sizeof path, "%s/%s", g_dir, e->d_name);
-        size_t len = 0;
-        char *file = tu_read_file(path, &len);
-        assert_non_null(file);
-        LLVMFuzzerTestOneInput((const uint8_t *)file, len);
-        ponder_error err = { 0 };
-        const ponder_status st = parse_and_render(file, len, &err);
-        if (strncmp(e->d_name, "render-", 7) == 0) {
-            if (st != PONDER_OK)
-                fail_msg("%s: %s", e->d_name, err.msg);
-            n_render++;
-        } else if (strncmp(e->d_name, "limit-", 6) == 0) {
-            if (st == PONDER_OK)
-                fail_msg("%s: rendered, but a cap should have refused it", e->d_name);
-            assert_true(err.msg[0] != '\0');
-            n_limit++;
-        } else if (strncmp(e->d_name, "bad-", 4) == 0) {
-            if (st == PONDER_OK)
-                fail_msg("%s: rendered, but it is malformed", e->d_name);
-            assert_true(err.msg[0] != '\0');
-            n_bad++;
-        }
-        free(file);
-    }
-    closedir(d);
-    assert_true(n_render >= 5);
-    assert_true(n_limit >= 4);
-    assert_true(n_bad >= 3);
+    counts c = { 0 };
+    assert_true(tu_corpus_replay(g_dir, LLVMFuzzerTestOneInput, check, &c) >= 0);
+    assert_true(c.n_render >= 5);
+    assert_true(c.n_limit >= 4);
+    assert_true(c.n_bad >= 3);
 }
 
 int main(int argc, char **argv)

@@ -9,7 +9,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,41 +20,35 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size); /* fuzz/route_fuzz
 
 static const char *g_dir;
 
+typedef struct counts {
+    int good, bad;
+} counts;
+
+/* config-good*: the config parses; config-bad*: it is refused (after the prefix byte). */
+static void check(const char *name, uint8_t *data, size_t len, void *user)
+{
+    counts *c = user;
+    bool is_good = !strncmp(name, "config-good", 11), is_bad = !strncmp(name, "config-bad", 10);
+    if (!is_good && !is_bad)
+        return;
+    ponder_route_config *cfg = NULL;
+    ponder_error err;
+    ponder_status st = ponder_route_config_parse((const char *)data + 1, len - 1, name, NULL, &cfg, &err);
+    if (is_good && st != PONDER_OK)
+        fail_msg("%s refused: %s", name, err.msg);
+    if (is_bad && st == PONDER_OK)
+        fail_msg("%s accepted", name);
+    ponder_route_config_free(cfg);
+    c->good += is_good;
+    c->bad += is_bad;
+}
+
 static void test_replay(void **state)
 {
     (void)state;
-    DIR *d = opendir(g_dir);
-    if (!d)
-        fail_msg("cannot open corpus directory %s", g_dir);
-    int n = 0, good = 0, bad = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        char path[4096];
-        snprintf(path, sizeof path, "%s/%s", g_dir, e->d_name);
-        size_t len;
-        char *file = tu_read_file(path, &len);
-        assert_non_null(file);
-        LLVMFuzzerTestOneInput((const uint8_t *)file, len); /* aborts on a broken promise */
-        bool is_good = !strncmp(e->d_name, "config-good", 11), is_bad = !strncmp(e->d_name, "config-bad", 10);
-        if (is_good || is_bad) {
-            ponder_route_config *c = NULL;
-            ponder_error err;
-            ponder_status st = ponder_route_config_parse(file + 1, len - 1, e->d_name, NULL, &c, &err);
-            if (is_good && st != PONDER_OK)
-                fail_msg("%s refused: %s", e->d_name, err.msg);
-            if (is_bad && st == PONDER_OK)
-                fail_msg("%s accepted", e->d_name);
-            ponder_route_config_free(c);
-            good += is_good;
-            bad += is_bad;
-        }
-        free(file);
-        n++;
-    }
-    closedir(d);
-    assert_true(n >= 4 && good >= 1 && bad >= 1);
+    counts c = { 0 };
+    int n = tu_corpus_replay(g_dir, LLVMFuzzerTestOneInput, check, &c); /* the harness aborts on a broken promise */
+    assert_true(n >= 4 && c.good >= 1 && c.bad >= 1);
 }
 
 int main(int argc, char **argv)

@@ -10,7 +10,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,50 +21,34 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size); /* fuzz/server_req
 
 static const char *g_dir;
 
+/* bad-*: refused as chat and as completion; chat-* / completion-*: accepted as that. */
+static void check(const char *name, uint8_t *data, size_t len, void *user)
+{
+    (void)user;
+    srv_request r;
+    http_api_error err;
+    bool chat = srv_request_parse(SRV_EP_CHAT, (const char *)data, len, &r, &err);
+    if (chat)
+        srv_request_free(&r);
+    bool compl = srv_request_parse(SRV_EP_COMPLETION, (const char *)data, len, &r, &err);
+    if (compl)
+        srv_request_free(&r);
+    if (strncmp(name, "bad-", 4) == 0) {
+        if (chat || compl)
+            fail_msg("%s: accepted", name);
+    } else if (strncmp(name, "chat-", 5) == 0) {
+        if (!chat)
+            fail_msg("%s: rejected as chat", name);
+    } else if (strncmp(name, "completion-", 11) == 0) {
+        if (!compl)
+            fail_msg("%s: rejected as completion", name);
+    }
+}
+
 static void test_replay(void **state)
 {
     (void)state;
-    DIR *d = opendir(g_dir);
-    if (!d)
-        fail_msg("cannot open corpus directory %s", g_dir);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        char path[4096];
-        snprintf(path, sizeof path, "%s/%s", g_dir, e->d_name);
-        size_t len;
-        char *file = tu_read_file(path, &len);
-        assert_non_null(file);
-        uint8_t *buf = malloc(len ? len : 1); /* exact size, so sanitizers see over-reads */
-        assert_non_null(buf);
-        memcpy(buf, file, len);
-        free(file);
-        assert_int_equal(LLVMFuzzerTestOneInput(buf, len), 0);
-        srv_request r;
-        http_api_error err;
-        bool chat = srv_request_parse(SRV_EP_CHAT, (const char *)buf, len, &r, &err);
-        if (chat)
-            srv_request_free(&r);
-        bool compl = srv_request_parse(SRV_EP_COMPLETION, (const char *)buf, len, &r, &err);
-        if (compl)
-            srv_request_free(&r);
-        if (strncmp(e->d_name, "bad-", 4) == 0) {
-            if (chat || compl)
-                fail_msg("%s: accepted", e->d_name);
-        } else if (strncmp(e->d_name, "chat-", 5) == 0) {
-            if (!chat)
-                fail_msg("%s: rejected as chat", e->d_name);
-        } else if (strncmp(e->d_name, "completion-", 11) == 0) {
-            if (!compl)
-                fail_msg("%s: rejected as completion", e->d_name);
-        }
-        free(buf);
-        n++;
-    }
-    closedir(d);
-    assert_true(n >= 8);
+    assert_true(tu_corpus_replay(g_dir, LLVMFuzzerTestOneInput, check, NULL) >= 8);
 }
 
 int main(int argc, char **argv)

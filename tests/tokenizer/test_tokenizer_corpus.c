@@ -12,7 +12,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,67 +40,57 @@ static ponder_tokenizer *load(const char *rel)
     return tok;
 }
 
+typedef struct counts {
+    ponder_tokenizer *spm;
+    int n_text, n_bad, n_ids;
+} counts;
+
+/* ids-*: the harness's id mode; text-* / bad-*: every flag combination through the
+ * harness, then the text encodes (text-) or is refused as invalid UTF-8 (bad-). */
+static void check(const char *name, uint8_t *buf, size_t len, void *user)
+{
+    counts *c = user;
+    assert_true(len >= 1);
+    bool id_mode = buf[0] & CTL_ID_MODE;
+    if (strncmp(name, "ids-", 4) == 0) {
+        assert_true(id_mode);
+        c->n_ids++;
+        return;
+    }
+    /* every vocabulary and text-mode flag combination */
+    for (unsigned ctl = 0; ctl < 0x80; ctl++) {
+        if (ctl & CTL_ID_MODE)
+            continue;
+        buf[0] = (uint8_t)ctl;
+        assert_int_equal(LLVMFuzzerTestOneInput(buf, len), 0);
+    }
+    ponder_token *ids = NULL;
+    size_t n = 0;
+    ponder_error err = {0};
+    ponder_status st = ponder_tokenizer_encode(c->spm, (const char *)buf + 1, len - 1, true, true, &ids, &n, &err);
+    free(ids);
+    if (strncmp(name, "bad-", 4) == 0) {
+        if (st != PONDER_ERR_INVALID_ARG)
+            fail_msg("%s: expected invalid UTF-8 to be rejected, got status %d", name, st);
+        c->n_bad++;
+    } else if (strncmp(name, "text-", 5) == 0) {
+        if (st != PONDER_OK)
+            fail_msg("%s: %s", name, err.msg);
+        c->n_text++;
+    } else {
+        fail_msg("%s: seed names start with text-, bad- or ids-", name);
+    }
+}
+
 static void test_replay(void **state)
 {
     (void)state;
-    ponder_tokenizer *spm = load("models/stories260K/stories260K.gguf");
-    DIR *d = opendir(g_dir);
-    if (!d)
-        fail_msg("cannot open corpus directory %s", g_dir);
-    int n_text = 0, n_bad = 0, n_ids = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        char path[4096];
-        snprintf(path, sizeof path, "%s/%s", g_dir, e->d_name);
-        size_t len;
-        char *file = tu_read_file(path, &len);
-        assert_non_null(file);
-        assert_true(len >= 1);
-        /* exact-size copy so sanitizers see over-reads */
-        uint8_t *buf = malloc(len);
-        assert_non_null(buf);
-        memcpy(buf, file, len);
-        free(file);
-        assert_int_equal(LLVMFuzzerTestOneInput(buf, len), 0);
-
-        bool id_mode = buf[0] & CTL_ID_MODE;
-        if (strncmp(e->d_name, "ids-", 4) == 0) {
-            assert_true(id_mode);
-            n_ids++;
-        } else {
-            /* every vocabulary and text-mode flag combination */
-            for (unsigned ctl = 0; ctl < 0x80; ctl++) {
-                if (ctl & CTL_ID_MODE)
-                    continue;
-                buf[0] = (uint8_t)ctl;
-                assert_int_equal(LLVMFuzzerTestOneInput(buf, len), 0);
-            }
-            ponder_token *ids = NULL;
-            size_t n = 0;
-            ponder_error err = {0};
-            ponder_status st = ponder_tokenizer_encode(spm, (const char *)buf + 1, len - 1, true, true, &ids, &n, &err);
-            free(ids);
-            if (strncmp(e->d_name, "bad-", 4) == 0) {
-                if (st != PONDER_ERR_INVALID_ARG)
-                    fail_msg("%s: expected invalid UTF-8 to be rejected, got status %d", e->d_name, st);
-                n_bad++;
-            } else if (strncmp(e->d_name, "text-", 5) == 0) {
-                if (st != PONDER_OK)
-                    fail_msg("%s: %s", e->d_name, err.msg);
-                n_text++;
-            } else {
-                fail_msg("%s: seed names start with text-, bad- or ids-", e->d_name);
-            }
-        }
-        free(buf);
-    }
-    closedir(d);
-    ponder_tokenizer_free(spm);
-    assert_true(n_text >= 10);
-    assert_true(n_bad >= 4);
-    assert_true(n_ids >= 2);
+    counts c = { .spm = load("models/stories260K/stories260K.gguf") };
+    assert_true(tu_corpus_replay(g_dir, LLVMFuzzerTestOneInput, check, &c) >= 0);
+    ponder_tokenizer_free(c.spm);
+    assert_true(c.n_text >= 10);
+    assert_true(c.n_bad >= 4);
+    assert_true(c.n_ids >= 2);
 }
 
 int main(int argc, char **argv)
