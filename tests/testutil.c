@@ -59,6 +59,28 @@ char *tu_read_file(const char *path, size_t *len)
     return buf;
 }
 
+const char *tu_path_in(const char *dir, const char *name)
+{
+    static char slots[32][512];
+    static int next;
+    char *buf = slots[next++ % 32];
+    snprintf(buf, sizeof slots[0], "%s/%s", dir, name);
+    return buf;
+}
+
+int tu_count_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
 int tu_corpus_replay(const char *dir, int (*fuzz_one)(const uint8_t *data, size_t size), tu_corpus_fn check,
                      void *user)
 {

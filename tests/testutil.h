@@ -19,6 +19,12 @@ bool tu_shared_exists(const char *rel);
  * Returns NULL on error. */
 char *tu_read_file(const char *path, size_t *len);
 
+/* dir/name in a rotating static buffer (32 slots, as tu_shared's): for a test's
+ * temporary folder. */
+const char *tu_path_in(const char *dir, const char *name);
+/* Files in dir, dot-files not counted (to catch leftovers); -1 if dir cannot be read. */
+int tu_count_files(const char *dir);
+
 /* A fuzz corpus replayed as a test (every fuzz/<parser>_fuzz.c harness has one): each file
  * of dir (dot-files skipped, in readdir order) is read into a buffer of exactly its size,
  * so sanitizers see over-reads, run through fuzz_one (the harness's LLVMFuzzerTestOneInput,

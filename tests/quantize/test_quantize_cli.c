@@ -83,26 +83,9 @@ static result run(const char *const *args)
 
 #define RUN(...) run((const char *const[]){__VA_ARGS__, NULL})
 
-static const char *tmp_path(const char *name)
-{
-    static char slots[8][512];
-    static int next;
-    char *buf = slots[next++ % 8];
-    snprintf(buf, sizeof slots[0], "%s/%s", tmpdir, name);
-    return buf;
-}
-
-static int count_files(void)
-{
-    DIR *d = opendir(tmpdir);
-    assert_non_null(d);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        n += e->d_name[0] != '.';
-    closedir(d);
-    return n;
-}
+/* Paths in the temporary folder, and how many files it holds (to catch leftovers). */
+static const char *tmp_path(const char *name) { return tu_path_in(tmpdir, name); }
+static int count_files(void) { return tu_count_files(tmpdir); }
 
 static int setup(void **state)
 {

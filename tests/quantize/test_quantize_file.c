@@ -39,28 +39,9 @@
 static char tmpdir[] = "/tmp/ponder-quantize-XXXXXX";
 static ponder_pool *pool2;
 
-/* Rotating buffers, as tu_shared: enough for every path one test holds at once. */
-static const char *tmp_path(const char *name)
-{
-    static char slots[32][512];
-    static int next;
-    char *buf = slots[next++ % 32];
-    snprintf(buf, sizeof slots[0], "%s/%s", tmpdir, name);
-    return buf;
-}
-
-/* Files in the temporary folder (to catch leftovers). */
-static int count_files(void)
-{
-    DIR *d = opendir(tmpdir);
-    assert_non_null(d);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        n += e->d_name[0] != '.';
-    closedir(d);
-    return n;
-}
+/* Paths in the temporary folder, and how many files it holds (to catch leftovers). */
+static const char *tmp_path(const char *name) { return tu_path_in(tmpdir, name); }
+static int count_files(void) { return tu_count_files(tmpdir); }
 
 static void clean_dir(void)
 {

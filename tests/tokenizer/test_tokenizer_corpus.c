@@ -27,19 +27,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size); /* fuzz/tokenizer_
 
 static const char *g_dir;
 
-static ponder_tokenizer *load(const char *rel)
-{
-    ponder_error err = {0};
-    ponder_gguf *g = NULL;
-    ponder_tokenizer *tok = NULL;
-    if (ponder_gguf_open(tu_shared(rel), &g, &err) != PONDER_OK)
-        fail_msg("%s: %s", rel, err.msg);
-    if (ponder_tokenizer_create(g, &tok, &err) != PONDER_OK)
-        fail_msg("%s: %s", rel, err.msg);
-    ponder_gguf_free(g);
-    return tok;
-}
-
 typedef struct counts {
     ponder_tokenizer *spm;
     int n_text, n_bad, n_ids;
@@ -85,7 +72,13 @@ static void check(const char *name, uint8_t *buf, size_t len, void *user)
 static void test_replay(void **state)
 {
     (void)state;
-    counts c = { .spm = load("models/stories260K/stories260K.gguf") };
+    counts c = { 0 };
+    ponder_gguf *g = NULL;
+    ponder_error err = {0};
+    if (ponder_gguf_open(tu_shared("models/stories260K/stories260K.gguf"), &g, &err) != PONDER_OK ||
+        ponder_tokenizer_create(g, &c.spm, &err) != PONDER_OK)
+        fail_msg("stories260K: %s", err.msg);
+    ponder_gguf_free(g);
     assert_true(tu_corpus_replay(g_dir, LLVMFuzzerTestOneInput, check, &c) >= 0);
     ponder_tokenizer_free(c.spm);
     assert_true(c.n_text >= 10);
