@@ -314,13 +314,13 @@ static void run_model(const char *isa)
                     const double t0 = now_s();
                     for (int it = 0; it < reps; it++) {
                         for (int il = 0; il < N_LAYER; il++) {
-                            const ponder_matrix mq = {(ponder_type)tq, DIM, DIM, rq, L[il].wq};
-                            const ponder_matrix mk = {(ponder_type)tk, DIM, KV, rk, L[il].wk};
-                            const ponder_matrix mv = {(ponder_type)tk, DIM, KV, rk, L[il].wv};
-                            const ponder_matrix mo = {(ponder_type)tq, DIM, DIM, rq, L[il].wo};
-                            const ponder_matrix mg = {(ponder_type)tg, DIM, FF, rg, L[il].wg};
-                            const ponder_matrix mu = {(ponder_type)tg, DIM, FF, rg, L[il].wu};
-                            const ponder_matrix md = {(ponder_type)td, FF, DIM, rd, L[il].wd};
+                            const ponder_matrix mq = {.type = (ponder_type)tq, .n_cols = DIM, .n_rows = DIM, .row_bytes = rq, .data = L[il].wq};
+                            const ponder_matrix mk = {.type = (ponder_type)tk, .n_cols = DIM, .n_rows = KV, .row_bytes = rk, .data = L[il].wk};
+                            const ponder_matrix mv = {.type = (ponder_type)tk, .n_cols = DIM, .n_rows = KV, .row_bytes = rk, .data = L[il].wv};
+                            const ponder_matrix mo = {.type = (ponder_type)tq, .n_cols = DIM, .n_rows = DIM, .row_bytes = rq, .data = L[il].wo};
+                            const ponder_matrix mg = {.type = (ponder_type)tg, .n_cols = DIM, .n_rows = FF, .row_bytes = rg, .data = L[il].wg};
+                            const ponder_matrix mu = {.type = (ponder_type)tg, .n_cols = DIM, .n_rows = FF, .row_bytes = rg, .data = L[il].wu};
+                            const ponder_matrix md = {.type = (ponder_type)td, .n_cols = FF, .n_rows = DIM, .row_bytes = rd, .data = L[il].wd};
                             const ponder_matmul_job qkv[3] = {{&mq, y1}, {&mk, y2}, {&mv, y3}};
                             ponder_matmul_multi(qkv, 3, nt, x, work, false, pools[th]);
                             ponder_matmul(&mo, nt, x, y1, work, false, pools[th]);
@@ -328,7 +328,7 @@ static void run_model(const char *isa)
                             ponder_matmul_multi(gu, 2, nt, x, work, false, pools[th]);
                             ponder_matmul(&md, nt, x, y3, work, false, pools[th]);
                         }
-                        const ponder_matrix mout = {(ponder_type)to, DIM, VOCAB, ro, wo};
+                        const ponder_matrix mout = {.type = (ponder_type)to, .n_cols = DIM, .n_rows = VOCAB, .row_bytes = ro, .data = wo};
                         ponder_matmul(&mout, 1, x, logits, work, false, pools[th]);
                     }
                     const double per = (now_s() - t0) / reps;

@@ -154,7 +154,26 @@ typedef struct ponder_matrix {
     int64_t n_rows;
     size_t row_bytes;
     const void *data;
+    /* Optional (zero when unused): rows [0, packed_rows) again in a kernel path's
+     * interleaved tile layout, made by ponder_matrix_pack; ponder_matmul reads them there
+     * instead of data when the active path computes with that layout (packed_layout), and
+     * data otherwise. data stays valid either way (row lookups, other paths). */
+    const void *packed;
+    int64_t packed_rows;
+    int packed_layout;
 } ponder_matrix;
+
+/* Repacks w for the active kernel path when that path has an interleaved tile layout for
+ * w's type (on x86 with AVX-512 VNNI: 16 rows of the Q8_0 family interleaved by 4 bytes,
+ * as llama.cpp's CPU repack and ik_llama.cpp's run-time repacking do), so prompts and
+ * single tokens run the same tile kernel. Sets w->packed (owned by w: release it with
+ * ponder_matrix_unpack); leaves w as it is, returning PONDER_OK, when there is no layout
+ * for it. With drop_source, w->data must be a read-only private file mapping: the pages
+ * of the packed rows are handed back to the page cache (madvise), so the process keeps
+ * one copy of those weights in memory. */
+ponder_status ponder_matrix_pack(ponder_matrix *w, bool drop_source, ponder_error *err);
+/* Frees w->packed (if any) and clears the packed fields. */
+void ponder_matrix_unpack(ponder_matrix *w);
 
 /* Bytes of scratch ponder_matmul needs to hold n_tokens activation rows converted to
  * the weight type's vec_dot_type; never less than n_cols floats (kept so one buffer

@@ -327,6 +327,48 @@ static ponder_status bind_weights(loader *ld)
     return PONDER_OK;
 }
 
+/* ---- weights repacked for the kernel path's tile layout (ponder_matrix_pack) ----
+ * Every dense matrix (expert stacks keep the file layout); the tied output shares
+ * token_embd's packed rows. The file stays mapped and untouched: the packed copy
+ * replaces its pages in memory. */
+static ponder_status for_each_packable(ponder_model *m, ponder_status (*fn)(ponder_matrix *, ponder_error *),
+                                       ponder_error *err)
+{
+    ponder_status st = fn(&m->tok_embd, err);
+    if (st == PONDER_OK && !m->hp.tied_output)
+        st = fn(&m->output, err);
+    for (int il = 0; m->layers && st == PONDER_OK && il < m->hp.n_layer; il++) {
+        layer_weights *l = &m->layers[il];
+        ponder_matrix *mats[] = {&l->wq, &l->wk, &l->wv, &l->wqkv, &l->wo, &l->w_gate, &l->w_up, &l->w_down,
+                                 &l->w_router};
+        for (size_t i = 0; st == PONDER_OK && i < sizeof mats / sizeof mats[0]; i++)
+            st = fn(mats[i], err);
+    }
+    if (m->hp.tied_output) {
+        m->output.packed = m->tok_embd.packed;
+        m->output.packed_rows = m->tok_embd.packed_rows;
+        m->output.packed_layout = m->tok_embd.packed_layout;
+    }
+    return st;
+}
+
+static ponder_status pack_one(ponder_matrix *w, ponder_error *err)
+{
+    return ponder_matrix_pack(w, true, err);
+}
+
+static ponder_status unpack_one(ponder_matrix *w, ponder_error *err)
+{
+    (void)err;
+    ponder_matrix_unpack(w);
+    return PONDER_OK;
+}
+
+static ponder_status pack_weights(ponder_model *m, ponder_error *err)
+{
+    return for_each_packable(m, pack_one, err);
+}
+
 ponder_status ponder_model_load(const char *path, const ponder_model_params *p, ponder_model **out,
                                 ponder_error *err)
 {
@@ -371,6 +413,8 @@ ponder_status ponder_model_load(const char *path, const ponder_model_params *p, 
         goto fail;
     if ((st = bind_weights(&ld)) != PONDER_OK)
         goto fail;
+    if ((st = pack_weights(m, err)) != PONDER_OK)
+        goto fail;
 
     /* Query scaling, as llama.cpp's graphs do it: 1/sqrt(head_dim), except Gemma-2 27B
      * (46 layers), which scales by 1/sqrt(n_embd / n_head) (query_pre_attn_scalar). */
@@ -389,6 +433,7 @@ void ponder_model_free(ponder_model *m)
 {
     if (!m)
         return;
+    for_each_packable(m, unpack_one, NULL);
     free(m->layers);
     ponder_gguf_free(m->gguf);
     free(m);

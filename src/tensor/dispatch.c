@@ -19,23 +19,25 @@
 enum { ISA_SCALAR, ISA_AVX2, ISA_AVX512VNNI, ISA_AVXVNNI, ISA_AVX512, ISA_COUNT };
 
 /* Paths in order of preference (later is better). `table` is NULL for a path whose
- * kernels are not built yet: AVX-512 has a slot, but no kernels until they can be tested
- * on a machine that runs them. */
+ * kernels are not built; `base` is a path whose table is laid under this one's (avx512
+ * adds its 512-bit kernels to the avx512vnni ones). */
 static const struct {
     const char *name;
     const ponder_isa_kernels *table;
+    int base;
 } PATHS[ISA_COUNT] = {
-    [ISA_SCALAR] = {"scalar", NULL},
+    [ISA_SCALAR] = {.name = "scalar", .table = NULL},
 #ifdef PONDER_HAVE_X86_KERNELS
-    [ISA_AVX2] = {"avx2", &ponder_kernels_avx2},
-    [ISA_AVX512VNNI] = {"avx512vnni", &ponder_kernels_avx512vnni},
-    [ISA_AVXVNNI] = {"avxvnni", &ponder_kernels_avxvnni},
+    [ISA_AVX2] = {.name = "avx2", .table = &ponder_kernels_avx2},
+    [ISA_AVX512VNNI] = {.name = "avx512vnni", .table = &ponder_kernels_avx512vnni},
+    [ISA_AVXVNNI] = {.name = "avxvnni", .table = &ponder_kernels_avxvnni},
+    [ISA_AVX512] = {.name = "avx512", .table = &ponder_kernels_avx512, .base = ISA_AVX512VNNI},
 #else
-    [ISA_AVX2] = {"avx2", NULL},
-    [ISA_AVX512VNNI] = {"avx512vnni", NULL},
-    [ISA_AVXVNNI] = {"avxvnni", NULL},
+    [ISA_AVX2] = {.name = "avx2", .table = NULL},
+    [ISA_AVX512VNNI] = {.name = "avx512vnni", .table = NULL},
+    [ISA_AVXVNNI] = {.name = "avxvnni", .table = NULL},
+    [ISA_AVX512] = {.name = "avx512", .table = NULL},
 #endif
-    [ISA_AVX512] = {"avx512", NULL},
 };
 
 static ponder_isa_kernels RESOLVED[ISA_COUNT];
@@ -79,11 +81,9 @@ static void fill_scalar(ponder_isa_kernels *k)
     k->vec_exp_sub = ponder_vec_exp_sub_ref;
 }
 
-/* The scalar table with every non-NULL slot of `isa` laid over it. */
-static void resolve(ponder_isa_kernels *out, const ponder_isa_kernels *isa, const char *name)
+/* Every non-NULL slot of `isa` laid over the table in out. */
+static void overlay(ponder_isa_kernels *out, const ponder_isa_kernels *isa)
 {
-    fill_scalar(out);
-    out->name = name;
     for (int t = 0; t < PONDER_TYPE_COUNT; t++) {
         const ponder_type_kernels *s = &isa->type[t];
         if (s->vec_dot)
@@ -92,6 +92,10 @@ static void resolve(ponder_isa_kernels *out, const ponder_isa_kernels *isa, cons
             out->type[t].from_float = s->from_float;
         if (s->to_q8_0_row)
             out->type[t].to_q8_0_row = s->to_q8_0_row;
+        if (s->packed_gemm) {
+            out->type[t].pack_layout = s->pack_layout;
+            out->type[t].packed_gemm = s->packed_gemm;
+        }
         if (s->gemm) {
             out->type[t].gemm = s->gemm;
             out->type[t].gemm_rows = s->gemm_rows;
@@ -114,6 +118,16 @@ static void resolve(ponder_isa_kernels *out, const ponder_isa_kernels *isa, cons
         out->vec_mad_f16_rows = isa->vec_mad_f16_rows;
 }
 
+/* The scalar table with path i's base (if any) and then path i's own slots over it. */
+static void resolve(ponder_isa_kernels *out, int i)
+{
+    fill_scalar(out);
+    if (PATHS[i].base > ISA_SCALAR && PATHS[PATHS[i].base].table)
+        overlay(out, PATHS[PATHS[i].base].table);
+    overlay(out, PATHS[i].table);
+    out->name = PATHS[i].name;
+}
+
 static bool cpu_runs(int isa, const ponder_cpu_features *f)
 {
     switch (isa) {
@@ -126,7 +140,7 @@ static bool cpu_runs(int isa, const ponder_cpu_features *f)
     case ISA_AVXVNNI:
         return f->avx2 && f->fma && f->f16c && f->avx_vnni;
     case ISA_AVX512:
-        return f->avx512f && f->avx512bw && f->avx512vl;
+        return cpu_runs(ISA_AVX512VNNI, f);
     default:
         return false;
     }
@@ -149,7 +163,7 @@ static void init_once(void)
     for (int i = ISA_SCALAR + 1; i < ISA_COUNT; i++) {
         if (!PATHS[i].table || !cpu_runs(i, &f))
             continue;
-        resolve(&RESOLVED[i], PATHS[i].table, PATHS[i].name);
+        resolve(&RESOLVED[i], i);
         AVAILABLE[i] = true;
         BEST = i;
     }

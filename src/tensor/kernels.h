@@ -10,8 +10,8 @@
  *
  * To add an ISA: a new file compiled with its own flags (see CMakeLists.txt), a table
  * here, a detection predicate in dispatch.c, and the tests pick it up by name. The
- * "avx512" path already has its slot and detection (AVX512F+BW+VL, OS saving ZMM state)
- * but no table: its kernels wait for a machine that can run their tests.
+ * "avx512" path (AVX512F+BW+VL+VNNI, OS saving ZMM state) is the avx512vnni table with
+ * x86_avx512.c's 512-bit kernels laid over it.
  */
 #ifndef PONDER_TENSOR_KERNELS_H
 #define PONDER_TENSOR_KERNELS_H
@@ -28,6 +28,41 @@
 typedef void (*ponder_gemm_fn)(int64_t n, int n_rows, int n_tok, const void *w, size_t w_stride,
                                const void *a, size_t a_stride, float *y, size_t y_stride);
 
+/* Interleaved weight layouts (ponder_matrix_pack, pack.c). A matrix is packed for the
+ * layout of the path active at load; a path computes with a packed matrix only if its
+ * slot names the same layout, otherwise it reads the file rows.
+ *  PONDER_PACK_Q8U_R16: groups of 16 rows of a Q8_0-family type (Q8_0, Q4_0, Q5_0,
+ *    IQ4_NL: rows whose blocks are an f16 scale d times 32 int8 levels). A group of n
+ *    columns (nb = n / 32 blocks) is [d: nb x 16 f16, block-major, padded to 64 bytes]
+ *    [qs: nb x 512 bytes], where block b's 512 bytes hold, for quad j = 0..7 (elements
+ *    4j..4j+3), 16 rows x 4 bytes: row r's levels + 128 as unsigned bytes. One 64-byte
+ *    load is 16 rows x 4 elements, one vpdpbusd against 4 broadcast activation bytes
+ *    gives 16 row sums; the +128 is taken back with the activation block's level sum.
+ *  PONDER_PACK_Q4K_R16, PONDER_PACK_Q6K_R16: groups of 16 rows of Q4_K / Q6_K, one
+ *    record per 256-column super-block with the 16 rows' scales unpacked to bytes and
+ *    their levels interleaved the same way (Q4_K two levels a byte, Q6_K level + 32 a
+ *    byte); pack.c documents the records.
+ *  PONDER_PACK_F16_R16: groups of 16 F16 rows, column by column: column k is the 16 rows'
+ *    f16 values (32 bytes), so one load widens to 16 rows' weights for one FMA per token.
+ */
+enum { PONDER_PACK_NONE = 0, PONDER_PACK_Q8U_R16 = 1, PONDER_PACK_Q4K_R16 = 2, PONDER_PACK_Q6K_R16 = 3,
+       PONDER_PACK_F16_R16 = 4 };
+enum { PONDER_PACK_Q4K_SB = 2496, PONDER_PACK_Q6K_SB = 4416 }; /* bytes per super-block record */
+enum { PONDER_PACK_ROWS = 16 };
+
+/* Bytes of one group of PONDER_PACK_ROWS rows of n columns in `layout` (0 if n does not
+ * fit the layout). */
+size_t ponder_pack_group_bytes(int layout, int64_t n);
+
+/* Packed tile kernel: y[t * y_stride + g * 16 + r] = dot(row r of group g, a row t) for
+ * g < n_groups, r < 16, t < n_tok (any n_tok >= 1: each token's float operations do not
+ * depend on the others, so batching never changes a result). Groups are group_bytes
+ * apart; sums[t * sums_stride + b] is the sum of the int8 levels of activation block b
+ * of token t (matmul.c computes them once per product). */
+typedef void (*ponder_packed_gemm_fn)(int64_t n, int64_t n_groups, int n_tok, const void *packed,
+                                      size_t group_bytes, const void *a, size_t a_stride, const int32_t *sums,
+                                      size_t sums_stride, float *y, size_t y_stride);
+
 typedef struct ponder_type_kernels {
     ponder_vec_dot_fn vec_dot;       /* weight row . activation row (vec_dot_type) */
     ponder_from_float_fn from_float; /* activation conversion, for vec_dot_types; bit-identical
@@ -41,6 +76,8 @@ typedef struct ponder_type_kernels {
      * and runs the Q8_0 tile kernel over every token, instead of decoding each weight
      * block once per token tile. */
     void (*to_q8_0_row)(int64_t n, const void *w, void *dst);
+    int pack_layout;                 /* PONDER_PACK_*: the layout this path packs the type in */
+    ponder_packed_gemm_fn packed_gemm; /* its kernel */
 } ponder_type_kernels;
 
 typedef struct ponder_isa_kernels {
@@ -82,6 +119,7 @@ ponder_cpu_features ponder_cpu_detect(void);
 extern const ponder_isa_kernels ponder_kernels_avx2;
 extern const ponder_isa_kernels ponder_kernels_avxvnni;    /* x86_avx2.c built with AVX-VNNI */
 extern const ponder_isa_kernels ponder_kernels_avx512vnni; /* ... with AVX512-VNNI (256-bit) */
+extern const ponder_isa_kernels ponder_kernels_avx512;     /* 512-bit kernels (x86_avx512.c), over avx512vnni */
 #endif
 
 #endif /* PONDER_TENSOR_KERNELS_H */

@@ -87,27 +87,40 @@ static size_t act_row_bytes(const ponder_matrix *w)
     return (size_t)(w->n_cols / vt->block_elems) * vt->block_bytes;
 }
 
+#define ACT_ALIGN 64      /* regions after the first start on a cache line */
+
+/* Bytes per token of the activation block sums a packed matrix's kernel reads (one int32
+ * per 32-element block, after the activation rows). */
+static size_t sums_row_bytes(const ponder_matrix *w)
+{
+    const ponder_type_traits *tr = ponder_type_get_traits(w->type);
+    const bool q8_0 = tr && tr->vec_dot_type == PONDER_TYPE_Q8_0; /* Q8_K blocks carry their own sums */
+    return w->packed && q8_0 ? (size_t)(w->n_cols / PONDER_QK) * sizeof(int32_t) : 0;
+}
+
 size_t ponder_matmul_work_bytes(const ponder_matrix *w, int64_t n_tokens)
 {
     const size_t row = act_row_bytes(w);
     if (row == 0 || n_tokens < 0)
         return 0;
-    if ((uint64_t)n_tokens > SIZE_MAX / row)
+    const size_t per_token = row + sums_row_bytes(w) + (w->packed ? ACT_ALIGN : 0);
+    if ((uint64_t)n_tokens + 1 > SIZE_MAX / per_token)
         return SIZE_MAX; /* an allocation of this fails, which is the right outcome */
-    const size_t act = (size_t)n_tokens * row;
+    const size_t act = (size_t)n_tokens * per_token + (w->packed ? ACT_ALIGN : 0);
     const size_t floats = (size_t)w->n_cols * sizeof(float); /* kept: callers size one buffer for both modes */
     return act > floats ? act : floats;
 }
 
 /* ---- the work buffer: one region per distinct vec_dot_type ---- */
 
-#define ACT_ALIGN 64      /* regions after the first start on a cache line */
 #define MAX_ACT_TYPES 8   /* distinct vec_dot_types: F32 F16 BF16 Q8_0 Q8_1 Q8_K */
 
 typedef struct act_region {
     ponder_type type;
     size_t row_bytes;
     size_t offset;        /* in work; unused for F32, whose rows are x itself */
+    size_t sums_bytes;    /* per token, 0 if no job of this type is packed */
+    size_t sums_offset;   /* in work: n_tokens rows of sums_bytes */
 } act_region;
 
 /* Fills acts with the distinct vec_dot_types of jobs (first-appearance order) and *total
@@ -127,11 +140,14 @@ static int plan_acts(const ponder_matmul_job *jobs, int n_jobs, int64_t n_tokens
         int a = 0;
         while (a < n && acts[a].type != vt)
             a++;
-        if (a < n)
+        if (a < n) {
+            if (acts[a].sums_bytes == 0)
+                acts[a].sums_bytes = sums_row_bytes(jobs[j].w);
             continue;
+        }
         if (n == MAX_ACT_TYPES)
             return -1;
-        acts[n] = (act_region){.type = vt, .row_bytes = row, .offset = 0};
+        acts[n] = (act_region){.type = vt, .row_bytes = row, .offset = 0, .sums_bytes = sums_row_bytes(jobs[j].w)};
         if (vt != PONDER_TYPE_F32) {
             if ((uint64_t)n_tokens > (SIZE_MAX - ACT_ALIGN - end) / row) {
                 *total = SIZE_MAX;
@@ -142,6 +158,16 @@ static int plan_acts(const ponder_matmul_job *jobs, int n_jobs, int64_t n_tokens
             end = start + (size_t)n_tokens * row;
         }
         n++;
+    }
+    for (int a = 0; a < n; a++) { /* the block sums, after every region */
+        if (acts[a].sums_bytes == 0)
+            continue;
+        if ((uint64_t)n_tokens > (SIZE_MAX - ACT_ALIGN - end) / acts[a].sums_bytes) {
+            *total = SIZE_MAX;
+            return -1;
+        }
+        acts[a].sums_offset = (end + ACT_ALIGN - 1) / ACT_ALIGN * ACT_ALIGN;
+        end = acts[a].sums_offset + (size_t)n_tokens * acts[a].sums_bytes;
     }
     *total = end;
     return n;
@@ -206,15 +232,28 @@ static int64_t chunk_rows_of(const ponder_matrix *w)
     return rows < CHUNK_ROW_MULT ? CHUNK_ROW_MULT : rows;
 }
 
-static const uint8_t *act_rows(const mm_task *t, ponder_type vt, size_t *row_bytes)
+static const uint8_t *act_rows(const mm_task *t, ponder_type vt, size_t *row_bytes, const act_region **region)
 {
     for (int a = 0; a < t->n_acts; a++) {
         if (t->acts[a].type == vt) {
             *row_bytes = t->acts[a].row_bytes;
+            *region = &t->acts[a];
             return vt == PONDER_TYPE_F32 ? (const uint8_t *)t->x : t->work + t->acts[a].offset;
         }
     }
     return NULL; /* unreachable: plan_acts saw every job */
+}
+
+/* The int8 level sum of each 32-element block of one Q8_0 activation row. */
+static void block_sums(const uint8_t *row, int64_t nb, int32_t *sums)
+{
+    for (int64_t b = 0; b < nb; b++) {
+        const ponder_block_q8_0 *blk = (const ponder_block_q8_0 *)row + b;
+        int32_t s = 0;
+        for (int j = 0; j < PONDER_QK; j++)
+            s += blk->qs[j];
+        sums[b] = s;
+    }
 }
 
 /* Float mode: each weight row dequantized piece by piece on the stack and dotted with
@@ -268,11 +307,25 @@ static void run_rows(const mm_task *t, const ponder_matmul_job *job, int64_t r0,
     }
     const ponder_type_kernels *kt = &t->k->type[w->type];
     size_t arow = 0;
-    const uint8_t *act = act_rows(t, ponder_type_get_traits(w->type)->vec_dot_type, &arow);
+    const act_region *region = NULL;
+    const uint8_t *act = act_rows(t, ponder_type_get_traits(w->type)->vec_dot_type, &arow, &region);
     const uint8_t *wdata = w->data;
     const size_t wrow = w->row_bytes;
     const int64_t n_tokens = t->n_tokens, n_rows = w->n_rows, n_cols = t->n_cols;
     float *y = job->y;
+    /* Packed rows: the path's tile kernel for every token count (chunks start on a group). */
+    if (w->packed && kt->packed_gemm && kt->pack_layout == w->packed_layout && r0 < w->packed_rows) {
+        const int64_t p1 = r1 < w->packed_rows ? r1 : w->packed_rows;
+        const size_t gb = ponder_pack_group_bytes(w->packed_layout, n_cols);
+        kt->packed_gemm(n_cols, (p1 - r0) / PONDER_PACK_ROWS, (int)n_tokens,
+                        (const uint8_t *)w->packed + (size_t)(r0 / PONDER_PACK_ROWS) * gb, gb, act, arow,
+                        region->sums_bytes ? (const int32_t *)(t->work + region->sums_offset) : NULL,
+                        region->sums_bytes / sizeof(int32_t),
+                        y + r0, (size_t)n_rows);
+        r0 = p1;
+        if (r0 >= r1)
+            return;
+    }
     int64_t t0 = 0;
     /* Rows rewritten as Q8_0 once per chunk serve every token tile (see to_q8_0_row). */
     const ponder_type_kernels *kg = kt;
@@ -364,8 +417,11 @@ static void matmul_worker(void *arg, int ith, int nth)
         for (int64_t i; (i = atomic_fetch_add_explicit(&t->next_conv, 1, memory_order_relaxed)) < t->n_conv;) {
             const act_region *a = &t->acts[t->conv_act[i / t->n_tokens]];
             const int64_t tok = i % t->n_tokens;
-            t->k->type[a->type].from_float(t->x + tok * t->n_cols, t->work + a->offset + (size_t)tok * a->row_bytes,
-                                           t->n_cols);
+            uint8_t *row = t->work + a->offset + (size_t)tok * a->row_bytes;
+            t->k->type[a->type].from_float(t->x + tok * t->n_cols, row, t->n_cols);
+            if (a->sums_bytes > 0)
+                block_sums(row, t->n_cols / PONDER_QK,
+                           (int32_t *)(t->work + a->sums_offset + (size_t)tok * a->sums_bytes));
             atomic_fetch_add_explicit(&t->conv_done, 1, memory_order_release);
         }
         wait_for(&t->conv_done, t->n_conv);

@@ -119,7 +119,7 @@ static int64_t check_matrix(const char *path, const ponder_matrix *w, const floa
 
 static void check_path(const char *path, bool float_mode, ponder_pool *pools[2])
 {
-    int n_types = 0;
+    int n_types = 0, n_packed = 0;
     int64_t n_compared = 0, n_differ = 0;
     for (int t = 0; t < PONDER_TYPE_COUNT; t++) {
         if (!ponder_type_is_supported(t))
@@ -144,18 +144,23 @@ static void check_path(const char *path, bool float_mode, ponder_pool *pools[2])
                 assert_int_equal(ponder_quantize_row(t, f, wq + (size_t)r * row_bytes, n_cols, NULL), PONDER_OK);
             }
             tt_fill_gauss(&rng, x, N_POOL * n_cols, 1.0);
-            const ponder_matrix w = {.type = (ponder_type)t, .n_cols = n_cols, .n_rows = n_rows,
-                                     .row_bytes = row_bytes, .data = wq};
+            ponder_matrix w = {.type = (ponder_type)t, .n_cols = n_cols, .n_rows = n_rows,
+                               .row_bytes = row_bytes, .data = wq};
+            /* repacked where the path has a tile layout for the type (whole 16-row groups;
+             * the rest stay file rows), as a model load does */
+            assert_int_equal(ponder_matrix_pack(&w, false, NULL), PONDER_OK);
+            n_packed += w.packed != NULL;
             for (int p = 0; p < 2; p++)
                 n_differ += check_matrix(path, &w, x, float_mode, pools[p], &n_compared);
+            ponder_matrix_unpack(&w);
             free(wq);
             free(f);
             free(x);
         }
     }
     assert_int_equal(n_types, 14); /* F32 F16 BF16, Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 IQ4_NL, Q2..Q6_K */
-    print_message("path %s%s: %d types, %lld of %lld outputs differ\n", path, float_mode ? " (float mode)" : "",
-                  n_types, (long long)n_differ, (long long)n_compared);
+    print_message("path %s%s: %d types (%d matrices repacked), %lld of %lld outputs differ\n", path,
+                  float_mode ? " (float mode)" : "", n_types, n_packed, (long long)n_differ, (long long)n_compared);
     if (n_differ)
         fail_msg("path %s%s: batching changed %lld outputs (listed above)", path, float_mode ? " (float mode)" : "",
                  (long long)n_differ);
