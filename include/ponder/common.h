@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -75,6 +76,29 @@ typedef void (*ponder_log_fn)(ponder_log_level level, const char *msg, void *use
 
 /* Milliseconds on the monotonic clock (CLOCK_MONOTONIC): for durations only. */
 double ponder_now_ms(void);
+
+/* ---- crash-safe files ----
+ * A new version of a file is written to "<path>.tmp.<pid>" beside it, fsynced, renamed
+ * over <path> and the directory fsynced: a kill -9 or a power loss at any moment leaves
+ * the previous file (or none), never a torn one. A symlink is replaced through (its
+ * target gets the new file); an existing non-regular destination (/dev/null, a FIFO) is
+ * written straight through; an existing file's mode is kept. */
+typedef struct ponder_atomic_file ponder_atomic_file;
+
+/* Creates the temporary file; *out is NULL on failure. */
+ponder_status ponder_atomic_file_open(const char *path, ponder_atomic_file **out, ponder_error *err);
+/* The stream to write to (owned by f; do not fclose it). */
+FILE *ponder_atomic_file_stream(ponder_atomic_file *f);
+/* Flushes, fsyncs, renames into place and syncs the directory; on any failure (a write
+ * error on the stream included) removes the temporary file. Frees f either way. */
+ponder_status ponder_atomic_file_commit(ponder_atomic_file *f, ponder_error *err);
+/* Closes and removes the temporary file, leaving <path> untouched; NULL is a no-op. */
+void ponder_atomic_file_abort(ponder_atomic_file *f);
+/* buf[0..len) as the new content of path, by the steps above. */
+ponder_status ponder_file_write_atomic(const char *path, const void *buf, size_t len, ponder_error *err);
+/* fsync(from), rename(from, to), fsync(to's directory): the last step of a file written
+ * elsewhere under a temporary name (a resumable download's ".partial"). */
+ponder_status ponder_file_sync_rename(const char *from, const char *to, ponder_error *err);
 
 #ifdef __cplusplus
 }

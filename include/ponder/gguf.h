@@ -162,6 +162,8 @@ ponder_status ponder_gguf_writer_copy_kv(ponder_gguf_writer *w, const ponder_ggu
 ponder_status ponder_gguf_writer_add_tensor(ponder_gguf_writer *w, const char *name, ponder_type type,
                                             uint32_t n_dims, const int64_t *ne, const void *data,
                                             ponder_error *err);
+/* Writes the file crash-safely (ponder_atomic_file: a temporary file beside `path`, synced
+ * and renamed over it), so a kill at any moment leaves the previous file or none. */
 ponder_status ponder_gguf_writer_write(ponder_gguf_writer *w, const char *path, ponder_error *err);
 
 #ifdef __cplusplus

@@ -200,14 +200,12 @@ static bool same_file(const char *a, const char *b)
     return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
+/* Crash-safe, as the model file: a temporary file renamed over `path` once synced. */
 static int write_file(const char *path, const char *buf, size_t len)
 {
-    FILE *f = fopen(path, "wb");
-    if (!f)
-        return cli_runtime_error("%s: %s", path, strerror(errno));
-    const bool ok = fwrite(buf, 1, len, f) == len;
-    if (fclose(f) != 0 || !ok)
-        return cli_runtime_error("%s: write failed", path);
+    ponder_error err;
+    if (ponder_file_write_atomic(path, buf, len, &err) != PONDER_OK)
+        return cli_runtime_error("%s", err.msg);
     return CLI_EXIT_OK;
 }
 

@@ -314,7 +314,6 @@ ponder_status ponder_gguf_writer_add_tensor(ponder_gguf_writer *w, const char *n
 
 typedef struct out {
     FILE *f;
-    bool regular; /* a regular file we may remove on failure (never /dev/... or a pipe) */
     uint64_t off; /* bytes written so far */
     bool failed;
 } out;
@@ -396,13 +395,14 @@ ponder_status ponder_gguf_writer_write(ponder_gguf_writer *w, const char *path, 
         }
     }
 
-    out o = {fopen(path, "wb"), false, 0, false};
-    if (!o.f) {
+    /* Crash-safe: a temporary file renamed over `path` once complete and synced. */
+    ponder_atomic_file *af = NULL;
+    ponder_status st = ponder_atomic_file_open(path, &af, err);
+    if (st != PONDER_OK) {
         free(offsets);
-        return ponder_error_set(err, PONDER_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+        return st;
     }
-    struct stat sb;
-    o.regular = fstat(fileno(o.f), &sb) == 0 && S_ISREG(sb.st_mode);
+    out o = {ponder_atomic_file_stream(af), 0, false};
     put(&o, PONDER_GGUF_MAGIC, 4);
     put_u32(&o, 3);
     put_u64(&o, w->n_tensors);
@@ -427,16 +427,10 @@ ponder_status ponder_gguf_writer_write(ponder_gguf_writer *w, const char *path, 
         put_pad(&o, align);
     }
     free(offsets);
-    int saved = errno;
-    bool ok = !o.failed;
-    if (fclose(o.f) != 0 && ok) {
-        ok = false;
-        saved = errno;
+    if (o.failed) {
+        int saved = errno;
+        ponder_atomic_file_abort(af); /* the previous file, if any, stays as it was */
+        return ponder_error_set(err, PONDER_ERR_IO, "%s: write failed: %s", path, strerror(saved ? saved : EIO));
     }
-    if (!ok) {
-        if (o.regular)
-            unlink(path); /* a partial file would look like a truncated model */
-        return ponder_error_set(err, PONDER_ERR_IO, "%s: write failed: %s", path, strerror(saved));
-    }
-    return PONDER_OK;
+    return ponder_atomic_file_commit(af, err);
 }

@@ -9,10 +9,10 @@
  * are split across the pool's threads; every block is independent, so the bytes do not
  * depend on the thread count.
  *
- * The output is assembled with the GGUF writer and written to a temporary file created
- * next to the destination (so the final rename stays on one file system), then renamed
- * over it. Any failure removes the temporary file; an existing destination is untouched
- * until the rename.
+ * The output is assembled with the GGUF writer, which writes it crash-safely (a temporary
+ * file beside the destination, fsynced and renamed over it: ponder_atomic_file). An empty
+ * probe file created before the work makes an unwritable destination fail early; it is
+ * removed at the end. An existing destination is untouched until the rename.
  */
 #include "ponder/quantize.h"
 
@@ -66,8 +66,8 @@ static int64_t step_rows_for(int64_t ne0)
 
 /* ---- the temporary output file ---- */
 
-/* Creates "<out>.tmp-<pid>-<k>" exclusively (mode 0666 less the umask, or the mode of an
- * existing destination) and returns its malloc'ed path. */
+/* Creates the probe "<out>.tmp-<pid>-<k>" exclusively (mode 0666 less the umask, or the mode
+ * of an existing destination) and returns its malloc'ed path. */
 static ponder_status temp_create(const char *out, char **tmp_out, ponder_error *err)
 {
     struct stat st;
@@ -304,14 +304,8 @@ ponder_status ponder_quantize_file(const char *in, const char *out, const ponder
         }
     }
 
-    if ((st = ponder_gguf_writer_write(w, tmp, err)) != PONDER_OK)
+    if ((st = ponder_gguf_writer_write(w, out, err)) != PONDER_OK)
         goto done;
-    if (rename(tmp, out) != 0) {
-        st = ponder_error_set(err, PONDER_ERR_IO, "%s: cannot rename %s into place: %s", out, tmp, strerror(errno));
-        goto done;
-    }
-    free(tmp);
-    tmp = NULL; /* renamed: nothing to remove */
 
     struct stat sb;
     rep.file_bytes_in = ponder_gguf_file_size(r.g);

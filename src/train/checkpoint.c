@@ -2,8 +2,9 @@
  * checkpoint.c — trainer checkpoints as GGUF: the model file the engine (and llama.cpp)
  * loads, and the "<path>.optim" sidecar with the Adam moments for an exact resume.
  *
- * Both files are written to "<file>.tmp" and renamed, so a reader (or a crash) never
- * sees half a checkpoint while a long run saves periodically.
+ * Both files are written crash-safely by the GGUF writer (a temporary file, fsynced and
+ * renamed), so a reader, a kill -9 or a power loss never sees half a checkpoint while a
+ * long run saves periodically.
  */
 #include "train/train_internal.h"
 #include "train/trainer_internal.h"
@@ -38,17 +39,7 @@ static ponder_status add_tensor(ponder_gguf_writer *w, const char *name, const t
 
 static ponder_status write_atomic(ponder_gguf_writer *w, const char *path, ponder_error *err)
 {
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
-        return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "train: checkpoint path too long");
-    ponder_status st = ponder_gguf_writer_write(w, tmp, err);
-    if (st != PONDER_OK)
-        return st;
-    if (rename(tmp, path) != 0) {
-        remove(tmp);
-        return ponder_error_set(err, PONDER_ERR_IO, "%s: cannot rename the new checkpoint into place", path);
-    }
-    return PONDER_OK;
+    return ponder_gguf_writer_write(w, path, err); /* temporary file, fsync, rename (ponder_atomic_file) */
 }
 
 static ponder_status copy_tokenizer(ponder_gguf_writer *w, const ponder_gguf *src, int32_t n_vocab,
@@ -309,8 +300,21 @@ ponder_status ponder_trainer_load(const char *path, const ponder_train_params *p
         goto done;
     }
     struct stat sb;
-    if (stat(opath, &sb) == 0)
+    if (stat(opath, &sb) == 0) {
         TRY(load_optim(t, opath, err));
+        /* Model and sidecar are two renames: a save killed between them leaves a pair
+         * from different steps, which must not resume as if it were one. */
+        int64_t model_step = -1;
+        if (ponder_gguf_find_kv(g, "ponder.train.step") >= 0)
+            TRY(ponder_gguf_get_i64(g, "ponder.train.step", &model_step, err));
+        if (model_step >= 0 && model_step != t->step) {
+            st = ponder_error_set(err, PONDER_ERR_FORMAT,
+                                  "%s: the model is from step %lld but %s is from step %lld (a save was "
+                                  "interrupted); remove the sidecar to resume without the optimizer state",
+                                  path, (long long)model_step, opath, (long long)t->step);
+            goto done;
+        }
+    }
     tr_refresh_transposes(t);
     *out = t;
     t = NULL;
