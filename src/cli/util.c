@@ -13,6 +13,9 @@
 #ifndef PONDER_SHARED_BUILD_DEFAULT
 #define PONDER_SHARED_BUILD_DEFAULT ""
 #endif
+#ifndef PONDER_SOURCE_BUILD_DEFAULT
+#define PONDER_SOURCE_BUILD_DEFAULT ""
+#endif
 
 /* A regular file (or a symlink to one) we may read: directories named like a model must
  * not shadow the $PONDER_MODELS lookup. */
@@ -101,8 +104,21 @@ int cli_find_model(const char *cmd, const char *given, char *out, size_t cap)
         if (copy_if_file(path, out, cap))
             return 0;
     }
-    return cli_usage_error(cmd, "no model given (pass -m MODEL; the default ../shared/%s was not found)",
-                           CLI_DEFAULT_MODEL_REL);
+    /* No shared folder: the copy the repository ships (a plain clone's quick start). */
+    if (copy_if_file(CLI_DEFAULT_MODEL_REL, out, cap))
+        return 0;
+    if (exe_dir(dir, sizeof dir)) {
+        snprintf(path, sizeof path, "%s/../../%s", dir, CLI_DEFAULT_MODEL_REL);
+        if (copy_if_file(path, out, cap))
+            return 0;
+    }
+    if (PONDER_SOURCE_BUILD_DEFAULT[0]) {
+        snprintf(path, sizeof path, "%s/%s", PONDER_SOURCE_BUILD_DEFAULT, CLI_DEFAULT_MODEL_REL);
+        if (copy_if_file(path, out, cap))
+            return 0;
+    }
+    return cli_usage_error(cmd, "no model given (pass -m MODEL; the default %s was found neither in ../shared "
+                           "nor in the source tree)", CLI_DEFAULT_MODEL_REL);
 }
 
 char *cli_read_file(const char *path, size_t *len)
