@@ -16,7 +16,8 @@ PACKAGES=(
   gnuplot-nox       # ponder eval --plot FILE.png (SVG plots need nothing)
   libedit-dev       # ponder chat: line editing and history (linked by the CLI only)
   libyaml-dev       # ponder serve --config FILE (the router's model list)
-  libcurl4-openssl-dev  # remote backends of the router (OpenAI-compatible HTTP, SSE)
+  libcurl4-openssl-dev  # remote backends of the router (OpenAI-compatible HTTP, SSE); ponder pull
+  libssl-dev        # sha256 of ponder pull's downloads (libcrypto)
 )
 
 missing=()

@@ -37,13 +37,17 @@ int cmd_distill(int argc, char **argv);
 int cmd_data(int argc, char **argv);
 int cmd_template(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
+int cmd_pull(int argc, char **argv);
+int cmd_list(int argc, char **argv);
+int cmd_rm(int argc, char **argv);
 
 /* Where the default model lives, relative to a "shared" folder and to the repository root. */
 #define CLI_DEFAULT_MODEL_REL "models/stories260K/stories260K.gguf"
 
 /* Resolves the model argument into out[cap]:
- *  - given: the path if it exists, else $PONDER_MODELS/NAME, else $PONDER_MODELS/NAME.gguf
- *    ($PONDER_MODELS defaults to ~/.local/share/ponder/models); none → runtime error (1);
+ *  - given: the path if it exists, else $PONDER_MODELS/NAME, else $PONDER_MODELS/NAME.gguf,
+ *    else a pulled hf.co/OWNER/REPO[:QUANT], URL or catalogue name (ponder_hub_find;
+ *    $PONDER_MODELS defaults to ~/.local/share/ponder/models); none → runtime error (1);
  *  - NULL: the default model, looked for at $PONDER_SHARED/<rel>, ./../shared/<rel>,
  *    <exe dir>/../../shared/<rel>, <exe dir>/../shared/<rel>, the shared folder known at
  *    build time, then the repository's own copy: ./<rel>, <exe dir>/../../<rel>, the

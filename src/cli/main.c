@@ -34,6 +34,9 @@ static const command commands[] = {
     { "distill", cmd_distill, "fine-tune a student on a teacher's majority-voted chains (System 2 -> 1)" },
     { "data", cmd_data, "generate task data (arith: arithmetic word problems as JSONL)" },
     { "template", cmd_template, "render a chat template with a case's messages (as transformers)" },
+    { "pull", cmd_pull, "download a model: hf.co/OWNER/REPO[:QUANT], a URL, or a catalogue name" },
+    { "list", cmd_list, "the models in $PONDER_MODELS: name, size, quant, architecture, parameters" },
+    { "rm", cmd_rm, "remove a model from $PONDER_MODELS" },
 };
 
 static void usage(FILE *f)
@@ -44,8 +47,9 @@ static void usage(FILE *f)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "  %-10s same as COMMAND --help\n\n"
                "'ponder COMMAND --help' describes a command's options.\n"
-               "A MODEL is a GGUF path, or a name looked up as $PONDER_MODELS/NAME[.gguf]\n"
-               "($PONDER_MODELS defaults to ~/.local/share/ponder/models).\n"
+               "A MODEL is a GGUF path, a name looked up as $PONDER_MODELS/NAME[.gguf], or a\n"
+               "pulled hf.co/OWNER/REPO[:QUANT] or catalogue name (see 'ponder pull --help';\n"
+               "$PONDER_MODELS defaults to ~/.local/share/ponder/models).\n"
                "Exit status: 0 success, 1 runtime error, 2 usage error.\n",
             "help CMD");
 }

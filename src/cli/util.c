@@ -1,5 +1,6 @@
 /* util.c — helpers shared by the subcommands: model lookup, files, safe text, sizes. */
 #include "cli/cli.h"
+#include "ponder/hub.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -57,29 +58,17 @@ int cli_find_model(const char *cmd, const char *given, char *out, size_t cap)
             return cli_usage_error(cmd, "empty model path");
         if (copy_if_file(given, out, cap))
             return 0;
-        char dir[PATH_MAX];
-        const char *env = getenv("PONDER_MODELS");
-        const char *home = getenv("HOME");
-        if (env && *env)
-            snprintf(dir, sizeof dir, "%s", env);
-        else
-            snprintf(dir, sizeof dir, "%s/.local/share/ponder/models", home && *home ? home : ".");
-        /* Names only: a path with a slash that does not exist is just missing. */
-        if (!strchr(given, '/')) {
-            snprintf(path, sizeof path, "%s/%s", dir, given);
-            if (copy_if_file(path, out, cap))
-                return 0;
-            snprintf(path, sizeof path, "%s/%s.gguf", dir, given);
-            if (copy_if_file(path, out, cap))
-                return 0;
-            return cli_runtime_error("model '%s' not found: no such file, and neither %s/%s nor %s/%s.gguf "
-                                     "exists (set PONDER_MODELS to change that folder)",
-                                     given, dir, given, dir, given);
-        }
+        /* A name: $PONDER_MODELS/NAME[.gguf], or a pulled hub or catalogue name. A path
+         * with a slash that does not exist is just missing (the stat below says why). */
+        ponder_error herr;
+        if (ponder_hub_find(given, NULL, out, cap, &herr) == PONDER_OK)
+            return 0;
+        if (!strchr(given, '/') || ponder_hub_is_name(given))
+            return cli_runtime_error("%s", herr.msg);
         struct stat st;
-        if (stat(given, &st) == 0 && !S_ISREG(st.st_mode))
-            return cli_runtime_error("%s: not a regular file", given);
-        return cli_runtime_error("%s: %s", given, strerror(errno ? errno : ENOENT));
+        if (stat(given, &st) == 0)
+            return cli_runtime_error("%s: %s", given, S_ISREG(st.st_mode) ? strerror(EACCES) : "not a regular file");
+        return cli_runtime_error("%s: %s", given, strerror(errno));
     }
 
     const char *shared = getenv("PONDER_SHARED");
