@@ -18,7 +18,7 @@ function gitBlobSha1(buf) {
   return crypto.createHash('sha1').update(`blob ${buf.length}\0`).update(buf).digest('hex');
 }
 
-// repos: { 'owner/repo': { files: { 'path/in/repo.gguf': '/abs/source' }, gated, noTree, badSha, cutAt, noLfs } }
+// repos: { 'owner/repo': { files: { 'path/in/repo.gguf': '/abs/source' }, gated, noTree, badSha, cutAt, noLfs, chunkDelayMs } }
 // files: { 'name.gguf': '/abs/source' } served at /files/NAME
 export function startHub({ repos = {}, files = {}, token = 'secret-token' } = {}) {
   const log = [];
@@ -35,8 +35,9 @@ export function startHub({ repos = {}, files = {}, token = 'secret-token' } = {}
     res.end(data);
   };
 
-  // Serves buf honouring Range; cuts the connection after cutAt bytes when asked.
-  const serveBytes = (req, res, buf, etag, cutAt) => {
+  // Serves buf honouring Range; cuts the connection after cutAt bytes when asked; with
+  // chunkDelayMs, 64 KiB at a time with that pause between (a slow link).
+  const serveBytes = (req, res, buf, etag, cutAt, chunkDelayMs) => {
     const m = /^bytes=(\d+)-$/.exec(req.headers.range || '');
     let start = 0;
     if (m) {
@@ -53,6 +54,19 @@ export function startHub({ repos = {}, files = {}, token = 'secret-token' } = {}
     if (cutAt !== undefined && cutAt > start) {
       res.write(body.subarray(0, cutAt - start), () => setTimeout(() => res.socket.destroy(), 50));
       return;
+    }
+    if (chunkDelayMs) {
+      let off = 0;
+      const next = () => {
+        if (res.destroyed) return;
+        const end = Math.min(off + 65536, body.length);
+        const last = end === body.length;
+        res.write(body.subarray(off, end));
+        off = end;
+        if (last) res.end();
+        else setTimeout(next, chunkDelayMs);
+      };
+      return next();
     }
     res.end(body);
   };
@@ -104,7 +118,7 @@ export function startHub({ repos = {}, files = {}, token = 'secret-token' } = {}
         cut.add(`${key}/${p}`);
         cutAt = repo.cutAt;
       }
-      return serveBytes(req, res, buf, sha256(buf), cutAt);
+      return serveBytes(req, res, buf, sha256(buf), cutAt, repo.chunkDelayMs);
     }
     if ((m = /^\/files\/(.+)$/.exec(url.pathname))) {
       const src = files[decodeURIComponent(m[1])];
