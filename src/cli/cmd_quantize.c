@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ponder/hub.h"
 #include "ponder/pool.h"
 #include "ponder/quantize.h"
 
@@ -155,6 +156,15 @@ int cmd_quantize(int argc, char **argv)
             n += (size_t)snprintf(names + n, sizeof names - n, "%s%s", i ? " " : "",
                                   ponder_quantize_preset_at(i)->name);
         return cli_usage_error(cmd, "unknown type '%s' (one of: %s)", type, names);
+    }
+
+    /* IN may be a pulled model's name; a path goes through as it is (the reader names it). */
+    char in_path[4096];
+    if (access(in, F_OK) != 0 && (!strchr(in, '/') || ponder_hub_is_name(in))) {
+        int frc = cli_find_model(cmd, in, in_path, sizeof in_path);
+        if (frc)
+            return frc;
+        in = in_path;
     }
 
     ponder_error err = { 0 };

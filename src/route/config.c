@@ -7,6 +7,7 @@
  */
 #include "route/route_internal.h"
 
+#include "ponder/hub.h"
 #include "ponder/think.h"
 
 #include <yaml.h>
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define CFG_DEFAULT_TIMEOUT_S 600.0
 #define CFG_DEFAULT_CONNECT_TIMEOUT_S 5.0
@@ -178,13 +180,25 @@ static ponder_status get_numbers(cfg_ctx *c, const yaml_node_t *n, const char *k
 
 static ponder_status resolve_path(cfg_ctx *c, char **path)
 {
-    if ((*path)[0] == '/' || !c->dir || !c->dir[0])
+    /* A path is relative to the config file. A name that is no file there, as with -m:
+     * a pulled model (hf.co/OWNER/REPO:QUANT, smollm2:135m, a file of $PONDER_MODELS). */
+    char found[PONDER_HUB_PATH_BYTES];
+    if ((*path)[0] == '/')
         return PONDER_OK;
-    size_t n = strlen(c->dir) + strlen(*path) + 2;
+    size_t n = strlen(c->dir ? c->dir : "") + strlen(*path) + 2;
     char *full = malloc(n);
     if (!full)
         return ponder_error_set(c->err, PONDER_ERR_NOMEM, "out of memory");
-    snprintf(full, n, "%s/%s", c->dir, *path);
+    if (c->dir && c->dir[0])
+        snprintf(full, n, "%s/%s", c->dir, *path);
+    else
+        snprintf(full, n, "%s", *path);
+    if (access(full, F_OK) != 0 && (ponder_hub_is_name(*path) || !strchr(*path, '/')) &&
+        ponder_hub_find(*path, NULL, found, sizeof found, NULL) == PONDER_OK) {
+        free(full);
+        if (!(full = strdup(found)))
+            return ponder_error_set(c->err, PONDER_ERR_NOMEM, "out of memory");
+    }
     free(*path);
     *path = full;
     return PONDER_OK;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "hub/hub_internal.h"
+#include "ponder/route.h"
 
 static void test_parse_hf(void **state)
 {
@@ -180,6 +181,29 @@ static void test_store(void **state)
     assert_non_null(strstr(err.msg, "ponder pull smollm2:135m-q4_k_m"));
     assert_int_equal(ponder_hub_find("other", &p, out, sizeof out, &err), PONDER_ERR_NOT_FOUND);
     assert_non_null(strstr(err.msg, "PONDER_MODELS"));
+
+    /* The router's config takes the same names for local backends; a file beside the
+     * config still wins over the store. */
+    setenv("PONDER_MODELS", dir, 1);
+    const char *yaml = "model_list:\n"
+                       "  - model_name: a\n    backends:\n      - local: smollm2:135m\n"
+                       "  - model_name: b\n    backends:\n      - local: hf.co/bartowski/SmolLM2-135M-Instruct-GGUF:Q8_0\n"
+                       "  - model_name: c\n    backends:\n      - local: mine\n"
+                       "  - model_name: d\n    backends:\n      - local: mine.gguf\n"
+                       "  - model_name: e\n    backends:\n      - local: sub/absent.gguf\n";
+    ponder_route_config *cfg = NULL;
+    assert_int_equal(ponder_route_config_parse(yaml, strlen(yaml), "t.yaml", "/nonexistent", &cfg, &err), PONDER_OK);
+    assert_non_null(strstr(cfg->models[0].backends[0].path, "/hf.co/bartowski/SmolLM2-135M-Instruct-GGUF/"));
+    assert_string_equal(cfg->models[0].backends[0].path, cfg->models[1].backends[0].path);
+    assert_non_null(strstr(cfg->models[2].backends[0].path, "/mine.gguf"));
+    assert_string_equal(cfg->models[2].backends[0].path, cfg->models[3].backends[0].path);
+    assert_string_equal(cfg->models[4].backends[0].path, "/nonexistent/sub/absent.gguf");
+    ponder_route_config_free(cfg);
+    assert_int_equal(ponder_route_config_parse(yaml, strlen(yaml), "t.yaml", dir, &cfg, &err), PONDER_OK);
+    snprintf(path, sizeof path, "%s/mine.gguf", dir);
+    assert_string_equal(cfg->models[3].backends[0].path, path); /* beside the config */
+    ponder_route_config_free(cfg);
+    unsetenv("PONDER_MODELS");
 
     ponder_hub_entry *v = NULL;
     size_t n = 0;
