@@ -55,6 +55,9 @@ typedef struct ponder_server_params {
     size_t max_body_bytes;    /* larger request bodies are answered 413 */
     const char *draft_path;   /* a draft model for speculative decoding (same vocabulary); NULL: none */
     const char *alias;        /* the served model id (--alias); NULL: the file's basename without .gguf */
+    bool no_cache_prompt;     /* evaluate every prompt whole; by default (without a draft) a finished
+                                 request's KV stays in its sequence and a later prompt starting the
+                                 same way evaluates only the rest (gen's cache_prompts) */
     const char *version;      /* for system_fingerprint; may be NULL */
     ponder_log_fn log;        /* may be NULL */
     void *log_user;

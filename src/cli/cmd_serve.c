@@ -57,6 +57,9 @@ static void usage(void)
            "                      command line is visible to other users: prefer the next two)\n"
            "      --api-key-file FILE  the key is FILE's first line\n"
            "                      (without either, $PONDER_API_KEY if set and not empty)\n"
+           "      --no-cache-prompt  evaluate every prompt whole (by default a finished\n"
+           "                      request's KV stays, and a prompt starting the same way - the\n"
+           "                      next turn of a chat - evaluates only the rest; not with --draft)\n"
            "      --chatml        models without a chat template use ChatML (otherwise chat\n"
            "                      requests to such a model fail with a clear error)\n"
            "      --draft FILE    speculative decoding with this draft model (same vocabulary;\n"
@@ -151,7 +154,7 @@ static void log_cb(ponder_log_level level, const char *msg, void *user)
 typedef struct serve_opts {
     const char *model, *config, *draft, *alias, *host, *api_key;
     int32_t port, n_parallel, n_ctx, n_threads, queue;
-    bool chatml, verbose, n_ctx_given;
+    bool chatml, verbose, n_ctx_given, no_cache_prompt;
 } serve_opts;
 
 static int serve_router(const serve_opts *o)
@@ -213,6 +216,7 @@ static int serve_model(const char *cmd, const serve_opts *o)
     p.api_key = o->api_key;
     p.chatml = o->chatml;
     p.alias = o->alias;
+    p.no_cache_prompt = o->no_cache_prompt;
     char draft_path[4096];
     if (o->draft) {
         if ((rc = cli_find_model(cmd, o->draft, draft_path, sizeof draft_path)))
@@ -269,6 +273,7 @@ int cmd_serve(int argc, char **argv)
         { "--api-key", NULL, CLI_STRING, &o.api_key, 0, 0, NULL },
         { "--api-key-file", NULL, CLI_STRING, &api_key_file, 0, 0, NULL },
         { "--chatml", NULL, CLI_FLAG, &o.chatml, 0, 0, NULL },
+        { "--no-cache-prompt", NULL, CLI_FLAG, &o.no_cache_prompt, 0, 0, NULL },
         { "--draft", NULL, CLI_STRING, &o.draft, 0, 0, NULL },
         { "-v", "--verbose", CLI_FLAG, &o.verbose, 0, 0, NULL },
     };

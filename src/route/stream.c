@@ -47,6 +47,11 @@ static void fix_usage(rt_req *q)
     json_object_set_new(q->usage, "prompt_tokens", json_integer(p));
     json_object_set_new(q->usage, "completion_tokens", json_integer(c));
     json_object_set_new(q->usage, "total_tokens", json_integer(p + c));
+    /* the prompt cache may have supplied some of the moved tokens: cached stays within the prompt */
+    json_t *d = json_object_get(q->usage, "prompt_tokens_details");
+    json_t *cached = json_is_object(d) ? json_object_get(d, "cached_tokens") : NULL;
+    if (json_is_integer(cached) && json_integer_value(cached) > p)
+        json_object_set_new(d, "cached_tokens", json_integer(p));
 }
 
 void rt_stamp(rt_req *q, json_t *chunk)

@@ -33,6 +33,8 @@ static void fill_stats(const srv_job *j, srv_stats *st)
     st->flops = j->usage.flops;
     st->wall_ms = j->t_last_ms - j->t_arrival_ms;
     st->gen_ms = j->t_last_ms - j->t_first_ms;
+    if (!j->think_res && st->prompt_tokens_evaluated < st->prompt_tokens)
+        st->prompt_tokens_cached = st->prompt_tokens - st->prompt_tokens_evaluated;
     if (j->think_res) {
         /* the prompt once; evaluated once per round (asc: several) */
         st->prompt_tokens = (int32_t)j->think_res->usage.prompt_tokens;

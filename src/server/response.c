@@ -27,6 +27,9 @@ static json_t *usage_json(const srv_stats *st)
     json_object_set_new(u, "prompt_tokens", json_integer(st->prompt_tokens));
     json_object_set_new(u, "completion_tokens", json_integer(st->completion_tokens));
     json_object_set_new(u, "total_tokens", json_integer((json_int_t)st->prompt_tokens + st->completion_tokens));
+    json_t *d = json_object(); /* OpenAI's name for what the prompt cache supplied */
+    json_object_set_new(d, "cached_tokens", json_integer(st->prompt_tokens_cached));
+    json_object_set_new(u, "prompt_tokens_details", d);
     return u;
 }
 
@@ -36,6 +39,7 @@ static json_t *ponder_json(const srv_stats *st)
     json_object_set_new(p, "flops", json_integer((json_int_t)(st->flops > (uint64_t)INT64_MAX ? INT64_MAX : st->flops)));
     json_object_set_new(p, "wall_ms", json_real(st->wall_ms));
     json_object_set_new(p, "prompt_tokens_evaluated", json_integer(st->prompt_tokens_evaluated));
+    json_object_set_new(p, "prompt_tokens_cached", json_integer(st->prompt_tokens_cached));
     if (st->draft_tokens > 0) { /* speculative decoding: proposals and how many the model kept */
         json_object_set_new(p, "draft_tokens", json_integer(st->draft_tokens));
         json_object_set_new(p, "draft_accepted", json_integer(st->draft_accepted));

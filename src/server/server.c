@@ -149,6 +149,7 @@ ponder_status ponder_server_create(const char *model_path, const ponder_server_p
     }
     ponder_gen_params gp = ponder_gen_params_default();
     gp.draft = s->draft;
+    gp.cache_prompts = !s->draft && !p->no_cache_prompt; /* gen refuses the cache with a draft */
     gp.n_seq_max = p->n_parallel;
     gp.context.n_ctx = p->n_ctx;
     gp.context.pool = s->pool;

@@ -98,6 +98,7 @@ typedef struct srv_choice {
 typedef struct srv_stats {
     const ponder_think_result *think; /* a strategy's result (non-NULL adds its fields to "ponder") */
     int32_t prompt_tokens, completion_tokens, prompt_tokens_evaluated;
+    int32_t prompt_tokens_cached; /* prompt positions the prompt cache supplied */
     int32_t draft_tokens, draft_accepted; /* speculative decoding (--draft); 0: none */
     uint64_t flops;
     double wall_ms;               /* arrival to the last token */

@@ -93,3 +93,12 @@ export async function metrics(url) {
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// A usage object's token counts: prompt_tokens_details.cached_tokens is left out, as it
+// depends on what earlier requests left in the server's prompt cache (it is checked to be
+// within 0..prompt_tokens).
+export function usageCounts(u) {
+  const cached = u.prompt_tokens_details?.cached_tokens ?? 0;
+  if (!(cached >= 0 && cached <= u.prompt_tokens)) throw new Error(`cached_tokens ${cached} of ${u.prompt_tokens}`);
+  return { prompt_tokens: u.prompt_tokens, completion_tokens: u.completion_tokens, total_tokens: u.total_tokens };
+}

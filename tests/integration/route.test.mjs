@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import OpenAI from 'openai';
-import { startServer, postJSON, metrics, parseSSE, sleep, STORIES, BIN } from './helpers.mjs';
+import { startServer, postJSON, metrics, parseSSE, sleep, STORIES, BIN, usageCounts } from './helpers.mjs';
 import { startFault, blackholePort } from './faults.mjs';
 
 const UP = 'stories260K';
@@ -95,7 +95,7 @@ function assertOneStream(r, model, ref) {
   assert.equal(fins[0].choices[0].finish_reason, ref.choices[0].finish_reason);
   assert.equal(r.text, ref.choices[0].message.content, 'the text the healthy backend alone writes');
   assert.deepEqual(r.last.choices, []);
-  assert.deepEqual(r.last.usage, ref.usage);
+  assert.deepEqual(usageCounts(r.last.usage), usageCounts(ref.usage));
 }
 
 test('a healthy chain: the first backend answers, re-stamped, with the ponder object', async () => {
@@ -106,7 +106,7 @@ test('a healthy chain: the first backend answers, re-stamped, with the ponder ob
   assert.equal(r.model, 'drop');
   assert.match(r.id, /^chatcmpl-/);
   assert.equal(r.choices[0].message.content, ref.choices[0].message.content);
-  assert.deepEqual(r.usage, ref.usage);
+  assert.deepEqual(usageCounts(r.usage), usageCounts(ref.usage));
   assert.equal(r.ponder.backend, 'drop/0');
   assert.deepEqual(r.ponder.attempts.map((a) => a.outcome), ['ok']);
   assert.equal(typeof r.ponder.upstream.flops, 'number');
@@ -290,7 +290,7 @@ test('non-streaming requests are streamed upstream: a cut answer continues, an n
   assert.equal(r.object, 'chat.completion');
   assert.equal(r.choices[0].message.content, ref.choices[0].message.content);
   assert.equal(r.choices[0].finish_reason, ref.choices[0].finish_reason);
-  assert.deepEqual(r.usage, ref.usage);
+  assert.deepEqual(usageCounts(r.usage), usageCounts(ref.usage));
   assert.deepEqual(r.ponder.attempts.map((a) => a.outcome), ['broken_stream', 'ok']);
   assert.equal(r.ponder.continued, 1);
   await healDrop();
@@ -299,7 +299,7 @@ test('non-streaming requests are streamed upstream: a cut answer continues, an n
   assert.deepEqual(r2.choices.map((c) => c.message.content), ref2.choices.map((c) => c.message.content));
   assert.deepEqual(r2.ponder.attempts.map((a) => a.outcome), ['broken_stream', 'ok']);
   assert.equal(r2.ponder.continued, 0, 'restarted, not continued');
-  assert.deepEqual(r2.usage, ref2.usage);
+  assert.deepEqual(usageCounts(r2.usage), usageCounts(ref2.usage));
   await healDrop();
   F.drop.state.mode = 'ok';
   const lp = await client.chat.completions.create({ ...REQ, model: 'drop', logprobs: true, top_logprobs: 2 });
