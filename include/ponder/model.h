@@ -101,10 +101,24 @@ uint64_t ponder_model_flops_per_token(const ponder_model *m, int32_t n_past);
 /* ---- context ---- */
 typedef struct ponder_context ponder_context;
 
+/* Attention over the KV cache (llama.cpp's -fa). OFF: the exact form of llama.cpp's graph
+ * without flash attention (all scores of a query, then the softmax). ON: fused over the
+ * cache's blocks with an online softmax (llama.cpp's flash-attention kernel): no buffer
+ * that grows with the context, each K/V block read once for up to 16 tokens of a
+ * sequence and all query heads of its KV head. The results differ by rounding only.
+ * AUTO: ON when the V cache is quantized (llama.cpp requires it there), else OFF. */
+typedef enum ponder_flash_attn {
+    PONDER_FLASH_ATTN_AUTO = 0,
+    PONDER_FLASH_ATTN_OFF,
+    PONDER_FLASH_ATTN_ON,
+} ponder_flash_attn;
+
 typedef struct ponder_context_params {
     int32_t n_ctx;          /* 0: min(n_ctx_train, 4096) */
-    ponder_type type_k;     /* PONDER_TYPE_F16 (default, as llama.cpp) or PONDER_TYPE_F32 */
-    ponder_type type_v;
+    ponder_type type_k;     /* PONDER_TYPE_F16 (default, as llama.cpp), F32, Q8_0 or Q4_0 (the
+                               quantized types need head dimensions that are multiples of 32) */
+    ponder_type type_v;     /* the same; a quantized V cache implies flash attention */
+    ponder_flash_attn flash_attn;
     bool float_activations; /* exact-float mode: dequantize weights, F32 activations */
     ponder_pool *pool;      /* threads for the forward pass; NULL: the calling thread only.
                                Borrowed: must outlive the context, used by one context at a time */
@@ -115,6 +129,11 @@ typedef struct ponder_context_params {
 } ponder_context_params;
 
 ponder_context_params ponder_context_params_default(void);
+
+/* Bytes of K and V cache per token of context (all layers) for these cache types; 0 if a
+ * type cannot hold this model's heads (see ponder_context_params). Cells come in blocks
+ * of 32 tokens. */
+uint64_t ponder_kv_bytes_per_token(const ponder_model *m, ponder_type type_k, ponder_type type_v);
 
 ponder_status ponder_context_create(const ponder_model *m, const ponder_context_params *p,
                                     ponder_context **out, ponder_error *err);

@@ -67,7 +67,7 @@ void cli_fput_quoted(FILE *f, const char *s, size_t n);
  * valid UTF-8). NULL only when out of memory. */
 json_t *cli_json_string(const char *s, size_t n);
 
-/* Applies -ctk/-ctv values ("f16"/"f32", any case; NULL keeps the default) to cp.
+/* Applies -ctk/-ctv values ("f16"/"f32"/"q8_0"/"q4_0", any case; NULL keeps the default) to cp.
  * Returns 0, or 2 after printing the usage error for a bad value. */
 int cli_set_cache_types(const char *cmd, const char *ctk, const char *ctv, ponder_context_params *cp);
 

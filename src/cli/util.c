@@ -237,23 +237,25 @@ const char *cli_human_bytes(unsigned long long n, char *buf, size_t cap)
     return buf;
 }
 
-/* "f16"/"f32" (any case) to a KV cache type; false for anything else. */
+/* "f16"/"f32"/"q8_0"/"q4_0" (any case) to a KV cache type; false for anything else. */
 static bool parse_cache_type(const char *s, ponder_type *out)
 {
-    if (strcasecmp(s, "f16") == 0)
-        *out = PONDER_TYPE_F16;
-    else if (strcasecmp(s, "f32") == 0)
-        *out = PONDER_TYPE_F32;
-    else
-        return false;
-    return true;
+    static const struct { const char *name; ponder_type type; } types[] = {
+        { "f16", PONDER_TYPE_F16 }, { "f32", PONDER_TYPE_F32 }, { "q8_0", PONDER_TYPE_Q8_0 }, { "q4_0", PONDER_TYPE_Q4_0 },
+    };
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        if (strcasecmp(s, types[i].name) == 0) {
+            *out = types[i].type;
+            return true;
+        }
+    return false;
 }
 
 int cli_set_cache_types(const char *cmd, const char *ctk, const char *ctv, ponder_context_params *cp)
 {
     if (ctk && !parse_cache_type(ctk, &cp->type_k))
-        return cli_usage_error(cmd, "unsupported cache type '%s' for -ctk (allowed: f16, f32)", ctk);
+        return cli_usage_error(cmd, "unsupported cache type '%s' for -ctk (allowed: f16, f32, q8_0, q4_0)", ctk);
     if (ctv && !parse_cache_type(ctv, &cp->type_v))
-        return cli_usage_error(cmd, "unsupported cache type '%s' for -ctv (allowed: f16, f32)", ctv);
+        return cli_usage_error(cmd, "unsupported cache type '%s' for -ctv (allowed: f16, f32, q8_0, q4_0)", ctv);
     return 0;
 }

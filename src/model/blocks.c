@@ -1,19 +1,17 @@
 /*
  * blocks.c — the building blocks every architecture's layer is made of: RMSNorm, the matrix
- * products (grouped when they share an input), RoPE, the paged KV store, attention over a
- * sequence's own cells, the FFN variants (SwiGLU, fused SwiGLU, GeGLU) and routed experts.
+ * products (grouped when they share an input), RoPE, the FFN variants (SwiGLU, fused
+ * SwiGLU, GeGLU) and routed experts; the KV store and attention are in attention.c.
  * The arch_<name>.c files put them together; blocks.h gives the shapes.
  *
  * Rounding follows llama.cpp's CPU graph so logits agree with it: RMSNorm sums in double,
  * RoPE angles are built by repeated multiplication (ggml_rope_cache_init), the softmax
- * sums in double, and with an F16 KV cache Q and the softmax weights are rounded to F16
- * before their products with K and V. Matrix products convert activations to the weight
- * type's dot type (ponder_matmul).
+ * sums in double. Matrix products convert activations to the weight type's dot type
+ * (ponder_matmul).
  */
 #include "model/blocks.h"
 
 #include <math.h>
-#include <stdatomic.h>
 #include <string.h>
 
 /* ---- elementwise ops ---- */
@@ -165,170 +163,6 @@ void blk_qkv_fused(ponder_context *ctx, const layer_weights *l, int n, const flo
     }
     for (int t = 0; t < n; t++)
         memmove(ctx->q + (size_t)t * n_q, ctx->q + (size_t)t * n_qkv, (size_t)n_q * sizeof(float));
-}
-
-/* ---- KV cache ---- */
-
-/* Stores one token's K and V rows in its cell of layer il. */
-static void kv_store(ponder_context *ctx, int il, size_t cell, const float *k, const float *v)
-{
-    const ponder_hparams *hp = &ctx->model->hp;
-    const size_t n_k = (size_t)hp->n_head_kv * hp->head_dim_k;
-    const size_t n_v = (size_t)hp->n_head_kv * hp->head_dim_v;
-    char *krow = (char *)ctx->k_cache[il] + cell * ctx->k_row_bytes;
-    char *vrow = (char *)ctx->v_cache[il] + cell * ctx->v_row_bytes;
-    if (ctx->params.type_k == PONDER_TYPE_F16)
-        ponder_f32_to_f16_row(k, (ponder_f16 *)krow, (int64_t)n_k);
-    else
-        memcpy(krow, k, n_k * sizeof(float));
-    if (ctx->params.type_v == PONDER_TYPE_F16)
-        ponder_f32_to_f16_row(v, (ponder_f16 *)vrow, (int64_t)n_v);
-    else
-        memcpy(vrow, v, n_v * sizeof(float));
-}
-
-void blk_kv_store(ponder_context *ctx, int il, int n)
-{
-    const ponder_hparams *hp = &ctx->model->hp;
-    const size_t n_k = (size_t)hp->n_head_kv * hp->head_dim_k, n_v = (size_t)hp->n_head_kv * hp->head_dim_v;
-    for (int t = 0; t < n; t++)
-        kv_store(ctx, il, kv_cell(&ctx->kv, ctx->ub_seq[t], ctx->ub_pos[t]), ctx->k + (size_t)t * n_k,
-                 ctx->v + (size_t)t * n_v);
-}
-
-/* ---- attention ---- */
-
-/* First cache position visible from pos in layer il (sliding-window layers see only the
- * last n_swa positions, as llama.cpp's mask: p - pos_cell < n_swa). */
-static int32_t attn_window_start(const ponder_model *m, int il, int32_t pos)
-{
-    const int32_t n_swa = m->hp.sliding_window;
-    const int every = m->desc->swa_every;
-    if (n_swa <= 0 || every == 0 || il % every != 0)
-        return 0;
-    return pos - n_swa + 1 > 0 ? pos - n_swa + 1 : 0;
-}
-
-/* One query head over its sequence's cells: out = softmax(cap(q·K) * scale) · V for
- * positions [start, pos]. q is already pre-scaled when the architecture does so. With an
- * F16 cache q and the softmax weights are rounded to F16 first, as llama.cpp's products
- * with the F16 K and V views do. The cells of a block are contiguous, so the row kernels
- * take one call per block; their results do not depend on how the rows are split (see
- * tensor.h), so the paging changes no bits. */
-static void attend_head(const ponder_context *ctx, int il, int kv_head, const float *q, ponder_seq_id seq,
-                        int32_t start, int32_t pos, float kq_scale, float *s, ponder_f16 *q16, ponder_f16 *p16,
-                        float *out)
-{
-    const ponder_hparams *hp = &ctx->model->hp;
-    const int hd_k = hp->head_dim_k, hd_v = hp->head_dim_v;
-    const int32_t n_pos = pos - start + 1;
-    const float cap = hp->attn_logit_softcap;
-    const char *kc = ctx->k_cache[il], *vc = ctx->v_cache[il];
-    const bool k16 = ctx->params.type_k == PONDER_TYPE_F16, v16 = ctx->params.type_v == PONDER_TYPE_F16;
-
-    if (k16)
-        ponder_f32_to_f16_row(q, q16, hd_k);
-    /* s[j] = q · K[start + j], one run of cells per block */
-    for (int32_t p = start, run; p <= pos; p += run) {
-        run = KV_BLOCK_CELLS - p % KV_BLOCK_CELLS;
-        run = run < pos - p + 1 ? run : pos - p + 1;
-        const char *k0 = kc + kv_cell(&ctx->kv, seq, p) * ctx->k_row_bytes;
-        float *sj = s + (p - start);
-        if (k16) {
-            ponder_vec_dot_f16_rows(hd_k, run, sj, (const ponder_f16 *)k0 + (size_t)kv_head * hd_k, ctx->k_row_bytes,
-                                    q16);
-            continue;
-        }
-        for (int32_t j = 0; j < run; j++) {
-            const float *k = (const float *)(k0 + (size_t)j * ctx->k_row_bytes) + (size_t)kv_head * hd_k;
-            float dot = 0.0f;
-            for (int d = 0; d < hd_k; d++)
-                dot += q[d] * k[d];
-            sj[j] = dot;
-        }
-    }
-    float max = -INFINITY;
-    for (int32_t j = 0; j < n_pos; j++) {
-        if (cap > 0.0f)
-            s[j] = cap * tanhf(s[j] / cap);
-        s[j] *= kq_scale;
-        max = s[j] > max ? s[j] : max;
-    }
-    const double sum = ponder_vec_exp_sub(n_pos, s, s, max); /* float exps, double sum, as ggml's softmax */
-    const float inv_sum = (float)(1.0 / sum);
-    for (int d = 0; d < hd_v; d++)
-        out[d] = 0.0f;
-    if (v16) {
-        for (int32_t j = 0; j < n_pos; j++)
-            s[j] *= inv_sum;
-        /* round the weights to F16 (through the vectorized row conversions) */
-        ponder_f32_to_f16_row(s, p16, n_pos);
-        ponder_f16_to_f32_row(p16, s, n_pos);
-    }
-    /* out += p_j · V[start + j] in position order, one run of cells per block */
-    for (int32_t p = start, run; p <= pos; p += run) {
-        run = KV_BLOCK_CELLS - p % KV_BLOCK_CELLS;
-        run = run < pos - p + 1 ? run : pos - p + 1;
-        const char *v0 = vc + kv_cell(&ctx->kv, seq, p) * ctx->v_row_bytes;
-        const float *sj = s + (p - start);
-        if (v16) {
-            ponder_vec_mad_f16_rows(hd_v, run, out, (const ponder_f16 *)v0 + (size_t)kv_head * hd_v, ctx->v_row_bytes,
-                                    sj);
-            continue;
-        }
-        for (int32_t j = 0; j < run; j++) {
-            const float pj = sj[j] * inv_sum;
-            const float *v = (const float *)(v0 + (size_t)j * ctx->v_row_bytes) + (size_t)kv_head * hd_v;
-            for (int d = 0; d < hd_v; d++)
-                out[d] += pj * v[d];
-        }
-    }
-}
-
-/* Every (token, head) pair of the micro-batch, handed out one at a time through a shared
- * counter (the pool's dynamic mode), so a thread the OS has descheduled delays nothing;
- * each thread has its own scores and F16 scratch. */
-typedef struct attention_task {
-    ponder_context *ctx;
-    int il, n;
-    float kq_scale;
-    _Atomic int next; /* next (token, head) index to take */
-    _Atomic int done; /* pairs finished */
-} attention_task;
-
-static void attention_slice(void *arg, int ith, int nth)
-{
-    (void)nth;
-    attention_task *a = arg;
-    ponder_context *ctx = a->ctx;
-    const ponder_model *m = ctx->model;
-    const ponder_hparams *hp = &m->hp;
-    const int n_q = hp->n_head * hp->head_dim_k, n_attn = hp->n_head * hp->head_dim_v;
-    const int group = hp->n_head / hp->n_head_kv; /* query heads per KV head (GQA) */
-    float *scores = ctx->scores + (size_t)ith * (size_t)ctx->n_ctx;
-    ponder_f16 *q16 = ctx->q16 + (size_t)ith * (size_t)hp->head_dim_k;
-    ponder_f16 *p16 = ctx->p16 + (size_t)ith * (size_t)ctx->n_ctx;
-    const int n_tasks = a->n * hp->n_head;
-    for (int i; (i = atomic_fetch_add_explicit(&a->next, 1, memory_order_relaxed)) < n_tasks;) {
-        const int t = i / hp->n_head, h = i % hp->n_head;
-        const int32_t pos = ctx->ub_pos[t];
-        attend_head(ctx, a->il, h / group, ctx->q + (size_t)t * n_q + (size_t)h * hp->head_dim_k, ctx->ub_seq[t],
-                    attn_window_start(m, a->il, pos), pos, a->kq_scale, scores, q16, p16,
-                    ctx->attn + (size_t)t * n_attn + (size_t)h * hp->head_dim_v);
-        atomic_fetch_add_explicit(&a->done, 1, memory_order_release);
-    }
-    /* the caller returns only when every pair is finished, by whichever thread */
-    if (ith == 0)
-        while (atomic_load_explicit(&a->done, memory_order_acquire) < n_tasks)
-            ;
-}
-
-void blk_attention(ponder_context *ctx, int il, int n, float kq_scale)
-{
-    attention_task at = {.ctx = ctx, .il = il, .n = n, .kq_scale = kq_scale};
-    atomic_init(&at.next, 0);
-    atomic_init(&at.done, 0);
-    ponder_pool_run_dynamic(ctx->params.pool, attention_slice, &at);
 }
 
 /* ---- feed-forward ---- */

@@ -68,7 +68,10 @@ void ponder_context_free(ponder_context *ctx)
         free(bufs[i]);
     free(ctx->moe_ids);
     free(ctx->moe_rows);
-    free(ctx->q16);
+    free(ctx->attn_qc);
+    free(ctx->attn_m);
+    free(ctx->attn_l);
+    free(ctx->attn_tiles);
     free(ctx->p16);
     free(ctx->work);
     free(ctx->ub_seq);
@@ -79,6 +82,30 @@ void ponder_context_free(ponder_context *ctx)
     free(ctx->seq_last);
     kv_pages_free(&ctx->kv);
     free(ctx);
+}
+
+/* The KV cache types: the float ones and the 32-element block types llama.cpp offers. */
+static bool kv_type_known(ponder_type t)
+{
+    return t == PONDER_TYPE_F16 || t == PONDER_TYPE_F32 || t == PONDER_TYPE_Q8_0 || t == PONDER_TYPE_Q4_0;
+}
+
+/* Bytes of a cache row of n elements (n a multiple of the type's block, checked). */
+static size_t kv_row_bytes(ponder_type t, size_t n)
+{
+    const ponder_type_traits *tr = ponder_type_get_traits(t);
+    return n / (size_t)tr->block_elems * tr->block_bytes;
+}
+
+uint64_t ponder_kv_bytes_per_token(const ponder_model *m, ponder_type type_k, ponder_type type_v)
+{
+    const ponder_hparams *hp = &m->hp;
+    if (!kv_type_known(type_k) || !kv_type_known(type_v) ||
+        hp->head_dim_k % ponder_type_get_traits(type_k)->block_elems != 0 ||
+        hp->head_dim_v % ponder_type_get_traits(type_v)->block_elems != 0)
+        return 0;
+    const size_t n_k = (size_t)hp->n_head_kv * (size_t)hp->head_dim_k, n_v = (size_t)hp->n_head_kv * (size_t)hp->head_dim_v;
+    return (uint64_t)hp->n_layer * (kv_row_bytes(type_k, n_k) + kv_row_bytes(type_v, n_v));
 }
 
 static float *alloc_floats(size_t n, bool *ok)
@@ -117,11 +144,26 @@ ponder_status ponder_context_create(const ponder_model *m, const ponder_context_
     }
     if (params.n_kv_cells > INT32_MAX - KV_BLOCK_CELLS)
         return ponder_error_set(err, PONDER_ERR_RANGE, "n_kv_cells %d is too large", params.n_kv_cells);
-    ponder_type kv_types[2] = {params.type_k, params.type_v};
-    for (int i = 0; i < 2; i++)
-        if (kv_types[i] != PONDER_TYPE_F16 && kv_types[i] != PONDER_TYPE_F32)
-            return ponder_error_set(err, PONDER_ERR_UNSUPPORTED, "KV cache type %s is not supported (use f16 or f32)",
+    const ponder_type kv_types[2] = {params.type_k, params.type_v};
+    const int32_t head_dims[2] = {hp->head_dim_k, hp->head_dim_v};
+    for (int i = 0; i < 2; i++) {
+        if (!kv_type_known(kv_types[i]))
+            return ponder_error_set(err, PONDER_ERR_UNSUPPORTED,
+                                    "KV cache type %s is not supported (use f16, f32, q8_0 or q4_0)",
                                     ponder_type_name(kv_types[i]));
+        if (head_dims[i] % ponder_type_get_traits(kv_types[i])->block_elems != 0)
+            return ponder_error_set(err, PONDER_ERR_UNSUPPORTED,
+                                    "a %s %s cache needs a head dimension that is a multiple of %d; this model's is %d",
+                                    ponder_type_name(kv_types[i]), i == 0 ? "K" : "V",
+                                    (int)ponder_type_get_traits(kv_types[i])->block_elems, head_dims[i]);
+    }
+    if (params.flash_attn < PONDER_FLASH_ATTN_AUTO || params.flash_attn > PONDER_FLASH_ATTN_ON)
+        return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "flash_attn %d is not auto, off or on", (int)params.flash_attn);
+    const bool v_quantized = params.type_v != PONDER_TYPE_F16 && params.type_v != PONDER_TYPE_F32;
+    if (v_quantized && params.flash_attn == PONDER_FLASH_ATTN_OFF)
+        return ponder_error_set(err, PONDER_ERR_UNSUPPORTED,
+                                "a quantized V cache (%s) needs flash attention; it cannot be turned off",
+                                ponder_type_name(params.type_v));
 
     ponder_context *ctx = calloc(1, sizeof *ctx);
     if (!ctx)
@@ -138,8 +180,9 @@ ponder_status ponder_context_create(const ponder_model *m, const ponder_context_
 
     const size_t n_k = (size_t)hp->n_head_kv * (size_t)hp->head_dim_k;
     const size_t n_v = (size_t)hp->n_head_kv * (size_t)hp->head_dim_v;
-    ctx->k_row_bytes = n_k * (params.type_k == PONDER_TYPE_F16 ? sizeof(ponder_f16) : sizeof(float));
-    ctx->v_row_bytes = n_v * (params.type_v == PONDER_TYPE_F16 ? sizeof(ponder_f16) : sizeof(float));
+    ctx->k_row_bytes = kv_row_bytes(params.type_k, n_k);
+    ctx->v_row_bytes = kv_row_bytes(params.type_v, n_v);
+    ctx->flash = v_quantized || params.flash_attn == PONDER_FLASH_ATTN_ON;
     bool ok = kv_pages_init(&ctx->kv, params.n_seq_max, params.n_kv_cells, params.n_ctx) == PONDER_OK;
     const size_t n_cells = (size_t)ctx->kv.n_blocks * KV_BLOCK_CELLS;
     ctx->k_cache = calloc((size_t)hp->n_layer, sizeof(void *));
@@ -167,7 +210,10 @@ ponder_status ponder_context_create(const ponder_model *m, const ponder_context_
         ctx->hb = alloc_floats(nb * n_ff_rows, &ok);
         ctx->hb2 = alloc_floats(nb * (size_t)hp->n_ff, &ok);
         const size_t n_threads = (size_t)ponder_pool_n_threads(params.pool);
-        ctx->scores = alloc_floats(n_threads * (size_t)ctx->n_ctx, &ok);
+        const size_t flash_q = (size_t)ATTN_TILE_TOKENS * (size_t)(hp->n_head / hp->n_head_kv);
+        const size_t n_scores = max_size((size_t)ctx->n_ctx, flash_q * KV_BLOCK_CELLS);
+        ctx->scores = alloc_floats(n_threads * n_scores, &ok);
+        ctx->n_scores = n_scores;
         ctx->rope_cs = alloc_floats(nb * (size_t)hp->n_rot, &ok);
         ctx->logits = alloc_floats((size_t)hp->n_vocab, &ok);
         const bool moe = hp->n_expert > 0;
@@ -182,9 +228,15 @@ ponder_status ponder_context_create(const ponder_model *m, const ponder_context_
         ctx->moe_ids = calloc(n_choices, sizeof(int32_t));
         ctx->moe_rows = calloc(n_choices, sizeof(int32_t));
         ok = ok && ctx->moe_ids && ctx->moe_rows;
-        ctx->q16 = calloc(n_threads * (size_t)hp->head_dim_k + 1, sizeof(ponder_f16));
+        /* one 64-byte-aligned slot per query of a flash unit (the exact form uses the first) */
+        const size_t qc_slot = ((size_t)hp->head_dim_k * sizeof(float) + 63) / 64 * 64;
+        ctx->attn_qc_bytes = flash_q * qc_slot;
+        ctx->attn_qc = aligned_alloc(64, n_threads * ctx->attn_qc_bytes);
+        ctx->attn_m = alloc_floats(n_threads * flash_q, &ok);
+        ctx->attn_l = calloc(n_threads * flash_q, sizeof(double));
+        ctx->attn_tiles = calloc(nb + 1, sizeof(int32_t));
         ctx->p16 = calloc(n_threads * (size_t)ctx->n_ctx, sizeof(ponder_f16));
-        ok = ok && ctx->q16 && ctx->p16;
+        ok = ok && ctx->attn_qc && ctx->attn_l && ctx->attn_tiles && ctx->p16;
         ctx->work_bytes = model_work_bytes(m, (int64_t)nb, (int)n_threads);
         ctx->work = malloc(ctx->work_bytes ? ctx->work_bytes : 1);
         ok = ok && ctx->work;

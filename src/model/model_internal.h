@@ -86,6 +86,9 @@ struct ponder_model {
  * cells are stored once) and a write into a block held by another sequence copies it first.
  * Invariant: sequence s holds exactly ceil(seq_len[s] / KV_BLOCK_CELLS) blocks. */
 #define KV_BLOCK_CELLS 32 /* vLLM uses 16; 32 keeps the row kernels' runs long at little waste */
+/* Tokens of one sequence a flash-attention unit takes at once: each K/V block it reads is
+ * used by this many tokens' queries (times the query heads of the KV head) while in L1. */
+#define ATTN_TILE_TOKENS 16
 
 typedef struct kv_pages {
     int32_t n_blocks;
@@ -116,7 +119,9 @@ struct ponder_context {
     int32_t *seq_count, *seq_next, *seq_last; /* n_seq scratch of decode_batch */
     /* scratch for one micro-batch of n_ubatch tokens */
     float *x, *xb, *xb2, *q, *k, *v, *attn, *hb, *hb2;
-    float *scores;      /* per thread: n_ctx attention weights */
+    float *scores;      /* per thread: n_ctx attention weights (exact), or one block of scores
+                           per query of a flash unit (at least ATTN_TILE_TOKENS × group × 32) */
+    size_t n_scores;    /* floats of scores per thread */
     float *rope_cs;     /* n_ubatch × n_rot: (cos, sin) per rotated pair, per token */
     const float *rope_divisors; /* per-pair frequency divisors for this context's size, or NULL */
     float *logits;      /* n_vocab: the last computed row */
@@ -129,7 +134,13 @@ struct ponder_context {
     float *moe_in, *moe_out;  /* n_ubatch × n_embd */
     float *moe_gate, *moe_up; /* n_ubatch × n_ff */
     float *moe_slots;   /* n_ubatch × n_expert_used × n_embd */
-    ponder_f16 *q16;    /* per thread: one query head rounded to F16 (F16 K cache) */
+    bool flash;         /* attention fused over KV blocks (attention.c), else the exact form */
+    void *attn_qc;      /* per thread attn_qc_bytes: the query heads of a unit converted for
+                           the K cache's dot (F16, Q8_0 or F32), 64-byte slots */
+    size_t attn_qc_bytes;
+    float *attn_m;      /* per thread ATTN_TILE_TOKENS × group: running max (flash) */
+    double *attn_l;     /* per thread ATTN_TILE_TOKENS × group: running sum (flash) */
+    int32_t *attn_tiles;/* n_ubatch + 1: token bounds of the flash tiles */
     ponder_f16 *p16;    /* per thread: n_ctx softmax weights rounded to F16 (F16 V cache) */
     void *work;
     size_t work_bytes;
