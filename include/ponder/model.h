@@ -148,6 +148,7 @@ ponder_status ponder_context_decode(ponder_context *ctx, const int32_t *tokens, 
 const float *ponder_context_logits(const ponder_context *ctx); /* n_vocab floats */
 int32_t ponder_context_n_past(const ponder_context *ctx);
 int32_t ponder_context_n_ctx(const ponder_context *ctx);
+bool ponder_context_flash_attn(const ponder_context *ctx); /* attention fused over KV blocks */
 void ponder_context_reset(ponder_context *ctx); /* empties the KV cache (every sequence) */
 
 /* ---- several sequences in one context ----

@@ -25,6 +25,7 @@
 #define PONDER_ROUTE_H
 
 #include "ponder/common.h"
+#include "ponder/model.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -51,6 +52,8 @@ typedef struct ponder_route_backend_cfg {
     double first_token_timeout_s; /* request sent → first streamed token (or the whole answer) */
     int32_t n_parallel;         /* local: sequences decoded at once; 0: the router's default */
     int32_t n_ctx;              /* local: context per sequence; 0: the router's default */
+    bool has_type_k, has_type_v; /* local: cache_type_k/v given (else the router's default) */
+    ponder_type type_k, type_v; /* local: KV cache types f16, f32, q8_0, q4_0 */
     int line;                   /* 1-based line of the entry in the file (for messages) */
 } ponder_route_backend_cfg;
 
@@ -182,6 +185,8 @@ void ponder_backend_result_clear(ponder_backend_result *r); /* frees body, zeroe
 /* Defaults for local backends (those the config leaves unset). */
 typedef struct ponder_backend_local_params {
     int32_t n_parallel, n_ctx, n_threads;
+    ponder_type type_k, type_v;   /* KV cache types (-ctk/-ctv); F16 in ponder_router_params_default */
+    ponder_flash_attn flash_attn;
     bool chatml;
     ponder_log_fn log;
     void *log_user;

@@ -32,6 +32,7 @@
 #define PONDER_SERVER_H
 
 #include "ponder/common.h"
+#include "ponder/model.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -58,6 +59,8 @@ typedef struct ponder_server_params {
     bool no_cache_prompt;     /* evaluate every prompt whole; by default (without a draft) a finished
                                  request's KV stays in its sequence and a later prompt starting the
                                  same way evaluates only the rest (gen's cache_prompts) */
+    ponder_type type_k, type_v;   /* KV cache types (-ctk/-ctv): F16 (default), F32, Q8_0, Q4_0 */
+    ponder_flash_attn flash_attn; /* -fa; default auto */
     const char *version;      /* for system_fingerprint; may be NULL */
     ponder_log_fn log;        /* may be NULL */
     void *log_user;

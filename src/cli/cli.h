@@ -70,6 +70,9 @@ json_t *cli_json_string(const char *s, size_t n);
 /* Applies -ctk/-ctv values ("f16"/"f32"/"q8_0"/"q4_0", any case; NULL keeps the default) to cp.
  * Returns 0, or 2 after printing the usage error for a bad value. */
 int cli_set_cache_types(const char *cmd, const char *ctk, const char *ctv, ponder_context_params *cp);
+/* Applies a -fa value (on/off/auto, or llama-bench's 1/0; NULL keeps auto) to cp.
+ * Returns 0, or 2 after printing the usage error for a bad value. */
+int cli_set_flash_attn(const char *cmd, const char *fa, ponder_context_params *cp);
 
 /* The JSON object of a think strategy's result (shape in `ponder run --help`); NULL when
  * out of memory. Defined in cmd_eval.c, used by run --strategy --json and eval --log. */
@@ -84,6 +87,7 @@ typedef struct cli_model_opts {
     const char *model;     /* -m: a path or a name ($PONDER_MODELS); NULL: the default model */
     const char *draft;     /* --draft (NULL: none) */
     const char *ctk, *ctv; /* -ctk / -ctv (NULL: f16) */
+    const char *fa;        /* -fa (NULL: auto) */
     int32_t n_ctx;         /* -c: 0 is the model's training context */
     bool n_ctx_given;
     int32_t n_threads;     /* -t (0: every CPU) */
@@ -95,7 +99,8 @@ typedef struct cli_model_opts {
     { "-c", "--ctx-size", CLI_INT, &(mo)->n_ctx, 0, INT32_MAX, &(mo)->n_ctx_given },       \
     { "-t", "--threads", CLI_INT, &(mo)->n_threads, 1, 1024, NULL },                       \
     { "-ctk", "--cache-type-k", CLI_STRING, &(mo)->ctk, 0, 0, NULL },                      \
-    { "-ctv", "--cache-type-v", CLI_STRING, &(mo)->ctv, 0, 0, NULL }
+    { "-ctv", "--cache-type-v", CLI_STRING, &(mo)->ctv, 0, 0, NULL },                      \
+    { "-fa", "--flash-attn", CLI_STRING, &(mo)->fa, 0, 0, NULL }
 
 /* A loaded model with what runs it. cp is the context parameters the flags give (n_ctx
  * resolved, cache types, the pool), for a context or a gen engine. */

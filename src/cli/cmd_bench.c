@@ -4,6 +4,8 @@
  * tokens into an empty cache, tg N is N tokens decoded one at a time from an empty
  * cache; token ids are random (no tokenizer, no sampler in the timed part); one warm-up
  * run first, then -r repetitions reported as mean ± standard deviation of tokens/s.
+ * With -d D (newer llama-bench's depth) the cache already holds D tokens when a test
+ * starts: they are decoded once per context (untimed) and every run truncates back to them.
  */
 #include "cli/cli.h"
 
@@ -34,7 +36,11 @@ static void usage(void)
            "  -p, --n-prompt LIST      prompt lengths for pp tests (default: 512; 0: none)\n"
            "  -n, --n-gen LIST         generation lengths for tg tests (default: 128; 0: none)\n"
            "  -r, --repetitions N      repetitions per test (default: 5)\n"
-           "  -ctk, -ctv T             KV cache types, f16 (default) or f32\n"
+           "  -d, --n-depth LIST       tokens already in the cache when a test starts\n"
+           "                           (default: 0; filled once, untimed, kept between runs)\n"
+           "  -ctk, -ctv T             KV cache types: f16 (default), f32, q8_0, q4_0\n"
+           "  -fa, --flash-attn M      attention fused over KV blocks: 1/on, 0/off, auto\n"
+           "                           (default auto: on for a quantized V cache)\n"
            "      --json               print a JSON array of results instead of the table\n"
            "\n"
            "speculative decoding:\n"
@@ -81,6 +87,8 @@ typedef struct bench_result {
     double mean_ts, sd_ts;
     double samples[64];
     int n_samples;
+    int32_t n_depth; /* tokens in the cache before the test (-d) */
+    bool flash;      /* attention fused over KV blocks */
 } bench_result;
 
 static uint64_t rng_next(uint64_t *s)
@@ -91,11 +99,14 @@ static uint64_t rng_next(uint64_t *s)
     return *s;
 }
 
-/* One timed run; returns milliseconds or a negative value after printing the error. */
-static double run_once(ponder_context *ctx, int32_t n_vocab, bool prompt, int32_t n, uint64_t *rng, int32_t *buf)
+/* One timed run after `depth` tokens already in the cache; returns milliseconds or a
+ * negative value after printing the error. */
+static double run_once(ponder_context *ctx, int32_t n_vocab, int32_t depth, bool prompt, int32_t n, uint64_t *rng,
+                       int32_t *buf)
 {
     ponder_error err = { 0 };
-    ponder_context_reset(ctx);
+    if (ponder_context_seq_truncate(ctx, 0, depth, &err) != PONDER_OK)
+        goto fail;
     for (int32_t i = 0; i < n; i++)
         buf[i] = (int32_t)(rng_next(rng) % (uint64_t)n_vocab);
     const double t0 = ponder_now_ms();
@@ -329,8 +340,8 @@ static int spec_bench(const char *cmd, const spec_bench_opts *o, const char *con
 
 /* The pp/tg lists, threads and repetitions every model is measured with. */
 typedef struct bench_cfg {
-    const int32_t *threads, *prompts, *gens;
-    int n_threads, n_prompts, n_gens, reps;
+    const int32_t *threads, *prompts, *gens, *depths;
+    int n_threads, n_prompts, n_gens, n_depths, reps;
     bool json;
     ponder_context_params cp;
 } bench_cfg;
@@ -339,11 +350,11 @@ typedef struct bench_cfg {
 static int measure(ponder_context *ctx, int32_t n_vocab, bool prompt, int32_t n, int reps, uint64_t *rng,
                    int32_t *buf, bench_result *res)
 {
-    if (run_once(ctx, n_vocab, prompt, n, rng, buf) < 0) /* warm-up */
+    if (run_once(ctx, n_vocab, res->n_depth, prompt, n, rng, buf) < 0) /* warm-up */
         return CLI_EXIT_RUNTIME;
     double sum = 0, sum2 = 0;
     for (int rep = 0; rep < reps; rep++) {
-        double ms = run_once(ctx, n_vocab, prompt, n, rng, buf);
+        double ms = run_once(ctx, n_vocab, res->n_depth, prompt, n, rng, buf);
         if (ms < 0)
             return CLI_EXIT_RUNTIME;
         double ts = ms > 0 ? 1000.0 * n / ms : 0;
@@ -367,21 +378,29 @@ typedef struct bench_model {
 /* One result: a JSON object into all, or a table row. */
 static void report(const bench_cfg *cfg, const bench_model *bm, const bench_result *res, json_t *all)
 {
-    char test[32], ts[48];
+    char test[48], ts[48];
     const bool pp = strcmp(res->test_kind, "pp") == 0;
-    snprintf(test, sizeof test, "%s%d", res->test_kind, (int)res->n_tokens);
+    if (res->n_depth > 0) /* llama-bench's name for a test at depth */
+        snprintf(test, sizeof test, "%s%d @ d%d", res->test_kind, (int)res->n_tokens, (int)res->n_depth);
+    else
+        snprintf(test, sizeof test, "%s%d", res->test_kind, (int)res->n_tokens);
     snprintf(ts, sizeof ts, "%.2f ± %.2f", res->mean_ts, res->sd_ts);
     if (cfg->json) {
         json_t *samples = json_array();
         for (int s = 0; s < res->n_samples; s++)
             json_array_append_new(samples, json_real(res->samples[s]));
         json_array_append_new(
-            all, json_pack("{s:s, s:s, s:I, s:I, s:I, s:s, s:i, s:i, s:i, s:s, s:f, s:f, s:o}", "model_filename",
+            all, json_pack("{s:s, s:s, s:I, s:I, s:I, s:s, s:i, s:i, s:i, s:i, s:s, s:s, s:b, s:I, s:s, s:f, s:f, s:o}",
+                           "model_filename",
                            bm->path, "model_type", bm->desc, "model_size", (json_int_t)bm->size, "model_n_params",
                            (json_int_t)ponder_model_n_params(bm->m), "model_n_params_active",
                            (json_int_t)ponder_model_n_params_active(bm->m), "isa", ponder_cpu_isa(), "n_threads",
                            (int)res->n_threads, "n_prompt", pp ? (int)res->n_tokens : 0, "n_gen",
-                           pp ? 0 : (int)res->n_tokens, "test", test, "avg_ts", res->mean_ts, "stddev_ts", res->sd_ts,
+                           pp ? 0 : (int)res->n_tokens, "n_depth", (int)res->n_depth, "type_k",
+                           ponder_type_name(cfg->cp.type_k), "type_v", ponder_type_name(cfg->cp.type_v), "flash_attn",
+                           res->flash, "kv_bytes_per_token",
+                           (json_int_t)ponder_kv_bytes_per_token(bm->m, cfg->cp.type_k, cfg->cp.type_v), "test", test,
+                           "avg_ts", res->mean_ts, "stddev_ts", res->sd_ts,
                            "samples_ts", samples));
     } else {
         printf("| %-30s | %10s | %10s | CPU %-6s | %7d | %10s | %20s |\n", bm->desc, bm->sbuf, bm->pbuf,
@@ -410,7 +429,16 @@ static int bench_one_model(const char *cmd, const char *model_arg, const bench_c
     snprintf(bm.desc, sizeof bm.desc, "%s %s", hp->arch_name, ftype_name(m, tname, sizeof tname));
     snprintf(bm.sbuf, sizeof bm.sbuf, "%.2f MiB", (double)bm.size / 1048576.0);
     snprintf(bm.pbuf, sizeof bm.pbuf, "%.2f M", (double)ponder_model_n_params(m) / 1e6);
-    int32_t max_n = 1;
+    if (!cfg->json && (cfg->cp.type_k != PONDER_TYPE_F16 || cfg->cp.type_v != PONDER_TYPE_F16)) {
+        const uint64_t kv = ponder_kv_bytes_per_token(m, cfg->cp.type_k, cfg->cp.type_v);
+        const uint64_t kv16 = ponder_kv_bytes_per_token(m, PONDER_TYPE_F16, PONDER_TYPE_F16);
+        fprintf(stderr, "bench: KV cache K %s, V %s: %.1f KiB per 1k tokens of context (f16: %.1f KiB)\n",
+                ponder_type_name(cfg->cp.type_k), ponder_type_name(cfg->cp.type_v), (double)kv * 1000.0 / 1024.0,
+                (double)kv16 * 1000.0 / 1024.0);
+    }
+    int32_t max_n = 1, max_depth = 0;
+    for (int i = 0; i < cfg->n_depths; i++)
+        max_depth = cfg->depths[i] > max_depth ? cfg->depths[i] : max_depth;
     for (int i = 0; i < cfg->n_prompts; i++)
         max_n = cfg->prompts[i] > max_n ? cfg->prompts[i] : max_n;
     for (int i = 0; i < cfg->n_gens; i++)
@@ -424,8 +452,8 @@ static int bench_one_model(const char *cmd, const char *model_arg, const bench_c
         }
         ponder_context_params cp = cfg->cp;
         cp.pool = pool;
-        cp.n_ctx = max_n;
-        int32_t *buf = malloc((size_t)max_n * sizeof *buf);
+        cp.n_ctx = max_depth + max_n;
+        int32_t *buf = malloc((size_t)(max_depth > max_n ? max_depth : max_n) * sizeof *buf);
         if (!buf || ponder_context_create(m, &cp, &ctx, &err) != PONDER_OK) {
             rc = cli_runtime_error("%s", buf ? err.msg : "out of memory");
             free(buf);
@@ -433,15 +461,25 @@ static int bench_one_model(const char *cmd, const char *model_arg, const bench_c
             break;
         }
         uint64_t rng = 0x9E3779B97F4A7C15ull;
-        for (int kind = 0; kind < 2 && rc == CLI_EXIT_OK; kind++) {
-            const int n_list = kind == 0 ? cfg->n_prompts : cfg->n_gens;
-            for (int li = 0; li < n_list && rc == CLI_EXIT_OK; li++) {
-                const int32_t n = kind == 0 ? cfg->prompts[li] : cfg->gens[li];
-                if (n == 0)
-                    continue;
-                bench_result res = { kind == 0 ? "pp" : "tg", n, cfg->threads[ti], 0, 0, { 0 }, 0 };
-                if ((rc = measure(ctx, hp->n_vocab, kind == 0, n, cfg->reps, &rng, buf, &res)) == CLI_EXIT_OK)
-                    report(cfg, &bm, &res, all);
+        for (int di = 0; di < cfg->n_depths && rc == CLI_EXIT_OK; di++) {
+            /* the depth's tokens, decoded once (untimed); every run truncates back to them */
+            const int32_t depth = cfg->depths[di];
+            ponder_context_reset(ctx);
+            if (depth > 0 && run_once(ctx, hp->n_vocab, 0, true, depth, &rng, buf) < 0) {
+                rc = CLI_EXIT_RUNTIME;
+                break;
+            }
+            for (int kind = 0; kind < 2 && rc == CLI_EXIT_OK; kind++) {
+                const int n_list = kind == 0 ? cfg->n_prompts : cfg->n_gens;
+                for (int li = 0; li < n_list && rc == CLI_EXIT_OK; li++) {
+                    const int32_t n = kind == 0 ? cfg->prompts[li] : cfg->gens[li];
+                    if (n == 0)
+                        continue;
+                    bench_result res = { kind == 0 ? "pp" : "tg", n, cfg->threads[ti], 0, 0, { 0 }, 0, depth,
+                                         ponder_context_flash_attn(ctx) };
+                    if ((rc = measure(ctx, hp->n_vocab, kind == 0, n, cfg->reps, &rng, buf, &res)) == CLI_EXIT_OK)
+                        report(cfg, &bm, &res, all);
+                }
             }
         }
         ponder_context_free(ctx);
@@ -458,6 +496,7 @@ int cmd_bench(int argc, char **argv)
     const char *models[BENCH_MAX_LIST];
     int n_models = 0;
     const char *threads_s = NULL, *prompt_s = "512", *gen_s = "128", *ctk = NULL, *ctv = NULL, *model = NULL;
+    const char *depth_s = "0", *fa = NULL;
     int32_t reps = 5, draft_k = 0;
     bool json = false;
     const char *draft = NULL, *text = "Once upon a time";
@@ -470,6 +509,8 @@ int cmd_bench(int argc, char **argv)
         { "-r", "--repetitions", CLI_INT, &reps, 1, 64, NULL },
         { "-ctk", "--cache-type-k", CLI_STRING, &ctk, 0, 0, NULL },
         { "-ctv", "--cache-type-v", CLI_STRING, &ctv, 0, 0, NULL },
+        { "-d", "--n-depth", CLI_STRING, &depth_s, 0, 0, NULL },
+        { "-fa", "--flash-attn", CLI_STRING, &fa, 0, 0, NULL },
         { "--json", NULL, CLI_FLAG, &json, 0, 0, NULL },
         { "--draft", NULL, CLI_STRING, &draft, 0, 0, NULL },
         { "--draft-k", NULL, CLI_INT, &draft_k, 1, PONDER_GEN_DRAFT_K_MAX, NULL },
@@ -500,15 +541,18 @@ int cmd_bench(int argc, char **argv)
         return CLI_EXIT_USAGE;
     if (n_models == 0)
         models[n_models++] = NULL; /* the default model */
-    int32_t threads[BENCH_MAX_LIST], prompts[BENCH_MAX_LIST], gens[BENCH_MAX_LIST];
-    int n_threads = 1, n_prompts, n_gens;
+    int32_t threads[BENCH_MAX_LIST], prompts[BENCH_MAX_LIST], gens[BENCH_MAX_LIST], depths[BENCH_MAX_LIST];
+    int n_threads = 1, n_prompts, n_gens, n_depths;
     threads[0] = ponder_cpu_count();
     if (threads_s && (n_threads = parse_list(cmd, "-t", threads_s, threads, 1)) <= 0)
         return CLI_EXIT_USAGE;
-    if ((n_prompts = parse_list(cmd, "-p", prompt_s, prompts, 0)) < 0 || (n_gens = parse_list(cmd, "-n", gen_s, gens, 0)) < 0)
+    if ((n_prompts = parse_list(cmd, "-p", prompt_s, prompts, 0)) < 0 || (n_gens = parse_list(cmd, "-n", gen_s, gens, 0)) < 0 ||
+        (n_depths = parse_list(cmd, "-d", depth_s, depths, 0)) <= 0)
         return CLI_EXIT_USAGE;
     ponder_context_params cp = ponder_context_params_default();
-    const int bad_cache = cli_set_cache_types(cmd, ctk, ctv, &cp);
+    int bad_cache = cli_set_cache_types(cmd, ctk, ctv, &cp);
+    if (bad_cache == 0)
+        bad_cache = cli_set_flash_attn(cmd, fa, &cp);
     if (bad_cache != 0)
         return bad_cache;
     if (draft) {
@@ -528,7 +572,7 @@ int cmd_bench(int argc, char **argv)
                "---------:", "---------:", "----------", "------:", "---------:", "-------------------:");
         fflush(stdout);
     }
-    const bench_cfg cfg = { threads, prompts, gens, n_threads, n_prompts, n_gens, reps, json, cp };
+    const bench_cfg cfg = { threads, prompts, gens, depths, n_threads, n_prompts, n_gens, n_depths, reps, json, cp };
     int rc = CLI_EXIT_OK;
     for (int mi = 0; mi < n_models && rc == CLI_EXIT_OK; mi++)
         rc = bench_one_model(cmd, models[mi], &cfg, all);

@@ -39,8 +39,10 @@ static void usage(void)
            "                           models round batched products slightly differently)\n"
            "      --chunks K           evaluate at most K chunks (default: all)\n"
            "  -t, --threads N          threads (default: the number of CPUs)\n"
-           "  -ctk, --cache-type-k T   KV cache type for K: f16 (default) or f32\n"
-           "  -ctv, --cache-type-v T   KV cache type for V: f16 (default) or f32\n"
+           "  -ctk, --cache-type-k T   KV cache type for K: f16 (default), f32, q8_0 or q4_0\n"
+           "  -ctv, --cache-type-v T   KV cache type for V: f16 (default), f32, q8_0 or q4_0\n"
+           "  -fa, --flash-attn M      attention fused over KV blocks: on, off or auto\n"
+           "                           (default auto: on for a quantized V cache)\n"
            "      --float-activations  exact-float mode: dequantize weights, f32 activations\n"
            "      --json               print one JSON object with the results\n"
            "  -h, --help               this help\n"
@@ -140,7 +142,7 @@ done:
 int cmd_perplexity(int argc, char **argv)
 {
     const char *cmd = "perplexity";
-    const char *model = NULL, *file = NULL, *ctk = NULL, *ctv = NULL;
+    const char *model = NULL, *file = NULL, *ctk = NULL, *ctv = NULL, *fa = NULL;
     int32_t n_ctx = PPL_DEFAULT_N_CTX, n_batch = PPL_DEFAULT_N_BATCH, max_chunks = -1, n_threads = 0;
     bool json = false, float_act = false;
     const cli_opt opts[] = {
@@ -152,6 +154,7 @@ int cmd_perplexity(int argc, char **argv)
         { "-t", "--threads", CLI_INT, &n_threads, 1, 1024, NULL },
         { "-ctk", "--cache-type-k", CLI_STRING, &ctk, 0, 0, NULL },
         { "-ctv", "--cache-type-v", CLI_STRING, &ctv, 0, 0, NULL },
+        { "-fa", "--flash-attn", CLI_STRING, &fa, 0, 0, NULL },
         { "--float-activations", NULL, CLI_FLAG, &float_act, 0, 0, NULL },
         { "--json", NULL, CLI_FLAG, &json, 0, 0, NULL },
     };
@@ -167,7 +170,9 @@ int cmd_perplexity(int argc, char **argv)
     if (max_chunks == 0)
         return cli_usage_error(cmd, "--chunks must be at least 1 (or -1: all)");
     ponder_context_params cp = ponder_context_params_default();
-    const int bad_cache = cli_set_cache_types(cmd, ctk, ctv, &cp);
+    int bad_cache = cli_set_cache_types(cmd, ctk, ctv, &cp);
+    if (bad_cache == 0)
+        bad_cache = cli_set_flash_attn(cmd, fa, &cp);
     if (bad_cache != 0)
         return bad_cache;
     cp.float_activations = float_act;

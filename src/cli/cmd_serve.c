@@ -64,6 +64,10 @@ static void usage(void)
            "                      requests to such a model fail with a clear error)\n"
            "      --draft FILE    speculative decoding with this draft model (same vocabulary;\n"
            "                      greedy answers are unchanged); in a config: draft: FILE\n"
+           "  -ctk, -ctv T        KV cache types: f16 (default), f32, q8_0, q4_0; with --config\n"
+           "                      the local backends' default (cache_type_k/v: per backend)\n"
+           "  -fa, --flash-attn M attention fused over KV blocks: on, off, auto (default: on\n"
+           "                      for a quantized V cache)\n"
            "  -v, --verbose       log each connection's details on stderr\n"
            "  -h, --help          this help\n"
            "\n"
@@ -155,6 +159,7 @@ typedef struct serve_opts {
     const char *model, *config, *draft, *alias, *host, *api_key;
     int32_t port, n_parallel, n_ctx, n_threads, queue;
     bool chatml, verbose, n_ctx_given, no_cache_prompt;
+    ponder_context_params kv; /* -ctk/-ctv/-fa: type_k, type_v, flash_attn */
 } serve_opts;
 
 static int serve_router(const serve_opts *o)
@@ -176,6 +181,9 @@ static int serve_router(const serve_opts *o)
     rp.local.n_ctx = o->n_ctx_given ? o->n_ctx : 0; /* 0: the server's default, clipped to the model */
     rp.local.n_threads = o->n_threads > 0 ? o->n_threads : ncpu > 0 ? (int32_t)ncpu : 1;
     rp.local.chatml = o->chatml;
+    rp.local.type_k = o->kv.type_k;
+    rp.local.type_v = o->kv.type_v;
+    rp.local.flash_attn = o->kv.flash_attn;
     rp.local.log = log_cb;
     rp.local.log_user = &lg;
     return serve_config(o->config, &rp, &sigs);
@@ -217,6 +225,9 @@ static int serve_model(const char *cmd, const serve_opts *o)
     p.chatml = o->chatml;
     p.alias = o->alias;
     p.no_cache_prompt = o->no_cache_prompt;
+    p.type_k = o->kv.type_k;
+    p.type_v = o->kv.type_v;
+    p.flash_attn = o->kv.flash_attn;
     char draft_path[4096];
     if (o->draft) {
         if ((rc = cli_find_model(cmd, o->draft, draft_path, sizeof draft_path)))
@@ -259,7 +270,7 @@ int cmd_serve(int argc, char **argv)
     const char *cmd = "serve";
     const ponder_server_params d = ponder_server_params_default();
     serve_opts o = { .port = d.port, .n_parallel = d.n_parallel, .n_ctx = SERVE_DEFAULT_N_CTX, .queue = d.queue_max };
-    const char *api_key_file = NULL;
+    const char *api_key_file = NULL, *ctk = NULL, *ctv = NULL, *fa = NULL;
     const cli_opt opts[] = {
         { "-m", "--model", CLI_STRING, &o.model, 0, 0, NULL },
         { "--config", NULL, CLI_STRING, &o.config, 0, 0, NULL },
@@ -275,6 +286,9 @@ int cmd_serve(int argc, char **argv)
         { "--chatml", NULL, CLI_FLAG, &o.chatml, 0, 0, NULL },
         { "--no-cache-prompt", NULL, CLI_FLAG, &o.no_cache_prompt, 0, 0, NULL },
         { "--draft", NULL, CLI_STRING, &o.draft, 0, 0, NULL },
+        { "-ctk", "--cache-type-k", CLI_STRING, &ctk, 0, 0, NULL },
+        { "-ctv", "--cache-type-v", CLI_STRING, &ctv, 0, 0, NULL },
+        { "-fa", "--flash-attn", CLI_STRING, &fa, 0, 0, NULL },
         { "-v", "--verbose", CLI_FLAG, &o.verbose, 0, 0, NULL },
     };
     int n_pos = 0;
@@ -293,8 +307,14 @@ int cmd_serve(int argc, char **argv)
         return cli_usage_error(cmd, "-m and --config exclude each other (a config file lists its models)");
     if (o.config && o.draft)
         return cli_usage_error(cmd, "--draft is for -m; with --config give a local backend draft: FILE");
+    o.kv = ponder_context_params_default();
+    int rc = cli_set_cache_types(cmd, ctk, ctv, &o.kv);
+    if (rc == 0)
+        rc = cli_set_flash_attn(cmd, fa, &o.kv);
+    if (rc != 0)
+        return rc;
     char *key_owned = NULL;
-    int rc = resolve_api_key(cmd, o.api_key, api_key_file, &o.api_key, &key_owned);
+    rc = resolve_api_key(cmd, o.api_key, api_key_file, &o.api_key, &key_owned);
     if (rc == 0)
         rc = o.config ? serve_router(&o) : serve_model(cmd, &o);
     free(key_owned);

@@ -19,6 +19,8 @@ int cli_engine_open(const char *cmd, const cli_model_opts *o, int32_t default_n_
     e->cmd = cmd;
     e->cp = ponder_context_params_default();
     int rc = cli_set_cache_types(cmd, o->ctk, o->ctv, &e->cp);
+    if (rc == 0)
+        rc = cli_set_flash_attn(cmd, o->fa, &e->cp);
     if (rc != 0)
         return rc;
     e->cp.float_activations = o->float_act;

@@ -251,6 +251,21 @@ static bool parse_cache_type(const char *s, ponder_type *out)
     return false;
 }
 
+int cli_set_flash_attn(const char *cmd, const char *fa, ponder_context_params *cp)
+{
+    if (!fa)
+        return 0;
+    if (!strcasecmp(fa, "on") || !strcmp(fa, "1"))
+        cp->flash_attn = PONDER_FLASH_ATTN_ON;
+    else if (!strcasecmp(fa, "off") || !strcmp(fa, "0"))
+        cp->flash_attn = PONDER_FLASH_ATTN_OFF;
+    else if (!strcasecmp(fa, "auto"))
+        cp->flash_attn = PONDER_FLASH_ATTN_AUTO;
+    else
+        return cli_usage_error(cmd, "unsupported value '%s' for -fa (allowed: on, off, auto, 1, 0)", fa);
+    return 0;
+}
+
 int cli_set_cache_types(const char *cmd, const char *ctk, const char *ctv, ponder_context_params *cp)
 {
     if (ctk && !parse_cache_type(ctk, &cp->type_k))

@@ -365,6 +365,7 @@ ponder_status ponder_context_decode_batch(ponder_context *ctx, const ponder_batc
 const float *ponder_context_logits(const ponder_context *ctx) { return ctx->logits; }
 int32_t ponder_context_n_past(const ponder_context *ctx) { return ctx->kv.seq_len[0]; }
 int32_t ponder_context_n_ctx(const ponder_context *ctx) { return ctx->n_ctx; }
+bool ponder_context_flash_attn(const ponder_context *ctx) { return ctx->flash; }
 
 void ponder_context_reset(ponder_context *ctx)
 {

@@ -23,6 +23,13 @@ ponder_status rt_local_create(ponder_backend *b, const ponder_backend_local_para
     sp.n_threads = lp ? lp->n_threads : 1;
     sp.chatml = lp && lp->chatml;
     sp.draft_path = cfg->draft;
+    if (lp) {
+        sp.type_k = lp->type_k;
+        sp.type_v = lp->type_v;
+        sp.flash_attn = lp->flash_attn;
+    }
+    sp.type_k = cfg->has_type_k ? cfg->type_k : sp.type_k;
+    sp.type_v = cfg->has_type_v ? cfg->type_v : sp.type_v;
     sp.log = lp ? lp->log : NULL;
     sp.log_user = lp ? lp->log_user : NULL;
     ponder_status st = ponder_server_create(cfg->path, &sp, &b->local, err);

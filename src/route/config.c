@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #define CFG_DEFAULT_TIMEOUT_S 600.0
@@ -113,6 +114,23 @@ static ponder_status get_int(cfg_ctx *c, const yaml_node_t *n, const char *key, 
         return bad(c, n, key, "expected a whole number, found '%s'", scalar(n));
     *out = (int32_t)d;
     return PONDER_OK;
+}
+
+/* A KV cache type as -ctk/-ctv spell it: f16, f32, q8_0, q4_0 (any case). */
+static ponder_status get_cache_type(cfg_ctx *c, const yaml_node_t *n, const char *key, ponder_type *out)
+{
+    static const struct { const char *name; ponder_type type; } types[] = {
+        { "f16", PONDER_TYPE_F16 }, { "f32", PONDER_TYPE_F32 }, { "q8_0", PONDER_TYPE_Q8_0 }, { "q4_0", PONDER_TYPE_Q4_0 },
+    };
+    ponder_status st = want_type(c, n, YAML_SCALAR_NODE, key);
+    if (st)
+        return st;
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        if (!strcasecmp(scalar(n), types[i].name)) {
+            *out = types[i].type;
+            return PONDER_OK;
+        }
+    return bad(c, n, key, "unsupported cache type '%s' (allowed: f16, f32, q8_0, q4_0)", scalar(n));
 }
 
 static bool strv_push(char ***v, int32_t *n, const char *s)
@@ -278,10 +296,15 @@ static ponder_status parse_backend(cfg_ctx *c, const yaml_node_t *n, const char 
             TRY(get_int(c, vn, sub, 1, 1024, &b->n_parallel));
         } else if (!strcmp(k, "ctx_size")) {
             TRY(get_int(c, vn, sub, 1, INT32_MAX, &b->n_ctx));
+        } else if (!strcmp(k, "cache_type_k") || !strcmp(k, "cache_type_v")) {
+            const bool is_k = k[11] == 'k';
+            TRY(get_cache_type(c, vn, sub, is_k ? &b->type_k : &b->type_v));
+            *(is_k ? &b->has_type_k : &b->has_type_v) = true;
         } else {
             return bad(c, kn, sub,
                        "unknown key (a backend takes local/path, api_base, model, api_key_env, timeout, "
-                       "connect_timeout, first_token_timeout, parallel, ctx_size, draft, name)");
+                       "connect_timeout, first_token_timeout, parallel, ctx_size, cache_type_k, cache_type_v, "
+                       "draft, name)");
         }
     }
     if (local && remote)
@@ -291,8 +314,8 @@ static ponder_status parse_backend(cfg_ctx *c, const yaml_node_t *n, const char 
     b->kind = local ? PONDER_BACKEND_LOCAL : PONDER_BACKEND_REMOTE;
     if (local && (b->api_key_env || b->model))
         return bad(c, n, key, "api_key_env and model are for remote backends (api_base:)");
-    if (remote && (b->n_parallel || b->n_ctx || b->draft))
-        return bad(c, n, key, "parallel, ctx_size and draft are for local backends");
+    if (remote && (b->n_parallel || b->n_ctx || b->draft || b->has_type_k || b->has_type_v))
+        return bad(c, n, key, "parallel, ctx_size, cache_type_k/v and draft are for local backends");
     return PONDER_OK;
 }
 

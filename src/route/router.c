@@ -39,6 +39,7 @@ ponder_router_params ponder_router_params_default(void)
     p.max_body_bytes = PONDER_SERVER_MAX_BODY_BYTES_DEFAULT;
     p.local.n_parallel = 4;
     p.local.n_threads = 1;
+    p.local.type_k = p.local.type_v = PONDER_TYPE_F16;
     return p;
 }
 

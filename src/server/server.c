@@ -21,6 +21,8 @@ ponder_server_params ponder_server_params_default(void)
     p.n_threads = 1;
     p.queue_max = 64;
     p.max_body_bytes = PONDER_SERVER_MAX_BODY_BYTES_DEFAULT;
+    p.type_k = p.type_v = PONDER_TYPE_F16;
+    p.flash_attn = PONDER_FLASH_ATTN_AUTO;
     return p;
 }
 
@@ -153,6 +155,9 @@ ponder_status ponder_server_create(const char *model_path, const ponder_server_p
     gp.n_seq_max = p->n_parallel;
     gp.context.n_ctx = p->n_ctx;
     gp.context.pool = s->pool;
+    gp.context.type_k = p->type_k;
+    gp.context.type_v = p->type_v;
+    gp.context.flash_attn = p->flash_attn;
     if ((st = ponder_gen_create(s->model, s->tok, &gp, &s->gen, err)) != PONDER_OK)
         goto fail;
     s->n_ctx = ponder_context_n_ctx(ponder_gen_context(s->gen));
