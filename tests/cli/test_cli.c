@@ -282,7 +282,8 @@ static void test_usage_errors(void **state)
     assert_usage_error(RUN("run", "-m", model(), "-n"), "run", NULL);
     assert_usage_error(RUN("run", "-m", model(), "--top-p", "1.5"), "run", "--top-p");
     assert_usage_error(RUN("run", "-m", model(), "--seed", "x"), "run", NULL);
-    assert_usage_error(RUN("run", "-m", model(), "-ctk", "q8_0"), "run", "f16, f32");
+    assert_usage_error(RUN("run", "-m", model(), "-ctk", "q5_1"), "run", "f16, f32, q8_0, q4_0");
+    assert_usage_error(RUN("run", "-m", model(), "-fa", "maybe"), "run", "on, off, auto");
     assert_usage_error(RUN("run", "-m", model(), "-ctv", "bf16"), "run", "f16, f32");
     assert_usage_error(RUN("run", "-m", model(), "-p", "a", "-f", "b"), "run", NULL);
     assert_usage_error(RUN("run", "-m", model(), "stray"), "run", "stray");

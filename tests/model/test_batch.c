@@ -28,6 +28,9 @@
 
 static const char *g_models[8];
 static int g_n_models;
+/* the cache the contexts use: F16 and exact attention, or ("flash") a Q8_0 K and Q4_0 V
+ * cache with attention fused over KV blocks (tiles of several tokens, split head groups) */
+static ponder_type g_type_k = PONDER_TYPE_F16, g_type_v = PONDER_TYPE_F16;
 
 static ponder_model *load(const char *ref_path)
 {
@@ -49,6 +52,8 @@ static ponder_context *make_ctx(const ponder_model *m, int n_ctx, int n_seq, int
     cp.n_seq_max = n_seq;
     cp.n_kv_cells = n_cells;
     cp.pool = pool;
+    cp.type_k = g_type_k;
+    cp.type_v = g_type_v;
     ponder_context *ctx = NULL;
     ponder_error err = {0};
     assert_int_equal(ponder_context_create(m, &cp, &ctx, &err), PONDER_OK);
@@ -416,7 +421,15 @@ static void test_errors_leave_context_unchanged(void **state)
 int main(int argc, char **argv)
 {
     const bool quant = argc > 1 && strcmp(argv[1], "quant") == 0;
-    if (quant) {
+    const bool flash = argc > 1 && strcmp(argv[1], "flash") == 0;
+    if (flash) { /* head dimensions that are multiples of 32 */
+        g_type_k = PONDER_TYPE_Q8_0;
+        g_type_v = PONDER_TYPE_Q4_0;
+        g_models[g_n_models++] = "shared/models/synthetic/syn-tiny-F32.gguf";
+        g_models[g_n_models++] = "shared/models/synthetic/syn-tiny-gemma2-F32.gguf"; /* sliding window, soft-cap */
+        g_models[g_n_models++] = "shared/models/synthetic/syn-tiny-phi3-F32.gguf";
+        g_models[g_n_models++] = "shared/models/synthetic/syn-tiny-Q8_0.gguf";
+    } else if (quant) {
         g_models[g_n_models++] = "shared/models/synthetic/syn-tiny-Q8_0.gguf";
         g_models[g_n_models++] = "shared/models/synthetic/syn-tiny-Q4_K_M.gguf";
         g_models[g_n_models++] = "shared/models/stories260K/quantized/stories260K-Q4_K_M.gguf";
@@ -434,5 +447,5 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_errors_leave_context_unchanged),
     };
     const struct CMUnitTest equality[] = {cmocka_unit_test(test_equal_to_lone_decodes)};
-    return quant ? cmocka_run_group_tests(equality, NULL, NULL) : cmocka_run_group_tests(all, NULL, NULL);
+    return quant || flash ? cmocka_run_group_tests(equality, NULL, NULL) : cmocka_run_group_tests(all, NULL, NULL);
 }
