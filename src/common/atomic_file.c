@@ -6,13 +6,16 @@
  * moment sees the previous file (or none), never a torn one; the fsync before the rename
  * keeps the data from reaching the name before the bytes reach the disk (ext4's
  * delayed allocation would otherwise allow a zero-length file after a crash), and the
- * directory fsync makes the rename itself durable. A killed writer may leave its
- * ".tmp.<pid>" behind; nothing reads those.
+ * directory fsync makes the rename itself durable. A killed writer leaves its
+ * ".tmp.<pid>" behind (nothing reads those); the next write of the same file removes it.
  */
 #include "ponder/common.h"
 
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,6 +89,37 @@ void ponder_atomic_file_abort(ponder_atomic_file *a)
     free(a);
 }
 
+/* Removes "<dest>.tmp.<pid>[.<k>]" files left by writers that were killed (their pid no
+ * longer runs): a killed multi-GB quantize must not leave its bytes behind for good. A
+ * pid reused by another process keeps its file; that is only disk space, never a wrong
+ * file under the final name. */
+static void remove_stale(const char *dest)
+{
+    char dir[PATH_MAX];
+    dir_of(dest, dir, sizeof dir);
+    const char *slash = strrchr(dest, '/');
+    const char *base = slash ? slash + 1 : dest;
+    size_t bn = strlen(base);
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, base, bn) != 0 || strncmp(e->d_name + bn, ".tmp.", 5) != 0)
+            continue;
+        char *end = NULL;
+        long pid = strtol(e->d_name + bn + 5, &end, 10);
+        if (pid <= 0 || pid == (long)getpid() || (*end && (*end != '.' || !isdigit((unsigned char)end[1]))))
+            continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        char path[PATH_MAX + 256];
+        if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) < (int)sizeof path)
+            (void)unlink(path);
+    }
+    closedir(d);
+}
+
 /* Creates "<dest>.tmp.<pid>[.<k>]" exclusively; keeps an existing destination's mode. */
 static ponder_status open_tmp(ponder_atomic_file *a, const struct stat *old, ponder_error *err)
 {
@@ -145,6 +179,7 @@ ponder_status ponder_atomic_file_open(const char *path, ponder_atomic_file **out
         else if (!(a->f = fopen(path, "wb")))
             s = ponder_error_set(err, PONDER_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     } else {
+        remove_stale(a->dest);
         s = open_tmp(a, exists ? &st : NULL, err);
     }
     if (s != PONDER_OK) {

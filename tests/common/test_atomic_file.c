@@ -2,7 +2,7 @@
  * test_atomic_file.c — ponder_atomic_file: a commit replaces the file whole, an abort or a
  * failed write leaves the previous content, no temporary file survives a commit or an
  * abort, a symlink is replaced through, an existing file's mode is kept, /dev/null is
- * written straight through.
+ * written straight through, a killed writer's temporary file goes at the next write.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "ponder/common.h"
@@ -166,6 +167,37 @@ static void test_errors(void **state)
     assert_true(S_ISCHR(st.st_mode));
 }
 
+/* A temporary file of a writer that no longer runs is removed by the next write; one of
+ * a live process is left alone. */
+static void test_stale_tmp_removed(void **state)
+{
+    (void)state;
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0)
+        _exit(0);
+    int status = 0;
+    assert_int_equal(waitpid(child, &status, 0), child); /* reaped: the pid runs nothing */
+    char dead[512], dead2[512], live[512], other[512];
+    snprintf(dead, sizeof dead, "%s/e.gguf.tmp.%ld", g_dir, (long)child);
+    snprintf(dead2, sizeof dead2, "%s/e.gguf.tmp.%ld.3", g_dir, (long)child);
+    snprintf(live, sizeof live, "%s/e.gguf.tmp.1", g_dir); /* init: always running */
+    snprintf(other, sizeof other, "%s/e.gguf.tmp.%ldx", g_dir, (long)child);
+    ponder_error err;
+    assert_int_equal(ponder_file_write_atomic(dead, "torn", 4, &err), PONDER_OK);
+    assert_int_equal(ponder_file_write_atomic(dead2, "torn", 4, &err), PONDER_OK);
+    assert_int_equal(ponder_file_write_atomic(live, "busy", 4, &err), PONDER_OK);
+    assert_int_equal(ponder_file_write_atomic(other, "mine", 4, &err), PONDER_OK);
+    assert_int_equal(ponder_file_write_atomic(path_in("e.gguf"), "whole", 5, &err), PONDER_OK);
+    assert_int_equal(access(dead, F_OK), -1);
+    assert_int_equal(access(dead2, F_OK), -1);
+    assert_int_equal(access(live, F_OK), 0);
+    assert_int_equal(access(other, F_OK), 0);
+    unlink(live);
+    unlink(other);
+    unlink(path_in("e.gguf"));
+}
+
 static void test_sync_rename(void **state)
 {
     (void)state;
@@ -185,6 +217,7 @@ int main(void)
         cmocka_unit_test(test_commit_replaces),        cmocka_unit_test(test_abort_keeps_previous),
         cmocka_unit_test(test_new_file_and_mode),      cmocka_unit_test(test_symlink_replaced_through),
         cmocka_unit_test(test_errors),                 cmocka_unit_test(test_sync_rename),
+        cmocka_unit_test(test_stale_tmp_removed),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
