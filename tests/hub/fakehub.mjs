@@ -5,7 +5,8 @@
 // support. Per repository: gated (401 without the token), noTree (a mirror without the
 // tree API), badSha (the listing's sha256 is wrong), cutAt (the first download of a file
 // is cut after that many bytes). Plain files under /files/NAME with a sha256 ETag. Every
-// request is logged for the tests to inspect.
+// request is logged for the tests to inspect. cdnHost serves /cdn/ under another host name
+// (as the Hub's CDN is), to see what follows a redirect there.
 import http from 'node:http';
 import fs from 'node:fs';
 import crypto from 'node:crypto';
@@ -20,7 +21,7 @@ function gitBlobSha1(buf) {
 
 // repos: { 'owner/repo': { files: { 'path/in/repo.gguf': '/abs/source' }, gated, noTree, badSha, cutAt, noLfs, chunkDelayMs } }
 // files: { 'name.gguf': '/abs/source' } served at /files/NAME
-export function startHub({ repos = {}, files = {}, token = 'secret-token' } = {}) {
+export function startHub({ repos = {}, files = {}, token = 'secret-token', cdnHost = null } = {}) {
   const log = [];
   const cut = new Set(); // files already cut once
   const blobs = new Map();
@@ -75,7 +76,7 @@ export function startHub({ repos = {}, files = {}, token = 'secret-token' } = {}
 
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://x');
-    log.push({ method: req.method, path: url.pathname, search: url.search, range: req.headers.range || null, auth: req.headers.authorization || null });
+    log.push({ method: req.method, host: req.headers.host, path: url.pathname, search: url.search, range: req.headers.range || null, auth: req.headers.authorization || null });
     let m;
     if ((m = /^\/api\/models\/([^/]+)\/([^/]+)(\/tree\/main(\/.*)?)?$/.exec(url.pathname))) {
       const repo = repos[`${m[1]}/${m[2]}`];
@@ -104,7 +105,8 @@ export function startHub({ repos = {}, files = {}, token = 'secret-token' } = {}
       if (repo.gated && !authorized(req)) return send(res, 401, { error: 'Access to model is restricted' });
       if (!repo.files[p]) return send(res, 404, { error: 'Entry not found' });
       const buf = load(repo.files[p]);
-      res.writeHead(302, { Location: `/cdn/${m[1]}/${m[2]}/${m[3]}`, 'X-Linked-Etag': `"${sha256(buf)}"`, 'X-Linked-Size': String(buf.length), 'Content-Length': 0 });
+      const cdn = cdnHost ? `http://${cdnHost}:${server.address().port}` : '';
+      res.writeHead(302, { Location: `${cdn}/cdn/${m[1]}/${m[2]}/${m[3]}`, 'X-Linked-Etag': `"${sha256(buf)}"`, 'X-Linked-Size': String(buf.length), 'Content-Length': 0 });
       return res.end();
     }
     if ((m = /^\/cdn\/([^/]+)\/([^/]+)\/(.+)$/.exec(url.pathname))) {

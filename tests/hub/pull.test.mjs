@@ -43,6 +43,7 @@ before(async () => {
   assert.ok(BIN, 'PONDER_BIN is not set (run through ctest)');
   store = fs.mkdtempSync(path.join(os.tmpdir(), 'ponder-hub-'));
   hub = await startHub({
+    cdnHost: 'localhost', // the resolve/ redirect leaves 127.0.0.1 for another host name, as the Hub's CDN
     repos: {
       'test/tiny-GGUF': { files: { 'syn-tiny-Q8_0.gguf': Q8, 'syn-tiny-Q4_K_M.gguf': Q4 } },
       'test/cut-GGUF': { files: { 'syn-tiny-Q8_0.gguf': Q8 }, cutAt: CUT },
@@ -196,6 +197,9 @@ test('401 names HF_TOKEN; with the token the gated repository downloads', async 
   assert.ok(same(repoFile('test', 'gated-GGUF', 'syn-tiny-Q8_0.gguf'), Q8));
   const sent = hub.log.slice(before).filter((x) => x.path.startsWith('/api/') || x.path.includes('/resolve/'));
   assert.ok(sent.length >= 2 && sent.every((x) => x.auth === `Bearer ${hub.token}`));
+  const cdn = hub.log.slice(before).filter((x) => x.path.startsWith('/cdn/'));
+  assert.ok(cdn.length >= 1 && cdn.every((x) => x.auth === null && x.host.startsWith('localhost:')),
+    'the token is not sent on to the CDN host: ' + JSON.stringify(cdn));
 });
 
 test('HF_ENDPOINT: a mirror without the tree API, verified by X-Linked-Etag', async () => {
