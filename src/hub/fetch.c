@@ -100,9 +100,44 @@ static size_t mem_write(char *data, size_t size, size_t nmemb, void *user)
     return add;
 }
 
-ponder_status hub_get(const hub_ctx *c, const char *url, bool send_auth, char **body, size_t *len, long *status,
-                      ponder_error *err)
+typedef struct link_next {
+    char *out;
+    size_t cap;
+} link_next;
+
+/* Link: <URL>; rel="next", <URL2>; rel="prev"  (RFC 8288, as the Hub paginates) */
+static size_t link_header(char *data, size_t size, size_t nmemb, void *user)
 {
+    link_next *ln = user;
+    size_t n = size * nmemb;
+    if (n < 5 || strncasecmp(data, "Link:", 5) != 0 || !ln->out)
+        return n;
+    const char *p = data + 5, *end = data + n;
+    while (p < end) {
+        const char *lt = memchr(p, '<', (size_t)(end - p));
+        const char *gt = lt ? memchr(lt, '>', (size_t)(end - lt)) : NULL;
+        if (!gt)
+            break;
+        const char *comma = memchr(gt, ',', (size_t)(end - gt));
+        const char *seg_end = comma ? comma : end;
+        char params[256];
+        snprintf(params, sizeof params, "%.*s", (int)(seg_end - gt - 1 < 255 ? seg_end - gt - 1 : 255), gt + 1);
+        if (strstr(params, "rel=\"next\"") || strstr(params, "rel=next")) {
+            if ((size_t)(gt - lt - 1) < ln->cap)
+                snprintf(ln->out, ln->cap, "%.*s", (int)(gt - lt - 1), lt + 1);
+            break;
+        }
+        p = seg_end + 1;
+    }
+    return n;
+}
+
+ponder_status hub_get(const hub_ctx *c, const char *url, bool send_auth, char **body, size_t *len, long *status,
+                      char *next, size_t next_cap, ponder_error *err)
+{
+    link_next ln = {next, next_cap};
+    if (next && next_cap)
+        next[0] = '\0';
     *body = NULL;
     *len = 0;
     *status = 0;
@@ -119,6 +154,8 @@ ponder_status hub_get(const hub_ctx *c, const char *url, bool send_auth, char **
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, ebuf);
     curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, ""); /* listings compress well */
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, link_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &ln);
     CURLcode rc = curl_easy_perform(h);
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
     curl_easy_cleanup(h);

@@ -16,6 +16,8 @@
 #define HUB_REVISION "main"
 /* Metadata answers (tree listings) larger than this are refused. */
 #define HUB_MAX_JSON_BYTES (32u << 20)
+/* Pages of one listing followed at most (the Hub pages by 1,000 entries). */
+#define HUB_MAX_PAGES 100
 
 /* ---- names (hub.c) ---- */
 
@@ -70,10 +72,11 @@ typedef struct hub_file {
     char git_sha1[41];                 /* expected git blob id (non-LFS files); "" unknown */
 } hub_file;
 
-/* GET url into *body (malloc'ed, NUL-terminated); *status is the HTTP status. Only
- * transport failures are errors. */
+/* GET url into *body (malloc'ed, NUL-terminated); *status is the HTTP status; next[cap]
+ * (may be NULL) gets the Link header's rel="next" URL, "" if none. Only transport
+ * failures are errors. */
 ponder_status hub_get(const hub_ctx *c, const char *url, bool send_auth, char **body, size_t *len, long *status,
-                      ponder_error *err);
+                      char *next, size_t next_cap, ponder_error *err);
 
 /* The error for a failed hub answer: 401 (HF_TOKEN), 403, 404 and others. */
 ponder_status hub_http_error(const hub_ctx *c, long status, const char *what, const char *body, ponder_error *err);

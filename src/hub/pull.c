@@ -164,24 +164,40 @@ static ponder_status list_repo(const hub_ctx *c, const ponder_hub_ref *r, const 
     else
         snprintf(url, sizeof url, "%s/api/models/%s/%s/tree/" HUB_REVISION "?recursive=true", c->endpoint, r->owner,
                  r->repo);
-    char *body = NULL;
+    char *body = NULL, next[4096] = "";
     size_t len = 0;
     long status = 0;
-    ponder_status s = hub_get(c, url, true, &body, &len, &status, err);
+    ponder_status s = hub_get(c, url, true, &body, &len, &status, next, sizeof next, err);
     bool siblings = false;
     if (s == PONDER_OK && status == 404) {
         free(body);
         body = NULL;
+        next[0] = '\0';
         snprintf(url, sizeof url, "%s/api/models/%s/%s", c->endpoint, r->owner, r->repo);
-        s = hub_get(c, url, true, &body, &len, &status, err);
+        s = hub_get(c, url, true, &body, &len, &status, NULL, 0, err);
         siblings = true;
     }
-    if (s == PONDER_OK && status != 200)
-        s = status == 404 ? ponder_error_set(err, PONDER_ERR_NOT_FOUND, "%s: 404 Not Found: no repository %s/%s at %s",
-                                             what, r->owner, r->repo, c->endpoint)
-                          : hub_http_error(c, status, what, body, err);
-    if (s == PONDER_OK)
-        s = parse_listing(body, siblings, what, l, err);
+    /* A long listing comes in pages, each naming the next in a Link header (rel="next"). */
+    for (int page = 0; s == PONDER_OK; page++) {
+        if (status != 200)
+            s = status == 404 ? ponder_error_set(err, PONDER_ERR_NOT_FOUND,
+                                                 "%s: 404 Not Found: no repository %s/%s at %s", what, r->owner,
+                                                 r->repo, c->endpoint)
+                              : hub_http_error(c, status, what, body, err);
+        if (s == PONDER_OK)
+            s = parse_listing(body, siblings, what, l, err);
+        free(body);
+        body = NULL;
+        if (s != PONDER_OK || !next[0])
+            break;
+        if (page + 1 >= HUB_MAX_PAGES)
+            return ponder_error_set(err, PONDER_ERR_RANGE, "%s: the listing has more than %d pages", what,
+                                    HUB_MAX_PAGES);
+        snprintf(url, sizeof url, "%s", next);
+        size_t en = strlen(c->endpoint);
+        bool on_endpoint = strncmp(url, c->endpoint, en) == 0 && (url[en] == '/' || url[en] == '?');
+        s = hub_get(c, url, on_endpoint, &body, &len, &status, next, sizeof next, err);
+    }
     free(body);
     return s;
 }

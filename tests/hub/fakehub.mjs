@@ -19,7 +19,8 @@ function gitBlobSha1(buf) {
   return crypto.createHash('sha1').update(`blob ${buf.length}\0`).update(buf).digest('hex');
 }
 
-// repos: { 'owner/repo': { files: { 'path/in/repo.gguf': '/abs/source' }, gated, noTree, badSha, cutAt, noLfs, chunkDelayMs } }
+// repos: { 'owner/repo': { files: { 'path/in/repo.gguf': '/abs/source' }, gated, noTree, badSha, cutAt, noLfs,
+//   chunkDelayMs, pageSize (the tree listing in pages of that many entries) } }
 // files: { 'name.gguf': '/abs/source' } served at /files/NAME
 export function startHub({ repos = {}, files = {}, token = 'secret-token', cdnHost = null } = {}) {
   const log = [];
@@ -96,6 +97,16 @@ export function startHub({ repos = {}, files = {}, token = 'secret-token', cdnHo
         entries.push(e);
       }
       entries.push({ type: 'file', oid: 'a'.repeat(40), size: 12, path: 'README.md' });
+      if (repo.pageSize) { // pages linked by Link: <...>; rel="next", as the Hub pages long listings
+        const from = Number(url.searchParams.get('cursor') || 0);
+        const headers = {};
+        if (from + repo.pageSize < entries.length) {
+          const nextUrl = new URL(req.url, `http://127.0.0.1:${server.address().port}`);
+          nextUrl.searchParams.set('cursor', String(from + repo.pageSize));
+          headers.Link = `<${nextUrl.href}>; rel="next"`;
+        }
+        return send(res, 200, entries.slice(from, from + repo.pageSize), headers);
+      }
       return send(res, 200, entries);
     }
     if ((m = /^\/([^/]+)\/([^/]+)\/resolve\/main\/(.+)$/.exec(url.pathname))) {

@@ -52,6 +52,7 @@ before(async () => {
       'test/gated-GGUF': { files: { 'syn-tiny-Q8_0.gguf': Q8 }, gated: true },
       'test/mirror-GGUF': { files: { 'syn-tiny-Q4_K_M.gguf': Q4 }, noTree: true },
       'test/small-GGUF': { files: { 'syn-tiny-Q4_K_M.gguf': Q4 }, noLfs: true },
+      'test/paged-GGUF': { files: { 'a-Q8_0.gguf': Q8, 'b-Q2_K.gguf': Q8, 'c-Q4_K_M.gguf': Q4 }, pageSize: 1 },
       'ggml-org/models': { files: { 'tinyllamas/stories260K.gguf': STORIES, 'tinyllamas/other.gguf': Q4 } },
     },
     files: { 'plain-Q4_K_M.gguf': Q4 },
@@ -215,6 +216,17 @@ test('HF_ENDPOINT: a mirror without the tree API, verified by X-Linked-Etag', as
   const bad = await run(['pull', 'hf.co/test/mirror-GGUF'], { HF_ENDPOINT: 'ftp://example' });
   assert.equal(bad.code, 2);
   assert.match(bad.err, /HF_ENDPOINT 'ftp:\/\/example' is not an http\(s\):\/\/ URL/);
+});
+
+test('a listing in pages is followed to its end (Link: rel="next")', async () => {
+  const before = hub.log.length;
+  const r = await run(['pull', 'hf.co/test/paged-GGUF', '--json']);
+  assert.equal(r.code, 0, r.err);
+  const j = JSON.parse(r.out);
+  assert.equal(j.name, 'hf.co/test/paged-GGUF:Q4_K_M', 'the default quant is on the third page');
+  assert.equal(j.verified, true);
+  const pages = hub.log.slice(before).filter((x) => x.path === '/api/models/test/paged-GGUF/tree/main');
+  assert.deepEqual(pages.map((x) => new URLSearchParams(x.search).get('cursor')), [null, '1', '2', '3']);
 });
 
 test('a small non-LFS file is checked by its git blob id', async () => {
