@@ -27,6 +27,8 @@
 #define GR_MAX_NODES (1u << 23)    /* interned stacks per core before it refuses to grow */
 #define GR_MASK_CACHE 256          /* cached masks per core (each n_vocab bits) */
 #define GR_ENDED UINT32_MAX        /* history entry after an end-of-generation token */
+#define GR_DENSE_ROWS 16384        /* sets with a 256-entry transition row (1 KiB each) */
+#define GR_UNKNOWN UINT32_MAX      /* a dense row's entry not computed yet */
 
 typedef struct u64map {
     uint64_t *keys; /* UINT64_MAX: empty */
@@ -125,6 +127,9 @@ typedef struct gr_core {
     u64map set_map; /* content hash → set id (collisions chained through set_next) */
     uint32_t *set_next;
     u64map trans;   /* set << 8 | byte → set */
+    uint32_t **dense; /* per set: 256 next sets (GR_UNKNOWN until computed), or NULL;
+                         the mask walk's hot path, a load instead of a hash probe */
+    uint32_t cap_dense, n_dense_rows;
     /* masks */
     uint32_t words;
     u64map mask_map; /* set → slot */
@@ -342,6 +347,50 @@ static uint32_t step(gr_core *c, uint32_t s, unsigned char b)
     return r;
 }
 
+/* The dense transition row of set s, made on first use; NULL past GR_DENSE_ROWS rows or
+ * on allocation failure (callers then use step). */
+static uint32_t *dense_row(gr_core *c, uint32_t s)
+{
+    if (s < c->cap_dense && c->dense[s])
+        return c->dense[s];
+    if (c->n_dense_rows >= GR_DENSE_ROWS)
+        return NULL;
+    if (s >= c->cap_dense) {
+        uint32_t cap = c->cap_dense ? c->cap_dense : 1024;
+        while (cap <= s)
+            cap *= 2;
+        uint32_t **d = realloc(c->dense, cap * sizeof *d);
+        if (!d)
+            return NULL;
+        memset(d + c->cap_dense, 0, (cap - c->cap_dense) * sizeof *d);
+        c->dense = d;
+        c->cap_dense = cap;
+    }
+    uint32_t *row = malloc(256 * sizeof *row);
+    if (!row)
+        return NULL;
+    memset(row, 0xFF, 256 * sizeof *row);
+    c->dense[s] = row;
+    c->n_dense_rows++;
+    return row;
+}
+
+/* step through the dense rows */
+static inline uint32_t step_fast(gr_core *c, uint32_t s, unsigned char b)
+{
+    if (s == 0)
+        return 0;
+    uint32_t *row = s < c->cap_dense ? c->dense[s] : NULL;
+    if (row && row[b] != GR_UNKNOWN)
+        return row[b];
+    const uint32_t r = step(c, s, b);
+    if (!row)
+        row = dense_row(c, s);
+    if (row && !c->oom)
+        row[b] = r;
+    return r;
+}
+
 static bool set_complete(const gr_core *c, uint32_t s)
 {
     return s != 0 && s != GR_ENDED && c->items[c->set_off[s]] == 0;
@@ -362,6 +411,9 @@ static void core_free(gr_core *c)
     free(c->items);
     map_free(&c->set_map);
     map_free(&c->trans);
+    for (uint32_t i = 0; i < c->cap_dense; i++)
+        free(c->dense[i]);
+    free(c->dense);
     map_free(&c->mask_map);
     free(c->masks);
     free(c->zero_mask);
@@ -506,7 +558,7 @@ static void walk_vocab(gr_core *c, uint32_t s, uint32_t *mask)
         const uint32_t len = v->len[t];
         uint32_t j = v->lcp[i] < ok_depth ? v->lcp[i] : ok_depth;
         for (; j < len; j++) {
-            const uint32_t nx = step(c, st[j], p[j]);
+            const uint32_t nx = step_fast(c, st[j], p[j]);
             if (nx == 0)
                 break;
             st[j + 1] = nx;
@@ -576,7 +628,7 @@ static uint32_t run_token(gr_core *c, uint32_t s, ponder_token t)
         return 0;
     const unsigned char *p = (const unsigned char *)v->bytes + v->off[t];
     for (uint32_t j = 0; j < v->len[t] && s != 0; j++)
-        s = step(c, s, p[j]);
+        s = step_fast(c, s, p[j]);
     return s;
 }
 
