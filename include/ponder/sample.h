@@ -55,6 +55,14 @@ int32_t ponder_sampler_sample(ponder_sampler *s, const float *logits);
  * Draws nothing. Returns the most likely kept token (-1 if an argument is NULL).
  * Speculative decoding's accept/reject rule works on these distributions. */
 int32_t ponder_sampler_probs(ponder_sampler *s, const float *logits, float *probs);
+/* Restricts the following draws and distributions to the tokens whose bit is set in
+ * mask (bit t % 32 of word t / 32; a grammar's mask), applied after the penalties and
+ * before the truncations, as llama.cpp applies its grammar first; NULL lifts it. The mask
+ * is read, not copied: it must stay valid while set. When no allowed token has a finite
+ * logit, greedy still returns an allowed token (the lowest id); with no allowed token at
+ * all, ponder_sampler_sample returns -1 under greedy (callers check for an empty mask
+ * first). */
+void ponder_sampler_set_mask(ponder_sampler *s, const uint32_t *mask);
 /* A uniform number in [0, 1) from the sampler's generator (the one its draws use), for
  * callers that combine distributions themselves; 0 if s is NULL. */
 double ponder_sampler_uniform(ponder_sampler *s);

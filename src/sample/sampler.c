@@ -49,6 +49,7 @@ struct ponder_sampler {
     int32_t *distinct; /* scratch, repeat_last_n ids: the window sorted and deduplicated */
     float *work;       /* n_vocab: penalised logits, then the kept tokens' weights */
     cand *cands;       /* n_vocab candidates */
+    const uint32_t *mask; /* allowed tokens (a grammar's), or NULL; not owned */
 };
 
 ponder_sampler_params ponder_sampler_params_default(void)
@@ -296,6 +297,38 @@ static void apply_penalty(ponder_sampler *s, float *l)
     }
 }
 
+static void apply_mask(float *l, int32_t n, const uint32_t *mask)
+{
+    for (int32_t w = 0; w * 32 < n; w++) {
+        const uint32_t bits = mask[w];
+        if (bits == UINT32_MAX)
+            continue;
+        const int32_t end = (w + 1) * 32 < n ? (w + 1) * 32 : n;
+        for (int32_t t = w * 32; t < end; t++)
+            if (!(bits >> (t & 31) & 1u))
+                l[t] = -INFINITY;
+    }
+}
+
+/* ponder_argmax over the allowed tokens (ties to the lowest id, NaN loses); the lowest
+ * allowed id when every allowed logit is NaN, -1 when none is allowed. */
+static int32_t masked_argmax(const float *l, int32_t n, const uint32_t *mask)
+{
+    int32_t best = -1;
+    for (int32_t w = 0; w * 32 < n; w++) {
+        uint32_t bits = mask[w];
+        while (bits) {
+            const int32_t t = w * 32 + __builtin_ctz(bits);
+            bits &= bits - 1;
+            if (t >= n)
+                break;
+            if (best < 0 || l[t] > l[best] || (l[best] != l[best] && l[t] == l[t]))
+                best = t;
+        }
+    }
+    return best;
+}
+
 /* The chain up to the draw: the kept tokens kept[0..n) with their weights w[0..n)
  * (exp((logit - max) / temp), into s->work), or for greedy (and when every logit is -inf
  * or NaN) n = 0 and *only the token to return. The one chain behind both
@@ -312,6 +345,16 @@ static size_t chain(ponder_sampler *s, const float *logits, const cand **kept_ou
         memcpy(s->work, logits, (size_t)n * sizeof *s->work);
         apply_penalty(s, s->work);
         l = s->work;
+    }
+    if (s->mask) {
+        if (p->temp <= 0.0f) { /* greedy: the best allowed token, no copy */
+            *only = masked_argmax(l, n, s->mask);
+            return 0;
+        }
+        if (l != s->work)
+            memcpy(s->work, logits, (size_t)n * sizeof *s->work);
+        l = s->work;
+        apply_mask(s->work, n, s->mask);
     }
 
     if (p->temp <= 0.0f) {
@@ -462,6 +505,12 @@ int32_t ponder_sampler_probs(ponder_sampler *s, const float *logits, float *prob
     for (size_t i = 0; i < n_kept; i++)
         probs[kept[i].id] = (float)((double)w[i] / sum);
     return only;
+}
+
+void ponder_sampler_set_mask(ponder_sampler *s, const uint32_t *mask)
+{
+    if (s)
+        s->mask = mask;
 }
 
 double ponder_sampler_uniform(ponder_sampler *s)

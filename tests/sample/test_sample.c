@@ -568,6 +568,58 @@ static void test_chain_matches_reference(void **state)
     }
 }
 
+/* A mask (a grammar's): the chain runs on the allowed tokens only — the reference chain
+ * on logits with the others at -inf — greedy picks the best allowed token, and with no
+ * finite allowed logit greedy still stays inside the mask. */
+static void test_mask(void **state)
+{
+    (void)state;
+    enum { N = 70 };
+    float l[N], lm[N];
+    uint32_t mask[(N + 31) / 32] = { 0 };
+    random_logits(l, N, 3.0, 77);
+    for (int t = 0; t < N; t++) {
+        const bool allow = t % 3 == 1 || t == 64;
+        if (allow)
+            mask[t >> 5] |= 1u << (t & 31);
+        lm[t] = allow ? l[t] : -INFINITY;
+    }
+    ponder_sampler_params p = plain(0.9f, 9);
+    p.top_k = 12;
+    p.top_p = 0.9f;
+    p.min_p = 0.02f;
+    ponder_sampler *s = make(p, N);
+    ponder_sampler_set_mask(s, mask);
+    double probs[N];
+    reference_probs(lm, N, &p, NULL, 0, probs);
+    float given[N];
+    ponder_sampler_probs(s, l, given);
+    for (int i = 0; i < N; i++)
+        if (fabs((double)given[i] - probs[i]) > 1e-6)
+            fail_msg("token %d: probs %.7f, reference %.7f", i, (double)given[i], probs[i]);
+    check_draws(s, l, N, probs, 20000);
+    ponder_sampler_set_mask(s, NULL);
+    bool outside = false;
+    for (int d = 0; d < 2000 && !outside; d++) {
+        const int32_t t = ponder_sampler_sample(s, l);
+        outside = !(mask[t >> 5] >> (t & 31) & 1u);
+    }
+    assert_true(outside); /* lifted */
+    ponder_sampler_free(s);
+
+    ponder_sampler *g = make(plain(0.0f, 1), N);
+    ponder_sampler_set_mask(g, mask);
+    assert_int_equal(ponder_sampler_sample(g, l), ponder_argmax(lm, N));
+    float nan_l[N];
+    for (int t = 0; t < N; t++)
+        nan_l[t] = t == 5 ? 100.0f : NAN;
+    assert_int_equal(ponder_sampler_sample(g, nan_l), 1); /* the lowest allowed id */
+    uint32_t none[(N + 31) / 32] = { 0 };
+    ponder_sampler_set_mask(g, none);
+    assert_int_equal(ponder_sampler_sample(g, l), -1);
+    ponder_sampler_free(g);
+}
+
 /* Greedy: all the mass on the token ponder_sampler_sample picks; NULL arguments. */
 static void test_probs_greedy(void **state)
 {
@@ -731,6 +783,7 @@ int main(void)
         cmocka_unit_test(test_presence_frequency_penalty),
         cmocka_unit_test(test_chain_matches_reference),
         cmocka_unit_test(test_probs_greedy),
+        cmocka_unit_test(test_mask),
         cmocka_unit_test(test_large_vocab),
         cmocka_unit_test(test_degenerate_logits),
         cmocka_unit_test(test_create_rejects_bad_params),
