@@ -78,6 +78,9 @@ static bool fail(parser *ps, const char *at, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    for (char *c = msg; *c; c++) /* one line: a control character quoted from the input */
+        if ((unsigned char)*c < 0x20 || *c == 0x7F)
+            *c = '?';
     if (at) {
         int line, col;
         where(ps, at, &line, &col);

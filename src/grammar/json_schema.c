@@ -76,12 +76,22 @@ typedef struct js {
     int depth;
 } js;
 
+/* Names and text quoted from the input may hold control characters: the message stays one
+ * line. */
+static void one_line(ponder_error *err)
+{
+    for (char *c = err ? err->msg : NULL; c && *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7F)
+            *c = '?';
+}
+
 static char *js_fail(js *j, ponder_status code, const char *path, const char *fmt, const char *arg)
 {
     if (j->st == PONDER_OK) {
         char what[400];
         snprintf(what, sizeof what, fmt, arg);
         j->st = ponder_error_set(j->err, code, "JSON Schema: %s at %s", what, path[0] ? path : "/");
+        one_line(j->err);
     }
     return NULL;
 }
@@ -1023,9 +1033,12 @@ ponder_status ponder_json_schema_to_gbnf(const char *schema, size_t len, char **
     *gbnf = NULL;
     json_error_t je;
     json_t *root = json_loadb(schema, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
-    if (!root)
-        return ponder_error_set(err, PONDER_ERR_FORMAT, "JSON Schema: invalid JSON at line %d column %d: %s", je.line,
-                                je.column, je.text);
+    if (!root) {
+        ponder_error_set(err, PONDER_ERR_FORMAT, "JSON Schema: invalid JSON at line %d column %d: %s", je.line,
+                         je.column, je.text);
+        one_line(err);
+        return PONDER_ERR_FORMAT;
+    }
     js j = { .root = root, .err = err };
     char *top = visit(&j, root, "root-value", "");
     if (top) {
