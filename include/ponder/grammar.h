@@ -90,6 +90,18 @@ void ponder_grammar_matcher_free(ponder_grammar_matcher *m);
  * allocation failure (err filled). All zero when nothing can follow: after an
  * end-of-generation token, or in a state no token of this vocabulary can continue. */
 const uint32_t *ponder_grammar_matcher_mask(ponder_grammar_matcher *m, ponder_error *err);
+/* The mask kept to the tokens after which the text can still be completed within
+ * n_tokens - 1 more tokens, counting one byte per token (every byte has a token in
+ * byte-level and byte-fallback vocabularies): drawing only from these masks, a text is
+ * complete by its n_tokens-th token, so a max_tokens budget closes the text instead of
+ * cutting it (strings closed, brackets balanced). Costs a vocabulary walk only in the
+ * last steps before the budget, when a token could leave too little room; otherwise it
+ * is the plain mask. n_tokens <= 0, or no token fits: the plain mask. Same lifetime as
+ * ponder_grammar_matcher_mask's result. */
+const uint32_t *ponder_grammar_matcher_mask_within(ponder_grammar_matcher *m, int32_t n_tokens, ponder_error *err);
+/* Fewest bytes that complete the text from here: 0 when complete, INT32_MAX when it
+ * cannot complete. */
+int32_t ponder_grammar_matcher_bytes_to_complete(ponder_grammar_matcher *m);
 /* Is token t allowed next? Cheaper than a mask when only a few tokens are asked about. */
 bool ponder_grammar_matcher_allows(ponder_grammar_matcher *m, ponder_token t);
 /* Advances by token t. false (state unchanged) when t is not allowed, or on allocation

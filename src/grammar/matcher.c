@@ -29,6 +29,7 @@
 #define GR_ENDED UINT32_MAX        /* history entry after an end-of-generation token */
 #define GR_DENSE_ROWS 16384        /* sets with a 256-entry transition row (1 KiB each) */
 #define GR_UNKNOWN UINT32_MAX      /* a dense row's entry not computed yet */
+#define GR_FAR (INT32_MAX / 4)     /* bytes to complete: cannot complete (and the sum cap) */
 
 typedef struct u64map {
     uint64_t *keys; /* UINT64_MAX: empty */
@@ -136,6 +137,13 @@ typedef struct gr_core {
     uint32_t *masks; /* GR_MASK_CACHE slots of words */
     uint32_t n_masks;
     uint32_t *zero_mask;
+    int32_t *mask_far;   /* per slot: the largest bytes-to-complete a token of the mask leads to */
+    uint32_t *budget_mask; /* scratch for ponder_grammar_matcher_mask_within */
+    /* bytes to complete (GR_FAR: never), for the budget: per DFA state to finish its
+     * character, per position to the end of its alternative, per node and set (lazily,
+     * -1 until computed) */
+    int32_t *dfa_min, *pos_min, *node_min, *set_min;
+    uint32_t cap_node_min, cap_set_min;
     /* scratch */
     uint32_t *buf;
     uint32_t n_buf, cap_buf;
@@ -417,6 +425,12 @@ static void core_free(gr_core *c)
     map_free(&c->mask_map);
     free(c->masks);
     free(c->zero_mask);
+    free(c->mask_far);
+    free(c->budget_mask);
+    free(c->dfa_min);
+    free(c->pos_min);
+    free(c->node_min);
+    free(c->set_min);
     free(c->buf);
     free(c->depth_set);
     free(c);
@@ -458,6 +472,146 @@ static gr_core *core_create(const ponder_grammar *g, const ponder_grammar_vocab 
     return c;
 }
 
+static int32_t sat_add(int32_t a, int32_t b)
+{
+    const int64_t s = (int64_t)a + b;
+    return s >= GR_FAR ? GR_FAR : (int32_t)s;
+}
+
+/* Bytes to complete, as fixed points: per DFA state (to finish its character), per rule
+ * (its shortest sentence), per position (to the end of its alternative). Rules that
+ * cannot end stay at GR_FAR. */
+static bool compute_minima(gr_core *c)
+{
+    const ponder_grammar *g = c->g;
+    int32_t *rule_min = malloc(((size_t)g->n_rules + 1) * sizeof *rule_min);
+    c->dfa_min = malloc(((size_t)g->n_dfa + 1) * sizeof *c->dfa_min);
+    c->pos_min = malloc(((size_t)g->n_elems + 1) * sizeof *c->pos_min);
+    if (!rule_min || !c->dfa_min || !c->pos_min) {
+        free(rule_min);
+        return false;
+    }
+    for (uint32_t s = 0; s < g->n_dfa; s++)
+        c->dfa_min[s] = GR_FAR;
+    for (bool changed = true; changed;) {
+        changed = false;
+        for (uint32_t s = 2; s < g->n_dfa; s++) {
+            int32_t best = c->dfa_min[s];
+            for (uint32_t b = 0; b < 256; b++) {
+                const uint32_t t = g->dfa[(size_t)s * 256 + b];
+                const int32_t d = t == GR_DFA_ACCEPT ? 1 : t == GR_DFA_DEAD ? GR_FAR : sat_add(1, c->dfa_min[t]);
+                best = d < best ? d : best;
+            }
+            if (best < c->dfa_min[s])
+                c->dfa_min[s] = best, changed = true;
+        }
+    }
+    for (uint32_t r = 0; r < g->n_rules; r++)
+        rule_min[r] = GR_FAR;
+    for (bool changed = true; changed;) {
+        changed = false;
+        for (uint32_t r = 0; r < g->n_rules; r++) {
+            int32_t best = rule_min[r];
+            for (uint32_t a = g->rule_alt[r]; a < g->rule_alt[r + 1]; a++) {
+                int32_t sum = 0;
+                for (uint32_t p = g->alts[a]; g->elems[p].kind != GR_END; p++)
+                    sum = sat_add(sum, g->elems[p].kind == GR_CLASS ? c->dfa_min[g->elems[p].arg]
+                                                                     : rule_min[g->elems[p].arg]);
+                best = sum < best ? sum : best;
+            }
+            if (best < rule_min[r])
+                rule_min[r] = best, changed = true;
+        }
+    }
+    for (uint32_t a = 0; a < g->rule_alt[g->n_rules]; a++) {
+        uint32_t end = g->alts[a];
+        while (g->elems[end].kind != GR_END)
+            end++;
+        c->pos_min[end] = 0;
+        for (uint32_t p = end; p-- > g->alts[a];)
+            c->pos_min[p] = sat_add(c->pos_min[p + 1], g->elems[p].kind == GR_CLASS ? c->dfa_min[g->elems[p].arg]
+                                                                                    : rule_min[g->elems[p].arg]);
+    }
+    free(rule_min);
+    return true;
+}
+
+/* Bytes node n's stack needs to complete (cached per node). */
+static int32_t node_min(gr_core *c, uint32_t n)
+{
+    if (n == 0)
+        return 0;
+    if (c->cap_node_min < c->n_nodes) {
+        uint32_t cap = c->cap_node_min ? c->cap_node_min : 1024;
+        while (cap < c->n_nodes)
+            cap *= 2;
+        int32_t *v = realloc(c->node_min, cap * sizeof *v);
+        if (!v)
+            return GR_FAR;
+        for (uint32_t i = c->cap_node_min; i < cap; i++)
+            v[i] = -1;
+        c->node_min = v;
+        c->cap_node_min = cap;
+    }
+    /* up the chain to a known node, then back down (stacks are deep, no recursion) */
+    uint32_t chain_local[64], *chain = chain_local, n_chain = 0, cap_chain = 64;
+    for (uint32_t k = n; k != 0 && c->node_min[k] < 0; k = c->node_parent[k]) {
+        if (n_chain == cap_chain) {
+            uint32_t *nc = malloc(2 * cap_chain * sizeof *nc);
+            if (!nc) {
+                if (chain != chain_local)
+                    free(chain);
+                return GR_FAR;
+            }
+            memcpy(nc, chain, n_chain * sizeof *nc);
+            if (chain != chain_local)
+                free(chain);
+            chain = nc;
+            cap_chain *= 2;
+        }
+        chain[n_chain++] = k;
+    }
+    while (n_chain > 0) {
+        const uint32_t k = chain[--n_chain];
+        const int32_t own = c->node_dfa[k] ? sat_add(c->dfa_min[c->node_dfa[k]], c->pos_min[c->node_pos[k] + 1])
+                                           : c->pos_min[c->node_pos[k]];
+        c->node_min[k] = sat_add(own, c->node_parent[k] ? c->node_min[c->node_parent[k]] : 0);
+    }
+    if (chain != chain_local)
+        free(chain);
+    return c->node_min[n];
+}
+
+/* Bytes state s needs to complete: 0 when complete, GR_FAR when dead. */
+static int32_t set_min(gr_core *c, uint32_t s)
+{
+    if (s == GR_ENDED)
+        return 0;
+    if (s == 0)
+        return GR_FAR;
+    if (c->cap_set_min <= s) {
+        uint32_t cap = c->cap_set_min ? c->cap_set_min : 1024;
+        while (cap <= s)
+            cap *= 2;
+        int32_t *v = realloc(c->set_min, cap * sizeof *v);
+        if (!v)
+            return GR_FAR;
+        for (uint32_t i = c->cap_set_min; i < cap; i++)
+            v[i] = -1;
+        c->set_min = v;
+        c->cap_set_min = cap;
+    }
+    if (c->set_min[s] < 0) {
+        int32_t best = GR_FAR;
+        for (uint32_t i = 0; i < c->set_len[s]; i++) {
+            const int32_t d = node_min(c, c->items[c->set_off[s] + i]);
+            best = d < best ? d : best;
+        }
+        c->set_min[s] = best;
+    }
+    return c->set_min[s];
+}
+
 /* The start state: root's alternatives expanded over the empty stack. */
 static uint32_t start_state(gr_core *c)
 {
@@ -492,7 +646,7 @@ ponder_status ponder_grammar_matcher_create(const ponder_grammar *g, const ponde
     if (!m)
         return ponder_error_set(err, PONDER_ERR_NOMEM, "grammar matcher: out of memory");
     m->c = core_create(g, v);
-    uint32_t s = m->c ? start_state(m->c) : UINT32_MAX;
+    uint32_t s = m->c && compute_minima(m->c) ? start_state(m->c) : UINT32_MAX;
     if (s == UINT32_MAX || !hist_push(m, s)) {
         ponder_grammar_matcher_free(m);
         return ponder_error_set(err, PONDER_ERR_NOMEM, "grammar matcher: out of memory");
@@ -544,8 +698,10 @@ static uint32_t cur(const ponder_grammar_matcher *m)
     return m->hist[m->n_hist - 1];
 }
 
-/* The walk over the sorted vocabulary from state s into mask (zeroed by the caller). */
-static void walk_vocab(gr_core *c, uint32_t s, uint32_t *mask)
+/* The walk over the sorted vocabulary from state s into mask (zeroed by the caller).
+ * limit >= 0: only tokens after which the grammar can complete within limit bytes; *far
+ * (if given): the most bytes to complete any allowed token leads to. */
+static void walk_vocab(gr_core *c, uint32_t s, uint32_t *mask, int32_t limit, int32_t *far)
 {
     const ponder_grammar_vocab *v = c->v;
     uint32_t *st = c->depth_set;
@@ -564,7 +720,15 @@ static void walk_vocab(gr_core *c, uint32_t s, uint32_t *mask)
             st[j + 1] = nx;
         }
         if (j == len) {
-            mask[t >> 5] |= 1u << (t & 31);
+            if (limit >= 0 || far) {
+                const int32_t d = set_min(c, st[len]);
+                if (far && d > *far)
+                    *far = d;
+                if (limit < 0 || d <= limit)
+                    mask[t >> 5] |= 1u << (t & 31);
+            } else {
+                mask[t >> 5] |= 1u << (t & 31);
+            }
             ok_depth = len;
             i++;
             continue;
@@ -607,7 +771,12 @@ const uint32_t *ponder_grammar_matcher_mask(ponder_grammar_matcher *m, ponder_er
     slot = c->n_masks;
     uint32_t *mask = c->masks + (size_t)slot * c->words;
     memset(mask, 0, c->words * sizeof *mask);
-    walk_vocab(c, s, mask);
+    if (!c->mask_far && !(c->mask_far = malloc(GR_MASK_CACHE * sizeof *c->mask_far))) {
+        ponder_error_set(err, PONDER_ERR_NOMEM, "grammar matcher: out of memory for token masks");
+        return NULL;
+    }
+    c->mask_far[slot] = 0;
+    walk_vocab(c, s, mask, -1, &c->mask_far[slot]);
     if (set_complete(c, s))
         for (int32_t k = 0; k < c->v->n_eog; k++)
             mask[c->v->eog[k] >> 5] |= 1u << (c->v->eog[k] & 31);
@@ -618,6 +787,39 @@ const uint32_t *ponder_grammar_matcher_mask(ponder_grammar_matcher *m, ponder_er
     }
     c->n_masks++;
     return mask;
+}
+
+const uint32_t *ponder_grammar_matcher_mask_within(ponder_grammar_matcher *m, int32_t n_tokens, ponder_error *err)
+{
+    const uint32_t *base = ponder_grammar_matcher_mask(m, err);
+    if (!base || n_tokens <= 0)
+        return base;
+    gr_core *c = m->c;
+    const uint32_t s = cur(m);
+    uint32_t slot;
+    if (s == GR_ENDED || s == 0 || !map_get(&c->mask_map, s, &slot) || c->mask_far[slot] <= n_tokens - 1)
+        return base; /* every allowed token leaves room to complete */
+    if (!c->budget_mask && !(c->budget_mask = malloc(c->words * sizeof *c->budget_mask)))
+        return base;
+    memset(c->budget_mask, 0, c->words * sizeof *c->budget_mask);
+    walk_vocab(c, s, c->budget_mask, n_tokens - 1, NULL);
+    bool any = false;
+    for (uint32_t w = 0; w < c->words && !any; w++)
+        any = c->budget_mask[w] != 0;
+    if (set_complete(c, s)) {
+        for (int32_t k = 0; k < c->v->n_eog; k++)
+            c->budget_mask[c->v->eog[k] >> 5] |= 1u << (c->v->eog[k] & 31);
+        any = true;
+    }
+    return any ? c->budget_mask : base; /* none: it cannot complete in time anyway */
+}
+
+int32_t ponder_grammar_matcher_bytes_to_complete(ponder_grammar_matcher *m)
+{
+    if (!m)
+        return INT32_MAX;
+    const int32_t d = set_min(m->c, cur(m));
+    return d >= GR_FAR ? INT32_MAX : d;
 }
 
 /* The state after token t's bytes from s (0: not allowed). */
