@@ -20,6 +20,7 @@
 #define PONDER_GEN_H
 
 #include "ponder/common.h"
+#include "ponder/grammar.h"
 #include "ponder/model.h"
 #include "ponder/sample.h"
 #include "ponder/tokenizer.h"
@@ -85,6 +86,16 @@ typedef struct ponder_gen_request {
     int32_t top_logprobs;         /* 0..PONDER_GEN_MAX_TOP_LOGPROBS */
     ponder_gen_event_fn on_event; /* may be NULL (read the result at the end) */
     void *user;
+    /* Grammar-constrained decoding (NULL: off). Every choice's text is a sentence of the
+     * grammar, or a prefix of one when max_tokens or the context cut it ("length"): before
+     * each draw the sampling chain is restricted to the tokens the grammar allows
+     * (ponder_sampler_set_mask), the draft's proposals too; end-of-generation tokens are
+     * allowed exactly when the text is complete, and a choice whose text is complete with
+     * nothing else possible stops there. "stop" thus always means complete. Stop strings
+     * are not applied (the grammar decides where the text ends). A state no token can
+     * continue (a vocabulary without some byte) ends the choice with "error". Not copied:
+     * it must stay valid until the request is released. */
+    const ponder_grammar *grammar;
 } ponder_gen_request;
 
 #define PONDER_GEN_DRAFT_K_MAX 16 /* bound of the tokens a draft proposes per step */

@@ -78,6 +78,7 @@ static void req_free(gen_req *r)
             ponder_detokenizer_free(c->detok);
             free(c->tokens);
             free(c->text);
+            gen_grammar_detach(c);
         }
     }
     for (int32_t i = 0; i < r->stops.n; i++)
@@ -326,6 +327,7 @@ void ponder_gen_free(ponder_gen *g)
     free(g->logits);
     free(g->masked);
     free(g->eog);
+    ponder_grammar_vocab_free(g->gvocab);
     free(g);
 }
 
@@ -448,6 +450,8 @@ ponder_status ponder_gen_submit(ponder_gen *g, const ponder_gen_request *q, int3
             }
         }
     }
+    if ((st = gen_grammar_attach(g, r, q, err)) != PONDER_OK)
+        goto fail;
     size_t cap = (size_t)g->cap_reqs;
     if (!grow((void **)&g->reqs, &cap, (size_t)g->n_reqs + 1, sizeof *g->reqs)) {
         st = ponder_error_set(err, PONDER_ERR_NOMEM, "gen: out of memory");
@@ -599,6 +603,7 @@ ponder_status gen_commit_token(ponder_gen *g, gen_req *r, int32_t ci, ponder_tok
 
     const size_t from = c->n_final;
     ponder_finish f = PONDER_FINISH_NONE;
+    const bool grammar_final = gen_grammar_commit(c, t);
     if (!r->ignore_eos && ponder_tokenizer_is_eog(g->tok, t)) {
         f = PONDER_FINISH_STOP; /* its text is not part of the answer */
     } else {
@@ -607,15 +612,18 @@ ponder_status gen_commit_token(ponder_gen *g, gen_req *r, int32_t ci, ponder_tok
         ponder_detokenizer_push(c->detok, t, &piece, &n_piece);
         if (!append_text(c, piece, n_piece))
             return ponder_error_set(err, PONDER_ERR_NOMEM, "gen: out of memory for the text of request %d", r->id);
-        size_t at = gen_stop_find(&r->stops, c->text, c->len, c->n_final);
+        /* under a grammar the grammar decides the end: stop strings are not applied */
+        size_t at = c->gm ? SIZE_MAX : gen_stop_find(&r->stops, c->text, c->len, c->n_final);
         if (at != SIZE_MAX) {
             c->len = at;
             c->text[at] = '\0';
             c->n_final = at;
             f = PONDER_FINISH_STOP;
         } else {
-            c->n_final = c->len - gen_stop_holdback(&r->stops, c->text, c->len, c->n_final);
+            c->n_final = c->len - (c->gm ? 0 : gen_stop_holdback(&r->stops, c->text, c->len, c->n_final));
         }
+        if (grammar_final)
+            f = PONDER_FINISH_STOP; /* complete, and nothing else may follow */
     }
     if (f == PONDER_FINISH_NONE && r->max_tokens > 0 && c->n_tokens >= r->max_tokens)
         f = PONDER_FINISH_LENGTH;
@@ -639,7 +647,15 @@ static ponder_status advance_choice(ponder_gen *g, gen_req *r, int32_t ci, const
     gen_choice *c = &r->choices[ci];
     if (c->finish != PONDER_FINISH_NONE) /* cancelled by a callback earlier in this step */
         return PONDER_OK;
-    return gen_commit_token(g, r, ci, ponder_sampler_sample(c->smp, logits), logits, lse, n_top, err);
+    if (!gen_grammar_restrict(g, r, c, c->smp, 0)) { /* the grammar allows nothing: it cannot go on */
+        const size_t from = c->n_final;
+        finish_choice(g, r, ci, PONDER_FINISH_ERROR);
+        emit(r, ci, PONDER_TOKEN_NULL, from, NULL, NULL, 0);
+        return PONDER_OK;
+    }
+    const ponder_token t = ponder_sampler_sample(c->smp, logits);
+    gen_grammar_unrestrict(c->smp);
+    return gen_commit_token(g, r, ci, t, logits, lse, n_top, err);
 }
 
 /* Adds token t of sequence s to the batch. */

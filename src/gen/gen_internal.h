@@ -7,6 +7,7 @@
 #define PONDER_GEN_INTERNAL_H
 
 #include "ponder/gen.h"
+#include "ponder/grammar.h"
 
 /* A request's stop strings (owned copies; none empty). */
 typedef struct gen_stops {
@@ -39,6 +40,10 @@ typedef struct gen_choice {
     int32_t n_draft;           /* proposed this step, verified after pending `next` */
     int32_t n_proposed;        /* of the n_draft planned, how many the draft produced */
     ponder_token draft[PONDER_GEN_DRAFT_K_MAX];
+    /* grammar (the request has one): the state after its committed tokens; during the
+     * draft pass also after its n_gm_draft proposals */
+    ponder_grammar_matcher *gm;
+    int32_t n_gm_draft;
 } gen_choice;
 
 typedef struct gen_req {
@@ -112,6 +117,7 @@ struct ponder_gen {
     float *d_logits;           /* n_seq_max rows */
     float *p;                  /* n_vocab: the model's distribution of one row */
     float draft_cost;          /* the draft's weight bytes over the model's */
+    ponder_grammar_vocab *gvocab; /* the tokens' bytes for grammars, made on first use */
 };
 
 /* Log-softmax normaliser and top alternatives of a logits row (gen.c). */
@@ -171,5 +177,23 @@ int32_t gen_spec_next_k(int32_t k, int32_t n_accepted, int32_t k_max);
 void gen_spec_plan(ponder_gen *g);
 void gen_spec_run_draft(ponder_gen *g);
 ponder_status gen_spec_verify_choice(ponder_gen *g, gen_req *r, int32_t ci, float *rows, ponder_error *err);
+
+/* ---- grammars (gen_grammar.c) ---- */
+
+/* Matchers for r's choices when q has a grammar (the vocabulary made on first use). */
+ponder_status gen_grammar_attach(ponder_gen *g, gen_req *r, const ponder_gen_request *q, ponder_error *err);
+void gen_grammar_detach(gen_choice *c);
+/* Sets sampler s's mask to what c's grammar allows next, `ahead` tokens past its committed
+ * ones (draft proposals), within what max_tokens and the context leave (no grammar:
+ * nothing to do, true); false when nothing may follow (a dead end, or out of memory): the
+ * choice cannot go on. gen_grammar_unrestrict lifts the mask after the draw. */
+bool gen_grammar_restrict(ponder_gen *g, const gen_req *r, gen_choice *c, ponder_sampler *s, int32_t ahead);
+void gen_grammar_unrestrict(ponder_sampler *s);
+/* Advances c's grammar by a committed token; true when the grammar is then complete and
+ * nothing else may follow (the choice stops). */
+bool gen_grammar_commit(gen_choice *c, ponder_token t);
+/* The draft pass: advances c's grammar by a proposal (counted), and takes them all back. */
+bool gen_grammar_draft_accept(gen_choice *c, ponder_token t);
+void gen_grammar_draft_rollback(gen_choice *c);
 
 #endif

@@ -211,6 +211,11 @@ static void propose(ponder_gen *g, const gen_req *r, gen_choice *c, float *row, 
         for (int32_t e = 0; e < g->n_eog; e++)
             row[g->eog[e]] = -INFINITY;
     ponder_token d;
+    if (!gen_grammar_restrict(g, r, c, c->dsmp, i)) { /* the grammar allows nothing after these proposals */
+        gen_grammar_unrestrict(c->dsmp);
+        c->n_draft = i;
+        return;
+    }
     if (c->q) {
         float *q = c->q + (size_t)i * (size_t)g->n_vocab;
         ponder_sampler_probs(c->dsmp, row, q);
@@ -218,6 +223,11 @@ static void propose(ponder_gen *g, const gen_req *r, gen_choice *c, float *row, 
         d = gen_spec_draw(q, g->n_vocab, ponder_sampler_uniform(c->smp));
     } else {
         d = ponder_sampler_sample(c->dsmp, row);
+    }
+    gen_grammar_unrestrict(c->dsmp);
+    if (d < 0 || !gen_grammar_draft_accept(c, d)) {
+        c->n_draft = i;
+        return;
     }
     ponder_sampler_accept(c->dsmp, d);
     c->draft[i] = d;
@@ -339,6 +349,7 @@ void gen_spec_run_draft(ponder_gen *g)
             gen_choice *c = &g->reqs[q]->choices[ci];
             if (c->n_draft > c->n_proposed)
                 c->n_draft = c->n_proposed;
+            gen_grammar_draft_rollback(c); /* verification replays the accepted proposals */
         }
 }
 
@@ -385,6 +396,12 @@ ponder_status gen_spec_verify_choice(ponder_gen *g, gen_req *r, int32_t ci, floa
         const double lse = gen_prepare_row(g, r, row, &n_top);
         ponder_token t;
         bool accepted = false;
+        if (!gen_grammar_restrict(g, r, c, c->smp, 0)) {
+            /* cannot happen after a proposal the grammar allowed; after the grammar's
+             * last token the choice has already stopped */
+            gen_grammar_unrestrict(c->smp);
+            break;
+        }
         if (j == nd) {
             t = ponder_sampler_sample(c->smp, row); /* every proposal accepted: the model's next */
         } else if (!c->q) {
@@ -395,6 +412,7 @@ ponder_status gen_spec_verify_choice(ponder_gen *g, gen_req *r, int32_t ci, floa
             const double u_accept = ponder_sampler_uniform(c->smp), u_resample = ponder_sampler_uniform(c->smp);
             t = gen_spec_verify(g->p, c->q + (size_t)j * nv, g->n_vocab, c->draft[j], u_accept, u_resample, &accepted);
         }
+        gen_grammar_unrestrict(c->smp);
         n_acc += accepted;
         if ((st = gen_commit_token(g, r, ci, t, row, lse, n_top, err)) != PONDER_OK)
             return st;
