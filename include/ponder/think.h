@@ -220,6 +220,7 @@ typedef struct ponder_think_params {
     int32_t max_parallel;           /* chains decoded at once at most (0: no cap): sc/bon above it
                                        run in rounds of it, asc's rounds shrink to it; chain i
                                        still uses seed + i, so the chains are the same */
+    const ponder_grammar *grammar;  /* NULL, or every chain's text follows it (gen.h) */
 } ponder_think_params;
 
 ponder_think_params ponder_think_params_default(void);

@@ -83,7 +83,8 @@ static void usage(void)
            "output:\n"
            "      --json               print one JSON object instead of the text:\n"
            "                           {\"prompt_tokens\": [...], \"tokens\": [...], \"text\": ...,\n"
-           "                            \"stop\": \"length\"|\"eog\"|\"context\", \"seed\": S,\n"
+           "                            \"stop\": \"length\"|\"eog\"|\"context\"|\"grammar\",\n"
+           "                            \"seed\": S,\n"
            "                            \"timings\": {\"prompt_n\", \"prompt_ms\",\n"
            "                            \"prompt_per_second\", \"predicted_n\", \"predicted_ms\",\n"
            "                            \"predicted_per_second\"}}\n"
@@ -126,6 +127,14 @@ static void usage(void)
            "                           fewer than half, within 1..16; paused 16 steps\n"
            "                           while the acceptance rate is below the draft's size\n"
            "                           over MODEL's (it cannot pay), then tried again\n"
+           "\n"
+           "structured output:\n"
+           "      --json-schema FILE   the text is JSON valid against this JSON Schema (objects,\n"
+           "                           arrays, enum, const, lengths, patterns, integer bounds,\n"
+           "                           anyOf, $ref...; an unsupported keyword is an error naming\n"
+           "                           it); -n closes the JSON in time rather than cutting it\n"
+           "      --grammar FILE       the text follows this GBNF grammar (llama.cpp's syntax);\n"
+           "                           stop \"grammar\" when it is complete and nothing can follow\n"
            "  -h, --help               this help\n"
            "\n"
            "Exit status: 0 success, 1 runtime error (model, file, prompt longer than the\n"
@@ -178,7 +187,8 @@ static double per_second(size_t n, double ms)
 
 typedef struct run_opts {
     cli_model_opts mo;
-    const char *prompt, *file, *strategy, *answer;
+    const char *prompt, *file, *strategy, *answer, *json_schema, *grammar_file;
+    ponder_grammar *grammar; /* from --json-schema or --grammar */
     int32_t n_predict, draft_k;
     bool json, temp_given, special, cue, no_cue;
     ponder_sampler_params sp;
@@ -194,6 +204,7 @@ static int run_strategy(const run_opts *o, const ponder_strategy_plan *plan, cli
     ponder_think_params p = ponder_think_params_default();
     p.sampling = o->sp;
     ponder_think_params_from_plan(&p, plan, o->temp_given);
+    p.grammar = o->grammar;
     p.max_tokens = o->n_predict < 0 ? 0 : o->n_predict;
     if (p.sampling.repeat_last_n < 0)
         p.sampling.repeat_last_n = e->cp.n_ctx;
@@ -362,6 +373,7 @@ static int run_generate(const run_opts *o, cli_engine *e, const char *prompt, si
     if (req.sampling.repeat_last_n < 0)
         req.sampling.repeat_last_n = e->cp.n_ctx;
     req.penalize_prompt = !e->draft;
+    req.grammar = o->grammar;
     req.on_event = run_on_event;
     req.user = &out;
     const double t0 = ponder_now_ms();
@@ -380,7 +392,10 @@ static int run_generate(const run_opts *o, cli_engine *e, const char *prompt, si
         st.seed = res.seed;
     /* the tokens printed: a final end-of-generation token is not part of the text */
     st.n_gen = res.n_tokens;
-    if (res.finish == PONDER_FINISH_STOP) {
+    if (res.finish == PONDER_FINISH_STOP && o->grammar &&
+        (res.n_tokens == 0 || !ponder_tokenizer_is_eog(e->tok, res.tokens[res.n_tokens - 1]))) {
+        st.stop = "grammar"; /* complete, nothing else could follow */
+    } else if (res.finish == PONDER_FINISH_STOP) {
         st.stop = "eog";
         st.n_gen--;
     } else if (res.finish == PONDER_FINISH_LENGTH && (o->n_predict < 0 || st.n_gen < o->n_predict)) {
@@ -465,6 +480,27 @@ static int check_flags(const char *cmd, const run_opts *o)
         return cli_usage_error(cmd, "--%s needs --strategy", o->cue ? "cue" : "no-cue");
     if (o->cue && o->no_cue)
         return cli_usage_error(cmd, "give --cue or --no-cue, not both");
+    if (o->json_schema && o->grammar_file)
+        return cli_usage_error(cmd, "give --json-schema or --grammar, not both");
+    return 0;
+}
+
+/* --json-schema FILE / --grammar FILE → o->grammar; 0 or the error's status. */
+static int load_grammar(run_opts *o)
+{
+    const char *path = o->json_schema ? o->json_schema : o->grammar_file;
+    if (!path)
+        return 0;
+    size_t len;
+    char *text = cli_read_file(path, &len);
+    if (!text)
+        return CLI_EXIT_RUNTIME;
+    ponder_error err = { 0 };
+    ponder_status st = o->json_schema ? ponder_grammar_from_json_schema(text, len, &o->grammar, &err)
+                                      : ponder_grammar_parse(text, len, &o->grammar, &err);
+    free(text);
+    if (st != PONDER_OK)
+        return cli_runtime_error("%s: %s", path, err.msg);
     return 0;
 }
 
@@ -497,6 +533,8 @@ int cmd_run(int argc, char **argv)
         { "--no-cue", NULL, CLI_FLAG, &o.no_cue, 0, 0, NULL },
         { "--draft", NULL, CLI_STRING, &o.mo.draft, 0, 0, NULL },
         { "--draft-k", NULL, CLI_INT, &o.draft_k, 1, PONDER_GEN_DRAFT_K_MAX, NULL },
+        { "--json-schema", NULL, CLI_STRING, &o.json_schema, 0, 0, NULL },
+        { "--grammar", NULL, CLI_STRING, &o.grammar_file, 0, 0, NULL },
     };
     cli_result r = cli_parse(cmd, argc, argv, opts, sizeof opts / sizeof opts[0], NULL, 0, NULL);
     if (r == CLI_HELP) {
@@ -509,6 +547,8 @@ int cmd_run(int argc, char **argv)
     int rc = check_flags(cmd, &o);
     if (rc == 0 && o.strategy)
         rc = plan_strategy(cmd, &o, true, &plan);
+    if (rc == 0)
+        rc = load_grammar(&o);
     if (rc != 0)
         return rc;
 
@@ -539,5 +579,6 @@ int cmd_run(int argc, char **argv)
     }
     cli_engine_close(&e);
     free(file_text);
+    ponder_grammar_free(o.grammar);
     return rc;
 }

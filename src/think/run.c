@@ -162,6 +162,7 @@ bool ponder_think_job_next(ponder_think_job *j, ponder_gen_request *req)
     req->sampling.seed = j->seed + (uint64_t)r->n_samples;
     req->stop = j->p.stop;
     req->n_stop = j->p.n_stop;
+    req->grammar = j->p.grammar;
     req->logprobs = true; /* sum_logprob for bon and the reported mean_logprob */
     return true;
 }
