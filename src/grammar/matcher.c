@@ -698,6 +698,37 @@ static uint32_t cur(const ponder_grammar_matcher *m)
     return m->hist[m->n_hist - 1];
 }
 
+/* Does sorted token k start with pre[0..n)? */
+static bool has_prefix(const ponder_grammar_vocab *v, int32_t k, const unsigned char *pre, uint32_t n)
+{
+    const int32_t t = v->order[k];
+    return v->len[t] >= n && memcmp(v->bytes + v->off[t], pre, n) == 0;
+}
+
+/* The first sorted index after i whose token does not start with pre[0..n) (token i
+ * does): a gallop, then a binary search, so a prefix shared by thousands of tokens (" t"
+ * in a vocabulary of words with a leading space) is skipped in a few dozen compares. */
+static int32_t skip_prefix(const ponder_grammar_vocab *v, int32_t i, const unsigned char *pre, uint32_t n)
+{
+    int32_t lo = i, step = 1; /* lo: known to have the prefix */
+    int32_t hi = i + 1;
+    while (hi < v->n_sorted && has_prefix(v, hi, pre, n)) {
+        lo = hi;
+        step *= 2;
+        hi = lo + step;
+    }
+    if (hi > v->n_sorted)
+        hi = v->n_sorted;
+    while (hi - lo > 1) { /* lo has it, hi does not (or is the end) */
+        const int32_t mid = lo + (hi - lo) / 2;
+        if (has_prefix(v, mid, pre, n))
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return hi;
+}
+
 /* The walk over the sorted vocabulary from state s into mask (zeroed by the caller).
  * limit >= 0: only tokens after which the grammar can complete within limit bytes; *far
  * (if given): the most bytes to complete any allowed token leads to. */
@@ -739,8 +770,7 @@ static void walk_vocab(gr_core *c, uint32_t s, uint32_t *mask, int32_t limit, in
             i = v->first[p[0] + 1];
             continue;
         }
-        for (i++; i < v->n_sorted && v->lcp[i] >= j + 1; i++)
-            ;
+        i = skip_prefix(v, i, p, j + 1);
     }
 }
 
