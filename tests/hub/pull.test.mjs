@@ -52,6 +52,7 @@ before(async () => {
       'test/gated-GGUF': { files: { 'syn-tiny-Q8_0.gguf': Q8 }, gated: true },
       'test/mirror-GGUF': { files: { 'syn-tiny-Q4_K_M.gguf': Q4 }, noTree: true },
       'test/small-GGUF': { files: { 'syn-tiny-Q4_K_M.gguf': Q4 }, noLfs: true },
+      'test/slow-GGUF': { files: { 'syn-tiny-Q8_0.gguf': Q8 }, chunkDelayMs: 60 },
       'test/paged-GGUF': { files: { 'a-Q8_0.gguf': Q8, 'b-Q2_K.gguf': Q8, 'c-Q4_K_M.gguf': Q4 }, pageSize: 1 },
       'ggml-org/models': { files: { 'tinyllamas/stories260K.gguf': STORIES, 'tinyllamas/other.gguf': Q4 } },
     },
@@ -227,6 +228,18 @@ test('a listing in pages is followed to its end (Link: rel="next")', async () =>
   assert.equal(j.verified, true);
   const pages = hub.log.slice(before).filter((x) => x.path === '/api/models/test/paged-GGUF/tree/main');
   assert.deepEqual(pages.map((x) => new URLSearchParams(x.search).get('cursor')), [null, '1', '2', '3']);
+});
+
+test('two pulls of one file at once: the second says so and leaves the first alone', async () => {
+  const first = run(['pull', 'hf.co/test/slow-GGUF:Q8_0']);
+  const partial = repoFile('test', 'slow-GGUF', 'syn-tiny-Q8_0.gguf.partial');
+  for (let i = 0; i < 200 && !fs.existsSync(partial); i++) await new Promise((r) => setTimeout(r, 10));
+  const second = await run(['pull', 'hf.co/test/slow-GGUF:Q8_0']);
+  assert.equal(second.code, 1);
+  assert.match(second.err, /another ponder pull is downloading this file/);
+  const done = await first;
+  assert.equal(done.code, 0, done.err);
+  assert.ok(same(repoFile('test', 'slow-GGUF', 'syn-tiny-Q8_0.gguf'), Q8));
 });
 
 test('a small non-LFS file is checked by its git blob id', async () => {
