@@ -23,7 +23,7 @@
 #include <string.h>
 #include <time.h>
 
-#define CC_DUMP (JSON_COMPACT | JSON_REAL_PRECISION(9))
+#include "ponder/json.h" /* ponder_json_dumps: shortest round-trip numbers */
 #define CC_SAMPLED_TEMP 0.7 /* ponder eval's temperature for sampled strategies */
 
 /* ---- counters ---- */
@@ -295,7 +295,7 @@ ponder_status ponder_cascade_stage_call(ponder_router *r, const char *route_name
     double ra = 0;
     run_stage(r, route, stage, ep, client, out, &resp, &ra);
     json_decref(client);
-    out->response = resp ? json_dumps(resp, CC_DUMP) : NULL;
+    out->response = resp ? ponder_json_dumps(resp) : NULL;
     json_decref(resp);
     if (!out->response)
         return ponder_error_set(err, PONDER_ERR_NOMEM, "out of memory");
@@ -386,7 +386,7 @@ static char *as_stream(json_t *resp, ponder_backend_endpoint ep, bool include_us
             json_object_set(c, "ponder", pond);
         if (include_usage)
             json_object_set_new(c, "usage", json_null());
-        char *s = json_dumps(c, CC_DUMP);
+        char *s = ponder_json_dumps(c);
         json_decref(c);
         if (s)
             http_buf_printf(&b, "data: %s\n\n", s);
@@ -398,7 +398,7 @@ static char *as_stream(json_t *resp, ponder_backend_endpoint ep, bool include_us
         json_object_set(c, "usage", json_object_get(resp, "usage") ? json_object_get(resp, "usage") : json_null());
         if (pond)
             json_object_set(c, "ponder", pond);
-        char *s = json_dumps(c, CC_DUMP);
+        char *s = ponder_json_dumps(c);
         json_decref(c);
         if (s)
             http_buf_printf(&b, "data: %s\n\n", s);
@@ -527,7 +527,7 @@ int rt_cascade_request(ponder_router *r, const ponder_route_cfg *route, ponder_b
         *out = as_stream(final, ep, include_usage);
         *sse = true;
     } else {
-        *out = json_dumps(final, CC_DUMP);
+        *out = ponder_json_dumps(final);
     }
     json_decref(final);
     json_decref(last_error);

@@ -270,7 +270,7 @@ static bool handle_models(ponder_router *r, http_req *hq, const char *id)
             return http_respond_fail(hq, HTTP_ERR_NOT_FOUND, "model", "model_not_found",
                                      "The model '%s' does not exist or you do not have access to it.", id);
         json_t *m = model_entry(id);
-        char *s = json_dumps(m, RT_DUMP);
+        char *s = ponder_json_dumps(m);
         json_decref(m);
         return http_respond_json(hq, 200, s);
     }
@@ -281,7 +281,7 @@ static bool handle_models(ponder_router *r, http_req *hq, const char *id)
         if (!ponder_route_config_model(r->cfg, r->cfg->routes[i].name))
             json_array_append_new(data, model_entry(r->cfg->routes[i].name));
     json_t *o = json_pack("{s:s,s:o}", "object", "list", "data", data);
-    char *s = json_dumps(o, RT_DUMP);
+    char *s = ponder_json_dumps(o);
     json_decref(o);
     return http_respond_json(hq, 200, s);
 }

@@ -12,6 +12,7 @@
 #include "route/route_internal.h"
 #include "http/http.h"
 
+#include "ponder/json.h"
 #include "ponder/route.h"
 
 #include <jansson.h>
@@ -20,7 +21,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define RT_DUMP (JSON_COMPACT | JSON_REAL_PRECISION(9)) /* 14.8 ms, not 14.800000000000001 */
+/* Bodies and chunks are written with ponder_json_dumps: numbers with the fewest digits
+ * that read back exactly (14.8 ms, not 14.800000000000001; an upstream's logprob
+ * unchanged, not cut to 9 digits). */
 
 typedef enum rt_breaker { BR_CLOSED = 0, BR_OPEN, BR_HALF_OPEN } rt_breaker;
 

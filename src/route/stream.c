@@ -64,7 +64,7 @@ void rt_stamp(rt_req *q, json_t *chunk)
 /* Appends "data: JSON\n\n" to the client's buffer (q->mu held). */
 static void push_json(rt_req *q, json_t *chunk)
 {
-    char *s = json_dumps(chunk, RT_DUMP);
+    char *s = ponder_json_dumps(chunk);
     if (!s)
         return;
     http_buf_printf(&q->out, "data: %s\n\n", s);
@@ -155,7 +155,7 @@ bool rt_on_chunk(const char *data, size_t len, void *user)
             http_buf_printf(&q->out, "data: %s\n\n", q->held);
             free(q->held);
         }
-        q->held = json_dumps(j, RT_DUMP);
+        q->held = ponder_json_dumps(j);
         q->finished = true;
     } else {
         push_json(q, j);
@@ -214,7 +214,7 @@ char *rt_attempt_body(rt_req *q, const rt_be *be, bool *nothing_left)
                     json_object_set_new(b, keys[k], json_integer(left > 0 ? left : 1));
         }
     }
-    char *s = json_dumps(b, RT_DUMP);
+    char *s = ponder_json_dumps(b);
     json_decref(b);
     return s;
 }
@@ -240,7 +240,7 @@ static char *failure_json(rt_req *q, http_err kind, const char *code)
     if (!o)
         return NULL;
     json_object_set_new(o, "ponder", ponder_object(q));
-    char *s = json_dumps(o, RT_DUMP);
+    char *s = ponder_json_dumps(o);
     json_decref(o);
     return s;
 }
@@ -261,7 +261,7 @@ void rt_finish_whole(rt_req *q, rt_outcome o)
                 q->usage = json_incref(u);
             rt_stamp(q, j);
             json_object_set_new(j, "ponder", ponder_object(q));
-            q->final_body = json_dumps(j, RT_DUMP);
+            q->final_body = ponder_json_dumps(j);
             json_decref(j);
         }
         q->status = 200;
@@ -381,7 +381,7 @@ void rt_end_by_length(rt_req *q)
         fold_chunk(q, c);
     } else {
         free(q->held);
-        q->held = json_dumps(c, RT_DUMP);
+        q->held = ponder_json_dumps(c);
     }
     q->finished = true;
     pthread_mutex_unlock(&q->mu);
@@ -417,7 +417,7 @@ void rt_finish_collected(rt_req *q, rt_outcome o)
     json_object_set(resp, "usage", q->usage ? q->usage : json_null());
     json_object_set_new(resp, "ponder", ponder_object(q));
     free(q->final_body);
-    q->final_body = json_dumps(resp, RT_DUMP);
+    q->final_body = ponder_json_dumps(resp);
     json_decref(resp);
     q->status = 200;
 }

@@ -12,6 +12,7 @@
 
 #include "ponder/json.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,11 +34,15 @@ static json_t *usage_json(const srv_stats *st)
     return u;
 }
 
+/* A measured time or rate to the unit the clock supports: printed shortest, 0.616 ms is
+ * "0.616", not the clock difference's 0.6164659997448325. */
+static double to_unit(double x, double unit) { return round(x / unit) * unit; }
+
 static json_t *ponder_json(const srv_stats *st)
 {
     json_t *p = json_object();
     json_object_set_new(p, "flops", json_integer((json_int_t)(st->flops > (uint64_t)INT64_MAX ? INT64_MAX : st->flops)));
-    json_object_set_new(p, "wall_ms", json_real(st->wall_ms));
+    json_object_set_new(p, "wall_ms", json_real(to_unit(st->wall_ms, 1e-3)));
     json_object_set_new(p, "prompt_tokens_evaluated", json_integer(st->prompt_tokens_evaluated));
     json_object_set_new(p, "prompt_tokens_cached", json_integer(st->prompt_tokens_cached));
     if (st->draft_tokens > 0) { /* speculative decoding: proposals and how many the model kept */
@@ -46,7 +51,7 @@ static json_t *ponder_json(const srv_stats *st)
     }
     /* generation speed over the decode phase, the number llama.cpp's timings call predicted_per_second */
     double tps = st->gen_ms > 0.0 ? st->completion_tokens * 1000.0 / st->gen_ms : 0.0;
-    json_object_set_new(p, "tokens_per_s", json_real(tps));
+    json_object_set_new(p, "tokens_per_s", json_real(to_unit(tps, 1e-2)));
     const ponder_think_result *t = st->think;
     if (t) {
         /* the strategy's outcome: the content is the winning chain's text; the vote over
