@@ -54,14 +54,30 @@ typedef struct ponder_route_backend_cfg {
     int32_t n_ctx;              /* local: context per sequence; 0: the router's default */
     bool has_type_k, has_type_v; /* local: cache_type_k/v given (else the router's default) */
     ponder_type type_k, type_v; /* local: KV cache types f16, f32, q8_0, q4_0 */
+    int32_t rpm, tpm;           /* LiteLLM's limits: requests / tokens a minute; 0: none */
+    double weight;              /* simple-shuffle's weight (LiteLLM's weight:, else rpm or tpm, else 1) */
+    int32_t order;              /* LiteLLM's order: lower first; 0: not given */
     int line;                   /* 1-based line of the entry in the file (for messages) */
 } ponder_route_backend_cfg;
+
+/* How a model's deployments (its backends) are ordered for each request; the rest of the
+ * order is still the fallback chain. */
+typedef enum ponder_route_balance {
+    PONDER_BALANCE_ORDER = 0,   /* as listed (Ponder's backends: lists) */
+    PONDER_BALANCE_SHUFFLE,     /* LiteLLM's simple-shuffle: weighted random (its default) */
+    PONDER_BALANCE_LEAST_BUSY,  /* fewest requests in flight first */
+    PONDER_BALANCE_LATENCY,     /* lowest recent latency first (latency-based-routing) */
+    PONDER_BALANCE_USAGE,       /* most rpm/tpm headroom first (usage-based-routing) */
+} ponder_route_balance;
 
 typedef struct ponder_route_model_cfg {
     char *name;                 /* model_name: what clients put in "model" */
     ponder_route_backend_cfg *backends;
     int32_t n_backends;
     double price_input_per_1m, price_output_per_1m; /* dollars per 1M tokens (cost accounting) */
+    ponder_route_balance balance; /* router_settings.routing_strategy, else shuffle for LiteLLM's
+                                     litellm_params entries and order for backends: lists */
+    bool litellm;               /* declared in LiteLLM's form (litellm_params) */
     int line;
 } ponder_route_model_cfg;
 
@@ -88,6 +104,9 @@ typedef struct ponder_route_cfg {
     int32_t n_chain;
     ponder_route_stage_cfg *stages; /* a cascade: n_stages >= 2; else NULL */
     int32_t n_stages;
+    char **ctx_chain;           /* LiteLLM's context_window_fallbacks: models tried when a backend
+                                   refuses the request as longer than its context */
+    int32_t n_ctx_chain;
     int line;
 } ponder_route_cfg;
 
@@ -96,8 +115,13 @@ typedef struct ponder_route_settings {
     double retry_backoff_ms;    /* first back-off; doubled per pass, ±50% jitter */
     double retry_backoff_max_ms;/* cap of one back-off */
     double retry_after_max_s;   /* a 429's Retry-After is honoured up to this (longer: next backend) */
-    int32_t breaker_failures;   /* consecutive failures that open a backend's breaker; 0: no breaker */
-    double breaker_cooldown_s;  /* open this long, then half-open: one probe request */
+    int32_t breaker_failures;   /* consecutive failures that open a backend's breaker; 0: no breaker
+                                   (LiteLLM's allowed_fails) */
+    double breaker_cooldown_s;  /* open this long, then half-open: one probe request (cooldown_time) */
+    ponder_route_balance balance; /* routing_strategy */
+    bool balance_given;
+    double timeout_s;           /* LiteLLM's timeout / request_timeout: every backend's default; < 0: none */
+    double stream_timeout_s;    /* LiteLLM's stream_timeout: the default first_token_timeout; < 0: none */
 } ponder_route_settings;
 
 typedef struct ponder_route_config {
@@ -106,8 +130,15 @@ typedef struct ponder_route_config {
     ponder_route_cfg *routes;   /* the `routes:` entries */
     int32_t n_routes;
     ponder_route_settings settings;
+    char *master_key_env;       /* general_settings.master_key: os.environ/VAR names the router's key */
+    char *master_key;           /* … or the key itself, as LiteLLM's examples write it (warned about) */
     char *source;               /* file name used in messages */
 } ponder_route_config;
+
+/* Each error (is_error) and warning line of a config, "FILE:LINE: KEY: what": a file is read
+ * to its end, so every error is named in one run; LiteLLM keys that mean nothing here
+ * (budgets, databases, UI) are warnings. */
+typedef void (*ponder_route_config_note_fn)(void *user, bool is_error, const char *line);
 
 ponder_route_settings ponder_route_settings_default(void);
 
@@ -119,6 +150,13 @@ ponder_status ponder_route_config_parse(const char *text, size_t len, const char
                                         ponder_route_config **out, ponder_error *err);
 /* Reads FILE and parses it; relative local paths are taken relative to FILE's folder. */
 ponder_status ponder_route_config_load(const char *path, ponder_route_config **out, ponder_error *err);
+/* The same, with every error and warning line handed to note (err: the first error, and
+ * how many there were). */
+ponder_status ponder_route_config_parse_noted(const char *text, size_t len, const char *source, const char *dir,
+                                              ponder_route_config_note_fn note, void *user,
+                                              ponder_route_config **out, ponder_error *err);
+ponder_status ponder_route_config_load_noted(const char *path, ponder_route_config_note_fn note, void *user,
+                                             ponder_route_config **out, ponder_error *err);
 void ponder_route_config_free(ponder_route_config *c); /* NULL is a no-op */
 
 /* The chain a request for `name` walks (a route, else a model as [itself]); NULL: unknown. */

@@ -80,14 +80,22 @@ typedef struct serve_log {
     bool verbose;
 } serve_log;
 
+/* Each error and warning of the config on its own line: a file is read to its end, so
+ * one run names every mistake. */
+static void config_note(void *user, bool is_error, const char *line)
+{
+    (void)user;
+    fprintf(stderr, "ponder serve: %s%s\n", is_error ? "" : "warning: ", line);
+}
+
 /* ponder serve --config: the router over the file's backends. */
 static int serve_config(const char *file, const ponder_router_params *rp, sigset_t *sigs)
 {
     ponder_route_config *cfg = NULL;
     ponder_error err;
-    ponder_status st = ponder_route_config_load(file, &cfg, &err);
+    ponder_status st = ponder_route_config_load_noted(file, config_note, NULL, &cfg, &err);
     if (st == PONDER_ERR_FORMAT)
-        return cli_usage_error("serve", "%s", err.msg); /* a bad file: exit 2, as a bad flag */
+        return CLI_EXIT_USAGE; /* a bad file: exit 2, as a bad flag; its errors are printed */
     if (st != PONDER_OK)
         return cli_runtime_error("%s", err.msg);
     int32_t n_backends = 0;
@@ -96,7 +104,12 @@ static int serve_config(const char *file, const ponder_router_params *rp, sigset
     int32_t n_models = cfg->n_models, n_routes = cfg->n_routes;
     pthread_sigmask(SIG_BLOCK, sigs, NULL);
     ponder_router *r = NULL;
-    if (ponder_router_create(cfg, rp, &r, &err) != PONDER_OK)
+    st = ponder_router_create(cfg, rp, &r, &err);
+    if (st == PONDER_ERR_INVALID_ARG) { /* the file names an unset variable or a bad URL: a config error */
+        fprintf(stderr, "ponder serve: %s\n", err.msg);
+        return CLI_EXIT_USAGE;
+    }
+    if (st != PONDER_OK)
         return cli_runtime_error("%s", err.msg);
     if (ponder_router_start(r, &err) != PONDER_OK) {
         ponder_router_free(r);

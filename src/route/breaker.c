@@ -28,6 +28,8 @@ ponder_backend_failure rt_admit(ponder_router *r, rt_be *be, double now, char *w
     if (now < be->not_before_ms) {
         snprintf(why, cap, "rate limited: Retry-After ends in %.1f s", (be->not_before_ms - now) / 1000);
         f = PONDER_BACKEND_HTTP_429;
+    } else if (!rt_within_limits(be, now, why, cap)) {
+        f = PONDER_BACKEND_HTTP_429; /* its own rpm/tpm: the same as a 429 it would send */
     }
     if (f == PONDER_BACKEND_OK && s->breaker_failures > 0) {
         if (be->br == BR_OPEN && now - be->opened_ms >= s->breaker_cooldown_s * 1000) {
@@ -47,8 +49,12 @@ ponder_backend_failure rt_admit(ponder_router *r, rt_be *be, double now, char *w
             }
         }
     }
-    if (f != PONDER_BACKEND_OK)
+    if (f != PONDER_BACKEND_OK) {
         be->failures[f]++;
+    } else {
+        be->window_requests++;
+        be->in_flight++;
+    }
     pthread_mutex_unlock(&r->mu);
     return f;
 }
@@ -58,6 +64,8 @@ void rt_release_probe(ponder_router *r, rt_be *be)
 {
     pthread_mutex_lock(&r->mu);
     be->probe_busy = false;
+    if (be->in_flight > 0)
+        be->in_flight--;
     pthread_mutex_unlock(&r->mu);
 }
 
@@ -67,14 +75,22 @@ void rt_report(ponder_router *r, rt_be *be, const ponder_backend_result *res, do
     ponder_backend_failure f = res->failure;
     pthread_mutex_lock(&r->mu);
     be->attempts++;
-    if (f == PONDER_BACKEND_OK)
+    if (be->in_flight > 0)
+        be->in_flight--;
+    if (f == PONDER_BACKEND_OK) {
         be->successes++;
-    else
+        if (res->total_ms > 0) /* latency-based routing's moving average */
+            be->latency_ms = be->latency_ms > 0 ? be->latency_ms + 0.2 * (res->total_ms - be->latency_ms)
+                                                : res->total_ms;
+    } else {
         be->failures[f]++;
+    }
     if (f == PONDER_BACKEND_HTTP_429 && res->retry_after_s > 0)
         be->not_before_ms = now + res->retry_after_s * 1000;
-    /* a refused request or a client that left says nothing about the backend's health */
-    bool neutral = f == PONDER_BACKEND_HTTP_CLIENT || f == PONDER_BACKEND_CANCELLED;
+    /* a refused request or a client that left says nothing about the backend's health, and
+     * 401/403/404 (a key or a model name this backend does not know) is a configuration
+     * to fix, not an outage: it opens no breaker by itself (LiteLLM's rule too) */
+    bool neutral = f == PONDER_BACKEND_HTTP_CLIENT || f == PONDER_BACKEND_CANCELLED || f == PONDER_BACKEND_HTTP_AUTH;
     if (f == PONDER_BACKEND_OK) {
         if (be->br != BR_CLOSED)
             rt_log(r, PONDER_LOG_INFO, "backend %s: circuit closed", be->cfg->name);

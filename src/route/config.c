@@ -5,27 +5,14 @@
  * path ("model_list[1].backends[0].timeout") and the line it is on. Unknown keys are
  * errors: a misspelt "fallbacks" silently ignored would be a fallback that never happens.
  */
+#include "route/config_internal.h"
 #include "route/route_internal.h"
 
 #include "ponder/hub.h"
 #include "ponder/think.h"
 
-#include <yaml.h>
-
-#include <ctype.h>
-#include <errno.h>
-#include <math.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <strings.h>
 #include <unistd.h>
-
-#define CFG_DEFAULT_TIMEOUT_S 600.0
-#define CFG_DEFAULT_CONNECT_TIMEOUT_S 5.0
-#define CFG_DEFAULT_FIRST_TOKEN_TIMEOUT_S 60.0
-#define CFG_KEY_BYTES 160
 
 ponder_route_settings ponder_route_settings_default(void)
 {
@@ -36,84 +23,11 @@ ponder_route_settings ponder_route_settings_default(void)
     s.retry_after_max_s = 5;
     s.breaker_failures = 3;
     s.breaker_cooldown_s = 30;
+    s.balance = PONDER_BALANCE_ORDER;
+    s.balance_given = false;
+    s.timeout_s = -1;
+    s.stream_timeout_s = -1;
     return s;
-}
-
-typedef struct cfg_ctx {
-    yaml_document_t *doc;
-    const char *source;
-    const char *dir;
-    ponder_error *err;
-} cfg_ctx;
-
-static int line_of(const yaml_node_t *n) { return n ? (int)n->start_mark.line + 1 : 0; }
-
-static ponder_status bad(cfg_ctx *c, const yaml_node_t *n, const char *key, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 4, 5)))
-#endif
-    ;
-
-static ponder_status bad(cfg_ctx *c, const yaml_node_t *n, const char *key, const char *fmt, ...)
-{
-    char msg[PONDER_ERROR_MSG_BYTES];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return ponder_error_set(c->err, PONDER_ERR_FORMAT, "%s:%d: %s: %s", c->source, line_of(n), key, msg);
-}
-
-static const char *scalar(const yaml_node_t *n) { return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL; }
-
-static ponder_status want_type(cfg_ctx *c, const yaml_node_t *n, yaml_node_type_t t, const char *key)
-{
-    static const char *const names[] = { "nothing", "a single value", "a list", "a mapping" };
-    if (n && n->type == t)
-        return PONDER_OK;
-    return bad(c, n, key, "expected %s, found %s", names[t], n ? names[n->type] : "nothing");
-}
-
-static ponder_status get_string(cfg_ctx *c, const yaml_node_t *n, const char *key, char **out)
-{
-    ponder_status st = want_type(c, n, YAML_SCALAR_NODE, key);
-    if (st)
-        return st;
-    const char *v = scalar(n);
-    if (!v[0])
-        return bad(c, n, key, "must not be empty");
-    free(*out);
-    *out = strdup(v);
-    return *out ? PONDER_OK : ponder_error_set(c->err, PONDER_ERR_NOMEM, "out of memory");
-}
-
-static ponder_status get_number(cfg_ctx *c, const yaml_node_t *n, const char *key, double lo, double hi, double *out)
-{
-    ponder_status st = want_type(c, n, YAML_SCALAR_NODE, key);
-    if (st)
-        return st;
-    const char *v = scalar(n);
-    char *end = NULL;
-    errno = 0;
-    double d = strtod(v, &end);
-    if (!v[0] || end == v || *end || errno || !isfinite(d))
-        return bad(c, n, key, "expected a number, found '%s'", v);
-    if (d < lo || d > hi)
-        return bad(c, n, key, "%s is out of range [%g, %g]", v, lo, hi);
-    *out = d;
-    return PONDER_OK;
-}
-
-static ponder_status get_int(cfg_ctx *c, const yaml_node_t *n, const char *key, int32_t lo, int32_t hi, int32_t *out)
-{
-    double d = 0;
-    ponder_status st = get_number(c, n, key, lo, hi, &d);
-    if (st)
-        return st;
-    if (d != floor(d))
-        return bad(c, n, key, "expected a whole number, found '%s'", scalar(n));
-    *out = (int32_t)d;
-    return PONDER_OK;
 }
 
 /* A KV cache type as -ctk/-ctv spell it: f16, f32, q8_0, q4_0 (any case). */
@@ -133,38 +47,7 @@ static ponder_status get_cache_type(cfg_ctx *c, const yaml_node_t *n, const char
     return bad(c, n, key, "unsupported cache type '%s' (allowed: f16, f32, q8_0, q4_0)", scalar(n));
 }
 
-static bool strv_push(char ***v, int32_t *n, const char *s)
-{
-    char **nv = realloc(*v, (size_t)(*n + 1) * sizeof *nv);
-    if (!nv)
-        return false;
-    *v = nv;
-    if (!(nv[*n] = strdup(s)))
-        return false;
-    (*n)++;
-    return true;
-}
 
-/* Iterates a mapping's pairs: for each, *k is the key text and kn/vn the nodes. */
-#define FOR_PAIRS(c, map, kn, vn, k)                                                                             \
-    for (yaml_node_pair_t *p_ = (map)->data.mapping.pairs.start; p_ < (map)->data.mapping.pairs.top; p_++)      \
-        for (int once_ = 1; once_;)                                                                              \
-            for (yaml_node_t *kn = yaml_document_get_node((c)->doc, p_->key),                                   \
-                             *vn = yaml_document_get_node((c)->doc, p_->value);                                 \
-                 once_; once_ = 0)                                                                               \
-                for (const char *k = scalar(kn) ? scalar(kn) : ""; once_; once_ = 0)
-
-#define FOR_ITEMS(c, seq, i, item)                                                                               \
-    for (yaml_node_item_t *it_ = (seq)->data.sequence.items.start; it_ < (seq)->data.sequence.items.top; it_++) \
-        for (int once_ = 1, i = (int)(it_ - (seq)->data.sequence.items.start); once_;)                          \
-            for (yaml_node_t *item = yaml_document_get_node((c)->doc, *it_); once_; once_ = 0)
-
-#define TRY(x)                                                                                                   \
-    do {                                                                                                         \
-        ponder_status st_ = (x);                                                                                 \
-        if (st_ != PONDER_OK)                                                                                    \
-            return st_;                                                                                          \
-    } while (0)
 
 /* A mapping of numbers (price:, circuit_breaker:), each key with its range; an unknown
  * key is an error saying which keys there are (takes). */
@@ -222,24 +105,16 @@ static ponder_status resolve_path(cfg_ctx *c, char **path)
     return PONDER_OK;
 }
 
-static bool is_env_name(const char *s)
-{
-    if (!s[0] || isdigit((unsigned char)s[0]))
-        return false;
-    for (; *s; s++)
-        if (!isalnum((unsigned char)*s) && *s != '_')
-            return false;
-    return true;
-}
 
 /* One backend mapping (also LiteLLM's litellm_params, which has the same keys). */
-static ponder_status parse_backend(cfg_ctx *c, const yaml_node_t *n, const char *key, ponder_route_backend_cfg *b)
+static ponder_status parse_backend(cfg_ctx *c, const yaml_node_t *n, const char *key, ponder_route_model_cfg *m,
+                                   ponder_route_backend_cfg *b, bool litellm)
 {
     TRY(want_type(c, n, YAML_MAPPING_NODE, key));
     b->line = line_of(n);
-    b->timeout_s = CFG_DEFAULT_TIMEOUT_S;
+    b->timeout_s = -1; /* not given: router_settings' timeout, else the default (cfg_litellm_finish) */
     b->connect_timeout_s = CFG_DEFAULT_CONNECT_TIMEOUT_S;
-    b->first_token_timeout_s = CFG_DEFAULT_FIRST_TOKEN_TIMEOUT_S;
+    b->first_token_timeout_s = -1;
     bool local = false, remote = false;
     const yaml_node_t *where = n;
     char sub[CFG_KEY_BYTES + 32];
@@ -298,15 +173,17 @@ static ponder_status parse_backend(cfg_ctx *c, const yaml_node_t *n, const char 
             TRY(get_int(c, vn, sub, 1, INT32_MAX, &b->n_ctx));
         } else if (!strcmp(k, "cache_type_k") || !strcmp(k, "cache_type_v")) {
             const bool is_k = k[11] == 'k';
-            TRY(get_cache_type(c, vn, sub, is_k ? &b->type_k : &b->type_v));
+            SOFT(get_cache_type(c, vn, sub, is_k ? &b->type_k : &b->type_v));
             *(is_k ? &b->has_type_k : &b->has_type_v) = true;
-        } else {
-            return bad(c, kn, sub,
-                       "unknown key (a backend takes local/path, api_base, model, api_key_env, timeout, "
-                       "connect_timeout, first_token_timeout, parallel, ctx_size, cache_type_k, cache_type_v, "
-                       "draft, name)");
+        } else if (!cfg_backend_litellm_key(c, m, b, kn, vn, k, key)) {
+            bad(c, kn, sub,
+                "unknown key (a backend takes local/path, api_base, model, api_key_env, timeout, "
+                "connect_timeout, first_token_timeout, parallel, ctx_size, cache_type_k, cache_type_v, draft, "
+                "name, and LiteLLM's rpm, tpm, weight, order, stream_timeout)");
         }
     }
+    if (litellm)
+        TRY(cfg_litellm_backend_done(c, b, n, key, &remote));
     if (local && remote)
         return bad(c, where, key, "a backend is either local (local: FILE) or remote (api_base: URL), not both");
     if (!local && !remote)
@@ -319,7 +196,8 @@ static ponder_status parse_backend(cfg_ctx *c, const yaml_node_t *n, const char 
     return PONDER_OK;
 }
 
-static ponder_status add_backend(cfg_ctx *c, ponder_route_model_cfg *m, const yaml_node_t *n, const char *key)
+static ponder_status add_backend(cfg_ctx *c, ponder_route_model_cfg *m, const yaml_node_t *n, const char *key,
+                                 bool litellm)
 {
     ponder_route_backend_cfg *nb = realloc(m->backends, (size_t)(m->n_backends + 1) * sizeof *nb);
     if (!nb)
@@ -327,16 +205,9 @@ static ponder_status add_backend(cfg_ctx *c, ponder_route_model_cfg *m, const ya
     m->backends = nb;
     memset(&nb[m->n_backends], 0, sizeof nb[0]);
     m->n_backends++; /* counted first, so a half-parsed entry is freed with the rest */
-    return parse_backend(c, n, key, &nb[m->n_backends - 1]);
+    return parse_backend(c, n, key, m, &nb[m->n_backends - 1], litellm);
 }
 
-static ponder_route_model_cfg *model_named(ponder_route_config *cfg, const char *name)
-{
-    for (int32_t i = 0; i < cfg->n_models; i++)
-        if (!strcmp(cfg->models[i].name, name))
-            return &cfg->models[i];
-    return NULL;
-}
 
 static ponder_status parse_model(cfg_ctx *c, ponder_route_config *cfg, const yaml_node_t *n, int idx)
 {
@@ -384,16 +255,19 @@ static ponder_status parse_model(cfg_ctx *c, ponder_route_config *cfg, const yam
             {
                 char bk[CFG_KEY_BYTES + 48];
                 snprintf(bk, sizeof bk, "%s[%d]", sub, i);
-                TRY(add_backend(c, m, item, bk));
+                SOFT(add_backend(c, m, item, bk, false));
             }
         } else if (!strcmp(k, "litellm_params")) {
-            TRY(add_backend(c, m, vn, sub));
+            m->litellm = true;
+            SOFT(add_backend(c, m, vn, sub, true));
+        } else if (!strcmp(k, "model_info")) {
+            warn(c, kn, sub, "ignored: LiteLLM's model metadata has no meaning in Ponder");
         } else if (!strcmp(k, "price")) {
             const num_key keys[] = { { "input_per_1m", 0, 1e9, &m->price_input_per_1m, NULL },
                                      { "output_per_1m", 0, 1e9, &m->price_output_per_1m, NULL } };
-            TRY(get_numbers(c, vn, sub, keys, 2, "price takes input_per_1m and output_per_1m"));
+            SOFT(get_numbers(c, vn, sub, keys, 2, "price takes input_per_1m and output_per_1m"));
         } else {
-            return bad(c, kn, sub, "unknown key (a model takes model_name, backends, litellm_params, price)");
+            bad(c, kn, sub, "unknown key (a model takes model_name, backends, litellm_params, model_info, price)");
         }
     }
     if (m->n_backends == first_backend)
@@ -401,38 +275,40 @@ static ponder_status parse_model(cfg_ctx *c, ponder_route_config *cfg, const yam
     for (int32_t i = first_backend; i < m->n_backends; i++) {
         ponder_route_backend_cfg *b = &m->backends[i];
         if (!b->name) {
-            char nm[300];
-            snprintf(nm, sizeof nm, "%s/%d", m->name, (int)i);
-            if (!(b->name = strdup(nm)))
+            /* sized to the name: a fixed buffer cut long names into false "used twice" errors */
+            size_t len = strlen(m->name) + 16;
+            if (!(b->name = malloc(len)))
                 return ponder_error_set(c->err, PONDER_ERR_NOMEM, "out of memory");
+            snprintf(b->name, len, "%s/%d", m->name, (int)i);
         }
     }
     return PONDER_OK;
 }
 
-static ponder_status parse_settings(cfg_ctx *c, ponder_route_settings *s, const yaml_node_t *n)
+static ponder_status parse_settings(cfg_ctx *c, ponder_route_config *cfg, const yaml_node_t *n)
 {
+    ponder_route_settings *s = &cfg->settings;
     TRY(want_type(c, n, YAML_MAPPING_NODE, "router_settings"));
     char sub[CFG_KEY_BYTES];
     FOR_PAIRS(c, n, kn, vn, k)
     {
         snprintf(sub, sizeof sub, "router_settings.%s", k);
-        if (!strcmp(k, "num_retries"))
-            TRY(get_int(c, vn, sub, 0, 100, &s->num_retries));
-        else if (!strcmp(k, "retry_backoff_ms"))
-            TRY(get_number(c, vn, sub, 0, 600000, &s->retry_backoff_ms));
+        if (!strcmp(k, "retry_backoff_ms"))
+            SOFT(get_number(c, vn, sub, 0, 600000, &s->retry_backoff_ms));
         else if (!strcmp(k, "retry_backoff_max_ms"))
-            TRY(get_number(c, vn, sub, 0, 600000, &s->retry_backoff_max_ms));
+            SOFT(get_number(c, vn, sub, 0, 600000, &s->retry_backoff_max_ms));
         else if (!strcmp(k, "retry_after_max_s"))
-            TRY(get_number(c, vn, sub, 0, 3600, &s->retry_after_max_s));
+            SOFT(get_number(c, vn, sub, 0, 3600, &s->retry_after_max_s));
         else if (!strcmp(k, "circuit_breaker")) {
             const num_key keys[] = { { "failures", 0, 1000000, NULL, &s->breaker_failures },
                                      { "cooldown_s", 0, 86400, &s->breaker_cooldown_s, NULL } };
-            TRY(get_numbers(c, vn, sub, keys, 2, "circuit_breaker takes failures and cooldown_s"));
-        } else
-            return bad(c, kn, sub,
-                       "unknown key (router_settings takes num_retries, retry_backoff_ms, retry_backoff_max_ms, "
-                       "retry_after_max_s, circuit_breaker)");
+            SOFT(get_numbers(c, vn, sub, keys, 2, "circuit_breaker takes failures and cooldown_s"));
+        } else if (!cfg_router_litellm_key(c, cfg, kn, vn, k))
+            bad(c, kn, sub,
+                "unknown key (router_settings takes num_retries, retry_backoff_ms, retry_backoff_max_ms, "
+                "retry_after_max_s, circuit_breaker, and LiteLLM's routing_strategy, timeout, stream_timeout, "
+                "fallbacks, context_window_fallbacks, default_fallbacks, allowed_fails, cooldown_time, "
+                "retry_after, model_group_alias)");
     }
     if (s->retry_backoff_max_ms < s->retry_backoff_ms)
         s->retry_backoff_max_ms = s->retry_backoff_ms;
@@ -651,18 +527,32 @@ static ponder_status parse_root(cfg_ctx *c, ponder_route_config *cfg)
     if (!root)
         return ponder_error_set(c->err, PONDER_ERR_FORMAT, "%s:1: model_list: the file is empty", c->source);
     TRY(want_type(c, root, YAML_MAPPING_NODE, "(top level)"));
-    const yaml_node_t *models = NULL, *settings = NULL, *routes = NULL;
+    const yaml_node_t *models = NULL, *settings = NULL, *routes = NULL, *litellm = NULL, *general = NULL;
+    /* LiteLLM's top-level sections that mean nothing here */
+    static const char *const ignored[] = { "environment_variables", "include", "files_settings",
+                                           "assistant_settings", "finetune_settings", "guardrails",
+                                           "credential_list", "mcp_servers", "search_tools",
+                                           "vector_store_registry", NULL };
     FOR_PAIRS(c, root, kn, vn, k)
     {
-        const yaml_node_t **slot = !strcmp(k, "model_list")        ? &models
-                                   : !strcmp(k, "router_settings") ? &settings
-                                   : !strcmp(k, "routes")          ? &routes
-                                                                   : NULL;
-        if (!slot)
-            return bad(c, kn, k, "unknown key (the top level takes model_list, router_settings, routes)");
-        if (*slot)
-            return bad(c, kn, k, "given twice");
-        *slot = vn;
+        const yaml_node_t **slot = !strcmp(k, "model_list")         ? &models
+                                   : !strcmp(k, "router_settings")  ? &settings
+                                   : !strcmp(k, "routes")           ? &routes
+                                   : !strcmp(k, "litellm_settings") ? &litellm
+                                   : !strcmp(k, "general_settings") ? &general
+                                                                    : NULL;
+        bool known = false;
+        for (int i = 0; !slot && ignored[i]; i++)
+            known |= !strcmp(k, ignored[i]);
+        if (known)
+            warn(c, kn, k, "ignored: a LiteLLM section with no meaning in Ponder (set environment variables in "
+                           "the environment)");
+        else if (!slot)
+            bad(c, kn, k,
+                "unknown key (the top level takes model_list, router_settings, routes, and LiteLLM's "
+                "litellm_settings, general_settings)");
+        else
+            *slot = vn;
     }
     if (!models)
         return bad(c, root, "model_list", "missing: the file must list at least one model");
@@ -671,29 +561,47 @@ static ponder_status parse_root(cfg_ctx *c, ponder_route_config *cfg)
         return bad(c, models, "model_list", "the list is empty");
     FOR_ITEMS(c, models, i, item)
     {
-        TRY(parse_model(c, cfg, item, i));
+        SOFT(parse_model(c, cfg, item, i));
     }
     /* backend names are ids in /metrics: unique */
     for (int32_t a = 0; a < cfg->n_models; a++)
         for (int32_t ai = 0; ai < cfg->models[a].n_backends; ai++)
             for (int32_t b = 0; b <= a; b++)
                 for (int32_t bi = 0; bi < (b == a ? ai : cfg->models[b].n_backends); bi++)
-                    if (!strcmp(cfg->models[a].backends[ai].name, cfg->models[b].backends[bi].name))
-                        return ponder_error_set(c->err, PONDER_ERR_FORMAT,
-                                                "%s:%d: name: backend name '%s' is used twice (also line %d)",
-                                                c->source, cfg->models[a].backends[ai].line,
-                                                cfg->models[a].backends[ai].name, cfg->models[b].backends[bi].line);
+                    if (cfg->models[a].backends[ai].name && cfg->models[b].backends[bi].name &&
+                        !strcmp(cfg->models[a].backends[ai].name, cfg->models[b].backends[bi].name)) {
+                        char sub[64];
+                        snprintf(sub, sizeof sub, "name");
+                        yaml_node_t at = { 0 };
+                        at.start_mark.line = (size_t)(cfg->models[a].backends[ai].line - 1);
+                        bad(c, &at, sub, "backend name '%s' is used twice (also line %d)",
+                            cfg->models[a].backends[ai].name, cfg->models[b].backends[bi].line);
+                    }
+    if (litellm)
+        SOFT(cfg_litellm_settings(c, cfg, litellm));
     if (settings)
-        TRY(parse_settings(c, &cfg->settings, settings));
-    if (routes) {
-        TRY(parse_routes(c, cfg, routes));
+        SOFT(parse_settings(c, cfg, settings));
+    if (general)
+        SOFT(cfg_general_settings(c, cfg, general));
+    if (routes)
+        SOFT(parse_routes(c, cfg, routes));
+    if (c->n_errors == 0)
         TRY(check_cascades(c, cfg));
-    }
+    TRY(cfg_litellm_finish(c, cfg));
+    if (c->n_errors > 0)
+        return PONDER_ERR_FORMAT;
     return PONDER_OK;
 }
 
 ponder_status ponder_route_config_parse(const char *text, size_t len, const char *source, const char *dir,
                                         ponder_route_config **out, ponder_error *err)
+{
+    return ponder_route_config_parse_noted(text, len, source, dir, NULL, NULL, out, err);
+}
+
+ponder_status ponder_route_config_parse_noted(const char *text, size_t len, const char *source, const char *dir,
+                                              ponder_route_config_note_fn note, void *user,
+                                              ponder_route_config **out, ponder_error *err)
 {
     *out = NULL;
     if (!source)
@@ -720,8 +628,13 @@ ponder_status ponder_route_config_parse(const char *text, size_t len, const char
         ponder_route_config_free(cfg);
         return PONDER_ERR_FORMAT;
     }
-    cfg_ctx c = { .doc = &doc, .source = source, .dir = dir, .err = err };
+    cfg_ctx c = { .doc = &doc, .source = source, .dir = dir, .err = err, .note = note, .note_user = user };
     ponder_status st = parse_root(&c, cfg);
+    if (st != PONDER_OK && c.n_errors > 1) {
+        size_t n = strlen(err->msg);
+        snprintf(err->msg + n, sizeof err->msg - n, " (and %d more error%s)", c.n_errors - 1,
+                 c.n_errors > 2 ? "s" : "");
+    }
     yaml_document_delete(&doc);
     yaml_parser_delete(&parser);
     if (st != PONDER_OK) {
@@ -733,6 +646,12 @@ ponder_status ponder_route_config_parse(const char *text, size_t len, const char
 }
 
 ponder_status ponder_route_config_load(const char *path, ponder_route_config **out, ponder_error *err)
+{
+    return ponder_route_config_load_noted(path, NULL, NULL, out, err);
+}
+
+ponder_status ponder_route_config_load_noted(const char *path, ponder_route_config_note_fn note, void *user,
+                                             ponder_route_config **out, ponder_error *err)
 {
     *out = NULL;
     FILE *f = fopen(path, "rb");
@@ -772,7 +691,7 @@ ponder_status ponder_route_config_load(const char *path, ponder_route_config **o
         *slash = '\0';
     else
         dir[0] = '\0';
-    ponder_status st = ponder_route_config_parse(text, len, path, dir, out, err);
+    ponder_status st = ponder_route_config_parse_noted(text, len, path, dir, note, user, out, err);
     free(dir);
     free(text);
     return st;
@@ -801,6 +720,9 @@ void ponder_route_config_free(ponder_route_config *c)
         for (int32_t j = 0; j < c->routes[i].n_chain; j++)
             free(c->routes[i].chain[j]);
         free(c->routes[i].chain);
+        for (int32_t j = 0; j < c->routes[i].n_ctx_chain; j++)
+            free(c->routes[i].ctx_chain[j]);
+        free(c->routes[i].ctx_chain);
         for (int32_t j = 0; j < c->routes[i].n_stages; j++) {
             free(c->routes[i].stages[j].model);
             free(c->routes[i].stages[j].strategy);
@@ -809,6 +731,8 @@ void ponder_route_config_free(ponder_route_config *c)
         free(c->routes[i].name);
     }
     free(c->routes);
+    free(c->master_key_env);
+    free(c->master_key);
     free(c->source);
     free(c);
 }

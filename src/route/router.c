@@ -63,6 +63,7 @@ void rt_req_unref(rt_req *q)
     rt_fold_reset(q);
     free(q->out.data);
     free(q->final_body);
+    free(q->auth_failed);
     free(q);
 }
 
@@ -140,6 +141,10 @@ rt_outcome rt_run_chain(rt_req *q)
     ponder_router *r = q->r;
     const ponder_route_settings *s = &r->cfg->settings;
     bool first_backend = true;
+    /* the route's chain, or — once a backend refused the request as longer than its
+     * context — LiteLLM's context_window_fallbacks */
+    char *const *chain = q->route->chain;
+    int32_t n_chain = q->route->n_chain;
     for (int32_t pass = 0; pass <= s->num_retries; pass++) {
         if (pass > 0) {
             double wait = s->retry_backoff_ms * pow(2, pass - 1);
@@ -158,15 +163,24 @@ rt_outcome rt_run_chain(rt_req *q)
                 wait = soonest - now + 1;
             sleep_ms(q, wait);
         }
-        for (int32_t ci = 0; ci < q->route->n_chain; ci++) {
-            const ponder_route_model_cfg *m = ponder_route_config_model(r->cfg, q->route->chain[ci]);
+        bool switched = false;
+        for (int32_t ci = 0; ci < n_chain; ci++) {
+            const ponder_route_model_cfg *m = ponder_route_config_model(r->cfg, chain[ci]);
+            rt_be *order[RT_MAX_DEPLOYMENTS];
+            if (m && m->n_backends <= RT_MAX_DEPLOYMENTS)
+                rt_order_backends(r, m, order); /* the model's balance rule (balance.c) */
             for (int32_t bi = 0; m && bi < m->n_backends; bi++) {
                 if (req_cancelled(q))
                     return RT_CANCELLED;
                 rt_be *be = NULL;
-                for (int32_t k = 0; k < r->n_be; k++)
-                    if (r->be[k].cfg == &m->backends[bi])
-                        be = &r->be[k];
+                if (m->n_backends <= RT_MAX_DEPLOYMENTS)
+                    be = order[bi];
+                else
+                    for (int32_t k = 0; k < r->n_be; k++)
+                        if (r->be[k].cfg == &m->backends[bi])
+                            be = &r->be[k];
+                if (q->auth_failed && q->auth_failed[be - r->be])
+                    continue; /* it said 401/403/404 to this request: asking again changes nothing */
                 char why[PONDER_ERROR_MSG_BYTES + 64];
                 ponder_backend_failure f = rt_admit(r, be, http_now_ms(), why, sizeof why);
                 if (f != PONDER_BACKEND_OK) {
@@ -233,6 +247,16 @@ rt_outcome rt_run_chain(rt_req *q)
                     ponder_backend_result_clear(&res);
                     return RT_CANCELLED;
                 }
+                if (f == PONDER_BACKEND_HTTP_CLIENT && !q->started && chain != q->route->ctx_chain &&
+                    q->route->n_ctx_chain > 0 && res.body && strstr(res.body, "context_length_exceeded")) {
+                    rt_log(r, PONDER_LOG_INFO, "route %s: %s refused the request as too long: context window "
+                           "fallbacks", q->route_name, be->cfg->name);
+                    ponder_backend_result_clear(&res);
+                    chain = q->route->ctx_chain;
+                    n_chain = q->route->n_ctx_chain;
+                    switched = true;
+                    break;
+                }
                 if (f == PONDER_BACKEND_HTTP_CLIENT && !q->started) {
                     /* the request itself is refused: every backend would say the same */
                     q->status = res.http_status;
@@ -240,6 +264,12 @@ rt_outcome rt_run_chain(rt_req *q)
                     res.body = NULL;
                     ponder_backend_result_clear(&res);
                     return RT_REFUSED;
+                }
+                if (f == PONDER_BACKEND_HTTP_AUTH) {
+                    if (!q->auth_failed)
+                        q->auth_failed = calloc((size_t)r->n_be, 1);
+                    if (q->auth_failed)
+                        q->auth_failed[be - r->be] = 1;
                 }
                 if (f == PONDER_BACKEND_HTTP_429 && res.retry_after_s > 0 &&
                     (q->retry_after_s <= 0 || res.retry_after_s < q->retry_after_s))
@@ -251,6 +281,10 @@ rt_outcome rt_run_chain(rt_req *q)
                     restart(q);       /* the client has seen nothing: the next backend starts afresh */
                 }
             }
+            if (switched) {
+                switched = false;
+                ci = -1; /* the context-window chain from its start */
+            }
         }
     }
     return RT_FAILED;
@@ -259,9 +293,12 @@ rt_outcome rt_run_chain(rt_req *q)
 /* The answer's tokens into /metrics (after finish_*: usage is final). */
 void rt_count_tokens(ponder_router *r, const rt_req *q)
 {
-    if (q->answered && json_is_object(q->usage))
-        http_metrics_add_tokens(&r->metrics, json_integer_value(json_object_get(q->usage, "prompt_tokens")),
-                               json_integer_value(json_object_get(q->usage, "completion_tokens")));
+    if (q->answered && json_is_object(q->usage)) {
+        const json_int_t in = json_integer_value(json_object_get(q->usage, "prompt_tokens")),
+                         out = json_integer_value(json_object_get(q->usage, "completion_tokens"));
+        http_metrics_add_tokens(&r->metrics, in, out);
+        rt_count_backend_tokens(r, q->answered, in + out); /* its tpm limit */
+    }
 }
 
 void rt_count_outcome(ponder_router *r, rt_outcome o)
@@ -369,7 +406,20 @@ ponder_status ponder_router_create(ponder_route_config *cfg, const ponder_router
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv, NULL);
     http_metrics_init(&r->metrics);
-    if (r->p.api_key && !(r->api_key = strdup(r->p.api_key))) {
+    /* the clients' key: --api-key (and its file/environment forms), else the config's
+     * general_settings.master_key, LiteLLM's name for it */
+    const char *key = r->p.api_key ? r->p.api_key : cfg->master_key;
+    if (!key && cfg->master_key_env) {
+        key = getenv(cfg->master_key_env);
+        if (!key || !key[0]) {
+            ponder_error_set(err, PONDER_ERR_INVALID_ARG,
+                             "%s: general_settings.master_key: the environment variable %s is not set", cfg->source,
+                             cfg->master_key_env);
+            ponder_router_free(r); /* frees cfg too, as every failure here does */
+            return PONDER_ERR_INVALID_ARG;
+        }
+    }
+    if (key && !(r->api_key = strdup(key))) {
         ponder_router_free(r);
         return ponder_error_set(err, PONDER_ERR_NOMEM, "out of memory");
     }

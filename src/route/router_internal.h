@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#define RT_MAX_DEPLOYMENTS 64 /* a model's backends ordered per request on the stack; more: listed order */
 /* Bodies and chunks are written with ponder_json_dumps: numbers with the fewest digits
  * that read back exactly (14.8 ms, not 14.800000000000001; an upstream's logprob
  * unchanged, not cut to 9 digits). */
@@ -41,6 +42,11 @@ typedef struct rt_be {
     double not_before_ms;         /* a 429's Retry-After */
     uint64_t attempts, successes;
     uint64_t failures[PONDER_BACKEND_FAILURE_COUNT]; /* skips (circuit_open, load) included */
+    /* load balancing (balance.c), under r->mu */
+    int32_t in_flight;            /* admitted attempts not yet reported */
+    double latency_ms;            /* moving average of successful attempts' total time; 0: none yet */
+    double window_start_ms;       /* the current minute of the rpm/tpm limits */
+    int64_t window_requests, window_tokens;
 } rt_be;
 
 struct ponder_router {
@@ -84,6 +90,7 @@ typedef struct rt_req {
     int64_t created;
     json_t *attempts;
     const rt_be *answered;
+    uint8_t *auth_failed;         /* per r->be: answered 401/403/404 in this request, not asked again */
     int32_t continued;            /* backends that continued a partial answer */
     json_t *usage, *upstream;     /* the answering backend's usage and ponder object */
     /* stream state (worker; under mu where the reader looks) */
@@ -141,5 +148,16 @@ void rt_fold_reset(rt_req *q); /* forgets a collected answer (q->mu held, or the
 
 /* handler.c */
 bool rt_handle(http_req *hq, void *cls);
+
+/* ---- load balancing (balance.c) ---- */
+/* The model's backends in the order this request tries them: LiteLLM's order: first, then
+ * the model's balance rule (shuffle by weight, least busy, lowest latency, most rpm/tpm
+ * headroom; listed order otherwise). out holds m->n_backends entries. */
+void rt_order_backends(ponder_router *r, const ponder_route_model_cfg *m, rt_be **out);
+/* rpm/tpm: false (with why) when be has used its minute's requests or tokens. Under r->mu;
+ * rt_admit counts the request when it is admitted. */
+bool rt_within_limits(rt_be *be, double now, char *why, size_t cap);
+/* An attempt's tokens into its backend's minute (tpm). */
+void rt_count_backend_tokens(ponder_router *r, const rt_be *be, int64_t tokens);
 
 #endif /* PONDER_ROUTE_ROUTER_INTERNAL_H */

@@ -438,13 +438,13 @@ test('a bad config is refused before the server starts, naming the key and line'
   assert.ok(!r.stderr.includes('listening'));
   fs.writeFileSync(bad, 'model_list:\n  - model_name: m\n    backends:\n      - {api_base: "http://x/v1", api_key_env: PONDER_TEST_UNSET_KEY}\n');
   r = spawnSync(BIN, ['serve', '--config', bad, '--port', '0'], { encoding: 'utf8', timeout: 10000, env: { ...process.env, PONDER_TEST_UNSET_KEY: '' } });
-  assert.equal(r.status, 1);
+  assert.equal(r.status, 2, 'a config error, as a bad key is');
   assert.match(r.stderr, /bad\.yaml:4: .*PONDER_TEST_UNSET_KEY/);
   r = spawnSync(BIN, ['serve', '--config', bad, '-m', STORIES], { encoding: 'utf8', timeout: 10000 });
   assert.equal(r.status, 2);
   fs.writeFileSync(bad, 'model_list:\n  - model_name: m\n    backends:\n      - {api_base: "http://127.0.0.1:port/v1"}\n');
   r = spawnSync(BIN, ['serve', '--config', bad, '--port', '0'], { encoding: 'utf8', timeout: 10000 });
-  assert.equal(r.status, 1);
+  assert.equal(r.status, 2);
   assert.match(r.stderr, /bad\.yaml:4: backend 'm\/0': api_base 'http:\/\/127\.0\.0\.1:port\/v1' is not a valid URL/);
 });
 

@@ -224,6 +224,224 @@ static void test_load_file(void **state)
     remove(path);
 }
 
+/* ---- LiteLLM's proxy config.yaml as its docs write it ---- */
+
+typedef struct notes {
+    int errors, warnings;
+    char last_error[512];
+} notes;
+
+static void count_note(void *user, bool is_error, const char *line)
+{
+    notes *n = user;
+    if (is_error) {
+        n->errors++;
+        snprintf(n->last_error, sizeof n->last_error, "%s", line);
+    } else {
+        n->warnings++;
+    }
+}
+
+static ponder_route_config *parse_noted(const char *yaml, notes *n)
+{
+    ponder_route_config *c = NULL;
+    ponder_error err;
+    memset(n, 0, sizeof *n);
+    if (ponder_route_config_parse_noted(yaml, strlen(yaml), "t.yaml", NULL, count_note, n, &c, &err) != PONDER_OK)
+        fail_msg("refused: %s", err.msg);
+    return c;
+}
+
+static const ponder_route_cfg *route_of(const ponder_route_config *c, const char *name)
+{
+    for (int32_t i = 0; i < c->n_routes; i++)
+        if (!strcmp(c->routes[i].name, name))
+            return &c->routes[i];
+    fail_msg("no route %s", name);
+    return NULL;
+}
+
+/* LiteLLM's load-balancing example: two deployments of one model_name with rpm limits. */
+static const char litellm_lb[] = "model_list:\n"
+                                 "  - model_name: gpt-3.5-turbo\n"
+                                 "    litellm_params:\n"
+                                 "      model: openai/gpt-3.5-turbo\n"
+                                 "      api_key: os.environ/OPENAI_API_KEY\n"
+                                 "      rpm: 6      # requests per minute\n"
+                                 "  - model_name: gpt-3.5-turbo\n"
+                                 "    litellm_params:\n"
+                                 "      model: hosted_vllm/facebook/opt-125m\n"
+                                 "      api_base: http://0.0.0.0:4000/v1\n"
+                                 "      rpm: 1440\n"
+                                 "router_settings:\n"
+                                 "  routing_strategy: usage-based-routing-v2\n"
+                                 "  redis_host: os.environ/REDIS_HOST\n"
+                                 "  redis_password: os.environ/REDIS_PASSWORD\n"
+                                 "  redis_port: os.environ/REDIS_PORT\n"
+                                 "  enable_pre_call_checks: true\n"
+                                 "general_settings:\n"
+                                 "  master_key: sk-1234\n";
+
+/* LiteLLM's reliability example: retries, timeout, fallbacks, context-window fallbacks,
+ * allowed_fails and cooldown_time in litellm_settings. */
+static const char litellm_reliability[] = "model_list:\n"
+                                          "  - model_name: zephyr-beta\n"
+                                          "    litellm_params:\n"
+                                          "        model: hosted_vllm/HuggingFaceH4/zephyr-7b-beta\n"
+                                          "        api_base: http://0.0.0.0:8001/v1\n"
+                                          "  - model_name: gpt-3.5-turbo\n"
+                                          "    litellm_params:\n"
+                                          "        model: gpt-3.5-turbo\n"
+                                          "        api_key: os.environ/OPENAI_API_KEY\n"
+                                          "  - model_name: gpt-3.5-turbo-16k\n"
+                                          "    litellm_params:\n"
+                                          "        model: gpt-3.5-turbo-16k\n"
+                                          "        api_key: os.environ/OPENAI_API_KEY\n"
+                                          "litellm_settings:\n"
+                                          "  num_retries: 3\n"
+                                          "  request_timeout: 10\n"
+                                          "  fallbacks: [{\"zephyr-beta\": [\"gpt-3.5-turbo\"]}]\n"
+                                          "  context_window_fallbacks: [{\"zephyr-beta\": [\"gpt-3.5-turbo-16k\"]}, "
+                                          "{\"gpt-3.5-turbo\": [\"gpt-3.5-turbo-16k\"]}]\n"
+                                          "  allowed_fails: 3\n"
+                                          "  cooldown_time: 30\n";
+
+/* A self-hosted vLLM behind LiteLLM: per-deployment timeouts, router_settings, an alias,
+ * callbacks and a database that mean nothing here. */
+static const char litellm_vllm[] = "model_list:\n"
+                                   "  - model_name: llama3\n"
+                                   "    litellm_params:\n"
+                                   "      model: openai/meta-llama/Meta-Llama-3-8B-Instruct\n"
+                                   "      api_base: http://localhost:8000/v1\n"
+                                   "      api_key: \"os.environ/VLLM_KEY\"\n"
+                                   "      stream_timeout: 5\n"
+                                   "      timeout: 60\n"
+                                   "      max_retries: 2\n"
+                                   "    model_info:\n"
+                                   "      id: vllm-1\n"
+                                   "router_settings:\n"
+                                   "  routing_strategy: latency-based-routing\n"
+                                   "  timeout: 30\n"
+                                   "  stream_timeout: 10\n"
+                                   "  num_retries: 2\n"
+                                   "  allowed_fails: 1\n"
+                                   "  cooldown_time: 10\n"
+                                   "  model_group_alias: {\"gpt-4\": \"llama3\"}\n"
+                                   "litellm_settings:\n"
+                                   "  drop_params: true\n"
+                                   "  success_callback: [\"langfuse\"]\n"
+                                   "general_settings:\n"
+                                   "  master_key: os.environ/LITELLM_MASTER_KEY\n"
+                                   "  database_url: os.environ/DATABASE_URL\n";
+
+static void test_litellm_configs(void **state)
+{
+    (void)state;
+    notes n;
+    ponder_route_config *c = parse_noted(litellm_lb, &n);
+    assert_int_equal(c->n_models, 1);
+    const ponder_route_model_cfg *m = &c->models[0];
+    assert_int_equal(m->n_backends, 2);
+    assert_int_equal(m->balance, PONDER_BALANCE_USAGE);
+    assert_string_equal(m->backends[0].api_base, "https://api.openai.com/v1"); /* openai/ without api_base */
+    assert_string_equal(m->backends[0].model, "gpt-3.5-turbo");                /* the provider prefix off */
+    assert_string_equal(m->backends[0].api_key_env, "OPENAI_API_KEY");
+    assert_int_equal(m->backends[0].rpm, 6);
+    assert_string_equal(m->backends[1].model, "facebook/opt-125m");
+    assert_int_equal(m->backends[1].rpm, 1440);
+    assert_true(m->backends[1].weight == 1440); /* shuffle weights by rpm when no weight is given */
+    assert_string_equal(c->master_key, "sk-1234");
+    assert_int_equal(n.errors, 0);
+    assert_int_equal(n.warnings, 5); /* redis_host/password/port, enable_pre_call_checks, a written master_key */
+    ponder_route_config_free(c);
+
+    c = parse_noted(litellm_reliability, &n);
+    assert_int_equal(c->settings.num_retries, 3);
+    assert_true(c->settings.timeout_s == 10);
+    assert_int_equal(c->settings.breaker_failures, 3);
+    assert_true(c->settings.breaker_cooldown_s == 30);
+    const ponder_route_cfg *r = route_of(c, "zephyr-beta");
+    assert_int_equal(r->n_chain, 2);
+    assert_string_equal(r->chain[0], "zephyr-beta");
+    assert_string_equal(r->chain[1], "gpt-3.5-turbo");
+    assert_int_equal(r->n_ctx_chain, 1);
+    assert_string_equal(r->ctx_chain[0], "gpt-3.5-turbo-16k");
+    r = route_of(c, "gpt-3.5-turbo");
+    assert_int_equal(r->n_chain, 1); /* its own chain; only a context-window fallback */
+    assert_int_equal(r->n_ctx_chain, 1);
+    /* request_timeout is every backend's timeout; the first token may take as long */
+    assert_true(c->models[1].backends[0].timeout_s == 10);
+    assert_true(c->models[1].backends[0].first_token_timeout_s == 10);
+    assert_string_equal(c->models[0].backends[0].model, "HuggingFaceH4/zephyr-7b-beta");
+    assert_int_equal(c->models[0].balance, PONDER_BALANCE_SHUFFLE); /* LiteLLM's default */
+    assert_int_equal(n.errors + n.warnings, 0);
+    ponder_route_config_free(c);
+
+    c = parse_noted(litellm_vllm, &n);
+    m = &c->models[0];
+    assert_int_equal(m->balance, PONDER_BALANCE_LATENCY);
+    assert_string_equal(m->backends[0].model, "meta-llama/Meta-Llama-3-8B-Instruct");
+    assert_string_equal(m->backends[0].api_key_env, "VLLM_KEY");
+    assert_true(m->backends[0].timeout_s == 60);             /* the deployment's own */
+    assert_true(m->backends[0].first_token_timeout_s == 5);  /* its stream_timeout */
+    assert_int_equal(c->settings.num_retries, 2);
+    assert_int_equal(c->settings.breaker_failures, 1);
+    assert_string_equal(c->master_key_env, "LITELLM_MASTER_KEY");
+    r = route_of(c, "gpt-4");
+    assert_int_equal(r->n_chain, 1);
+    assert_string_equal(r->chain[0], "llama3");
+    assert_int_equal(n.errors, 0);
+    assert_int_equal(n.warnings, 5); /* max_retries, model_info, drop_params, success_callback, database_url */
+    ponder_route_config_free(c);
+}
+
+/* Every error of a file in one run, each with its line; a misspelt key is still one. */
+static void test_all_errors_at_once(void **state)
+{
+    (void)state;
+    static const char yaml[] = "model_list:\n"
+                               "  - model_name: a\n"
+                               "    litellm_params:\n"
+                               "      model: anthropic/claude-3\n"
+                               "    tpm: 3\n"
+                               "  - model_name: b\n"
+                               "    litellm_params:\n"
+                               "      model: openai/x\n"
+                               "      api_base: http://h/v1\n"
+                               "      rpm: many\n"
+                               "litellm_settings:\n"
+                               "  num_retrys: 3\n"
+                               "router_settings:\n"
+                               "  routing_strategy: fastest\n"
+                               "  timeout: 30\n"
+                               "  timeout: 40\n";
+    notes n = { 0 };
+    ponder_route_config *c = (ponder_route_config *)1;
+    ponder_error err;
+    assert_int_equal(ponder_route_config_parse_noted(yaml, strlen(yaml), "t.yaml", NULL, count_note, &n, &c, &err),
+                     PONDER_ERR_FORMAT);
+    assert_null(c);
+    assert_int_equal(n.errors, 6);
+    assert_non_null(strstr(err.msg, "t.yaml:4: model_list[0].litellm_params: provider 'anthropic' is not supported"));
+    assert_non_null(strstr(err.msg, "(and 5 more errors)"));
+    /* the plain API says the first and how many */
+    assert_int_equal(ponder_route_config_parse(yaml, strlen(yaml), "t.yaml", NULL, &c, &err), PONDER_ERR_FORMAT);
+    assert_non_null(strstr(err.msg, "(and 5 more errors)"));
+    /* a key given twice in any mapping */
+    expect_bad("model_list:\n  - model_name: m\n    backends: [{local: a.gguf, local: b.gguf}]\n", 3,
+               "model_list[0].backends[0].local", "given twice");
+    /* a long model name is named whole, not cut into a false "used twice" */
+    char big[2048];
+    char name[400];
+    memset(name, 'x', sizeof name - 1);
+    name[sizeof name - 1] = '\0';
+    snprintf(big, sizeof big, "model_list:\n  - model_name: %sA\n    backends: [{local: a.gguf}]\n"
+                              "  - model_name: %sB\n    backends: [{local: b.gguf}]\n", name, name);
+    c = parse_ok(big);
+    assert_int_equal(c->n_models, 2);
+    ponder_route_config_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -231,6 +449,8 @@ int main(void)
         cmocka_unit_test(test_litellm_forms),
         cmocka_unit_test(test_bad_files),
         cmocka_unit_test(test_load_file),
+        cmocka_unit_test(test_litellm_configs),
+        cmocka_unit_test(test_all_errors_at_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
