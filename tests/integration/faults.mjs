@@ -7,13 +7,14 @@
 //   drop          proxy a stream, but cut the connection after state.n SSE events
 //   stall         proxy a stream, but after state.n SSE events send nothing more (the
 //                 connection stays open: a backend stuck mid-answer)
+//   slow          proxy unchanged after state.delayMs (a busy or distant replica)
 // state.count counts the requests it received (to see a circuit breaker skip it);
 // state.auth is the last request's Authorization header.
 import { spawn } from 'node:child_process';
 import http from 'node:http';
 
 export function startFault(upstream, mode = 'ok') {
-  const state = { mode, n: 3, retryAfter: 1, count: 0 };
+  const state = { mode, n: 3, retryAfter: 1, count: 0, delayMs: 300 };
   const sockets = new Set();
   const srv = http.createServer((req, res) => {
     const parts = [];
@@ -32,6 +33,7 @@ export function startFault(upstream, mode = 'ok') {
         res.end(JSON.stringify({ error: { message: `injected ${m}`, type: m === '429' ? 'requests' : 'server_error', param: null, code: null } }));
         return;
       }
+      const proxy = () => {
       const up = http.request(upstream + req.url, {
         method: 'POST', agent: false,
         headers: { 'Content-Type': 'application/json', 'Content-Length': body.length },
@@ -67,6 +69,8 @@ export function startFault(upstream, mode = 'ok') {
       });
       up.on('error', () => res.socket?.destroy());
       up.end(body);
+      };
+      if (m === 'slow') setTimeout(proxy, state.delayMs); else proxy();
     });
   });
   srv.on('connection', (s) => { sockets.add(s); s.on('close', () => sockets.delete(s)); });
