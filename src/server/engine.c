@@ -187,6 +187,7 @@ static ponder_status submit_sub(struct ponder_server *s, srv_sub *sub, ponder_er
     g.frequency_penalty = r->frequency_penalty;
     g.stop = (const char *const *)r->stop;
     g.n_stop = r->n_stop;
+    g.grammar = r->grammar;
     g.logprobs = r->logprobs;
     g.top_logprobs = r->logprobs ? r->top_logprobs : 0;
     g.on_event = on_event;

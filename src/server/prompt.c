@@ -172,6 +172,7 @@ static bool check_strategy(struct ponder_server *s, srv_job *j, http_api_error *
     p->max_tokens = r->max_tokens > 0 ? r->max_tokens : 0;
     p->stop = (const char *const *)r->stop;
     p->n_stop = r->n_stop;
+    p->grammar = r->grammar;
     p->prefix = NULL;
     if (p->asc_round > s->p.n_parallel)
         p->asc_round = s->p.n_parallel;

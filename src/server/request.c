@@ -10,6 +10,7 @@
  * top-p or min-p truncation), not llama.cpp's, so a stock client gets OpenAI semantics.
  */
 #include "server/server_internal.h"
+#include "ponder/grammar.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -334,6 +335,86 @@ static bool parse_logprobs(json_t *root, srv_request *r, http_api_error *e)
  * "answer": "number" | "choice" | "text", "cue": true | false}, type-checked here and kept as
  * given: what they mean (with a model-name prefix, the model's cue default) is decided in
  * one place, ponder_strategy_plan_make (src/think), when the job is prepared (prompt.c). */
+/* A schema or grammar that does not compile: a 400 naming the param, with the compiler's
+ * message (the unsupported keyword and where, or line:col); out of memory is a 500. */
+static bool grammar_fail(http_api_error *e, const char *param, const ponder_error *err)
+{
+    if (err->code == PONDER_ERR_NOMEM)
+        return http_fail(e, HTTP_ERR_INTERNAL, NULL, NULL, "Out of memory compiling '%s'.", param);
+    const char *code = err->code == PONDER_ERR_UNSUPPORTED ? "unsupported_value" : "invalid_value";
+    return http_fail(e, HTTP_ERR_BAD_REQUEST, param, code, "Invalid '%s': %s", param, err->msg);
+}
+
+/* response_format (OpenAI): {"type": "text"}, {"type": "json_object"} (any JSON object;
+ * with llama-server's "schema" beside it, that schema), {"type": "json_schema",
+ * "json_schema": {"name", "schema", "strict"}}; and llama-server's "grammar" (GBNF text).
+ * The result is r->grammar, compiled here so a bad schema is this request's 400. */
+static bool parse_response_format(json_t *root, srv_request *r, http_api_error *e)
+{
+    json_t *rf = field(root, "response_format"), *gr = field(root, "grammar");
+    ponder_error err = { 0 };
+    if (rf && gr)
+        return http_fail(e, HTTP_ERR_BAD_REQUEST, "grammar", "invalid_value",
+                         "Invalid 'grammar': give 'grammar' or 'response_format', not both.");
+    if (gr) {
+        if (!json_is_string(gr))
+            return bad_type(e, "grammar", "a string", gr);
+        if (ponder_grammar_parse(json_string_value(gr), json_string_length(gr), &r->grammar, &err) != PONDER_OK)
+            return grammar_fail(e, "grammar", &err);
+        return true;
+    }
+    if (!rf)
+        return true;
+    if (!json_is_object(rf))
+        return bad_type(e, "response_format", "an object", rf);
+    json_t *type = json_object_get(rf, "type");
+    if (!type)
+        return http_fail(e, HTTP_ERR_BAD_REQUEST, "response_format.type", "missing_required_parameter",
+                         "Missing required parameter: 'response_format.type'.");
+    if (!json_is_string(type))
+        return bad_type(e, "response_format.type", "a string", type);
+    const char *t = json_string_value(type);
+    json_t *schema = NULL;
+    const char *param = "response_format.schema";
+    if (strcmp(t, "text") == 0)
+        return true;
+    if (strcmp(t, "json_object") == 0) {
+        schema = field(rf, "schema");
+        if (!schema) {
+            if (ponder_grammar_json_object(&r->grammar, &err) != PONDER_OK)
+                return grammar_fail(e, "response_format", &err);
+            return true;
+        }
+    } else if (strcmp(t, "json_schema") == 0) {
+        json_t *js = json_object_get(rf, "json_schema");
+        if (!js)
+            return http_fail(e, HTTP_ERR_BAD_REQUEST, "response_format.json_schema", "missing_required_parameter",
+                             "Missing required parameter: 'response_format.json_schema'.");
+        if (!json_is_object(js))
+            return bad_type(e, "response_format.json_schema", "an object", js);
+        json_t *strict = field(js, "strict"), *name = field(js, "name");
+        if (strict && !json_is_boolean(strict))
+            return bad_type(e, "response_format.json_schema.strict", "a boolean", strict);
+        if (name && !json_is_string(name))
+            return bad_type(e, "response_format.json_schema.name", "a string", name);
+        schema = json_object_get(js, "schema");
+        param = "response_format.json_schema.schema";
+        if (!schema)
+            return http_fail(e, HTTP_ERR_BAD_REQUEST, param, "missing_required_parameter",
+                             "Missing required parameter: '%s'.", param);
+    } else {
+        return http_fail(e, HTTP_ERR_BAD_REQUEST, "response_format.type", "invalid_value",
+                         "Invalid 'response_format.type': '%.64s' is not one of 'text', 'json_object' and "
+                         "'json_schema'.", t);
+    }
+    char *text = json_dumps(schema, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (!text)
+        return http_fail(e, HTTP_ERR_INTERNAL, NULL, NULL, "Out of memory.");
+    ponder_status st = ponder_grammar_from_json_schema(text, strlen(text), &r->grammar, &err);
+    free(text);
+    return st == PONDER_OK || grammar_fail(e, param, &err);
+}
+
 static bool parse_ponder(json_t *root, srv_request *r, http_api_error *e)
 {
     r->cue = PONDER_CUE_MODEL;
@@ -453,7 +534,7 @@ bool srv_request_parse(srv_endpoint kind, const char *body, size_t len, srv_requ
             goto done;
         }
     }
-    if (!parse_ponder(root, r, e))
+    if (!parse_ponder(root, r, e) || !parse_response_format(root, r, e))
         goto done;
     json_t *user = field(root, "user");
     if (user && !json_is_string(user)) {
@@ -476,6 +557,7 @@ void srv_request_free(srv_request *r)
     free(r->assistant_prefix);
     free(r->strategy_text);
     free(r->answer_text);
+    ponder_grammar_free(r->grammar);
     json_decref(r->messages);
     json_decref(r->tools);
     for (int32_t i = 0; r->prompts && i < r->n_prompts; i++) {

@@ -62,6 +62,8 @@ typedef struct srv_request {
     ponder_cue_mode cue;       /* "ponder.cue": not given (the model's default), true, false */
     char *answer_text;         /* "ponder.answer" (owned), NULL: not given (number) */
     ponder_strategy_plan plan; /* set by srv_job_prepare: direct (not given) unless asked */
+    ponder_grammar *grammar;   /* response_format json_object / json_schema, or "grammar"
+                                  (owned); NULL: free text */
 } srv_request;
 
 /* Parses and validates a request body. Unknown fields are ignored; null means absent, as

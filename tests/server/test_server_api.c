@@ -231,6 +231,70 @@ static void test_parse_rejections(void **state)
 #undef MSG
 }
 
+/* response_format and "grammar": compiled at parse time; a schema the compiler refuses is
+ * a 400 naming the param, its message naming the keyword and where it is. */
+static void test_parse_response_format(void **state)
+{
+    (void)state;
+    const srv_endpoint C = SRV_EP_CHAT, P = SRV_EP_COMPLETION;
+#define MSG "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]"
+    static const struct {
+        srv_endpoint kind;
+        const char *body;
+        bool grammar;
+    } ok[] = {
+        { C, "{" MSG ",\"response_format\":{\"type\":\"text\"}}", false },
+        { C, "{" MSG ",\"response_format\":null}", false },
+        { C, "{" MSG ",\"response_format\":{\"type\":\"json_object\"}}", true },
+        { C, "{" MSG ",\"response_format\":{\"type\":\"json_object\",\"schema\":{\"type\":\"array\"}}}", true },
+        { C, "{" MSG ",\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\",\"strict\":true,"
+             "\"schema\":{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"}},\"required\":[\"a\"]}}}}", true },
+        { P, "{\"prompt\":\"x\",\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"schema\":{\"enum\":[1,2]}}}}", true },
+        { P, "{\"prompt\":\"x\",\"grammar\":\"root ::= \\\"yes\\\" | \\\"no\\\"\"}", true },
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
+        srv_request r;
+        http_api_error e = { 0 };
+        if (!parse(ok[i].kind, ok[i].body, &r, &e))
+            fail_msg("case %zu refused: %s", i, e.message);
+        assert_int_equal(r.grammar != NULL, ok[i].grammar);
+        srv_request_free(&r);
+    }
+    const char *rf = "{" MSG ",\"response_format\":";
+    char body[512];
+    static const struct {
+        const char *rf, *param, *code, *msg;
+    } bad[] = {
+        { "\"json\"}", "response_format", "invalid_type", NULL },
+        { "{}}", "response_format.type", "missing_required_parameter", NULL },
+        { "{\"type\":\"xml\"}}", "response_format.type", "invalid_value", "'xml'" },
+        { "{\"type\":\"json_schema\"}}", "response_format.json_schema", "missing_required_parameter", NULL },
+        { "{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\"}}}", "response_format.json_schema.schema",
+          "missing_required_parameter", NULL },
+        { "{\"type\":\"json_schema\",\"json_schema\":{\"schema\":{},\"strict\":\"yes\"}}}",
+          "response_format.json_schema.strict", "invalid_type", NULL },
+        { "{\"type\":\"json_schema\",\"json_schema\":{\"schema\":{\"type\":\"object\",\"properties\":{\"a\":"
+          "{\"type\":\"string\",\"contentEncoding\":\"base64\"}}}}}}",
+          "response_format.json_schema.schema", "unsupported_value",
+          "unsupported JSON Schema keyword 'contentEncoding' at /properties/a" },
+        { "{\"type\":\"json_schema\",\"json_schema\":{\"schema\":{\"type\":\"objekt\"}}}}",
+          "response_format.json_schema.schema", "invalid_value", "unknown type 'objekt'" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        snprintf(body, sizeof body, "%s%s", rf, bad[i].rf);
+        expect_reject(C, body, 400, bad[i].param, bad[i].code);
+        srv_request r;
+        http_api_error e = { 0 };
+        assert_false(parse(C, body, &r, &e));
+        if (bad[i].msg && !strstr(e.message, bad[i].msg))
+            fail_msg("case %zu: message '%s' lacks '%s'", i, e.message, bad[i].msg);
+    }
+    expect_reject(P, "{\"prompt\":\"x\",\"grammar\":\"root ::= a\"}", 400, "grammar", "invalid_value");
+    expect_reject(P, "{\"prompt\":\"x\",\"grammar\":\"root ::= \\\"a\\\"\",\"response_format\":{\"type\":\"json_object\"}}",
+                  400, "grammar", "invalid_value");
+#undef MSG
+}
+
 static void test_chatml_and_vars(void **state)
 {
     (void)state;
@@ -536,6 +600,7 @@ int main(void)
         cmocka_unit_test(test_parse_chat_full),
         cmocka_unit_test(test_parse_defaults),
         cmocka_unit_test(test_parse_rejections),
+        cmocka_unit_test(test_parse_response_format),
         cmocka_unit_test(test_chatml_and_vars),
         cmocka_unit_test_setup_teardown(test_chat_response, setup_tok, teardown_tok),
         cmocka_unit_test_setup_teardown(test_shortest_numbers, setup_tok, teardown_tok),
