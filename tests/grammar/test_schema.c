@@ -20,7 +20,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#define WALKS_PER_SCHEMA 12
+#define WALKS_PER_SCHEMA 8
 #define WALK_SOFT 48    /* steps before walks lean towards closing tokens */
 #define WALK_MAX 3000
 
@@ -71,6 +71,10 @@ static char *walk(env *e, const ponder_grammar *g, uint64_t seed, char *why, siz
         assert_non_null(mask);
         int32_t na = 0, nc = 0, ns = 0, min_len = INT32_MAX;
         for (int32_t t = 0; t < e->n_vocab; t++) {
+            if (!mask[t >> 5]) { /* a whole word of refused tokens */
+                t |= 31;
+                continue;
+            }
             if (!(mask[t >> 5] >> (t & 31) & 1u))
                 continue;
             if (ponder_tokenizer_is_eog(e->tok, t)) {
