@@ -5,7 +5,8 @@
  * cache; token ids are random (no tokenizer, no sampler in the timed part); one warm-up
  * run first, then -r repetitions reported as mean ± standard deviation of tokens/s.
  * With -d D (newer llama-bench's depth) the cache already holds D tokens when a test
- * starts: they are decoded once per context (untimed) and every run truncates back to them.
+ * starts: they are decoded once per context (untimed; a deeper -d value extends the last
+ * one's) and every run truncates back to them.
  */
 #include "cli/cli.h"
 
@@ -461,14 +462,17 @@ static int bench_one_model(const char *cmd, const char *model_arg, const bench_c
             break;
         }
         uint64_t rng = 0x9E3779B97F4A7C15ull;
+        int32_t filled = 0; /* depth tokens in the cache: a deeper test extends them */
         for (int di = 0; di < cfg->n_depths && rc == CLI_EXIT_OK; di++) {
             /* the depth's tokens, decoded once (untimed); every run truncates back to them */
             const int32_t depth = cfg->depths[di];
-            ponder_context_reset(ctx);
-            if (depth > 0 && run_once(ctx, hp->n_vocab, 0, true, depth, &rng, buf) < 0) {
+            if (depth < filled)
+                filled = 0;
+            if (depth > filled && run_once(ctx, hp->n_vocab, filled, true, depth - filled, &rng, buf) < 0) {
                 rc = CLI_EXIT_RUNTIME;
                 break;
             }
+            filled = depth;
             for (int kind = 0; kind < 2 && rc == CLI_EXIT_OK; kind++) {
                 const int n_list = kind == 0 ? cfg->n_prompts : cfg->n_gens;
                 for (int li = 0; li < n_list && rc == CLI_EXIT_OK; li++) {
