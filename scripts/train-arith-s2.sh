@@ -13,15 +13,20 @@
 # Note the old runs' --eval-seqs 100 read only difficulties 1-2 of test.jsonl (it is sorted by
 # difficulty), so their held-out loss said nothing about 3-4; EVAL_SEQS is now 200 (all four).
 #
-# 2026-12-07: continued from the shipped weights (F16 widened exactly, no .optim) with
-#   cp models/arith-s2.gguf build/s2-run/arith-s2.gguf
-#   OUT=build/s2-run/arith-s2.gguf RESUME=1 LR=4e-4 LR_MIN=1e-4 WARMUP=50 STEPS=20000 \
+# 2026-12-07: continued from the shipped weights (F16 widened exactly; no .optim, so fresh
+# Adam moments). lr 1e-3 raised the training loss 0.021 -> 0.042 in 75 steps; lr 4e-4 raised
+# the held-out loss 0.0267 -> 0.0309 (step 100) -> 0.0345 (step 200): too high for
+# weights this far along. lr 1e-4 constant brought it to 0.0192 at step 100:
+#   cp models/arith-s2.gguf build/s2-run3/arith-s2.gguf
+#   OUT=build/s2-run3/arith-s2.gguf RESUME=1 LR=1e-4 LR_MIN=1e-4 WARMUP=20 STEPS=20000 \
 #     scripts/train-arith-s2.sh
-# (lr 1e-3 first: the training loss rose from 0.021 to 0.042 in 75 steps, so 4e-4). At nice 19
-# on the shared machine (load average 20-29 from 7 other helpers) it made almost no progress
-# before the session's end: STEP_REACHED below. The next session continues with the same
-# command (RESUME=1 picks up OUT and OUT.optim; the schedule is the 20000-step cosine).
-#   STEP_REACHED: see the commit that last touched this file
+#   ponder quantize build/s2-run3/arith-s2.gguf models/arith-s2.gguf F16
+# models/arith-s2.gguf is that run's checkpoint at STEP_REACHED (bench/results/arith/
+# s2-continued.md). TO RESUME in the next session: the same three commands (the F32
+# checkpoint's .optim is 36 MB, over the repo's 32 MB, so the run restarts from the shipped
+# F16 weights with fresh moments, which costs nothing measurable at lr 1e-4 with 20 warm-up
+# steps). Then, for the issue's +20 points, System 2 needs ~20 tokens per parameter (~90 M;
+# the run so far added ~0.2 M): scripts/train-arith-sweep.sh first, to pick the size.
 # usage: scripts/train-arith-s2.sh [extra ponder train flags]
 #   (env: PONDER, OUT, DATA_DIR, THREADS, STEPS, RESUME, LR, LR_MIN, WARMUP, SAVE, EVAL_SEQS)
 set -euo pipefail
