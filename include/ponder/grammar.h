@@ -38,7 +38,8 @@ ponder_status ponder_grammar_parse(const char *text, size_t len, ponder_grammar 
  * list of those), properties, required, additionalProperties (false, true or a schema),
  * items, prefixItems, minItems, maxItems, enum, const, minLength, maxLength, pattern
  * (a subset of regular expressions: literals, classes, . ? * + {m,n}, groups,
- * alternation, anchored ^...$), format (date, time, date-time, uuid), minimum, maximum,
+ * alternation, anchored ^...$), format (date, time, date-time, uuid, email, hostname, ipv4,
+ * ipv6, uri, duration: each a plain subset of what the format allows), minimum, maximum,
  * exclusiveMinimum, exclusiveMaximum (integers), anyOf, oneOf, allOf of one schema, $ref
  * to #/$defs/... or #/definitions/..., and annotations (title, description, default,
  * examples, $schema, $id, $comment). Anything else → PONDER_ERR_UNSUPPORTED naming the

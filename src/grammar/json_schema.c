@@ -44,11 +44,20 @@ static const char JS_PRIMITIVES[] =
     "time ::= ( [01] [0-9] | \"2\" [0-3] ) \":\" [0-5] [0-9] \":\" [0-5] [0-9] ( \".\" [0-9]{3} )?"
     " ( \"Z\" | [+-] ( [01] [0-9] | \"2\" [0-3] ) \":\" [0-5] [0-9] )\n"
     "date-time ::= date \"T\" time\n"
-    "uuid ::= hex{8} \"-\" hex{4} \"-\" hex{4} \"-\" hex{4} \"-\" hex{12}\n";
+    "uuid ::= hex{8} \"-\" hex{4} \"-\" hex{4} \"-\" hex{4} \"-\" hex{12}\n"
+    /* the rest of OpenAI's formats, each as a plain subset every validator accepts */
+    "email ::= [a-zA-Z0-9]{1,20} ( [._+-] [a-zA-Z0-9]{1,20} ){0,2} \"@\" hostname\n"
+    "hostname ::= [a-z0-9]{1,20} ( \".\" [a-z0-9]{1,20} ){0,3} \".\" [a-z]{2,6}\n"
+    "ipv4 ::= octet \".\" octet \".\" octet \".\" octet\n"
+    "octet ::= [0-9] | [1-9] [0-9] | \"1\" [0-9] [0-9] | \"2\" [0-4] [0-9] | \"25\" [0-5]\n"
+    "ipv6 ::= hex{1,4} ( \":\" hex{1,4} ){7}\n"
+    "uri ::= ( \"https\" | \"http\" ) \"://\" hostname ( \"/\" [a-zA-Z0-9._~-]{1,20} ){0,4}\n"
+    "duration ::= \"P\" ( [0-9]{1,4} \"D\" )? \"T\" [0-9]{1,4} \"H\" ( [0-9]{1,4} \"M\" )? ( [0-9]{1,4} \"S\" )?\n";
 
 static const char *const JS_RESERVED[] = { "root", "space", "value", "object", "array", "string", "char",
                                            "unicode-escape", "hex", "integral-part", "decimal-part", "number",
-                                           "integer", "boolean", "null", "date", "time", "date-time", "uuid" };
+                                           "integer", "boolean", "null", "date", "time", "date-time", "uuid",
+                                           "email", "hostname", "ipv4", "octet", "ipv6", "uri", "duration" };
 
 static const char *const JS_ANNOTATIONS[] = { "title", "description", "default", "examples", "$schema", "$id",
                                               "$comment", "$defs", "definitions", "deprecated", "readOnly",
@@ -638,9 +647,12 @@ static char *build_string(js *j, json_t *s, const char *hint, const char *path)
         const char *f = json_string_value(fmt);
         if (!f)
             return js_fail(j, PONDER_ERR_FORMAT, path, "%s must be a string", "format");
-        if (strcmp(f, "date") && strcmp(f, "time") && strcmp(f, "date-time") && strcmp(f, "uuid"))
+        static const char *const formats[] = { "date", "time", "date-time", "uuid", "email", "hostname",
+                                               "ipv4", "ipv6", "uri", "duration" };
+        if (!in_list(f, formats, sizeof formats / sizeof *formats))
             return js_fail(j, PONDER_ERR_UNSUPPORTED, path,
-                           "unsupported string format '%s' (date, time, date-time and uuid are)", f);
+                           "unsupported string format '%s' (date, time, date-time, uuid, email, hostname, ipv4, "
+                           "ipv6, uri and duration are)", f);
         if (pat || has_min || has_max)
             return js_fail(j, PONDER_ERR_UNSUPPORTED, path, "%s together with format is not supported",
                            pat ? "pattern" : has_min ? "minLength" : "maxLength");

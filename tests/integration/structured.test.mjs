@@ -40,6 +40,12 @@ const FORMATS = {
   time: /^([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d+)?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$/,
   'date-time': /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d+)?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$/,
   uuid: /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/,
+  email: /^[a-zA-Z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-zA-Z0-9!#$%&'*+/=?^_`{|}~-]+)*@[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/,
+  hostname: /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/,
+  ipv4: /^((25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/,
+  ipv6: /^([0-9a-fA-F]{1,4}:){7}[0-9a-fA-F]{1,4}$/,
+  uri: /^https?:\/\/[^\s/$.?#].[^\s]*$/,
+  duration: /^P(?!$)((\d+Y)?(\d+M)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+S)?)?|(\d+W)?)$/,
 };
 function validate(root, s, v, path = '') {
   if (s === true) return null;
@@ -151,7 +157,7 @@ test('an unsupported keyword or a malformed schema is a 400 naming it', { skip }
   await bad(fmt('n', { type: 'object', properties: { a: { not: { type: 'string' } } } }),
     'response_format.json_schema.schema', /unsupported JSON Schema keyword 'not' at \/properties\/a/);
   await bad(fmt('n', { type: 'array', uniqueItems: true }), 'response_format.json_schema.schema', /'uniqueItems'/);
-  await bad(fmt('n', { type: 'string', format: 'email' }), 'response_format.json_schema.schema', /format 'email'/);
+  await bad(fmt('n', { type: 'string', format: 'idn-email' }), 'response_format.json_schema.schema', /format 'idn-email'/);
   await bad({ type: 'json_schema', json_schema: { name: 'n' } }, 'response_format.json_schema.schema', /Missing/);
   await bad({ type: 'yaml' }, 'response_format.type', /'yaml'/);
   await assert.rejects(client.completions.create({ prompt: 'x', grammar: 'root ::= a', max_tokens: 5 }),
