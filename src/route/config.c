@@ -755,7 +755,9 @@ const ponder_route_cfg *ponder_route_config_find(const ponder_route_config *c, c
             return &c->routes[i];
     for (int32_t i = 0; i < c->n_models; i++)
         if (!strcmp(c->models[i].name, name)) {
-            /* the model alone: scratch borrows the config's strings */
+            /* the model alone: scratch borrows the config's strings (every field set: a
+             * caller's scratch on the stack must not leak garbage, e.g. n_stages) */
+            *scratch = (ponder_route_cfg){ 0 };
             scratch->name = c->models[i].name;
             scratch->chain = &c->models[i].name;
             scratch->n_chain = 1;

@@ -104,6 +104,7 @@ static void test_good_file(void **state)
     assert_true(c->settings.retry_backoff_max_ms >= 50);
 
     ponder_route_cfg scratch;
+    memset(&scratch, 0xA5, sizeof scratch); /* a caller's stack: find must set every field */
     const ponder_route_cfg *rt = ponder_route_config_find(c, "small", &scratch);
     assert_non_null(rt);
     assert_int_equal(rt->n_chain, 2); /* the model itself first, then its fallback */
@@ -113,8 +114,11 @@ static void test_good_file(void **state)
     assert_int_equal(rt->n_chain, 2);
     assert_string_equal(rt->chain[0], "big");
     assert_string_equal(rt->chain[1], "small");
+    memset(&scratch, 0xA5, sizeof scratch);
     rt = ponder_route_config_find(c, "big", &scratch); /* no route: the model alone */
     assert_int_equal(rt->n_chain, 1);
+    assert_int_equal(rt->n_stages, 0); /* not a cascade */
+    assert_null(rt->stages);
     assert_string_equal(rt->chain[0], "big");
     assert_null(ponder_route_config_find(c, "nope", &scratch));
     assert_non_null(ponder_route_config_model(c, "big"));
