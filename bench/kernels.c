@@ -165,6 +165,17 @@ static int model_type(const char *model, const shape *s)
     return s->n_cols % 256 == 0 ? PONDER_TYPE_Q4_K : PONDER_TYPE_Q5_0;
 }
 
+/* A matrix over data, repacked as a model load does (where the path has a layout). */
+static ponder_matrix bench_matrix(int t, int64_t n_cols, int64_t n_rows, size_t row_bytes, const void *data)
+{
+    ponder_matrix m = {.type = (ponder_type)t, .n_cols = n_cols, .n_rows = n_rows, .row_bytes = row_bytes, .data = data};
+    if (ponder_matrix_pack(&m, false, NULL) != PONDER_OK) {
+        fprintf(stderr, "out of memory\n");
+        exit(1);
+    }
+    return m;
+}
+
 static void bench_matmul(int t, const shape *s, int64_t n_tokens, ponder_pool *pool, double *ms, double *gbs,
                          double *gflops)
 {
@@ -180,16 +191,17 @@ static void bench_matmul(int t, const shape *s, int64_t n_tokens, ponder_pool *p
     float *y = malloc((size_t)(n_tokens * s->n_rows) * sizeof *y);
     for (int64_t i = 0; i < n_tokens * s->n_cols; i++)
         x[i] = frand();
-    ponder_matrix m = {.type = (ponder_type)t, .n_cols = s->n_cols, .n_rows = s->n_rows, .row_bytes = rb, .data = w};
-    void *work = malloc(ponder_matmul_work_bytes(&m, n_tokens));
+    ponder_matrix *mats = malloc(sizeof *mats * (size_t)n_copies);
+    for (int c = 0; c < n_copies; c++)
+        mats[c] = bench_matrix(t, s->n_cols, s->n_rows, rb, w + (size_t)c * mat_bytes);
+    void *work = malloc(ponder_matmul_work_bytes(&mats[0], n_tokens));
     double best = 1e30;
     for (int rep = 0; rep < 3; rep++) {
         int64_t calls = 0;
         const double t0 = now_s();
         double t1;
         do {
-            m.data = w + (size_t)(calls % n_copies) * mat_bytes;
-            ponder_matmul(&m, n_tokens, x, y, work, false, pool);
+            ponder_matmul(&mats[calls % n_copies], n_tokens, x, y, work, false, pool);
             calls++;
         } while ((t1 = now_s()) - t0 < MIN_SECONDS);
         const double per = (t1 - t0) / (double)calls;
@@ -199,6 +211,9 @@ static void bench_matmul(int t, const shape *s, int64_t n_tokens, ponder_pool *p
     *ms = best * 1e3;
     *gbs = (double)mat_bytes / best * 1e-9;
     *gflops = 2.0 * (double)s->n_cols * (double)s->n_rows * (double)n_tokens / best * 1e-9;
+    for (int c = 0; c < n_copies; c++)
+        ponder_matrix_unpack(&mats[c]);
+    free(mats);
     free(w);
     free(x);
     free(y);
@@ -254,7 +269,9 @@ static void run_matmuls(const char *isa, bool quick)
 
 typedef struct {
     uint8_t *wq, *wk, *wv, *wo, *wg, *wu, *wd;
+    ponder_matrix mq, mk, mv, mo, mg, mu, md; /* repacked as a model load does */
 } layer_mats;
+
 
 static void run_model(const char *isa)
 {
@@ -286,6 +303,16 @@ static void run_model(const char *isa)
             L[il].wd = random_rows(td, FF, DIM, &rd);
         }
         uint8_t *wo = random_rows(to, DIM, VOCAB, &ro);
+        for (int il = 0; il < N_LAYER; il++) {
+            L[il].mq = bench_matrix(tq, DIM, DIM, rq, L[il].wq);
+            L[il].mk = bench_matrix(tk, DIM, KV, rk, L[il].wk);
+            L[il].mv = bench_matrix(tk, DIM, KV, rk, L[il].wv);
+            L[il].mo = bench_matrix(tq, DIM, DIM, rq, L[il].wo);
+            L[il].mg = bench_matrix(tg, DIM, FF, rg, L[il].wg);
+            L[il].mu = bench_matrix(tg, DIM, FF, rg, L[il].wu);
+            L[il].md = bench_matrix(td, FF, DIM, rd, L[il].wd);
+        }
+        ponder_matrix mout = bench_matrix(to, DIM, VOCAB, ro, wo);
         const int64_t token_counts[] = {1, 512};
         for (int ti = 0; ti < 2; ti++) {
             const int64_t nt = token_counts[ti];
@@ -295,14 +322,9 @@ static void run_model(const char *isa)
             for (int64_t i = 0; i < nt * FF; i++)
                 x[i] = frand();
             size_t work_bytes = 0;
-            const ponder_matrix probe[] = {
-                {.type = (ponder_type)tq, .n_cols = DIM, .n_rows = DIM, .row_bytes = rq},
-                {.type = (ponder_type)tg, .n_cols = DIM, .n_rows = FF, .row_bytes = rg},
-                {.type = (ponder_type)td, .n_cols = FF, .n_rows = DIM, .row_bytes = rd},
-                {.type = (ponder_type)to, .n_cols = DIM, .n_rows = VOCAB, .row_bytes = ro},
-            };
+            const ponder_matrix *probe[] = {&L[0].mq, &L[0].mg, &L[0].md, &mout};
             for (int k = 0; k < 4; k++) {
-                const size_t b = ponder_matmul_work_bytes(&probe[k], nt);
+                const size_t b = ponder_matmul_work_bytes(probe[k], nt);
                 work_bytes = b > work_bytes ? b : work_bytes;
             }
             work_bytes = 2 * work_bytes + 4096; /* two activation types at most per batch */
@@ -314,21 +336,14 @@ static void run_model(const char *isa)
                     const double t0 = now_s();
                     for (int it = 0; it < reps; it++) {
                         for (int il = 0; il < N_LAYER; il++) {
-                            const ponder_matrix mq = {.type = (ponder_type)tq, .n_cols = DIM, .n_rows = DIM, .row_bytes = rq, .data = L[il].wq};
-                            const ponder_matrix mk = {.type = (ponder_type)tk, .n_cols = DIM, .n_rows = KV, .row_bytes = rk, .data = L[il].wk};
-                            const ponder_matrix mv = {.type = (ponder_type)tk, .n_cols = DIM, .n_rows = KV, .row_bytes = rk, .data = L[il].wv};
-                            const ponder_matrix mo = {.type = (ponder_type)tq, .n_cols = DIM, .n_rows = DIM, .row_bytes = rq, .data = L[il].wo};
-                            const ponder_matrix mg = {.type = (ponder_type)tg, .n_cols = DIM, .n_rows = FF, .row_bytes = rg, .data = L[il].wg};
-                            const ponder_matrix mu = {.type = (ponder_type)tg, .n_cols = DIM, .n_rows = FF, .row_bytes = rg, .data = L[il].wu};
-                            const ponder_matrix md = {.type = (ponder_type)td, .n_cols = FF, .n_rows = DIM, .row_bytes = rd, .data = L[il].wd};
-                            const ponder_matmul_job qkv[3] = {{&mq, y1}, {&mk, y2}, {&mv, y3}};
+                            const layer_mats *l = &L[il];
+                            const ponder_matmul_job qkv[3] = {{&l->mq, y1}, {&l->mk, y2}, {&l->mv, y3}};
                             ponder_matmul_multi(qkv, 3, nt, x, work, false, pools[th]);
-                            ponder_matmul(&mo, nt, x, y1, work, false, pools[th]);
-                            const ponder_matmul_job gu[2] = {{&mg, y1}, {&mu, y2}};
+                            ponder_matmul(&l->mo, nt, x, y1, work, false, pools[th]);
+                            const ponder_matmul_job gu[2] = {{&l->mg, y1}, {&l->mu, y2}};
                             ponder_matmul_multi(gu, 2, nt, x, work, false, pools[th]);
-                            ponder_matmul(&md, nt, x, y3, work, false, pools[th]);
+                            ponder_matmul(&l->md, nt, x, y3, work, false, pools[th]);
                         }
-                        const ponder_matrix mout = {.type = (ponder_type)to, .n_cols = DIM, .n_rows = VOCAB, .row_bytes = ro, .data = wo};
                         ponder_matmul(&mout, 1, x, logits, work, false, pools[th]);
                     }
                     const double per = (now_s() - t0) / reps;
@@ -346,7 +361,11 @@ static void run_model(const char *isa)
             free(y3);
             free(logits);
         }
+        ponder_matrix_unpack(&mout);
         for (int il = 0; il < N_LAYER; il++) {
+            ponder_matrix *ms[] = {&L[il].mq, &L[il].mk, &L[il].mv, &L[il].mo, &L[il].mg, &L[il].mu, &L[il].md};
+            for (size_t k = 0; k < sizeof ms / sizeof ms[0]; k++)
+                ponder_matrix_unpack(ms[k]);
             free(L[il].wq);
             free(L[il].wk);
             free(L[il].wv);

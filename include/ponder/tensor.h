@@ -99,7 +99,9 @@ float ponder_bf16_to_f32(ponder_bf16 h);
 ponder_bf16 ponder_f32_to_bf16(float f);   /* round to nearest even; NaN kept quiet */
 
 /* ---- kernel paths ----
- * The path in use: "scalar", "avx2" (AVX2+FMA+F16C), later "avx512". Chosen once per
+ * The path in use: "scalar", "avx2" (AVX2+FMA+F16C), "avx512vnni" / "avxvnni" (the AVX2
+ * kernels with a VNNI 8-bit dot step), "avx512" (AVX-512 F/BW/VL/VNNI: 512-bit tile
+ * kernels over weights repacked at load, see ponder_matrix_pack). Chosen once per
  * process: the best one this CPU and OS support, unless the environment variable
  * PONDER_ISA names another supported one (an unknown or unsupported name is ignored). */
 const char *ponder_cpu_isa(void);

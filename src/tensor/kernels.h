@@ -38,16 +38,22 @@ typedef void (*ponder_gemm_fn)(int64_t n, int n_rows, int n_tok, const void *w, 
  *    4j..4j+3), 16 rows x 4 bytes: row r's levels + 128 as unsigned bytes. One 64-byte
  *    load is 16 rows x 4 elements, one vpdpbusd against 4 broadcast activation bytes
  *    gives 16 row sums; the +128 is taken back with the activation block's level sum.
+ *  PONDER_PACK_Q5U_R16: Q5_0 in as many bytes as the file: [d as Q8U][per block: 4 x 64
+ *    bytes of nibbles (vector p: low nibble = level + 16 of element 8p+e, high nibble of
+ *    element 8p+4+e, for row r at byte 4r+e), then 8 x 64-bit masks (quad j: bit 4r+e =
+ *    the 5th bit of row r's element 4j+e)], so decoding reads 22 bytes a row-block.
  *  PONDER_PACK_Q4K_R16, PONDER_PACK_Q6K_R16: groups of 16 rows of Q4_K / Q6_K, one
  *    record per 256-column super-block with the 16 rows' scales unpacked to bytes and
  *    their levels interleaved the same way (Q4_K two levels a byte, Q6_K level + 32 a
  *    byte); pack.c documents the records.
- *  PONDER_PACK_F16_R16: groups of 16 F16 rows, column by column: column k is the 16 rows'
- *    f16 values (32 bytes), so one load widens to 16 rows' weights for one FMA per token.
+ *  PONDER_PACK_F16_R16, PONDER_PACK_BF16_R16: groups of 16 F16 (BF16) rows, column by
+ *    column: column k is the 16 rows' values (32 bytes), so one load widens to 16 rows'
+ *    weights for one FMA per token.
  */
 enum { PONDER_PACK_NONE = 0, PONDER_PACK_Q8U_R16 = 1, PONDER_PACK_Q4K_R16 = 2, PONDER_PACK_Q6K_R16 = 3,
-       PONDER_PACK_F16_R16 = 4 };
+       PONDER_PACK_F16_R16 = 4, PONDER_PACK_BF16_R16 = 5, PONDER_PACK_Q5U_R16 = 6 };
 enum { PONDER_PACK_Q4K_SB = 2496, PONDER_PACK_Q6K_SB = 4416 }; /* bytes per super-block record */
+enum { PONDER_PACK_Q5U_BLOCK = 320 };                          /* bytes per block after the d section */
 enum { PONDER_PACK_ROWS = 16 };
 
 /* Bytes of one group of PONDER_PACK_ROWS rows of n columns in `layout` (0 if n does not

@@ -24,18 +24,18 @@ size_t ponder_pack_group_bytes(int layout, int64_t n)
 {
     if (n <= 0)
         return 0;
-    if (layout == PONDER_PACK_F16_R16)
+    if (layout == PONDER_PACK_F16_R16 || layout == PONDER_PACK_BF16_R16)
         return (size_t)n * PONDER_PACK_ROWS * sizeof(ponder_f16); /* a multiple of 32: aligned columns */
     if (layout == PONDER_PACK_Q4K_R16 || layout == PONDER_PACK_Q6K_R16) {
         if (n % PONDER_QK_K != 0)
             return 0;
         return (size_t)(n / PONDER_QK_K) * (layout == PONDER_PACK_Q4K_R16 ? PONDER_PACK_Q4K_SB : PONDER_PACK_Q6K_SB);
     }
-    if (layout != PONDER_PACK_Q8U_R16 || n % QK != 0)
+    if ((layout != PONDER_PACK_Q8U_R16 && layout != PONDER_PACK_Q5U_R16) || n % QK != 0)
         return 0;
     const size_t nb = (size_t)(n / QK);
     const size_t d_bytes = (nb * PONDER_PACK_ROWS * sizeof(ponder_f16) + PACK_ALIGN - 1) / PACK_ALIGN * PACK_ALIGN;
-    return d_bytes + nb * PONDER_PACK_ROWS * QK;
+    return d_bytes + nb * (layout == PONDER_PACK_Q5U_R16 ? PONDER_PACK_Q5U_BLOCK : PONDER_PACK_ROWS * QK);
 }
 
 /* The int8 levels of one 32-element block whose value is d * level (the layout of each
@@ -101,6 +101,37 @@ static void pack_group_q8u(const ponder_matrix *w, const uint8_t *rows, uint8_t 
                 u ^= 0x80808080u; /* level + 128 in each byte */
                 memcpy(q + (size_t)j * 4 * PONDER_PACK_ROWS, &u, 4);
             }
+        }
+    }
+}
+
+/* Q5_0 (PONDER_PACK_Q5U_R16 in kernels.h): the d section as Q8U, then per block the
+ * nibbles of level + 16 and the 5th bits as masks. */
+static void pack_group_q5u(const ponder_matrix *w, const uint8_t *rows, uint8_t *dst)
+{
+    const int64_t nb = w->n_cols / QK;
+    const size_t d_bytes = (size_t)nb * PONDER_PACK_ROWS * sizeof(ponder_f16);
+    const size_t d_pad = (d_bytes + PACK_ALIGN - 1) / PACK_ALIGN * PACK_ALIGN;
+    ponder_f16 *d = (ponder_f16 *)dst;
+    uint8_t *qs = dst + d_pad;
+    memset(dst, 0, d_pad + (size_t)nb * PONDER_PACK_Q5U_BLOCK);
+    for (int r = 0; r < PONDER_PACK_ROWS; r++) {
+        const uint8_t *row = rows + (size_t)r * w->row_bytes;
+        for (int64_t b = 0; b < nb; b++) {
+            const uint8_t *blk = row + (size_t)b * sizeof(ponder_block_q5_0);
+            int8_t lv[QK] = {0};
+            (void)block_levels(w->type, blk, lv);
+            memcpy(&d[b * PONDER_PACK_ROWS + r], blk, sizeof(ponder_f16));
+            uint8_t *q = qs + (size_t)b * PONDER_PACK_Q5U_BLOCK;
+            for (int p = 0; p < 4; p++)
+                for (int e = 0; e < 4; e++) {
+                    const int u0 = lv[8 * p + e] + 16, u1 = lv[8 * p + 4 + e] + 16;
+                    q[64 * p + 4 * r + e] = (uint8_t)((u0 & 15) | ((u1 & 15) << 4));
+                }
+            for (int j = 0; j < 8; j++)
+                for (int e = 0; e < 4; e++)
+                    if ((lv[4 * j + e] + 16) & 16)
+                        q[256 + 8 * j + (4 * r + e) / 8] |= (uint8_t)(1u << ((4 * r + e) % 8));
         }
     }
 }
@@ -178,7 +209,7 @@ static void pack_group_q6k(const ponder_matrix *w, const uint8_t *rows, uint8_t 
     }
 }
 
-/* F16: column k of the group = the 16 rows' element k. */
+/* F16 and BF16: column k of the group = the 16 rows' element k. */
 static void pack_group_f16(const ponder_matrix *w, const uint8_t *rows, uint8_t *dst)
 {
     ponder_f16 *o = (ponder_f16 *)dst;
@@ -223,7 +254,9 @@ ponder_status ponder_matrix_pack(ponder_matrix *w, bool drop_source, ponder_erro
     const uint8_t *src = w->data;
     for (int64_t g = 0; g < groups; g++) {
         const uint8_t *rows = src + (size_t)g * PONDER_PACK_ROWS * w->row_bytes;
-        if (layout == PONDER_PACK_F16_R16)
+        if (layout == PONDER_PACK_Q5U_R16)
+            pack_group_q5u(w, rows, dst + (size_t)g * gb);
+        else if (layout == PONDER_PACK_F16_R16 || layout == PONDER_PACK_BF16_R16)
             pack_group_f16(w, rows, dst + (size_t)g * gb);
         else if (layout == PONDER_PACK_Q4K_R16)
             pack_group_q4k(w, rows, dst + (size_t)g * gb);

@@ -101,6 +101,78 @@ static void gemm_q8u_r16(int64_t n, int64_t n_groups, int n_tok, const void *pac
     }
 }
 
+/* ---- Q5_0 in its own size (PONDER_PACK_Q5U_R16): the nibbles of level + 16 split into
+ * quads, the 5th bits added from one 64-bit mask per quad (vpaddb under the mask), then
+ * as the Q8U kernel with the offset 16. */
+ALWAYS_INLINE void q5u_tile(int64_t nb, int RN, const uint8_t *d16, const uint8_t *qs, const uint8_t *a, size_t as,
+                            const int32_t *sums, size_t ss, float *y, size_t ys)
+{
+    const __m512i m4 = _mm512_set1_epi8(0x0f), b4 = _mm512_set1_epi8(0x10);
+    __m512 acc[PT];
+    for (int t = 0; t < RN; t++)
+        acc[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(d16 + (size_t)b * PR * 2)));
+        const uint8_t *q = qs + (size_t)b * PONDER_PACK_Q5U_BLOCK;
+        __m512i w[8];
+        for (int p = 0; p < 4; p++) {
+            const __m512i v = _mm512_load_si512((const void *)(q + 64 * p));
+            w[2 * p] = _mm512_and_si512(v, m4);
+            w[2 * p + 1] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+        }
+        for (int j = 0; j < 8; j++) {
+            uint64_t hb;
+            memcpy(&hb, q + 256 + 8 * j, sizeof hb);
+            w[j] = _mm512_mask_add_epi8(w[j], (__mmask64)hb, w[j], b4);
+        }
+        for (int t = 0; t < RN; t++) {
+            const uint8_t *yb = a + (size_t)t * as + (size_t)b * sizeof(ponder_block_q8_0);
+            const uint8_t *yq = yb + offsetof(ponder_block_q8_0, qs);
+            __m512i s0 = _mm512_set1_epi32(-16 * sums[(size_t)t * ss + (size_t)b]);
+            __m512i s1 = _mm512_setzero_si512();
+            for (int j = 0; j < 8; j += 2) {
+                s0 = _mm512_dpbusd_epi32(s0, w[j], _mm512_set1_epi32(load_i32(yq + 4 * j)));
+                s1 = _mm512_dpbusd_epi32(s1, w[j + 1], _mm512_set1_epi32(load_i32(yq + 4 * j + 4)));
+            }
+            ponder_f16 dyh;
+            memcpy(&dyh, yb, sizeof dyh);
+            const __m512 p = _mm512_mul_ps(dw, _mm512_set1_ps(_cvtsh_ss(dyh)));
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), p, acc[t]);
+        }
+    }
+    for (int t = 0; t < RN; t++)
+        _mm512_storeu_ps(y + (size_t)t * ys, acc[t]);
+}
+
+#define Q5U_TILE(RN)                                                                                               \
+    static void q5u_tile_##RN(int64_t nb, const uint8_t *d16, const uint8_t *qs, const uint8_t *a, size_t as,     \
+                              const int32_t *sums, size_t ss, float *y, size_t ys)                                \
+    {                                                                                                              \
+        q5u_tile(nb, RN, d16, qs, a, as, sums, ss, y, ys);                                                         \
+    }
+Q5U_TILE(1)
+Q5U_TILE(2)
+Q5U_TILE(4)
+Q5U_TILE(8)
+
+static void gemm_q5u_r16(int64_t n, int64_t n_groups, int n_tok, const void *packed, size_t group_bytes,
+                         const void *a, size_t as, const int32_t *sums, size_t ss, float *y, size_t ys)
+{
+    static const q8u_tile_fn tiles[4] = {q5u_tile_1, q5u_tile_2, q5u_tile_4, q5u_tile_8};
+    const int64_t nb = n / QK;
+    const size_t d_bytes = group_bytes - (size_t)nb * PONDER_PACK_Q5U_BLOCK;
+    for (int64_t g = 0; g < n_groups; g++) {
+        const uint8_t *d16 = (const uint8_t *)packed + (size_t)g * group_bytes;
+        int t0 = 0;
+        for (int k = 3; k >= 0; k--) {
+            const int rn = 1 << k;
+            for (; t0 + rn <= n_tok; t0 += rn)
+                tiles[k](nb, d16, d16 + d_bytes, (const uint8_t *)a + (size_t)t0 * as, as, sums + (size_t)t0 * ss, ss,
+                         y + (size_t)t0 * ys + (size_t)g * PR, ys);
+        }
+    }
+}
+
 /* ---- K-quants (records in pack.c) ----
  * Per super-block and token, each sub-block's exact int32 sums of level * y (16 rows) are
  * multiplied by the rows' scales (vpmulld) and added up exactly; then one convert and one
@@ -256,7 +328,8 @@ static void gemm_q6k_r16(int64_t n, int64_t n_groups, int n_tok, const void *pac
     k_gemm(n, n_groups, n_tok, packed, group_bytes, a, as, y, ys, tiles);
 }
 
-/* ---- F16 (PONDER_PACK_F16_R16: column k of a group is 16 rows' f16, 32 bytes) ----
+/* ---- F16 and BF16 (PONDER_PACK_F16_R16 / BF16_R16: column k of a group is 16 rows'
+ * 16-bit values, 32 bytes) ----
  * Per column, one widened weight vector times each token's activation (f16 rounded, as
  * the F16 dot's activations are, widened to f32 exactly) into that token's 16 row sums.
  * Each token sums F16_KB columns at a time in two chains (even and odd columns), then
@@ -264,7 +337,20 @@ static void gemm_q6k_r16(int64_t n, int64_t n_groups, int n_tok, const void *pac
  * and a token's operations are the same in any tile. */
 enum { F16_KB = 32, F16_SEG = 512 };
 
-ALWAYS_INLINE void f16_tile(int64_t n, int RN, const uint8_t *g, const uint8_t *a, size_t as, float *y, size_t ys)
+/* 16 f16 or bf16 values widened to f32 (both exactly) */
+ALWAYS_INLINE __m512 widen16(const void *p, bool bf16)
+{
+    const __m256i h = _mm256_loadu_si256((const __m256i *)p);
+    return bf16 ? _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)) : _mm512_cvtph_ps(h);
+}
+
+ALWAYS_INLINE float widen1(uint16_t h, bool bf16)
+{
+    return bf16 ? ponder_bf16_to_f32(h) : _cvtsh_ss(h);
+}
+
+ALWAYS_INLINE void f16_tile(int64_t n, int RN, const uint8_t *g, const uint8_t *a, size_t as, float *y, size_t ys,
+                            bool bf16)
 {
     _Alignas(64) float xw[PT][F16_SEG];
     __m512 tot[PT];
@@ -276,9 +362,9 @@ ALWAYS_INLINE void f16_tile(int64_t n, int RN, const uint8_t *g, const uint8_t *
             const ponder_f16 *xr = (const ponder_f16 *)(a + (size_t)t * as) + s0;
             int64_t k = 0;
             for (; k + 16 <= len; k += 16)
-                _mm512_store_ps(&xw[t][k], _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(xr + k))));
+                _mm512_store_ps(&xw[t][k], widen16(xr + k, bf16));
             for (; k < len; k++)
-                xw[t][k] = _cvtsh_ss(xr[k]);
+                xw[t][k] = widen1(xr[k], bf16);
         }
         for (int64_t k0 = 0; k0 < len; k0 += F16_KB) {
             const int64_t k1 = k0 + F16_KB < len ? k0 + F16_KB : len;
@@ -288,15 +374,14 @@ ALWAYS_INLINE void f16_tile(int64_t n, int RN, const uint8_t *g, const uint8_t *
             int64_t k = k0;
             for (; k + 2 <= k1; k += 2) {
                 const uint8_t *col = g + (size_t)(s0 + k) * PR * 2;
-                const __m512 w0 = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)col));
-                const __m512 w1 = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(col + PR * 2)));
+                const __m512 w0 = widen16(col, bf16), w1 = widen16(col + PR * 2, bf16);
                 for (int t = 0; t < RN; t++) {
                     c0[t] = _mm512_fmadd_ps(w0, _mm512_set1_ps(xw[t][k]), c0[t]);
                     c1[t] = _mm512_fmadd_ps(w1, _mm512_set1_ps(xw[t][k + 1]), c1[t]);
                 }
             }
             if (k < k1) {
-                const __m512 w0 = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(g + (size_t)(s0 + k) * PR * 2)));
+                const __m512 w0 = widen16(g + (size_t)(s0 + k) * PR * 2, bf16);
                 for (int t = 0; t < RN; t++)
                     c0[t] = _mm512_fmadd_ps(w0, _mm512_set1_ps(xw[t][k]), c0[t]);
             }
@@ -312,19 +397,20 @@ typedef void (*f16_tile_fn)(int64_t n, const uint8_t *g, const uint8_t *a, size_
 #define F16_TILE(RN)                                                                                               \
     static void f16_tile_##RN(int64_t n, const uint8_t *g, const uint8_t *a, size_t as, float *y, size_t ys)      \
     {                                                                                                              \
-        f16_tile(n, RN, g, a, as, y, ys);                                                                          \
+        f16_tile(n, RN, g, a, as, y, ys, false);                                                                   \
+    }                                                                                                              \
+    static void bf16_tile_##RN(int64_t n, const uint8_t *g, const uint8_t *a, size_t as, float *y, size_t ys)     \
+    {                                                                                                              \
+        f16_tile(n, RN, g, a, as, y, ys, true);                                                                    \
     }
 F16_TILE(1)
 F16_TILE(2)
 F16_TILE(4)
 F16_TILE(8)
 
-static void gemm_f16_r16(int64_t n, int64_t n_groups, int n_tok, const void *packed, size_t group_bytes,
-                         const void *a, size_t as, const int32_t *sums, size_t ss, float *y, size_t ys)
+ALWAYS_INLINE void f16_gemm(int64_t n, int64_t n_groups, int n_tok, const void *packed, size_t group_bytes,
+                            const void *a, size_t as, float *y, size_t ys, const f16_tile_fn tiles[4])
 {
-    static const f16_tile_fn tiles[4] = {f16_tile_1, f16_tile_2, f16_tile_4, f16_tile_8};
-    (void)sums;
-    (void)ss;
     for (int64_t g = 0; g < n_groups; g++) {
         const uint8_t *gp = (const uint8_t *)packed + (size_t)g * group_bytes;
         int t0 = 0;
@@ -336,15 +422,34 @@ static void gemm_f16_r16(int64_t n, int64_t n_groups, int n_tok, const void *pac
     }
 }
 
+static void gemm_f16_r16(int64_t n, int64_t n_groups, int n_tok, const void *packed, size_t group_bytes,
+                         const void *a, size_t as, const int32_t *sums, size_t ss, float *y, size_t ys)
+{
+    static const f16_tile_fn tiles[4] = {f16_tile_1, f16_tile_2, f16_tile_4, f16_tile_8};
+    (void)sums;
+    (void)ss;
+    f16_gemm(n, n_groups, n_tok, packed, group_bytes, a, as, y, ys, tiles);
+}
+
+static void gemm_bf16_r16(int64_t n, int64_t n_groups, int n_tok, const void *packed, size_t group_bytes,
+                          const void *a, size_t as, const int32_t *sums, size_t ss, float *y, size_t ys)
+{
+    static const f16_tile_fn tiles[4] = {bf16_tile_1, bf16_tile_2, bf16_tile_4, bf16_tile_8};
+    (void)sums;
+    (void)ss;
+    f16_gemm(n, n_groups, n_tok, packed, group_bytes, a, as, y, ys, tiles);
+}
+
 #define PACKED_Q8U .pack_layout = PONDER_PACK_Q8U_R16, .packed_gemm = gemm_q8u_r16
 
 const ponder_isa_kernels ponder_kernels_avx512 = {
     .name = "avx512",
     .type = {
         [PONDER_TYPE_F16] = {.pack_layout = PONDER_PACK_F16_R16, .packed_gemm = gemm_f16_r16},
+        [PONDER_TYPE_BF16] = {.pack_layout = PONDER_PACK_BF16_R16, .packed_gemm = gemm_bf16_r16},
         [PONDER_TYPE_Q8_0] = {PACKED_Q8U},
         [PONDER_TYPE_Q4_0] = {PACKED_Q8U},
-        [PONDER_TYPE_Q5_0] = {PACKED_Q8U},
+        [PONDER_TYPE_Q5_0] = {.pack_layout = PONDER_PACK_Q5U_R16, .packed_gemm = gemm_q5u_r16},
         [PONDER_TYPE_IQ4_NL] = {PACKED_Q8U},
         [PONDER_TYPE_Q4_K] = {.pack_layout = PONDER_PACK_Q4K_R16, .packed_gemm = gemm_q4k_r16},
         [PONDER_TYPE_Q6_K] = {.pack_layout = PONDER_PACK_Q6K_R16, .packed_gemm = gemm_q6k_r16},
