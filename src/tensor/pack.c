@@ -123,15 +123,20 @@ static void pack_group_q5u(const ponder_matrix *w, const uint8_t *rows, uint8_t 
             (void)block_levels(w->type, blk, lv);
             memcpy(&d[b * PONDER_PACK_ROWS + r], blk, sizeof(ponder_f16));
             uint8_t *q = qs + (size_t)b * PONDER_PACK_Q5U_BLOCK;
-            for (int p = 0; p < 4; p++)
-                for (int e = 0; e < 4; e++) {
-                    const int u0 = lv[8 * p + e] + 16, u1 = lv[8 * p + 4 + e] + 16;
-                    q[64 * p + 4 * r + e] = (uint8_t)((u0 & 15) | ((u1 & 15) << 4));
-                }
-            for (int j = 0; j < 8; j++)
+            uint8_t u[QK];
+            for (int k = 0; k < QK; k++)
+                u[k] = (uint8_t)(lv[k] + 16);
+            for (int p = 0; p < 4; p++) {
+                uint8_t four[4];
                 for (int e = 0; e < 4; e++)
-                    if ((lv[4 * j + e] + 16) & 16)
-                        q[256 + 8 * j + (4 * r + e) / 8] |= (uint8_t)(1u << ((4 * r + e) % 8));
+                    four[e] = (uint8_t)((u[8 * p + e] & 15) | ((u[8 * p + 4 + e] & 15) << 4));
+                memcpy(q + 64 * p + 4 * r, four, 4);
+            }
+            for (int j = 0; j < 8; j++) { /* bits 4r..4r+3 of quad j's mask: a nibble */
+                const unsigned bits = (unsigned)((u[4 * j] >> 4) | ((u[4 * j + 1] >> 4) << 1) | ((u[4 * j + 2] >> 4) << 2) |
+                                                 ((u[4 * j + 3] >> 4) << 3));
+                q[256 + 8 * j + r / 2] |= (uint8_t)(bits << (4 * (r % 2)));
+            }
         }
     }
 }
@@ -175,10 +180,12 @@ static void pack_group_q4k(const ponder_matrix *w, const uint8_t *rows, uint8_t 
                     lv[64 * c + 32 + l] = x[i].qs[32 * c + l] >> 4;
                 }
             for (int sb = 0; sb < 8; sb++)
-                for (int p = 0; p < 4; p++)
-                    for (int e = 0; e < 4; e++)
-                        o[448 + 256 * sb + 64 * p + 4 * r + e] =
-                            (uint8_t)(lv[32 * sb + 8 * p + e] | (lv[32 * sb + 8 * p + 4 + e] << 4));
+                for (int p = 0; p < 4; p++) {
+                    const uint8_t *l = lv + 32 * sb + 8 * p;
+                    const uint8_t four[4] = {(uint8_t)(l[0] | (l[4] << 4)), (uint8_t)(l[1] | (l[5] << 4)),
+                                             (uint8_t)(l[2] | (l[6] << 4)), (uint8_t)(l[3] | (l[7] << 4))};
+                    memcpy(o + 448 + 256 * sb + 64 * p + 4 * r, four, 4);
+                }
         }
     }
 }
@@ -196,15 +203,19 @@ static void pack_group_q6k(const ponder_matrix *w, const uint8_t *rows, uint8_t 
             memcpy(o + 2 * r, &x[i].d, 2);
             for (int sb = 0; sb < 16; sb++)
                 o[64 + 16 * sb + r] = (uint8_t)x[i].scales[sb];
+            uint8_t u[PONDER_QK_K]; /* level + 32 */
             for (int h = 0; h < 2; h++) {
                 const uint8_t *ql = x[i].ql + 64 * h, *qh = x[i].qh + 32 * h;
-                for (int l = 0; l < 128; l++) {
-                    const int lo = (ql[l % 64] >> (4 * (l / 64))) & 0x0f;
-                    const int hi = (qh[l % 32] >> (2 * (l / 32))) & 3;
-                    const int el = 128 * h + l, sb = el / 16, k = el % 16;
-                    o[320 + 256 * sb + 64 * (k / 4) + 4 * r + k % 4] = (uint8_t)(lo | (hi << 4)); /* level + 32 */
+                for (int l = 0; l < 32; l++) { /* elements l, l+32, l+64, l+96 of the half */
+                    u[128 * h + l] = (uint8_t)((ql[l] & 0x0f) | ((qh[l] & 3) << 4));
+                    u[128 * h + l + 32] = (uint8_t)((ql[l + 32] & 0x0f) | (((qh[l] >> 2) & 3) << 4));
+                    u[128 * h + l + 64] = (uint8_t)((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4));
+                    u[128 * h + l + 96] = (uint8_t)((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4));
                 }
             }
+            for (int sb = 0; sb < 16; sb++)
+                for (int p = 0; p < 4; p++)
+                    memcpy(o + 320 + 256 * sb + 64 * p + 4 * r, u + 16 * sb + 4 * p, 4);
         }
     }
 }
