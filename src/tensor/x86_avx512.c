@@ -32,6 +32,18 @@ ALWAYS_INLINE int32_t load_i32(const uint8_t *p)
     return v;
 }
 
+/* Single tokens stream the weights from memory once: as the AVX2 dots do, fetch ahead of
+ * the hardware prefetchers (without it the 1-token kernels measured ~1.5x slower per
+ * token on the Q8_0 file). Prompt tiles reuse the weights from the cache: no prefetch. */
+#define PF_AHEAD 1024
+ALWAYS_INLINE void prefetch_lines(int RN, const uint8_t *p, int bytes)
+{
+    if (RN > 2)
+        return;
+    for (int off = 0; off < bytes; off += 64)
+        _mm_prefetch((const char *)p + PF_AHEAD + off, _MM_HINT_T0);
+}
+
 /* One group x RN tokens (RN <= PT), all nb blocks. */
 ALWAYS_INLINE void q8u_tile(int64_t nb, int RN, const uint8_t *d16, const uint8_t *qs, const uint8_t *a, size_t as,
                             const int32_t *sums, size_t ss, float *y, size_t ys)
@@ -42,6 +54,9 @@ ALWAYS_INLINE void q8u_tile(int64_t nb, int RN, const uint8_t *d16, const uint8_
     for (int64_t b = 0; b < nb; b++) {
         const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(d16 + (size_t)b * PR * 2)));
         const uint8_t *q = qs + (size_t)b * PR * QK;
+        prefetch_lines(RN, q, PR * QK);
+        if (b % 2 == 0)
+            prefetch_lines(RN, d16 + (size_t)b * PR * 2, 64);
         __m512i w[8];
         for (int j = 0; j < 8; j++)
             w[j] = _mm512_load_si512((const void *)(q + 64 * j));
@@ -114,6 +129,9 @@ ALWAYS_INLINE void q5u_tile(int64_t nb, int RN, const uint8_t *d16, const uint8_
     for (int64_t b = 0; b < nb; b++) {
         const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(d16 + (size_t)b * PR * 2)));
         const uint8_t *q = qs + (size_t)b * PONDER_PACK_Q5U_BLOCK;
+        prefetch_lines(RN, q, PONDER_PACK_Q5U_BLOCK);
+        if (b % 2 == 0)
+            prefetch_lines(RN, d16 + (size_t)b * PR * 2, 64);
         __m512i w[8];
         for (int p = 0; p < 4; p++) {
             const __m512i v = _mm512_load_si512((const void *)(q + 64 * p));
@@ -200,6 +218,9 @@ ALWAYS_INLINE void q4k_tile(int64_t nsb, int RN, const uint8_t *g, const uint8_t
             tot[t] = _mm512_setzero_si512();
         for (int sb = 0; sb < 8; sb++) {
             const __m512i sc = _mm512_cvtepu8_epi32(_mm_load_si128((const __m128i *)(blk + Q4K_SC + 16 * sb)));
+            prefetch_lines(RN, blk + 256 * sb, 256);
+            if (sb == 7)
+                prefetch_lines(RN, blk + 2048, PONDER_PACK_Q4K_SB - 2048);
             __m512i w[8];
             for (int p = 0; p < 4; p++) {
                 const __m512i v = _mm512_load_si512((const void *)(blk + Q4K_QS + 256 * sb + 64 * p));
@@ -248,6 +269,9 @@ ALWAYS_INLINE void q6k_tile(int64_t nsb, int RN, const uint8_t *g, const uint8_t
             tot[t] = _mm512_setzero_si512();
         for (int sb = 0; sb < 16; sb++) {
             const __m512i sc = _mm512_cvtepi8_epi32(_mm_load_si128((const __m128i *)(blk + Q6K_SC + 16 * sb)));
+            prefetch_lines(RN, blk + 256 * sb, 256);
+            if (sb == 15)
+                prefetch_lines(RN, blk + 4096, PONDER_PACK_Q6K_SB - 4096);
             __m512i w[4];
             for (int p = 0; p < 4; p++)
                 w[p] = _mm512_load_si512((const void *)(blk + Q6K_QS + 256 * sb + 64 * p));
@@ -374,6 +398,7 @@ ALWAYS_INLINE void f16_tile(int64_t n, int RN, const uint8_t *g, const uint8_t *
             int64_t k = k0;
             for (; k + 2 <= k1; k += 2) {
                 const uint8_t *col = g + (size_t)(s0 + k) * PR * 2;
+                prefetch_lines(RN, col, 64);
                 const __m512 w0 = widen16(col, bf16), w1 = widen16(col + PR * 2, bf16);
                 for (int t = 0; t < RN; t++) {
                     c0[t] = _mm512_fmadd_ps(w0, _mm512_set1_ps(xw[t][k]), c0[t]);
