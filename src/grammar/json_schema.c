@@ -12,9 +12,8 @@
  * OpenAI's strict behaviour); with them, extra keys are any string but the declared
  * names. oneOf is compiled as anyOf (as llama.cpp and vLLM do).
  */
-#include "grammar/schema_parts.h"
+#include "grammar/json_schema_internal.h"
 
-#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,21 +68,6 @@ static const char *const JS_KEYWORDS[] = { "type", "properties", "required", "ad
                                            "exclusiveMinimum", "exclusiveMaximum", "anyOf", "oneOf", "allOf",
                                            "$ref" };
 
-typedef struct js_ref {
-    char *ref, *rule;
-} js_ref;
-
-typedef struct js {
-    json_t *root;
-    gr_buf rules;
-    char **names;
-    size_t n_names, cap_names;
-    js_ref *refs;
-    size_t n_refs, cap_refs;
-    ponder_status st;
-    ponder_error *err;
-    int depth;
-} js;
 
 /* Names and text quoted from the input may hold control characters: the message stays one
  * line. */
@@ -94,7 +78,7 @@ static void one_line(ponder_error *err)
             *c = '?';
 }
 
-static char *js_fail(js *j, ponder_status code, const char *path, const char *fmt, const char *arg)
+char *js_fail(js *j, ponder_status code, const char *path, const char *fmt, const char *arg)
 {
     if (j->st == PONDER_OK) {
         char what[400];
@@ -105,7 +89,7 @@ static char *js_fail(js *j, ponder_status code, const char *path, const char *fm
     return NULL;
 }
 
-static bool in_list(const char *k, const char *const *list, size_t n)
+bool js_in_list(const char *k, const char *const *list, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         if (strcmp(k, list[i]) == 0)
@@ -115,7 +99,7 @@ static bool in_list(const char *k, const char *const *list, size_t n)
 
 static bool name_used(const js *j, const char *n)
 {
-    if (in_list(n, JS_RESERVED, sizeof JS_RESERVED / sizeof *JS_RESERVED))
+    if (js_in_list(n, JS_RESERVED, sizeof JS_RESERVED / sizeof *JS_RESERVED))
         return true;
     for (size_t i = 0; i < j->n_names; i++)
         if (strcmp(j->names[i], n) == 0)
@@ -153,7 +137,7 @@ static char *new_name(js *j, const char *hint)
 }
 
 /* Defines a rule from hint with body; returns its name (malloc'ed). */
-static char *add_rule(js *j, const char *hint, const char *body)
+char *js_add_rule(js *j, const char *hint, const char *body)
 {
     char *name = new_name(j, hint);
     if (!name) {
@@ -189,7 +173,7 @@ static char *child_path(const char *path, const char *a, const char *b)
     return p;
 }
 
-static char *visit_child(js *j, json_t *s, const char *hint, const char *path, const char *a, const char *b)
+char *js_visit_child(js *j, json_t *s, const char *hint, const char *path, const char *a, const char *b)
 {
     char *p = child_path(path, a, b);
     if (!p) {
@@ -362,7 +346,7 @@ static char *not_keys(js *j, uint32_t **cps, size_t *len, size_t n, size_t d, co
     }
     if (!terminal)
         gr_buf_puts(&b, " | \"\"");
-    char *r = b.oom ? NULL : add_rule(j, hint, b.s);
+    char *r = b.oom ? NULL : js_add_rule(j, hint, b.s);
     if (b.oom)
         j->rules.oom = true;
     free(b.s);
@@ -396,7 +380,7 @@ static char *build_object(js *j, json_t *s, const char *hint, const char *path)
     json_object_foreach(props, key, sub) {
         char h[96];
         snprintf(h, sizeof h, "%s-%s", hint, key);
-        char *val = visit_child(j, sub, h, path, "properties", key);
+        char *val = js_visit_child(j, sub, h, path, "properties", key);
         if (!val)
             goto done;
         b.n = 0;
@@ -413,7 +397,7 @@ static char *build_object(js *j, json_t *s, const char *hint, const char *path)
         gr_buf_printf(&b, " space \":\" space %s", val);
         free(val);
         snprintf(h, sizeof h, "%s-%s-kv", hint, key);
-        kv[i] = b.oom ? NULL : add_rule(j, h, b.s);
+        kv[i] = b.oom ? NULL : js_add_rule(j, h, b.s);
         if (!kv[i] || !decode_cps(key, &cps[i], &cplen[i])) {
             j->rules.oom = true;
             goto done;
@@ -447,7 +431,7 @@ static char *build_object(js *j, json_t *s, const char *hint, const char *path)
     if ((addl && !json_is_false(addl)) || (!addl && n == 0)) {
         char h[96];
         snprintf(h, sizeof h, "%s-additional", hint);
-        char *val = addl && json_is_object(addl) ? visit_child(j, addl, h, path, "additionalProperties", NULL)
+        char *val = addl && json_is_object(addl) ? js_visit_child(j, addl, h, path, "additionalProperties", NULL)
                                                  : strdup("value");
         if (!val)
             goto done;
@@ -459,7 +443,7 @@ static char *build_object(js *j, json_t *s, const char *hint, const char *path)
                 b.n = 0;
                 gr_buf_printf(&b, "\"\\\"\" %s \"\\\"\" space", nk);
                 free(nk);
-                keyrule = b.oom ? NULL : add_rule(j, h, b.s);
+                keyrule = b.oom ? NULL : js_add_rule(j, h, b.s);
             }
         } else {
             keyrule = strdup("string");
@@ -468,7 +452,7 @@ static char *build_object(js *j, json_t *s, const char *hint, const char *path)
             b.n = 0;
             gr_buf_printf(&b, "%s \":\" space %s", keyrule, val);
             snprintf(h, sizeof h, "%s-additional-kv", hint);
-            addkv = b.oom ? NULL : add_rule(j, h, b.s);
+            addkv = b.oom ? NULL : js_add_rule(j, h, b.s);
         }
         free(keyrule);
         free(val);
@@ -485,14 +469,14 @@ static char *build_object(js *j, json_t *s, const char *hint, const char *path)
         gr_buf_printf(&b, "( \",\" space %s )*", addkv);
     else
         gr_buf_puts(&b, "\"\"");
-    char *rn = add_rule(j, h, b.s);
+    char *rn = js_add_rule(j, h, b.s);
     b.n = 0;
     if (addkv)
         gr_buf_printf(&b, "( %s %s )?", addkv, rn ? rn : "");
     else
         gr_buf_puts(&b, "\"\"");
     snprintf(h, sizeof h, "%s-first", hint);
-    char *fn = add_rule(j, h, b.s);
+    char *fn = js_add_rule(j, h, b.s);
     if (!rn || !fn) {
         free(rn);
         free(fn);
@@ -510,14 +494,14 @@ static char *build_object(js *j, json_t *s, const char *hint, const char *path)
         else
             gr_buf_printf(&b, "( \",\" space %s )? %s", kv[k], rest_next);
         snprintf(h, sizeof h, "%s-rest", hint);
-        char *r2 = add_rule(j, h, b.s);
+        char *r2 = js_add_rule(j, h, b.s);
         b.n = 0;
         if (is_req[k])
             gr_buf_printf(&b, "%s %s", kv[k], rest_next);
         else
             gr_buf_printf(&b, "%s %s | %s", kv[k], rest_next, first_next);
         snprintf(h, sizeof h, "%s-first", hint);
-        char *f2 = add_rule(j, h, b.s);
+        char *f2 = js_add_rule(j, h, b.s);
         if (!r2 || !f2) {
             free(r2);
             free(f2);
@@ -531,7 +515,7 @@ static char *build_object(js *j, json_t *s, const char *hint, const char *path)
     }
     b.n = 0;
     gr_buf_printf(&b, "\"{\" space %s \"}\" space", first_next);
-    ret = b.oom ? NULL : add_rule(j, hint, b.s);
+    ret = b.oom ? NULL : js_add_rule(j, hint, b.s);
 done:
     for (size_t k = 0; k < n && kv; k++)
         free(kv[k]);
@@ -542,251 +526,6 @@ done:
     free(cps);
     free(cplen);
     free(addkv);
-    free(b.s);
-    return ret;
-}
-
-/* --- arrays, strings, numbers ----------------------------------------------------- */
-
-static bool get_count(js *j, json_t *s, const char *k, const char *path, long long *v)
-{
-    json_t *x = json_object_get(s, k);
-    if (!x)
-        return false;
-    if (!json_is_integer(x) || json_integer_value(x) < 0) {
-        js_fail(j, PONDER_ERR_FORMAT, path, "%s must be a non-negative integer", k);
-        return false;
-    }
-    *v = json_integer_value(x);
-    if (*v > 10000) {
-        js_fail(j, PONDER_ERR_UNSUPPORTED, path, "%s above 10000 is not supported", k);
-        return false;
-    }
-    return true;
-}
-
-static char *build_array(js *j, json_t *s, const char *hint, const char *path)
-{
-    json_t *items = json_object_get(s, "items"), *prefix = json_object_get(s, "prefixItems");
-    long long min = 0, max = -1;
-    bool has_min = get_count(j, s, "minItems", path, &min);
-    bool has_max = get_count(j, s, "maxItems", path, &max);
-    if (j->st != PONDER_OK)
-        return NULL;
-    if (!has_max)
-        max = -1;
-    if (has_max && max < min)
-        return js_fail(j, PONDER_ERR_FORMAT, path, "%s is below minItems", "maxItems");
-    gr_buf b = { 0 };
-    char h[96], *ret = NULL;
-    snprintf(h, sizeof h, "%s-item", hint);
-    if (prefix) {
-        if (!json_is_array(prefix))
-            return js_fail(j, PONDER_ERR_FORMAT, path, "%s must be an array", "prefixItems");
-        if (has_min || has_max)
-            return js_fail(j, PONDER_ERR_UNSUPPORTED, path, "%s with prefixItems is not supported",
-                           has_min ? "minItems" : "maxItems");
-        gr_buf_puts(&b, "\"[\" space");
-        for (size_t i = 0; i < json_array_size(prefix); i++) {
-            char idx[24];
-            snprintf(idx, sizeof idx, "%zu", i);
-            char *r = visit_child(j, json_array_get(prefix, i), h, path, "prefixItems", idx);
-            if (!r)
-                goto done;
-            gr_buf_printf(&b, "%s %s", i ? " \",\" space" : "", r);
-            free(r);
-        }
-        if (items && !json_is_false(items)) {
-            char *r = visit_child(j, items, h, path, "items", NULL);
-            if (!r)
-                goto done;
-            gr_buf_printf(&b, json_array_size(prefix) ? " ( \",\" space %s )*" : " ( %s ( \",\" space %s )* )?", r,
-                          r);
-            free(r);
-        }
-        gr_buf_puts(&b, " \"]\" space");
-    } else {
-        char *r = items ? visit_child(j, items, h, path, "items", NULL) : strdup("value");
-        if (!r) {
-            if (j->st == PONDER_OK)
-                j->rules.oom = true;
-            goto done;
-        }
-        if (max == 0)
-            gr_buf_puts(&b, "\"[\" space \"]\" space");
-        else if (min == 0 && max < 0)
-            gr_buf_printf(&b, "\"[\" space ( %s ( \",\" space %s )* )? \"]\" space", r, r);
-        else if (min == 0)
-            gr_buf_printf(&b, "\"[\" space ( %s ( \",\" space %s ){0,%lld} )? \"]\" space", r, r, max - 1);
-        else if (max < 0)
-            gr_buf_printf(&b, "\"[\" space %s ( \",\" space %s ){%lld,} \"]\" space", r, r, min - 1);
-        else
-            gr_buf_printf(&b, "\"[\" space %s ( \",\" space %s ){%lld,%lld} \"]\" space", r, r, min - 1, max - 1);
-        free(r);
-    }
-    ret = b.oom ? NULL : add_rule(j, hint, b.s);
-    if (b.oom)
-        j->rules.oom = true;
-done:
-    free(b.s);
-    return ret;
-}
-
-static char *build_string(js *j, json_t *s, const char *hint, const char *path)
-{
-    json_t *fmt = json_object_get(s, "format"), *pat = json_object_get(s, "pattern");
-    long long min = 0, max = -1;
-    bool has_min = get_count(j, s, "minLength", path, &min);
-    bool has_max = get_count(j, s, "maxLength", path, &max);
-    if (j->st != PONDER_OK)
-        return NULL;
-    if (has_max && max < min)
-        return js_fail(j, PONDER_ERR_FORMAT, path, "%s is below minLength", "maxLength");
-    gr_buf b = { 0 };
-    if (fmt) {
-        const char *f = json_string_value(fmt);
-        if (!f)
-            return js_fail(j, PONDER_ERR_FORMAT, path, "%s must be a string", "format");
-        static const char *const formats[] = { "date", "time", "date-time", "uuid", "email", "hostname",
-                                               "ipv4", "ipv6", "uri", "duration" };
-        if (!in_list(f, formats, sizeof formats / sizeof *formats))
-            return js_fail(j, PONDER_ERR_UNSUPPORTED, path,
-                           "unsupported string format '%s' (date, time, date-time, uuid, email, hostname, ipv4, "
-                           "ipv6, uri and duration are)", f);
-        if (pat || has_min || has_max)
-            return js_fail(j, PONDER_ERR_UNSUPPORTED, path, "%s together with format is not supported",
-                           pat ? "pattern" : has_min ? "minLength" : "maxLength");
-        gr_buf_printf(&b, "\"\\\"\" %s \"\\\"\" space", f);
-    } else if (pat) {
-        const char *p = json_string_value(pat);
-        if (!p)
-            return js_fail(j, PONDER_ERR_FORMAT, path, "%s must be a string", "pattern");
-        if (has_min || has_max)
-            return js_fail(j, PONDER_ERR_UNSUPPORTED, path, "%s together with pattern is not supported",
-                           has_min ? "minLength" : "maxLength");
-        char msg[200];
-        gr_buf_puts(&b, "\"\\\"\" ");
-        if (!sp_pattern(&b, p, msg, sizeof msg)) {
-            free(b.s);
-            return js_fail(j, PONDER_ERR_UNSUPPORTED, path, "pattern: %s", msg);
-        }
-        gr_buf_puts(&b, " \"\\\"\" space");
-    } else if (has_min || has_max) {
-        if (has_max)
-            gr_buf_printf(&b, "\"\\\"\" char{%lld,%lld} \"\\\"\" space", min, max);
-        else
-            gr_buf_printf(&b, "\"\\\"\" char{%lld,} \"\\\"\" space", min);
-    } else {
-        return strdup("string");
-    }
-    char *ret = b.oom ? NULL : add_rule(j, hint, b.s);
-    if (b.oom)
-        j->rules.oom = true;
-    free(b.s);
-    return ret;
-}
-
-/* A bound as an integer: ceil for lower bounds, floor for upper ones. */
-static bool int_bound(js *j, json_t *s, const char *k, bool lower, const char *path, long long *v)
-{
-    json_t *x = json_object_get(s, k);
-    if (!x)
-        return false;
-    if (!json_is_number(x)) {
-        js_fail(j, PONDER_ERR_FORMAT, path, "%s must be a number", k);
-        return false;
-    }
-    double d = json_number_value(x);
-    if (!(fabs(d) < 1e17)) {
-        js_fail(j, PONDER_ERR_UNSUPPORTED, path, "%s beyond 1e17 is not supported", k);
-        return false;
-    }
-    const bool exclusive = strncmp(k, "exclusive", 9) == 0;
-    double r = lower ? ceil(d) : floor(d);
-    if (exclusive && r == d)
-        r += lower ? 1 : -1;
-    *v = (long long)r;
-    return true;
-}
-
-static char *build_integer(js *j, json_t *s, const char *hint, const char *path)
-{
-    long long lo = 0, hi = 0, t;
-    bool has_lo = false, has_hi = false;
-    if (int_bound(j, s, "minimum", true, path, &t))
-        lo = t, has_lo = true;
-    if (int_bound(j, s, "exclusiveMinimum", true, path, &t) && (!has_lo || t > lo))
-        lo = t, has_lo = true;
-    if (int_bound(j, s, "maximum", false, path, &t))
-        hi = t, has_hi = true;
-    if (int_bound(j, s, "exclusiveMaximum", false, path, &t) && (!has_hi || t < hi))
-        hi = t, has_hi = true;
-    if (j->st != PONDER_OK)
-        return NULL;
-    if (!has_lo && !has_hi)
-        return strdup("integer");
-    gr_buf b = { 0 };
-    if (!sp_int_range(&b, has_lo, lo, has_hi, hi)) {
-        free(b.s);
-        return js_fail(j, PONDER_ERR_UNSUPPORTED, path, "%s", "integer bounds no integer of at most 16 digits meets");
-    }
-    gr_buf_puts(&b, " space");
-    char *ret = b.oom ? NULL : add_rule(j, hint, b.s);
-    if (b.oom)
-        j->rules.oom = true;
-    free(b.s);
-    return ret;
-}
-
-/* y in [a, b] (b < 0: unbounded), y >= 0, a decimal without exponent. */
-static void nonneg_real(gr_buf *b, long long a, long long z)
-{
-    if (z < 0 || z > a) {
-        gr_buf_puts(b, "( ");
-        sp_int_range(b, true, a, z >= 0, z - 1);
-        gr_buf_puts(b, " ( \".\" decimal-part )? )");
-        if (z < 0)
-            return;
-        gr_buf_puts(b, " | ");
-    }
-    gr_buf_printf(b, "( \"%lld\" ( \".\" \"0\"{1,16} )? )", z);
-}
-
-static char *build_number(js *j, json_t *s, const char *hint, const char *path)
-{
-    if (json_object_get(s, "exclusiveMinimum") || json_object_get(s, "exclusiveMaximum"))
-        return js_fail(j, PONDER_ERR_UNSUPPORTED, path, "%s on a number is not supported (on an integer it is)",
-                       json_object_get(s, "exclusiveMinimum") ? "exclusiveMinimum" : "exclusiveMaximum");
-    long long lo = 0, hi = 0;
-    bool has_lo = int_bound(j, s, "minimum", true, path, &lo);
-    bool has_hi = int_bound(j, s, "maximum", false, path, &hi);
-    if (j->st != PONDER_OK)
-        return NULL;
-    if (!has_lo && !has_hi)
-        return strdup("number");
-    const char *k = has_lo ? "minimum" : "maximum";
-    json_t *x = json_object_get(s, k);
-    if ((has_lo && (double)lo != json_number_value(json_object_get(s, "minimum"))) ||
-        (has_hi && (double)hi != json_number_value(json_object_get(s, "maximum"))) || !x)
-        return js_fail(j, PONDER_ERR_UNSUPPORTED, path, "a non-integer %s on a number is not supported", k);
-    if (has_lo && has_hi && lo > hi)
-        return js_fail(j, PONDER_ERR_FORMAT, path, "%s is above maximum", "minimum");
-    gr_buf b = { 0 };
-    bool first = true;
-    gr_buf_puts(&b, "( ");
-    if (!has_hi || hi >= 0) { /* x >= 0 */
-        nonneg_real(&b, has_lo && lo > 0 ? lo : 0, has_hi ? hi : -1);
-        first = false;
-    }
-    if (!has_lo || lo < 0) { /* x = -y, y in [max(-hi, 0), -lo] */
-        gr_buf_puts(&b, first ? "\"-\" ( " : " | \"-\" ( ");
-        nonneg_real(&b, has_hi && hi < 0 ? -hi : 0, has_lo ? -lo : -1);
-        gr_buf_puts(&b, " )");
-    }
-    gr_buf_puts(&b, " ) space");
-    char *ret = b.oom ? NULL : add_rule(j, hint, b.s);
-    if (b.oom)
-        j->rules.oom = true;
     free(b.s);
     return ret;
 }
@@ -802,7 +541,7 @@ static char *alternatives(js *j, json_t *list, const char *kw, const char *hint,
         char idx[24], h[96];
         snprintf(idx, sizeof idx, "%zu", i);
         snprintf(h, sizeof h, "%s-%zu", hint, i);
-        char *r = visit_child(j, json_array_get(list, i), h, path, kw, idx);
+        char *r = js_visit_child(j, json_array_get(list, i), h, path, kw, idx);
         if (!r) {
             free(b.s);
             return NULL;
@@ -810,7 +549,7 @@ static char *alternatives(js *j, json_t *list, const char *kw, const char *hint,
         gr_buf_printf(&b, "%s%s", i ? " | " : "", r);
         free(r);
     }
-    char *ret = b.oom ? NULL : add_rule(j, hint, b.s);
+    char *ret = b.oom ? NULL : js_add_rule(j, hint, b.s);
     if (b.oom)
         j->rules.oom = true;
     free(b.s);
@@ -823,7 +562,7 @@ static const char *other_keyword(json_t *s, const char *kw)
     const char *k;
     json_t *v;
     json_object_foreach(s, k, v) {
-        if (strcmp(k, kw) != 0 && !in_list(k, JS_ANNOTATIONS, sizeof JS_ANNOTATIONS / sizeof *JS_ANNOTATIONS))
+        if (strcmp(k, kw) != 0 && !js_in_list(k, JS_ANNOTATIONS, sizeof JS_ANNOTATIONS / sizeof *JS_ANNOTATIONS))
             return k;
     }
     return NULL;
@@ -878,7 +617,7 @@ static char *visit_all_of(js *j, json_t *s, const char *hint, const char *path)
             } else if (strcmp(k, "type") == 0 && json_is_string(v) && strcmp(json_string_value(v), "object") == 0) {
             } else if (strcmp(k, "additionalProperties") == 0) {
                 json_object_set(merged, k, v);
-            } else if (!in_list(k, JS_ANNOTATIONS, sizeof JS_ANNOTATIONS / sizeof *JS_ANNOTATIONS)) {
+            } else if (!js_in_list(k, JS_ANNOTATIONS, sizeof JS_ANNOTATIONS / sizeof *JS_ANNOTATIONS)) {
                 js_fail(j, PONDER_ERR_UNSUPPORTED, path, "keyword '%s' inside allOf is not supported", k);
                 goto done_parts;
             }
@@ -902,13 +641,13 @@ static char *visit_type(js *j, json_t *s, const char *type, const char *hint, co
     if (strcmp(type, "object") == 0)
         return build_object(j, s, hint, path);
     if (strcmp(type, "array") == 0)
-        return build_array(j, s, hint, path);
+        return js_build_array(j, s, hint, path);
     if (strcmp(type, "string") == 0)
-        return build_string(j, s, hint, path);
+        return js_build_string(j, s, hint, path);
     if (strcmp(type, "integer") == 0)
-        return build_integer(j, s, hint, path);
+        return js_build_integer(j, s, hint, path);
     if (strcmp(type, "number") == 0)
-        return build_number(j, s, hint, path);
+        return js_build_number(j, s, hint, path);
     if (strcmp(type, "boolean") == 0)
         return strdup("boolean");
     if (strcmp(type, "null") == 0)
@@ -927,8 +666,8 @@ static char *visit_inner(js *j, json_t *s, const char *hint, const char *path)
     const char *k;
     json_t *v;
     json_object_foreach(s, k, v) {
-        if (!in_list(k, JS_KEYWORDS, sizeof JS_KEYWORDS / sizeof *JS_KEYWORDS) &&
-            !in_list(k, JS_ANNOTATIONS, sizeof JS_ANNOTATIONS / sizeof *JS_ANNOTATIONS))
+        if (!js_in_list(k, JS_KEYWORDS, sizeof JS_KEYWORDS / sizeof *JS_KEYWORDS) &&
+            !js_in_list(k, JS_ANNOTATIONS, sizeof JS_ANNOTATIONS / sizeof *JS_ANNOTATIONS))
             return js_fail(j, PONDER_ERR_UNSUPPORTED, path, "unsupported JSON Schema keyword '%s'", k);
     }
     json_t *x;
@@ -947,7 +686,7 @@ static char *visit_inner(js *j, json_t *s, const char *hint, const char *path)
             j->rules.oom = true;
             return NULL;
         }
-        char *r = b.oom ? NULL : add_rule(j, hint, b.s);
+        char *r = b.oom ? NULL : js_add_rule(j, hint, b.s);
         free(b.s);
         return r;
     }
@@ -963,7 +702,7 @@ static char *visit_inner(js *j, json_t *s, const char *hint, const char *path)
                 b.oom = true;
             gr_buf_puts(&b, " )");
         }
-        char *r = b.oom ? NULL : add_rule(j, hint, b.s);
+        char *r = b.oom ? NULL : js_add_rule(j, hint, b.s);
         if (b.oom)
             j->rules.oom = true;
         free(b.s);
@@ -1001,7 +740,7 @@ static char *visit_inner(js *j, json_t *s, const char *hint, const char *path)
             gr_buf_printf(&b, "%s%s", i ? " | " : "", r);
             free(r);
         }
-        char *r = b.oom ? NULL : add_rule(j, hint, b.s);
+        char *r = b.oom ? NULL : js_add_rule(j, hint, b.s);
         if (b.oom)
             j->rules.oom = true;
         free(b.s);
@@ -1015,13 +754,13 @@ static char *visit_inner(js *j, json_t *s, const char *hint, const char *path)
         return build_object(j, s, hint, path);
     if (json_object_get(s, "items") || json_object_get(s, "prefixItems") || json_object_get(s, "minItems") ||
         json_object_get(s, "maxItems"))
-        return build_array(j, s, hint, path);
+        return js_build_array(j, s, hint, path);
     if (json_object_get(s, "pattern") || json_object_get(s, "format") || json_object_get(s, "minLength") ||
         json_object_get(s, "maxLength"))
-        return build_string(j, s, hint, path);
+        return js_build_string(j, s, hint, path);
     if (json_object_get(s, "minimum") || json_object_get(s, "maximum") || json_object_get(s, "exclusiveMinimum") ||
         json_object_get(s, "exclusiveMaximum"))
-        return build_number(j, s, hint, path);
+        return js_build_number(j, s, hint, path);
     return strdup("value");
 }
 
