@@ -11,6 +11,7 @@
 
 #include "ponder/common.h"
 #include "ponder/gguf.h"
+#include "ponder/tokenizer.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -39,6 +40,17 @@ const char *ponder_chat_template_chatml_source(void);
  * PONDER_ERR_FORMAT with line and column; bad JSON → PONDER_ERR_INVALID_ARG. */
 ponder_status ponder_chat_render_json(const ponder_chat_template *t, const char *vars_json, size_t vars_len,
                                       char **out, size_t *out_len, ponder_error *err);
+
+/* The conversation of vars_json (as ponder_chat_render_json) rendered and tokenized, then
+ * suffix (may be NULL: the answer so far, for continue_final_message) appended as content.
+ * The template's text is tokenized with special-token parsing, the messages' contents
+ * (content strings, and the text of content parts) and suffix without it, so a content
+ * cannot forge a turn; parse_special_in_content parses them too (the old behaviour).
+ * add_special: BOS/EOS as the vocabulary asks. *ids is malloc'ed (caller frees). Errors
+ * as ponder_chat_render_json and ponder_tokenizer_encode. */
+ponder_status ponder_chat_tokenize(const ponder_chat_template *t, const ponder_tokenizer *tok, const char *vars_json,
+                                   size_t vars_len, const char *suffix, bool add_special,
+                                   bool parse_special_in_content, ponder_token **ids, size_t *n, ponder_error *err);
 
 #ifdef __cplusplus
 }

@@ -53,6 +53,8 @@ typedef struct ponder_server_params {
     bool chatml;              /* models without tokenizer.chat_template use ChatML (documented
                                  fallback); otherwise such a model answers chat requests with a
                                  400 naming the fixes (/v1/completions, or --chatml) */
+    bool parse_special_in_content; /* message contents' special-token texts become special tokens
+                                      (a user can forge a turn); by default they are plain text */
     size_t max_body_bytes;    /* larger request bodies are answered 413 */
     const char *draft_path;   /* a draft model for speculative decoding (same vocabulary); NULL: none */
     const char *alias;        /* the served model id (--alias); NULL: the file's basename without .gguf */

@@ -71,6 +71,20 @@ ponder_status ponder_tokenizer_encode(const ponder_tokenizer *tok, const char *t
                                       bool add_special, bool parse_special, ponder_token **out,
                                       size_t *n_out, ponder_error *err);
 
+/* A span of text: [off, off + len). */
+typedef struct ponder_text_span {
+    size_t off, len;
+} ponder_text_span;
+
+/* As ponder_tokenizer_encode, except that inside the plain spans (sorted, not overlapping)
+ * control and unknown token texts stay plain text even with parse_special: a chat's
+ * message contents, where a user must not be able to write a real <|im_start|>. The text
+ * is cut at specials only, never at span edges, so text without special-token texts in
+ * its spans gives the very ids of ponder_tokenizer_encode. */
+ponder_status ponder_tokenizer_encode_spans(const ponder_tokenizer *tok, const char *text, size_t len,
+                                            bool add_special, bool parse_special, const ponder_text_span *plain,
+                                            size_t n_plain, ponder_token **out, size_t *n_out, ponder_error *err);
+
 /* Writes the bytes of one token into buf (not NUL-terminated) and returns their count,
  * or the negated needed size if cap is too small. special: render control tokens'
  * text (otherwise they render as nothing). Byte tokens render as their raw byte, so

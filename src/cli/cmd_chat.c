@@ -185,14 +185,9 @@ static ponder_status render(chat *c, ponder_token **ids, size_t *n, ponder_error
     json_decref(vars);
     if (!vjs)
         return ponder_error_set(err, PONDER_ERR_NOMEM, "out of memory");
-    char *text = NULL;
-    size_t len = 0;
-    ponder_status st = ponder_chat_render_json(c->tmpl, vjs, strlen(vjs), &text, &len, err);
+    /* contents are text: a message cannot forge a turn (as ponder serve) */
+    ponder_status st = ponder_chat_tokenize(c->tmpl, c->e.tok, vjs, strlen(vjs), NULL, c->add_bos, false, ids, n, err);
     free(vjs);
-    if (st != PONDER_OK)
-        return st;
-    st = ponder_tokenizer_encode(c->e.tok, text, len, c->add_bos, true, ids, n, err);
-    free(text);
     return st;
 }
 

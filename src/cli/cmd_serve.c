@@ -62,6 +62,8 @@ static void usage(void)
            "                      next turn of a chat - evaluates only the rest; not with --draft)\n"
            "      --chatml        models without a chat template use ChatML (otherwise chat\n"
            "                      requests to such a model fail with a clear error)\n"
+           "      --parse-special-in-content  special-token texts in messages become special\n"
+           "                      tokens (a user can forge a turn); by default they are text\n"
            "      --draft FILE    speculative decoding with this draft model (same vocabulary;\n"
            "                      greedy answers are unchanged); in a config: draft: FILE\n"
            "  -ctk, -ctv T        KV cache types: f16 (default), f32, q8_0, q4_0; with --config\n"
@@ -171,7 +173,7 @@ static void log_cb(ponder_log_level level, const char *msg, void *user)
 typedef struct serve_opts {
     const char *model, *config, *draft, *alias, *host, *api_key;
     int32_t port, n_parallel, n_ctx, n_threads, queue;
-    bool chatml, verbose, n_ctx_given, no_cache_prompt;
+    bool chatml, verbose, n_ctx_given, no_cache_prompt, parse_special_in_content;
     ponder_context_params kv; /* -ctk/-ctv/-fa: type_k, type_v, flash_attn */
 } serve_opts;
 
@@ -236,6 +238,7 @@ static int serve_model(const char *cmd, const serve_opts *o)
     p.queue_max = o->queue;
     p.api_key = o->api_key;
     p.chatml = o->chatml;
+    p.parse_special_in_content = o->parse_special_in_content;
     p.alias = o->alias;
     p.no_cache_prompt = o->no_cache_prompt;
     p.type_k = o->kv.type_k;
@@ -297,6 +300,7 @@ int cmd_serve(int argc, char **argv)
         { "--api-key", NULL, CLI_STRING, &o.api_key, 0, 0, NULL },
         { "--api-key-file", NULL, CLI_STRING, &api_key_file, 0, 0, NULL },
         { "--chatml", NULL, CLI_FLAG, &o.chatml, 0, 0, NULL },
+        { "--parse-special-in-content", NULL, CLI_FLAG, &o.parse_special_in_content, 0, 0, NULL },
         { "--no-cache-prompt", NULL, CLI_FLAG, &o.no_cache_prompt, 0, 0, NULL },
         { "--draft", NULL, CLI_STRING, &o.draft, 0, 0, NULL },
         { "-ctk", "--cache-type-k", CLI_STRING, &ctk, 0, 0, NULL },

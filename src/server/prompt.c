@@ -46,16 +46,24 @@ static bool build_one(struct ponder_server *s, const srv_request *r, int32_t ip,
         char *vars = srv_chat_vars_json(r, s->bos_text, s->eos_text);
         if (!vars)
             return http_fail(e, HTTP_ERR_INTERNAL, NULL, NULL, "out of memory");
-        ponder_status st = ponder_chat_render_json(s->tmpl, vars, strlen(vars), &text, &len, &err);
+        /* the template writes bos_token itself (HF's apply_chat_template adds no specials);
+         * contents (and continue_final_message's answer so far) are text, not specials */
+        ponder_token *ids = NULL;
+        size_t n = 0;
+        ponder_status st = ponder_chat_tokenize(s->tmpl, s->tok, vars, strlen(vars), r->assistant_prefix, false,
+                                                s->p.parse_special_in_content, &ids, &n, &err);
         free(vars);
         if (st == PONDER_ERR_INVALID_ARG)
             return http_fail(e, HTTP_ERR_BAD_REQUEST, "messages", "invalid_value", "%s", err.msg);
         if (st != PONDER_OK)
             return http_fail(e, HTTP_ERR_INTERNAL, NULL, NULL, "the chat template failed: %s", err.msg);
-        src = text;
-        /* the template writes bos_token itself (HF's apply_chat_template adds no specials) */
-        add_special = false;
-        parse_special = true;
+        if (n > INT32_MAX) {
+            free(ids);
+            return http_fail(e, HTTP_ERR_BAD_REQUEST, NULL, "context_length_exceeded", "The prompt is too long.");
+        }
+        out->prompt = ids;
+        out->n_prompt = (int32_t)n;
+        return true;
 #endif
     } else if (s->p.chatml) {
         text = srv_render_chatml(r->messages);

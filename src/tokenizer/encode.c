@@ -79,8 +79,23 @@ static bool may_occur(const text_index *ix, const unsigned char *s, size_t n)
     return true;
 }
 
+/* True when [off, off+n) overlaps one of the sorted plain spans. */
+static bool in_plain(const ponder_text_span *plain, size_t n_plain, size_t off, size_t n)
+{
+    size_t lo = 0, hi = n_plain;
+    while (lo < hi) { /* the first span that ends after off */
+        size_t mid = lo + (hi - lo) / 2;
+        if (plain[mid].off + plain[mid].len <= off)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n_plain && plain[lo].off < off + n;
+}
+
+/* plain: spans where control and unknown texts stay plain text even with parse_special. */
 static ponder_status partition(const ponder_tokenizer *t, const char *text, size_t len, bool parse_special,
-                               frags *cur, ponder_error *err)
+                               const ponder_text_span *plain, size_t n_plain, frags *cur, ponder_error *err)
 {
     ponder_status st = PONDER_OK;
     frags next = {0};
@@ -120,6 +135,12 @@ static ponder_status partition(const ponder_tokenizer *t, const char *text, size
             size_t pos = fr.off, end = fr.off + fr.len;
             while (pos < end) {
                 const char *m = memmem(text + pos, end - pos, s, slen);
+                bool ctl = attr & (TOK_ATTR_CONTROL | TOK_ATTR_UNKNOWN);
+                /* a control text inside a plain span is not a match: look past its start */
+                while (m && ctl && n_plain && in_plain(plain, n_plain, (size_t)(m - text), slen)) {
+                    size_t from = (size_t)(m - text) + 1;
+                    m = from + slen <= end ? memmem(text + from, end - from, s, slen) : NULL;
+                }
                 if (!m) {
                     if ((st = frags_push(&next, pos, end - pos, PONDER_TOKEN_NULL, err)) != PONDER_OK)
                         goto done;
@@ -172,6 +193,13 @@ static size_t spm_escape(const char *src, size_t n, bool prefix, char *dst)
 ponder_status ponder_tokenizer_encode(const ponder_tokenizer *t, const char *text, size_t len, bool add_special,
                                       bool parse_special, ponder_token **out, size_t *n_out, ponder_error *err)
 {
+    return ponder_tokenizer_encode_spans(t, text, len, add_special, parse_special, NULL, 0, out, n_out, err);
+}
+
+ponder_status ponder_tokenizer_encode_spans(const ponder_tokenizer *t, const char *text, size_t len,
+                                            bool add_special, bool parse_special, const ponder_text_span *plain,
+                                            size_t n_plain, ponder_token **out, size_t *n_out, ponder_error *err)
+{
     ponder_status st = PONDER_OK;
     frags fr = {0};
     tok_ids ids = {0};
@@ -188,7 +216,10 @@ ponder_status ponder_tokenizer_encode(const ponder_tokenizer *t, const char *tex
     if (bad < len)
         return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "invalid UTF-8 at byte %zu", bad);
 
-    if ((st = partition(t, text, len, parse_special, &fr, err)) != PONDER_OK)
+    for (size_t i = 0; i < n_plain; i++)
+        if (plain[i].off > len || plain[i].len > len - plain[i].off || (i && plain[i].off < plain[i - 1].off + plain[i - 1].len))
+            return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "ponder_tokenizer_encode_spans: span %zu is out of order or outside the text", i);
+    if ((st = partition(t, text, len, parse_special, plain, n_plain, &fr, err)) != PONDER_OK)
         goto done;
 
     if (add_special && t->add_bos && (st = tok_ids_push(&ids, t->bos, err)) != PONDER_OK)
