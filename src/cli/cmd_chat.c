@@ -3,8 +3,9 @@
  * the model's own chat template (src/chat).
  *
  * Each turn renders the whole conversation (system, the turns so far, the new user
- * message, the generation prompt), tokenizes it as the server does (special-token texts
- * parsed, no BOS added: the template writes it) and hands it to gen (gen.h), the one
+ * message, the generation prompt), tokenizes it as the server does (the template's
+ * special-token texts parsed, the contents' not: no forged turns; no BOS added: the
+ * template writes it) and hands it to gen (gen.h), the one
  * generation loop, whose prompt cache compares those tokens with the ones already in the
  * KV cache: the cache is cut at the first difference and only the rest is evaluated.
  * Usually that is the previous answer's end-of-turn marker and the new message; where the

@@ -20,6 +20,8 @@ static bool build_one(struct ponder_server *s, const srv_request *r, int32_t ip,
     size_t len;
     bool add_special, parse_special;
     ponder_error err;
+    ponder_text_span *plain = NULL; /* --chatml: the contents, whose special texts are text */
+    size_t n_plain = 0;
     const srv_prompt *pr = r->kind == SRV_EP_COMPLETION ? &r->prompts[ip] : NULL;
     if (pr && pr->ids) {
         int32_t n_vocab = ponder_tokenizer_n_vocab(s->tok);
@@ -73,6 +75,20 @@ static bool build_one(struct ponder_server *s, const srv_request *r, int32_t ip,
         len = strlen(text);
         add_special = true; /* ChatML has no bos_token of its own */
         parse_special = true;
+        /* the spans srv_render_chatml wrote the contents at, and room for the answer so far */
+        size_t nm = json_array_size(r->messages), off = 0;
+        plain = malloc((nm + 1) * sizeof *plain);
+        if (!plain) {
+            free(text);
+            return http_fail(e, HTTP_ERR_INTERNAL, NULL, NULL, "out of memory");
+        }
+        for (size_t i = 0; i < nm; i++) {
+            const json_t *m = json_array_get(r->messages, i);
+            off += 12 + json_string_length(json_object_get(m, "role")) + 1; /* <|im_start|>ROLE\n */
+            size_t cl = json_string_length(json_object_get(m, "content"));
+            plain[n_plain++] = (ponder_text_span){ off, cl };
+            off += cl + 11; /* <|im_end|>\n */
+        }
     } else {
         /* no template in the file: the request cannot be served as asked, and the message
          * names the fixes (a 400, the client's to act on); a template we cannot run is ours */
@@ -87,10 +103,13 @@ static bool build_one(struct ponder_server *s, const srv_request *r, int32_t ip,
         char *t = malloc(len + pl + 1);
         if (!t) {
             free(text);
+            free(plain);
             return http_fail(e, HTTP_ERR_INTERNAL, NULL, NULL, "out of memory");
         }
         memcpy(t, src, len);
         memcpy(t + len, r->assistant_prefix, pl + 1);
+        if (plain)
+            plain[n_plain++] = (ponder_text_span){ len, pl };
         free(text);
         text = t;
         src = t;
@@ -98,7 +117,9 @@ static bool build_one(struct ponder_server *s, const srv_request *r, int32_t ip,
     }
     ponder_token *ids = NULL;
     size_t n = 0;
-    ponder_status st = ponder_tokenizer_encode(s->tok, src, len, add_special, parse_special, &ids, &n, &err);
+    ponder_status st = ponder_tokenizer_encode_spans(s->tok, src, len, add_special, parse_special, plain,
+                                                     s->p.parse_special_in_content ? 0 : n_plain, &ids, &n, &err);
+    free(plain);
     free(text);
     if (st != PONDER_OK)
         return http_fail(e, HTTP_ERR_BAD_REQUEST, r->kind == SRV_EP_CHAT ? "messages" : "prompt", "invalid_value",
