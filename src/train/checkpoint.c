@@ -9,6 +9,8 @@
 #include "train/train_internal.h"
 #include "train/trainer_internal.h"
 
+#include "ponder/think.h"
+
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -86,6 +88,10 @@ static ponder_status save_model(const ponder_trainer *t, const char *path, const
     TRY(ponder_gguf_writer_set_f32(w, "llama.attention.layer_norm_rms_epsilon", s->norm_eps, err));
     TRY(set_u64(w, "ponder.train.step", (uint64_t)t->step, err));
     TRY(set_u64(w, "ponder.train.seed", t->p.seed, err));
+    /* a model trained here learned its data's own question/solution format, never the
+     * zero-shot "Let's think step by step" cue: strategies run it without the cue unless
+     * a request asks for it (think.h's rule) */
+    TRY(ponder_gguf_writer_set_bool(w, PONDER_THINK_CUE_KEY, false, err));
     if (vocab_src)
         TRY(copy_tokenizer(w, vocab_src, s->n_vocab, err));
     for (int i = 0; i < t->n_tensors; i++)

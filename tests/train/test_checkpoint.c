@@ -119,6 +119,10 @@ static void test_engine_logits(void **state)
     assert_int_equal(ponder_tokenizer_create(ponder_model_gguf(m), &tk, &err), PONDER_OK);
     assert_int_equal(ponder_tokenizer_n_vocab(tk), 512);
     ponder_tokenizer_free(tk);
+    /* strategies leave out the zero-shot cue for it (ponder.cue false) */
+    bool cue = true;
+    assert_int_equal(ponder_gguf_get_bool(ponder_model_gguf(m), "ponder.cue", &cue, &err), PONDER_OK);
+    assert_false(cue);
     ponder_context_free(ctx);
     ponder_model_free(m);
     free(want);
