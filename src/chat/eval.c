@@ -376,10 +376,17 @@ static jv binop(jrender *r, const jnode *n, int op, jv a, jv b)
     case JOP_POW:
         sym = "**";
         if (ints && as_int(b) >= 0) {
+            /* by squaring: O(log e), so 0 ** 10**12 (which never overflows) is not a
+             * trillion-step loop; a square that overflows while bits remain means the
+             * result would too (|base| >= 2 there) */
             int64_t base = as_int(a), e = as_int(b), o = 1;
-            while (e-- > 0)
-                if (__builtin_mul_overflow(o, base, &o))
+            while (e > 0) {
+                if ((e & 1) && __builtin_mul_overflow(o, base, &o))
                     jr_fail(r, n, PONDER_ERR_RANGE, "integer overflow in '**'");
+                e >>= 1;
+                if (e > 0 && __builtin_mul_overflow(base, base, &base))
+                    jr_fail(r, n, PONDER_ERR_RANGE, "integer overflow in '**'");
+            }
             return jv_int(o);
         }
         if (nums)

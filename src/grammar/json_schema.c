@@ -812,6 +812,20 @@ ponder_status ponder_json_schema_to_gbnf(const char *schema, size_t len, char **
         free(j.rules.s);
         return j.st;
     }
+    /* a $ref cycle that matches no text before reaching itself ({"$ref": "#"}) compiles
+     * to a left-recursive rule: refuse the schema here rather than hand out bad GBNF */
+    ponder_grammar *check = NULL;
+    ponder_error ce = { 0 };
+    ponder_status cs = ponder_grammar_parse(j.rules.s, strlen(j.rules.s), &check, &ce);
+    ponder_grammar_free(check);
+    if (cs != PONDER_OK) {
+        free(j.rules.s);
+        if (cs == PONDER_ERR_NOMEM)
+            return ponder_error_set(err, PONDER_ERR_NOMEM, "JSON Schema: out of memory");
+        ponder_error_set(err, PONDER_ERR_UNSUPPORTED, "JSON Schema: cannot be matched (%s)", ce.msg);
+        one_line(err);
+        return PONDER_ERR_UNSUPPORTED;
+    }
     *gbnf = j.rules.s;
     return PONDER_OK;
 }
