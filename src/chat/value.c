@@ -429,7 +429,7 @@ static void write_str_repr(jrender *r, jbuf *b, const char *s, size_t n)
     jb_putc(r, b, q);
 }
 
-static void write_container(jrender *r, jbuf *b, jv v)
+static void write_container_items(jrender *r, jbuf *b, jv v)
 {
     if (v.t == JV_LIST) {
         jb_putc(r, b, v.u.l->tuple ? '(' : '[');
@@ -452,6 +452,17 @@ static void write_container(jrender *r, jbuf *b, jv v)
         }
         jb_putc(r, b, '}');
     }
+}
+
+/* A namespace or list can be made to hold itself ({% set ns.n = ns %}): printing it would
+ * recurse without end, so the depth is capped as the evaluator's is. */
+static void write_container(jrender *r, jbuf *b, jv v)
+{
+    if (r && ++r->depth > JINJA_MAX_EVAL_DEPTH)
+        jr_fail(r, NULL, PONDER_ERR_RANGE, "a value nested too deeply to print (does it contain itself?)");
+    write_container_items(r, b, v);
+    if (r)
+        r->depth--;
 }
 
 static void write_common(jrender *r, jbuf *b, jv v, bool repr)
