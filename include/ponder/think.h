@@ -9,8 +9,8 @@
  *            n_choices = N, so the prompt is evaluated once and its KV shared; majority vote
  *   asc:N    adaptive consistency (Aggarwal et al. 2023): chains in rounds of k, stopping as
  *            soon as the Beta criterion says the majority is settled; at most N chains
- *   bon:N    best-of-N: N chains in one request, the one with the highest mean token
- *            log-probability wins (no reward model)
+ *   bon:N    best-of-N: N chains in one request; the chain a verifier (below) scores highest
+ *            wins, or without one the chain with the highest mean token log-probability
  *
  * Answers. Each chain's text goes through an extractor (numbers or multiple-choice letters,
  * rules below) and a normalizer, so "$1,234.50", "1234.5" and "2469/2" vote together.
@@ -199,6 +199,27 @@ double ponder_asc_majority_prob(int32_t v1, int32_t v2);
 /* Wilson score interval for k successes in n trials at z (1.96 for 95%); n = 0 → [0, 1]. */
 void ponder_wilson_interval(int32_t k, int32_t n, double z, double *lo, double *hi);
 
+/* ---- a verifier: the judge of bon:N (an outcome reward model) ----
+ *
+ * A GGUF model trained (scripts/train-arith-verifier.sh) on prompt/completion pairs: prompt =
+ * the text a chain continued + the chain + PONDER_VERIFIER_CUE, completion = PONDER_VERIFIER_YES
+ * when the chain's answer was right, PONDER_VERIFIER_NO when not. A chain's score is
+ * P(yes) / (P(yes) + P(no)), both by log-likelihood. A chain too long for the verifier's
+ * context scores 0. The verifier owns its context (one chain judged at a time). */
+
+#define PONDER_VERIFIER_CUE "\nVerdict:"
+#define PONDER_VERIFIER_YES " right"
+#define PONDER_VERIFIER_NO " wrong"
+
+typedef struct ponder_verifier ponder_verifier;
+/* Its context over cp (NULL: ponder_context_params_default). m and tok must outlive it. */
+ponder_status ponder_verifier_create(const ponder_model *m, const ponder_tokenizer *tok,
+                                     const ponder_context_params *cp, ponder_verifier **out, ponder_error *err);
+void ponder_verifier_free(ponder_verifier *v); /* NULL is a no-op */
+/* *p_yes = the verifier's P(right) for chain after prompt; *flops (may be NULL) += its cost. */
+ponder_status ponder_verifier_score(ponder_verifier *v, const char *prompt, const char *chain, size_t chain_len,
+                                    double *p_yes, uint64_t *flops, ponder_error *err);
+
 /* ---- running a strategy ---- */
 
 #define PONDER_THINK_COT_CUE " Let's think step by step." /* Kojima et al. 2022 */
@@ -221,6 +242,12 @@ typedef struct ponder_think_params {
                                        run in rounds of it, asc's rounds shrink to it; chain i
                                        still uses seed + i, so the chains are the same */
     const ponder_grammar *grammar;  /* NULL, or every chain's text follows it (gen.h) */
+    ponder_verifier *verifier;      /* bon: judges each chain (NULL: mean token logprob judges) */
+    const char *verify_prompt;      /* the text the chains continue, as the verifier reads it
+                                       (ponder_think_run sets it; a job's caller must) */
+    bool verifier_vote;             /* bon with a verifier: the answer with the highest SUM of
+                                       its chains' scores wins (a weighted vote), not the one
+                                       best chain */
 } ponder_think_params;
 
 ponder_think_params ponder_think_params_default(void);
@@ -233,6 +260,7 @@ typedef struct ponder_think_sample {
     double sum_logprob;             /* sum of the chosen tokens' logprobs (raw logits) */
     double mean_logprob;            /* sum_logprob / n_tokens (0 for no tokens) */
     ponder_finish finish;
+    double verifier_score;          /* bon with a verifier: P(right) in [0, 1]; else -1 */
 } ponder_think_sample;
 
 typedef struct ponder_think_usage {

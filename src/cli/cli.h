@@ -86,6 +86,7 @@ json_t *cli_think_json(const struct ponder_think_result *r);
 typedef struct cli_model_opts {
     const char *model;     /* -m: a path or a name ($PONDER_MODELS); NULL: the default model */
     const char *draft;     /* --draft (NULL: none) */
+    const char *verifier;  /* --verifier: bon's judge (NULL: none; run and eval) */
     const char *ctk, *ctv; /* -ctk / -ctv (NULL: f16) */
     const char *fa;        /* -fa (NULL: auto) */
     int32_t n_ctx;         /* -c: 0 is the model's training context */
@@ -106,14 +107,16 @@ typedef struct cli_model_opts {
  * resolved, cache types, the pool), for a context or a gen engine. */
 typedef struct cli_engine {
     const char *cmd;
-    char path[PATH_MAX], draft_path[PATH_MAX];
-    ponder_model *m, *draft;
-    ponder_tokenizer *tok;
+    char path[PATH_MAX], draft_path[PATH_MAX], verifier_path[PATH_MAX];
+    ponder_model *m, *draft, *verifier_model;
+    ponder_tokenizer *tok, *verifier_tok;
+    struct ponder_verifier *verifier; /* --verifier's judge, its own context at its training length */
     ponder_pool *pool;
     ponder_context_params cp;
 } cli_engine;
 
-/* Finds and loads the model (and the draft, checked against it), its tokenizer and a pool;
+/* Finds and loads the model (and the draft, checked against it; and the verifier), its
+ * tokenizer and a pool;
  * n_ctx: -c, or default_n_ctx clipped to the training context when -c is not given.
  * Returns 0, or the exit status after printing the error (close e in either case). */
 int cli_engine_open(const char *cmd, const cli_model_opts *o, int32_t default_n_ctx, cli_engine *e);

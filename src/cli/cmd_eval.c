@@ -69,6 +69,11 @@ static void usage(void)
            "                           it S + i * %d + j\n"
            "      --asc-round K        asc: chains per round (default: 4)\n"
            "      --asc-threshold P    asc: stop when P(majority) > P (default: 0.95)\n"
+           "      --verifier FILE      bon: a verifier model judges every chain and the best\n"
+           "                           one wins (its FLOPs are counted);\n"
+           "                           scripts/train-arith-verifier.sh trains one\n"
+           "      --verifier-vote      bon with --verifier: the answer whose chains' scores\n"
+           "                           add up highest wins (a weighted vote)\n"
            "      --cue, --no-cue      append \"Let's think step by step.\" (cot, sc, asc, bon) or\n"
            "                           not; default: the model's ponder.cue metadata, else\n"
            "                           --cue, except for items in their own format (arith)\n"
@@ -115,6 +120,8 @@ json_t *cli_think_json(const ponder_think_result *r)
         json_object_set_new(j, "answer", s->answer[0] ? json_string(s->answer) : json_null());
         json_object_set_new(j, "tokens", json_integer(s->n_tokens));
         json_object_set_new(j, "mean_logprob", json_real(s->mean_logprob));
+        if (s->verifier_score >= 0)
+            json_object_set_new(j, "verifier_score", json_real(s->verifier_score));
         json_array_append_new(samples, j);
     }
     json_object_set_new(o, "samples", samples);
@@ -139,7 +146,7 @@ typedef struct eval_opts {
     int32_t limit, n_predict, asc_round, fewshot;
     float temp, top_p, asc_threshold;
     int32_t top_k;
-    bool temp_given, json, cue, no_cue;
+    bool temp_given, json, cue, no_cue, verifier_vote;
     uint64_t seed;
 } eval_opts;
 
@@ -359,6 +366,8 @@ static int eval_think(eval_env *e, eval_row *r)
     p.answer_kind = choice ? PONDER_ANSWER_CHOICE : PONDER_ANSWER_NUMBER;
     p.asc_round = o->asc_round;
     p.asc_threshold = o->asc_threshold;
+    p.verifier = e->en.verifier;
+    p.verifier_vote = o->verifier_vote;
     /* a chain ends where a model would start the next question */
     static const char *const stop_cot[] = { "\nQuestion:", "\n\n\n" };
     static const char *const stop_direct[] = { "\n" };
@@ -486,6 +495,19 @@ static int check_flags(const char *cmd, eval_opts *o, ponder_task_kind *kind)
     if (o->plot && !cli_plot_path_ok(o->plot))
         return cli_usage_error(cmd, "--plot %s: the file must end in .svg or .png", o->plot);
     return 0;
+}
+
+/* --verifier judges bon's chains: refused where no row would use it */
+static int check_verifier(const char *cmd, const eval_opts *o, const eval_row *rows, int n_rows)
+{
+    if (o->verifier_vote && !o->mo.verifier)
+        return cli_usage_error(cmd, "--verifier-vote needs --verifier FILE");
+    if (!o->mo.verifier)
+        return 0;
+    for (int i = 0; i < n_rows; i++)
+        if (!rows[i].loglik && rows[i].strategy.kind == PONDER_THINK_BON)
+            return 0;
+    return cli_usage_error(cmd, "--verifier judges bon:N chains; no bon strategy is in --strategy/--sweep");
 }
 
 /* The items (and --fewshot / --shots exemplars) into e; 0 or the exit status (printed). */
@@ -626,6 +648,8 @@ int cmd_eval(int argc, char **argv)
         { "-s", "--seed", CLI_SEED, &o.seed, 0, 0, NULL },
         { "--asc-round", NULL, CLI_INT, &o.asc_round, 1, PONDER_THINK_MAX_SAMPLES, NULL },
         { "--asc-threshold", NULL, CLI_FLOAT, &o.asc_threshold, 0.5, 0.999999, NULL },
+        { "--verifier", NULL, CLI_STRING, &o.mo.verifier, 0, 0, NULL },
+        { "--verifier-vote", NULL, CLI_FLAG, &o.verifier_vote, 0, 0, NULL },
         { "--cue", NULL, CLI_FLAG, &o.cue, 0, 0, NULL },
         { "--no-cue", NULL, CLI_FLAG, &o.no_cue, 0, 0, NULL },
         { "--json", NULL, CLI_FLAG, &o.json, 0, 0, NULL },
@@ -646,6 +670,8 @@ int cmd_eval(int argc, char **argv)
     int rc = check_flags(cmd, &o, &kind);
     if (rc == 0)
         rc = parse_rows(cmd, &o, kind, rows, &n_rows);
+    if (rc == 0)
+        rc = check_verifier(cmd, &o, rows, n_rows);
     if (rc != 0)
         return rc;
     char data_path[PATH_MAX];

@@ -11,7 +11,23 @@
 
 #include "ponder/gen.h"
 #include "ponder/pool.h"
+#include "ponder/think.h"
 #include "ponder/tokenizer.h"
+
+/* --verifier: its model, its own tokenizer and a context at its training length */
+static int open_verifier(cli_engine *e)
+{
+    ponder_error err = { 0 };
+    if (ponder_model_load(e->verifier_path, NULL, &e->verifier_model, &err) != PONDER_OK)
+        return cli_runtime_error("--verifier: %s", err.msg);
+    if (ponder_tokenizer_create(ponder_model_gguf(e->verifier_model), &e->verifier_tok, &err) != PONDER_OK)
+        return cli_runtime_error("--verifier %s: %s", e->verifier_path, err.msg);
+    ponder_context_params vcp = ponder_context_params_default();
+    vcp.pool = e->pool;
+    if (ponder_verifier_create(e->verifier_model, e->verifier_tok, &vcp, &e->verifier, &err) != PONDER_OK)
+        return cli_runtime_error("--verifier %s: %s", e->verifier_path, err.msg);
+    return CLI_EXIT_OK;
+}
 
 int cli_engine_open(const char *cmd, const cli_model_opts *o, int32_t default_n_ctx, cli_engine *e)
 {
@@ -27,6 +43,8 @@ int cli_engine_open(const char *cmd, const cli_model_opts *o, int32_t default_n_
     if ((rc = cli_find_model(cmd, o->model, e->path, sizeof e->path)) != 0)
         return rc;
     if (o->draft && (rc = cli_find_model(cmd, o->draft, e->draft_path, sizeof e->draft_path)) != 0)
+        return rc;
+    if (o->verifier && (rc = cli_find_model(cmd, o->verifier, e->verifier_path, sizeof e->verifier_path)) != 0)
         return rc;
 
     ponder_error err = { 0 };
@@ -49,7 +67,7 @@ int cli_engine_open(const char *cmd, const cli_model_opts *o, int32_t default_n_
     if (ponder_pool_create(o->n_threads, &e->pool, &err) != PONDER_OK)
         return cli_runtime_error("%s", err.msg);
     e->cp.pool = e->pool;
-    return CLI_EXIT_OK;
+    return o->verifier ? open_verifier(e) : CLI_EXIT_OK;
 }
 
 int cli_engine_context(cli_engine *e, ponder_context **out)
@@ -91,6 +109,9 @@ int cli_engine_encode(const cli_engine *e, const char *text, size_t len, bool sp
 
 void cli_engine_close(cli_engine *e)
 {
+    ponder_verifier_free(e->verifier);
+    ponder_tokenizer_free(e->verifier_tok);
+    ponder_model_free(e->verifier_model);
     ponder_pool_free(e->pool);
     ponder_tokenizer_free(e->tok);
     ponder_model_free(e->draft);

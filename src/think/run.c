@@ -203,6 +203,7 @@ ponder_status ponder_think_job_collect(ponder_think_job *j, const ponder_gen *g,
         s->sum_logprob = cr.sum_logprob;
         s->mean_logprob = cr.n_tokens > 0 ? cr.sum_logprob / cr.n_tokens : 0.0;
         s->finish = cr.finish;
+        s->verifier_score = -1.0;
         ponder_answer_extract(j->p.answer_kind, j->p.n_choices, s->text, s->text_len, s->answer);
         r->n_samples++;
     }
@@ -226,11 +227,52 @@ ponder_status ponder_think_job_collect(ponder_think_job *j, const ponder_gen *g,
     return PONDER_OK;
 }
 
+/* bon with a verifier: every chain judged; the best chain wins, or with verifier_vote the
+ * answer whose chains' scores add up highest (ties to the earliest chain) */
+static ponder_status judge_chains(ponder_think_job *j, ponder_error *err)
+{
+    ponder_think_result *r = j->r;
+    if (!j->p.verify_prompt)
+        return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "think: a verifier needs the prompt text (verify_prompt)");
+    double best = -1.0;
+    for (int32_t i = 0; i < r->n_samples; i++) {
+        ponder_think_sample *s = &r->samples[i];
+        ponder_status st = ponder_verifier_score(j->p.verifier, j->p.verify_prompt, s->text, s->text_len,
+                                                 &s->verifier_score, &r->usage.flops, err);
+        if (st != PONDER_OK)
+            return st;
+        if (s->verifier_score > best) {
+            best = s->verifier_score;
+            r->best = i;
+        }
+    }
+    if (j->p.verifier_vote) {
+        double best_sum = -1.0;
+        for (int32_t v = 0; v < r->n_votes; v++) {
+            double sum = 0.0;
+            for (int32_t i = 0; i < r->n_samples; i++)
+                if (strcmp(r->samples[i].answer, r->votes[v].answer) == 0)
+                    sum += r->samples[i].verifier_score;
+            if (sum > best_sum || (sum == best_sum && r->votes[v].first < r->best)) {
+                best_sum = sum;
+                r->best = r->votes[v].first;
+            }
+        }
+    }
+    return PONDER_OK;
+}
+
 ponder_status ponder_think_job_finish(ponder_think_job *j, ponder_think_result **out, ponder_error *err)
 {
-    (void)err;
     ponder_think_result *r = j->r;
-    if (r->strategy.kind == PONDER_THINK_BON) {
+    if (r->strategy.kind == PONDER_THINK_BON && j->p.verifier) {
+        ponder_status st = judge_chains(j, err);
+        if (st != PONDER_OK)
+            return st;
+        if (r->best < 0 && r->n_samples > 0)
+            r->best = 0;
+        r->answer = r->best >= 0 && r->samples[r->best].answer[0] ? r->samples[r->best].answer : NULL;
+    } else if (r->strategy.kind == PONDER_THINK_BON) {
         /* highest mean token logprob; a chain with no tokens never wins; ties to the earliest */
         double best = -INFINITY;
         for (int32_t i = 0; i < r->n_samples; i++) {
@@ -280,7 +322,10 @@ ponder_status ponder_think_run(ponder_gen *g, const ponder_tokenizer *tok, const
         st = ponder_error_set(err, PONDER_ERR_INVALID_ARG, "the prompt is too long (%zu tokens)", n_ids);
         goto done;
     }
-    if ((st = ponder_think_job_create(p, ids, (int32_t)n_ids, &job, err)) != PONDER_OK)
+    ponder_think_params pv = *p;
+    if (!pv.verify_prompt)
+        pv.verify_prompt = text;
+    if ((st = ponder_think_job_create(&pv, ids, (int32_t)n_ids, &job, err)) != PONDER_OK)
         goto done;
     ponder_gen_request req;
     while (ponder_think_job_next(job, &req)) {

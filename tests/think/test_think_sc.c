@@ -3,7 +3,8 @@
  * change in results: one gen request of N choices gives token-exact the chains of N
  * single-choice requests with seeds seed + i (stories260K F32, sampled at T = 0.9). Then
  * ponder_think_run's accounting (prompt evaluated once for sc, once per round for asc) and
- * asc's stop on unanimous greedy chains.
+ * asc's stop on unanimous greedy chains. Last, bon:N with a verifier (stories260K itself
+ * stands in as the judge: its two continuations' likelihoods are real numbers to check).
  */
 #include <math.h>
 #include <setjmp.h>
@@ -208,11 +209,98 @@ static void test_think_accounting(void **state)
     ponder_think_result_free(r);
 }
 
+/* P(right) recomputed from the two continuations' log-likelihoods on a context of its own */
+static double judge_by_hand(fixture *f, const char *prompt_text, const char *chain)
+{
+    ponder_error err = { 0 };
+    ponder_context_params cp = ponder_context_params_default();
+    cp.n_ctx = 256;
+    ponder_context *ctx = NULL;
+    assert_int_equal(ponder_context_create(f->m, &cp, &ctx, &err), PONDER_OK);
+    char text[2048];
+    snprintf(text, sizeof text, "%s%s%s", prompt_text, chain, PONDER_VERIFIER_CUE);
+    const char *conts[2] = { PONDER_VERIFIER_YES, PONDER_VERIFIER_NO };
+    ponder_choice_scores sc;
+    assert_int_equal(ponder_think_score_choices(ctx, f->m, f->tok, text, conts, 2, &sc, &err), PONDER_OK);
+    const double p = 1.0 / (1.0 + exp(sc.sum_logprob[1] - sc.sum_logprob[0]));
+    ponder_choice_scores_free(&sc);
+    ponder_context_free(ctx);
+    return p;
+}
+
+static void test_bon_verifier(void **state)
+{
+    fixture *f = *state;
+    ponder_error err = { 0 };
+    ponder_context_params cp = ponder_context_params_default();
+    cp.n_ctx = 256;
+    ponder_verifier *v = NULL;
+    assert_int_equal(ponder_verifier_create(f->m, f->tok, &cp, &v, &err), PONDER_OK);
+    ponder_think_params p = ponder_think_params_default();
+    p.max_tokens = 16;
+    p.sampling.temp = 1.0f;
+    p.sampling.seed = SEED;
+    p.answer_kind = PONDER_ANSWER_TEXT;
+    assert_int_equal(ponder_strategy_parse("bon:4", &p.strategy, &err), PONDER_OK);
+    ponder_think_result *plain = NULL, *r = NULL;
+    assert_int_equal(ponder_think_run(f->g, f->tok, &p, "Once upon a time", &plain, &err), PONDER_OK);
+    p.verifier = v;
+    if (ponder_think_run(f->g, f->tok, &p, "Once upon a time", &r, &err) != PONDER_OK)
+        fail_msg("bon:4 with a verifier: %s", err.msg);
+    /* the same chains (same seeds); each judged as by hand; the best judged wins; the judging
+     * is counted in the FLOPs */
+    char *prompt_text = ponder_think_prompt_text(&p, "Once upon a time");
+    assert_non_null(prompt_text);
+    assert_int_equal(r->n_samples, 4);
+    for (int32_t i = 0; i < r->n_samples; i++) {
+        assert_string_equal(r->samples[i].text, plain->samples[i].text);
+        assert_true(plain->samples[i].verifier_score == -1.0);
+        const double want = judge_by_hand(f, prompt_text, r->samples[i].text);
+        assert_true(fabs(r->samples[i].verifier_score - want) < 1e-9);
+        assert_true(r->samples[i].verifier_score <= r->samples[r->best].verifier_score);
+    }
+    assert_true(r->usage.flops > plain->usage.flops);
+    ponder_think_result_free(r);
+
+    /* a weighted vote: the winning answer's scores add up to at least any other's */
+    p.verifier_vote = true;
+    assert_int_equal(ponder_think_run(f->g, f->tok, &p, "Once upon a time", &r, &err), PONDER_OK);
+    assert_non_null(r->answer);
+    double won = 0.0;
+    for (int32_t i = 0; i < r->n_samples; i++)
+        if (strcmp(r->samples[i].answer, r->answer) == 0)
+            won += r->samples[i].verifier_score;
+    for (int32_t k = 0; k < r->n_votes; k++) {
+        double sum = 0.0;
+        for (int32_t i = 0; i < r->n_samples; i++)
+            if (strcmp(r->samples[i].answer, r->votes[k].answer) == 0)
+                sum += r->samples[i].verifier_score;
+        assert_true(sum <= won + 1e-12);
+    }
+    ponder_think_result_free(r);
+    ponder_verifier_free(v);
+
+    /* chains too long for the verifier's context score 0 and the first chain stands */
+    cp.n_ctx = 8;
+    assert_int_equal(ponder_verifier_create(f->m, f->tok, &cp, &v, &err), PONDER_OK);
+    p.verifier = v;
+    p.verifier_vote = false;
+    assert_int_equal(ponder_think_run(f->g, f->tok, &p, "Once upon a time", &r, &err), PONDER_OK);
+    for (int32_t i = 0; i < r->n_samples; i++)
+        assert_true(r->samples[i].verifier_score == 0.0);
+    assert_int_equal(r->best, 0);
+    ponder_think_result_free(r);
+    ponder_verifier_free(v);
+    ponder_think_result_free(plain);
+    free(prompt_text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_batch_equals_separate_runs),
         cmocka_unit_test(test_think_accounting),
+        cmocka_unit_test(test_bon_verifier),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
