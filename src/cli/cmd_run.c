@@ -110,6 +110,9 @@ static void usage(void)
            "      --cue, --no-cue      append the cue (cot, sc, asc, bon) or not; default: the\n"
            "                           model's ponder.cue metadata (ponder train writes it for\n"
            "                           models trained on their own format), else --cue\n"
+           "      --verifier FILE      bon: a verifier model judges every chain, the best wins\n"
+           "      --verifier-vote      bon with --verifier: the answer whose chains' scores add\n"
+           "                           up highest wins\n"
            "\n"
            "speculative decoding:\n"
            "      --draft MODEL        a smaller model with the same vocabulary proposes tokens\n"
@@ -190,7 +193,7 @@ typedef struct run_opts {
     const char *prompt, *file, *strategy, *answer, *json_schema, *grammar_file;
     ponder_grammar *grammar; /* from --json-schema or --grammar */
     int32_t n_predict, draft_k;
-    bool json, temp_given, special, cue, no_cue;
+    bool json, temp_given, special, cue, no_cue, verifier_vote;
     ponder_sampler_params sp;
 } run_opts;
 
@@ -205,6 +208,8 @@ static int run_strategy(const run_opts *o, const ponder_strategy_plan *plan, cli
     p.sampling = o->sp;
     ponder_think_params_from_plan(&p, plan, o->temp_given);
     p.grammar = o->grammar;
+    p.verifier = e->verifier;
+    p.verifier_vote = o->verifier_vote;
     p.max_tokens = o->n_predict < 0 ? 0 : o->n_predict;
     if (p.sampling.repeat_last_n < 0)
         p.sampling.repeat_last_n = e->cp.n_ctx;
@@ -531,6 +536,8 @@ int cmd_run(int argc, char **argv)
         { "--answer", NULL, CLI_STRING, &o.answer, 0, 0, NULL },
         { "--cue", NULL, CLI_FLAG, &o.cue, 0, 0, NULL },
         { "--no-cue", NULL, CLI_FLAG, &o.no_cue, 0, 0, NULL },
+        { "--verifier", NULL, CLI_STRING, &o.mo.verifier, 0, 0, NULL },
+        { "--verifier-vote", NULL, CLI_FLAG, &o.verifier_vote, 0, 0, NULL },
         { "--draft", NULL, CLI_STRING, &o.mo.draft, 0, 0, NULL },
         { "--draft-k", NULL, CLI_INT, &o.draft_k, 1, PONDER_GEN_DRAFT_K_MAX, NULL },
         { "--json-schema", NULL, CLI_STRING, &o.json_schema, 0, 0, NULL },
@@ -547,6 +554,10 @@ int cmd_run(int argc, char **argv)
     int rc = check_flags(cmd, &o);
     if (rc == 0 && o.strategy)
         rc = plan_strategy(cmd, &o, true, &plan);
+    if (rc == 0 && o.verifier_vote && !o.mo.verifier)
+        rc = cli_usage_error(cmd, "--verifier-vote needs --verifier FILE");
+    if (rc == 0 && o.mo.verifier && (!o.strategy || plan.strategy.kind != PONDER_THINK_BON))
+        rc = cli_usage_error(cmd, "--verifier judges the chains of --strategy bon:N");
     if (rc == 0)
         rc = load_grammar(&o);
     if (rc != 0)
