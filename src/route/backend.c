@@ -159,6 +159,7 @@ static bool on_sse(const char *data, size_t len, void *user)
         x->res->ttft_ms = x->t_first - x->t0;
     }
     x->res->n_events++;
+    x->t_last = http_now_ms(); /* an event is progress; a keep-alive comment is not */
     if (x->call->on_event && !x->call->on_event(data, len, x->call->user)) {
         x->aborted = true;
         return false;
@@ -166,9 +167,10 @@ static bool on_sse(const char *data, size_t len, void *user)
     return true;
 }
 
+/* The silence deadline (rt_xfer_check) counts from the last event (on_sse), not the last
+ * bytes: a backend stuck mid-answer that sends only ": keep-alive" comments is silent. */
 bool rt_xfer_stream_bytes(rt_xfer *x, const char *p, size_t n)
 {
-    x->t_last = http_now_ms();
     if (rt_sse_feed(&x->sse, p, n, on_sse, x))
         return true;
     if (x->sse.oom) {

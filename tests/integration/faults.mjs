@@ -7,6 +7,8 @@
 //   drop          proxy a stream, but cut the connection after state.n SSE events
 //   stall         proxy a stream, but after state.n SSE events send nothing more (the
 //                 connection stays open: a backend stuck mid-answer)
+//   keepalive     as stall, but the stuck backend sends an SSE comment (": keep-alive")
+//                 every 100 ms: traffic that is not progress
 //   slow          proxy unchanged after state.delayMs (a busy or distant replica)
 // state.count counts the requests it received (to see a circuit breaker skip it);
 // state.auth is the last request's Authorization header.
@@ -39,7 +41,7 @@ export function startFault(upstream, mode = 'ok') {
         headers: { 'Content-Type': 'application/json', 'Content-Length': body.length },
       }, (ur) => {
         res.writeHead(ur.statusCode, { 'Content-Type': ur.headers['content-type'] || 'application/json' });
-        if (m !== 'drop' && m !== 'stall') { ur.pipe(res); return; }
+        if (m !== 'drop' && m !== 'stall' && m !== 'keepalive') { ur.pipe(res); return; }
         let buf = Buffer.alloc(0);
         let sent = 0;
         ur.on('data', (d) => {
@@ -49,11 +51,15 @@ export function startFault(upstream, mode = 'ok') {
             buf = buf.subarray(i + 2);
             if (ev[0] === 0x3a) continue; // a keep-alive comment is no event
             res.write(ev);
-            if (++sent >= state.n && m === 'stall') {
+            if (++sent >= state.n && (m === 'stall' || m === 'keepalive')) {
               // nothing more comes, and the socket to the router stays open
               ur.removeAllListeners('data');
               ur.removeAllListeners('end');
               ur.resume(); // the upstream's remaining bytes are read and dropped
+              if (m === 'keepalive') {
+                const t = setInterval(() => res.write(': keep-alive\n\n'), 100);
+                res.on('close', () => clearInterval(t));
+              }
               return;
             }
             if (sent >= state.n) {

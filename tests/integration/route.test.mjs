@@ -33,6 +33,7 @@ function yaml(refused, holePort) {
     model('drop', remote(F.drop.base), remote(B.base)) +
     model('dropmany', remote(F.dropmany.base), remote(B.base)) +
     model('stall', remote(F.stall.base, ', first_token_timeout: 0.5, timeout: 0.5'), remote(B.base)) +
+    model('keepalive', remote(F.keepalive.base, ', first_token_timeout: 0.5, timeout: 0.5'), remote(B.base)) +
     model('droplocal', remote(F.droplocal.base), `      - local: ${STORIES}\n`) +
     model('broken', '      - local: /nonexistent/missing.gguf\n', remote(B.base)) +
     model('breaker', remote(F.breaker.base), remote(B.base)) +
@@ -45,7 +46,8 @@ function yaml(refused, holePort) {
 before(async () => {
   const args = ['-m', STORIES, '--chatml', '--parallel', '4', '-c', '512'];
   [A, B] = await Promise.all([startServer(args), startServer(args)]);
-  for (const k of ['hang', 'e500', 'e429', 'drop', 'dropmany', 'stall', 'droplocal', 'breaker']) F[k] = await startFault(A.url);
+  for (const k of ['hang', 'e500', 'e429', 'drop', 'dropmany', 'stall', 'keepalive', 'droplocal', 'breaker']) F[k] = await startFault(A.url);
+  F.keepalive.state.mode = 'keepalive';
   F.dropmany.state.mode = 'drop';
   F.stall.state.mode = 'stall';
   F.hang.state.mode = 'hang';
@@ -111,7 +113,7 @@ test('a healthy chain: the first backend answers, re-stamped, with the ponder ob
   assert.deepEqual(r.ponder.attempts.map((a) => a.outcome), ['ok']);
   assert.equal(typeof r.ponder.upstream.flops, 'number');
   const list = await client.models.list();
-  assert.deepEqual(list.data.map((m) => m.id).sort(), ['breaker', 'broken', 'dead', 'drop', 'droplocal', 'dropmany', 'e429', 'e500', 'hang', 'refused', 'rescue', 'slowconnect', 'stall']);
+  assert.deepEqual(list.data.map((m) => m.id).sort(), ['breaker', 'broken', 'dead', 'drop', 'droplocal', 'dropmany', 'e429', 'e500', 'hang', 'keepalive', 'refused', 'rescue', 'slowconnect', 'stall']);
 });
 
 test('strategy prefixes as ponder serve takes them (sc2-MODEL), and the chat page, on the router', async () => {
@@ -320,6 +322,18 @@ test('a stream stuck mid-answer (silent past timeout) continues; stuck after its
   assertOneStream(s, 'stall', ref);
   assert.deepEqual(s.last.ponder.attempts.map((a) => a.outcome), ['timeout_first_token', 'ok']);
   assert.equal(s.last.ponder.continued, 0);
+});
+
+test('keep-alive comments are not progress: a backend stuck mid-answer that sends only ": keep-alive" times out and the stream continues', async () => {
+  const ref = await reference();
+  F.keepalive.state.n = 4;
+  const t0 = Date.now();
+  const s = await Promise.race([streamed('keepalive'),
+    sleep(8000).then(() => { throw new Error('the stream is held by keep-alive comments'); })]);
+  assertOneStream(s, 'keepalive', ref);
+  assert.deepEqual(s.last.ponder.attempts.map((a) => a.outcome), ['timeout_idle', 'ok']);
+  assert.equal(s.last.ponder.continued, 1);
+  assert.ok(Date.now() - t0 < 5000);
 });
 
 test('continue_final_message on ponder serve itself: the answer goes on from the given text', async () => {
