@@ -31,12 +31,9 @@ static uint64_t next_random(ponder_router *r)
 
 static double uniform01(ponder_router *r) { return (double)(next_random(r) >> 11) / 9007199254740992.0; }
 
-static rt_be *be_of(ponder_router *r, const ponder_route_backend_cfg *cfg)
+rt_be *rt_model_backend(ponder_router *r, const ponder_route_model_cfg *m, int32_t i)
 {
-    for (int32_t k = 0; k < r->n_be; k++)
-        if (r->be[k].cfg == cfg)
-            return &r->be[k];
-    return NULL;
+    return &r->be[r->model_first[m - r->cfg->models] + i];
 }
 
 static void roll_window(rt_be *be, double now)
@@ -81,13 +78,13 @@ void rt_order_backends(ponder_router *r, const ponder_route_model_cfg *m, rt_be 
     ranked *rk = calloc((size_t)(n > 0 ? n : 1), sizeof *rk);
     if (!rk) { /* out of memory: the listed order, which is always a valid answer */
         for (int32_t i = 0; i < n; i++)
-            out[i] = be_of(r, &m->backends[i]);
+            out[i] = rt_model_backend(r, m, i);
         return;
     }
     pthread_mutex_lock(&r->mu);
     const double now = http_now_ms();
     for (int32_t i = 0; i < n; i++) {
-        rk[i].be = be_of(r, &m->backends[i]);
+        rk[i].be = rt_model_backend(r, m, i);
         rt_be *be = rk[i].be;
         roll_window(be, now);
         switch (m->balance) {

@@ -7,6 +7,7 @@
 #include "route/router_internal.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,36 @@ ponder_backend_failure rt_admit(ponder_router *r, rt_be *be, double now, char *w
     }
     pthread_mutex_unlock(&r->mu);
     return f;
+}
+
+/* When be's cool-down ends (ms, http_now_ms's clock); -1 when its circuit is not open. */
+double rt_cooldown_end(ponder_router *r, rt_be *be)
+{
+    pthread_mutex_lock(&r->mu);
+    double end = be->br == BR_OPEN ? be->opened_ms + r->cfg->settings.breaker_cooldown_s * 1000 : -1;
+    pthread_mutex_unlock(&r->mu);
+    return end;
+}
+
+/* Every backend of a chain was skipped: be, the open circuit whose cool-down ends first,
+ * is probed now as if its cool-down had ended — unless another request is probing it, or
+ * it opened less than RT_EARLY_PROBE_MS ago (a dead backend is asked at that pace, not by
+ * every request). A backend that came back then answers within that time, not after the
+ * rest of its cool-down. */
+bool rt_admit_early_probe(ponder_router *r, rt_be *be, double now)
+{
+    bool ok = false;
+    pthread_mutex_lock(&r->mu);
+    if (be->b && be->br == BR_OPEN && now - be->opened_ms >= RT_EARLY_PROBE_MS && now >= be->not_before_ms) {
+        be->br = BR_HALF_OPEN;
+        be->probe_busy = ok = true;
+        be->window_requests++;
+        be->in_flight++;
+        rt_log(r, PONDER_LOG_INFO, "backend %s: every backend of a chain is open: probing this one early",
+               be->cfg->name);
+    }
+    pthread_mutex_unlock(&r->mu);
+    return ok;
 }
 
 /* An admitted request that sent nothing gives the half-open probe back. */
@@ -114,6 +145,17 @@ void rt_report(ponder_router *r, rt_be *be, const ponder_backend_result *res, do
     pthread_mutex_unlock(&r->mu);
 }
 
+/* One counter per backend: the uint64_t at offset `field` of each rt_be. */
+static void backend_counter(http_buf *b, ponder_router *r, const char *name, const char *help, size_t field)
+{
+    http_buf_printf(b, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+    for (int32_t i = 0; i < r->n_be; i++) {
+        uint64_t v;
+        memcpy(&v, (const char *)&r->be[i] + field, sizeof v);
+        http_buf_printf(b, "%s{backend=\"%s\"} %llu\n", name, r->be[i].cfg->name, (unsigned long long)v);
+    }
+}
+
 static char *render_metrics(ponder_router *r)
 {
     http_buf b = { 0 };
@@ -131,16 +173,10 @@ static char *render_metrics(ponder_router *r)
     http_buf_printf(&b, "# HELP ponder_router_continuations_total Streams continued on another backend mid-answer.\n"
                         "# TYPE ponder_router_continuations_total counter\nponder_router_continuations_total %llu\n",
                     (unsigned long long)r->continuations);
-    http_buf_printf(&b, "# HELP ponder_backend_attempts_total Requests sent to a backend.\n"
-                        "# TYPE ponder_backend_attempts_total counter\n");
-    for (int32_t i = 0; i < r->n_be; i++)
-        http_buf_printf(&b, "ponder_backend_attempts_total{backend=\"%s\"} %llu\n", r->be[i].cfg->name,
-                        (unsigned long long)r->be[i].attempts);
-    http_buf_printf(&b, "# HELP ponder_backend_successes_total Complete answers from a backend.\n"
-                        "# TYPE ponder_backend_successes_total counter\n");
-    for (int32_t i = 0; i < r->n_be; i++)
-        http_buf_printf(&b, "ponder_backend_successes_total{backend=\"%s\"} %llu\n", r->be[i].cfg->name,
-                        (unsigned long long)r->be[i].successes);
+    backend_counter(&b, r, "ponder_backend_attempts_total", "Requests sent to a backend.",
+                    offsetof(rt_be, attempts));
+    backend_counter(&b, r, "ponder_backend_successes_total", "Complete answers from a backend.",
+                    offsetof(rt_be, successes));
     http_buf_printf(&b, "# HELP ponder_backend_failures_total Failed or skipped attempts by reason.\n"
                         "# TYPE ponder_backend_failures_total counter\n");
     for (int32_t i = 0; i < r->n_be; i++)
@@ -158,11 +194,8 @@ static char *render_metrics(ponder_router *r)
         http_buf_printf(&b, "ponder_backend_circuit_state{backend=\"%s\",state=\"%s\"} %d\n", r->be[i].cfg->name,
                         breaker_names[st], (int)st);
     }
-    http_buf_printf(&b, "# HELP ponder_backend_circuit_opens_total Times a backend's circuit opened.\n"
-                        "# TYPE ponder_backend_circuit_opens_total counter\n");
-    for (int32_t i = 0; i < r->n_be; i++)
-        http_buf_printf(&b, "ponder_backend_circuit_opens_total{backend=\"%s\"} %llu\n", r->be[i].cfg->name,
-                        (unsigned long long)r->be[i].opens);
+    backend_counter(&b, r, "ponder_backend_circuit_opens_total", "Times a backend's circuit opened.",
+                    offsetof(rt_be, opens));
     http_buf_printf(&b, "# HELP ponder_backend_up 1 if the backend started (a local model loaded).\n"
                         "# TYPE ponder_backend_up gauge\n");
     for (int32_t i = 0; i < r->n_be; i++)

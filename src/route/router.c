@@ -135,157 +135,223 @@ static void restart(rt_req *q)
     pthread_mutex_unlock(&q->mu);
 }
 
-/* Walks the chain; on RT_ANSWERED the stream is complete in q->out (or q->final_body). */
-rt_outcome rt_run_chain(rt_req *q)
+/* The wait before pass `pass` (> 0): exponential back-off with jitter, or — when a
+ * backend asked to wait (429) and will be free sooner than retry_after_max_s — until then. */
+static void backoff(rt_req *q, int32_t pass)
 {
     ponder_router *r = q->r;
     const ponder_route_settings *s = &r->cfg->settings;
-    bool first_backend = true;
-    /* the route's chain, or — once a backend refused the request as longer than its
-     * context — LiteLLM's context_window_fallbacks */
-    char *const *chain = q->route->chain;
-    int32_t n_chain = q->route->n_chain;
+    double wait = s->retry_backoff_ms * pow(2, pass - 1);
+    if (wait > s->retry_backoff_max_ms)
+        wait = s->retry_backoff_max_ms;
+    wait *= jitter(r);
+    double soonest = -1, now = http_now_ms();
+    pthread_mutex_lock(&r->mu);
+    for (int32_t i = 0; i < r->n_be; i++)
+        if (r->be[i].not_before_ms > now && (soonest < 0 || r->be[i].not_before_ms < soonest))
+            soonest = r->be[i].not_before_ms;
+    pthread_mutex_unlock(&r->mu);
+    if (soonest > 0 && soonest - now > wait && soonest - now <= s->retry_after_max_s * 1000)
+        wait = soonest - now + 1;
+    sleep_ms(q, wait);
+}
+
+/* One walk of the chain: what happened so far, and what comes next. */
+typedef struct rt_walk {
+    char *const *chain;           /* the route's chain, or its context_window_fallbacks */
+    int32_t n_chain;
+    bool first_backend;           /* no backend was tried or skipped yet */
+    bool attempted;               /* this pass sent a request to some backend */
+    rt_be *earliest;              /* this pass's skipped open circuit whose cool-down ends first */
+} rt_walk;
+
+typedef enum rt_step { RT_STEP_NEXT, RT_STEP_DONE, RT_STEP_SWITCH } rt_step;
+
+static void count_success(rt_req *q, bool continuing, bool first_backend)
+{
+    ponder_router *r = q->r;
+    if (continuing)
+        q->continued++;
+    pthread_mutex_lock(&r->mu);
+    r->continuations += continuing;
+    r->fallbacks += !first_backend;
+    pthread_mutex_unlock(&r->mu);
+}
+
+/* After a failed attempt: whether the walk goes on (RT_STEP_NEXT), ends (*out), or moves
+ * to the context-window chain. res is cleared. */
+static rt_step after_failure(rt_req *q, rt_walk *w, rt_be *be, ponder_backend_result *res, rt_outcome *out)
+{
+    ponder_router *r = q->r;
+    ponder_backend_failure f = res->failure;
+    rt_step step = RT_STEP_NEXT;
+    if (f == PONDER_BACKEND_CANCELLED) {
+        *out = RT_CANCELLED;
+        step = RT_STEP_DONE;
+    } else if (f == PONDER_BACKEND_HTTP_CLIENT && !q->started && w->chain != q->route->ctx_chain &&
+               q->route->n_ctx_chain > 0 && res->body && strstr(res->body, "context_length_exceeded")) {
+        rt_log(r, PONDER_LOG_INFO, "route %s: %s refused the request as too long: context window fallbacks",
+               q->route_name, be->cfg->name);
+        w->chain = q->route->ctx_chain;
+        w->n_chain = q->route->n_ctx_chain;
+        step = RT_STEP_SWITCH;
+    } else if (f == PONDER_BACKEND_HTTP_CLIENT && !q->started) {
+        /* the request itself is refused: every backend would say the same */
+        q->status = res->http_status;
+        q->final_body = res->body;
+        res->body = NULL;
+        *out = RT_REFUSED;
+        step = RT_STEP_DONE;
+    } else {
+        if (f == PONDER_BACKEND_HTTP_AUTH) {
+            if (!q->auth_failed)
+                q->auth_failed = calloc((size_t)r->n_be, 1);
+            if (q->auth_failed)
+                q->auth_failed[be - r->be] = 1;
+        }
+        if (f == PONDER_BACKEND_HTTP_429 && res->retry_after_s > 0 &&
+            (q->retry_after_s <= 0 || res->retry_after_s < q->retry_after_s))
+            q->retry_after_s = res->retry_after_s;
+        if (q->started && !q->can_continue) {
+            if (!q->collect) {
+                *out = RT_FAILED; /* n > 1 or logprobs: a partial stream cannot be continued */
+                step = RT_STEP_DONE;
+            } else {
+                restart(q); /* the client has seen nothing: the next backend starts afresh */
+            }
+        }
+    }
+    ponder_backend_result_clear(res);
+    return step;
+}
+
+/* One attempt on an admitted backend (its admission is given back if nothing is sent). */
+static rt_step attempt(rt_req *q, rt_walk *w, rt_be *be, rt_outcome *out)
+{
+    ponder_router *r = q->r;
+    w->attempted = true;
+    bool nothing_left = false;
+    char *body = rt_attempt_body(q, be, &nothing_left);
+    if (!body || nothing_left)
+        rt_release_probe(r, be);
+    if (!body) {
+        *out = RT_FAILED;
+        return RT_STEP_DONE;
+    }
+    bool continuing = q->can_continue && q->n_content > 0;
+    q->n_content_at_attempt = q->n_content;
+    if (nothing_left) {
+        /* max_tokens was spent by the text already sent: the answer ends here */
+        free(body);
+        rt_end_by_length(q);
+        *out = RT_ANSWERED;
+        return RT_STEP_DONE;
+    }
+    ponder_backend_call call = { .endpoint = q->ep, .body = body, .body_len = strlen(body),
+                                 .stream = q->stream || q->collect, .on_event = rt_on_chunk, .user = q,
+                                 .cancelled = req_cancelled };
+    ponder_backend_result res;
+    ponder_backend_failure f = ponder_backend_request(be->b, &call, &res);
+    free(body);
+    /* a one-choice stream that failed after its finish chunk (no [DONE], a silence) is
+     * complete: continuing it would add a second finish */
+    if (f != PONDER_BACKEND_OK && f != PONDER_BACKEND_CANCELLED && (q->stream || q->collect) && q->finished &&
+        q->can_continue)
+        f = res.failure = PONDER_BACKEND_OK;
+    rt_report(r, be, &res, http_now_ms());
+    record(q, be, f, &res, res.message);
+    bool first_backend = w->first_backend;
+    w->first_backend = false;
+    if (f != PONDER_BACKEND_OK) {
+        rt_log(r, PONDER_LOG_WARN, "route %s: backend %s failed (%s): %s", q->route_name, be->cfg->name,
+               ponder_backend_failure_name(f), res.message);
+        return after_failure(q, w, be, &res, out);
+    }
+    q->answered = be;
+    count_success(q, continuing, first_backend);
+    if (!q->stream && !q->collect) {
+        q->final_body = res.body;
+        res.body = NULL;
+    }
+    ponder_backend_result_clear(&res);
+    *out = RT_ANSWERED;
+    return RT_STEP_DONE;
+}
+
+/* One backend of the walk: skipped (admission refused, or it refused this request's
+ * credentials before), or attempted. */
+static rt_step visit(rt_req *q, rt_walk *w, rt_be *be, rt_outcome *out)
+{
+    ponder_router *r = q->r;
+    if (q->auth_failed && q->auth_failed[be - r->be])
+        return RT_STEP_NEXT; /* it said 401/403/404 to this request: asking again changes nothing */
+    char why[PONDER_ERROR_MSG_BYTES + 64];
+    double now = http_now_ms();
+    ponder_backend_failure f = rt_admit(r, be, now, why, sizeof why);
+    if (f == PONDER_BACKEND_OK)
+        return attempt(q, w, be, out);
+    record(q, be, f, NULL, why);
+    w->first_backend = false;
+    double ends = f == PONDER_BACKEND_CIRCUIT_OPEN ? rt_cooldown_end(r, be) : -1;
+    if (ends >= 0 && (!w->earliest || ends < rt_cooldown_end(r, w->earliest)))
+        w->earliest = be;
+    return RT_STEP_NEXT;
+}
+
+/* One pass over the chain (each model's backends in its balance order). */
+static rt_step run_pass(rt_req *q, rt_walk *w, rt_outcome *out)
+{
+    ponder_router *r = q->r;
+    w->attempted = false;
+    w->earliest = NULL;
+    for (int32_t ci = 0; ci < w->n_chain; ci++) {
+        const ponder_route_model_cfg *m = ponder_route_config_model(r->cfg, w->chain[ci]);
+        if (!m)
+            continue;
+        rt_be *stack[RT_MAX_DEPLOYMENTS];
+        rt_be **order = m->n_backends <= RT_MAX_DEPLOYMENTS ? stack : malloc((size_t)m->n_backends * sizeof *order);
+        if (order)
+            rt_order_backends(r, m, order); /* the model's balance rule (balance.c) */
+        rt_step step = RT_STEP_NEXT;
+        for (int32_t bi = 0; step == RT_STEP_NEXT && bi < m->n_backends; bi++) {
+            if (req_cancelled(q)) {
+                *out = RT_CANCELLED;
+                step = RT_STEP_DONE;
+                break;
+            }
+            step = visit(q, w, order ? order[bi] : rt_model_backend(r, m, bi), out);
+        }
+        if (order != stack)
+            free(order);
+        if (step == RT_STEP_DONE)
+            return step;
+        if (step == RT_STEP_SWITCH)
+            ci = -1; /* the context-window chain from its start */
+    }
+    /* every backend was skipped and a circuit is open: rather than answer 503 until its
+     * cool-down ends, probe the backend whose cool-down ends first (at most one probe at
+     * a time and one a second: breaker.c) */
+    if (!w->attempted && w->earliest && rt_admit_early_probe(r, w->earliest, http_now_ms())) {
+        rt_step step = attempt(q, w, w->earliest, out);
+        if (step == RT_STEP_SWITCH)
+            return run_pass(q, w, out);
+        return step;
+    }
+    return RT_STEP_NEXT;
+}
+
+/* Walks the chain; on RT_ANSWERED the stream is complete in q->out (or q->final_body).
+ * After a pass where all failed, up to num_retries more follow, each after a back-off. */
+rt_outcome rt_run_chain(rt_req *q)
+{
+    const ponder_route_settings *s = &q->r->cfg->settings;
+    rt_walk w = { .chain = q->route->chain, .n_chain = q->route->n_chain, .first_backend = true };
+    rt_outcome out = RT_FAILED;
     for (int32_t pass = 0; pass <= s->num_retries; pass++) {
-        if (pass > 0) {
-            double wait = s->retry_backoff_ms * pow(2, pass - 1);
-            if (wait > s->retry_backoff_max_ms)
-                wait = s->retry_backoff_max_ms;
-            wait *= jitter(r);
-            /* a backend that asked to wait (429) and will be free sooner than the cap:
-             * wait for it rather than fail */
-            double soonest = -1, now = http_now_ms();
-            pthread_mutex_lock(&r->mu);
-            for (int32_t i = 0; i < r->n_be; i++)
-                if (r->be[i].not_before_ms > now && (soonest < 0 || r->be[i].not_before_ms < soonest))
-                    soonest = r->be[i].not_before_ms;
-            pthread_mutex_unlock(&r->mu);
-            if (soonest > 0 && soonest - now > wait && soonest - now <= s->retry_after_max_s * 1000)
-                wait = soonest - now + 1;
-            sleep_ms(q, wait);
-        }
-        bool switched = false;
-        for (int32_t ci = 0; ci < n_chain; ci++) {
-            const ponder_route_model_cfg *m = ponder_route_config_model(r->cfg, chain[ci]);
-            rt_be *order[RT_MAX_DEPLOYMENTS];
-            if (m && m->n_backends <= RT_MAX_DEPLOYMENTS)
-                rt_order_backends(r, m, order); /* the model's balance rule (balance.c) */
-            for (int32_t bi = 0; m && bi < m->n_backends; bi++) {
-                if (req_cancelled(q))
-                    return RT_CANCELLED;
-                rt_be *be = NULL;
-                if (m->n_backends <= RT_MAX_DEPLOYMENTS)
-                    be = order[bi];
-                else
-                    for (int32_t k = 0; k < r->n_be; k++)
-                        if (r->be[k].cfg == &m->backends[bi])
-                            be = &r->be[k];
-                if (q->auth_failed && q->auth_failed[be - r->be])
-                    continue; /* it said 401/403/404 to this request: asking again changes nothing */
-                char why[PONDER_ERROR_MSG_BYTES + 64];
-                ponder_backend_failure f = rt_admit(r, be, http_now_ms(), why, sizeof why);
-                if (f != PONDER_BACKEND_OK) {
-                    record(q, be, f == PONDER_BACKEND_HTTP_429 ? PONDER_BACKEND_HTTP_429 : f, NULL, why);
-                    first_backend = false;
-                    continue;
-                }
-                bool nothing_left = false;
-                char *body = rt_attempt_body(q, be, &nothing_left);
-                if (!body || nothing_left)
-                    rt_release_probe(r, be);
-                if (!body)
-                    return RT_FAILED;
-                bool continuing = q->can_continue && q->n_content > 0;
-                q->n_content_at_attempt = q->n_content;
-                if (nothing_left) {
-                    /* max_tokens was spent by the text already sent: the answer ends here */
-                    free(body);
-                    rt_end_by_length(q);
-                    return RT_ANSWERED;
-                }
-                ponder_backend_call call = { .endpoint = q->ep,
-                                             .body = body,
-                                             .body_len = strlen(body),
-                                             .stream = q->stream || q->collect,
-                                             .on_event = rt_on_chunk,
-                                             .user = q,
-                                             .cancelled = req_cancelled };
-                ponder_backend_result res;
-                f = ponder_backend_request(be->b, &call, &res);
-                free(body);
-                /* a one-choice stream that failed after its finish chunk (no [DONE], a
-                 * silence) is complete: continuing it would add a second finish */
-                if (f != PONDER_BACKEND_OK && f != PONDER_BACKEND_CANCELLED && (q->stream || q->collect) &&
-                    q->finished && q->can_continue)
-                    f = res.failure = PONDER_BACKEND_OK;
-                rt_report(r, be, &res, http_now_ms());
-                record(q, be, f, &res, res.message);
-                if (f != PONDER_BACKEND_OK)
-                    rt_log(r, PONDER_LOG_WARN, "route %s: backend %s failed (%s): %s", q->route_name, be->cfg->name,
-                         ponder_backend_failure_name(f), res.message);
-                if (f == PONDER_BACKEND_OK) {
-                    q->answered = be;
-                    if (continuing) {
-                        q->continued++;
-                        pthread_mutex_lock(&r->mu);
-                        r->continuations++;
-                        pthread_mutex_unlock(&r->mu);
-                    }
-                    if (!first_backend) {
-                        pthread_mutex_lock(&r->mu);
-                        r->fallbacks++;
-                        pthread_mutex_unlock(&r->mu);
-                    }
-                    if (!q->stream && !q->collect) {
-                        q->final_body = res.body;
-                        res.body = NULL;
-                    }
-                    ponder_backend_result_clear(&res);
-                    return RT_ANSWERED;
-                }
-                first_backend = false;
-                if (f == PONDER_BACKEND_CANCELLED) {
-                    ponder_backend_result_clear(&res);
-                    return RT_CANCELLED;
-                }
-                if (f == PONDER_BACKEND_HTTP_CLIENT && !q->started && chain != q->route->ctx_chain &&
-                    q->route->n_ctx_chain > 0 && res.body && strstr(res.body, "context_length_exceeded")) {
-                    rt_log(r, PONDER_LOG_INFO, "route %s: %s refused the request as too long: context window "
-                           "fallbacks", q->route_name, be->cfg->name);
-                    ponder_backend_result_clear(&res);
-                    chain = q->route->ctx_chain;
-                    n_chain = q->route->n_ctx_chain;
-                    switched = true;
-                    break;
-                }
-                if (f == PONDER_BACKEND_HTTP_CLIENT && !q->started) {
-                    /* the request itself is refused: every backend would say the same */
-                    q->status = res.http_status;
-                    q->final_body = res.body;
-                    res.body = NULL;
-                    ponder_backend_result_clear(&res);
-                    return RT_REFUSED;
-                }
-                if (f == PONDER_BACKEND_HTTP_AUTH) {
-                    if (!q->auth_failed)
-                        q->auth_failed = calloc((size_t)r->n_be, 1);
-                    if (q->auth_failed)
-                        q->auth_failed[be - r->be] = 1;
-                }
-                if (f == PONDER_BACKEND_HTTP_429 && res.retry_after_s > 0 &&
-                    (q->retry_after_s <= 0 || res.retry_after_s < q->retry_after_s))
-                    q->retry_after_s = res.retry_after_s;
-                ponder_backend_result_clear(&res);
-                if (q->started && !q->can_continue) {
-                    if (!q->collect)
-                        return RT_FAILED; /* n > 1 or logprobs: a partial stream cannot be continued */
-                    restart(q);       /* the client has seen nothing: the next backend starts afresh */
-                }
-            }
-            if (switched) {
-                switched = false;
-                ci = -1; /* the context-window chain from its start */
-            }
-        }
+        if (pass > 0)
+            backoff(q, pass);
+        if (run_pass(q, &w, &out) == RT_STEP_DONE)
+            return out;
     }
     return RT_FAILED;
 }
@@ -436,12 +502,15 @@ ponder_status ponder_router_create(ponder_route_config *cfg, const ponder_router
     for (int32_t i = 0; i < cfg->n_models; i++)
         n += cfg->models[i].n_backends;
     r->be = calloc((size_t)n, sizeof *r->be);
-    if (!r->be) {
+    r->model_first = calloc((size_t)cfg->n_models + 1, sizeof *r->model_first);
+    if (!r->be || !r->model_first) {
         ponder_router_free(r);
         return ponder_error_set(err, PONDER_ERR_NOMEM, "out of memory");
     }
     for (int32_t i = 0; i < cfg->n_models; i++)
         for (int32_t j = 0; j < cfg->models[i].n_backends; j++) {
+            if (j == 0)
+                r->model_first[i] = r->n_be;
             rt_be *be = &r->be[r->n_be++];
             be->cfg = &cfg->models[i].backends[j];
             be->model = &cfg->models[i];
@@ -499,6 +568,7 @@ void ponder_router_free(ponder_router *r)
     for (int32_t i = 0; i < r->n_be; i++)
         ponder_backend_free(r->be[i].b);
     free(r->be);
+    free(r->model_first);
     rt_cascade_stats_free(r->cascade);
     free(r->api_key);
     pthread_mutex_destroy(&r->mu);

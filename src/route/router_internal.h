@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#define RT_EARLY_PROBE_MS 1000 /* an all-open chain probes its first backend to recover at most this often */
 #define RT_MAX_DEPLOYMENTS 64 /* a model's backends ordered per request on the stack; more: listed order */
 /* Bodies and chunks are written with ponder_json_dumps: numbers with the fewest digits
  * that read back exactly (14.8 ms, not 14.800000000000001; an upstream's logprob
@@ -55,8 +56,9 @@ struct ponder_router {
     char host[256];
     char *api_key;
     char fingerprint[40];
-    rt_be *be;
+    rt_be *be;                    /* every model's backends in config order */
     int32_t n_be;
+    int32_t *model_first;         /* per cfg->models[i]: the index of its first backend in be */
     pthread_mutex_t mu;
     pthread_cond_t cv;            /* a worker ended */
     int32_t n_workers;
@@ -131,6 +133,10 @@ void rt_count_tokens(ponder_router *r, const rt_req *q);
 /* May this request use be? Takes the half-open probe when it is free; else why says why. */
 ponder_backend_failure rt_admit(ponder_router *r, rt_be *be, double now, char *why, size_t cap);
 void rt_release_probe(ponder_router *r, rt_be *be); /* an admitted request that sent nothing */
+double rt_cooldown_end(ponder_router *r, rt_be *be); /* -1: its circuit is not open */
+/* Every backend of a chain skipped: probe be (the open circuit whose cool-down ends first)
+ * now. True: admitted as the half-open probe. */
+bool rt_admit_early_probe(ponder_router *r, rt_be *be, double now);
 void rt_report(ponder_router *r, rt_be *be, const ponder_backend_result *res, double now);
 char *rt_metrics_text(ponder_router *r); /* GET /metrics, malloc'ed */
 
@@ -154,6 +160,8 @@ bool rt_handle(http_req *hq, void *cls);
  * the model's balance rule (shuffle by weight, least busy, lowest latency, most rpm/tpm
  * headroom; listed order otherwise). out holds m->n_backends entries. */
 void rt_order_backends(ponder_router *r, const ponder_route_model_cfg *m, rt_be **out);
+/* The router's state of m's backend i (found through an index made once at start). */
+rt_be *rt_model_backend(ponder_router *r, const ponder_route_model_cfg *m, int32_t i);
 /* rpm/tpm: false (with why) when be has used its minute's requests or tokens. Under r->mu;
  * rt_admit counts the request when it is admitted. */
 bool rt_within_limits(rt_be *be, double now, char *why, size_t cap);

@@ -413,6 +413,38 @@ test('the circuit breaker opens after 2 failures, skips, probes when half-open, 
   assert.equal(m['ponder_backend_circuit_opens_total{backend="breaker/0"}'], 2);
 });
 
+test('every circuit of a chain open: the one whose cool-down ends first is probed (once a second) instead of 503 for the whole cool-down', async () => {
+  const f = await startFault(B.url, '500');
+  const cfg = path.join(dir, 'allopen.yaml');
+  fs.writeFileSync(cfg, `model_list:\n  - model_name: m\n    backends:\n      - {api_base: "${f.base}", model: ${UP}}\n` +
+    'router_settings: {num_retries: 0, circuit_breaker: {failures: 1, cooldown_s: 30}}\n');
+  const rr = await startServer(['--config', cfg]);
+  try {
+    let r = await postJSON(rr.base + '/chat/completions', { ...REQ, model: 'm' });
+    assert.equal(r.status, 503);
+    assert.deepEqual(r.json.ponder.attempts.map((a) => a.outcome), ['http_5xx']);
+    f.state.mode = 'ok'; // the only replica is back
+    r = await postJSON(rr.base + '/chat/completions', { ...REQ, model: 'm' });
+    assert.equal(r.status, 503, 'within a second of opening: not asked again');
+    assert.deepEqual(r.json.ponder.attempts.map((a) => a.outcome), ['circuit_open']);
+    assert.equal(f.state.count, 1);
+    await sleep(1100);
+    const t0 = Date.now();
+    r = await postJSON(rr.base + '/chat/completions', { ...REQ, model: 'm' });
+    assert.equal(r.status, 200, r.body);
+    assert.deepEqual(r.json.ponder.attempts.map((a) => a.outcome), ['circuit_open', 'ok']);
+    assert.ok(Date.now() - t0 < 5000);
+    r = await postJSON(rr.base + '/chat/completions', { ...REQ, model: 'm', stream: true });
+    assert.equal(r.status, 200);
+    assert.deepEqual(parseSSE(r.body).at(-2).ponder.attempts.map((a) => a.outcome), ['ok'], 'the circuit closed');
+    const m = await metrics(rr.url);
+    assert.equal(m['ponder_backend_circuit_state{backend="m/0",state="closed"}'], 0);
+  } finally {
+    assert.equal(await rr.stop(), 0);
+    await f.close();
+  }
+});
+
 test('every backend failing is a 503 naming each failure; a route falls back across models', async () => {
   const raw = await postJSON(router.base + '/chat/completions', { ...REQ, model: 'dead' });
   assert.equal(raw.status, 503);
