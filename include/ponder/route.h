@@ -189,7 +189,12 @@ typedef enum ponder_backend_failure {
 
 const char *ponder_backend_failure_name(ponder_backend_failure f); /* "connect", "timeout_first_token", … */
 
-typedef enum ponder_backend_endpoint { PONDER_BACKEND_CHAT = 0, PONDER_BACKEND_COMPLETIONS } ponder_backend_endpoint;
+typedef enum ponder_backend_endpoint {
+    PONDER_BACKEND_CHAT = 0,    /* /chat/completions */
+    PONDER_BACKEND_COMPLETIONS, /* /completions */
+    PONDER_BACKEND_EMBEDDINGS,  /* /embeddings: never streamed */
+    PONDER_BACKEND_ENDPOINT_COUNT
+} ponder_backend_endpoint;
 
 /* One chunk's JSON (an SSE data payload without "data: ", NUL-terminated; neither "[DONE]"
  * nor error events, which end the call). Return

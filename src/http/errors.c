@@ -157,6 +157,44 @@ json_t *http_json_string_lossy(const char *s, size_t n)
     return j;
 }
 
+const char *http_json_kind(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: return "an object";
+    case JSON_ARRAY: return "an array";
+    case JSON_STRING: return "a string";
+    case JSON_INTEGER: return "an integer";
+    case JSON_REAL: return "a number";
+    case JSON_TRUE:
+    case JSON_FALSE: return "a boolean";
+    case JSON_NULL: return "null";
+    }
+    return "a value";
+}
+
+json_t *http_json_body(const char *body, size_t len, http_api_error *e)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(body, len, 0, &jerr);
+    if (!root) {
+        http_fail(e, HTTP_ERR_BAD_REQUEST, NULL, "invalid_json",
+                  "We could not parse the JSON body of your request: %s (line %d, column %d).", jerr.text, jerr.line,
+                  jerr.column);
+        return NULL;
+    }
+    json_t *model = json_object_get(root, "model");
+    if (!json_is_object(root))
+        http_fail(e, HTTP_ERR_BAD_REQUEST, NULL, "invalid_json", "The request body must be a JSON object, not %s.",
+                  http_json_kind(root));
+    else if (model && !json_is_null(model) && !json_is_string(model))
+        http_fail(e, HTTP_ERR_BAD_REQUEST, "model", "invalid_type",
+                  "Invalid type for 'model': expected a string, but got %s instead.", http_json_kind(model));
+    else
+        return root;
+    json_decref(root);
+    return NULL;
+}
+
 bool http_sse_data(http_buf *b, const char *json)
 {
     return http_buf_append(b, "data: ", 6) && http_buf_append(b, json, strlen(json)) && http_buf_append(b, "\n\n", 2);

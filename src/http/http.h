@@ -73,6 +73,12 @@ bool http_fail(http_api_error *e, http_err kind, const char *param, const char *
 /* {"error":{"message","type","param","code"}} as a malloc'ed string (NULL: out of memory). */
 char *http_error_json(const http_api_error *e);
 
+/* "an object", "a string", "an integer", ... for OpenAI's "but got %s instead". */
+const char *http_json_kind(const json_t *v);
+/* A request body as every endpoint first reads it: JSON, an object, "model" a string or
+ * null when present. NULL with e filled (400 invalid_json / invalid_type) otherwise. */
+json_t *http_json_body(const char *body, size_t len, http_api_error *e);
+
 /* ---- request bodies (body.c) ---- */
 
 /* A body read in pieces, NUL-terminated; past max_bytes it is dropped and too_large set. */

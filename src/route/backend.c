@@ -90,7 +90,8 @@ void ponder_backend_free(ponder_backend *b)
     free(b->cfg.model);
     free(b->cfg.api_key_env);
     free(b->auth);
-    free(b->base);
+    for (int i = 0; i < PONDER_BACKEND_ENDPOINT_COUNT; i++)
+        free(b->url[i]);
     free(b);
 }
 

@@ -19,7 +19,7 @@
 struct ponder_backend {
     ponder_route_backend_cfg cfg; /* deep copy */
     char *auth;                   /* remote: "Authorization: Bearer KEY", or NULL */
-    char *base;                   /* remote: the URL requests go to */
+    char *url[PONDER_BACKEND_ENDPOINT_COUNT]; /* remote: api_base + each endpoint's path */
     ponder_server *local;         /* local: the engine, requests made in-process */
     bool curl_ready;              /* remote: curl_global_init succeeded (cleanup owed) */
 };

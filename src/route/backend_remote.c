@@ -37,13 +37,21 @@ ponder_status rt_remote_create(ponder_backend *b, ponder_error *err)
     if (uc != CURLUE_OK)
         return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "backend '%s': api_base '%s' is not a valid URL",
                                 cfg->name, cfg->api_base);
-    b->base = strdup(cfg->api_base);
+    /* the URLs are as long as api_base makes them: nothing is cut */
+    static const char *const paths[PONDER_BACKEND_ENDPOINT_COUNT] = { "/chat/completions", "/completions",
+                                                                      "/embeddings" };
+    for (int i = 0; i < PONDER_BACKEND_ENDPOINT_COUNT; i++) {
+        size_t n = strlen(cfg->api_base) + strlen(paths[i]) + 1;
+        if (!(b->url[i] = malloc(n)))
+            return ponder_error_set(err, PONDER_ERR_NOMEM, "out of memory");
+        snprintf(b->url[i], n, "%s%s", cfg->api_base, paths[i]);
+    }
     if (key_text) {
         size_t n = strlen(key_text) + 32;
         if ((b->auth = malloc(n)))
             snprintf(b->auth, n, "Authorization: Bearer %s", key_text);
     }
-    if (!b->base || (key_text && !b->auth))
+    if (key_text && !b->auth)
         return ponder_error_set(err, PONDER_ERR_NOMEM, "out of memory");
     return PONDER_OK;
 }
@@ -137,9 +145,6 @@ ponder_backend_failure rt_remote_request(ponder_backend *b, const ponder_backend
 {
     remote_xfer rx;
     rt_xfer_init(&rx.x, b, call, res);
-    char url[2048];
-    snprintf(url, sizeof url, "%s%s", b->base,
-             call->endpoint == PONDER_BACKEND_CHAT ? "/chat/completions" : "/completions");
     struct curl_slist *hdr = headers(b, call);
     CURL *h = rx.h = hdr ? curl_easy_init() : NULL;
     CURLM *m = h ? curl_multi_init() : NULL;
@@ -151,7 +156,7 @@ ponder_backend_failure rt_remote_request(ponder_backend *b, const ponder_backend
         rt_xfer_end e = { .ours = PONDER_BACKEND_PROTOCOL };
         return rt_xfer_finish(&rx.x, &e);
     }
-    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_URL, b->url[call->endpoint]);
     curl_easy_setopt(h, CURLOPT_POST, 1L);
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, call->body);
     curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)call->body_len);

@@ -51,34 +51,45 @@ static bool stream_fill(void *cls, http_buf *out)
     return more;
 }
 
-/* The request body as JSON, its model name checked; false: answered with the error. */
-static json_t *parse_body(ponder_router *r, http_req *hq, bool *answered)
+/* "stream" and "stream_options" as ponder serve checks them (src/server/request.c): the
+ * router rewrites both for its backends, so a wrong one would otherwise pass unnoticed. */
+static bool check_stream(json_t *body, http_api_error *e)
 {
-    *answered = true;
-    json_error_t jerr;
+    json_t *st = json_object_get(body, "stream"), *so = json_object_get(body, "stream_options");
+    if (st && !json_is_null(st) && !json_is_boolean(st))
+        return http_fail(e, HTTP_ERR_BAD_REQUEST, "stream", "invalid_type",
+                         "Invalid type for 'stream': expected a boolean, but got %s instead.", http_json_kind(st));
+    if (!so || json_is_null(so))
+        return true;
+    if (!json_is_object(so))
+        return http_fail(e, HTTP_ERR_BAD_REQUEST, "stream_options", "invalid_type",
+                         "Invalid type for 'stream_options': expected an object, but got %s instead.",
+                         http_json_kind(so));
+    if (!json_is_true(st))
+        return http_fail(e, HTTP_ERR_BAD_REQUEST, "stream_options", "invalid_value",
+                         "The 'stream_options' parameter is only allowed when 'stream' is enabled.");
+    json_t *iu = json_object_get(so, "include_usage");
+    if (iu && !json_is_null(iu) && !json_is_boolean(iu))
+        return http_fail(e, HTTP_ERR_BAD_REQUEST, "stream_options.include_usage", "invalid_type",
+                         "Invalid type for 'include_usage': expected a boolean, but got %s instead.",
+                         http_json_kind(iu));
+    return true;
+}
+
+/* The request body as JSON, its model name and stream fields checked; NULL: answered
+ * with the error (*answered: what the answer returned). */
+static json_t *parse_body(http_req *hq, bool *answered)
+{
     size_t len;
     const char *text = http_req_body(hq, &len);
-    json_t *body = json_loadb(text, len, 0, &jerr);
-    if (!body) {
-        *answered = http_respond_fail(hq, HTTP_ERR_BAD_REQUEST, NULL, "invalid_json",
-                                      "We could not parse the JSON body of your request: %s (line %d, column %d).",
-                                      jerr.text, jerr.line, jerr.column);
-        return NULL;
-    }
-    if (!json_is_object(body)) {
+    http_api_error e;
+    json_t *body = http_json_body(text, len, &e);
+    if (body && !check_stream(body, &e)) {
         json_decref(body);
-        *answered = http_respond_fail(hq, HTTP_ERR_BAD_REQUEST, NULL, "invalid_json",
-                                      "The request body must be a JSON object.");
-        return NULL;
+        body = NULL;
     }
-    json_t *model = json_object_get(body, "model");
-    if (model && !json_is_null(model) && !json_is_string(model)) {
-        json_decref(body);
-        *answered = http_respond_fail(hq, HTTP_ERR_BAD_REQUEST, "model", "invalid_type",
-                                      "Invalid type for 'model': expected a string.");
-        return NULL;
-    }
-    (void)r;
+    if (!body)
+        *answered = http_respond_error(hq, &e);
     return body;
 }
 
@@ -210,7 +221,7 @@ static bool handle_generate(ponder_router *r, http_req *hq, ponder_backend_endpo
     if (__atomic_load_n(&r->stopping, __ATOMIC_RELAXED))
         return http_respond_fail(hq, HTTP_ERR_UNAVAILABLE, NULL, NULL, "The server is shutting down.");
     bool answered;
-    json_t *body = parse_body(r, hq, &answered);
+    json_t *body = parse_body(hq, &answered);
     if (!body)
         return answered;
     /* no model: the first of model_list, as `ponder serve -m` accepts a request without one */

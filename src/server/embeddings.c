@@ -44,21 +44,6 @@ static void job_free(srv_embed_job *j)
     free(j->out);
 }
 
-static const char *kind_of(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER:
-    case JSON_REAL: return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE: return "a boolean";
-    case JSON_NULL: return "null";
-    }
-    return "a value";
-}
-
 #define INPUT_TYPES "a string, an array of strings, an array of token ids or an array of token-id arrays"
 
 /* One input from a string (tokenized as a prompt: BOS as the model asks, special texts
@@ -120,7 +105,7 @@ static bool parse_input(struct ponder_server *s, json_t *root, srv_embed_job *j,
                          "Missing required parameter: 'input'.");
     if (!json_is_string(v) && !json_is_array(v))
         return http_fail(e, HTTP_ERR_BAD_REQUEST, "input", "invalid_type",
-                         "Invalid type for 'input': expected " INPUT_TYPES ", but got %s instead.", kind_of(v));
+                         "Invalid type for 'input': expected " INPUT_TYPES ", but got %s instead.", http_json_kind(v));
     if (json_is_array(v) && json_array_size(v) == 0)
         return http_fail(e, HTTP_ERR_BAD_REQUEST, "input", "empty_array", "Invalid 'input': empty array.");
     json_t *first = json_is_array(v) ? json_array_get(v, 0) : v;
@@ -139,7 +124,7 @@ static bool parse_input(struct ponder_server *s, json_t *root, srv_embed_job *j,
         if (list && json_typeof(x) != json_typeof(first))
             return http_fail(e, HTTP_ERR_BAD_REQUEST, "input", "invalid_type",
                              "Invalid type for 'input' element %zu: expected %s like the first, but got %s instead.",
-                             i, kind_of(first), kind_of(x));
+                             i, http_json_kind(first), http_json_kind(x));
         if (!one_input(s, x, (int32_t)i, list, &j->in[i], e))
             return false;
         j->tokens += j->in[i].n_tokens;
@@ -150,31 +135,16 @@ static bool parse_input(struct ponder_server *s, json_t *root, srv_embed_job *j,
 /* The body into j (its inputs tokenized); the model name checked against the served one. */
 static bool parse_body(struct ponder_server *s, const char *body, size_t len, srv_embed_job *j, http_api_error *e)
 {
-    json_error_t jerr;
-    json_t *root = json_loadb(body, len, 0, &jerr);
+    json_t *root = http_json_body(body, len, e);
     if (!root)
-        return http_fail(e, HTTP_ERR_BAD_REQUEST, NULL, "invalid_json",
-                         "We could not parse the JSON body of your request: %s (line %d, column %d).", jerr.text,
-                         jerr.line, jerr.column);
+        return false;
     bool ok = false;
-    if (!json_is_object(root)) {
-        http_fail(e, HTTP_ERR_BAD_REQUEST, NULL, "invalid_json", "The request body must be a JSON object, not %s.",
-                  kind_of(root));
-        goto done;
-    }
     json_t *model = json_object_get(root, "model");
-    if (model && !json_is_null(model)) {
-        if (!json_is_string(model)) {
-            http_fail(e, HTTP_ERR_BAD_REQUEST, "model", "invalid_type",
-                      "Invalid type for 'model': expected a string, but got %s instead.", kind_of(model));
-            goto done;
-        }
-        if (strcmp(json_string_value(model), s->model_id) != 0) {
-            http_fail(e, HTTP_ERR_NOT_FOUND, "model", "model_not_found",
-                      "The model '%s' does not exist or you do not have access to it. This server serves '%s'.",
-                      json_string_value(model), s->model_id);
-            goto done;
-        }
+    if (model && !json_is_null(model) && strcmp(json_string_value(model), s->model_id) != 0) {
+        http_fail(e, HTTP_ERR_NOT_FOUND, "model", "model_not_found",
+                  "The model '%s' does not exist or you do not have access to it. This server serves '%s'.",
+                  json_string_value(model), s->model_id);
+        goto done;
     }
     json_t *fmt = json_object_get(root, "encoding_format");
     if (fmt && !json_is_null(fmt)) {
@@ -197,7 +167,7 @@ static bool parse_body(struct ponder_server *s, const char *body, size_t len, sr
     json_t *user = json_object_get(root, "user");
     if (user && !json_is_null(user) && !json_is_string(user)) {
         http_fail(e, HTTP_ERR_BAD_REQUEST, "user", "invalid_type",
-                  "Invalid type for 'user': expected a string, but got %s instead.", kind_of(user));
+                  "Invalid type for 'user': expected a string, but got %s instead.", http_json_kind(user));
         goto done;
     }
     ok = parse_input(s, root, j, e);

@@ -16,25 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *json_kind(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE: return "a boolean";
-    case JSON_NULL: return "null";
-    }
-    return "a value";
-}
-
 static bool bad_type(http_api_error *e, const char *param, const char *expected, const json_t *got)
 {
     return http_fail(e, HTTP_ERR_BAD_REQUEST, param, "invalid_type",
-                     "Invalid type for '%s': expected %s, but got %s instead.", param, expected, json_kind(got));
+                     "Invalid type for '%s': expected %s, but got %s instead.", param, expected, http_json_kind(got));
 }
 
 /* Field present and not null. */
@@ -449,24 +434,11 @@ bool srv_request_parse(srv_endpoint kind, const char *body, size_t len, srv_requ
 {
     memset(r, 0, sizeof *r);
     r->kind = kind;
-    json_error_t jerr;
-    json_t *root = json_loadb(body, len, 0, &jerr);
+    json_t *root = http_json_body(body, len, e);
     if (!root)
-        return http_fail(e, HTTP_ERR_BAD_REQUEST, NULL, "invalid_json",
-                         "We could not parse the JSON body of your request: %s (line %d, column %d).", jerr.text,
-                         jerr.line, jerr.column);
+        return false;
     bool ok = false;
-    if (!json_is_object(root)) {
-        http_fail(e, HTTP_ERR_BAD_REQUEST, NULL, "invalid_json", "The request body must be a JSON object, not %s.",
-                  json_kind(root));
-        goto done;
-    }
-
     json_t *model = field(root, "model");
-    if (model && !json_is_string(model)) {
-        bad_type(e, "model", "a string", model);
-        goto done;
-    }
     if (model && !(r->model = strdup(json_string_value(model)))) {
         http_fail(e, HTTP_ERR_INTERNAL, NULL, NULL, "out of memory");
         goto done;

@@ -494,6 +494,37 @@ test('a bad config is refused before the server starts, naming the key and line'
   assert.match(r.stderr, /bad\.yaml:4: backend 'm\/0': api_base 'http:\/\/127\.0\.0\.1:port\/v1' is not a valid URL/);
 });
 
+test('the router refuses what ponder serve refuses: "stream" not a boolean, stream_options without stream', async () => {
+  for (const [extra, param] of [[{ stream: 'true' }, 'stream'], [{ stream_options: { include_usage: true } }, 'stream_options'],
+    [{ stream: false, stream_options: { include_usage: true } }, 'stream_options'], [{ stream: true, stream_options: 1 }, 'stream_options'],
+    [{ stream: true, stream_options: { include_usage: 'yes' } }, 'stream_options.include_usage']]) {
+    const body = { ...REQ, model: 'drop', ...extra };
+    const r = await postJSON(router.base + '/chat/completions', body);
+    const d = await postJSON(B.base + '/chat/completions', { ...body, model: UP });
+    assert.equal(r.status, 400, JSON.stringify(extra));
+    assert.equal(r.json.error.param, param);
+    assert.deepEqual(r.json.error, d.json.error, 'the same error as ponder serve');
+  }
+  const c = await postJSON(router.base + '/completions', { prompt: 'Hi', model: 'drop', stream: 1 });
+  assert.equal(c.status, 400);
+  assert.equal(c.json.error.param, 'stream');
+});
+
+test('a long api_base is used whole (no URL cut at 2 kB)', async () => {
+  // "/." segments are removed by the URL's normalisation: the same server, 3 kB of path
+  const base = B.url + '/.'.repeat(1500) + '/v1';
+  const cfg = path.join(dir, 'longurl.yaml');
+  fs.writeFileSync(cfg, `model_list:\n  - model_name: m\n    backends:\n      - {api_base: "${base}", model: ${UP}}\n`);
+  const rr = await startServer(['--config', cfg]);
+  try {
+    const r = await postJSON(rr.base + '/chat/completions', { ...REQ, model: 'm' });
+    assert.equal(r.status, 200, r.body.slice(0, 300));
+    assert.deepEqual(r.json.ponder.attempts.map((a) => a.outcome), ['ok']);
+  } finally {
+    assert.equal(await rr.stop(), 0);
+  }
+});
+
 test('--api-key guards the router as it guards ponder serve', async () => {
   const cfg = path.join(dir, 'keyed.yaml');
   fs.writeFileSync(cfg, `model_list:\n  - model_name: m\n    backends:\n      - {api_base: "${B.base}", model: ${UP}}\n`);
