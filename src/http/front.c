@@ -75,6 +75,12 @@ void http_req_set_generation(http_req *q)
     __atomic_add_fetch(&q->f->inflight, 1, __ATOMIC_RELAXED);
 }
 
+void http_req_set_outcome(http_req *q, int status)
+{
+    if (q->status)
+        q->status = status;
+}
+
 void http_req_on_done(http_req *q, void (*fn)(void *user), void *user)
 {
     q->done_fn = fn;

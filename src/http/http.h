@@ -182,6 +182,10 @@ bool http_req_authorized(const http_req *q, http_api_error *e);
 void http_req_set_generation(http_req *q);
 /* Whether the client closed the connection (peeks at the socket; for a handler that waits). */
 bool http_req_peer_gone(const http_req *q);
+/* The status the answer counts as in the metrics when it is not the one sent: a stream
+ * answered 200 that ended in an error event. Called from the stream's fill callback (the
+ * connection's thread); nothing before an answer was queued. */
+void http_req_set_outcome(http_req *q, int status);
 /* fn(user) runs when the request completes (answered, or the client left); once. */
 void http_req_on_done(http_req *q, void (*fn)(void *user), void *user);
 

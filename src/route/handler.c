@@ -46,6 +46,10 @@ static bool stream_fill(void *cls, http_buf *out)
         q->out_pos = q->out.len = 0; /* only unread bytes are kept */
     } else {
         more = false;
+        /* a stream that started and then failed (an error event ends it) counts as the
+         * 503 it would have been, not the 200 its headers said */
+        if (q->outcome != RT_ANSWERED && q->outcome != RT_CANCELLED)
+            http_req_set_outcome(q->hq, 503);
     }
     pthread_mutex_unlock(&q->mu);
     return more;
@@ -167,6 +171,7 @@ static bool answer_stream(ponder_router *r, http_req *hq, rt_req *q)
         return http_respond(hq, status, "application/json", text, status == 503 ? ra : 0);
     }
     http_metrics_observe_ttft(&r->metrics, (http_now_ms() - http_req_start_ms(hq)) / 1000);
+    q->hq = hq;
     http_req_on_done(hq, req_done, q);
     return http_respond_stream(hq, stream_fill, q);
 }

@@ -390,6 +390,7 @@ void *rt_worker_main(void *arg)
     pthread_mutex_lock(&q->mu);
     rt_finish_stream(q, o);
     rt_count_tokens(r, q);
+    q->outcome = o;
     q->worker_done = true;
     pthread_cond_broadcast(&q->cv);
     pthread_mutex_unlock(&q->mu);

@@ -74,6 +74,8 @@ struct ponder_router {
 
 #define rt_log(r, level, ...) http_logf((r)->p.log, (r)->p.log_user, (level), __VA_ARGS__)
 
+typedef enum rt_outcome { RT_ANSWERED, RT_FAILED, RT_REFUSED, RT_CANCELLED } rt_outcome;
+
 /* One client request (or a cascade stage's) walking its chain. */
 typedef struct rt_req {
     ponder_router *r;
@@ -101,6 +103,8 @@ typedef struct rt_req {
     int64_t n_content_at_attempt;
     json_t *roles_sent;           /* choice index (as text) → true once its role chunk went out */
     bool started, finished, worker_done;
+    rt_outcome outcome;           /* the worker's, once worker_done */
+    http_req *hq;                 /* a stream's HTTP request (its fill callback's thread only) */
     char *held;                   /* the last finish chunk, sent at the end with the ponder object */
     /* a collected answer (collect), folded chunk by chunk: per choice index its text and
      * finish reason; the first chunk's system_fingerprint */
@@ -117,7 +121,6 @@ typedef struct rt_req {
     double retry_after_s;
 } rt_req;
 
-typedef enum rt_outcome { RT_ANSWERED, RT_FAILED, RT_REFUSED, RT_CANCELLED } rt_outcome;
 
 /* router.c */
 /* A request for route `name` (NULL route when unknown); takes body. NULL: out of memory. */

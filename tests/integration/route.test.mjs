@@ -271,8 +271,14 @@ test('concurrent cut streams: each is one stream with the healthy text (continue
 test('n = 2 cannot be continued: a cut after the first token ends in an error event and [DONE], nothing doubled', async () => {
   F.drop.state.n = 4; // two role chunks, then tokens
   await healDrop();
+  const m0 = await metrics(router.url);
   const r = await postJSON(router.base + '/chat/completions', { ...REQ, model: 'drop', n: 2, stream: true });
   assert.equal(r.status, 200);
+  await sleep(100);
+  const m1 = await metrics(router.url);
+  const code = (m, c) => m[`ponder_requests_total{code="${c}"}`] ?? 0;
+  assert.equal(code(m1, 503) - code(m0, 503), 1, 'a stream that ends in backends_failed counts as a failure in /metrics');
+  assert.equal(code(m1, 200) - code(m0, 200), 1, 'the only 200 is the /metrics request between');
   const ev = parseSSE(r.body);
   assert.equal(ev[ev.length - 1], '[DONE]');
   const err = ev[ev.length - 2];
