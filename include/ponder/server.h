@@ -118,6 +118,11 @@ int ponder_server_request_response(ponder_server_request *q, char **body);
 /* Cancels the request if it still runs (its sequences are freed at the next step). */
 void ponder_server_request_free(ponder_server_request *q); /* NULL is a no-op */
 
+/* A body as POSTed to /v1/embeddings, answered in-process: 200 and the response, or the
+ * error's status and error object (*json malloc'ed; NULL out of memory). Waits for the
+ * engine thread, which runs embedding jobs between decode steps. */
+int ponder_server_embeddings(ponder_server *s, const char *body, size_t len, char **json);
+
 #ifdef __cplusplus
 }
 #endif

@@ -284,9 +284,11 @@ ponder_backend_failure rt_xfer_finish(rt_xfer *x, const rt_xfer_end *e)
         snprintf(res->message, sizeof res->message, "%s", x->too_big ? "the answer is larger than 32 MiB" : tmsg);
     } else {
         json_t *j = x->body.data ? json_loadb(x->body.data, x->body.len, 0, NULL) : NULL;
-        f = json_is_array(json_object_get(j, "choices")) ? PONDER_BACKEND_OK : PONDER_BACKEND_PROTOCOL;
+        bool embed = x->call->endpoint == PONDER_BACKEND_EMBEDDINGS;
+        f = json_is_array(json_object_get(j, embed ? "data" : "choices")) ? PONDER_BACKEND_OK : PONDER_BACKEND_PROTOCOL;
         if (f != PONDER_BACKEND_OK)
-            snprintf(res->message, sizeof res->message, "the answer is not a completion object");
+            snprintf(res->message, sizeof res->message, "the answer is not %s",
+                     embed ? "an embeddings list" : "a completion object");
         json_decref(j);
         res->ttft_ms = res->total_ms;
     }

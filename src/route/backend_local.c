@@ -67,10 +67,27 @@ static ponder_backend_failure stream(rt_xfer *x, ponder_server_request *q)
     }
 }
 
+/* Embeddings: one call that returns the whole answer (the engine runs the job between
+ * decode steps; no deadline or cancel reaches into it). */
+static ponder_backend_failure embeddings(ponder_backend *b, rt_xfer *x)
+{
+    char *json = NULL;
+    rt_xfer_end e = { .clean = true };
+    e.http_status = ponder_server_embeddings(b->local, x->call->body, x->call->body_len, &json);
+    if (!json || !rt_xfer_body_bytes(x, json, strlen(json))) {
+        e.clean = false;
+        e.transport_msg = "out of memory";
+    }
+    free(json);
+    return rt_xfer_finish(x, &e);
+}
+
 ponder_backend_failure rt_local_request(ponder_backend *b, const ponder_backend_call *call, ponder_backend_result *res)
 {
     rt_xfer x;
     rt_xfer_init(&x, b, call, res);
+    if (call->endpoint == PONDER_BACKEND_EMBEDDINGS)
+        return embeddings(b, &x);
     ponder_server_request *q = NULL;
     char *error_json = NULL;
     ponder_server_endpoint ep = call->endpoint == PONDER_BACKEND_CHAT ? PONDER_SERVER_CHAT : PONDER_SERVER_COMPLETIONS;

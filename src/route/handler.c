@@ -82,13 +82,13 @@ static bool check_stream(json_t *body, http_api_error *e)
 
 /* The request body as JSON, its model name and stream fields checked; NULL: answered
  * with the error (*answered: what the answer returned). */
-static json_t *parse_body(http_req *hq, bool *answered)
+static json_t *parse_body(http_req *hq, bool generation, bool *answered)
 {
     size_t len;
     const char *text = http_req_body(hq, &len);
     http_api_error e;
     json_t *body = http_json_body(text, len, &e);
-    if (body && !check_stream(body, &e)) {
+    if (body && generation && !check_stream(body, &e)) {
         json_decref(body);
         body = NULL;
     }
@@ -216,9 +216,12 @@ static bool apply_strategy_prefix(ponder_router *r, json_t *body, const char **n
     return true;
 }
 
-static bool handle_generate(ponder_router *r, http_req *hq, ponder_backend_endpoint ep)
+/* Chat, completions and embeddings: the model's (or route's) chain walked, or a cascade. */
+static bool handle_api(ponder_router *r, http_req *hq, ponder_backend_endpoint ep)
 {
-    http_req_set_generation(hq);
+    const bool embed = ep == PONDER_BACKEND_EMBEDDINGS;
+    if (!embed)
+        http_req_set_generation(hq);
     if (http_req_body_too_large(hq))
         return http_respond_fail(hq, HTTP_ERR_TOO_LARGE, NULL, "request_too_large",
                                  "The request body is larger than the server's limit of %zu bytes.",
@@ -226,14 +229,14 @@ static bool handle_generate(ponder_router *r, http_req *hq, ponder_backend_endpo
     if (__atomic_load_n(&r->stopping, __ATOMIC_RELAXED))
         return http_respond_fail(hq, HTTP_ERR_UNAVAILABLE, NULL, NULL, "The server is shutting down.");
     bool answered;
-    json_t *body = parse_body(hq, &answered);
+    json_t *body = parse_body(hq, !embed, &answered);
     if (!body)
         return answered;
     /* no model: the first of model_list, as `ponder serve -m` accepts a request without one */
     json_t *model = json_object_get(body, "model");
     const char *name = json_is_string(model) ? json_string_value(model) : r->cfg->models[0].name;
     http_api_error e;
-    if (!apply_strategy_prefix(r, body, &name, &e)) {
+    if (!embed && !apply_strategy_prefix(r, body, &name, &e)) {
         json_decref(body);
         return http_respond_error(hq, &e);
     }
@@ -247,6 +250,13 @@ static bool handle_generate(ponder_router *r, http_req *hq, ponder_backend_endpo
         rt_req_unref(q);
         return ret;
     }
+    if (q->route->n_stages > 0 && embed) {
+        bool ret = http_respond_fail(hq, HTTP_ERR_BAD_REQUEST, "model", NULL,
+                                     "'%s' is a cascade route, which answers chat and completions requests; ask "
+                                     "one of its models for embeddings.", name);
+        rt_req_unref(q);
+        return ret;
+    }
     if (q->route->n_stages > 0) {
         const ponder_route_cfg *route = q->route;
         json_t *b = json_incref(q->body);
@@ -255,7 +265,8 @@ static bool handle_generate(ponder_router *r, http_req *hq, ponder_backend_endpo
         json_decref(b);
         return ret;
     }
-    read_options(q);
+    if (!embed)
+        read_options(q);
     if (q->stream)
         return answer_stream(r, hq, q);
     rt_outcome o = rt_run_chain(q);
@@ -310,15 +321,16 @@ bool rt_handle(http_req *hq, void *cls)
         return http_respond_options(hq);
     bool chat = !strcmp(url, "/v1/chat/completions") || !strcmp(url, "/chat/completions");
     bool compl = !strcmp(url, "/v1/completions") || !strcmp(url, "/completions");
+    bool embed = !strcmp(url, "/v1/embeddings") || !strcmp(url, "/embeddings");
     bool models = !strcmp(url, "/v1/models") || !strcmp(url, "/models");
     bool model = !strncmp(url, "/v1/models/", 11);
     http_api_error e;
-    if (chat || compl) {
+    if (chat || compl || embed) {
         if (!http_req_is_post(hq))
             return http_respond_method_not_allowed(hq, "POST");
         if (!http_req_authorized(hq, &e))
             return http_respond_error(hq, &e);
-        return handle_generate(r, hq, chat ? PONDER_BACKEND_CHAT : PONDER_BACKEND_COMPLETIONS);
+        return handle_api(r, hq, chat ? PONDER_BACKEND_CHAT : compl ? PONDER_BACKEND_COMPLETIONS : PONDER_BACKEND_EMBEDDINGS);
     }
     if (models || model || !strcmp(url, "/metrics") || !strcmp(url, "/health")) {
         if (!http_req_is_get(hq))

@@ -259,7 +259,10 @@ void rt_finish_whole(rt_req *q, rt_outcome o)
             json_t *u = json_object_get(j, "usage");
             if (json_is_object(u))
                 q->usage = json_incref(u);
-            rt_stamp(q, j);
+            if (q->ep == PONDER_BACKEND_EMBEDDINGS) /* a list: no id or created to stamp */
+                json_object_set_new(j, "model", json_string(q->route_name));
+            else
+                rt_stamp(q, j);
             json_object_set_new(j, "ponder", ponder_object(q));
             q->final_body = ponder_json_dumps(j);
             json_decref(j);

@@ -288,30 +288,24 @@ void srv_engine_drop_embeds(struct ponder_server *s)
     pthread_cond_broadcast(&s->embed_cv);
 }
 
-bool srv_handle_embeddings(struct ponder_server *s, http_req *q)
+/* A body to its response (malloc'ed), or NULL with e: parsed and tokenized here, decoded
+ * on the engine thread (this one waits). */
+static char *embeddings_answer(struct ponder_server *s, const char *body, size_t len, http_api_error *e)
 {
-    if (http_req_body_too_large(q))
-        return http_respond_fail(q, HTTP_ERR_TOO_LARGE, NULL, "request_too_large",
-                                 "The request body is larger than the server's limit of %zu bytes.",
-                                 s->p.max_body_bytes);
     srv_embed_job j = { 0 };
-    http_api_error e;
-    size_t len;
-    const char *body = http_req_body(q, &len);
-    if (!parse_body(s, body, len, &j, &e)) {
-        job_free(&j);
-        return http_respond_error(q, &e);
-    }
+    char *json = NULL;
+    if (!parse_body(s, body, len, &j, e))
+        goto done;
     j.out = malloc((size_t)j.n * (size_t)ponder_model_hparams(s->model)->n_embd * sizeof *j.out);
     if (!j.out) {
-        job_free(&j);
-        return http_respond_fail(q, HTTP_ERR_INTERNAL, NULL, NULL, "out of memory");
+        http_fail(e, HTTP_ERR_INTERNAL, NULL, NULL, "out of memory");
+        goto done;
     }
     pthread_mutex_lock(&s->mu);
     if (s->stopping) {
         pthread_mutex_unlock(&s->mu);
-        job_free(&j);
-        return http_respond_fail(q, HTTP_ERR_UNAVAILABLE, NULL, NULL, "The server is shutting down.");
+        http_fail(e, HTTP_ERR_UNAVAILABLE, NULL, NULL, "The server is shutting down.");
+        goto done;
     }
     if (s->embed_tail)
         s->embed_tail->next = &j;
@@ -324,12 +318,36 @@ bool srv_handle_embeddings(struct ponder_server *s, http_req *q)
     pthread_mutex_unlock(&s->mu);
     if (j.st != PONDER_OK) {
         const bool shutdown = strcmp(j.msg, "the server is shutting down") == 0;
-        bool r = http_respond_fail(q, shutdown ? HTTP_ERR_UNAVAILABLE : HTTP_ERR_INTERNAL, NULL, NULL, "%s", j.msg);
-        job_free(&j);
-        return r;
+        http_fail(e, shutdown ? HTTP_ERR_UNAVAILABLE : HTTP_ERR_INTERNAL, NULL, NULL, "%s", j.msg);
+        goto done;
     }
     http_metrics_add_tokens(&s->metrics, j.tokens, 0);
-    char *json = build_response(s, &j);
+    if (!(json = build_response(s, &j)))
+        http_fail(e, HTTP_ERR_INTERNAL, NULL, NULL, "out of memory");
+done:
     job_free(&j);
-    return http_respond_json(q, 200, json);
+    return json;
+}
+
+bool srv_handle_embeddings(struct ponder_server *s, http_req *q)
+{
+    if (http_req_body_too_large(q))
+        return http_respond_fail(q, HTTP_ERR_TOO_LARGE, NULL, "request_too_large",
+                                 "The request body is larger than the server's limit of %zu bytes.",
+                                 s->p.max_body_bytes);
+    http_api_error e;
+    size_t len;
+    const char *body = http_req_body(q, &len);
+    char *json = embeddings_answer(s, body, len, &e);
+    return json ? http_respond_json(q, 200, json) : http_respond_error(q, &e);
+}
+
+int ponder_server_embeddings(ponder_server *s, const char *body, size_t len, char **json)
+{
+    http_api_error e;
+    *json = embeddings_answer(s, body, len, &e);
+    if (*json)
+        return 200;
+    *json = http_error_json(&e);
+    return http_err_http_status(e.kind);
 }

@@ -135,3 +135,41 @@ test('a quantized model (syn-tiny-smollm Q4_K_M, SmolLM2 vocabulary) served: wit
     assert.equal(await other.stop(), 0);
   }
 });
+
+test('through the router: a local and a remote backend give ponder serve\'s vectors; a dead first backend falls back', async () => {
+  const os = await import('node:os');
+  const { closedPort } = await import('./faults.mjs');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ponder-embed-route-'));
+  const cfg = path.join(dir, 'router.yaml');
+  const dead = await closedPort();
+  fs.writeFileSync(cfg, 'model_list:\n' +
+    `  - model_name: loc\n    backends:\n      - {local: "${STORIES}", ctx_size: ${N_CTX}}\n` +
+    `  - model_name: rem\n    backends:\n      - {api_base: "http://127.0.0.1:${dead}/v1", model: x}\n      - {api_base: "${srv.base}", model: ${MODEL}}\n` +
+    'routes:\n  auto:\n    cascade:\n      - {model: loc, strategy: "sc:2", accept_if: {agreement: 0.5}}\n      - {model: rem}\n');
+  const rr = await startServer(['--config', cfg]);
+  try {
+    const texts = ['Once upon a time', 'The little dog ran to the park'];
+    const direct = await client.embeddings.create({ model: MODEL, input: texts, encoding_format: 'float' });
+    const rc = new OpenAI({ baseURL: rr.base, apiKey: 'unused', maxRetries: 0 });
+    for (const model of ['loc', 'rem']) {
+      const r = await rc.embeddings.create({ model, input: texts, encoding_format: 'float' });
+      assert.equal(r.model, model);
+      assert.deepEqual(r.data.map((e) => e.embedding), direct.data.map((e) => e.embedding), model);
+      assert.deepEqual(r.usage, direct.usage);
+      assert.equal(r.ponder.backend, model === 'loc' ? 'loc/0' : 'rem/1');
+      assert.deepEqual(r.ponder.attempts.map((a) => a.outcome), model === 'loc' ? ['ok'] : ['connect', 'ok']);
+    }
+    const b64 = await rc.embeddings.create({ model: 'loc', input: texts }); // the client's default: base64
+    assert.deepEqual(b64.data.map((e) => e.embedding), direct.data.map((e) => Array.from(new Float32Array(e.embedding))));
+    const bad = await postJSON(rr.base + '/embeddings', { model: 'loc', input: [] });
+    assert.equal(bad.status, 400, 'the backend\'s own 400');
+    assert.equal(bad.json.error.param, 'input');
+    assert.equal((await postJSON(rr.base + '/embeddings', { model: 'nope', input: 'a' })).status, 404);
+    const casc = await postJSON(rr.base + '/embeddings', { model: 'auto', input: 'a' });
+    assert.equal(casc.status, 400);
+    assert.match(casc.json.error.message, /cascade route/);
+  } finally {
+    assert.equal(await rr.stop(), 0);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
