@@ -11,6 +11,7 @@
  * exactly when the grammar is complete, and rollback returns to the same mask.
  * Also compiled into the corpus replay test (tests/grammar/test_grammar_corpus.c).
  */
+#include "grammar/grammar_internal.h"
 #include "ponder/grammar.h"
 
 #include <stdint.h>
@@ -37,20 +38,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    static char bytes[256];
-    const char *pieces[257];
-    int32_t lens[257];
-    bool eog[257] = { 0 };
-    for (int i = 0; i < 256; i++) {
-        bytes[i] = (char)i;
-        pieces[i] = &bytes[i];
-        lens[i] = 1;
-    }
-    pieces[256] = NULL;
-    lens[256] = 0;
-    eog[256] = true;
     ponder_error err;
-    CHECK(ponder_grammar_vocab_create(257, pieces, lens, eog, &g_vocab, &err) == PONDER_OK);
+    CHECK(gr_vocab_bytes(&g_vocab, &err) == PONDER_OK);
     return 0;
 }
 

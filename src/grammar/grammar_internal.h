@@ -56,4 +56,8 @@ void gr_buf_printf(gr_buf *b, const char *fmt, ...)
 #endif
     ;
 
+/* A vocabulary of the 256 single bytes plus one end-of-generation token (id 256), so text
+ * can be matched byte by byte: the grammar tests and the fuzz harness use it (vocab.c). */
+ponder_status gr_vocab_bytes(ponder_grammar_vocab **out, ponder_error *err);
+
 #endif /* PONDER_GRAMMAR_INTERNAL_H */

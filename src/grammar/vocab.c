@@ -168,3 +168,20 @@ int32_t ponder_grammar_vocab_n(const ponder_grammar_vocab *v)
 {
     return v ? v->n_vocab : 0;
 }
+
+ponder_status gr_vocab_bytes(ponder_grammar_vocab **out, ponder_error *err)
+{
+    char bytes[256];
+    const char *pieces[257];
+    int32_t lens[257];
+    bool eog[257] = { 0 };
+    for (int i = 0; i < 256; i++) {
+        bytes[i] = (char)i;
+        pieces[i] = &bytes[i];
+        lens[i] = 1;
+    }
+    pieces[256] = NULL;
+    lens[256] = 0;
+    eog[256] = true;
+    return ponder_grammar_vocab_create(257, pieces, lens, eog, out, err);
+}

@@ -30,34 +30,10 @@
 #include "ponder/gen.h"
 #include "ponder/gguf.h"
 #include "testutil.h"
+#include "testmodel.h"
 
 #define SYN "models/synthetic/"
 #define MAX_TOK 256
-
-typedef struct loaded {
-    ponder_model *m;
-    ponder_tokenizer *tok;
-} loaded;
-
-static bool load(const char *path, loaded *out)
-{
-    ponder_error err = {0};
-    memset(out, 0, sizeof *out);
-    if (!path || access(path, R_OK) != 0)
-        return false;
-    if (ponder_model_load(path, NULL, &out->m, &err) != PONDER_OK)
-        fail_msg("%s: %s", path, err.msg);
-    if (ponder_tokenizer_create(ponder_model_gguf(out->m), &out->tok, &err) != PONDER_OK)
-        fail_msg("%s: %s", path, err.msg);
-    return true;
-}
-
-static void unload(loaded *l)
-{
-    ponder_tokenizer_free(l->tok);
-    ponder_model_free(l->m);
-    memset(l, 0, sizeof *l);
-}
 
 static ponder_gen *make_gen(const loaded *t, const ponder_model *draft, int32_t n_seq_max, int32_t n_ctx,
                             int32_t n_kv_cells, int32_t k, int32_t k_max)

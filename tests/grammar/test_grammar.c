@@ -5,6 +5,7 @@
  * one the matcher accepts and every other token one it refuses.
  */
 #include "ponder/gguf.h"
+#include "grammar/grammar_internal.h"
 #include "ponder/grammar.h"
 #include "testutil.h"
 
@@ -19,21 +20,9 @@
 /* A vocabulary of the 256 single bytes plus one end-of-generation token (id 256). */
 static ponder_grammar_vocab *byte_vocab(void)
 {
-    char bytes[256];
-    const char *pieces[257];
-    int32_t lens[257];
-    bool eog[257] = { 0 };
-    for (int i = 0; i < 256; i++) {
-        bytes[i] = (char)i;
-        pieces[i] = &bytes[i];
-        lens[i] = 1;
-    }
-    pieces[256] = NULL;
-    lens[256] = 0;
-    eog[256] = true;
     ponder_grammar_vocab *v = NULL;
     ponder_error err;
-    assert_int_equal(ponder_grammar_vocab_create(257, pieces, lens, eog, &v, &err), PONDER_OK);
+    assert_int_equal(gr_vocab_bytes(&v, &err), PONDER_OK);
     return v;
 }
 

@@ -22,32 +22,9 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "testmodel.h"
+
 #define MAX_TOKENS 160 /* small on purpose: texts must complete within the budget */
-
-typedef struct loaded {
-    ponder_model *m;
-    ponder_tokenizer *tok;
-} loaded;
-
-static bool load(const char *rel, loaded *out)
-{
-    ponder_error err = { 0 };
-    memset(out, 0, sizeof *out);
-    const char *path = tu_model_path(rel);
-    if (!path)
-        return false;
-    if (ponder_model_load(path, NULL, &out->m, &err) != PONDER_OK)
-        fail_msg("%s: %s", path, err.msg);
-    if (ponder_tokenizer_create(ponder_model_gguf(out->m), &out->tok, &err) != PONDER_OK)
-        fail_msg("%s: %s", path, err.msg);
-    return true;
-}
-
-static void unload(loaded *l)
-{
-    ponder_tokenizer_free(l->tok);
-    ponder_model_free(l->m);
-}
 
 static ponder_gen *make_gen(const loaded *t, const ponder_model *draft, int32_t n_seq)
 {
@@ -159,7 +136,7 @@ static void test_schemas(void **state)
 {
     (void)state;
     loaded t;
-    if (!load("shared/models/synthetic/syn-tiny-smollm-Q4_K_M.gguf", &t))
+    if (!load(tu_model_path("shared/models/synthetic/syn-tiny-smollm-Q4_K_M.gguf"), &t))
         skip();
     ponder_gen *g = make_gen(&t, NULL, 2);
     char path[512];
@@ -203,9 +180,9 @@ static void test_choices_and_draft(void **state)
 {
     (void)state;
     loaded t, d;
-    if (!load("shared/models/synthetic/syn-tiny-smollm-Q4_K_M.gguf", &t))
+    if (!load(tu_model_path("shared/models/synthetic/syn-tiny-smollm-Q4_K_M.gguf"), &t))
         skip();
-    if (!load("shared/models/synthetic/syn-tiny-smollm-F16.gguf", &d)) {
+    if (!load(tu_model_path("shared/models/synthetic/syn-tiny-smollm-F16.gguf"), &d)) {
         unload(&t);
         skip();
     }
