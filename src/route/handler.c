@@ -269,7 +269,14 @@ static bool handle_api(ponder_router *r, http_req *hq, ponder_backend_endpoint e
         read_options(q);
     if (q->stream)
         return answer_stream(r, hq, q);
+    q->waiting_client = hq;
     rt_outcome o = rt_run_chain(q);
+    if (o == RT_CANCELLED && !__atomic_load_n(&r->stopping, __ATOMIC_RELAXED)) {
+        rt_count_outcome(r, o);
+        rt_log(r, PONDER_LOG_INFO, "route %s: the client left before its answer; request cancelled", q->route_name);
+        rt_req_unref(q);
+        return false; /* nobody to answer: the connection is closed */
+    }
     rt_count_outcome(r, o);
     if (q->collect)
         rt_finish_collected(q, o);

@@ -70,7 +70,13 @@ void rt_req_unref(rt_req *q)
 static bool req_cancelled(void *user)
 {
     rt_req *q = user;
-    return __atomic_load_n(&q->cancel, __ATOMIC_RELAXED) || __atomic_load_n(&q->r->stopping, __ATOMIC_RELAXED);
+    if (__atomic_load_n(&q->cancel, __ATOMIC_RELAXED) || __atomic_load_n(&q->r->stopping, __ATOMIC_RELAXED))
+        return true;
+    /* a whole answer is walked on its connection's thread: the client that left is seen
+     * on its socket, and the attempt in flight is cancelled as ponder serve cancels it */
+    if (q->waiting_client && http_req_peer_gone(q->waiting_client))
+        __atomic_store_n(&q->cancel, 1, __ATOMIC_RELAXED);
+    return __atomic_load_n(&q->cancel, __ATOMIC_RELAXED);
 }
 
 static void make_id(ponder_router *r, ponder_backend_endpoint ep, char *out, size_t cap)

@@ -105,6 +105,7 @@ typedef struct rt_req {
     bool started, finished, worker_done;
     rt_outcome outcome;           /* the worker's, once worker_done */
     http_req *hq;                 /* a stream's HTTP request (its fill callback's thread only) */
+    http_req *waiting_client;     /* a whole answer's HTTP request, walked on its thread */
     char *held;                   /* the last finish chunk, sent at the end with the ponder object */
     /* a collected answer (collect), folded chunk by chunk: per choice index its text and
      * finish reason; the first chunk's system_fingerprint */

@@ -9,6 +9,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import OpenAI from 'openai';
@@ -514,6 +515,29 @@ test('the router refuses what ponder serve refuses: "stream" not a boolean, stre
   const c = await postJSON(router.base + '/completions', { prompt: 'Hi', model: 'drop', stream: 1 });
   assert.equal(c.status, 400);
   assert.equal(c.json.error.param, 'stream');
+});
+
+test('a non-streaming client that leaves cancels its chain walk (as ponder serve cancels its request)', async () => {
+  const f = await startFault(B.url, 'slow');
+  f.state.delayMs = 3000;
+  const cfg = path.join(dir, 'leave.yaml');
+  fs.writeFileSync(cfg, `model_list:\n  - model_name: m\n    backends:\n      - {api_base: "${f.base}", model: ${UP}}\n`);
+  const rr = await startServer(['--config', cfg]);
+  try {
+    const req = http.request(rr.base + '/chat/completions', { method: 'POST', agent: false, headers: { 'Content-Type': 'application/json' } });
+    req.on('error', () => {});
+    req.end(JSON.stringify({ ...REQ, model: 'm' }));
+    await sleep(300);
+    req.destroy();
+    await sleep(400);
+    const m = await metrics(rr.url);
+    assert.equal(m['ponder_router_requests_total{outcome="cancelled"}'], 1, 'cancelled long before the backend answers');
+    assert.equal(m['ponder_router_requests_total{outcome="ok"}'], 0);
+    assert.match(rr.stderr(), /client left before its answer/);
+  } finally {
+    assert.equal(await rr.stop(), 0);
+    await f.close();
+  }
 });
 
 test('a long api_base is used whole (no URL cut at 2 kB)', async () => {
