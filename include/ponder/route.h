@@ -244,6 +244,9 @@ ponder_status ponder_backend_create(const ponder_route_backend_cfg *cfg, const p
 ponder_backend_failure ponder_backend_request(ponder_backend *b, const ponder_backend_call *call,
                                               ponder_backend_result *res);
 const ponder_route_backend_cfg *ponder_backend_config(const ponder_backend *b);
+/* A local backend's engine load (requests queued, requests and sequences being decoded);
+ * false for a remote one (its own /metrics tells). */
+bool ponder_backend_load(ponder_backend *b, int64_t *queued, int64_t *active_requests, int64_t *active_sequences);
 void ponder_backend_free(ponder_backend *b); /* NULL is a no-op */
 
 /* ---- the router ---- */

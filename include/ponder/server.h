@@ -81,6 +81,9 @@ ponder_status ponder_server_start(ponder_server *s, ponder_error *err);
 ponder_status ponder_server_start_engine(ponder_server *s, ponder_error *err);
 int ponder_server_port(const ponder_server *s);      /* the bound port, after start */
 const char *ponder_server_model_id(const ponder_server *s);
+/* The engine's load as /metrics shows it: requests waiting for a slot, requests being
+ * decoded, sequences being decoded (over all choices). */
+void ponder_server_load(ponder_server *s, int64_t *queued, int64_t *active_requests, int64_t *active_sequences);
 /* Stops accepting, cancels requests in flight (their streams end), joins the threads.
  * Idempotent; ponder_server_free calls it. */
 void ponder_server_stop(ponder_server *s);

@@ -77,6 +77,14 @@ ponder_backend_failure ponder_backend_request(ponder_backend *b, const ponder_ba
 
 const ponder_route_backend_cfg *ponder_backend_config(const ponder_backend *b) { return &b->cfg; }
 
+bool ponder_backend_load(ponder_backend *b, int64_t *queued, int64_t *active_requests, int64_t *active_sequences)
+{
+    if (!b || !b->local)
+        return false;
+    ponder_server_load(b->local, queued, active_requests, active_sequences);
+    return true;
+}
+
 void ponder_backend_free(ponder_backend *b)
 {
     if (!b)

@@ -209,11 +209,19 @@ static char *render_metrics(ponder_router *r)
     return b.data;
 }
 
-/* ponder serve's metrics (its load gauges: requests in flight here, no slots of its own —
- * local backends' engines are separate servers), then the router's. */
+/* ponder serve's metrics (its load gauges: requests in flight here; waiting requests and
+ * sequences being decoded summed over the local backends' engines), then the router's. */
 char *rt_metrics_text(ponder_router *r)
 {
-    http_metrics_set_load(&r->metrics, 0, r->front ? http_front_inflight(r->front) : 0, 0);
+    int64_t queued = 0, sequences = 0;
+    for (int32_t i = 0; i < r->n_be; i++) {
+        int64_t q, a, s;
+        if (ponder_backend_load(r->be[i].b, &q, &a, &s)) {
+            queued += q;
+            sequences += s;
+        }
+    }
+    http_metrics_set_load(&r->metrics, queued, r->front ? http_front_inflight(r->front) : 0, sequences);
     char *a = http_metrics_render(&r->metrics), *b = render_metrics(r);
     char *out = NULL;
     if (a && b && (out = malloc(strlen(a) + strlen(b) + 1))) {

@@ -229,6 +229,9 @@ static void publish_load(struct ponder_server *s)
         int32_t left = srv_request_n_choices(&j->req) - j->n_finished;
         seqs += left > 0 ? left : 0;
     }
+    s->load_queued = inbox + queued;
+    s->load_active = active;
+    s->load_sequences = seqs;
     http_metrics_set_load(&s->metrics, inbox + queued, active, seqs);
 }
 

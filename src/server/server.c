@@ -199,6 +199,15 @@ int ponder_server_port(const ponder_server *s)
     return s->port;
 }
 
+void ponder_server_load(ponder_server *s, int64_t *queued, int64_t *active_requests, int64_t *active_sequences)
+{
+    pthread_mutex_lock(&s->mu);
+    *queued = s->load_queued;
+    *active_requests = s->load_active;
+    *active_sequences = s->load_sequences;
+    pthread_mutex_unlock(&s->mu);
+}
+
 const char *ponder_server_model_id(const ponder_server *s)
 {
     return s->model_id;

@@ -105,6 +105,7 @@ struct ponder_server {
     srv_job *running;             /* in submission order */
     int32_t n_inflight;           /* accepted and not finished */
     int32_t n_streams;            /* SSE responses not yet completed (shutdown lets them end) */
+    int64_t load_queued, load_active, load_sequences; /* the engine's last publish_load */
     pthread_cond_t streams_cv;
     bool stopping, stopped;
     bool engine_started;

@@ -382,6 +382,36 @@ test('a cut completions stream continues from prompt + text so far', async () =>
   assert.equal(last.ponder.continued, 1);
 });
 
+test('the router\'s /metrics shows its local backends\' engine load (queue depth, sequences being decoded)', async () => {
+  const seen = { slots: 0, queue: 0 };
+  let going = true;
+  const poll = (async () => {
+    while (going) {
+      const m = await metrics(router.url);
+      seen.slots = Math.max(seen.slots, m['ponder_active_slots']);
+      seen.queue = Math.max(seen.queue, m['ponder_queue_depth']);
+      await sleep(2);
+    }
+  })();
+  // droplocal/1 is local with --parallel 2: six requests of two choices keep it busy and queued
+  const F0 = F.droplocal.state.mode;
+  F.droplocal.state.mode = '500';
+  try {
+    await Promise.all([0, 1, 2, 3, 4, 5].map((i) => postJSON(router.base + '/completions',
+      { model: 'droplocal', prompt: 'Once upon a time', max_tokens: 200, n: 2, seed: i })));
+  } finally {
+    going = false;
+    await poll;
+    F.droplocal.state.mode = F0;
+  }
+  assert.ok(seen.slots > 0, 'sequences being decoded were seen');
+  assert.ok(seen.slots <= 2, `at most --parallel 2: ${seen.slots}`);
+  assert.ok(seen.queue > 0, 'requests waiting for a slot were seen');
+  const idle = await metrics(router.url);
+  assert.equal(idle['ponder_active_slots'], 0);
+  assert.equal(idle['ponder_queue_depth'], 0);
+});
+
 test('a local model that fails to load is a failed backend: the chain falls back', async () => {
   const ref = await reference();
   const r = await client.chat.completions.create({ ...REQ, model: 'broken' });
