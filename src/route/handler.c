@@ -106,7 +106,7 @@ static bool answer_cascade(ponder_router *r, http_req *hq, const ponder_route_cf
     double ra = 0;
     int status = rt_cascade_request(r, route, ep, body, &text, &sse, &ra);
     rt_count_outcome(r, status == 200 ? RT_ANSWERED : status >= 400 && status < 500 && status != 429 ? RT_REFUSED : RT_FAILED);
-    return http_respond(hq, status, sse ? "text/event-stream" : "application/json", text, status == 503 ? ra : 0);
+    return http_respond(hq, status, sse ? "text/event-stream" : "application/json", text, status == 503 || status == 429 ? ra : 0);
 }
 
 /* What the body asks for that decides how the chain is walked. */
@@ -168,7 +168,7 @@ static bool answer_stream(ponder_router *r, http_req *hq, rt_req *q)
         q->final_body = NULL;
         double ra = q->retry_after_s;
         rt_req_unref(q);
-        return http_respond(hq, status, "application/json", text, status == 503 ? ra : 0);
+        return http_respond(hq, status, "application/json", text, status == 503 || status == 429 ? ra : 0);
     }
     http_metrics_observe_ttft(&r->metrics, (http_now_ms() - http_req_start_ms(hq)) / 1000);
     q->hq = hq;
@@ -283,10 +283,12 @@ static bool handle_api(ponder_router *r, http_req *hq, ponder_backend_endpoint e
     else
         rt_finish_whole(q, o);
     rt_count_tokens(r, q);
+    if (o == RT_ANSWERED && !embed && q->t_first_ms > 0) /* ponder serve observes every request's */
+        http_metrics_observe_ttft(&r->metrics, (q->t_first_ms - http_req_start_ms(hq)) / 1000);
     int status = q->status ? q->status : 500;
     char *text = q->final_body;
     q->final_body = NULL;
-    double ra = status == 503 ? q->retry_after_s : 0;
+    double ra = status == 503 || status == 429 ? q->retry_after_s : 0;
     rt_req_unref(q);
     return http_respond(hq, status, "application/json", text, ra);
 }

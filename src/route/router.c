@@ -274,6 +274,8 @@ static rt_step attempt(rt_req *q, rt_walk *w, rt_be *be, rt_outcome *out)
         return after_failure(q, w, be, &res, out);
     }
     q->answered = be;
+    if (q->t_first_ms == 0)
+        q->t_first_ms = http_now_ms(); /* a whole answer upstream: its tokens came at once */
     count_success(q, continuing, first_backend);
     if (!q->stream && !q->collect) {
         q->final_body = res.body;
@@ -449,7 +451,7 @@ int rt_route_call(ponder_router *r, const char *name, ponder_backend_endpoint ep
         rt_finish_whole(q, rt_run_chain(q));
         status = q->status ? q->status : 500;
         *out = q->final_body ? json_loads(q->final_body, 0, NULL) : NULL;
-        if (retry_after_s && status == 503 && q->retry_after_s > 0)
+        if (retry_after_s && (status == 503 || status == 429) && q->retry_after_s > 0)
             *retry_after_s = q->retry_after_s;
     }
     rt_req_unref(q);

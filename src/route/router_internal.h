@@ -106,6 +106,7 @@ typedef struct rt_req {
     rt_outcome outcome;           /* the worker's, once worker_done */
     http_req *hq;                 /* a stream's HTTP request (its fill callback's thread only) */
     http_req *waiting_client;     /* a whole answer's HTTP request, walked on its thread */
+    double t_first_ms;            /* a whole answer's first token arrived (http_now_ms); 0: not yet */
     char *held;                   /* the last finish chunk, sent at the end with the ponder object */
     /* a collected answer (collect), folded chunk by chunk: per choice index its text and
      * finish reason; the first chunk's system_fingerprint */

@@ -136,6 +136,8 @@ bool rt_on_chunk(const char *data, size_t len, void *user)
         fold_chunk(q, j);
         q->finished = q->finished || finish;
         q->started = q->started || token || finish;
+        if (q->started && q->t_first_ms == 0)
+            q->t_first_ms = http_now_ms();
         pthread_mutex_unlock(&q->mu);
         json_decref(j);
         return true;
@@ -245,6 +247,25 @@ static char *failure_json(rt_req *q, http_err kind, const char *code)
     return s;
 }
 
+/* No backend answered: 503 backends_failed — or, when every attempt was a 429 (answered or
+ * skipped for its Retry-After or rpm/tpm), 429 backends_rate_limited with Retry-After, as
+ * ponder serve answers a full queue and LiteLLM a model whose deployments are all limited. */
+static void finish_failed(rt_req *q)
+{
+    bool limited = json_array_size(q->attempts) > 0;
+    size_t i;
+    json_t *a;
+    json_array_foreach(q->attempts, i, a) {
+        const char *outcome = json_string_value(json_object_get(a, "outcome"));
+        limited = limited && outcome && !strcmp(outcome, ponder_backend_failure_name(PONDER_BACKEND_HTTP_429));
+    }
+    q->status = limited ? 429 : 503;
+    if (limited && q->retry_after_s <= 0)
+        q->retry_after_s = HTTP_RETRY_AFTER_S;
+    q->final_body = limited ? failure_json(q, HTTP_ERR_RATE_LIMIT, "backends_rate_limited")
+                            : failure_json(q, HTTP_ERR_UNAVAILABLE, "backends_failed");
+}
+
 /* Non-streaming: the answer re-stamped, with the router's ponder object. */
 void rt_finish_whole(rt_req *q, rt_outcome o)
 {
@@ -269,8 +290,7 @@ void rt_finish_whole(rt_req *q, rt_outcome o)
         }
         q->status = 200;
     } else if (o != RT_REFUSED) {
-        q->status = 503;
-        q->final_body = failure_json(q, HTTP_ERR_UNAVAILABLE, "backends_failed");
+        finish_failed(q);
     }
 }
 
@@ -316,8 +336,7 @@ void rt_finish_stream(rt_req *q, rt_outcome o)
         }
         push_text(q, "data: [DONE]\n\n");
     } else if (o != RT_REFUSED) {
-        q->status = 503;
-        q->final_body = failure_json(q, HTTP_ERR_UNAVAILABLE, "backends_failed");
+        finish_failed(q);
     }
 }
 

@@ -143,9 +143,13 @@ test('strategy prefixes as ponder serve takes them (sc2-MODEL), and the chat pag
 
 test('connection refused → the next backend, streamed or not', async () => {
   const ref = await reference();
+  const m0 = await metrics(router.url);
   const r = await client.chat.completions.create({ ...REQ, model: 'refused' });
   assert.equal(r.choices[0].message.content, ref.choices[0].message.content);
   assert.deepEqual(r.ponder.attempts.map((a) => a.outcome), ['connect', 'ok']);
+  const m1 = await metrics(router.url);
+  assert.equal(m1['ponder_time_to_first_token_seconds_count'] - m0['ponder_time_to_first_token_seconds_count'], 1,
+    'a whole answer\'s time to first token is observed, as ponder serve observes it');
   assert.equal(r.ponder.backend, 'refused/1');
   const s = await streamed('refused');
   assertOneStream(s, 'refused', ref);
@@ -212,6 +216,34 @@ async function healDrop() {
   assert.equal(r.ponder.backend, 'drop/0');
   F.drop.state.mode = 'drop';
 }
+
+test('every backend rate limited: 429 with Retry-After (as ponder serve answers a full queue), not 503', async () => {
+  const f = await startFault(B.url, '429');
+  f.state.retryAfter = 2;
+  const cfg = path.join(dir, 'limited.yaml');
+  fs.writeFileSync(cfg, `model_list:\n  - model_name: m\n    backends:\n      - {api_base: "${f.base}", model: ${UP}}\n` +
+    'router_settings: {num_retries: 1, retry_backoff_ms: 10, retry_after_max_s: 0.5}\n');
+  const rr = await startServer(['--config', cfg]);
+  try {
+    for (const stream of [false, true]) {
+      const r = await postJSON(rr.base + '/chat/completions', { ...REQ, model: 'm', stream });
+      assert.equal(r.status, 429, r.body);
+      assert.equal(r.json.error.code, 'backends_rate_limited');
+      assert.equal(r.json.error.type, 'requests');
+      assert.ok(Number(r.headers['retry-after']) >= 1, `Retry-After ${r.headers['retry-after']}`);
+      assert.ok(r.json.ponder.attempts.every((a) => a.outcome === 'http_429'));
+    }
+    assert.equal(f.state.count, 1, 'the limited backend was not asked again before its Retry-After');
+    f.state.mode = '500';
+    await sleep(2100);
+    const mixed = await postJSON(rr.base + '/chat/completions', { ...REQ, model: 'm' });
+    assert.equal(mixed.status, 503, 'other failures: 503 as before');
+    assert.equal(mixed.json.error.code, 'backends_failed');
+  } finally {
+    assert.equal(await rr.stop(), 0);
+    await f.close();
+  }
+});
 
 test('a Retry-After within retry_after_max_s is waited for, then the same backend answers', async () => {
   const f = await startFault(B.url, '429once');
