@@ -47,7 +47,7 @@ static void check_one(srv_endpoint kind, const char *body, size_t size)
     CHECK(!r.include_usage || r.stream);
     if (kind == SRV_EP_CHAT) {
         CHECK(json_is_array(r.messages) && json_array_size(r.messages) >= 1);
-        char *vars = srv_chat_vars_json(&r, "<s>", "</s>");
+        char *vars = srv_chat_vars_json(&r, r.tools, "<s>", "</s>");
         CHECK(vars != NULL);
         json_t *v = json_loads(vars, 0, NULL);
         CHECK(v != NULL);

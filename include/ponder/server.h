@@ -58,6 +58,8 @@ typedef struct ponder_server_params {
     size_t max_body_bytes;    /* larger request bodies are answered 413 */
     const char *draft_path;   /* a draft model for speculative decoding (same vocabulary); NULL: none */
     const char *alias;        /* the served model id (--alias); NULL: the file's basename without .gguf */
+    const char *chat_template_file; /* --chat-template-file: a Jinja chat template used instead of
+                                       the model's own (llama-server's flag); NULL: the model's */
     bool no_cache_prompt;     /* evaluate every prompt whole; by default (without a draft) a finished
                                  request's KV stays in its sequence and a later prompt starting the
                                  same way evaluates only the rest (gen's cache_prompts) */

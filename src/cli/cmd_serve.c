@@ -60,6 +60,8 @@ static void usage(void)
            "      --no-cache-prompt  evaluate every prompt whole (by default a finished\n"
            "                      request's KV stays, and a prompt starting the same way - the\n"
            "                      next turn of a chat - evaluates only the rest; not with --draft)\n"
+           "      --chat-template-file FILE  this Jinja chat template instead of the model's\n"
+           "                      own (llama-server's flag; its tool-call format is detected)\n"
            "      --chatml        models without a chat template use ChatML (otherwise chat\n"
            "                      requests to such a model fail with a clear error)\n"
            "      --parse-special-in-content  special-token texts in messages become special\n"
@@ -171,7 +173,7 @@ static void log_cb(ponder_log_level level, const char *msg, void *user)
 }
 
 typedef struct serve_opts {
-    const char *model, *config, *draft, *alias, *host, *api_key;
+    const char *model, *config, *draft, *alias, *host, *api_key, *chat_template_file;
     int32_t port, n_parallel, n_ctx, n_threads, queue;
     bool chatml, verbose, n_ctx_given, no_cache_prompt, parse_special_in_content;
     ponder_context_params kv; /* -ctk/-ctv/-fa: type_k, type_v, flash_attn */
@@ -240,6 +242,7 @@ static int serve_model(const char *cmd, const serve_opts *o)
     p.chatml = o->chatml;
     p.parse_special_in_content = o->parse_special_in_content;
     p.alias = o->alias;
+    p.chat_template_file = o->chat_template_file;
     p.no_cache_prompt = o->no_cache_prompt;
     p.type_k = o->kv.type_k;
     p.type_v = o->kv.type_v;
@@ -300,6 +303,7 @@ int cmd_serve(int argc, char **argv)
         { "--api-key", NULL, CLI_STRING, &o.api_key, 0, 0, NULL },
         { "--api-key-file", NULL, CLI_STRING, &api_key_file, 0, 0, NULL },
         { "--chatml", NULL, CLI_FLAG, &o.chatml, 0, 0, NULL },
+        { "--chat-template-file", NULL, CLI_STRING, &o.chat_template_file, 0, 0, NULL },
         { "--parse-special-in-content", NULL, CLI_FLAG, &o.parse_special_in_content, 0, 0, NULL },
         { "--no-cache-prompt", NULL, CLI_FLAG, &o.no_cache_prompt, 0, 0, NULL },
         { "--draft", NULL, CLI_STRING, &o.draft, 0, 0, NULL },
@@ -316,6 +320,8 @@ int cmd_serve(int argc, char **argv)
     }
     if (pr == CLI_BAD)
         return CLI_EXIT_USAGE;
+    if (o.chat_template_file && o.config)
+        return cli_usage_error(cmd, "--chat-template-file applies to -m MODEL, not to --config");
     if (o.alias && (!o.alias[0] || strlen(o.alias) > 255))
         return cli_usage_error(cmd, "--alias must be 1 to 255 bytes long");
     if (o.config && o.alias)

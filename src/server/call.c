@@ -59,7 +59,13 @@ static void stream_event(srv_call *c, http_buf *out, const srv_event *e, const s
     struct ponder_server *s = c->s;
     if (e->choice < 0 || e->choice >= srv_request_n_choices(&j->req))
         return;
-    if (e->text_len || (e->has_token && j->req.logprobs)) {
+    bool calls = false;
+    if (c->tool_text) { /* tools: text held back while it may be a call */
+        if (e->text_len || (e->has_token && j->req.logprobs))
+            srv_tools_stream_text(c, out, e, e->has_token && j->req.logprobs ? &e->lp : NULL);
+        if (e->finish == PONDER_FINISH_STOP || e->finish == PONDER_FINISH_LENGTH)
+            calls = srv_tools_stream_finish(c, out, e->choice);
+    } else if (e->text_len || (e->has_token && j->req.logprobs)) {
         srv_delta d = { 0 };
         d.choice = e->choice;
         d.text = e->text;
@@ -83,6 +89,7 @@ static void stream_event(srv_call *c, http_buf *out, const srv_event *e, const s
         srv_delta d = { 0 };
         d.choice = e->choice;
         d.finish = e->finish;
+        d.finish_tool_calls = calls;
         char *chunk = srv_build_chunk(&j->req, &c->meta, s->tok, &d, j->req.include_usage ? NULL : final_stats);
         if (chunk) {
             http_buf_append(out, chunk, strlen(chunk));
@@ -183,6 +190,8 @@ bool srv_call_start(struct ponder_server *s, srv_call *c, srv_endpoint kind, con
     if (j->req.stream && j->req.kind == SRV_EP_COMPLETION && j->req.logprobs &&
         !(c->text_offset = calloc((size_t)srv_request_n_choices(&j->req), sizeof *c->text_offset)))
         return http_fail(e, HTTP_ERR_INTERNAL, NULL, NULL, "out of memory");
+    if (!srv_tools_stream_begin(c))
+        return http_fail(e, HTTP_ERR_INTERNAL, NULL, NULL, "out of memory");
     return true;
 }
 
@@ -248,6 +257,15 @@ char *srv_call_response(srv_call *c, http_api_error *e)
         ch[i].text = texts[i].data;
         ch[i].text_len = texts[i].len;
     }
+    /* tools: each choice's text parsed into calls and the content around them */
+    ponder_tool_calls *tc = j->req.tools_active && !oom ? calloc((size_t)n, sizeof *tc) : NULL;
+    oom = oom || (j->req.tools_active && !tc);
+    for (int32_t i = 0; tc && !oom && i < n; i++) {
+        char **ids = NULL;
+        oom = !srv_tools_parse(s, &j->req, ch[i].text ? ch[i].text : "", ch[i].text_len, &tc[i], &ids, &ch[i].n_tc);
+        ch[i].tc = &tc[i];
+        ch[i].tc_ids = ids;
+    }
     char *json = NULL;
     if (!oom) {
         srv_stats st;
@@ -257,7 +275,11 @@ char *srv_call_response(srv_call *c, http_api_error *e)
     for (int32_t i = 0; ch && i < n; i++) {
         free(ch[i].lp);
         free(texts ? texts[i].data : NULL);
+        srv_tools_ids_free((char **)ch[i].tc_ids, ch[i].n_tc);
+        if (tc)
+            ponder_tool_calls_clear(&tc[i]);
     }
+    free(tc);
     free(ch);
     free(texts);
     if (!json)
@@ -369,5 +391,6 @@ void srv_call_end(srv_call *c)
         pthread_cond_broadcast(&s->streams_cv);
     pthread_mutex_unlock(&s->mu);
     free(c->text_offset);
+    srv_tools_stream_end(c);
     memset(c, 0, sizeof *c);
 }

@@ -12,6 +12,30 @@
 
 /* ---- the prompt ---- */
 
+/* A forced tool call's opening control token ([TOOL_CALLS]), which no grammar over token
+ * texts can produce, goes at the end of the prompt: the model goes on from there. */
+static bool append_prefill(struct ponder_server *s, const srv_request *r, srv_sub *out, http_api_error *e)
+{
+    const char *pre = srv_tools_prefill(s, r);
+    if (!pre)
+        return true;
+    ponder_token *ids = NULL;
+    size_t n = 0;
+    ponder_error err;
+    if (ponder_tokenizer_encode(s->tok, pre, strlen(pre), false, true, &ids, &n, &err) != PONDER_OK)
+        return http_fail(e, HTTP_ERR_INTERNAL, NULL, NULL, "the tool-call prefix cannot be tokenized: %s", err.msg);
+    ponder_token *t = realloc(out->prompt, ((size_t)out->n_prompt + n) * sizeof *t);
+    if (!t) {
+        free(ids);
+        return http_fail(e, HTTP_ERR_INTERNAL, NULL, NULL, "out of memory");
+    }
+    memcpy(t + out->n_prompt, ids, n * sizeof *ids);
+    free(ids);
+    out->prompt = t;
+    out->n_prompt += (int32_t)n;
+    return true;
+}
+
 /* The tokens of prompt ip (completions) or of the rendered conversation (chat). */
 static bool build_one(struct ponder_server *s, const srv_request *r, int32_t ip, srv_sub *out, http_api_error *e)
 {
@@ -45,7 +69,7 @@ static bool build_one(struct ponder_server *s, const srv_request *r, int32_t ip,
         parse_special = false;
 #ifdef PONDER_SERVER_HAVE_CHAT
     } else if (s->tmpl) {
-        char *vars = srv_chat_vars_json(r, s->bos_text, s->eos_text);
+        char *vars = srv_chat_vars_json(r, r->tools_in_template ? r->tools : NULL, s->bos_text, s->eos_text);
         if (!vars)
             return http_fail(e, HTTP_ERR_INTERNAL, NULL, NULL, "out of memory");
         /* the template writes bos_token itself (HF's apply_chat_template adds no specials);
@@ -65,7 +89,7 @@ static bool build_one(struct ponder_server *s, const srv_request *r, int32_t ip,
         }
         out->prompt = ids;
         out->n_prompt = (int32_t)n;
-        return true;
+        return append_prefill(s, r, out, e);
 #endif
     } else if (s->p.chatml) {
         text = srv_render_chatml(r->messages);
@@ -130,7 +154,7 @@ static bool build_one(struct ponder_server *s, const srv_request *r, int32_t ip,
     }
     out->prompt = ids;
     out->n_prompt = (int32_t)n;
-    return true;
+    return pr || append_prefill(s, r, out, e);
 }
 
 /* One sub per prompt; checks each against the context: the prompt must leave room for a
@@ -304,6 +328,12 @@ bool srv_job_prepare(struct ponder_server *s, srv_job *j, srv_endpoint kind, con
                          "'%s' (a strategy prefix such as 'sc8-%s' may come before it).",
                          r->model, s->model_id, s->model_id);
     if (!check_strategy(s, j, e))
+        return false;
+    if (runs_strategy(r) && r->tools_active)
+        return http_fail(e, HTTP_ERR_BAD_REQUEST, "tools", "invalid_value",
+                         "Invalid 'tools': a ponder strategy votes over plain answers; send tool_choice 'none' or no "
+                         "strategy.");
+    if (r->kind == SRV_EP_CHAT && !srv_tools_prepare(s, r, e))
         return false;
     if (j->req.n > s->p.n_parallel)
         return http_fail(e, HTTP_ERR_BAD_REQUEST, "n", "invalid_value",

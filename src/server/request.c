@@ -159,17 +159,19 @@ static bool parse_messages(json_t *root, srv_request *r, http_api_error *e)
         json_t *text;
         if (!content_text(json_object_get(m, "content"), i, &text, e))
             return false;
-        /* the template sees every other key too (name, tool_calls, tool_call_id) */
+        /* the template sees every other key too (name, tool_calls, tool_call_id); an assistant
+         * turn of only tool calls keeps its null content (DeepSeek's templates test `is none`) */
+        json_t *c0 = json_object_get(m, "content"), *calls = json_object_get(m, "tool_calls");
+        if ((!c0 || json_is_null(c0)) && json_is_array(calls) && json_array_size(calls) > 0) {
+            json_decref(text);
+            text = json_null();
+        }
         json_t *copy = json_deep_copy(m);
         if (!copy || json_object_set_new(copy, "content", text) != 0 || json_array_append_new(r->messages, copy) != 0)
             return http_fail(e, HTTP_ERR_INTERNAL, NULL, NULL, "out of memory");
     }
-    json_t *tools = field(root, "tools");
-    if (tools) {
-        if (!json_is_array(tools))
-            return bad_type(e, "tools", "an array", tools);
-        r->tools = json_incref(tools);
-    }
+    if (!srv_request_parse_tools(root, r, e))
+        return false;
     /* continue_final_message (vLLM's name): the last message is the start of the answer
      * itself, not a turn; the router continues a stream that died this way */
     bool cont = false;
@@ -181,7 +183,8 @@ static bool parse_messages(json_t *root, srv_request *r, http_api_error *e)
         if (strcmp(json_string_value(json_object_get(lm, "role")), "assistant") != 0)
             return http_fail(e, HTTP_ERR_BAD_REQUEST, "continue_final_message", "invalid_value",
                              "'continue_final_message' needs the last message to be the assistant's.");
-        if (!(r->assistant_prefix = strdup(json_string_value(json_object_get(lm, "content")))))
+        const char *pv = json_string_value(json_object_get(lm, "content")); /* null: only tool calls */
+        if (!(r->assistant_prefix = strdup(pv ? pv : "")))
             return http_fail(e, HTTP_ERR_INTERNAL, NULL, NULL, "out of memory");
         json_array_remove(r->messages, last);
     }
@@ -508,6 +511,13 @@ bool srv_request_parse(srv_endpoint kind, const char *body, size_t len, srv_requ
     }
     if (!parse_ponder(root, r, e) || !parse_response_format(root, r, e))
         goto done;
+    if (r->grammar && r->tools_active &&
+        (r->tool_choice == SRV_TOOL_REQUIRED || r->tool_choice == SRV_TOOL_NAMED)) {
+        http_fail(e, HTTP_ERR_BAD_REQUEST, "tool_choice", "invalid_value",
+                  "Invalid 'tool_choice': a required tool call is constrained to the tools' schemas; it cannot also "
+                  "follow 'response_format' or 'grammar'.");
+        goto done;
+    }
     json_t *user = field(root, "user");
     if (user && !json_is_string(user)) {
         bad_type(e, "user", "a string", user);
@@ -526,6 +536,7 @@ void srv_request_free(srv_request *r)
     if (!r)
         return;
     free(r->model);
+    free(r->tool_name);
     free(r->assistant_prefix);
     free(r->strategy_text);
     free(r->answer_text);
@@ -544,7 +555,7 @@ void srv_request_free(srv_request *r)
     r->kind = kind;
 }
 
-char *srv_chat_vars_json(const srv_request *r, const char *bos, const char *eos)
+char *srv_chat_vars_json(const srv_request *r, const json_t *tools, const char *bos, const char *eos)
 {
     json_t *v = json_object();
     if (!v)
@@ -553,8 +564,8 @@ char *srv_chat_vars_json(const srv_request *r, const char *bos, const char *eos)
     json_object_set_new(v, "bos_token", http_json_string_lossy(bos ? bos : "", bos ? strlen(bos) : 0));
     json_object_set_new(v, "eos_token", http_json_string_lossy(eos ? eos : "", eos ? strlen(eos) : 0));
     json_object_set_new(v, "add_generation_prompt", json_true());
-    if (r->tools)
-        json_object_set(v, "tools", r->tools);
+    if (tools)
+        json_object_set(v, "tools", (json_t *)tools);
     char *s = json_dumps(v, JSON_COMPACT);
     json_decref(v);
     return s;

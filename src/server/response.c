@@ -220,18 +220,25 @@ char *srv_build_response(const srv_request *r, const srv_meta *m, const ponder_t
         if (r->logprobs)
             lp = r->kind == SRV_EP_CHAT ? chat_logprobs_json(tok, c->lp, c->n_lp)
                                         : legacy_logprobs_json(tok, c->lp, c->n_lp, r->top_logprobs, 0);
+        const bool calls = r->kind == SRV_EP_CHAT && c->tc && c->n_tc > 0;
+        if (calls) { /* the text around the calls, null when there is none (as OpenAI) */
+            json_decref(text);
+            text = c->tc->content_len ? http_json_string_lossy(c->tc->content, c->tc->content_len) : json_null();
+        }
         if (r->kind == SRV_EP_CHAT) {
             json_t *msg = json_object();
             json_object_set_new(msg, "role", json_string("assistant"));
             json_object_set_new(msg, "content", text);
             json_object_set_new(msg, "refusal", json_null());
+            if (calls)
+                json_object_set_new(msg, "tool_calls", srv_tool_calls_json(c->tc, c->tc_ids, c->n_tc));
             json_object_set_new(ch, "message", msg);
             json_object_set_new(ch, "logprobs", lp);
         } else {
             json_object_set_new(ch, "text", text);
             json_object_set_new(ch, "logprobs", lp);
         }
-        json_object_set_new(ch, "finish_reason", json_string(srv_finish_reason(c->finish)));
+        json_object_set_new(ch, "finish_reason", json_string(calls ? "tool_calls" : srv_finish_reason(c->finish)));
         json_array_append_new(arr, ch);
     }
     json_object_set_new(o, "choices", arr);
@@ -257,6 +264,20 @@ char *srv_build_chunk(const srv_request *r, const srv_meta *m, const ponder_toke
             json_object_set_new(delta, "role", json_string("assistant"));
             json_object_set_new(delta, "content", json_string(""));
             json_object_set_new(delta, "refusal", json_null());
+        } else if (d->tool_delta) {
+            /* OpenAI's shape: the first delta of a call has index, id, type and the name with
+             * arguments "", the next ones index and an arguments fragment */
+            json_t *fn = json_object();
+            if (d->tool_name)
+                json_object_set_new(fn, "name", json_string(d->tool_name));
+            json_object_set_new(fn, "arguments", json_stringn(d->tool_args ? d->tool_args : "", d->tool_args_len));
+            json_t *tc = json_pack("{s:i}", "index", (json_int_t)d->tool_index);
+            if (d->tool_id) {
+                json_object_set_new(tc, "id", json_string(d->tool_id));
+                json_object_set_new(tc, "type", json_string("function"));
+            }
+            json_object_set_new(tc, "function", fn);
+            json_object_set_new(delta, "tool_calls", json_pack("[o]", tc));
         } else if (d->text_len || !final) {
             json_object_set_new(delta, "content", http_json_string_lossy(d->text ? d->text : "", d->text_len));
         }
@@ -265,7 +286,9 @@ char *srv_build_chunk(const srv_request *r, const srv_meta *m, const ponder_toke
         json_object_set_new(ch, "text", http_json_string_lossy(d->text ? d->text : "", d->text_len));
     }
     json_object_set_new(ch, "logprobs", lp);
-    json_object_set_new(ch, "finish_reason", final ? json_string(srv_finish_reason(d->finish)) : json_null());
+    json_object_set_new(ch, "finish_reason", !final                ? json_null()
+                                             : d->finish_tool_calls ? json_string("tool_calls")
+                                                                    : json_string(srv_finish_reason(d->finish)));
     json_t *arr = json_array();
     json_array_append_new(arr, ch);
     json_object_set_new(o, "choices", arr);

@@ -46,12 +46,57 @@ static uint32_t fnv1a(uint32_t h, const char *s)
     return h;
 }
 
+/* --chat-template-file: the file's template, parsed; its text probed for tools. A file
+ * that cannot be read or parsed is the caller's error (the server does not start). */
+static ponder_status load_template_file(ponder_server *s, ponder_error *err)
+{
+#ifdef PONDER_SERVER_HAVE_CHAT
+    FILE *f = fopen(s->p.chat_template_file, "rb");
+    char *src = NULL;
+    size_t len = 0, cap = 0;
+    if (!f)
+        return ponder_error_set(err, PONDER_ERR_IO, "cannot open the chat template file '%s'", s->p.chat_template_file);
+    for (;;) {
+        if (len + 4096 > cap) {
+            char *t = realloc(src, cap = cap * 2 + 8192);
+            if (!t) {
+                fclose(f);
+                free(src);
+                return ponder_error_set(err, PONDER_ERR_NOMEM, "out of memory");
+            }
+            src = t;
+        }
+        size_t got = fread(src + len, 1, cap - len, f);
+        len += got;
+        if (got == 0)
+            break;
+    }
+    bool bad = ferror(f);
+    fclose(f);
+    ponder_status st = bad ? ponder_error_set(err, PONDER_ERR_IO, "cannot read '%s'", s->p.chat_template_file)
+                           : ponder_chat_template_create(src, len, &s->tmpl, err);
+    if (st == PONDER_OK)
+        srv_tools_probe(s, src, len);
+    else if (!bad)
+        ponder_error_prefix(err, "%s", s->p.chat_template_file);
+    free(src);
+    return st;
+#else
+    return ponder_error_set(err, PONDER_ERR_UNSUPPORTED, "this build of ponder has no chat template support");
+#endif
+}
+
 static ponder_status load_template(ponder_server *s, ponder_error *err)
 {
+    if (s->p.chat_template_file)
+        return load_template_file(s, err);
     const ponder_gguf *g = ponder_model_gguf(s->model);
     ponder_error e;
 #ifdef PONDER_SERVER_HAVE_CHAT
     ponder_status st = ponder_chat_template_from_gguf(g, &s->tmpl, &e);
+    ponder_gguf_str src = { 0 };
+    if (st == PONDER_OK && ponder_gguf_get_str(g, "tokenizer.chat_template", &src, &e) == PONDER_OK)
+        srv_tools_probe(s, src.data, (size_t)src.len);
 #else
     /* built before the chat module: a model's own template cannot be rendered */
     ponder_status st = ponder_gguf_find_kv(g, "tokenizer.chat_template") < 0 ? PONDER_ERR_NOT_FOUND
@@ -61,6 +106,7 @@ static ponder_status load_template(ponder_server *s, ponder_error *err)
     if (st == PONDER_OK)
         return PONDER_OK;
     s->tmpl = NULL;
+    srv_tools_probe(s, NULL, 0); /* ChatML (--chatml) or nothing: tools in the system message */
     if (st == PONDER_ERR_NOT_FOUND) {
         if (s->p.chatml) {
             srv_log(s, PONDER_LOG_INFO, "%s has no tokenizer.chat_template; using ChatML (--chatml)", s->model_id);

@@ -19,6 +19,7 @@
 #include "ponder/gen.h"
 #include "ponder/think.h"
 #include "ponder/tokenizer.h"
+#include "ponder/tools.h"
 
 /* ---- requests ---- */
 typedef enum srv_endpoint { SRV_EP_CHAT = 0, SRV_EP_COMPLETION } srv_endpoint;
@@ -27,6 +28,10 @@ typedef enum srv_endpoint { SRV_EP_CHAT = 0, SRV_EP_COMPLETION } srv_endpoint;
 #define SRV_MAX_N 128       /* OpenAI's bound for n */
 #define SRV_MAX_LEGACY_LOGPROBS 5 /* completions: logprobs <= 5 (OpenAI) */
 #define SRV_MAX_PROMPTS 128 /* completions: prompts in one request (a typo guard, as n's bound) */
+#define SRV_TOOL_ID_BYTES 48
+
+/* tool_choice: "auto" (the default), "none", "required", or one named function. */
+typedef enum srv_tool_choice { SRV_TOOL_AUTO = 0, SRV_TOOL_NONE, SRV_TOOL_REQUIRED, SRV_TOOL_NAMED } srv_tool_choice;
 
 /* One completions prompt, given as text or as token ids (exactly one of the two). */
 typedef struct srv_prompt {
@@ -38,7 +43,16 @@ typedef struct srv_request {
     srv_endpoint kind;
     char *model;               /* NULL when absent */
     json_t *messages;          /* chat: normalized [{role, content: string, ...}] (owned) */
-    json_t *tools;             /* chat: the tools array, passed to the template (owned), or NULL */
+    json_t *tools;             /* chat: the tools array (validated, non-empty; owned), or NULL */
+    srv_tool_choice tool_choice;
+    char *tool_name;           /* SRV_TOOL_NAMED: the function (owned) */
+    bool parallel_tool_calls;  /* default true: an answer may hold several calls */
+    bool tools_active;         /* tools given and tool_choice not "none": the answer is parsed for
+                                  calls (tool_format), and with required/named generation is
+                                  constrained to them */
+    ponder_tool_format tool_format; /* set by srv_job_prepare from the chat template */
+    bool tools_in_template;    /* the template renders the tools itself (else, when active, they
+                                  are described in the system message) */
     char *assistant_prefix;    /* chat, continue_final_message: the answer's first text (the last
                                   assistant message, removed from messages), or NULL */
     srv_prompt *prompts;       /* completion: the prompts, in order (a string, an array of
@@ -76,9 +90,17 @@ static inline int32_t srv_request_n_choices(const srv_request *r)
     return r->n * (r->n_prompts > 1 ? r->n_prompts : 1);
 }
 
+/* tools.c: "tools", "tool_choice", "parallel_tool_calls" and the messages' tool_calls and
+ * tool_call_id (after parse_messages). false: *e. */
+bool srv_request_parse_tools(json_t *root, srv_request *r, http_api_error *e);
+/* [{id, type: "function", function: {name, arguments}}] of the first n calls. */
+json_t *srv_tool_calls_json(const ponder_tool_calls *tc, char *const *ids, int32_t n);
+/* A fresh "call_…" id (24 alphanumerics, as OpenAI's). */
+void srv_tool_call_id(uint64_t *state, char *out, size_t cap);
+
 /* The vars object for ponder_chat_render_json: {"messages", "bos_token", "eos_token",
- * "add_generation_prompt": true, "tools"?}, malloc'ed compact JSON. */
-char *srv_chat_vars_json(const srv_request *r, const char *bos, const char *eos);
+ * "add_generation_prompt": true, "tools" (when tools is non-NULL)}, malloc'ed compact JSON. */
+char *srv_chat_vars_json(const srv_request *r, const json_t *tools, const char *bos, const char *eos);
 /* ChatML (the documented fallback), malloc'ed: "<|im_start|>ROLE\nCONTENT<|im_end|>\n"
  * per message, then "<|im_start|>assistant\n". */
 char *srv_render_chatml(const json_t *messages);
@@ -95,6 +117,10 @@ typedef struct srv_choice {
     char *text; size_t text_len;
     srv_logprob *lp; int32_t n_lp;  /* one per sampled token when logprobs were asked */
     ponder_finish finish;
+    const ponder_tool_calls *tc;    /* tools_active: the text parsed (NULL: plain text); with
+                                       calls, content is tc->content (null when empty) */
+    char *const *tc_ids;            /* an id per call */
+    int32_t n_tc;                   /* calls shown (1 when parallel_tool_calls is false) */
 } srv_choice;
 
 typedef struct srv_stats {
@@ -129,6 +155,13 @@ typedef struct srv_delta {
     const srv_logprob *lp;            /* NULL: no logprob in this chunk */
     size_t text_offset;               /* completions logprobs: where this token's text starts */
     ponder_finish finish;             /* NONE: not a final chunk */
+    bool finish_tool_calls;           /* the final chunk says "tool_calls" */
+    /* a tool-call delta (tool_delta; text then unused): the first one of a call carries
+     * its index, id, type and name with arguments "", later ones argument fragments */
+    bool tool_delta;
+    int32_t tool_index;
+    const char *tool_id, *tool_name;
+    const char *tool_args; size_t tool_args_len;
 } srv_delta;
 char *srv_build_chunk(const srv_request *r, const srv_meta *m, const ponder_tokenizer *tok, const srv_delta *d,
                       const srv_stats *st);

@@ -81,6 +81,16 @@ typedef struct srv_job {
     struct srv_job *next;         /* inbox or the engine's running list */
 } srv_job;
 
+/* What the chat template does with tools (tool_prompt.c, probed at load). */
+typedef struct srv_tool_caps {
+    ponder_tool_format format;    /* the call format its text teaches (GENERIC when it prints no tools) */
+    bool tools;                   /* prints the "tools" it is given */
+    bool calls;                   /* prints an assistant turn's tool_calls */
+    bool object_args;             /* ... with arguments as a JSON object (given so when it can) */
+    bool empty_content;           /* ... only when their content is "" rather than null */
+    bool tool_role;               /* prints a "tool" message's content */
+} srv_tool_caps;
+
 struct ponder_server {
     ponder_server_params p;
     char host[256];
@@ -93,6 +103,7 @@ struct ponder_server {
     ponder_chat_template *tmpl;   /* NULL: the model has none (ChatML with --chatml) */
     char tmpl_error[PONDER_ERROR_MSG_BYTES + 128]; /* why chat requests fail, when tmpl is NULL and !chatml */
     char *bos_text, *eos_text;
+    srv_tool_caps tool_caps;
     ponder_pool *pool;
     ponder_gen *gen;
     int32_t n_ctx;
@@ -131,6 +142,14 @@ void srv_engine_enqueue(struct ponder_server *s, srv_job *j);
 bool srv_job_prepare(struct ponder_server *s, srv_job *j, srv_endpoint kind, const char *body, size_t len,
                      http_api_error *e);
 
+/* tool_prompt.c: the template's tool capabilities, probed once it is loaded (src: its
+ * text); a request's messages adapted to them, the tools handed to the template or
+ * described in the system message, a forced call's grammar into r->grammar; the text a
+ * forced call starts with that goes at the end of the prompt (NULL: none). */
+void srv_tools_probe(struct ponder_server *s, const char *src, size_t len);
+bool srv_tools_prepare(struct ponder_server *s, srv_request *r, http_api_error *e);
+const char *srv_tools_prefill(const struct ponder_server *s, const srv_request *r);
+
 /* call.c: one request read back by its caller. */
 typedef struct srv_call {
     struct ponder_server *s;
@@ -142,6 +161,9 @@ typedef struct srv_call {
     size_t *text_offset;          /* per choice (completions logprobs) */
     bool started, ended;
     bool counted;                 /* in s->n_streams */
+    http_buf *tool_text;          /* tools_active streams: per choice, the text so far */
+    size_t *tool_sent;            /*   and how much of it went out as content */
+    int32_t tool_n;               /*   choices (tool_text's length) */
 } srv_call;
 
 typedef enum srv_fill { SRV_FILL_MORE = 0, SRV_FILL_TIMEOUT, SRV_FILL_END } srv_fill;
@@ -161,6 +183,20 @@ char *srv_call_response(srv_call *c, http_api_error *e);
 srv_fill srv_call_stream(srv_call *c, http_buf *out, int wait_ms);
 /* Cancels the job if it still runs and drops the reference; c may be half-started. */
 void srv_call_end(srv_call *c);
+
+/* tool_answer.c: a choice's text parsed into calls (tc; *ids: one fresh id per call shown,
+ * *n_shown of them: 1 when parallel_tool_calls is false); false out of memory. */
+bool srv_tools_parse(struct ponder_server *s, const srv_request *r, const char *text, size_t len, ponder_tool_calls *tc,
+                     char ***ids, int32_t *n_shown);
+void srv_tools_ids_free(char **ids, int32_t n);
+/* Streams of tools_active chat requests: the per-choice buffers (false out of memory;
+ * nothing to do for other requests), a text event (content sent as far as it is surely
+ * content; lp: its logprob or NULL), and at a choice's end the rest of the content and its
+ * calls (true when there were calls: the finish chunk says "tool_calls"). */
+bool srv_tools_stream_begin(srv_call *c);
+void srv_tools_stream_end(srv_call *c);
+void srv_tools_stream_text(srv_call *c, http_buf *out, const srv_event *e, const srv_logprob *lp);
+bool srv_tools_stream_finish(srv_call *c, http_buf *out, int32_t choice);
 
 /* embeddings.c: POST /v1/embeddings (parsed and tokenized by the handler, run by the
  * engine between decode steps); the engine's two calls are made with s->mu held. */

@@ -109,7 +109,8 @@ static bool add_call(calls *c, json_t *o, bool need_args)
     if (json_is_object(fn) && !json_object_get(o, "name"))
         o = fn;
     json_t *name = json_object_get(o, "name");
-    if (!json_is_string(name) || json_string_length(name) == 0)
+    if (!json_is_string(name) || json_string_length(name) == 0 ||
+        strlen(json_string_value(name)) != json_string_length(name)) /* no NUL inside a name */
         return false;
     json_t *args = json_object_get(o, "arguments");
     if (!args)

@@ -92,7 +92,8 @@ static void test_parse_chat_full(void **state)
         "\"max_tokens\":7,\"max_completion_tokens\":9,\"temperature\":0.5,\"top_p\":0.9,\"top_k\":5,\"min_p\":0.1,"
         "\"seed\":42,\"stop\":[\"a\",\"bb\",\"\"],\"n\":3,\"stream\":true,\"stream_options\":{\"include_usage\":true},"
         "\"logprobs\":true,\"top_logprobs\":4,\"presence_penalty\":0.5,\"frequency_penalty\":-1,\"user\":\"u\","
-        "\"unknown_field\":{\"x\":[1,2]},\"tools\":[{\"type\":\"function\"}]}";
+        "\"unknown_field\":{\"x\":[1,2]},\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}],"
+        "\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"f\"}},\"parallel_tool_calls\":false}";
     srv_request r;
     http_api_error e;
     assert_true(parse(SRV_EP_CHAT, body, &r, &e));
@@ -114,6 +115,10 @@ static void test_parse_chat_full(void **state)
     assert_float_equal(r.presence_penalty, 0.5f, 1e-6);
     assert_float_equal(r.frequency_penalty, -1.0f, 1e-6);
     assert_non_null(r.tools);
+    assert_int_equal(r.tool_choice, SRV_TOOL_NAMED);
+    assert_string_equal(r.tool_name, "f");
+    assert_false(r.parallel_tool_calls);
+    assert_true(r.tools_active);
     srv_request_free(&r);
 }
 
@@ -306,7 +311,7 @@ static void test_chatml_and_vars(void **state)
     char *s = srv_render_chatml(r.messages);
     assert_string_equal(s, "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n<|im_start|>assistant\n");
     free(s);
-    char *vars = srv_chat_vars_json(&r, "<s>", "</s>");
+    char *vars = srv_chat_vars_json(&r, r.tools, "<s>", "</s>");
     json_t *v = json_loads(vars, 0, NULL);
     assert_non_null(v);
     assert_string_equal(json_string_value(json_object_get(v, "bos_token")), "<s>");
@@ -381,7 +386,7 @@ static void test_shortest_numbers(void **state)
     assert_true(parse(SRV_EP_COMPLETION, "{\"prompt\":\"x\",\"logprobs\":1}", &r, &e));
     ponder_token once = token_of(f->tok, " Once");
     srv_logprob lp = { .chosen = { once, -2.345679f }, .top = { { once, -2.345679f } }, .n_top = 1 };
-    srv_choice ch = { " Once", 5, &lp, 1, PONDER_FINISH_LENGTH };
+    srv_choice ch = { .text = " Once", .text_len = 5, .lp = &lp, .n_lp = 1, .finish = PONDER_FINISH_LENGTH };
     srv_stats st = { .prompt_tokens = 2, .completion_tokens = 1, .prompt_tokens_evaluated = 2, .wall_ms = 14.8,
                      .gen_ms = 0.1 };
     char *js = srv_build_response(&r, &meta, f->tok, &ch, &st);
@@ -406,7 +411,8 @@ static void test_chat_response(void **state)
                       &r, &e));
     ponder_token once = token_of(f->tok, " Once");
     srv_logprob lp = { .chosen = { once, -0.25f }, .top = { { once, -0.25f } }, .n_top = 1 };
-    srv_choice ch[2] = { { "Once", 4, &lp, 1, PONDER_FINISH_STOP }, { "", 0, NULL, 0, PONDER_FINISH_LENGTH } };
+    srv_choice ch[2] = { { .text = "Once", .text_len = 4, .lp = &lp, .n_lp = 1, .finish = PONDER_FINISH_STOP },
+                         { .text = "", .finish = PONDER_FINISH_LENGTH } };
     srv_stats st = { .prompt_tokens = 10, .completion_tokens = 3, .prompt_tokens_evaluated = 10, .flops = 123456,
                      .wall_ms = 20.0, .gen_ms = 10.0 };
     char *js = srv_build_response(&r, &meta, f->tok, ch, &st);
@@ -456,7 +462,7 @@ static void test_completion_response(void **state)
     ponder_token once = token_of(f->tok, " Once"), upon = token_of(f->tok, " upon");
     srv_logprob lp[2] = { { .chosen = { once, -1.0f }, .top = { { once, -1.0f }, { upon, -2.0f } }, .n_top = 2 },
                           { .chosen = { upon, -0.5f }, .n_top = 0 } };
-    srv_choice ch = { " Once upon", 10, lp, 2, PONDER_FINISH_LENGTH };
+    srv_choice ch = { .text = " Once upon", .text_len = 10, .lp = lp, .n_lp = 2, .finish = PONDER_FINISH_LENGTH };
     srv_stats st = { .prompt_tokens = 2, .completion_tokens = 2 };
     srv_meta m = meta;
     snprintf(m.id, sizeof m.id, "cmpl-xyz");
@@ -543,6 +549,82 @@ static void test_chunks(void **state)
     srv_request_free(&r);
 }
 
+/* A parsed tool call in the whole response and in stream deltas (OpenAI's shapes). */
+static void test_tool_call_response(void **state)
+{
+    fixture *f = *state;
+    srv_request r;
+    http_api_error e;
+    assert_true(parse(SRV_EP_CHAT,
+                      "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"n\":2,\"tools\":[{\"type\":"
+                      "\"function\",\"function\":{\"name\":\"get_weather\",\"parameters\":{\"type\":\"object\"}}}]}",
+                      &r, &e));
+    r.tool_format = PONDER_TOOL_FORMAT_HERMES;
+    const char *text = "Checking.\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Oslo\"}}\n</tool_call>";
+    ponder_tool_calls tc;
+    ponder_error err;
+    assert_int_equal(ponder_tool_calls_parse(r.tool_format, text, strlen(text), &tc, &err), PONDER_OK);
+    char *ids[1] = { "call_abc" };
+    srv_choice ch[2] = { { .text = (char *)text, .text_len = strlen(text), .finish = PONDER_FINISH_STOP, .tc = &tc,
+                           .tc_ids = ids, .n_tc = 1 },
+                         { .text = "plain", .text_len = 5, .finish = PONDER_FINISH_STOP } };
+    srv_stats st = { .prompt_tokens = 1 };
+    char *js = srv_build_response(&r, &meta, f->tok, ch, &st);
+    json_t *o = loads(js);
+    json_t *c0 = json_array_get(json_object_get(o, "choices"), 0), *msg = json_object_get(c0, "message");
+    assert_string_equal(json_string_value(json_object_get(c0, "finish_reason")), "tool_calls");
+    assert_string_equal(json_string_value(json_object_get(msg, "content")), "Checking.");
+    json_t *call = json_array_get(json_object_get(msg, "tool_calls"), 0);
+    assert_string_equal(json_string_value(json_object_get(call, "id")), "call_abc");
+    assert_string_equal(json_string_value(json_object_get(call, "type")), "function");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(call, "function"), "name")), "get_weather");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(call, "function"), "arguments")),
+                        "{\"city\":\"Oslo\"}");
+    json_t *c1 = json_array_get(json_object_get(o, "choices"), 1);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(c1, "message"), "content")), "plain");
+    assert_null(json_object_get(json_object_get(c1, "message"), "tool_calls"));
+    assert_string_equal(json_string_value(json_object_get(c1, "finish_reason")), "stop");
+    json_decref(o);
+    free(js);
+    /* only calls: content null */
+    free(tc.content);
+    tc.content = strdup("");
+    tc.content_len = 0;
+    js = srv_build_response(&r, &meta, f->tok, ch, &st);
+    o = loads(js);
+    c0 = json_array_get(json_object_get(o, "choices"), 0);
+    assert_true(json_is_null(json_object_get(json_object_get(c0, "message"), "content")));
+    json_decref(o);
+    free(js);
+    ponder_tool_calls_clear(&tc);
+    /* stream: the first delta of a call, an arguments fragment, the finish */
+    srv_delta d = { .choice = 1, .tool_delta = true, .tool_index = 0, .tool_id = "call_abc", .tool_name = "f" };
+    o = sse_obj(srv_build_chunk(&r, &meta, f->tok, &d, NULL));
+    json_t *t = json_array_get(json_object_get(json_object_get(json_array_get(json_object_get(o, "choices"), 0), "delta"),
+                                               "tool_calls"), 0);
+    assert_int_equal(json_integer_value(json_object_get(t, "index")), 0);
+    assert_string_equal(json_string_value(json_object_get(t, "id")), "call_abc");
+    assert_string_equal(json_string_value(json_object_get(t, "type")), "function");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(t, "function"), "name")), "f");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(t, "function"), "arguments")), "");
+    json_decref(o);
+    d = (srv_delta){ .choice = 1, .tool_delta = true, .tool_index = 2, .tool_args = "{\"a\":", .tool_args_len = 5 };
+    o = sse_obj(srv_build_chunk(&r, &meta, f->tok, &d, NULL));
+    t = json_array_get(json_object_get(json_object_get(json_array_get(json_object_get(o, "choices"), 0), "delta"),
+                                       "tool_calls"), 0);
+    assert_int_equal(json_integer_value(json_object_get(t, "index")), 2);
+    assert_null(json_object_get(t, "id"));
+    assert_null(json_object_get(json_object_get(t, "function"), "name"));
+    assert_string_equal(json_string_value(json_object_get(json_object_get(t, "function"), "arguments")), "{\"a\":");
+    json_decref(o);
+    d = (srv_delta){ .choice = 1, .finish = PONDER_FINISH_STOP, .finish_tool_calls = true };
+    o = sse_obj(srv_build_chunk(&r, &meta, f->tok, &d, NULL));
+    assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(o, "choices"), 0), "finish_reason")),
+                        "tool_calls");
+    json_decref(o);
+    srv_request_free(&r);
+}
+
 static void test_metrics(void **state)
 {
     (void)state;
@@ -603,6 +685,7 @@ int main(void)
         cmocka_unit_test(test_parse_response_format),
         cmocka_unit_test(test_chatml_and_vars),
         cmocka_unit_test_setup_teardown(test_chat_response, setup_tok, teardown_tok),
+        cmocka_unit_test_setup_teardown(test_tool_call_response, setup_tok, teardown_tok),
         cmocka_unit_test_setup_teardown(test_shortest_numbers, setup_tok, teardown_tok),
         cmocka_unit_test_setup_teardown(test_completion_response, setup_tok, teardown_tok),
         cmocka_unit_test_setup_teardown(test_chunks, setup_tok, teardown_tok),
