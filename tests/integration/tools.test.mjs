@@ -9,6 +9,8 @@
 // the tool's result (runTools), tool_choice "none", and the 400s for what is not supported.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import OpenAI from 'openai';
 import { startServer, SMOLLM, haveFile, postJSON } from './helpers.mjs';
@@ -196,4 +198,27 @@ test('unsupported tool fields and types are 400s naming them', { skip }, async (
   const r = await postJSON(url, { messages: MESSAGES, max_tokens: 4, tool_choice: 'required',
     tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object', properties: { a: { not: {} } } } } }] });
   assert.match(r.json.error.message, /'not'/, 'the unsupported keyword is named');
+});
+
+test('through the router (serve --config, a local backend): the same calls, whole and streamed', { skip }, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ponder-tools-'));
+  const cfg = path.join(dir, 'config.yaml');
+  fs.writeFileSync(cfg, `model_list:\n  - model_name: syn\n    backends: [{local: ${path.resolve(SMOLLM)}}]\n`);
+  const rt = await startServer(['--config', cfg, '-c', '1024']);
+  try {
+    const client = new OpenAI({ baseURL: rt.base, apiKey: 'unused', maxRetries: 0 });
+    const params = { model: 'syn', messages: MESSAGES, tools: TOOLS, tool_choice: 'required', seed: 4, temperature: 0, max_tokens: 200 };
+    const whole = await client.chat.completions.create(params);
+    assert.equal(whole.choices[0].finish_reason, 'tool_calls');
+    const direct = await servers[0].client.chat.completions.create({ ...params, model: undefined });
+    assert.deepEqual(whole.choices[0].message.tool_calls.map((c) => c.function),
+      direct.choices[0].message.tool_calls.map((c) => c.function), 'the router answers as serve -m does');
+    const final = await client.beta.chat.completions.stream({ ...params, stream: true }).finalChatCompletion();
+    for (const call of final.choices[0].message.tool_calls) checkCall('router streamed', call);
+    assert.deepEqual(final.choices[0].message.tool_calls.map((c) => c.function),
+      whole.choices[0].message.tool_calls.map((c) => c.function));
+  } finally {
+    assert.equal(await rt.stop(), 0);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
