@@ -79,6 +79,9 @@ typedef struct ponder_gen_request {
                                      earliest match wins, not included */
     int32_t n_stop;
     bool ignore_eos;              /* end-of-generation tokens are never sampled (llama.cpp) */
+    bool no_cache_prompt;         /* with cache_prompts: evaluate the whole prompt, reusing no
+                                     cached prefix (llama-server's "cache_prompt": false); the
+                                     request's KV is still kept for later ones */
     bool penalize_prompt;         /* the prompt's tokens enter each choice's repetition window
                                      first, as llama-cli does (`ponder run`, `ponder chat`);
                                      else the window holds generated tokens only (the server) */

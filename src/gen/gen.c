@@ -409,6 +409,7 @@ ponder_status ponder_gen_submit(ponder_gen *g, const ponder_gen_request *q, int3
         goto fail;
     r->max_tokens = q->max_tokens;
     r->ignore_eos = q->ignore_eos;
+    r->no_cache = q->no_cache_prompt;
     r->logprobs = q->logprobs;
     r->top_logprobs = q->top_logprobs;
     r->repeat_last_n = q->sampling.repeat_last_n;
@@ -524,7 +525,9 @@ static void admit(ponder_gen *g)
         if (r->state != REQ_QUEUED || r->released)
             continue;
         /* the prompt cache: the free sequence sharing the longest prefix, cut back to it */
-        int32_t keep = 0, hit = g->cached && r->n_choices == 1 ? gen_cache_match(g, r->prompt, r->n_prompt, &keep) : -1;
+        int32_t keep = 0, hit = g->cached && r->n_choices == 1 && !r->no_cache
+                                    ? gen_cache_match(g, r->prompt, r->n_prompt, &keep)
+                                    : -1;
         if (hit >= 0 && g->cached[hit].n > keep) {
             ponder_context_seq_truncate(g->ctx, hit, keep, NULL);
             avail += g->cached[hit].n - keep;

@@ -56,6 +56,7 @@ typedef struct gen_req {
     int32_t n_choices, n_live;
     int32_t max_tokens;
     bool ignore_eos, logprobs;
+    bool no_cache;             /* ponder_gen_request.no_cache_prompt */
     int32_t top_logprobs;
     int32_t repeat_last_n;     /* the penalty window, rebuilt in the draft's sampler */
     gen_stops stops;

@@ -188,6 +188,7 @@ static ponder_status submit_sub(struct ponder_server *s, srv_sub *sub, ponder_er
     g.stop = (const char *const *)r->stop;
     g.n_stop = r->n_stop;
     g.grammar = r->grammar;
+    g.no_cache_prompt = !r->cache_prompt;
     g.logprobs = r->logprobs;
     g.top_logprobs = r->logprobs ? r->top_logprobs : 0;
     g.on_event = on_event;

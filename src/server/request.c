@@ -483,6 +483,9 @@ bool srv_request_parse(srv_endpoint kind, const char *body, size_t len, srv_requ
         goto done;
     if (!get_bool(root, "stream", &r->stream, e))
         goto done;
+    r->cache_prompt = true;
+    if (!get_bool(root, "cache_prompt", &r->cache_prompt, e))
+        goto done;
     if (kind == SRV_EP_COMPLETION) { /* chat has no echo: ignored there, as other unknown fields */
         if (!get_bool(root, "echo", &r->echo, e))
             goto done;

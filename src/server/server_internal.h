@@ -69,6 +69,8 @@ typedef struct srv_request {
     bool logprobs;             /* chat: logprobs: true; completion: logprobs given (0..5) */
     int32_t top_logprobs;      /* alternatives per token */
     bool temp_given;           /* "temperature" given (a strategy's default is not the API's 1) */
+    bool cache_prompt;         /* llama-server's "cache_prompt" (default true): false evaluates the
+                                  whole prompt, reusing nothing from the prompt cache */
     /* "ponder": {...} as given; ponder_strategy_plan_make resolves it with the model name
      * when the job is prepared (prompt.c) */
     char *strategy_text;       /* "ponder.strategy" (owned), NULL: not given */

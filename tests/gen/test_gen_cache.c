@@ -53,6 +53,8 @@ static ponder_gen *make(bool cache, int32_t n_ctx, int32_t n_cells)
     return g;
 }
 
+static bool no_cache_prompt; /* the next run's ponder_gen_request.no_cache_prompt */
+
 /* One request; its tokens into out (n_out), its evaluated prompt positions returned. */
 static int32_t run(ponder_gen *g, const ponder_token *prompt, int32_t n, float temp, ponder_token *out, int32_t *n_out)
 {
@@ -65,6 +67,7 @@ static int32_t run(ponder_gen *g, const ponder_token *prompt, int32_t n, float t
     r.sampling.temp = temp;
     r.sampling.seed = 11;
     r.penalize_prompt = true;
+    r.no_cache_prompt = no_cache_prompt;
     int32_t id = 0;
     ponder_error err = { 0 };
     ponder_gen_choice_result res;
@@ -113,6 +116,13 @@ static void test_extends_last_turn(void **state)
         /* the same prompt again: all but the last token come from the cache */
         assert_int_equal(run(cached, b, nb, temps[ti], out2, &n2), 1);
         assert_memory_equal(out2, ref, (size_t)nr * sizeof *ref);
+        /* no_cache_prompt (cache_prompt: false): all evaluated, the same tokens; its KV is
+         * kept, so the next one reuses it again */
+        no_cache_prompt = true;
+        assert_int_equal(run(cached, b, nb, temps[ti], out2, &n2), nb);
+        no_cache_prompt = false;
+        assert_memory_equal(out2, ref, (size_t)nr * sizeof *ref);
+        assert_int_equal(run(cached, b, nb, temps[ti], out2, &n2), 1);
         /* a cleared cache, an unrelated prompt: everything is evaluated */
         ponder_gen_cache_clear(cached);
         assert_int_equal(run(cached, b, nb, temps[ti], out2, &n2), nb);

@@ -55,3 +55,23 @@ test('the same completions prompt twice: all but its last token come from the ca
   assert.equal(text, first.choices[0].text);
   assert.equal(usage.prompt_tokens_details.cached_tokens, usage.prompt_tokens - 1);
 });
+
+test('"cache_prompt": false (llama-server\'s field) evaluates the whole prompt, same answer; the next request reuses again', async () => {
+  const req = { model: 'stories260K', prompt: 'One day a big bird flew over the town and', max_tokens: 6, temperature: 0 };
+  const first = await cc.completions.create(req);
+  const bypass = await cc.completions.create({ ...req, cache_prompt: false });
+  assert.equal(bypass.choices[0].text, first.choices[0].text);
+  assert.equal(bypass.usage.prompt_tokens_details.cached_tokens, 0);
+  assert.equal(bypass.ponder.prompt_tokens_evaluated, bypass.usage.prompt_tokens);
+  const chat = { model: 'stories260K', messages: [{ role: 'user', content: 'A story about a fox.' }], max_tokens: 8, temperature: 0 };
+  await cc.chat.completions.create(chat);
+  const c2 = await cc.chat.completions.create({ ...chat, cache_prompt: false });
+  assert.equal(c2.usage.prompt_tokens_details.cached_tokens, 0);
+  const c3 = await cc.chat.completions.create({ ...chat, cache_prompt: true });
+  assert.equal(c3.usage.prompt_tokens_details.cached_tokens, c3.usage.prompt_tokens - 1);
+  assert.equal(c3.choices[0].message.content, c2.choices[0].message.content);
+  const bad = await fetch(cached.base + '/completions', { method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ ...req, cache_prompt: 'no' }) });
+  assert.equal(bad.status, 400);
+  assert.equal((await bad.json()).error.param, 'cache_prompt');
+});
