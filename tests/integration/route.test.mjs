@@ -75,6 +75,19 @@ after(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
+// A router of its own over one remote backend at base (model "m"), extra YAML after its
+// model_list; fn(router) runs against it, then it is stopped (exit status 0).
+async function withRouter(name, base, extra, fn, args = []) {
+  const cfg = path.join(dir, `${name}.yaml`);
+  fs.writeFileSync(cfg, `model_list:\n  - model_name: m\n    backends:\n      - {api_base: "${base}", model: ${UP}}\n` + extra);
+  const rr = await startServer(['--config', cfg, ...args]);
+  try {
+    await fn(rr);
+  } finally {
+    assert.equal(await rr.stop(), 0);
+  }
+}
+
 const REQ = { messages: msgs('Tell me a story.'), max_tokens: 24, temperature: 0 };
 const reference = () => direct.chat.completions.create({ ...REQ, model: UP });
 
@@ -220,47 +233,41 @@ async function healDrop() {
 test('every backend rate limited: 429 with Retry-After (as ponder serve answers a full queue), not 503', async () => {
   const f = await startFault(B.url, '429');
   f.state.retryAfter = 2;
-  const cfg = path.join(dir, 'limited.yaml');
-  fs.writeFileSync(cfg, `model_list:\n  - model_name: m\n    backends:\n      - {api_base: "${f.base}", model: ${UP}}\n` +
-    'router_settings: {num_retries: 1, retry_backoff_ms: 10, retry_after_max_s: 0.5}\n');
-  const rr = await startServer(['--config', cfg]);
   try {
-    for (const stream of [false, true]) {
-      const r = await postJSON(rr.base + '/chat/completions', { ...REQ, model: 'm', stream });
-      assert.equal(r.status, 429, r.body);
-      assert.equal(r.json.error.code, 'backends_rate_limited');
-      assert.equal(r.json.error.type, 'requests');
-      assert.ok(Number(r.headers['retry-after']) >= 1, `Retry-After ${r.headers['retry-after']}`);
-      assert.ok(r.json.ponder.attempts.every((a) => a.outcome === 'http_429'));
-    }
-    assert.equal(f.state.count, 1, 'the limited backend was not asked again before its Retry-After');
-    f.state.mode = '500';
-    await sleep(2100);
-    const mixed = await postJSON(rr.base + '/chat/completions', { ...REQ, model: 'm' });
-    assert.equal(mixed.status, 503, 'other failures: 503 as before');
-    assert.equal(mixed.json.error.code, 'backends_failed');
+    await withRouter('limited', f.base, 'router_settings: {num_retries: 1, retry_backoff_ms: 10, retry_after_max_s: 0.5}\n', async (rr) => {
+      for (const stream of [false, true]) {
+        const r = await postJSON(rr.base + '/chat/completions', { ...REQ, model: 'm', stream });
+        assert.equal(r.status, 429, r.body);
+        assert.equal(r.json.error.code, 'backends_rate_limited');
+        assert.equal(r.json.error.type, 'requests');
+        assert.ok(Number(r.headers['retry-after']) >= 1, `Retry-After ${r.headers['retry-after']}`);
+        assert.ok(r.json.ponder.attempts.every((a) => a.outcome === 'http_429'));
+      }
+      assert.equal(f.state.count, 1, 'the limited backend was not asked again before its Retry-After');
+      f.state.mode = '500';
+      await sleep(2100);
+      const mixed = await postJSON(rr.base + '/chat/completions', { ...REQ, model: 'm' });
+      assert.equal(mixed.status, 503, 'other failures: 503 as before');
+      assert.equal(mixed.json.error.code, 'backends_failed');
+    });
   } finally {
-    assert.equal(await rr.stop(), 0);
     await f.close();
   }
 });
 
 test('a Retry-After within retry_after_max_s is waited for, then the same backend answers', async () => {
   const f = await startFault(B.url, '429once');
-  const cfg = path.join(dir, 'wait.yaml');
-  fs.writeFileSync(cfg, `model_list:\n  - model_name: m\n    backends:\n      - {api_base: "${f.base}", model: ${UP}}\n` +
-    'router_settings: {num_retries: 1, retry_backoff_ms: 10, retry_after_max_s: 2}\n');
-  const rr = await startServer(['--config', cfg]);
   try {
-    const t0 = Date.now();
-    const r = await postJSON(rr.base + '/chat/completions', { ...REQ, model: 'm' });
-    const ms = Date.now() - t0;
-    assert.equal(r.status, 200);
-    assert.deepEqual(r.json.ponder.attempts.map((a) => a.outcome), ['http_429', 'ok']);
-    assert.ok(ms >= 1000, `waited ${ms} ms for Retry-After: 1`);
-    assert.equal(f.state.count, 2);
+    await withRouter('wait', f.base, 'router_settings: {num_retries: 1, retry_backoff_ms: 10, retry_after_max_s: 2}\n', async (rr) => {
+      const t0 = Date.now();
+      const r = await postJSON(rr.base + '/chat/completions', { ...REQ, model: 'm' });
+      const ms = Date.now() - t0;
+      assert.equal(r.status, 200);
+      assert.deepEqual(r.json.ponder.attempts.map((a) => a.outcome), ['http_429', 'ok']);
+      assert.ok(ms >= 1000, `waited ${ms} ms for Retry-After: 1`);
+      assert.equal(f.state.count, 2);
+    });
   } finally {
-    assert.equal(await rr.stop(), 0);
     await f.close();
   }
 });
@@ -484,32 +491,29 @@ test('the circuit breaker opens after 2 failures, skips, probes when half-open, 
 
 test('every circuit of a chain open: the one whose cool-down ends first is probed (once a second) instead of 503 for the whole cool-down', async () => {
   const f = await startFault(B.url, '500');
-  const cfg = path.join(dir, 'allopen.yaml');
-  fs.writeFileSync(cfg, `model_list:\n  - model_name: m\n    backends:\n      - {api_base: "${f.base}", model: ${UP}}\n` +
-    'router_settings: {num_retries: 0, circuit_breaker: {failures: 1, cooldown_s: 30}}\n');
-  const rr = await startServer(['--config', cfg]);
   try {
-    let r = await postJSON(rr.base + '/chat/completions', { ...REQ, model: 'm' });
-    assert.equal(r.status, 503);
-    assert.deepEqual(r.json.ponder.attempts.map((a) => a.outcome), ['http_5xx']);
-    f.state.mode = 'ok'; // the only replica is back
-    r = await postJSON(rr.base + '/chat/completions', { ...REQ, model: 'm' });
-    assert.equal(r.status, 503, 'within a second of opening: not asked again');
-    assert.deepEqual(r.json.ponder.attempts.map((a) => a.outcome), ['circuit_open']);
-    assert.equal(f.state.count, 1);
-    await sleep(1100);
-    const t0 = Date.now();
-    r = await postJSON(rr.base + '/chat/completions', { ...REQ, model: 'm' });
-    assert.equal(r.status, 200, r.body);
-    assert.deepEqual(r.json.ponder.attempts.map((a) => a.outcome), ['circuit_open', 'ok']);
-    assert.ok(Date.now() - t0 < 5000);
-    r = await postJSON(rr.base + '/chat/completions', { ...REQ, model: 'm', stream: true });
-    assert.equal(r.status, 200);
-    assert.deepEqual(parseSSE(r.body).at(-2).ponder.attempts.map((a) => a.outcome), ['ok'], 'the circuit closed');
-    const m = await metrics(rr.url);
-    assert.equal(m['ponder_backend_circuit_state{backend="m/0",state="closed"}'], 0);
+    await withRouter('allopen', f.base, 'router_settings: {num_retries: 0, circuit_breaker: {failures: 1, cooldown_s: 30}}\n', async (rr) => {
+      let r = await postJSON(rr.base + '/chat/completions', { ...REQ, model: 'm' });
+      assert.equal(r.status, 503);
+      assert.deepEqual(r.json.ponder.attempts.map((a) => a.outcome), ['http_5xx']);
+      f.state.mode = 'ok'; // the only replica is back
+      r = await postJSON(rr.base + '/chat/completions', { ...REQ, model: 'm' });
+      assert.equal(r.status, 503, 'within a second of opening: not asked again');
+      assert.deepEqual(r.json.ponder.attempts.map((a) => a.outcome), ['circuit_open']);
+      assert.equal(f.state.count, 1);
+      await sleep(1100);
+      const t0 = Date.now();
+      r = await postJSON(rr.base + '/chat/completions', { ...REQ, model: 'm' });
+      assert.equal(r.status, 200, r.body);
+      assert.deepEqual(r.json.ponder.attempts.map((a) => a.outcome), ['circuit_open', 'ok']);
+      assert.ok(Date.now() - t0 < 5000);
+      r = await postJSON(rr.base + '/chat/completions', { ...REQ, model: 'm', stream: true });
+      assert.equal(r.status, 200);
+      assert.deepEqual(parseSSE(r.body).at(-2).ponder.attempts.map((a) => a.outcome), ['ok'], 'the circuit closed');
+      const m = await metrics(rr.url);
+      assert.equal(m['ponder_backend_circuit_state{backend="m/0",state="closed"}'], 0);
+    });
   } finally {
-    assert.equal(await rr.stop(), 0);
     await f.close();
   }
 });
@@ -582,22 +586,20 @@ test('the router refuses what ponder serve refuses: "stream" not a boolean, stre
 test('a non-streaming client that leaves cancels its chain walk (as ponder serve cancels its request)', async () => {
   const f = await startFault(B.url, 'slow');
   f.state.delayMs = 3000;
-  const cfg = path.join(dir, 'leave.yaml');
-  fs.writeFileSync(cfg, `model_list:\n  - model_name: m\n    backends:\n      - {api_base: "${f.base}", model: ${UP}}\n`);
-  const rr = await startServer(['--config', cfg]);
   try {
-    const req = http.request(rr.base + '/chat/completions', { method: 'POST', agent: false, headers: { 'Content-Type': 'application/json' } });
-    req.on('error', () => {});
-    req.end(JSON.stringify({ ...REQ, model: 'm' }));
-    await sleep(300);
-    req.destroy();
-    await sleep(400);
-    const m = await metrics(rr.url);
-    assert.equal(m['ponder_router_requests_total{outcome="cancelled"}'], 1, 'cancelled long before the backend answers');
-    assert.equal(m['ponder_router_requests_total{outcome="ok"}'], 0);
-    assert.match(rr.stderr(), /client left before its answer/);
+    await withRouter('leave', f.base, '', async (rr) => {
+      const req = http.request(rr.base + '/chat/completions', { method: 'POST', agent: false, headers: { 'Content-Type': 'application/json' } });
+      req.on('error', () => {});
+      req.end(JSON.stringify({ ...REQ, model: 'm' }));
+      await sleep(300);
+      req.destroy();
+      await sleep(400);
+      const m = await metrics(rr.url);
+      assert.equal(m['ponder_router_requests_total{outcome="cancelled"}'], 1, 'cancelled long before the backend answers');
+      assert.equal(m['ponder_router_requests_total{outcome="ok"}'], 0);
+      assert.match(rr.stderr(), /client left before its answer/);
+    });
   } finally {
-    assert.equal(await rr.stop(), 0);
     await f.close();
   }
 });
@@ -605,23 +607,15 @@ test('a non-streaming client that leaves cancels its chain walk (as ponder serve
 test('a long api_base is used whole (no URL cut at 2 kB)', async () => {
   // "/." segments are removed by the URL's normalisation: the same server, 3 kB of path
   const base = B.url + '/.'.repeat(1500) + '/v1';
-  const cfg = path.join(dir, 'longurl.yaml');
-  fs.writeFileSync(cfg, `model_list:\n  - model_name: m\n    backends:\n      - {api_base: "${base}", model: ${UP}}\n`);
-  const rr = await startServer(['--config', cfg]);
-  try {
+  await withRouter('longurl', base, '', async (rr) => {
     const r = await postJSON(rr.base + '/chat/completions', { ...REQ, model: 'm' });
     assert.equal(r.status, 200, r.body.slice(0, 300));
     assert.deepEqual(r.json.ponder.attempts.map((a) => a.outcome), ['ok']);
-  } finally {
-    assert.equal(await rr.stop(), 0);
-  }
+  });
 });
 
 test('--api-key guards the router as it guards ponder serve', async () => {
-  const cfg = path.join(dir, 'keyed.yaml');
-  fs.writeFileSync(cfg, `model_list:\n  - model_name: m\n    backends:\n      - {api_base: "${B.base}", model: ${UP}}\n`);
-  const keyed = await startServer(['--config', cfg, '--api-key', 'sekrit']);
-  try {
+  await withRouter('keyed', B.base, '', async (keyed) => {
     assert.equal((await postJSON(keyed.base + '/chat/completions', { ...REQ, model: 'm' })).status, 401);
     const ok = await postJSON(keyed.base + '/chat/completions', { ...REQ, model: 'm' }, { Authorization: 'Bearer sekrit' });
     assert.equal(ok.status, 200);
@@ -630,7 +624,5 @@ test('--api-key guards the router as it guards ponder serve', async () => {
     assert.equal(h.status, 405); // POST; GET /health needs no key:
     const g = await fetch(keyed.url + '/health');
     assert.equal(g.status, 200);
-  } finally {
-    assert.equal(await keyed.stop(), 0);
-  }
+  }, ['--api-key', 'sekrit']);
 });
