@@ -77,6 +77,17 @@ typedef void (*ponder_log_fn)(ponder_log_level level, const char *msg, void *use
 /* Milliseconds on the monotonic clock (CLOCK_MONOTONIC): for durations only. */
 double ponder_now_ms(void);
 
+/* ---- listening sockets (ponder serve and the router share the HTTP front end) ----
+ * Connection limits and read deadlines against slow clients; 0 in a field: its default. */
+typedef struct ponder_listen_limits {
+    int32_t max_connections;  /* open connections in all; default 1024 */
+    int32_t max_per_client;   /* open connections from one client address; default 256; -1: no cap */
+    int32_t header_timeout_s; /* a request's line and headers must arrive within this; default 10 */
+    int32_t body_timeout_s;   /* its body within this once the headers are in; default 60 */
+    int32_t idle_timeout_s;   /* a kept-alive connection's next request within this, and no
+                                 silence longer than this while a request is read; default 60 */
+} ponder_listen_limits;
+
 /* ---- crash-safe files ----
  * A new version of a file is written to "<path>.tmp.<pid>" beside it, fsynced, renamed
  * over <path> and the directory fsynced: a kill -9 or a power loss at any moment leaves

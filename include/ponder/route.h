@@ -258,6 +258,7 @@ typedef struct ponder_router_params {
     int port;                   /* 0: ephemeral */
     const char *api_key;        /* clients' key (as ponder serve --api-key); NULL: none */
     size_t max_body_bytes;
+    ponder_listen_limits listen; /* connection caps and read deadlines, as ponder serve's */
     const char *version;
     ponder_backend_local_params local;
     uint64_t seed;              /* back-off jitter; 0: from the clock */

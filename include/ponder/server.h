@@ -39,6 +39,7 @@ extern "C" {
 #endif
 
 #define PONDER_SERVER_MAX_BODY_BYTES_DEFAULT (4u << 20) /* 4 MiB: far above any chat request */
+#define PONDER_SERVER_MAX_MESSAGES_DEFAULT 2048
 
 typedef struct ponder_server ponder_server;
 
@@ -55,7 +56,10 @@ typedef struct ponder_server_params {
                                  400 naming the fixes (/v1/completions, or --chatml) */
     bool parse_special_in_content; /* message contents' special-token texts become special tokens
                                       (a user can forge a turn); by default they are plain text */
-    size_t max_body_bytes;    /* larger request bodies are answered 413 */
+    size_t max_body_bytes;    /* larger request bodies are answered 413 (a declared length before
+                                 the body is read) */
+    int32_t max_messages;     /* chat messages per request beyond which it is a 400; 0: 2048 */
+    ponder_listen_limits listen; /* connection caps and read deadlines (slow clients); 0s: defaults */
     const char *draft_path;   /* a draft model for speculative decoding (same vocabulary); NULL: none */
     const char *alias;        /* the served model id (--alias); NULL: the file's basename without .gguf */
     const char *chat_template_file; /* --chat-template-file: a Jinja chat template used instead of

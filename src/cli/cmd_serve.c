@@ -53,6 +53,16 @@ static void usage(void)
            "  -t, --threads N     threads for the forward pass (default: the number of CPUs)\n"
            "      --queue N       requests that may wait for a sequence (default: %d); beyond\n"
            "                      them the server answers 429 with Retry-After\n"
+           "      --max-body BYTES  request bodies larger than this are answered 413, from the\n"
+           "                      declared length before the body is read (default: %u)\n"
+           "      --max-messages N  chat messages per request (default: %d; more: 400)\n"
+           "      --max-connections N  open connections in all (default: 1024)\n"
+           "      --max-conn-per-client N  open connections from one address (default: 256;\n"
+           "                      0: no cap; raise it behind a proxy that many clients share)\n"
+           "      --header-timeout S  a request's headers must arrive within S seconds (default: 10)\n"
+           "      --body-timeout S  its body within S seconds after them (default: 60)\n"
+           "      --idle-timeout S  a kept-alive connection's next request within S seconds,\n"
+           "                      and no read silence longer than that (default: 60)\n"
            "      --api-key KEY   require \"Authorization: Bearer KEY\" on /v1 and /metrics (the\n"
            "                      command line is visible to other users: prefer the next two)\n"
            "      --api-key-file FILE  the key is FILE's first line\n"
@@ -77,7 +87,8 @@ static void usage(void)
            "\n"
            "Exit status: 0 after a clean shutdown, 1 runtime error (model, address in use),\n"
            "2 usage error.\n",
-           d.host, d.port, (int)d.n_parallel, SERVE_DEFAULT_N_CTX, (int)d.queue_max);
+           d.host, d.port, (int)d.n_parallel, SERVE_DEFAULT_N_CTX, (int)d.queue_max, (unsigned)d.max_body_bytes,
+           (int)d.max_messages);
 }
 
 typedef struct serve_log {
@@ -174,7 +185,8 @@ static void log_cb(ponder_log_level level, const char *msg, void *user)
 
 typedef struct serve_opts {
     const char *model, *config, *draft, *alias, *host, *api_key, *chat_template_file;
-    int32_t port, n_parallel, n_ctx, n_threads, queue;
+    int32_t port, n_parallel, n_ctx, n_threads, queue, max_body, max_messages;
+    ponder_listen_limits listen; /* --max-connections ... --idle-timeout */
     bool chatml, verbose, n_ctx_given, no_cache_prompt, parse_special_in_content;
     ponder_context_params kv; /* -ctk/-ctv/-fa: type_k, type_v, flash_attn */
 } serve_opts;
@@ -190,6 +202,8 @@ static int serve_router(const serve_opts *o)
     rp.host = o->host ? o->host : rp.host;
     rp.port = o->port;
     rp.api_key = o->api_key;
+    rp.max_body_bytes = (size_t)o->max_body;
+    rp.listen = o->listen;
     rp.version = PONDER_VERSION;
     rp.log = log_cb;
     rp.log_user = &lg;
@@ -238,6 +252,9 @@ static int serve_model(const char *cmd, const serve_opts *o)
     p.n_ctx = n_ctx;
     p.n_threads = n_threads;
     p.queue_max = o->queue;
+    p.max_body_bytes = (size_t)o->max_body;
+    p.max_messages = o->max_messages;
+    p.listen = o->listen;
     p.api_key = o->api_key;
     p.chatml = o->chatml;
     p.parse_special_in_content = o->parse_special_in_content;
@@ -288,7 +305,9 @@ int cmd_serve(int argc, char **argv)
 {
     const char *cmd = "serve";
     const ponder_server_params d = ponder_server_params_default();
-    serve_opts o = { .port = d.port, .n_parallel = d.n_parallel, .n_ctx = SERVE_DEFAULT_N_CTX, .queue = d.queue_max };
+    serve_opts o = { .port = d.port, .n_parallel = d.n_parallel, .n_ctx = SERVE_DEFAULT_N_CTX, .queue = d.queue_max,
+                     .max_body = (int32_t)d.max_body_bytes, .max_messages = d.max_messages };
+    int32_t per_client = -2; /* not given */
     const char *api_key_file = NULL, *ctk = NULL, *ctv = NULL, *fa = NULL;
     const cli_opt opts[] = {
         { "-m", "--model", CLI_STRING, &o.model, 0, 0, NULL },
@@ -300,6 +319,13 @@ int cmd_serve(int argc, char **argv)
         { "-c", "--ctx-size", CLI_INT, &o.n_ctx, 0, INT32_MAX, &o.n_ctx_given },
         { "-t", "--threads", CLI_INT, &o.n_threads, 1, 1024, NULL },
         { "--queue", NULL, CLI_INT, &o.queue, 0, 1000000, NULL },
+        { "--max-body", NULL, CLI_INT, &o.max_body, 1, INT32_MAX, NULL },
+        { "--max-messages", NULL, CLI_INT, &o.max_messages, 1, 1000000, NULL },
+        { "--max-connections", NULL, CLI_INT, &o.listen.max_connections, 1, 65536, NULL },
+        { "--max-conn-per-client", NULL, CLI_INT, &per_client, 0, 65536, NULL },
+        { "--header-timeout", NULL, CLI_INT, &o.listen.header_timeout_s, 1, 86400, NULL },
+        { "--body-timeout", NULL, CLI_INT, &o.listen.body_timeout_s, 1, 86400, NULL },
+        { "--idle-timeout", NULL, CLI_INT, &o.listen.idle_timeout_s, 1, 86400, NULL },
         { "--api-key", NULL, CLI_STRING, &o.api_key, 0, 0, NULL },
         { "--api-key-file", NULL, CLI_STRING, &api_key_file, 0, 0, NULL },
         { "--chatml", NULL, CLI_FLAG, &o.chatml, 0, 0, NULL },
@@ -322,6 +348,8 @@ int cmd_serve(int argc, char **argv)
         return CLI_EXIT_USAGE;
     if (o.chat_template_file && o.config)
         return cli_usage_error(cmd, "--chat-template-file applies to -m MODEL, not to --config");
+    if (per_client != -2)
+        o.listen.max_per_client = per_client == 0 ? -1 : per_client; /* 0 on the command line: no cap */
     if (o.alias && (!o.alias[0] || strlen(o.alias) > 255))
         return cli_usage_error(cmd, "--alias must be 1 to 255 bytes long");
     if (o.config && o.alias)

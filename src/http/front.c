@@ -6,9 +6,12 @@
  * status and a generation's latency in the caller's metrics.
  *
  * One thread per connection: a handler may block (wait for an engine or a backend), and a
- * stream's fill callback may wait for its next bytes.
+ * stream's fill callback may wait for its next bytes. What libmicrohttpd does not refuse
+ * itself — ambiguous framing, slow clients — guard.c does beside it: the framing check on
+ * each request's first handler call, read deadlines per connection, and the connection
+ * caps (in all and per client address) are MHD's own options.
  */
-#include "http/http.h"
+#include "http/guard.h"
 
 #include <microhttpd.h>
 
@@ -19,10 +22,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
-#define HTTP_CONNECTION_LIMIT 512
-#define HTTP_CONNECTION_TIMEOUT_S 600 /* idle connections; a slow client may take its time */
 #define HTTP_STREAM_BLOCK_BYTES 16384
 
 struct http_front {
@@ -30,6 +33,8 @@ struct http_front {
     char host[256];
     char *api_key;
     struct MHD_Daemon *daemon;
+    http_guard *guard;
+    ponder_listen_limits limits;  /* resolved */
     int port;
     int64_t inflight;             /* atomic */
 };
@@ -41,6 +46,9 @@ struct http_req {
     double t_start_ms;
     http_body body;
     int status;                   /* of the answer; 0: none yet */
+    bool http11;                  /* HTTP/1.1: an interim 100 may be sent (the half-close probe) */
+    bool probed;                  /* that probe was sent */
+    bool close;                   /* the answer closes the connection (bad framing) */
     bool handled;
     bool generation;
     void (*done_fn)(void *user);
@@ -110,15 +118,42 @@ bool http_req_authorized(const http_req *q, http_api_error *e)
 /* Whether the peer has closed the connection: an orderly close reads as end of file, a
  * reset as an error; nothing to read (EAGAIN) means it is still there. Only peeks, so the
  * bytes of a pipelined next request stay for MHD (and hide a close behind them). */
-bool http_req_peer_gone(const http_req *q)
+bool http_req_peer_gone(http_req *q)
 {
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(q->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     if (!ci)
         return false;
     char b;
     ssize_t n = recv(ci->connect_fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+    if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)))
+        return false;
+    if (n < 0 || !q->http11)
+        return true;
+    /* after a reset the socket still reads as end of file (the FIN came first); its state
+     * tells: CLOSE_WAIT while the peer is there, CLOSE once it reset */
+    int soerr = 0;
+    socklen_t len = sizeof soerr;
+    if (getsockopt(ci->connect_fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr)
+        return true;
+    struct tcp_info ti;
+    len = sizeof ti;
+    if (q->probed && getsockopt(ci->connect_fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 && ti.tcpi_state == TCP_CLOSE)
+        return true;
+    /* End of file: the client closed, or only half-closed (shutdown(SHUT_WR)) after its
+     * whole request and still waits for the answer — the same FIN. An HTTP/1.1 client must
+     * accept interim 1xx answers before the final one, so one "100 Continue" is sent: a
+     * socket that is still open takes it, a closed one answers with a reset, which the next
+     * check sees. (MHD writes nothing while the handler runs: this is its thread.) */
+    if (!q->probed) {
+        q->probed = true;
+        static const char probe[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        if (send(ci->connect_fd, probe, sizeof probe - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 && errno != EAGAIN &&
+            errno != EWOULDBLOCK)
+            return true;
+    }
+    return false;
 }
+
 
 /* ---- answers ---- */
 
@@ -126,6 +161,8 @@ static bool queue(http_req *q, int status, struct MHD_Response *r)
 {
     /* the API is meant for local apps and browser pages on other origins */
     MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
+    if (q->close)
+        MHD_add_response_header(r, "Connection", "close");
     q->status = status;
     enum MHD_Result ret = MHD_queue_response(q->conn, (unsigned)status, r);
     MHD_destroy_response(r);
@@ -264,10 +301,29 @@ bool http_respond_stream(http_req *q, http_stream_fill_fn fill, void *cls)
 
 /* ---- the daemon ---- */
 
+/* The first call, headers in and no body byte read: framing checked (guard.c), the body's
+ * deadline set. An answer queued now goes out without "100 Continue", and MHD then drops
+ * the body and closes the connection. */
+static enum MHD_Result first_call(http_front *f, http_req *q, const char *version)
+{
+    q->http11 = version && strcmp(version, MHD_HTTP_VERSION_1_1) == 0;
+    bool has_body = false;
+    char msg[HTTP_ERR_MSG_BYTES];
+    int st = http_framing_check(q->conn, version, f->p.max_body_bytes, &has_body, msg, sizeof msg);
+    http_guard_phase(f->guard, q->conn, has_body && !st ? HTTP_PHASE_BODY : HTTP_PHASE_HANDLING);
+    if (!st)
+        return MHD_YES;
+    q->handled = true;
+    q->close = true;
+    return http_respond_fail(q, st == 413 ? HTTP_ERR_TOO_LARGE : HTTP_ERR_BAD_REQUEST, NULL,
+                             st == 413 ? "request_too_large" : "invalid_framing", "%s", msg)
+               ? MHD_YES
+               : MHD_NO;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                   const char *version, const char *upload, size_t *upload_size, void **con_cls)
 {
-    (void)version;
     http_front *f = cls;
     http_req *q = *con_cls;
     if (!q) {
@@ -279,7 +335,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         q->url = url;
         q->t_start_ms = http_now_ms();
         *con_cls = q;
-        return MHD_YES;
+        return first_call(f, q, version);
     }
     if (*upload_size) {
         if (!http_body_append(&q->body, upload, *upload_size, f->p.max_body_bytes))
@@ -290,18 +346,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (q->handled)
         return MHD_YES; /* already answered (defensive: MHD calls once more only before queueing) */
     q->handled = true;
+    http_guard_phase(f->guard, conn, HTTP_PHASE_HANDLING);
     return f->p.handle(q, f->p.cls) ? MHD_YES : MHD_NO;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
-    (void)conn;
     (void)toe;
     http_front *f = cls;
     http_req *q = *con_cls;
     if (!q)
         return;
     *con_cls = NULL;
+    http_guard_phase(f->guard, conn, HTTP_PHASE_IDLE);
     if (f->p.metrics && q->status)
         http_metrics_count_status(f->p.metrics, q->status);
     if (q->generation) {
@@ -359,10 +416,20 @@ ponder_status http_front_start(const http_front_params *p, http_front **out, pon
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    f->limits = http_limits_resolve(&p->limits);
+    if (!(f->guard = http_guard_create(&f->limits, p->log, p->log_user, p->metrics))) {
+        freeaddrinfo(ai);
+        http_front_free(f);
+        return ponder_error_set(err, PONDER_ERR_NOMEM, "out of memory");
+    }
+    /* per client: 0 is MHD's "no limit" */
+    unsigned per_client = f->limits.max_per_client > 0 ? (unsigned)f->limits.max_per_client : 0;
     f->daemon = MHD_start_daemon(flags, (uint16_t)p->port, NULL, NULL, on_request, f, MHD_OPTION_SOCK_ADDR,
                                  ai->ai_addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, f,
-                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONNECTION_LIMIT,
-                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_CONNECTION_TIMEOUT_S,
+                                 MHD_OPTION_NOTIFY_CONNECTION, http_guard_notify, f->guard,
+                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)f->limits.max_connections,
+                                 MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_client,
+                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)f->limits.idle_timeout_s,
                                  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, f, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!f->daemon) {
@@ -387,6 +454,7 @@ void http_front_free(http_front *f)
         return;
     if (f->daemon)
         MHD_stop_daemon(f->daemon);
+    http_guard_free(f->guard);
     free(f->api_key);
     free(f);
 }

@@ -93,7 +93,7 @@ void http_body_free(http_body *b);
 
 /* ---- metrics (metrics.c) ---- */
 #define HTTP_HIST_BUCKETS 14
-#define HTTP_STATUS_SLOTS 8 /* distinct status codes counted */
+#define HTTP_STATUS_MAX 600 /* codes 100..599 are counted, each in its own slot */
 
 typedef struct http_histogram {
     uint64_t counts[HTTP_HIST_BUCKETS + 1]; /* last: +Inf */
@@ -103,9 +103,11 @@ typedef struct http_histogram {
 
 typedef struct http_metrics {
     pthread_mutex_t mu;
-    int status_code[HTTP_STATUS_SLOTS];
-    uint64_t status_count[HTTP_STATUS_SLOTS];
+    uint64_t status_count[HTTP_STATUS_MAX]; /* by code; anything outside 100..599 in [0] */
     uint64_t prompt_tokens, completion_tokens;
+    uint64_t cancelled;       /* generation requests whose client left before the end */
+    uint64_t failed;          /* generation requests that failed after they were accepted */
+    uint64_t conn_timeouts;   /* connections closed for a missed read deadline */
     http_histogram latency, ttft;
     int64_t queue_depth, active_requests, active_sequences;
 } http_metrics;
@@ -114,6 +116,12 @@ void http_metrics_init(http_metrics *m);
 void http_metrics_destroy(http_metrics *m);
 void http_metrics_count_status(http_metrics *m, int http_status);
 void http_metrics_add_tokens(http_metrics *m, int64_t prompt, int64_t completion);
+/* A generation request cancelled because its client left (its tokens go to add_tokens too). */
+void http_metrics_count_cancelled(http_metrics *m);
+/* A generation request that failed after it was accepted: a decode error, shutdown, a
+ * stream answered 200 whose every backend then failed (the router). */
+void http_metrics_count_failed(http_metrics *m);
+void http_metrics_count_timeout(http_metrics *m);
 void http_metrics_observe_latency(http_metrics *m, double seconds);
 void http_metrics_observe_ttft(http_metrics *m, double seconds);
 void http_metrics_set_load(http_metrics *m, int64_t queue_depth, int64_t active_requests, int64_t active_sequences);
@@ -152,7 +160,9 @@ typedef bool (*http_handler_fn)(http_req *q, void *cls);
 typedef struct http_front_params {
     const char *host;               /* default "127.0.0.1" */
     int port;                       /* 0: an ephemeral port */
-    size_t max_body_bytes;          /* larger bodies: http_req_body_too_large */
+    size_t max_body_bytes;          /* a larger declared body is answered 413 before it is read;
+                                       a chunked one past it: http_req_body_too_large */
+    ponder_listen_limits limits;    /* connection caps and read deadlines; 0s: the defaults */
     const char *api_key;            /* copied; NULL: http_req_authorized always passes */
     http_handler_fn handle;
     void *cls;
@@ -180,8 +190,9 @@ bool http_req_authorized(const http_req *q, http_api_error *e);
 /* A generation request: counted in http_front_inflight until it completes, its latency
  * observed when it answers 200. */
 void http_req_set_generation(http_req *q);
-/* Whether the client closed the connection (peeks at the socket; for a handler that waits). */
-bool http_req_peer_gone(const http_req *q);
+/* Whether the client closed the connection (peeks at the socket; for a handler that waits).
+ * A client that only half-closed after its request (shutdown(SHUT_WR)) is not gone. */
+bool http_req_peer_gone(http_req *q);
 /* The status the answer counts as in the metrics when it is not the one sent: a stream
  * answered 200 that ended in an error event. Called from the stream's fill callback (the
  * connection's thread); nothing before an answer was queued. */

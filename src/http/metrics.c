@@ -26,15 +26,21 @@ void http_metrics_destroy(http_metrics *m)
 void http_metrics_count_status(http_metrics *m, int http_status)
 {
     pthread_mutex_lock(&m->mu);
-    for (int i = 0; i < HTTP_STATUS_SLOTS; i++) {
-        if (m->status_code[i] == http_status || m->status_code[i] == 0) {
-            m->status_code[i] = http_status;
-            m->status_count[i]++;
-            break;
-        }
-    } /* more distinct codes than slots: uncounted rather than a growing table */
+    /* a slot per code: every status is counted (it was the first 8 distinct ones) */
+    m->status_count[http_status >= 100 && http_status < HTTP_STATUS_MAX ? http_status : 0]++;
     pthread_mutex_unlock(&m->mu);
 }
+
+static void bump(http_metrics *m, uint64_t *counter)
+{
+    pthread_mutex_lock(&m->mu);
+    (*counter)++;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void http_metrics_count_cancelled(http_metrics *m) { bump(m, &m->cancelled); }
+void http_metrics_count_failed(http_metrics *m) { bump(m, &m->failed); }
+void http_metrics_count_timeout(http_metrics *m) { bump(m, &m->conn_timeouts); }
 
 void http_metrics_add_tokens(http_metrics *m, int64_t prompt, int64_t completion)
 {
@@ -96,11 +102,22 @@ char *http_metrics_render(http_metrics *m)
     pthread_mutex_lock(&m->mu);
     http_buf_printf(&b, "# HELP ponder_requests_total HTTP requests answered, by status code.\n"
                         "# TYPE ponder_requests_total counter\n");
-    for (int i = 0; i < HTTP_STATUS_SLOTS && m->status_code[i]; i++)
-        http_buf_printf(&b, "ponder_requests_total{code=\"%d\"} %llu\n", m->status_code[i],
-                        (unsigned long long)m->status_count[i]);
+    for (int i = 100; i < HTTP_STATUS_MAX; i++)
+        if (m->status_count[i])
+            http_buf_printf(&b, "ponder_requests_total{code=\"%d\"} %llu\n", i, (unsigned long long)m->status_count[i]);
+    if (m->status_count[0])
+        http_buf_printf(&b, "ponder_requests_total{code=\"other\"} %llu\n", (unsigned long long)m->status_count[0]);
     http_buf_printf(&b,
-                    "# HELP ponder_prompt_tokens_total Prompt tokens of finished generation requests.\n"
+                    "# HELP ponder_requests_cancelled_total Generation requests cancelled because the client left.\n"
+                    "# TYPE ponder_requests_cancelled_total counter\nponder_requests_cancelled_total %llu\n"
+                    "# HELP ponder_requests_failed_total Generation requests that failed after they were accepted.\n"
+                    "# TYPE ponder_requests_failed_total counter\nponder_requests_failed_total %llu\n"
+                    "# HELP ponder_connections_timed_out_total Connections closed for a request not read in time.\n"
+                    "# TYPE ponder_connections_timed_out_total counter\nponder_connections_timed_out_total %llu\n",
+                    (unsigned long long)m->cancelled, (unsigned long long)m->failed,
+                    (unsigned long long)m->conn_timeouts);
+    http_buf_printf(&b,
+                    "# HELP ponder_prompt_tokens_total Prompt tokens of generation requests (finished or cancelled).\n"
                     "# TYPE ponder_prompt_tokens_total counter\nponder_prompt_tokens_total %llu\n"
                     "# HELP ponder_completion_tokens_total Tokens generated, over all choices.\n"
                     "# TYPE ponder_completion_tokens_total counter\nponder_completion_tokens_total %llu\n",

@@ -545,7 +545,7 @@ ponder_status ponder_router_create(ponder_route_config *cfg, const ponder_router
 ponder_status ponder_router_start(ponder_router *r, ponder_error *err)
 {
     const http_front_params fp = {.host = r->host, .port = r->p.port, .max_body_bytes = r->p.max_body_bytes,
-                                  .api_key = r->api_key, .handle = rt_handle, .cls = r, .metrics = &r->metrics,
+                                  .limits = r->p.listen, .api_key = r->api_key, .handle = rt_handle, .cls = r, .metrics = &r->metrics,
                                   .log = r->p.log, .log_user = r->p.log_user};
     ponder_status st = http_front_start(&fp, &r->front, err);
     if (st == PONDER_OK)

@@ -154,21 +154,47 @@ bool srv_call_start(struct ponder_server *s, srv_call *c, srv_endpoint kind, con
     if (!j)
         return http_fail(e, HTTP_ERR_INTERNAL, NULL, NULL, "out of memory");
     j->t_arrival_ms = t_arrival_ms;
-    if (!srv_job_prepare(s, j, kind, body, len, e))
-        return false;
+    /* admission before work: a place among the slots and the queue is taken before the body
+     * is parsed, rendered or tokenized (that work, ~50x the body in memory for a body of tiny
+     * messages, was done first and then refused) */
     pthread_mutex_lock(&s->mu);
     if (s->stopping) {
         pthread_mutex_unlock(&s->mu);
         return http_fail(e, HTTP_ERR_UNAVAILABLE, NULL, NULL, "The server is shutting down.");
     }
-    if (s->n_inflight >= s->p.n_parallel + s->p.queue_max) {
-        int32_t inflight = s->n_inflight;
+    if (s->n_inflight + s->n_admitted >= s->p.n_parallel + s->p.queue_max) {
+        int32_t inflight = s->n_inflight + s->n_admitted;
         pthread_mutex_unlock(&s->mu);
         return http_fail(e, HTTP_ERR_RATE_LIMIT, NULL, "rate_limit_exceeded",
                          "The server is busy: %d requests in flight (%d slots, queue of %d). Retry after %d s.",
                          (int)inflight, (int)s->p.n_parallel, (int)s->p.queue_max, HTTP_RETRY_AFTER_S);
     }
-    srv_engine_enqueue(s, j);
+    s->n_admitted++;
+    pthread_mutex_unlock(&s->mu);
+    bool ok = srv_admit_body(s, body, len, e);
+    if (ok) {
+        pthread_mutex_lock(&s->mu);
+        while (s->n_preparing >= SRV_PREPARE_MAX)
+            pthread_cond_wait(&s->prepare_cv, &s->mu);
+        s->n_preparing++;
+        pthread_mutex_unlock(&s->mu);
+        ok = srv_job_prepare(s, j, kind, body, len, e);
+        pthread_mutex_lock(&s->mu);
+        s->n_preparing--;
+        pthread_cond_signal(&s->prepare_cv);
+        pthread_mutex_unlock(&s->mu);
+    }
+    pthread_mutex_lock(&s->mu);
+    s->n_admitted--;
+    if (ok && s->stopping) {
+        pthread_mutex_unlock(&s->mu);
+        return http_fail(e, HTTP_ERR_UNAVAILABLE, NULL, NULL, "The server is shutting down.");
+    }
+    if (!ok) {
+        pthread_mutex_unlock(&s->mu);
+        return false;
+    }
+    srv_engine_enqueue(s, j); /* its place was held since admission */
     while (j->state == SRV_JOB_INBOX)
         pthread_cond_wait(&j->cond, &s->mu);
     if (j->state == SRV_JOB_FAILED) {
@@ -236,9 +262,16 @@ char *srv_call_response(srv_call *c, http_api_error *e)
     srv_choice *ch = calloc((size_t)n, sizeof *ch);
     http_buf *texts = calloc((size_t)n, sizeof *texts);
     bool oom = !ch || !texts;
-    for (int32_t i = 0; !oom && i < n; i++)
-        if (j->req.logprobs && !(ch[i].lp = malloc((j->n_ev ? j->n_ev : 1) * sizeof *ch[i].lp)))
+    /* each choice's logprobs sized by its own tokens (they were sized by every choice's
+     * events: choices x all tokens, quadratic in a request of 128 prompts) */
+    for (size_t k = 0; !oom && j->req.logprobs && k < j->n_ev; k++)
+        if (j->ev[k].has_token && j->ev[k].choice >= 0 && j->ev[k].choice < n)
+            ch[j->ev[k].choice].n_lp++;
+    for (int32_t i = 0; !oom && j->req.logprobs && i < n; i++) {
+        if (!(ch[i].lp = malloc((ch[i].n_lp ? (size_t)ch[i].n_lp : 1) * sizeof *ch[i].lp)))
             oom = true;
+        ch[i].n_lp = 0;
+    }
     for (int32_t i = 0; !oom && j->req.echo && i < n; i++)
         append_echo(c, i, &texts[i]);
     for (size_t k = 0; !oom && k < j->n_ev; k++) {

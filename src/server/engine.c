@@ -141,6 +141,12 @@ static void finish_job(struct ponder_server *s, srv_job *j, bool aborted)
 {
     j->state = SRV_JOB_DONE;
     j->aborted = j->aborted || aborted;
+    /* every job's tokens are counted, cancelled and failed ones too (they were left out) */
+    http_metrics_add_tokens(&s->metrics, j->usage.prompt_tokens, j->usage.completion_tokens);
+    if (j->cancel)
+        http_metrics_count_cancelled(&s->metrics);
+    else if (j->aborted)
+        http_metrics_count_failed(&s->metrics);
     if (!j->got_first)
         j->t_first_ms = http_now_ms();
     if (j->t_last_ms < j->t_first_ms)
@@ -330,8 +336,6 @@ static void collect_finished(struct ponder_server *s)
         }
         if (all) {
             unlink_running(s, j);
-            if (!j->aborted)
-                http_metrics_add_tokens(&s->metrics, j->usage.prompt_tokens, j->usage.completion_tokens);
             finish_job(s, j, false);
         }
         j = next;
@@ -395,6 +399,7 @@ void *srv_engine_main(void *arg)
                 s->inbox_tail = NULL;
             j->next = NULL;
             if (j->cancel) {
+                http_metrics_count_cancelled(&s->metrics);
                 j->aborted = true;
                 j->state = SRV_JOB_DONE;
                 s->n_inflight--;

@@ -176,7 +176,7 @@ static bool on_request(http_req *q, void *cls)
 ponder_status srv_http_start(struct ponder_server *s, ponder_error *err)
 {
     const http_front_params fp = {.host = s->host, .port = s->p.port, .max_body_bytes = s->p.max_body_bytes,
-                                  .api_key = s->api_key, .handle = on_request, .cls = s, .metrics = &s->metrics,
+                                  .limits = s->p.listen, .api_key = s->api_key, .handle = on_request, .cls = s, .metrics = &s->metrics,
                                   .log = s->p.log, .log_user = s->p.log_user};
     ponder_status st = http_front_start(&fp, &s->front, err);
     if (st == PONDER_OK)

@@ -10,6 +10,79 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* ---- admission: cheap limits before the expensive work ---- */
+
+bool srv_admit_body(const struct ponder_server *s, const char *body, size_t len, http_api_error *e)
+{
+    /* a count, not a parse: commas and opening brackets outside strings */
+    size_t values = 1, objects = 0;
+    bool in_str = false;
+    for (size_t i = 0; i < len; i++) {
+        char c = body[i];
+        if (in_str) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_str = false;
+            continue;
+        }
+        if (c == '"')
+            in_str = true;
+        else if (c == ',' || c == '[')
+            values++;
+        else if (c == '{') {
+            values++;
+            objects++;
+        }
+    }
+    const size_t max_objects = (size_t)s->p.max_messages * SRV_JSON_OBJECTS_PER_MESSAGE + 1024;
+    if (values > SRV_MAX_JSON_VALUES || objects > max_objects)
+        return http_fail(e, HTTP_ERR_BAD_REQUEST, NULL, "request_too_complex",
+                         "The request body holds too many JSON values (%zu values, %zu objects; the limits are %d "
+                         "and %zu).",
+                         values, objects, SRV_MAX_JSON_VALUES, max_objects);
+    return true;
+}
+
+/* After parsing, before rendering and tokenizing: the message count, and text far too long
+ * for the context whatever its tokens (each token covers at most max_piece bytes). Text
+ * merely too long is tokenized, so its 400 gives the exact count: tokenizing up to four
+ * contexts' worth of text costs milliseconds. */
+static bool check_sizes(const struct ponder_server *s, const srv_request *r, http_api_error *e)
+{
+    const int64_t cap = 4 * (int64_t)s->n_ctx * s->max_piece + 64;
+    const bool chat = r->kind == SRV_EP_CHAT;
+    int64_t bytes = 0;
+    if (chat) {
+        size_t nm = json_array_size(r->messages);
+        if (nm > (size_t)s->p.max_messages)
+            return http_fail(e, HTTP_ERR_BAD_REQUEST, "messages", "array_above_max_length",
+                             "Invalid 'messages': array too long. Expected an array with maximum length %d, but got "
+                             "an array with length %zu instead.",
+                             (int)s->p.max_messages, nm);
+        for (size_t i = 0; i < nm; i++)
+            bytes += (int64_t)json_string_length(json_object_get(json_array_get(r->messages, i), "content"));
+        if (r->assistant_prefix)
+            bytes += (int64_t)strlen(r->assistant_prefix);
+        if (bytes <= cap)
+            return true;
+    } else {
+        for (int32_t i = 0; i < r->n_prompts; i++) {
+            bytes = r->prompts[i].text ? (int64_t)r->prompts[i].len : 0;
+            if (bytes > cap)
+                break;
+        }
+        if (bytes <= cap)
+            return true;
+    }
+    const char *what = chat ? "messages" : "prompt";
+    return http_fail(e, HTTP_ERR_BAD_REQUEST, what, "context_length_exceeded",
+                     "This model's maximum context length is %d tokens. However, your %s %s %lld bytes of text, "
+                     "more than %d tokens can cover (at most %d bytes each). Please reduce the length of the %s.",
+                     (int)s->n_ctx, what, chat ? "hold" : "holds", (long long)bytes, (int)s->n_ctx, (int)s->max_piece,
+                     what);
+}
+
 /* ---- the prompt ---- */
 
 /* A forced tool call's opening control token ([TOOL_CALLS]), which no grammar over token
@@ -311,6 +384,8 @@ bool srv_job_prepare(struct ponder_server *s, srv_job *j, srv_endpoint kind, con
     if (!srv_request_parse(kind, body, len, &j->req, e))
         return false;
     srv_request *r = &j->req;
+    if (!check_sizes(s, r, e))
+        return false;
     /* the one strategy rule (src/think): "ponder": {...} over optillm's model-name prefix
      * ("sc8-<model>"), the model's own cue default when the request says nothing */
     bool other = r->model && strcmp(r->model, s->model_id) != 0;

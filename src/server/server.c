@@ -21,6 +21,7 @@ ponder_server_params ponder_server_params_default(void)
     p.n_threads = 1;
     p.queue_max = 64;
     p.max_body_bytes = PONDER_SERVER_MAX_BODY_BYTES_DEFAULT;
+    p.max_messages = PONDER_SERVER_MAX_MESSAGES_DEFAULT;
     p.type_k = p.type_v = PONDER_TYPE_F16;
     p.flash_attn = PONDER_FLASH_ATTN_AUTO;
     return p;
@@ -147,6 +148,7 @@ ponder_status ponder_server_create(const char *model_path, const ponder_server_p
     snprintf(s->host, sizeof s->host, "%s", p->host ? p->host : "127.0.0.1");
     s->p.host = s->host;
     s->p.max_body_bytes = p->max_body_bytes ? p->max_body_bytes : PONDER_SERVER_MAX_BODY_BYTES_DEFAULT;
+    s->p.max_messages = p->max_messages > 0 ? p->max_messages : PONDER_SERVER_MAX_MESSAGES_DEFAULT;
     if (p->api_key && !(s->api_key = strdup(p->api_key))) {
         free(s);
         return ponder_error_set(err, PONDER_ERR_NOMEM, "out of memory");
@@ -157,6 +159,7 @@ ponder_status ponder_server_create(const char *model_path, const ponder_server_p
     pthread_cond_init(&s->engine_cv, NULL);
     pthread_cond_init(&s->streams_cv, NULL);
     pthread_cond_init(&s->embed_cv, NULL);
+    pthread_cond_init(&s->prepare_cv, NULL);
     http_metrics_init(&s->metrics);
 
     if (p->alias && (!p->alias[0] || strlen(p->alias) >= sizeof s->model_id)) {
@@ -181,6 +184,17 @@ ponder_status ponder_server_create(const char *model_path, const ponder_server_p
         goto fail;
     if ((st = load_template(s, err)) != PONDER_OK)
         goto fail;
+    /* the longest piece bounds how much text one token covers (srv_job_prepare's cheap
+     * check of a prompt's length against the context, made before tokenizing) */
+    s->max_piece = 1;
+    for (int32_t id = 0, nv = ponder_tokenizer_n_vocab(s->tok); id < nv; id++) {
+        char piece[256];
+        int32_t len = ponder_tokenizer_token_to_piece(s->tok, id, piece, sizeof piece, true);
+        if (len < 0)
+            len = -len;
+        if (len > s->max_piece)
+            s->max_piece = len;
+    }
     s->bos_text = special_text(s->tok, ponder_tokenizer_bos(s->tok));
     s->eos_text = special_text(s->tok, ponder_tokenizer_eos(s->tok));
     if (!s->bos_text || !s->eos_text) {
@@ -294,6 +308,7 @@ void ponder_server_free(ponder_server *s)
     pthread_cond_destroy(&s->engine_cv);
     pthread_cond_destroy(&s->streams_cv);
     pthread_cond_destroy(&s->embed_cv);
+    pthread_cond_destroy(&s->prepare_cv);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }

@@ -115,6 +115,11 @@ struct ponder_server {
     pthread_cond_t embed_cv;      /* an embedding job is done */
     srv_job *running;             /* in submission order */
     int32_t n_inflight;           /* accepted and not finished */
+    int32_t n_admitted;           /* past the slot check, being prepared (they hold a place) */
+    int32_t n_preparing;          /* of those, parsing/rendering/tokenizing now (at most SRV_PREPARE_MAX) */
+    pthread_cond_t prepare_cv;    /* a preparation ended */
+    int32_t max_piece;            /* bytes of the longest token piece: a text of more than
+                                     n_ctx * max_piece bytes cannot fit the context */
     int32_t n_streams;            /* SSE responses not yet completed (shutdown lets them end) */
     int64_t load_queued, load_active, load_sequences; /* the engine's last publish_load */
     pthread_cond_t streams_cv;
@@ -136,6 +141,20 @@ void srv_job_unref(srv_job *j);   /* with s->mu held */
 void *srv_engine_main(void *arg);
 /* Hands a job to the engine (s->mu held); false if the server is full (429) or stopping. */
 void srv_engine_enqueue(struct ponder_server *s, srv_job *j);
+
+/* Requests parsed, rendered and tokenized at once: that work is CPU-bound (two cores
+ * gain nothing from more), and each holds its parse tree, so peak memory is this many
+ * requests' worth however many arrive together. */
+#define SRV_PREPARE_MAX 4
+/* JSON values a generation body may hold (it is scanned before it is parsed: a 4 MiB body
+ * of tiny values parses into ~70 times its size): values in all, and objects, which cost
+ * most (~200 bytes each), per allowed chat message. */
+#define SRV_MAX_JSON_VALUES (1 << 20)
+#define SRV_JSON_OBJECTS_PER_MESSAGE 8
+
+/* prompt.c: the cheap checks made before any parsing: the body's JSON values counted
+ * (strings skipped), against the limits above. false: *e (400). */
+bool srv_admit_body(const struct ponder_server *s, const char *body, size_t len, http_api_error *e);
 
 /* prompt.c: parses and validates a body, resolves the model name (a strategy prefix
  * before the served id), sets up the strategy and tokenizes the prompts. false: *e. */
