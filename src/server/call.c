@@ -61,16 +61,16 @@ static void stream_event(srv_call *c, http_buf *out, const srv_event *e, const s
         return;
     bool calls = false;
     if (c->tool_text) { /* tools: text held back while it may be a call */
-        if (e->text_len || (e->has_token && j->req.logprobs))
-            srv_tools_stream_text(c, out, e, e->has_token && j->req.logprobs ? &e->lp : NULL);
+        if (e->text_len || e->lp)
+            srv_tools_stream_text(c, out, e, e->lp);
         if (e->finish == PONDER_FINISH_STOP || e->finish == PONDER_FINISH_LENGTH)
             calls = srv_tools_stream_finish(c, out, e->choice);
-    } else if (e->text_len || (e->has_token && j->req.logprobs)) {
+    } else if (e->text_len || e->lp) {
         srv_delta d = { 0 };
         d.choice = e->choice;
         d.text = e->text;
         d.text_len = e->text_len;
-        d.lp = e->has_token && j->req.logprobs ? &e->lp : NULL;
+        d.lp = e->lp;
         d.text_offset = c->text_offset ? c->text_offset[e->choice] : 0;
         char *chunk = srv_build_chunk(&j->req, &c->meta, s->tok, &d, NULL);
         if (chunk) {
@@ -79,7 +79,7 @@ static void stream_event(srv_call *c, http_buf *out, const srv_event *e, const s
         }
         if (c->text_offset && d.lp) {
             char buf[256];
-            int32_t len = ponder_tokenizer_token_to_piece(s->tok, e->lp.chosen.token, buf, sizeof buf, true);
+            int32_t len = ponder_tokenizer_token_to_piece(s->tok, e->lp->chosen.token, buf, sizeof buf, true);
             c->text_offset[e->choice] += len > 0 ? (size_t)len : 0;
         }
     }
@@ -265,7 +265,7 @@ char *srv_call_response(srv_call *c, http_api_error *e)
     /* each choice's logprobs sized by its own tokens (they were sized by every choice's
      * events: choices x all tokens, quadratic in a request of 128 prompts) */
     for (size_t k = 0; !oom && j->req.logprobs && k < j->n_ev; k++)
-        if (j->ev[k].has_token && j->ev[k].choice >= 0 && j->ev[k].choice < n)
+        if (j->ev[k].lp && j->ev[k].choice >= 0 && j->ev[k].choice < n)
             ch[j->ev[k].choice].n_lp++;
     for (int32_t i = 0; !oom && j->req.logprobs && i < n; i++) {
         if (!(ch[i].lp = malloc((ch[i].n_lp ? (size_t)ch[i].n_lp : 1) * sizeof *ch[i].lp)))
@@ -280,8 +280,8 @@ char *srv_call_response(srv_call *c, http_api_error *e)
             continue;
         srv_choice *cc = &ch[e->choice];
         http_buf_append(&texts[e->choice], e->text, e->text_len);
-        if (e->has_token && j->req.logprobs)
-            cc->lp[cc->n_lp++] = e->lp;
+        if (e->lp)
+            cc->lp[cc->n_lp++] = *e->lp;
         if (e->finish != PONDER_FINISH_NONE)
             cc->finish = e->finish;
     }

@@ -31,8 +31,10 @@ void srv_job_unref(srv_job *j)
 {
     if (!j || --j->refs > 0)
         return;
-    for (size_t i = 0; i < j->n_ev; i++)
+    for (size_t i = 0; i < j->n_ev; i++) {
         free(j->ev[i].text);
+        free(j->ev[i].lp);
+    }
     free(j->ev);
     for (int32_t i = 0; i < j->n_subs; i++)
         free(j->subs[i].prompt);
@@ -71,6 +73,17 @@ static void on_event(const ponder_gen_event *ev, void *user)
         if (text)
             memcpy(text, ev->text, ev->text_len);
     }
+    srv_logprob *lp = NULL; /* j->req is read-only once the job runs */
+    if (ev->token != PONDER_TOKEN_NULL && j->req.logprobs && (lp = malloc(sizeof *lp))) {
+        lp->chosen = ev->chosen;
+        int32_t n_top = ev->n_top < PONDER_GEN_MAX_TOP_LOGPROBS ? ev->n_top : PONDER_GEN_MAX_TOP_LOGPROBS;
+        if (n_top > j->req.top_logprobs)
+            n_top = j->req.top_logprobs;
+        n_top = ev->top && n_top > 0 ? n_top : 0;
+        for (int32_t i = 0; i < n_top; i++)
+            lp->top[i] = ev->top[i];
+        lp->n_top = n_top;
+    }
     pthread_mutex_lock(&s->mu);
     if (j->n_ev == j->cap_ev) {
         size_t cap = j->cap_ev ? j->cap_ev * 2 : 64;
@@ -78,6 +91,7 @@ static void on_event(const ponder_gen_event *ev, void *user)
         if (!e) {
             /* out of memory: drop the text rather than the finish, so the client still ends */
             free(text);
+            free(lp);
             text = NULL;
             if (ev->finish == PONDER_FINISH_NONE) {
                 pthread_mutex_unlock(&s->mu);
@@ -99,15 +113,7 @@ static void on_event(const ponder_gen_event *ev, void *user)
     e->text_len = text ? ev->text_len : 0;
     e->has_token = ev->token != PONDER_TOKEN_NULL;
     e->finish = ev->finish;
-    if (e->has_token && j->req.logprobs) {
-        e->lp.chosen = ev->chosen;
-        int32_t n_top = ev->n_top < PONDER_GEN_MAX_TOP_LOGPROBS ? ev->n_top : PONDER_GEN_MAX_TOP_LOGPROBS;
-        if (n_top > j->req.top_logprobs)
-            n_top = j->req.top_logprobs;
-        for (int32_t i = 0; i < n_top && ev->top; i++)
-            e->lp.top[i] = ev->top[i];
-        e->lp.n_top = n_top < 0 ? 0 : n_top;
-    }
+    e->lp = lp;
     bool first = false;
     if (e->has_token && !j->got_first) {
         j->got_first = true;

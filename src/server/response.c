@@ -209,8 +209,11 @@ static char *dump(json_t *o, bool sse)
 char *srv_build_response(const srv_request *r, const srv_meta *m, const ponder_tokenizer *tok,
                          const srv_choice *choices, const srv_stats *st)
 {
-    json_t *o = meta_object(r, m, false);
-    json_t *arr = json_array();
+    /* each choice is turned into text as soon as it is built and its tree freed, so the
+     * peak holds one choice's JSON tree, not every choice's (a logprobs tree is ~0.7 KB a
+     * token: 128 choices of 1000 tokens held ~90 MB at once) */
+    http_buf arr = { 0 };
+    http_buf_append(&arr, "[", 1);
     for (int32_t i = 0; i < srv_request_n_choices(r); i++) {
         const srv_choice *c = &choices[i];
         json_t *ch = json_object();
@@ -239,12 +242,37 @@ char *srv_build_response(const srv_request *r, const srv_meta *m, const ponder_t
             json_object_set_new(ch, "logprobs", lp);
         }
         json_object_set_new(ch, "finish_reason", json_string(calls ? "tool_calls" : srv_finish_reason(c->finish)));
-        json_array_append_new(arr, ch);
+        char *text_ch = dump(ch, false);
+        if (!text_ch || (i > 0 && !http_buf_append(&arr, ",", 1)) || !http_buf_append(&arr, text_ch, strlen(text_ch)))
+            arr.oom = true;
+        free(text_ch);
+        if (arr.oom)
+            break;
     }
-    json_object_set_new(o, "choices", arr);
+    http_buf_append(&arr, "]", 1);
+    json_t *o = meta_object(r, m, false);
+    /* the object with an empty "choices" (the first key of that name in the text: the
+     * strings before it are escaped, so their quotes are never bare), then the text spliced in */
+    json_object_set_new(o, "choices", json_array());
     json_object_set_new(o, "usage", usage_json(st));
     json_object_set_new(o, "ponder", ponder_json(st));
-    return dump(o, false);
+    char *head = dump(o, false);
+    static const char slot[] = "\"choices\":[]";
+    char *at = head && !arr.oom ? strstr(head, slot) : NULL;
+    char *out = NULL;
+    if (at) {
+        const char *rest = at + sizeof slot - 1;            /* after "choices":[] */
+        size_t pre = (size_t)(at - head) + sizeof slot - 3; /* up to "choices": */
+        size_t post = strlen(rest);
+        if ((out = malloc(pre + arr.len + post + 1))) {
+            memcpy(out, head, pre);
+            memcpy(out + pre, arr.data, arr.len);
+            memcpy(out + pre + arr.len, rest, post + 1);
+        }
+    }
+    free(head);
+    free(arr.data);
+    return out;
 }
 
 char *srv_build_chunk(const srv_request *r, const srv_meta *m, const ponder_tokenizer *tok, const srv_delta *d,

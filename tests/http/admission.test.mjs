@@ -8,6 +8,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { startServer, STORIES, postJSON, request, sleep } from '../integration/helpers.mjs';
 
+// ASan keeps freed memory in its quarantine (resident by design): RSS bounds are checked in
+// the plain build only
+const SANITIZED = process.env.PONDER_SANITIZED === '1';
 const peakMB = (pid) => Number(fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmHWM:\s+(\d+)/)[1]) / 1024;
 
 // 100,000 tiny messages: ~3.4 MB of JSON (the issue's body)
@@ -33,7 +36,7 @@ describe('admission', () => {
     }
     const grew = peakMB(srv.proc.pid) - before;
     console.log(`# 32 x ${(body.length / 1e6).toFixed(1)} MB of tiny messages: refused in ${ms} ms, peak RSS +${grew.toFixed(1)} MB`);
-    assert.ok(grew < 64, `peak RSS grew ${grew.toFixed(1)} MB`);
+    if (!SANITIZED) assert.ok(grew < 64, `peak RSS grew ${grew.toFixed(1)} MB`);
   });
 
   test('--max-messages: a chat with more messages is a 400 naming messages', async () => {
@@ -81,6 +84,6 @@ describe('admission', () => {
     assert.equal(r.json.choices.length, 128);
     for (const c of r.json.choices) assert.equal(c.logprobs.tokens.length, c.logprobs.top_logprobs.length);
     // a token's logprob record is well under 1 KB in every buffer it passes through
-    assert.ok(grew < 16 + tokens * 2 / 1024, `peak RSS grew ${grew.toFixed(1)} MB for ${tokens} tokens`);
+    if (!SANITIZED) assert.ok(grew < 16 + tokens * 2 / 1024, `peak RSS grew ${grew.toFixed(1)} MB for ${tokens} tokens`);
   });
 });

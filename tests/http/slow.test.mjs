@@ -3,7 +3,8 @@
 // waiting, and each is closed at the header deadline; a body trickled past the body
 // deadline and a kept-alive connection past the idle time-out are closed too; the
 // per-client connection cap refuses the connection over it and not other clients'; a
-// client that half-closes after its whole request still gets its answer.
+// client that leaves is counted as cancelled with its tokens; a client that half-closes
+// after its whole request still gets its answer.
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, STORIES, postJSON, request, metrics, sleep } from '../integration/helpers.mjs';
@@ -27,7 +28,7 @@ async function timed(fn) {
 describe('slow clients', () => {
   let srv;
   before(async () => {
-    srv = await startServer(['-m', STORIES, '--chatml', '--header-timeout', '3', '--body-timeout', '2',
+    srv = await startServer(['-m', STORIES, '--chatml', '-c', '1024', '--header-timeout', '3', '--body-timeout', '2',
       '--idle-timeout', '2', '--max-conn-per-client', '120']);
   });
   after(async () => { assert.equal(await srv.stop(), 0); });
@@ -113,6 +114,24 @@ describe('slow clients', () => {
     } finally {
       for (const s of held) s.destroy();
     }
+  });
+
+  test('a client that leaves is counted as cancelled, with the tokens it was given', async () => {
+    const before = await metrics(srv.url);
+    const s = await connect(srv.url);
+    const body = JSON.stringify({ prompt: 'Once upon a time', max_tokens: 1000, temperature: 0, n: 4 });
+    s.write(`POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+    await sleep(100);
+    s.destroy(); // a full close: the server's interim 100 is answered with a reset
+    let m;
+    for (let i = 0; i < 100; i++) {
+      m = await metrics(srv.url);
+      if (m.ponder_requests_cancelled_total > before.ponder_requests_cancelled_total) break;
+      await sleep(20);
+    }
+    assert.equal(m.ponder_requests_cancelled_total, before.ponder_requests_cancelled_total + 1);
+    const tokens = m.ponder_completion_tokens_total - before.ponder_completion_tokens_total;
+    assert.ok(tokens > 0 && tokens < 4000, `${tokens} tokens counted for the cancelled request`);
   });
 
   test('a client that half-closes after its request still gets its answer', async () => {
