@@ -267,9 +267,15 @@ char *srv_call_response(srv_call *c, http_api_error *e)
     for (size_t k = 0; !oom && j->req.logprobs && k < j->n_ev; k++)
         if (j->ev[k].lp && j->ev[k].choice >= 0 && j->ev[k].choice < n)
             ch[j->ev[k].choice].n_lp++;
-    for (int32_t i = 0; !oom && j->req.logprobs && i < n; i++) {
-        if (!(ch[i].lp = malloc((ch[i].n_lp ? (size_t)ch[i].n_lp : 1) * sizeof *ch[i].lp)))
-            oom = true;
+    const srv_logprob **lps = NULL; /* every choice's pointers, in one block */
+    size_t n_lps = 0;
+    for (int32_t i = 0; !oom && j->req.logprobs && i < n; i++)
+        n_lps += (size_t)ch[i].n_lp;
+    if (!oom && j->req.logprobs && !(lps = malloc((n_lps ? n_lps : 1) * sizeof *lps)))
+        oom = true;
+    for (int32_t i = 0, at = 0; !oom && j->req.logprobs && i < n; i++) {
+        ch[i].lp = lps + at;
+        at += ch[i].n_lp;
         ch[i].n_lp = 0;
     }
     for (int32_t i = 0; !oom && j->req.echo && i < n; i++)
@@ -281,7 +287,7 @@ char *srv_call_response(srv_call *c, http_api_error *e)
         srv_choice *cc = &ch[e->choice];
         http_buf_append(&texts[e->choice], e->text, e->text_len);
         if (e->lp)
-            cc->lp[cc->n_lp++] = *e->lp;
+            ((const srv_logprob **)cc->lp)[cc->n_lp++] = e->lp;
         if (e->finish != PONDER_FINISH_NONE)
             cc->finish = e->finish;
     }
@@ -305,8 +311,8 @@ char *srv_call_response(srv_call *c, http_api_error *e)
         fill_stats(j, &st);
         json = srv_build_response(&j->req, &c->meta, s->tok, ch, &st);
     }
+    free(lps);
     for (int32_t i = 0; ch && i < n; i++) {
-        free(ch[i].lp);
         free(texts ? texts[i].data : NULL);
         srv_tools_ids_free((char **)ch[i].tc_ids, ch[i].n_tc);
         if (tc)

@@ -74,15 +74,17 @@ static void on_event(const ponder_gen_event *ev, void *user)
             memcpy(text, ev->text, ev->text_len);
     }
     srv_logprob *lp = NULL; /* j->req is read-only once the job runs */
-    if (ev->token != PONDER_TOKEN_NULL && j->req.logprobs && (lp = malloc(sizeof *lp))) {
-        lp->chosen = ev->chosen;
+    if (ev->token != PONDER_TOKEN_NULL && j->req.logprobs) {
         int32_t n_top = ev->n_top < PONDER_GEN_MAX_TOP_LOGPROBS ? ev->n_top : PONDER_GEN_MAX_TOP_LOGPROBS;
         if (n_top > j->req.top_logprobs)
             n_top = j->req.top_logprobs;
         n_top = ev->top && n_top > 0 ? n_top : 0;
-        for (int32_t i = 0; i < n_top; i++)
-            lp->top[i] = ev->top[i];
-        lp->n_top = n_top;
+        if ((lp = malloc(SRV_LOGPROB_BYTES(n_top)))) { /* only the alternatives asked for */
+            lp->chosen = ev->chosen;
+            for (int32_t i = 0; i < n_top; i++)
+                lp->top[i] = ev->top[i];
+            lp->n_top = n_top;
+        }
     }
     pthread_mutex_lock(&s->mu);
     if (j->n_ev == j->cap_ev) {

@@ -140,11 +140,11 @@ static json_t *chat_logprob_json(const ponder_tokenizer *tok, const srv_logprob 
     return o;
 }
 
-static json_t *chat_logprobs_json(const ponder_tokenizer *tok, const srv_logprob *lp, int32_t n)
+static json_t *chat_logprobs_json(const ponder_tokenizer *tok, const srv_logprob *const *lp, int32_t n)
 {
     json_t *content = json_array();
     for (int32_t i = 0; i < n; i++)
-        json_array_append_new(content, chat_logprob_json(tok, &lp[i]));
+        json_array_append_new(content, chat_logprob_json(tok, lp[i]));
     json_t *o = json_object();
     json_object_set_new(o, "content", content);
     json_object_set_new(o, "refusal", json_null());
@@ -152,26 +152,26 @@ static json_t *chat_logprobs_json(const ponder_tokenizer *tok, const srv_logprob
 }
 
 /* Legacy completions logprobs over tokens lp[0..n), the first at text_offset offset0. */
-static json_t *legacy_logprobs_json(const ponder_tokenizer *tok, const srv_logprob *lp, int32_t n, int32_t k,
+static json_t *legacy_logprobs_json(const ponder_tokenizer *tok, const srv_logprob *const *lp, int32_t n, int32_t k,
                                     size_t offset0)
 {
     json_t *tokens = json_array(), *lps = json_array(), *tops = json_array(), *offs = json_array();
     size_t off = offset0;
     for (int32_t i = 0; i < n; i++) {
         char buf[SRV_PIECE_BYTES];
-        int32_t len = piece_of(tok, lp[i].chosen.token, buf, sizeof buf);
+        int32_t len = piece_of(tok, lp[i]->chosen.token, buf, sizeof buf);
         json_array_append_new(tokens, http_json_string_lossy(buf, (size_t)len));
-        json_array_append_new(lps, json_real(lp[i].chosen.logprob));
+        json_array_append_new(lps, json_real(lp[i]->chosen.logprob));
         json_array_append_new(offs, json_integer((json_int_t)off));
         off += (size_t)len;
         if (k > 0) {
             json_t *t = json_object();
-            for (int32_t j = 0; j < lp[i].n_top; j++) {
+            for (int32_t j = 0; j < lp[i]->n_top; j++) {
                 char b2[SRV_PIECE_BYTES];
-                int32_t l2 = piece_of(tok, lp[i].top[j].token, b2, sizeof b2);
+                int32_t l2 = piece_of(tok, lp[i]->top[j].token, b2, sizeof b2);
                 json_t *key = http_json_string_lossy(b2, (size_t)l2);
                 if (key && !json_object_get(t, json_string_value(key))) /* keys: first (best) wins */
-                    json_object_set_new(t, json_string_value(key), json_real(lp[i].top[j].logprob));
+                    json_object_set_new(t, json_string_value(key), json_real(lp[i]->top[j].logprob));
                 json_decref(key);
             }
             json_array_append_new(tops, t);
@@ -284,8 +284,8 @@ char *srv_build_chunk(const srv_request *r, const srv_meta *m, const ponder_toke
     bool final = d->finish != PONDER_FINISH_NONE;
     json_t *lp = json_null();
     if (d->lp && r->logprobs)
-        lp = r->kind == SRV_EP_CHAT ? chat_logprobs_json(tok, d->lp, 1)
-                                    : legacy_logprobs_json(tok, d->lp, 1, r->top_logprobs, d->text_offset);
+        lp = r->kind == SRV_EP_CHAT ? chat_logprobs_json(tok, &d->lp, 1)
+                                    : legacy_logprobs_json(tok, &d->lp, 1, r->top_logprobs, d->text_offset);
     if (r->kind == SRV_EP_CHAT) {
         json_t *delta = json_object();
         if (d->role) {

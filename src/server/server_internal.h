@@ -110,14 +110,17 @@ char *srv_render_chatml(const json_t *messages);
 /* ---- results and responses ---- */
 typedef struct srv_logprob {
     ponder_gen_token_logprob chosen;
-    ponder_gen_token_logprob top[PONDER_GEN_MAX_TOP_LOGPROBS];
     int32_t n_top;
+    ponder_gen_token_logprob top[PONDER_GEN_MAX_TOP_LOGPROBS]; /* last: a record may be allocated
+                                                                  with only n_top of them (SRV_LOGPROB_BYTES) */
 } srv_logprob;
+#define SRV_LOGPROB_BYTES(n_top) (offsetof(srv_logprob, top) + (size_t)(n_top) * sizeof(ponder_gen_token_logprob))
 
 /* What one choice produced (non-streaming responses). */
 typedef struct srv_choice {
     char *text; size_t text_len;
-    srv_logprob *lp; int32_t n_lp;  /* one per sampled token when logprobs were asked */
+    const srv_logprob *const *lp; int32_t n_lp; /* one per sampled token when logprobs were asked
+                                                   (pointers: the records stay where they are) */
     ponder_finish finish;
     const ponder_tool_calls *tc;    /* tools_active: the text parsed (NULL: plain text); with
                                        calls, content is tc->content (null when empty) */

@@ -386,7 +386,8 @@ static void test_shortest_numbers(void **state)
     assert_true(parse(SRV_EP_COMPLETION, "{\"prompt\":\"x\",\"logprobs\":1}", &r, &e));
     ponder_token once = token_of(f->tok, " Once");
     srv_logprob lp = { .chosen = { once, -2.345679f }, .top = { { once, -2.345679f } }, .n_top = 1 };
-    srv_choice ch = { .text = " Once", .text_len = 5, .lp = &lp, .n_lp = 1, .finish = PONDER_FINISH_LENGTH };
+    const srv_logprob *lps[1] = { &lp };
+    srv_choice ch = { .text = " Once", .text_len = 5, .lp = lps, .n_lp = 1, .finish = PONDER_FINISH_LENGTH };
     srv_stats st = { .prompt_tokens = 2, .completion_tokens = 1, .prompt_tokens_evaluated = 2, .wall_ms = 14.8,
                      .gen_ms = 0.1 };
     char *js = srv_build_response(&r, &meta, f->tok, &ch, &st);
@@ -411,7 +412,8 @@ static void test_chat_response(void **state)
                       &r, &e));
     ponder_token once = token_of(f->tok, " Once");
     srv_logprob lp = { .chosen = { once, -0.25f }, .top = { { once, -0.25f } }, .n_top = 1 };
-    srv_choice ch[2] = { { .text = "Once", .text_len = 4, .lp = &lp, .n_lp = 1, .finish = PONDER_FINISH_STOP },
+    const srv_logprob *lps[1] = { &lp };
+    srv_choice ch[2] = { { .text = "Once", .text_len = 4, .lp = lps, .n_lp = 1, .finish = PONDER_FINISH_STOP },
                          { .text = "", .finish = PONDER_FINISH_LENGTH } };
     srv_stats st = { .prompt_tokens = 10, .completion_tokens = 3, .prompt_tokens_evaluated = 10, .flops = 123456,
                      .wall_ms = 20.0, .gen_ms = 10.0 };
@@ -462,7 +464,8 @@ static void test_completion_response(void **state)
     ponder_token once = token_of(f->tok, " Once"), upon = token_of(f->tok, " upon");
     srv_logprob lp[2] = { { .chosen = { once, -1.0f }, .top = { { once, -1.0f }, { upon, -2.0f } }, .n_top = 2 },
                           { .chosen = { upon, -0.5f }, .n_top = 0 } };
-    srv_choice ch = { .text = " Once upon", .text_len = 10, .lp = lp, .n_lp = 2, .finish = PONDER_FINISH_LENGTH };
+    const srv_logprob *lps[2] = { &lp[0], &lp[1] };
+    srv_choice ch = { .text = " Once upon", .text_len = 10, .lp = lps, .n_lp = 2, .finish = PONDER_FINISH_LENGTH };
     srv_stats st = { .prompt_tokens = 2, .completion_tokens = 2 };
     srv_meta m = meta;
     snprintf(m.id, sizeof m.id, "cmpl-xyz");
