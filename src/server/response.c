@@ -209,11 +209,24 @@ static char *dump(json_t *o, bool sse)
 char *srv_build_response(const srv_request *r, const srv_meta *m, const ponder_tokenizer *tok,
                          const srv_choice *choices, const srv_stats *st)
 {
-    /* each choice is turned into text as soon as it is built and its tree freed, so the
-     * peak holds one choice's JSON tree, not every choice's (a logprobs tree is ~0.7 KB a
-     * token: 128 choices of 1000 tokens held ~90 MB at once) */
+    /* The object is dumped with an empty "choices" first (the first key of that name in the
+     * text: strings before it are escaped, so their quotes are never bare); then each choice
+     * is turned into text as soon as it is built and its tree freed, appended after the part
+     * before "[]", and the rest follows. The peak holds one choice's JSON tree, not every
+     * choice's (a logprobs tree is ~0.7 KB a token), and the text is not copied again. */
+    json_t *o = meta_object(r, m, false);
+    json_object_set_new(o, "choices", json_array());
+    json_object_set_new(o, "usage", usage_json(st));
+    json_object_set_new(o, "ponder", ponder_json(st));
+    char *head = dump(o, false);
+    static const char slot[] = "\"choices\":[]";
+    char *at = head ? strstr(head, slot) : NULL;
+    if (!at) {
+        free(head);
+        return NULL;
+    }
     http_buf arr = { 0 };
-    http_buf_append(&arr, "[", 1);
+    http_buf_append(&arr, head, (size_t)(at - head) + sizeof slot - 2); /* through "choices":[ */
     for (int32_t i = 0; i < srv_request_n_choices(r); i++) {
         const srv_choice *c = &choices[i];
         json_t *ch = json_object();
@@ -249,30 +262,14 @@ char *srv_build_response(const srv_request *r, const srv_meta *m, const ponder_t
         if (arr.oom)
             break;
     }
-    http_buf_append(&arr, "]", 1);
-    json_t *o = meta_object(r, m, false);
-    /* the object with an empty "choices" (the first key of that name in the text: the
-     * strings before it are escaped, so their quotes are never bare), then the text spliced in */
-    json_object_set_new(o, "choices", json_array());
-    json_object_set_new(o, "usage", usage_json(st));
-    json_object_set_new(o, "ponder", ponder_json(st));
-    char *head = dump(o, false);
-    static const char slot[] = "\"choices\":[]";
-    char *at = head && !arr.oom ? strstr(head, slot) : NULL;
-    char *out = NULL;
-    if (at) {
-        const char *rest = at + sizeof slot - 1;            /* after "choices":[] */
-        size_t pre = (size_t)(at - head) + sizeof slot - 3; /* up to "choices": */
-        size_t post = strlen(rest);
-        if ((out = malloc(pre + arr.len + post + 1))) {
-            memcpy(out, head, pre);
-            memcpy(out + pre, arr.data, arr.len);
-            memcpy(out + pre + arr.len, rest, post + 1);
-        }
-    }
+    http_buf_append(&arr, at + sizeof slot - 2, strlen(at + sizeof slot - 2)); /* ]... */
     free(head);
-    free(arr.data);
-    return out;
+    if (arr.oom) {
+        free(arr.data);
+        return NULL;
+    }
+    char *fit = realloc(arr.data, arr.len + 1); /* the growth's slack (up to half) back, while it is sent */
+    return fit ? fit : arr.data;
 }
 
 char *srv_build_chunk(const srv_request *r, const srv_meta *m, const ponder_tokenizer *tok, const srv_delta *d,
