@@ -172,8 +172,42 @@ const char *http_json_kind(const json_t *v)
     return "a value";
 }
 
+void http_json_count(const char *body, size_t len, size_t *values, size_t *objects)
+{
+    size_t nv = 1, no = 0;
+    bool in_str = false;
+    for (size_t i = 0; i < len; i++) {
+        char c = body[i];
+        if (in_str) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_str = false;
+            continue;
+        }
+        if (c == '"')
+            in_str = true;
+        else if (c == ',' || c == '[')
+            nv++;
+        else if (c == '{') {
+            nv++;
+            no++;
+        }
+    }
+    *values = nv;
+    *objects = no;
+}
+
 json_t *http_json_body(const char *body, size_t len, http_api_error *e)
 {
+    size_t values, objects;
+    http_json_count(body, len, &values, &objects);
+    if (values > HTTP_JSON_MAX_VALUES || objects > HTTP_JSON_MAX_OBJECTS) {
+        http_fail(e, HTTP_ERR_BAD_REQUEST, NULL, "request_too_complex",
+                  "The request body holds too many JSON values (%zu values, %zu objects; the limits are %d and %d).",
+                  values, objects, HTTP_JSON_MAX_VALUES, HTTP_JSON_MAX_OBJECTS);
+        return NULL;
+    }
     json_error_t jerr;
     json_t *root = json_loadb(body, len, 0, &jerr);
     if (!root) {

@@ -76,8 +76,16 @@ char *http_error_json(const http_api_error *e);
 /* "an object", "a string", "an integer", ... for OpenAI's "but got %s instead". */
 const char *http_json_kind(const json_t *v);
 /* A request body as every endpoint first reads it: JSON, an object, "model" a string or
- * null when present. NULL with e filled (400 invalid_json / invalid_type) otherwise. */
+ * null when present. NULL with e filled (400 invalid_json / invalid_type /
+ * request_too_complex) otherwise. Before it is parsed its values are counted (below): a
+ * body of tiny values parses into ~70 times its size, so more than HTTP_JSON_MAX_VALUES
+ * values or HTTP_JSON_MAX_OBJECTS objects is refused unparsed. */
 json_t *http_json_body(const char *body, size_t len, http_api_error *e);
+#define HTTP_JSON_MAX_VALUES (1 << 20) /* ~50 MB of parse tree at most */
+#define HTTP_JSON_MAX_OBJECTS (1 << 16) /* objects cost most: ~200 bytes each */
+/* JSON values (commas and opening brackets outside strings, plus one) and objects in a
+ * body, counted without parsing it. */
+void http_json_count(const char *body, size_t len, size_t *values, size_t *objects);
 
 /* ---- request bodies (body.c) ---- */
 

@@ -14,27 +14,10 @@
 
 bool srv_admit_body(const struct ponder_server *s, const char *body, size_t len, http_api_error *e)
 {
-    /* a count, not a parse: commas and opening brackets outside strings */
-    size_t values = 1, objects = 0;
-    bool in_str = false;
-    for (size_t i = 0; i < len; i++) {
-        char c = body[i];
-        if (in_str) {
-            if (c == '\\')
-                i++;
-            else if (c == '"')
-                in_str = false;
-            continue;
-        }
-        if (c == '"')
-            in_str = true;
-        else if (c == ',' || c == '[')
-            values++;
-        else if (c == '{') {
-            values++;
-            objects++;
-        }
-    }
+    /* a count, not a parse (http_json_body counts again against the generic limits; the
+     * objects allowed here follow --max-messages) */
+    size_t values, objects;
+    http_json_count(body, len, &values, &objects);
     const size_t max_objects = (size_t)s->p.max_messages * SRV_JSON_OBJECTS_PER_MESSAGE + 1024;
     if (values > SRV_MAX_JSON_VALUES || objects > max_objects)
         return http_fail(e, HTTP_ERR_BAD_REQUEST, NULL, "request_too_complex",

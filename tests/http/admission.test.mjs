@@ -6,6 +6,8 @@
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { startServer, STORIES, postJSON, request, sleep } from '../integration/helpers.mjs';
 
 // ASan keeps freed memory in its quarantine (resident by design): RSS bounds are checked in
@@ -70,6 +72,30 @@ describe('admission', () => {
       assert.equal((await long).status, 200);
     } finally {
       assert.equal(await busy.stop(), 0);
+    }
+  });
+
+  test('the router refuses the same bodies unparsed (the shared JSON opening counts values)', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ponder-admission-'));
+    const cfg = path.join(dir, 'route.yaml');
+    fs.writeFileSync(cfg, `model_list:\n  - model_name: stories\n    backends: [{local: ${path.resolve(STORIES)}}]\n`);
+    const rt = await startServer(['--config', cfg, '--chatml', '-c', '1024']);
+    try {
+      await postJSON(rt.base + '/chat/completions', { model: 'stories', messages: [{ role: 'user', content: 'Once' }], max_tokens: 2 });
+      const before = peakMB(rt.proc.pid);
+      const body = tinyMessages().replace('{', '{"model":"stories",');
+      const rs = await Promise.all(Array.from({ length: 32 }, () => request(rt.base + '/chat/completions',
+        { method: 'POST', headers: { 'Content-Type': 'application/json' }, body })));
+      for (const r of rs) {
+        assert.equal(r.status, 400, r.body.slice(0, 200));
+        assert.equal(JSON.parse(r.body).error.code, 'request_too_complex');
+      }
+      const grew = peakMB(rt.proc.pid) - before;
+      console.log(`# router: 32 x ${(body.length / 1e6).toFixed(1)} MB of tiny messages refused, peak RSS +${grew.toFixed(1)} MB`);
+      if (!SANITIZED) assert.ok(grew < 64, `peak RSS grew ${grew.toFixed(1)} MB`);
+    } finally {
+      assert.equal(await rt.stop(), 0);
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 
