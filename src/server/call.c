@@ -143,20 +143,11 @@ static void stream_tail(srv_call *c, http_buf *out)
     http_buf_append(out, "data: [DONE]\n\n", 14);
 }
 
-
-
-bool srv_call_start(struct ponder_server *s, srv_call *c, srv_endpoint kind, const char *body, size_t len,
-                    double t_arrival_ms, http_api_error *e)
+/* Admission before work: a place among the slots and the queue is taken before a body is
+ * parsed, rendered or tokenized (that work, ~50x the body in memory for a body of tiny
+ * messages, was done first and then refused). */
+bool srv_admission_take(struct ponder_server *s, http_api_error *e)
 {
-    memset(c, 0, sizeof *c);
-    c->s = s;
-    srv_job *j = c->job = srv_job_create(s);
-    if (!j)
-        return http_fail(e, HTTP_ERR_INTERNAL, NULL, NULL, "out of memory");
-    j->t_arrival_ms = t_arrival_ms;
-    /* admission before work: a place among the slots and the queue is taken before the body
-     * is parsed, rendered or tokenized (that work, ~50x the body in memory for a body of tiny
-     * messages, was done first and then refused) */
     pthread_mutex_lock(&s->mu);
     if (s->stopping) {
         pthread_mutex_unlock(&s->mu);
@@ -171,18 +162,49 @@ bool srv_call_start(struct ponder_server *s, srv_call *c, srv_endpoint kind, con
     }
     s->n_admitted++;
     pthread_mutex_unlock(&s->mu);
+    return true;
+}
+
+void srv_admission_give(struct ponder_server *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->n_admitted--;
+    pthread_mutex_unlock(&s->mu);
+}
+
+void srv_prepare_enter(struct ponder_server *s)
+{
+    pthread_mutex_lock(&s->mu);
+    while (s->n_preparing >= SRV_PREPARE_MAX)
+        pthread_cond_wait(&s->prepare_cv, &s->mu);
+    s->n_preparing++;
+    pthread_mutex_unlock(&s->mu);
+}
+
+void srv_prepare_leave(struct ponder_server *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->n_preparing--;
+    pthread_cond_signal(&s->prepare_cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+bool srv_call_start(struct ponder_server *s, srv_call *c, srv_endpoint kind, const char *body, size_t len,
+                    double t_arrival_ms, http_api_error *e)
+{
+    memset(c, 0, sizeof *c);
+    c->s = s;
+    srv_job *j = c->job = srv_job_create(s);
+    if (!j)
+        return http_fail(e, HTTP_ERR_INTERNAL, NULL, NULL, "out of memory");
+    j->t_arrival_ms = t_arrival_ms;
+    if (!srv_admission_take(s, e))
+        return false;
     bool ok = srv_admit_body(s, body, len, e);
     if (ok) {
-        pthread_mutex_lock(&s->mu);
-        while (s->n_preparing >= SRV_PREPARE_MAX)
-            pthread_cond_wait(&s->prepare_cv, &s->mu);
-        s->n_preparing++;
-        pthread_mutex_unlock(&s->mu);
+        srv_prepare_enter(s);
         ok = srv_job_prepare(s, j, kind, body, len, e);
-        pthread_mutex_lock(&s->mu);
-        s->n_preparing--;
-        pthread_cond_signal(&s->prepare_cv);
-        pthread_mutex_unlock(&s->mu);
+        srv_prepare_leave(s);
     }
     pthread_mutex_lock(&s->mu);
     s->n_admitted--;

@@ -294,7 +294,13 @@ static char *embeddings_answer(struct ponder_server *s, const char *body, size_t
 {
     srv_embed_job j = { 0 };
     char *json = NULL;
-    if (!parse_body(s, body, len, &j, e))
+    /* a place among the slots and the queue for the whole request, as a generation's */
+    if (!srv_admission_take(s, e))
+        return NULL;
+    srv_prepare_enter(s);
+    bool parsed = parse_body(s, body, len, &j, e);
+    srv_prepare_leave(s);
+    if (!parsed)
         goto done;
     j.out = malloc((size_t)j.n * (size_t)ponder_model_hparams(s->model)->n_embd * sizeof *j.out);
     if (!j.out) {
@@ -326,6 +332,7 @@ static char *embeddings_answer(struct ponder_server *s, const char *body, size_t
         http_fail(e, HTTP_ERR_INTERNAL, NULL, NULL, "out of memory");
 done:
     job_free(&j);
+    srv_admission_give(s);
     return json;
 }
 

@@ -154,6 +154,14 @@ void srv_engine_enqueue(struct ponder_server *s, srv_job *j);
 #define SRV_MAX_JSON_VALUES (1 << 20)
 #define SRV_JSON_OBJECTS_PER_MESSAGE 8
 
+/* call.c: a place among the slots and the queue for a request about to be prepared (false:
+ * *e, 429 or 503), given back when it is enqueued or refused; and the gate that lets at most
+ * SRV_PREPARE_MAX requests parse and tokenize at once. Embeddings take both too. */
+bool srv_admission_take(struct ponder_server *s, http_api_error *e);
+void srv_admission_give(struct ponder_server *s);
+void srv_prepare_enter(struct ponder_server *s);
+void srv_prepare_leave(struct ponder_server *s);
+
 /* prompt.c: the cheap checks made before any parsing: the body's JSON values counted
  * (strings skipped), against the limits above. false: *e (400). */
 bool srv_admit_body(const struct ponder_server *s, const char *body, size_t len, http_api_error *e);

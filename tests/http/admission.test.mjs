@@ -69,6 +69,9 @@ describe('admission', () => {
       const r = await request(busy.base + '/chat/completions', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: tinyMessages() });
       assert.equal(r.status, 429, r.body.slice(0, 200));
       assert.equal(r.headers['retry-after'], '1');
+      // embeddings take a place too (they ran unbounded beside the queue)
+      const em = await postJSON(busy.base + '/embeddings', { input: ['a', 'b'] });
+      assert.equal(em.status, 429, JSON.stringify(em.json));
       assert.equal((await long).status, 200);
     } finally {
       assert.equal(await busy.stop(), 0);
