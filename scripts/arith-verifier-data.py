@@ -10,7 +10,12 @@ Each distinct chain of an item is one pair (sampled chains repeat; a repeated ch
 only weigh the easy items more). Items are split by index: every TEST_EVERY-th item goes to
 the held-out file, so no question is in both.
 
-usage: arith-verifier-data.py LOG.jsonl TRAIN_OUT.jsonl TEST_OUT.jsonl [TEST_EVERY]
+With ITEMS.jsonl (the items the log ran, with their gold "solution"), every proper prefix of
+a chain (its first k lines) is a pair too, "right" while those lines are the gold
+solution's first k lines: the verifier then learns WHERE a chain goes wrong, not only that
+it did — four or five labels per chain instead of one.
+
+usage: arith-verifier-data.py LOG.jsonl TRAIN_OUT.jsonl TEST_OUT.jsonl [TEST_EVERY [ITEMS.jsonl]]
 """
 import json
 import random
@@ -22,6 +27,10 @@ CUE, YES, NO = "\nVerdict:", " right", " wrong"
 def main():
     log_path, train_path, test_path = sys.argv[1:4]
     test_every = int(sys.argv[4]) if len(sys.argv) > 4 else 20
+    gold_lines = None
+    if len(sys.argv) > 5:
+        with open(sys.argv[5]) as f:
+            gold_lines = [json.loads(line)["solution"].split("\n") for line in f]
     counts = {"train": [0, 0], "test": [0, 0]}
     train, test = [], []
     with open(log_path) as f:
@@ -34,9 +43,18 @@ def main():
                     continue
                 seen.add(s["text"])
                 ok = s["answer"] is not None and s["answer"] == r["gold"]
-                pair = {"prompt": r["prompt"] + s["text"] + CUE, "completion": YES if ok else NO}
-                (test if split == "test" else train).append(pair)
-                counts[split][0 if ok else 1] += 1
+                pairs = [(s["text"], ok)]
+                if gold_lines is not None:
+                    lines, gold = s["text"].split("\n"), gold_lines[r["i"]]
+                    for k in range(1, len(lines)):
+                        prefix = "\n".join(lines[:k])
+                        if prefix not in seen:
+                            seen.add(prefix)
+                            pairs.append((prefix, lines[:k] == gold[:k]))
+                for text, good in pairs:
+                    pair = {"prompt": r["prompt"] + text + CUE, "completion": YES if good else NO}
+                    (test if split == "test" else train).append(pair)
+                    counts[split][0 if good else 1] += 1
     random.Random(1).shuffle(train)
     for path, rows in ((train_path, train), (test_path, test)):
         with open(path + ".tmp", "w") as f:

@@ -8,8 +8,9 @@
 #   1. ITEMS train-split problems (seed 11, not the generator's training seed 1, none of the
 #      test split), weighted to the hard difficulties;
 #   2. System 1 samples 16 chains each (`ponder eval --sweep sc:16 --temp 0.7 --log`);
-#   3. scripts/arith-verifier-data.py: each distinct chain → one prompt/completion pair
-#      ("...chain\nVerdict:" → " right" / " wrong"), every 20th item held out;
+#   3. scripts/arith-verifier-data.py: each distinct chain and each of its line prefixes →
+#      one prompt/completion pair ("...chain\nVerdict:" → " right" / " wrong"; a prefix is
+#      right while it is the gold solution's), every 20th item held out;
 #   4. `ponder train` continues from System 1's weights (it already reads the format and
 #      knows the arithmetic; fresh Adam moments) on those pairs, loss on the verdict only.
 #
@@ -37,8 +38,9 @@ if [[ ! -s "$DIR/chains.jsonl" ]]; then
     -t "$THREADS" --log "$DIR/chains.jsonl.tmp"
   mv "$DIR/chains.jsonl.tmp" "$DIR/chains.jsonl"
 fi
-python3 "$ROOT/scripts/arith-verifier-data.py" "$DIR/chains.jsonl" "$DIR/train.jsonl" "$DIR/test.jsonl" 20
+python3 "$ROOT/scripts/arith-verifier-data.py" "$DIR/chains.jsonl" "$DIR/train.jsonl" "$DIR/test.jsonl" 20 "$DIR/items.jsonl"
 if [[ "${RESUME:-0}" != 1 ]]; then
+  rm -f "$OUT.optim" # a new run: System 1's weights, fresh optimizer moments
   cp "$GEN" "$OUT.tmp" && mv "$OUT.tmp" "$OUT"
 fi
 exec nice -n 10 "$PONDER" train --data "$DIR/train.jsonl" --eval-data "$DIR/test.jsonl" -o "$OUT" --resume "$OUT" \
