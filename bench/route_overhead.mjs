@@ -11,6 +11,9 @@
 // A benchmark, not a test: it asserts nothing.
 //
 //   node bench/route_overhead.mjs --bin build/release/ponder -m MODEL.gguf [-n 20] [--max-tokens 32] [--cut 6]
+//        [--bin-direct OTHER/ponder]
+// --bin-direct runs the direct replica from another build (say, before a change to
+// `ponder serve -m`), so `local - direct` compares the two side by side.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -19,11 +22,12 @@ import path from 'node:path';
 
 import { startFault, closedPort } from '../tests/integration/faults.mjs';
 
-const a = { bin: 'build/release/ponder', model: null, n: 20, maxTokens: 32, cut: 6 };
+const a = { bin: 'build/release/ponder', binDirect: null, model: null, n: 20, maxTokens: 32, cut: 6 };
 const v = process.argv.slice(2);
 for (let i = 0; i < v.length; i++) {
   const k = v[i], next = () => v[++i];
   if (k === '--bin') a.bin = next();
+  else if (k === '--bin-direct') a.binDirect = next();
   else if (k === '-m') a.model = next();
   else if (k === '-n') a.n = Number(next());
   else if (k === '--max-tokens') a.maxTokens = Number(next());
@@ -33,9 +37,9 @@ for (let i = 0; i < v.length; i++) {
 if (!a.model) { console.error('route_overhead: -m MODEL is required'); process.exit(2); }
 
 
-function serve(args) {
+function serve(args, bin = a.bin) {
   return new Promise((resolve, reject) => {
-    const p = spawn(a.bin, ['serve', '--port', '0', '-t', '1', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const p = spawn(bin, ['serve', '--port', '0', '-t', '1', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     p.stderr.on('data', (d) => {
       err += d;
@@ -66,7 +70,7 @@ function post(url, body) {
 const median = (xs) => { const s = [...xs].sort((x, y) => x - y); return s[Math.floor(s.length / 2)]; };
 
 const args = ['-m', a.model, '--chatml', '--parallel', '2', '-c', '512'];
-const B = await serve(args);
+const B = await serve(args, a.binDirect ?? a.bin);
 const fault500 = await startFault(B.url, '500');
 const cut = await startFault(B.url, 'drop');
 cut.state.n = a.cut;

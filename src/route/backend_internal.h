@@ -13,7 +13,6 @@
 
 #include "ponder/server.h"
 
-#define RT_POLL_MS 20                 /* how often a transfer looks at its deadlines and its client */
 #define RT_MAX_BODY_BYTES (32u << 20) /* a non-streaming answer or an error body */
 
 struct ponder_backend {

@@ -116,7 +116,10 @@ void rt_report(ponder_router *r, rt_be *be, const ponder_backend_result *res, do
     } else {
         be->failures[f]++;
     }
-    if (f == PONDER_BACKEND_HTTP_429 && res->retry_after_s > 0)
+    /* a remote's Retry-After keeps it aside until then; a local backend's 429 is its queue
+     * full at that moment, which the next request may find with room (the client gets the
+     * Retry-After) */
+    if (f == PONDER_BACKEND_HTTP_429 && res->retry_after_s > 0 && be->cfg->kind == PONDER_BACKEND_REMOTE)
         be->not_before_ms = now + res->retry_after_s * 1000;
     /* a refused request or a client that left says nothing about the backend's health, and
      * 401/403/404 (a key or a model name this backend does not know) is a configuration

@@ -157,9 +157,20 @@ static bool answer_stream(ponder_router *r, http_req *hq, rt_req *q)
         rt_req_unref(q);
         return http_respond_fail(hq, HTTP_ERR_INTERNAL, NULL, NULL, "cannot start a thread");
     }
+    /* until the first token the client may leave (a request waiting for a slot): its
+     * socket is looked at every RT_POLL_MS and the walk cancelled */
     pthread_mutex_lock(&q->mu);
-    while (!q->started && !q->worker_done)
-        pthread_cond_wait(&q->cv, &q->mu);
+    while (!q->started && !q->worker_done) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += RT_POLL_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        if (pthread_cond_timedwait(&q->cv, &q->mu, &ts) == ETIMEDOUT && http_req_peer_gone(hq))
+            __atomic_store_n(&q->cancel, 1, __ATOMIC_RELAXED);
+    }
     bool started = q->started;
     pthread_mutex_unlock(&q->mu);
     if (!started) {

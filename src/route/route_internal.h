@@ -26,6 +26,8 @@ typedef struct rt_sse {
     size_t max_bytes;      /* longest line or event accepted (0: 16 MiB) */
 } rt_sse;
 
+#define RT_POLL_MS 20 /* how often a waiting transfer or handler looks at its deadlines and its client */
+
 void rt_sse_init(rt_sse *p);
 /* false: the callback asked to stop, or out of memory / an event past max_bytes (p->oom). */
 bool rt_sse_feed(rt_sse *p, const char *bytes, size_t n, rt_sse_fn fn, void *user);

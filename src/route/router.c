@@ -63,6 +63,7 @@ void rt_req_unref(rt_req *q)
     rt_fold_reset(q);
     free(q->out.data);
     free(q->final_body);
+    free(q->limited_body);
     free(q->auth_failed);
     free(q);
 }
@@ -218,6 +219,11 @@ static rt_step after_failure(rt_req *q, rt_walk *w, rt_be *be, ponder_backend_re
         if (f == PONDER_BACKEND_HTTP_429 && res->retry_after_s > 0 &&
             (q->retry_after_s <= 0 || res->retry_after_s < q->retry_after_s))
             q->retry_after_s = res->retry_after_s;
+        if (f == PONDER_BACKEND_HTTP_429 && res->body) { /* the client's answer if all say 429 */
+            free(q->limited_body);
+            q->limited_body = res->body;
+            res->body = NULL;
+        }
         if (q->started && !q->can_continue) {
             if (!q->collect) {
                 *out = RT_FAILED; /* n > 1 or logprobs: a partial stream cannot be continued */

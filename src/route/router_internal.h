@@ -120,6 +120,7 @@ typedef struct rt_req {
     /* the answer when no stream started */
     int status;
     char *final_body;
+    char *limited_body;           /* the last 429's error body from a backend */
     double retry_after_s;
 } rt_req;
 

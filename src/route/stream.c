@@ -90,7 +90,12 @@ bool rt_on_chunk(const char *data, size_t len, void *user)
         json_decref(q->usage);
         q->usage = json_incref(usage);
     }
-    json_object_del(j, "usage");
+    /* usage comes once, in the last chunk; the others say null when it was asked for (as
+     * OpenAI's and ponder serve's chunks do) */
+    if (q->include_usage)
+        json_object_set_new(j, "usage", json_null());
+    else
+        json_object_del(j, "usage");
     json_t *pond = json_object_get(j, "ponder");
     if (pond) {
         json_decref(q->upstream);
@@ -262,8 +267,16 @@ static void finish_failed(rt_req *q)
     q->status = limited ? 429 : 503;
     if (limited && q->retry_after_s <= 0)
         q->retry_after_s = HTTP_RETRY_AFTER_S;
-    q->final_body = limited ? failure_json(q, HTTP_ERR_RATE_LIMIT, "backends_rate_limited")
-                            : failure_json(q, HTTP_ERR_UNAVAILABLE, "backends_failed");
+    /* a backend's own 429 error object (its code and message) when one answered so */
+    json_t *own = limited && q->limited_body ? json_loads(q->limited_body, 0, NULL) : NULL;
+    if (json_is_object(json_object_get(own, "error"))) {
+        json_object_set_new(own, "ponder", ponder_object(q));
+        q->final_body = ponder_json_dumps(own);
+    } else {
+        q->final_body = limited ? failure_json(q, HTTP_ERR_RATE_LIMIT, "backends_rate_limited")
+                                : failure_json(q, HTTP_ERR_UNAVAILABLE, "backends_failed");
+    }
+    json_decref(own);
 }
 
 /* Non-streaming: the answer re-stamped, with the router's ponder object. */
