@@ -27,6 +27,16 @@
 # F16 weights with fresh moments, which costs nothing measurable at lr 1e-4 with 20 warm-up
 # steps). Then, for the issue's +20 points, System 2 needs ~20 tokens per parameter (~90 M;
 # the run so far added ~0.2 M): scripts/train-arith-sweep.sh first, to pick the size.
+#
+# 2026-12-07, second session: a new cosine from the shipped step-300 weights (fresh moments):
+#   cp models/arith-s2.gguf build/s2-run4/arith-s2.gguf
+#   OUT=build/s2-run4/arith-s2.gguf RESUME=1 LR=1.5e-4 LR_MIN=1.5e-5 WARMUP=50 STEPS=N SAVE=250 \
+#     scripts/train-arith-s2.sh
+# resumed (with the .optim sidecar, same OUT) with a shorter STEPS whenever the shared machine
+# was slower than planned: STEPS 24000 → 14000 (at step 2000) → 8000 (at 3000) → 6500 (at
+# 4250); --resume takes the schedule from the flags, so the cosine shortens from there. The
+# held-out loss fell 0.0194 → ~0.012 by step 3000. Greedy chains on difficulty 3–4 at step
+# 3750: 0.806 (seed 7, 160 items) and 0.780 (seed 13, 200 items), System 1 0.606 / 0.585.
 # usage: scripts/train-arith-s2.sh [extra ponder train flags]
 #   (env: PONDER, OUT, DATA_DIR, THREADS, STEPS, RESUME, LR, LR_MIN, WARMUP, SAVE, EVAL_SEQS)
 set -euo pipefail
