@@ -78,16 +78,20 @@ void ponder_tool_calls_clear(ponder_tool_calls *c); /* frees the fields, zeroes 
  * call ponder_tool_calls_parse finds in the finished text. */
 size_t ponder_tool_calls_content_prefix(ponder_tool_format f, const char *text, size_t len);
 
+#define PONDER_TOOL_GRAMMAR_PARALLEL 1u  /* one or more calls (not LLAMA3: its templates take one) */
+#define PONDER_TOOL_GRAMMAR_BARE 2u      /* HERMES whose <tool_call> is a control token (a grammar over
+                                            token texts cannot write it): the call's JSON alone, one
+                                            call, after "<tool_call>\n" put in the prompt */
+
 /* A GBNF grammar (malloc'ed into *gbnf) whose sentences are well-formed calls in format f
  * of the tools in tools_json (OpenAI's array: {"type": "function", "function": {"name",
  * "parameters"}}), each call's arguments valid against its function's parameters (JSON
- * Schema; absent: any object). name non-NULL: only that function. parallel: one or more
- * calls (not for LLAMA3, whose templates take one), else exactly one. The text starts
- * after ponder_tool_format_prefill(f). Schema keywords the grammar compiler does not
- * support → PONDER_ERR_UNSUPPORTED naming the keyword and "tools[i].function.parameters";
- * an unknown name → PONDER_ERR_NOT_FOUND. */
+ * Schema; absent: any object). name non-NULL: only that function. flags: PONDER_TOOL_GRAMMAR_*;
+ * without PARALLEL exactly one call. The text starts after ponder_tool_format_prefill(f).
+ * Schema keywords the grammar compiler does not support → PONDER_ERR_UNSUPPORTED naming the
+ * keyword and "tools[i].function.parameters"; an unknown name → PONDER_ERR_NOT_FOUND. */
 ponder_status ponder_tool_calls_grammar(ponder_tool_format f, const char *tools_json, size_t len, const char *name,
-                                        bool parallel, char **gbnf, ponder_error *err);
+                                        unsigned flags, char **gbnf, ponder_error *err);
 
 /* GENERIC: the system-message text that lists the tools and asks for the JSON answer
  * (malloc'ed). parallel: the "tool_calls" array form is offered too. */

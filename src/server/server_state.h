@@ -90,6 +90,7 @@ typedef struct srv_tool_caps {
     bool calls;                   /* prints an assistant turn's tool_calls */
     bool object_args;             /* ... with arguments as a JSON object (given so when it can) */
     bool empty_content;           /* ... only when their content is "" rather than null */
+    bool hidden_mark;             /* HERMES: <tool_call> is a control token of the vocabulary */
     bool tool_role;               /* prints a "tool" message's content */
 } srv_tool_caps;
 
@@ -172,7 +173,7 @@ bool srv_job_prepare(struct ponder_server *s, srv_job *j, srv_endpoint kind, con
                      http_api_error *e);
 
 /* tool_prompt.c: the template's tool capabilities, probed once it is loaded (src: its
- * text); a request's messages adapted to them, the tools handed to the template or
+ * text; the tokenizer made); a request's messages adapted to them, the tools handed to the template or
  * described in the system message, a forced call's grammar into r->grammar; the text a
  * forced call starts with that goes at the end of the prompt (NULL: none). */
 void srv_tools_probe(struct ponder_server *s, const char *src, size_t len);

@@ -54,6 +54,22 @@ static bool renders(const struct ponder_server *s, const char *messages, bool wi
 #define PROBE_RESULT                                                                                               \
     "{\"role\": \"tool\", \"tool_call_id\": \"abcdefghi\", \"name\": \"ponder_probe_tool\", \"content\": "        \
     "\"ponder_result_needle\"}"
+
+/* Does the model's text show mark? A control token (an empty piece) does not: a grammar
+ * cannot write it and the parser never sees it. */
+static bool mark_visible(const struct ponder_server *s, const char *mark)
+{
+    ponder_token *ids = NULL;
+    size_t n = 0;
+    char *back = NULL;
+    ponder_error err;
+    bool ok = ponder_tokenizer_encode(s->tok, mark, strlen(mark), false, true, &ids, &n, &err) == PONDER_OK &&
+              ponder_tokenizer_decode(s->tok, ids, n, false, false, &back, &err) == PONDER_OK &&
+              strcmp(back, mark) == 0;
+    free(ids);
+    free(back);
+    return ok;
+}
 #endif
 
 void srv_tools_probe(struct ponder_server *s, const char *src, size_t len)
@@ -97,9 +113,12 @@ void srv_tools_probe(struct ponder_server *s, const char *src, size_t len)
                                result);
     if (!c->tools)
         c->format = PONDER_TOOL_FORMAT_GENERIC; /* the tools are described in the system message */
-    srv_log(s, PONDER_LOG_INFO, "chat template tools: %s (renders tools %s, calls %s%s, tool results %s)",
+    if (c->format == PONDER_TOOL_FORMAT_HERMES && s->tok)
+        c->hidden_mark = !mark_visible(s, "<tool_call>");
+    srv_log(s, PONDER_LOG_INFO, "chat template tools: %s (renders tools %s, calls %s%s, tool results %s)%s",
             ponder_tool_format_name(c->format), c->tools ? "yes" : "no", c->calls ? "yes" : "no",
-            c->object_args ? " with object arguments" : "", c->tool_role ? "yes" : "no");
+            c->object_args ? " with object arguments" : "", c->tool_role ? "yes" : "no",
+            c->hidden_mark ? "; <tool_call> is a control token: forced calls start after it" : "");
 #else
     (void)src;
     (void)len;
@@ -236,7 +255,7 @@ static bool describe_tools(srv_request *r)
 }
 
 /* The grammar of a forced call (tool_choice required or a named function). */
-static bool forced_grammar(srv_request *r, http_api_error *e)
+static bool forced_grammar(const struct ponder_server *s, srv_request *r, http_api_error *e)
 {
     char *tools = json_dumps(r->tools, JSON_COMPACT);
     if (!tools)
@@ -245,8 +264,10 @@ static bool forced_grammar(srv_request *r, http_api_error *e)
     ponder_error err = { 0 };
     ponder_status st =
         ponder_tool_calls_grammar(r->tool_format, tools, strlen(tools),
-                                  r->tool_choice == SRV_TOOL_NAMED ? r->tool_name : NULL, r->parallel_tool_calls, &gbnf,
-                                  &err);
+                                  r->tool_choice == SRV_TOOL_NAMED ? r->tool_name : NULL,
+                                  (r->parallel_tool_calls ? PONDER_TOOL_GRAMMAR_PARALLEL : 0) |
+                                      (s->tool_caps.hidden_mark ? PONDER_TOOL_GRAMMAR_BARE : 0),
+                                  &gbnf, &err);
     free(tools);
     if (st == PONDER_OK) {
         st = ponder_grammar_parse(gbnf, strlen(gbnf), &r->grammar, &err);
@@ -292,12 +313,17 @@ bool srv_tools_prepare(struct ponder_server *s, srv_request *r, http_api_error *
     } else if (!describe_tools(r))
         return http_fail(e, HTTP_ERR_INTERNAL, NULL, NULL, "out of memory");
     if (r->tool_choice == SRV_TOOL_REQUIRED || r->tool_choice == SRV_TOOL_NAMED)
-        return forced_grammar(r, e);
+        return forced_grammar(s, r, e);
     return true;
 }
 
 const char *srv_tools_prefill(const struct ponder_server *s, const srv_request *r)
 {
     bool forced = r->tools_active && (r->tool_choice == SRV_TOOL_REQUIRED || r->tool_choice == SRV_TOOL_NAMED);
-    return forced && s->tool_caps.tools && !r->assistant_prefix ? ponder_tool_format_prefill(r->tool_format) : NULL;
+    if (!forced || !s->tool_caps.tools || r->assistant_prefix)
+        return NULL;
+    if (r->tool_format == PONDER_TOOL_FORMAT_HERMES && s->tool_caps.hidden_mark)
+        return "<tool_call>\n";
+    return ponder_tool_format_prefill(r->tool_format);
 }
+

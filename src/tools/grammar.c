@@ -149,8 +149,10 @@ static char *rename_root(char *gbnf, char *name, size_t cap)
 }
 
 ponder_status ponder_tool_calls_grammar(ponder_tool_format f, const char *tools_json, size_t len, const char *name,
-                                        bool parallel, char **gbnf, ponder_error *err)
+                                        unsigned flags, char **gbnf, ponder_error *err)
 {
+    bool parallel = (flags & PONDER_TOOL_GRAMMAR_PARALLEL) != 0;
+    const bool bare = f == PONDER_TOOL_FORMAT_HERMES && (flags & PONDER_TOOL_GRAMMAR_BARE);
     if (!tools_json || !gbnf)
         return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "ponder_tool_calls_grammar: NULL argument");
     *gbnf = NULL;
@@ -160,7 +162,7 @@ ponder_status ponder_tool_calls_grammar(ponder_tool_format f, const char *tools_
         json_decref(tools);
         return ponder_error_set(err, PONDER_ERR_FORMAT, "tools must be a JSON array");
     }
-    if (f == PONDER_TOOL_FORMAT_LLAMA3)
+    if (f == PONDER_TOOL_FORMAT_LLAMA3 || bare)
         parallel = false;
     json_t *wrapped = NULL;
     ponder_status st = calls_schema(f, tools, name, &wrapped, err);
@@ -185,7 +187,7 @@ ponder_status ponder_tool_calls_grammar(ponder_tool_format f, const char *tools_
         }
         return st;
     }
-    if (f != PONDER_TOOL_FORMAT_HERMES) {
+    if (f != PONDER_TOOL_FORMAT_HERMES || bare) {
         *gbnf = g;
         return PONDER_OK;
     }

@@ -227,11 +227,11 @@ static const char TOOLS[] =
     "[\"city\"], \"additionalProperties\": false, \"$defs\": {\"unit\": {\"enum\": [\"c\", \"f\"]}}}}},"
     " {\"type\": \"function\", \"function\": {\"name\": \"now\"}}]";
 
-static char *grammar_of(ponder_tool_format f, const char *name, bool parallel)
+static char *grammar_of(ponder_tool_format f, const char *name, unsigned flags)
 {
     char *g = NULL;
     ponder_error err = { 0 };
-    if (ponder_tool_calls_grammar(f, TOOLS, strlen(TOOLS), name, parallel, &g, &err) != PONDER_OK)
+    if (ponder_tool_calls_grammar(f, TOOLS, strlen(TOOLS), name, flags, &g, &err) != PONDER_OK)
         fail_msg("tool grammar: %s", err.msg);
     return g;
 }
@@ -239,7 +239,7 @@ static char *grammar_of(ponder_tool_format f, const char *name, bool parallel)
 static void test_grammar(void **state)
 {
     (void)state;
-    char *g = grammar_of(PONDER_TOOL_FORMAT_HERMES, NULL, true);
+    char *g = grammar_of(PONDER_TOOL_FORMAT_HERMES, NULL, PONDER_TOOL_GRAMMAR_PARALLEL);
     assert_true(grammar_accepts(g, "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Rome\", "
                                    "\"unit\": \"f\"}}\n</tool_call>"));
     assert_true(grammar_accepts(g, "<tool_call>\n{\"name\": \"now\", \"arguments\": {}}\n</tool_call>\n<tool_call>\n"
@@ -250,24 +250,29 @@ static void test_grammar(void **state)
                                     "\"unit\": \"k\"}}\n</tool_call>")); /* not in the enum */
     assert_false(grammar_accepts(g, "<tool_call>\n{\"name\": \"other\", \"arguments\": {}}\n</tool_call>"));
     free(g);
-    g = grammar_of(PONDER_TOOL_FORMAT_HERMES, "now", false);
+    g = grammar_of(PONDER_TOOL_FORMAT_HERMES, "now", 0);
     assert_true(grammar_accepts(g, "<tool_call>\n{\"name\": \"now\", \"arguments\": {}}\n</tool_call>"));
     assert_false(grammar_accepts(g, "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"x\"}}\n</tool_call>"));
     assert_false(grammar_accepts(g, "<tool_call>\n{\"name\": \"now\", \"arguments\": {}}\n</tool_call>\n<tool_call>\n"
                                     "{\"name\": \"now\", \"arguments\": {}}\n</tool_call>"));
     free(g);
-    g = grammar_of(PONDER_TOOL_FORMAT_LLAMA3, NULL, true);
+    /* <tool_call> a control token: the call's JSON alone (the tag goes in the prompt) */
+    g = grammar_of(PONDER_TOOL_FORMAT_HERMES, NULL, PONDER_TOOL_GRAMMAR_PARALLEL | PONDER_TOOL_GRAMMAR_BARE);
+    assert_true(grammar_accepts(g, "{\"name\": \"now\", \"arguments\": {}}"));
+    assert_false(grammar_accepts(g, "<tool_call>\n{\"name\": \"now\", \"arguments\": {}}\n</tool_call>"));
+    free(g);
+    g = grammar_of(PONDER_TOOL_FORMAT_LLAMA3, NULL, PONDER_TOOL_GRAMMAR_PARALLEL);
     assert_true(grammar_accepts(g, "{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Rome\"}}"));
     assert_false(grammar_accepts(g, "{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Rome\"}}"));
     free(g);
-    g = grammar_of(PONDER_TOOL_FORMAT_MISTRAL, NULL, false);
+    g = grammar_of(PONDER_TOOL_FORMAT_MISTRAL, NULL, 0);
     assert_true(grammar_accepts(g, "[{\"name\": \"now\", \"arguments\": {}}]"));
     assert_false(grammar_accepts(g, "[{\"name\": \"now\", \"arguments\": {}}, {\"name\": \"now\", \"arguments\": {}}]"));
     free(g);
-    g = grammar_of(PONDER_TOOL_FORMAT_GENERIC, NULL, false);
+    g = grammar_of(PONDER_TOOL_FORMAT_GENERIC, NULL, 0);
     assert_true(grammar_accepts(g, "{\"tool_call\": {\"name\": \"now\", \"arguments\": {}}}"));
     free(g);
-    g = grammar_of(PONDER_TOOL_FORMAT_GENERIC, NULL, true);
+    g = grammar_of(PONDER_TOOL_FORMAT_GENERIC, NULL, PONDER_TOOL_GRAMMAR_PARALLEL);
     assert_true(grammar_accepts(g, "{\"tool_calls\": [{\"name\": \"now\", \"arguments\": {}}]}"));
     free(g);
     /* every sentence a grammar accepts parses back into the same call */
@@ -279,12 +284,12 @@ static void test_grammar(void **state)
     ponder_tool_calls_clear(&c);
     /* errors: an unknown name, a keyword the compiler lacks (named with the tool) */
     char *out = NULL;
-    assert_int_equal(ponder_tool_calls_grammar(PONDER_TOOL_FORMAT_HERMES, TOOLS, strlen(TOOLS), "nope", false, &out,
+    assert_int_equal(ponder_tool_calls_grammar(PONDER_TOOL_FORMAT_HERMES, TOOLS, strlen(TOOLS), "nope", 0, &out,
                                                &err),
                      PONDER_ERR_NOT_FOUND);
     const char *badt = "[{\"type\": \"function\", \"function\": {\"name\": \"f\", \"parameters\": {\"type\": \"object\", "
                        "\"properties\": {\"a\": {\"not\": {}}}}}}]";
-    assert_int_equal(ponder_tool_calls_grammar(PONDER_TOOL_FORMAT_HERMES, badt, strlen(badt), NULL, false, &out, &err),
+    assert_int_equal(ponder_tool_calls_grammar(PONDER_TOOL_FORMAT_HERMES, badt, strlen(badt), NULL, 0, &out, &err),
                      PONDER_ERR_UNSUPPORTED);
     assert_non_null(strstr(err.msg, "tools[0].function.parameters"));
     assert_non_null(strstr(err.msg, "not"));
