@@ -171,6 +171,9 @@ clearInterval(slowTopUp);
 clearInterval(sampler);
 rss.push({ t: (Date.now() - t0) / 1000, mb: rssMB() });
 await sleep(200);
+// the server's own count, to set beside the client's
+const prom = await new Promise((res) => http.get(url + '/metrics', (r) => { let b = ''; r.on('data', (d) => (b += d)); r.on('end', () => res(b)); }).on('error', () => res('')));
+const served = prom.split('\n').filter((l) => /^ponder_(requests_total|requests_cancelled_total|requests_failed_total|connections_timed_out_total|completion_tokens_total)[ {]/.test(l));
 
 const pct = (xs, p) => { if (!xs?.length) return NaN; const s = [...xs].sort((x, y) => x - y); return s[Math.min(s.length - 1, Math.floor(p * s.length))]; };
 const f = (x) => (Number.isFinite(x) ? x.toFixed(0) : '-');
@@ -187,6 +190,7 @@ lines.push(`| stream, to [DONE] | ${lat.stream.length} | ${f(pct(lat.stream, 0.5
 lines.push(`| slowloris, connect to cut | ${lat.slowCut?.length ?? 0} | ${f(pct(lat.slowCut, 0.5))} | ${f(pct(lat.slowCut, 0.99))} |`);
 lines.push('', '| outcome | count |', '| --- | --- |');
 for (const k of Object.keys(counts).sort()) lines.push(`| ${k} | ${counts[k]} |`);
+lines.push('', 'The server\'s /metrics at the end:', '', '```', ...served, '```');
 lines.push('', `Good requests that failed: ${failedGood}. Server ${died ? 'DIED' : 'alive at the end'}.`);
 const text = lines.join('\n');
 console.log(text);
