@@ -81,7 +81,8 @@ double ponder_now_ms(void);
  * Connection limits and read deadlines against slow clients; 0 in a field: its default. */
 typedef struct ponder_listen_limits {
     int32_t max_connections;  /* open connections in all; default 1024 */
-    int32_t max_per_client;   /* open connections from one client address; default 256; -1: no cap */
+    int32_t max_per_client;   /* open connections from one client address; default half of
+                                 max_connections; -1: no cap */
     int32_t header_timeout_s; /* a request's line and headers must arrive within this; default 10 */
     int32_t body_timeout_s;   /* its body within this once the headers are in; default 60 */
     int32_t idle_timeout_s;   /* a kept-alive connection's next request within this, and no

@@ -48,8 +48,10 @@ ponder_listen_limits http_limits_resolve(const ponder_listen_limits *l)
     ponder_listen_limits r = l ? *l : (ponder_listen_limits){ 0 };
     if (r.max_connections <= 0)
         r.max_connections = HTTP_MAX_CONNECTIONS_DEFAULT;
+    /* one address may hold at most half the connections: the other half stays open to
+     * everyone else, and 500 slow clients on one address still leave room beside them */
     if (r.max_per_client == 0)
-        r.max_per_client = HTTP_MAX_PER_CLIENT_DEFAULT;
+        r.max_per_client = r.max_connections / 2 > 0 ? r.max_connections / 2 : 1;
     if (r.header_timeout_s <= 0)
         r.header_timeout_s = HTTP_HEADER_TIMEOUT_S_DEFAULT;
     if (r.body_timeout_s <= 0)

@@ -12,7 +12,6 @@
 
 /* Defaults of ponder_listen_limits' fields (0 there means these). */
 #define HTTP_MAX_CONNECTIONS_DEFAULT 1024
-#define HTTP_MAX_PER_CLIENT_DEFAULT 256
 #define HTTP_HEADER_TIMEOUT_S_DEFAULT 10
 #define HTTP_BODY_TIMEOUT_S_DEFAULT 60
 #define HTTP_IDLE_TIMEOUT_S_DEFAULT 60
