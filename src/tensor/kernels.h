@@ -2,7 +2,7 @@
  * kernels.h — the per-ISA kernel slots behind the traits table, and CPU feature detection.
  *
  * types.c holds one row per type with the scalar reference kernels (the oracle). Each
- * instruction-set file (x86_avx2.c, later x86_avx512.c) exports one ponder_isa_kernels
+ * instruction-set file (x86_avx2.c, x86_avx512.c, ...) exports one ponder_isa_kernels
  * table whose non-NULL slots replace the reference ones; dispatch.c merges them once at
  * init (pthread_once) into read-only resolved tables, one per path the CPU can run, and
  * an atomic pointer selects the active one (ponder_tensor_force_isa switches it). Kernels
