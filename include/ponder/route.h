@@ -158,6 +158,10 @@ ponder_status ponder_route_config_parse_noted(const char *text, size_t len, cons
 ponder_status ponder_route_config_load_noted(const char *path, ponder_route_config_note_fn note, void *user,
                                              ponder_route_config **out, ponder_error *err);
 void ponder_route_config_free(ponder_route_config *c); /* NULL is a no-op */
+/* The config `ponder serve -m` runs: one model `name`, one local backend (path, draft may
+ * be NULL), no retries, no breaker and no deadlines. */
+ponder_status ponder_route_config_for_model(const char *name, const char *path, const char *draft,
+                                            ponder_route_config **out, ponder_error *err);
 
 /* The chain a request for `name` walks (a route, else a model as [itself]); NULL: unknown. */
 const ponder_route_cfg *ponder_route_config_find(const ponder_route_config *c, const char *name,
@@ -228,9 +232,15 @@ void ponder_backend_result_clear(ponder_backend_result *r); /* frees body, zeroe
 /* Defaults for local backends (those the config leaves unset). */
 typedef struct ponder_backend_local_params {
     int32_t n_parallel, n_ctx, n_threads;
+    int32_t queue_max;            /* requests that may wait for a slot (--queue); < 0: the server's default */
+    int32_t max_messages;         /* chat messages a request may hold; 0: the server's default */
     ponder_type type_k, type_v;   /* KV cache types (-ctk/-ctv); F16 in ponder_router_params_default */
     ponder_flash_attn flash_attn;
     bool chatml;
+    bool parse_special_in_content; /* ponder_server_params' (--parse-special-in-content) */
+    bool no_cache_prompt;         /* ponder_server_params' (--no-cache-prompt) */
+    const char *version;          /* for system_fingerprint */
+    const char *chat_template_file; /* ponder_server_params' (--chat-template-file, `serve -m` only) */
     ponder_log_fn log;
     void *log_user;
 } ponder_backend_local_params;
@@ -262,6 +272,12 @@ typedef struct ponder_router_params {
     const char *version;
     ponder_backend_local_params local;
     uint64_t seed;              /* back-off jitter; 0: from the clock */
+    int32_t max_messages;       /* chat messages a request may hold (--max-messages): the local
+                                   backends' limit; 0: ponder serve's default */
+    bool local_required;        /* a local backend that fails to load fails ponder_router_create
+                                   (`serve -m`: one model, nothing to fall back to) */
+    bool plain_ponder;          /* an answer's ponder object is its backend's own, without the
+                                   walk's (route, backend, attempts): `serve -m` routes nothing */
     ponder_log_fn log;
     void *log_user;
 } ponder_router_params;

@@ -1,6 +1,9 @@
 /*
- * cmd_serve.c — `ponder serve`: the OpenAI-compatible HTTP server (src/server) over one
- * model, until SIGINT or SIGTERM.
+ * cmd_serve.c — `ponder serve`: the OpenAI-compatible HTTP server, until SIGINT or SIGTERM.
+ * Both forms run the router (src/route): `--config FILE` over the file's backends, `-m
+ * MODEL` over one local backend (the engine of src/server in this process, asked
+ * in-process) with no retries, breaker or deadlines and the engine's own ponder object, so
+ * one handler and one set of failure rules answer either.
  *
  * The signals are blocked before any thread starts, so every server thread inherits
  * the mask and the main thread alone receives them through sigwait — no handler runs
@@ -104,6 +107,35 @@ static void config_note(void *user, bool is_error, const char *line)
     fprintf(stderr, "ponder serve: %s%s\n", is_error ? "" : "warning: ", line);
 }
 
+/* Runs the router until SIGINT or SIGTERM (cfg taken). banner: the line said before
+ * "listening on". */
+static int run_router(ponder_route_config *cfg, const ponder_router_params *rp, sigset_t *sigs, const char *banner)
+{
+    ponder_error err;
+    pthread_sigmask(SIG_BLOCK, sigs, NULL);
+    ponder_router *r = NULL;
+    ponder_status st = ponder_router_create(cfg, rp, &r, &err);
+    if (st == PONDER_ERR_INVALID_ARG && !rp->local_required) { /* the file names an unset variable or a bad URL */
+        fprintf(stderr, "ponder serve: %s\n", err.msg);
+        return CLI_EXIT_USAGE;
+    }
+    if (st != PONDER_OK)
+        return cli_runtime_error("%s", err.msg);
+    if (ponder_router_start(r, &err) != PONDER_OK) {
+        ponder_router_free(r);
+        return cli_runtime_error("%s", err.msg);
+    }
+    bool v6 = strchr(rp->host, ':') != NULL;
+    fprintf(stderr, "ponder serve: %s\n", banner);
+    fprintf(stderr, "listening on http://%s%s%s:%d\n", v6 ? "[" : "", rp->host, v6 ? "]" : "", ponder_router_port(r));
+    fflush(stderr);
+    int sig = 0;
+    sigwait(sigs, &sig);
+    fprintf(stderr, "ponder serve: %s, shutting down\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    ponder_router_free(r);
+    return CLI_EXIT_OK;
+}
+
 /* ponder serve --config: the router over the file's backends. */
 static int serve_config(const char *file, const ponder_router_params *rp, sigset_t *sigs)
 {
@@ -117,30 +149,10 @@ static int serve_config(const char *file, const ponder_router_params *rp, sigset
     int32_t n_backends = 0;
     for (int32_t i = 0; i < cfg->n_models; i++)
         n_backends += cfg->models[i].n_backends;
-    int32_t n_models = cfg->n_models, n_routes = cfg->n_routes;
-    pthread_sigmask(SIG_BLOCK, sigs, NULL);
-    ponder_router *r = NULL;
-    st = ponder_router_create(cfg, rp, &r, &err);
-    if (st == PONDER_ERR_INVALID_ARG) { /* the file names an unset variable or a bad URL: a config error */
-        fprintf(stderr, "ponder serve: %s\n", err.msg);
-        return CLI_EXIT_USAGE;
-    }
-    if (st != PONDER_OK)
-        return cli_runtime_error("%s", err.msg);
-    if (ponder_router_start(r, &err) != PONDER_OK) {
-        ponder_router_free(r);
-        return cli_runtime_error("%s", err.msg);
-    }
-    bool v6 = strchr(rp->host, ':') != NULL;
-    fprintf(stderr, "ponder serve: %d models, %d routes, %d backends from %s\n", (int)n_models, (int)n_routes,
-            (int)n_backends, file);
-    fprintf(stderr, "listening on http://%s%s%s:%d\n", v6 ? "[" : "", rp->host, v6 ? "]" : "", ponder_router_port(r));
-    fflush(stderr);
-    int sig = 0;
-    sigwait(sigs, &sig);
-    fprintf(stderr, "ponder serve: %s, shutting down\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    ponder_router_free(r);
-    return CLI_EXIT_OK;
+    char banner[4200];
+    snprintf(banner, sizeof banner, "%d models, %d routes, %d backends from %s", (int)cfg->n_models,
+             (int)cfg->n_routes, (int)n_backends, file);
+    return run_router(cfg, rp, sigs, banner);
 }
 
 /* The clients' key: --api-key, else --api-key-file's first line (trailing blanks and the
@@ -192,32 +204,52 @@ typedef struct serve_opts {
     ponder_context_params kv; /* -ctk/-ctv/-fa: type_k, type_v, flash_attn */
 } serve_opts;
 
-static int serve_router(const serve_opts *o)
+/* The router's parameters from the flags: --parallel, -c, -t, --chatml, -ctk/-ctv/-fa are
+ * its local backends' (n_ctx 0: the server's default, clipped to the model). */
+static ponder_router_params router_params(const serve_opts *o, serve_log *lg, int32_t n_ctx, int32_t n_threads)
 {
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGTERM);
-    serve_log lg = { .verbose = o->verbose };
     ponder_router_params rp = ponder_router_params_default();
     rp.host = o->host ? o->host : rp.host;
     rp.port = o->port;
     rp.api_key = o->api_key;
     rp.max_body_bytes = (size_t)o->max_body;
+    rp.max_messages = o->max_messages;
     rp.listen = o->listen;
     rp.version = PONDER_VERSION;
     rp.log = log_cb;
-    rp.log_user = &lg;
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    rp.log_user = lg;
     rp.local.n_parallel = o->n_parallel;
-    rp.local.n_ctx = o->n_ctx_given ? o->n_ctx : 0; /* 0: the server's default, clipped to the model */
-    rp.local.n_threads = o->n_threads > 0 ? o->n_threads : ncpu > 0 ? (int32_t)ncpu : 1;
+    rp.local.n_ctx = n_ctx;
+    rp.local.n_threads = n_threads;
     rp.local.chatml = o->chatml;
     rp.local.type_k = o->kv.type_k;
     rp.local.type_v = o->kv.type_v;
     rp.local.flash_attn = o->kv.flash_attn;
+    rp.local.version = PONDER_VERSION;
     rp.local.log = log_cb;
-    rp.local.log_user = &lg;
+    rp.local.log_user = lg;
+    return rp;
+}
+
+static int32_t default_threads(int32_t n_threads)
+{
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    return n_threads > 0 ? n_threads : ncpu > 0 ? (int32_t)ncpu : 1;
+}
+
+static void serve_signals(sigset_t *sigs)
+{
+    sigemptyset(sigs);
+    sigaddset(sigs, SIGINT);
+    sigaddset(sigs, SIGTERM);
+}
+
+static int serve_router(const serve_opts *o)
+{
+    sigset_t sigs;
+    serve_signals(&sigs);
+    serve_log lg = { .verbose = o->verbose };
+    ponder_router_params rp = router_params(o, &lg, o->n_ctx_given ? o->n_ctx : 0, default_threads(o->n_threads));
     return serve_config(o->config, &rp, &sigs);
 }
 
@@ -240,66 +272,36 @@ static int serve_model(const char *cmd, const serve_opts *o)
             n_ctx = train > 0 ? train : SERVE_DEFAULT_N_CTX;
         ponder_model_free(probe);
     }
-    if (n_threads <= 0) {
-        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-        n_threads = ncpu > 0 ? (int32_t)ncpu : 1;
-    }
-
-    serve_log lg = { .verbose = o->verbose };
-    ponder_server_params p = ponder_server_params_default();
-    p.host = o->host ? o->host : p.host;
-    p.port = o->port;
-    p.n_parallel = o->n_parallel;
-    p.n_ctx = n_ctx;
-    p.n_threads = n_threads;
-    p.queue_max = o->queue;
-    p.max_body_bytes = (size_t)o->max_body;
-    p.max_messages = o->max_messages;
-    p.listen = o->listen;
-    p.api_key = o->api_key;
-    p.chatml = o->chatml;
-    p.parse_special_in_content = o->parse_special_in_content;
-    p.alias = o->alias;
-    p.chat_template_file = o->chat_template_file;
-    p.no_cache_prompt = o->no_cache_prompt;
-    p.type_k = o->kv.type_k;
-    p.type_v = o->kv.type_v;
-    p.flash_attn = o->kv.flash_attn;
+    n_threads = default_threads(n_threads);
     char draft_path[4096];
-    if (o->draft) {
-        if ((rc = cli_find_model(cmd, o->draft, draft_path, sizeof draft_path)))
-            return rc;
-        p.draft_path = draft_path;
-    }
-    p.version = PONDER_VERSION;
-    p.log = log_cb;
-    p.log_user = &lg;
+    if (o->draft && (rc = cli_find_model(cmd, o->draft, draft_path, sizeof draft_path)))
+        return rc;
+    /* the served id: --alias, else the file's name without .gguf */
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    char id[4096];
+    snprintf(id, sizeof id, "%s", o->alias ? o->alias : base);
+    size_t n = strlen(id);
+    if (!o->alias && n > 5 && strcmp(id + n - 5, ".gguf") == 0)
+        id[n - 5] = '\0';
 
+    /* the router over one local backend: the engine in this process, asked in-process */
+    serve_log lg = { .verbose = o->verbose };
+    ponder_router_params rp = router_params(o, &lg, n_ctx, n_threads);
+    rp.local_required = true;
+    rp.plain_ponder = true;
+    rp.local.queue_max = o->queue;
+    rp.local.parse_special_in_content = o->parse_special_in_content;
+    rp.local.no_cache_prompt = o->no_cache_prompt;
+    rp.local.chat_template_file = o->chat_template_file;
+    ponder_route_config *cfg = NULL;
+    if (ponder_route_config_for_model(id, path, o->draft ? draft_path : NULL, &cfg, &err) != PONDER_OK)
+        return cli_runtime_error("%s", err.msg);
+    char banner[4200];
+    snprintf(banner, sizeof banner, "model '%s', %d slots of %d tokens, %d threads", id, (int)o->n_parallel,
+             (int)n_ctx, (int)n_threads);
     sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-
-    ponder_server *s = NULL;
-    if (ponder_server_create(path, &p, &s, &err) != PONDER_OK)
-        return cli_runtime_error("%s", err.msg);
-    if (ponder_server_start(s, &err) != PONDER_OK) {
-        ponder_server_free(s);
-        return cli_runtime_error("%s", err.msg);
-    }
-    const char *h = p.host;
-    bool v6 = strchr(h, ':') != NULL;
-    fprintf(stderr, "ponder serve: model '%s', %d slots of %d tokens, %d threads\n", ponder_server_model_id(s),
-            (int)o->n_parallel, (int)n_ctx, (int)n_threads);
-    fprintf(stderr, "listening on http://%s%s%s:%d\n", v6 ? "[" : "", h, v6 ? "]" : "", ponder_server_port(s));
-    fflush(stderr);
-
-    int sig = 0;
-    sigwait(&sigs, &sig);
-    fprintf(stderr, "ponder serve: %s, shutting down\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    ponder_server_free(s);
-    return CLI_EXIT_OK;
+    serve_signals(&sigs);
+    return run_router(cfg, &rp, &sigs, banner);
 }
 
 int cmd_serve(int argc, char **argv)

@@ -22,6 +22,16 @@ ponder_status rt_local_create(ponder_backend *b, const ponder_backend_local_para
     sp.n_ctx = cfg->n_ctx > 0 ? cfg->n_ctx : lp ? lp->n_ctx : 0;
     sp.n_threads = lp ? lp->n_threads : 1;
     sp.chatml = lp && lp->chatml;
+    if (lp) {
+        if (lp->queue_max >= 0)
+            sp.queue_max = lp->queue_max;
+        sp.parse_special_in_content = lp->parse_special_in_content;
+        sp.no_cache_prompt = lp->no_cache_prompt;
+        sp.version = lp->version;
+        if (lp->max_messages > 0)
+            sp.max_messages = lp->max_messages;
+        sp.chat_template_file = lp->chat_template_file;
+    }
     sp.draft_path = cfg->draft;
     if (lp) {
         sp.type_k = lp->type_k;

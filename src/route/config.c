@@ -766,3 +766,50 @@ const ponder_route_cfg *ponder_route_config_find(const ponder_route_config *c, c
         }
     return NULL;
 }
+
+/* s as a YAML double-quoted scalar (backslash, quote and control bytes escaped) appended
+ * to out at *n (out has room: 4 bytes per byte of s + 3). */
+static void yaml_quoted(char *out, size_t *n, const char *s)
+{
+    out[(*n)++] = '"';
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') {
+            out[(*n)++] = '\\';
+            out[(*n)++] = (char)*p;
+        } else if (*p < 0x20 || *p == 0x7f) {
+            *n += (size_t)sprintf(out + *n, "\\x%02x", *p);
+        } else {
+            out[(*n)++] = (char)*p;
+        }
+    }
+    out[(*n)++] = '"';
+    out[*n] = '\0';
+}
+
+ponder_status ponder_route_config_for_model(const char *name, const char *path, const char *draft,
+                                            ponder_route_config **out, ponder_error *err)
+{
+    *out = NULL;
+    size_t cap = 256 + 4 * (strlen(name) + strlen(path) + (draft ? strlen(draft) : 0));
+    char *y = malloc(cap);
+    if (!y)
+        return ponder_error_set(err, PONDER_ERR_NOMEM, "out of memory");
+    size_t n = (size_t)sprintf(y, "model_list:\n  - model_name: ");
+    yaml_quoted(y, &n, name);
+    n += (size_t)sprintf(y + n, "\n    backends:\n      - local: ");
+    yaml_quoted(y, &n, path);
+    if (draft) {
+        n += (size_t)sprintf(y + n, "\n        draft: ");
+        yaml_quoted(y, &n, draft);
+    }
+    /* one backend: nothing to retry or fall back to, and no breaker to open */
+    n += (size_t)sprintf(y + n, "\nrouter_settings: {num_retries: 0, circuit_breaker: {failures: 0}}\n");
+    ponder_status st = ponder_route_config_parse(y, n, "serve -m", NULL, out, err);
+    free(y);
+    if (st != PONDER_OK)
+        return st;
+    /* no deadlines: the engine takes as long as the answer takes, as `ponder serve` always did */
+    ponder_route_backend_cfg *b = &(*out)->models[0].backends[0];
+    b->timeout_s = b->first_token_timeout_s = INFINITY;
+    return PONDER_OK;
+}

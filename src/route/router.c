@@ -40,6 +40,7 @@ ponder_router_params ponder_router_params_default(void)
     p.local.n_parallel = 4;
     p.local.n_threads = 1;
     p.local.type_k = p.local.type_v = PONDER_TYPE_F16;
+    p.local.queue_max = -1;
     return p;
 }
 
@@ -505,6 +506,8 @@ ponder_status ponder_router_create(ponder_route_config *cfg, const ponder_router
         return ponder_error_set(err, PONDER_ERR_NOMEM, "out of memory");
     }
     r->p.api_key = NULL;
+    if (r->p.max_messages > 0 && r->p.local.max_messages <= 0)
+        r->p.local.max_messages = r->p.max_messages;
     uint64_t seed = r->p.seed ? r->p.seed : (uint64_t)http_now_ms() * 0x9E3779B97F4A7C15ull;
     r->rng = seed ? seed : 1;
     r->id_state = seed;
@@ -533,10 +536,13 @@ ponder_status ponder_router_create(ponder_route_config *cfg, const ponder_router
             ponder_status st = ponder_backend_create(be->cfg, &r->p.local, &be->b, &e);
             if (st == PONDER_OK)
                 continue;
-            if (be->cfg->kind == PONDER_BACKEND_REMOTE) {
+            if (be->cfg->kind == PONDER_BACKEND_REMOTE || r->p.local_required) {
                 /* a remote backend that cannot be set up (its key variable unset) is a
-                 * configuration error: refuse to start */
-                ponder_error_set(err, st, "%s:%d: %s", cfg->source, be->cfg->line, e.msg);
+                 * configuration error: refuse to start; so is `serve -m`'s model */
+                if (be->cfg->kind == PONDER_BACKEND_REMOTE)
+                    ponder_error_set(err, st, "%s:%d: %s", cfg->source, be->cfg->line, e.msg);
+                else
+                    ponder_error_set(err, st, "%s", e.msg);
                 ponder_router_free(r);
                 return st;
             }

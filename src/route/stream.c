@@ -16,6 +16,8 @@
 
 static json_t *ponder_object(rt_req *q)
 {
+    if (q->r->p.plain_ponder && json_is_object(q->upstream))
+        return json_incref(q->upstream); /* `serve -m`: nothing was routed */
     json_t *o = json_object();
     json_object_set_new(o, "route", json_string(q->route_name));
     json_object_set_new(o, "backend", q->answered ? json_string(q->answered->cfg->name) : json_null());

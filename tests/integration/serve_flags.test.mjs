@@ -76,3 +76,22 @@ test('usage errors: exit 2 with one line naming the problem', () => {
   assert.equal(missing.status, 1);
   assert.match(missing.stderr, /nonexistent/);
 });
+
+test('serve -m is the router over one in-process backend: its /metrics, the engine\'s own ponder object; a model that does not load exits 1', async () => {
+  const srv = await startServer(['-m', STORIES, '--parallel', '1', '-c', '128']);
+  try {
+    const r = await postJSON(srv.base + '/completions', { prompt: 'Once', max_tokens: 2, temperature: 0 });
+    assert.equal(r.status, 200);
+    assert.equal(typeof r.json.ponder.flops, 'number', 'the engine\'s numbers, not nested');
+    assert.equal(r.json.ponder.attempts, undefined, 'nothing was routed');
+    const m = await (await fetch(srv.url + '/metrics')).text();
+    assert.match(m, /^ponder_backend_up\{backend="stories260K\/0"\} 1$/m);
+    assert.match(m, /^ponder_router_requests_total\{outcome="ok"\} 1$/m);
+  } finally { assert.equal(await srv.stop(), 0); }
+  const bad = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ponder-bad-')), 'bad.gguf');
+  fs.writeFileSync(bad, 'GGUF not really');
+  const r = spawnSync(BIN, ['serve', '-m', bad, '-c', '128', '--port', '0'], { encoding: 'utf8', timeout: 10000 });
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /bad\.gguf/);
+  assert.ok(!r.stderr.includes('listening'), r.stderr);
+});
