@@ -213,6 +213,7 @@ typedef struct ponder_backend_call {
     ponder_backend_event_fn on_event; /* stream: every data payload, as it arrives */
     void *user;
     bool (*cancelled)(void *user); /* polled while waiting; true aborts (CANCELLED); may be NULL */
+    bool admitted;              /* local: uses the place ponder_backend_admit took for it */
 } ponder_backend_call;
 
 typedef struct ponder_backend_result {
@@ -257,6 +258,15 @@ const ponder_route_backend_cfg *ponder_backend_config(const ponder_backend *b);
 /* A local backend's engine load (requests queued, requests and sequences being decoded);
  * false for a remote one (its own /metrics tells). */
 bool ponder_backend_load(ponder_backend *b, int64_t *queued, int64_t *active_requests, int64_t *active_sequences);
+/* A local backend's tokens of requests cancelled before their end (ponder_server's count);
+ * false for a remote one. */
+bool ponder_backend_cancelled_tokens(ponder_backend *b, int64_t *prompt, int64_t *completion);
+/* Admission before the body is read: a local backend's place among its slots and queue
+ * (ponder_server_admit): 200, or 429 / 503 with *error_json (malloc'ed) and
+ * *retry_after_s. A remote backend has nothing to take: 200. The place goes to the next
+ * request made with call->admitted, or back with ponder_backend_admit_release. */
+int ponder_backend_admit(ponder_backend *b, char **error_json, double *retry_after_s);
+void ponder_backend_admit_release(ponder_backend *b);
 void ponder_backend_free(ponder_backend *b); /* NULL is a no-op */
 
 /* ---- the router ---- */

@@ -90,6 +90,9 @@ const char *ponder_server_model_id(const ponder_server *s);
 /* The engine's load as /metrics shows it: requests waiting for a slot, requests being
  * decoded, sequences being decoded (over all choices). */
 void ponder_server_load(ponder_server *s, int64_t *queued, int64_t *active_requests, int64_t *active_sequences);
+/* Tokens of requests cancelled before their end (their client left, or the in-process
+ * caller freed them): counted when the engine lets them go, as /metrics counts them. */
+void ponder_server_cancelled_tokens(ponder_server *s, int64_t *prompt, int64_t *completion);
 /* Stops accepting, cancels requests in flight (their streams end), joins the threads.
  * Idempotent; ponder_server_free calls it. */
 void ponder_server_stop(ponder_server *s);
@@ -115,6 +118,17 @@ typedef enum ponder_server_read {
  * (OpenAI's error object, malloc'ed; NULL out of memory) and *retry_after_s (> 0 for 429). */
 int ponder_server_request_start(ponder_server *s, ponder_server_endpoint ep, const char *body, size_t len,
                                 ponder_server_request **out, char **error_json, double *retry_after_s);
+/* Admission before the body is read, for a front end that reads bodies itself (the router
+ * over a local backend): a place among the slots and the queue, as `ponder serve`'s own
+ * handler takes one before it parses anything. 200, or 429 / 503 with *error_json and
+ * *retry_after_s as ponder_server_request_start gives them. The place is used by one
+ * ponder_server_request_start_admitted or ponder_server_embeddings_admitted (given back
+ * when that request is enqueued or refused), or given back unused with
+ * ponder_server_admit_release. */
+int ponder_server_admit(ponder_server *s, char **error_json, double *retry_after_s);
+void ponder_server_admit_release(ponder_server *s);
+int ponder_server_request_start_admitted(ponder_server *s, ponder_server_endpoint ep, const char *body, size_t len,
+                                         ponder_server_request **out, char **error_json, double *retry_after_s);
 bool ponder_server_request_streams(const ponder_server_request *q); /* the body asked for "stream": true */
 /* A stream's next bytes, waiting up to wait_ms; *text stays valid until the next call. */
 ponder_server_read ponder_server_request_read(ponder_server_request *q, int wait_ms, const char **text, size_t *len);
@@ -131,6 +145,7 @@ void ponder_server_request_free(ponder_server_request *q); /* NULL is a no-op */
  * error's status and error object (*json malloc'ed; NULL out of memory). Waits for the
  * engine thread, which runs embedding jobs between decode steps. */
 int ponder_server_embeddings(ponder_server *s, const char *body, size_t len, char **json);
+int ponder_server_embeddings_admitted(ponder_server *s, const char *body, size_t len, char **json); /* see _admit */
 
 #ifdef __cplusplus
 }

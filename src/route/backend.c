@@ -85,6 +85,28 @@ bool ponder_backend_load(ponder_backend *b, int64_t *queued, int64_t *active_req
     return true;
 }
 
+bool ponder_backend_cancelled_tokens(ponder_backend *b, int64_t *prompt, int64_t *completion)
+{
+    if (!b || !b->local)
+        return false;
+    ponder_server_cancelled_tokens(b->local, prompt, completion);
+    return true;
+}
+
+int ponder_backend_admit(ponder_backend *b, char **error_json, double *retry_after_s)
+{
+    *error_json = NULL;
+    if (retry_after_s)
+        *retry_after_s = -1;
+    return b && b->local ? ponder_server_admit(b->local, error_json, retry_after_s) : 200;
+}
+
+void ponder_backend_admit_release(ponder_backend *b)
+{
+    if (b && b->local)
+        ponder_server_admit_release(b->local);
+}
+
 void ponder_backend_free(ponder_backend *b)
 {
     if (!b)

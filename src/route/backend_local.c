@@ -83,7 +83,8 @@ static ponder_backend_failure embeddings(ponder_backend *b, rt_xfer *x)
 {
     char *json = NULL;
     rt_xfer_end e = { .clean = true };
-    e.http_status = ponder_server_embeddings(b->local, x->call->body, x->call->body_len, &json);
+    e.http_status = x->call->admitted ? ponder_server_embeddings_admitted(b->local, x->call->body, x->call->body_len, &json)
+                                      : ponder_server_embeddings(b->local, x->call->body, x->call->body_len, &json);
     if (!json || !rt_xfer_body_bytes(x, json, strlen(json))) {
         e.clean = false;
         e.transport_msg = "out of memory";
@@ -102,8 +103,10 @@ ponder_backend_failure rt_local_request(ponder_backend *b, const ponder_backend_
     char *error_json = NULL;
     ponder_server_endpoint ep = call->endpoint == PONDER_BACKEND_CHAT ? PONDER_SERVER_CHAT : PONDER_SERVER_COMPLETIONS;
     rt_xfer_end e = { .clean = true };
-    e.http_status = ponder_server_request_start(b->local, ep, call->body, call->body_len, &q, &error_json,
-                                                &res->retry_after_s);
+    e.http_status = call->admitted ? ponder_server_request_start_admitted(b->local, ep, call->body, call->body_len, &q,
+                                                                          &error_json, &res->retry_after_s)
+                                   : ponder_server_request_start(b->local, ep, call->body, call->body_len, &q,
+                                                                 &error_json, &res->retry_after_s);
     if (e.http_status != 200) {
         /* refused before any token: the error object, as a remote's error body */
         if (error_json)

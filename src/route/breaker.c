@@ -216,14 +216,27 @@ static char *render_metrics(ponder_router *r)
  * sequences being decoded summed over the local backends' engines), then the router's. */
 char *rt_metrics_text(ponder_router *r)
 {
-    int64_t queued = 0, sequences = 0;
+    int64_t queued = 0, sequences = 0, cp = 0, cc = 0;
     for (int32_t i = 0; i < r->n_be; i++) {
         int64_t q, a, s;
         if (ponder_backend_load(r->be[i].b, &q, &a, &s)) {
             queued += q;
             sequences += s;
         }
+        if (ponder_backend_cancelled_tokens(r->be[i].b, &q, &a)) {
+            cp += q;
+            cc += a;
+        }
     }
+    /* a cancelled request's tokens are known only to its local engine (the router saw no
+     * usage): what they counted since the last look is added to the token totals */
+    pthread_mutex_lock(&r->mu);
+    int64_t dp = cp - r->cancelled_prompt, dc = cc - r->cancelled_completion;
+    r->cancelled_prompt = cp;
+    r->cancelled_completion = cc;
+    pthread_mutex_unlock(&r->mu);
+    if (dp > 0 || dc > 0)
+        http_metrics_add_tokens(&r->metrics, dp, dc);
     http_metrics_set_load(&r->metrics, queued, r->front ? http_front_inflight(r->front) : 0, sequences);
     char *a = http_metrics_render(&r->metrics), *b = render_metrics(r);
     char *out = NULL;

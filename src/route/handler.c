@@ -239,21 +239,37 @@ static bool handle_api(ponder_router *r, http_req *hq, ponder_backend_endpoint e
                                  http_req_max_body(hq));
     if (__atomic_load_n(&r->stopping, __ATOMIC_RELAXED))
         return http_respond_fail(hq, HTTP_ERR_UNAVAILABLE, NULL, NULL, "The server is shutting down.");
+    /* admission before work: a full local backend answers 429 before the body is parsed */
+    ponder_backend *admitted = NULL;
+    if (r->admit_early) {
+        char *error_json = NULL;
+        double ra = -1;
+        int status = ponder_backend_admit(r->admit_early, &error_json, &ra);
+        if (status != 200)
+            return http_respond(hq, status, "application/json", error_json, status == 429 || status == 503 ? ra : 0);
+        admitted = r->admit_early;
+    }
     bool answered;
     json_t *body = parse_body(hq, !embed, &answered);
-    if (!body)
+    if (!body) {
+        ponder_backend_admit_release(admitted);
         return answered;
+    }
     /* no model: the first of model_list, as `ponder serve -m` accepts a request without one */
     json_t *model = json_object_get(body, "model");
     const char *name = json_is_string(model) ? json_string_value(model) : r->cfg->models[0].name;
     http_api_error e;
     if (!embed && !apply_strategy_prefix(r, body, &name, &e)) {
         json_decref(body);
+        ponder_backend_admit_release(admitted);
         return http_respond_error(hq, &e);
     }
     rt_req *q = rt_req_create(r, name, ep, body);
-    if (!q)
+    if (!q) {
+        ponder_backend_admit_release(admitted);
         return http_respond_fail(hq, HTTP_ERR_INTERNAL, NULL, NULL, "out of memory");
+    }
+    q->admitted = admitted; /* given back when q ends unless an attempt used it */
     if (!q->route) {
         /* name lives in q->body: answer before letting q go */
         bool ret = http_respond_fail(hq, HTTP_ERR_NOT_FOUND, "model", "model_not_found",

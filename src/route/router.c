@@ -51,6 +51,8 @@ void rt_req_unref(rt_req *q)
     pthread_mutex_unlock(&q->mu);
     if (left > 0)
         return;
+    if (q->admitted)
+        ponder_backend_admit_release(q->admitted); /* never used: refused, or fell through */
     pthread_mutex_destroy(&q->mu);
     pthread_cond_destroy(&q->cv);
     free(q->route_name);
@@ -262,7 +264,9 @@ static rt_step attempt(rt_req *q, rt_walk *w, rt_be *be, rt_outcome *out)
     }
     ponder_backend_call call = { .endpoint = q->ep, .body = body, .body_len = strlen(body),
                                  .stream = q->stream || q->collect, .on_event = rt_on_chunk, .user = q,
-                                 .cancelled = req_cancelled };
+                                 .cancelled = req_cancelled, .admitted = q->admitted && q->admitted == be->b };
+    if (call.admitted)
+        q->admitted = NULL; /* the request takes it over */
     ponder_backend_result res;
     ponder_backend_failure f = ponder_backend_request(be->b, &call, &res);
     free(body);
@@ -394,6 +398,9 @@ void rt_count_outcome(ponder_router *r, rt_outcome o)
     else
         r->req_failed++;
     pthread_mutex_unlock(&r->mu);
+    /* as ponder serve counts them; their tokens are the local engines' (rt_metrics_text) */
+    if (o == RT_CANCELLED && !__atomic_load_n(&r->stopping, __ATOMIC_RELAXED))
+        http_metrics_count_cancelled(&r->metrics);
 }
 
 void *rt_worker_main(void *arg)
@@ -550,6 +557,12 @@ ponder_status ponder_router_create(ponder_route_config *cfg, const ponder_router
             snprintf(be->load_error, sizeof be->load_error, "the model failed to load: %s", e.msg);
             rt_log(r, PONDER_LOG_WARN, "backend %s: %s", be->cfg->name, be->load_error);
         }
+    /* `serve -m` (or a config like it): every request goes to one local backend, so its
+     * place there is taken before the body is read, as `ponder serve` always did */
+    const ponder_route_model_cfg *m0 = &cfg->models[0];
+    if (cfg->n_models == 1 && cfg->n_routes == 0 && m0->n_backends == 1 && cfg->settings.num_retries == 0 &&
+        m0->backends[0].kind == PONDER_BACKEND_LOCAL && r->be[0].b)
+        r->admit_early = r->be[0].b;
     *out = r;
     return PONDER_OK;
 }

@@ -59,6 +59,8 @@ struct ponder_router {
     rt_be *be;                    /* every model's backends in config order */
     int32_t n_be;
     int32_t *model_first;         /* per cfg->models[i]: the index of its first backend in be */
+    ponder_backend *admit_early;  /* one model and no routes, its first backend local: every
+                                     request's place is taken there before its body is read */
     pthread_mutex_t mu;
     pthread_cond_t cv;            /* a worker ended */
     int32_t n_workers;
@@ -66,6 +68,7 @@ struct ponder_router {
     uint64_t id_state;
     uint64_t rng;
     uint64_t req_ok, req_failed, req_client_error, req_cancelled, continuations, fallbacks;
+    int64_t cancelled_prompt, cancelled_completion; /* local engines' cancelled tokens already in metrics */
     http_front *front;            /* NULL until started */
     int port;
     rt_cascade_stats *cascade;    /* the cascade routes' counters (cascade.c) */
@@ -108,6 +111,8 @@ typedef struct rt_req {
     http_req *waiting_client;     /* a whole answer's HTTP request, walked on its thread */
     double t_first_ms;            /* a whole answer's first token arrived (http_now_ms); 0: not yet */
     char *held;                   /* the last finish chunk, sent at the end with the ponder object */
+    ponder_backend *admitted;     /* a local backend's place taken before the body was read
+                                     (rt_admit_early), used by the first attempt on it */
     /* a collected answer (collect), folded chunk by chunk: per choice index its text and
      * finish reason; the first chunk's system_fingerprint */
     http_buf *fold_text;

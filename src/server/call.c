@@ -190,15 +190,18 @@ void srv_prepare_leave(struct ponder_server *s)
 }
 
 bool srv_call_start(struct ponder_server *s, srv_call *c, srv_endpoint kind, const char *body, size_t len,
-                    double t_arrival_ms, http_api_error *e)
+                    double t_arrival_ms, bool admitted, http_api_error *e)
 {
     memset(c, 0, sizeof *c);
     c->s = s;
     srv_job *j = c->job = srv_job_create(s);
-    if (!j)
+    if (!j) {
+        if (admitted)
+            srv_admission_give(s);
         return http_fail(e, HTTP_ERR_INTERNAL, NULL, NULL, "out of memory");
+    }
     j->t_arrival_ms = t_arrival_ms;
-    if (!srv_admission_take(s, e))
+    if (!admitted && !srv_admission_take(s, e))
         return false;
     bool ok = srv_admit_body(s, body, len, e);
     if (ok) {

@@ -290,12 +290,14 @@ void srv_engine_drop_embeds(struct ponder_server *s)
 
 /* A body to its response (malloc'ed), or NULL with e: parsed and tokenized here, decoded
  * on the engine thread (this one waits). */
-static char *embeddings_answer(struct ponder_server *s, const char *body, size_t len, http_api_error *e)
+static char *embeddings_answer(struct ponder_server *s, const char *body, size_t len, bool admitted,
+                               http_api_error *e)
 {
     srv_embed_job j = { 0 };
     char *json = NULL;
-    /* a place among the slots and the queue for the whole request, as a generation's */
-    if (!srv_admission_take(s, e))
+    /* a place among the slots and the queue for the whole request, as a generation's
+     * (admitted: the caller took it) */
+    if (!admitted && !srv_admission_take(s, e))
         return NULL;
     srv_prepare_enter(s);
     bool parsed = parse_body(s, body, len, &j, e);
@@ -345,16 +347,26 @@ bool srv_handle_embeddings(struct ponder_server *s, http_req *q)
     http_api_error e;
     size_t len;
     const char *body = http_req_body(q, &len);
-    char *json = embeddings_answer(s, body, len, &e);
+    char *json = embeddings_answer(s, body, len, false, &e);
     return json ? http_respond_json(q, 200, json) : http_respond_error(q, &e);
 }
 
-int ponder_server_embeddings(ponder_server *s, const char *body, size_t len, char **json)
+static int embeddings_inproc(ponder_server *s, const char *body, size_t len, bool admitted, char **json)
 {
     http_api_error e;
-    *json = embeddings_answer(s, body, len, &e);
+    *json = embeddings_answer(s, body, len, admitted, &e);
     if (*json)
         return 200;
     *json = http_error_json(&e);
     return http_err_http_status(e.kind);
+}
+
+int ponder_server_embeddings(ponder_server *s, const char *body, size_t len, char **json)
+{
+    return embeddings_inproc(s, body, len, false, json);
+}
+
+int ponder_server_embeddings_admitted(ponder_server *s, const char *body, size_t len, char **json)
+{
+    return embeddings_inproc(s, body, len, true, json);
 }

@@ -151,9 +151,11 @@ static void finish_job(struct ponder_server *s, srv_job *j, bool aborted)
     j->aborted = j->aborted || aborted;
     /* every job's tokens are counted, cancelled and failed ones too (they were left out) */
     http_metrics_add_tokens(&s->metrics, j->usage.prompt_tokens, j->usage.completion_tokens);
-    if (j->cancel)
+    if (j->cancel) {
         http_metrics_count_cancelled(&s->metrics);
-    else if (j->aborted)
+        s->cancelled_prompt += j->usage.prompt_tokens;
+        s->cancelled_completion += j->usage.completion_tokens;
+    } else if (j->aborted)
         http_metrics_count_failed(&s->metrics);
     if (!j->got_first)
         j->t_first_ms = http_now_ms();

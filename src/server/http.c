@@ -53,7 +53,7 @@ static bool handle_generate(struct ponder_server *s, http_req *q, srv_endpoint k
     http_api_error e;
     size_t len;
     const char *body = http_req_body(q, &len);
-    if (!srv_call_start(s, c, kind, body, len, http_req_start_ms(q), &e))
+    if (!srv_call_start(s, c, kind, body, len, http_req_start_ms(q), false, &e))
         return http_respond_error(q, &e);
     if (srv_call_streams(c))
         return http_respond_stream(q, call_fill, c);

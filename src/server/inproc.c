@@ -21,8 +21,28 @@ static char *error_of(const http_api_error *e, int *status)
     return http_error_json(e);
 }
 
-int ponder_server_request_start(ponder_server *s, ponder_server_endpoint ep, const char *body, size_t len,
-                                ponder_server_request **out, char **error_json, double *retry_after_s)
+int ponder_server_admit(ponder_server *s, char **error_json, double *retry_after_s)
+{
+    *error_json = NULL;
+    if (retry_after_s)
+        *retry_after_s = -1;
+    http_api_error e;
+    if (srv_admission_take(s, &e))
+        return 200;
+    int status;
+    *error_json = error_of(&e, &status);
+    if (retry_after_s && e.kind == HTTP_ERR_RATE_LIMIT)
+        *retry_after_s = HTTP_RETRY_AFTER_S;
+    return status;
+}
+
+void ponder_server_admit_release(ponder_server *s)
+{
+    srv_admission_give(s);
+}
+
+static int request_start(ponder_server *s, ponder_server_endpoint ep, const char *body, size_t len, bool admitted,
+                         ponder_server_request **out, char **error_json, double *retry_after_s)
 {
     *out = NULL;
     *error_json = NULL;
@@ -31,10 +51,13 @@ int ponder_server_request_start(ponder_server *s, ponder_server_endpoint ep, con
     http_api_error e;
     int status = 500;
     ponder_server_request *q = calloc(1, sizeof *q);
-    if (!q)
+    if (!q) {
+        if (admitted)
+            srv_admission_give(s);
         return status;
+    }
     srv_endpoint kind = ep == PONDER_SERVER_CHAT ? SRV_EP_CHAT : SRV_EP_COMPLETION;
-    if (!srv_call_start(s, &q->call, kind, body, len, http_now_ms(), &e)) {
+    if (!srv_call_start(s, &q->call, kind, body, len, http_now_ms(), admitted, &e)) {
         *error_json = error_of(&e, &status);
         if (retry_after_s && e.kind == HTTP_ERR_RATE_LIMIT)
             *retry_after_s = HTTP_RETRY_AFTER_S;
@@ -43,6 +66,18 @@ int ponder_server_request_start(ponder_server *s, ponder_server_endpoint ep, con
     }
     *out = q;
     return 200;
+}
+
+int ponder_server_request_start(ponder_server *s, ponder_server_endpoint ep, const char *body, size_t len,
+                                ponder_server_request **out, char **error_json, double *retry_after_s)
+{
+    return request_start(s, ep, body, len, false, out, error_json, retry_after_s);
+}
+
+int ponder_server_request_start_admitted(ponder_server *s, ponder_server_endpoint ep, const char *body, size_t len,
+                                         ponder_server_request **out, char **error_json, double *retry_after_s)
+{
+    return request_start(s, ep, body, len, true, out, error_json, retry_after_s);
 }
 
 bool ponder_server_request_streams(const ponder_server_request *q) { return srv_call_streams(&q->call); }

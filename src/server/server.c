@@ -268,6 +268,14 @@ void ponder_server_load(ponder_server *s, int64_t *queued, int64_t *active_reque
     pthread_mutex_unlock(&s->mu);
 }
 
+void ponder_server_cancelled_tokens(ponder_server *s, int64_t *prompt, int64_t *completion)
+{
+    pthread_mutex_lock(&s->mu);
+    *prompt = s->cancelled_prompt;
+    *completion = s->cancelled_completion;
+    pthread_mutex_unlock(&s->mu);
+}
+
 const char *ponder_server_model_id(const ponder_server *s)
 {
     return s->model_id;

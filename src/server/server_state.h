@@ -125,6 +125,7 @@ struct ponder_server {
                                      n_ctx * max_piece bytes cannot fit the context */
     int32_t n_streams;            /* SSE responses not yet completed (shutdown lets them end) */
     int64_t load_queued, load_active, load_sequences; /* the engine's last publish_load */
+    int64_t cancelled_prompt, cancelled_completion; /* tokens of jobs cancelled before their end */
     pthread_cond_t streams_cv;
     bool stopping, stopped;
     bool engine_started;
@@ -199,9 +200,10 @@ typedef struct srv_call {
 typedef enum srv_fill { SRV_FILL_MORE = 0, SRV_FILL_TIMEOUT, SRV_FILL_END } srv_fill;
 
 /* Prepares the body and hands the job to the engine; returns once it is running, or false
- * with *e (refused, busy: 429, shutting down: 503). Either way srv_call_end follows. */
+ * with *e (refused, busy: 429, shutting down: 503). Either way srv_call_end follows.
+ * admitted: the caller already holds a place (srv_admission_take); the call uses it. */
 bool srv_call_start(struct ponder_server *s, srv_call *c, srv_endpoint kind, const char *body, size_t len,
-                    double t_arrival_ms, http_api_error *e);
+                    double t_arrival_ms, bool admitted, http_api_error *e);
 bool srv_call_streams(const srv_call *c);
 /* Not streaming: waits for the answer, asking gone(user) every poll_ms; true when it
  * came, false when gone said the client left (the job is then cancelled). */
