@@ -8,11 +8,15 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#define SRV_FREE_WAIT_MS 2000 /* the longest a free waits for the engine to let a job go */
 
 struct ponder_server_request {
     srv_call call;
     http_buf out;                 /* the bytes handed out by the last read */
     bool ended;
+    bool started;                 /* the engine took it (srv_call_start succeeded) */
 };
 
 static char *error_of(const http_api_error *e, int *status)
@@ -64,6 +68,7 @@ static int request_start(ponder_server *s, ponder_server_endpoint ep, const char
         ponder_server_request_free(q);
         return status;
     }
+    q->started = true;
     *out = q;
     return 200;
 }
@@ -124,6 +129,30 @@ void ponder_server_request_free(ponder_server_request *q)
 {
     if (!q)
         return;
+    /* a job still running is cancelled and let go by the engine (at its next step) before
+     * this returns, so its tokens and the cancel are counted (ponder_server_cancelled_tokens)
+     * by the time the caller counts the request as cancelled */
+    struct ponder_server *s = q->call.s;
+    srv_job *j = q->call.job;
+    if (q->started && s && j) {
+        pthread_mutex_lock(&s->mu);
+        if (j->state == SRV_JOB_INBOX || j->state == SRV_JOB_RUNNING) {
+            j->cancel = true;
+            pthread_cond_signal(&s->engine_cv);
+        }
+        for (int waited = 0; (j->state == SRV_JOB_INBOX || j->state == SRV_JOB_RUNNING) && !s->stopping &&
+                             waited < SRV_FREE_WAIT_MS; waited += 10) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 10 * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&j->cond, &s->mu, &ts);
+        }
+        pthread_mutex_unlock(&s->mu);
+    }
     srv_call_end(&q->call);
     free(q->out.data);
     free(q);
