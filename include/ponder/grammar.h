@@ -123,8 +123,8 @@ bool ponder_grammar_matcher_is_final(const ponder_grammar_matcher *m);
 /* Ended by an end-of-generation token. */
 bool ponder_grammar_matcher_is_ended(const ponder_grammar_matcher *m);
 
-/* Sets logits of tokens the mask forbids to -inf (n tokens). */
-void ponder_grammar_mask_logits(float *logits, const uint32_t *mask, int32_t n);
+/* The mask is applied by the sampler (ponder_sampler_set_mask, sample.h), the one place
+ * logits are filtered. */
 
 #ifdef __cplusplus
 }

@@ -926,18 +926,3 @@ bool ponder_grammar_matcher_is_ended(const ponder_grammar_matcher *m)
 {
     return m && cur(m) == GR_ENDED;
 }
-
-void ponder_grammar_mask_logits(float *logits, const uint32_t *mask, int32_t n)
-{
-    if (!logits || !mask)
-        return;
-    for (int32_t w = 0; w * 32 < n; w++) {
-        const uint32_t bits = mask[w];
-        if (bits == UINT32_MAX)
-            continue;
-        const int32_t end = (w + 1) * 32 < n ? (w + 1) * 32 : n;
-        for (int32_t t = w * 32; t < end; t++)
-            if (!(bits >> (t & 31) & 1u))
-                logits[t] = -INFINITY;
-    }
-}
