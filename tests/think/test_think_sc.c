@@ -278,6 +278,16 @@ static void test_bon_verifier(void **state)
         assert_true(sum <= won + 1e-12);
     }
     ponder_think_result_free(r);
+
+    /* a job driven by its caller must say what text the chains continued */
+    ponder_think_params pj = p;
+    pj.verify_prompt = NULL;
+    const ponder_token one = 1;
+    ponder_think_job *job = NULL;
+    assert_int_equal(ponder_think_job_create(&pj, &one, 1, &job, &err), PONDER_OK);
+    assert_int_equal(ponder_think_job_finish(job, &r, &err), PONDER_ERR_INVALID_ARG);
+    assert_non_null(strstr(err.msg, "verify_prompt"));
+    ponder_think_job_free(job);
     ponder_verifier_free(v);
 
     /* chains too long for the verifier's context score 0 and the first chain stands */
