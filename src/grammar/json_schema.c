@@ -353,6 +353,201 @@ static char *not_keys(js *j, uint32_t **cps, size_t *len, size_t n, size_t d, co
     return r;
 }
 
+/* An object schema's parts while its rules are built: per property its "key": value rule,
+ * whether it is required, and its key's code points (for the rule of other keys). */
+typedef struct js_obj {
+    size_t n;
+    char **kv;
+    bool *is_req;
+    uint32_t **cps;
+    size_t *cplen;
+    char *addkv;                  /* the additional properties' "key": value rule, or NULL */
+    gr_buf b;
+} js_obj;
+
+/* Each property's "key" space ":" space value rule, in the schema's order. */
+static bool object_properties(js *j, js_obj *o, json_t *props, const char *hint, const char *path)
+{
+    size_t i = 0;
+    const char *key;
+    json_t *sub;
+    json_object_foreach(props, key, sub) {
+        char h[96];
+        snprintf(h, sizeof h, "%s-%s", hint, key);
+        char *val = js_visit_child(j, sub, h, path, "properties", key);
+        if (!val)
+            return false;
+        o->b.n = 0;
+        json_t *ks = json_string(key);
+        char *kjs = ks ? json_dumps(ks, JSON_ENCODE_ANY) : NULL;
+        json_decref(ks);
+        if (!kjs) {
+            free(val);
+            j->rules.oom = true;
+            return false;
+        }
+        sp_literal(&o->b, kjs, strlen(kjs));
+        free(kjs);
+        gr_buf_printf(&o->b, " space \":\" space %s", val);
+        free(val);
+        snprintf(h, sizeof h, "%s-%s-kv", hint, key);
+        o->kv[i] = o->b.oom ? NULL : js_add_rule(j, h, o->b.s);
+        if (!o->kv[i] || !decode_cps(key, &o->cps[i], &o->cplen[i])) {
+            j->rules.oom = true;
+            return false;
+        }
+        i++;
+    }
+    return true;
+}
+
+/* "required": every name must be one of the properties. */
+static bool object_required(js *j, js_obj *o, json_t *props, json_t *req, const char *path)
+{
+    for (size_t r = 0; req && r < json_array_size(req); r++) {
+        const char *name = json_string_value(json_array_get(req, r));
+        if (!name) {
+            js_fail(j, PONDER_ERR_FORMAT, path, "%s must list strings", "required");
+            return false;
+        }
+        size_t k = 0;
+        const char *key;
+        json_t *sub;
+        json_object_foreach(props, key, sub) {
+            if (strcmp(key, name) == 0)
+                break;
+            k++;
+        }
+        if (k == o->n) {
+            js_fail(j, PONDER_ERR_UNSUPPORTED, path,
+                    "required property '%s' is not in properties (give it a schema there)", name);
+            return false;
+        }
+        o->is_req[k] = true;
+    }
+    return true;
+}
+
+/* additionalProperties: absent → none when properties are given (strict); otherwise
+ * o->addkv, a key other than the properties' (any string when there are none) and its value. */
+static bool object_additional(js *j, js_obj *o, json_t *addl, const char *hint, const char *path)
+{
+    if (addl && !json_is_boolean(addl) && !json_is_object(addl)) {
+        js_fail(j, PONDER_ERR_FORMAT, path, "%s must be a boolean or a schema", "additionalProperties");
+        return false;
+    }
+    if (!((addl && !json_is_false(addl)) || (!addl && o->n == 0)))
+        return true;
+    char h[96];
+    snprintf(h, sizeof h, "%s-additional", hint);
+    char *val = addl && json_is_object(addl) ? js_visit_child(j, addl, h, path, "additionalProperties", NULL)
+                                             : strdup("value");
+    if (!val)
+        return false;
+    char *keyrule = NULL;
+    if (o->n > 0) {
+        snprintf(h, sizeof h, "%s-other-key", hint);
+        char *nk = not_keys(j, o->cps, o->cplen, o->n, 0, h);
+        if (nk) {
+            o->b.n = 0;
+            gr_buf_printf(&o->b, "\"\\\"\" %s \"\\\"\" space", nk);
+            free(nk);
+            keyrule = o->b.oom ? NULL : js_add_rule(j, h, o->b.s);
+        }
+    } else {
+        keyrule = strdup("string");
+    }
+    if (keyrule) {
+        o->b.n = 0;
+        gr_buf_printf(&o->b, "%s \":\" space %s", keyrule, val);
+        snprintf(h, sizeof h, "%s-additional-kv", hint);
+        o->addkv = o->b.oom ? NULL : js_add_rule(j, h, o->b.s);
+    }
+    free(keyrule);
+    free(val);
+    if (!o->addkv) {
+        j->rules.oom = true;
+        return false;
+    }
+    return true;
+}
+
+/* Two rules named hint-rest and hint-first from the texts in o->b (rest) and first; false
+ * out of memory. */
+static bool object_rule_pair(js *j, js_obj *o, const char *hint, const char *first, char rest_out[96],
+                             char first_out[96])
+{
+    char h[96];
+    snprintf(h, sizeof h, "%s-rest", hint);
+    char *r = o->b.oom ? NULL : js_add_rule(j, h, o->b.s);
+    snprintf(h, sizeof h, "%s-first", hint);
+    char *f = r ? js_add_rule(j, h, first) : NULL;
+    if (!r || !f) {
+        free(r);
+        free(f);
+        j->rules.oom = true;
+        return false;
+    }
+    snprintf(rest_out, 96, "%s", r);
+    snprintf(first_out, 96, "%s", f);
+    free(r);
+    free(f);
+    return true;
+}
+
+/* The comma chains, from the end: rest_k (what may follow property k-1) and first_k (the
+ * object's members from property k on), then the object rule itself. */
+static char *object_chain(js *j, js_obj *o, const char *hint)
+{
+    char rest_next[96], first_next[96], h[96];
+    snprintf(h, sizeof h, "%s-rest", hint);
+    o->b.n = 0;
+    if (o->addkv)
+        gr_buf_printf(&o->b, "( \",\" space %s )*", o->addkv);
+    else
+        gr_buf_puts(&o->b, "\"\"");
+    char *rn = js_add_rule(j, h, o->b.s);
+    o->b.n = 0;
+    if (o->addkv)
+        gr_buf_printf(&o->b, "( %s %s )?", o->addkv, rn ? rn : "");
+    else
+        gr_buf_puts(&o->b, "\"\"");
+    snprintf(h, sizeof h, "%s-first", hint);
+    char *fn = js_add_rule(j, h, o->b.s);
+    bool ok = rn && fn;
+    if (ok) {
+        snprintf(rest_next, sizeof rest_next, "%s", rn);
+        snprintf(first_next, sizeof first_next, "%s", fn);
+    }
+    free(rn);
+    free(fn);
+    if (!ok) {
+        j->rules.oom = true;
+        return NULL;
+    }
+    gr_buf first = { 0 };
+    for (size_t k = o->n; k-- > 0;) {
+        o->b.n = 0;
+        first.n = 0;
+        if (o->is_req[k]) {
+            gr_buf_printf(&o->b, "\",\" space %s %s", o->kv[k], rest_next);
+            gr_buf_printf(&first, "%s %s", o->kv[k], rest_next);
+        } else {
+            gr_buf_printf(&o->b, "( \",\" space %s )? %s", o->kv[k], rest_next);
+            gr_buf_printf(&first, "%s %s | %s", o->kv[k], rest_next, first_next);
+        }
+        if (first.oom || !object_rule_pair(j, o, hint, first.s, rest_next, first_next)) {
+            j->rules.oom = true;
+            free(first.s);
+            return NULL;
+        }
+    }
+    free(first.s);
+    o->b.n = 0;
+    gr_buf_printf(&o->b, "\"{\" space %s \"}\" space", first_next);
+    return o->b.oom ? NULL : js_add_rule(j, hint, o->b.s);
+}
+
 static char *build_object(js *j, json_t *s, const char *hint, const char *path)
 {
     json_t *props = json_object_get(s, "properties"), *req = json_object_get(s, "required");
@@ -363,170 +558,27 @@ static char *build_object(js *j, json_t *s, const char *hint, const char *path)
         return js_fail(j, PONDER_ERR_FORMAT, path, "%s must be an array", "required");
     if (!props && !req && (!addl || json_is_true(addl)))
         return strdup("object");
-    const size_t n = props ? json_object_size(props) : 0;
-    char **kv = calloc(n + 1, sizeof *kv);
-    bool *is_req = calloc(n + 1, sizeof *is_req);
-    char *addkv = NULL, *ret = NULL;
-    uint32_t **cps = calloc(n + 1, sizeof *cps);
-    size_t *cplen = calloc(n + 1, sizeof *cplen);
-    gr_buf b = { 0 };
-    if (!kv || !is_req || !cps || !cplen) {
+    js_obj o = { .n = props ? json_object_size(props) : 0 };
+    char *ret = NULL;
+    o.kv = calloc(o.n + 1, sizeof *o.kv);
+    o.is_req = calloc(o.n + 1, sizeof *o.is_req);
+    o.cps = calloc(o.n + 1, sizeof *o.cps);
+    o.cplen = calloc(o.n + 1, sizeof *o.cplen);
+    if (!o.kv || !o.is_req || !o.cps || !o.cplen)
         j->rules.oom = true;
-        goto done;
-    }
-    size_t i = 0;
-    const char *key;
-    json_t *sub;
-    json_object_foreach(props, key, sub) {
-        char h[96];
-        snprintf(h, sizeof h, "%s-%s", hint, key);
-        char *val = js_visit_child(j, sub, h, path, "properties", key);
-        if (!val)
-            goto done;
-        b.n = 0;
-        json_t *ks = json_string(key);
-        char *kjs = ks ? json_dumps(ks, JSON_ENCODE_ANY) : NULL;
-        json_decref(ks);
-        if (!kjs) {
-            free(val);
-            j->rules.oom = true;
-            goto done;
-        }
-        sp_literal(&b, kjs, strlen(kjs));
-        free(kjs);
-        gr_buf_printf(&b, " space \":\" space %s", val);
-        free(val);
-        snprintf(h, sizeof h, "%s-%s-kv", hint, key);
-        kv[i] = b.oom ? NULL : js_add_rule(j, h, b.s);
-        if (!kv[i] || !decode_cps(key, &cps[i], &cplen[i])) {
-            j->rules.oom = true;
-            goto done;
-        }
-        i++;
-    }
-    for (size_t r = 0; req && r < json_array_size(req); r++) {
-        const char *name = json_string_value(json_array_get(req, r));
-        if (!name) {
-            js_fail(j, PONDER_ERR_FORMAT, path, "%s must list strings", "required");
-            goto done;
-        }
-        size_t k = 0;
-        json_object_foreach(props, key, sub) {
-            if (strcmp(key, name) == 0)
-                break;
-            k++;
-        }
-        if (k == n) {
-            js_fail(j, PONDER_ERR_UNSUPPORTED, path,
-                    "required property '%s' is not in properties (give it a schema there)", name);
-            goto done;
-        }
-        is_req[k] = true;
-    }
-    /* additional properties: absent → none when properties are given (strict) */
-    if (addl && !json_is_boolean(addl) && !json_is_object(addl)) {
-        js_fail(j, PONDER_ERR_FORMAT, path, "%s must be a boolean or a schema", "additionalProperties");
-        goto done;
-    }
-    if ((addl && !json_is_false(addl)) || (!addl && n == 0)) {
-        char h[96];
-        snprintf(h, sizeof h, "%s-additional", hint);
-        char *val = addl && json_is_object(addl) ? js_visit_child(j, addl, h, path, "additionalProperties", NULL)
-                                                 : strdup("value");
-        if (!val)
-            goto done;
-        char *keyrule = NULL;
-        if (n > 0) {
-            snprintf(h, sizeof h, "%s-other-key", hint);
-            char *nk = not_keys(j, cps, cplen, n, 0, h);
-            if (nk) {
-                b.n = 0;
-                gr_buf_printf(&b, "\"\\\"\" %s \"\\\"\" space", nk);
-                free(nk);
-                keyrule = b.oom ? NULL : js_add_rule(j, h, b.s);
-            }
-        } else {
-            keyrule = strdup("string");
-        }
-        if (keyrule) {
-            b.n = 0;
-            gr_buf_printf(&b, "%s \":\" space %s", keyrule, val);
-            snprintf(h, sizeof h, "%s-additional-kv", hint);
-            addkv = b.oom ? NULL : js_add_rule(j, h, b.s);
-        }
-        free(keyrule);
-        free(val);
-        if (!addkv) {
-            j->rules.oom = true;
-            goto done;
-        }
-    }
-    /* the comma chains, from the end: rest_i and first_i */
-    char rest_next[96], first_next[96], h[96];
-    snprintf(h, sizeof h, "%s-rest", hint);
-    b.n = 0;
-    if (addkv)
-        gr_buf_printf(&b, "( \",\" space %s )*", addkv);
-    else
-        gr_buf_puts(&b, "\"\"");
-    char *rn = js_add_rule(j, h, b.s);
-    b.n = 0;
-    if (addkv)
-        gr_buf_printf(&b, "( %s %s )?", addkv, rn ? rn : "");
-    else
-        gr_buf_puts(&b, "\"\"");
-    snprintf(h, sizeof h, "%s-first", hint);
-    char *fn = js_add_rule(j, h, b.s);
-    if (!rn || !fn) {
-        free(rn);
-        free(fn);
-        j->rules.oom = true;
-        goto done;
-    }
-    snprintf(rest_next, sizeof rest_next, "%s", rn);
-    snprintf(first_next, sizeof first_next, "%s", fn);
-    free(rn);
-    free(fn);
-    for (size_t k = n; k-- > 0;) {
-        b.n = 0;
-        if (is_req[k])
-            gr_buf_printf(&b, "\",\" space %s %s", kv[k], rest_next);
-        else
-            gr_buf_printf(&b, "( \",\" space %s )? %s", kv[k], rest_next);
-        snprintf(h, sizeof h, "%s-rest", hint);
-        char *r2 = js_add_rule(j, h, b.s);
-        b.n = 0;
-        if (is_req[k])
-            gr_buf_printf(&b, "%s %s", kv[k], rest_next);
-        else
-            gr_buf_printf(&b, "%s %s | %s", kv[k], rest_next, first_next);
-        snprintf(h, sizeof h, "%s-first", hint);
-        char *f2 = js_add_rule(j, h, b.s);
-        if (!r2 || !f2) {
-            free(r2);
-            free(f2);
-            j->rules.oom = true;
-            goto done;
-        }
-        snprintf(rest_next, sizeof rest_next, "%s", r2);
-        snprintf(first_next, sizeof first_next, "%s", f2);
-        free(r2);
-        free(f2);
-    }
-    b.n = 0;
-    gr_buf_printf(&b, "\"{\" space %s \"}\" space", first_next);
-    ret = b.oom ? NULL : js_add_rule(j, hint, b.s);
-done:
-    for (size_t k = 0; k < n && kv; k++)
-        free(kv[k]);
-    for (size_t k = 0; k < n && cps; k++)
-        free(cps[k]);
-    free(kv);
-    free(is_req);
-    free(cps);
-    free(cplen);
-    free(addkv);
-    free(b.s);
+    else if (object_properties(j, &o, props, hint, path) && object_required(j, &o, props, req, path) &&
+             object_additional(j, &o, addl, hint, path))
+        ret = object_chain(j, &o, hint);
+    for (size_t k = 0; k < o.n && o.kv; k++)
+        free(o.kv[k]);
+    for (size_t k = 0; k < o.n && o.cps; k++)
+        free(o.cps[k]);
+    free(o.kv);
+    free(o.is_req);
+    free(o.cps);
+    free(o.cplen);
+    free(o.addkv);
+    free(o.b.s);
     return ret;
 }
 
