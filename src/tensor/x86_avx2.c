@@ -29,12 +29,21 @@
  * Tile kernels (gemm_*) serve prompt processing: several weight rows x several tokens per
  * pass, so decoded weights and loaded activations are reused from registers (llamafile's
  * tinyBLAS idea). Single tokens use the vec_dots, which stream one row at a time.
+ * Matrices repacked at load (pack.c) use x86_avx2_packed.inc's kernels instead, for
+ * prompts and single tokens alike (avx2 and avxvnni; avx512vnni stays on file rows).
  */
 #include "tensor/x86_avx2_internal.h"
 
 #include "tensor/x86_avx2_floats.inc"
 #include "tensor/x86_avx2_quants.inc"
 #include "tensor/x86_avx2_kquants.inc"
+#if PONDER_X86_VNNI != 2
+#include "tensor/x86_avx2_packed.inc"
+/* weights repacked at load (not on avx512vnni: that path is the unpacked comparison) */
+#define PACKED(layout, fn) .pack_layout = (layout), .packed_gemm = (fn)
+#else
+#define PACKED(layout, fn) .pack_layout = PONDER_PACK_NONE
+#endif
 
 /* ---- the table ---- */
 
@@ -51,19 +60,23 @@ const ponder_isa_kernels ponder_kernels_avx2 = {
     .type = {
         [PONDER_TYPE_F32] = {.vec_dot = vec_dot_f32},
         [PONDER_TYPE_F16] = {.vec_dot = vec_dot_f16_f16, .from_float = f16_from_float,
-                             .gemm = gemm_f16, .gemm_rows = F16_RM, .gemm_tokens = F16_RN},
-        [PONDER_TYPE_BF16] = {.vec_dot = vec_dot_bf16, .from_float = bf16_from_float},
+                             .gemm = gemm_f16, .gemm_rows = F16_RM, .gemm_tokens = F16_RN,
+                             PACKED(PONDER_PACK_F16_R16, gemm_f16_r16)},
+        [PONDER_TYPE_BF16] = {.vec_dot = vec_dot_bf16, .from_float = bf16_from_float,
+                              PACKED(PONDER_PACK_BF16_R16, gemm_bf16_r16)},
         [PONDER_TYPE_Q4_0] = {.vec_dot = vec_dot_q4_0, .gemm = gemm_q4_0, .gemm_rows = Q8_RM, .gemm_tokens = Q8_RN,
-                              .to_q8_0_row = q4_0_to_q8_0_row},
+                              .to_q8_0_row = q4_0_to_q8_0_row, PACKED(PONDER_PACK_Q8U_R16, gemm_q8u_small4)},
         [PONDER_TYPE_Q4_1] = {.vec_dot = vec_dot_q4_1},
         [PONDER_TYPE_Q5_0] = {.vec_dot = vec_dot_q5_0, .gemm = gemm_q5_0, .gemm_rows = Q8_RM, .gemm_tokens = Q8_RN,
-                              .to_q8_0_row = q5_0_to_q8_0_row},
+                              .to_q8_0_row = q5_0_to_q8_0_row, PACKED(PONDER_PACK_Q5U_R16, gemm_q5u)},
         [PONDER_TYPE_Q5_1] = {.vec_dot = vec_dot_q5_1},
         [PONDER_TYPE_Q8_0] = {.vec_dot = vec_dot_q8_0, .from_float = quantize_q8_0,
-                              .gemm = gemm_q8_0, .gemm_rows = Q8_RM, .gemm_tokens = Q8_RN},
+                              .gemm = gemm_q8_0, .gemm_rows = Q8_RM, .gemm_tokens = Q8_RN,
+                              PACKED(PONDER_PACK_Q8U_R16, gemm_q8u_signed)},
         [PONDER_TYPE_Q8_1] = {.from_float = quantize_q8_1},
         [PONDER_TYPE_IQ4_NL] = {.vec_dot = vec_dot_iq4_nl, .gemm = gemm_iq4_nl, .gemm_rows = Q8_RM,
-                                .gemm_tokens = Q8_RN, .to_q8_0_row = iq4_nl_to_q8_0_row},
+                                .gemm_tokens = Q8_RN, .to_q8_0_row = iq4_nl_to_q8_0_row,
+                                PACKED(PONDER_PACK_Q8U_R16, gemm_q8u_signed)},
         [PONDER_TYPE_Q2_K] = {.vec_dot = vec_dot_q2_K},
         [PONDER_TYPE_Q3_K] = {.vec_dot = vec_dot_q3_K},
         [PONDER_TYPE_Q4_K] = {.vec_dot = vec_dot_q4_K, .gemm = gemm_q4_K, .gemm_rows = K_RM, .gemm_tokens = K_RN},

@@ -1,8 +1,8 @@
 /* test_packed.c — weights repacked for a path's tile kernel (ponder_matrix_pack) against
  * the scalar oracle.
  *
- * For every kernel path this CPU runs that has an interleaved layout for a type (today
- * "avx512": the Q8_0 family in 16-row groups), a matrix with whole groups and a tail of
+ * For every kernel path this CPU runs that has an interleaved layout for a type ("avx512",
+ * and "avx2" / "avxvnni" on the same 16-row groups), a matrix with whole groups and a tail of
  * file-layout rows is packed and multiplied through ponder_matmul with 1 to 11 tokens and
  * a prompt-sized batch; every output must match the scalar vec_dot of the file row within
  * 2e-6 of the sum of |terms| (the kernel fuses the scale multiply-add, the oracle rounds
@@ -156,8 +156,8 @@ static void test_packed_vs_oracle(void **state)
     }
     ponder_tensor_force_isa(NULL, NULL);
     if (n_types == 0) {
-        print_message("SKIP: no kernel path with packed weights on this CPU (the avx512 path needs AVX-512 "
-                      "F/BW/VL/VNNI)\n");
+        print_message("SKIP: no kernel path with packed weights on this CPU (avx2 needs AVX2/FMA/F16C, avx512 "
+                      "AVX-512 F/BW/VL/VNNI)\n");
         skip();
     }
 }
