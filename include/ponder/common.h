@@ -77,7 +77,7 @@ typedef void (*ponder_log_fn)(ponder_log_level level, const char *msg, void *use
 /* Milliseconds on the monotonic clock (CLOCK_MONOTONIC): for durations only. */
 double ponder_now_ms(void);
 
-/* ---- listening sockets (ponder serve and the router share the HTTP front end) ----
+/* ---- listening sockets (ponder serve: the router's HTTP front end, src/http) ----
  * Connection limits and read deadlines against slow clients; 0 in a field: its default. */
 typedef struct ponder_listen_limits {
     int32_t max_connections;  /* open connections in all; default 1024 */

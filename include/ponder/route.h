@@ -271,14 +271,17 @@ void ponder_backend_free(ponder_backend *b); /* NULL is a no-op */
 
 /* ---- the router ---- */
 
+#define PONDER_ROUTER_MAX_BODY_BYTES_DEFAULT (4u << 20) /* 4 MiB: far above any chat request */
+
 typedef struct ponder_router ponder_router;
 
 typedef struct ponder_router_params {
     const char *host;           /* default "127.0.0.1" */
     int port;                   /* 0: ephemeral */
     const char *api_key;        /* clients' key (as ponder serve --api-key); NULL: none */
-    size_t max_body_bytes;
-    ponder_listen_limits listen; /* connection caps and read deadlines, as ponder serve's */
+    size_t max_body_bytes;      /* larger bodies are answered 413 (a declared length before the body
+                                   is read); 0: PONDER_ROUTER_MAX_BODY_BYTES_DEFAULT */
+    ponder_listen_limits listen; /* connection caps and read deadlines (slow clients); 0s: defaults */
     const char *version;
     ponder_backend_local_params local;
     uint64_t seed;              /* back-off jitter; 0: from the clock */

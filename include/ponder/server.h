@@ -1,17 +1,17 @@
 /*
- * server.h — `ponder serve`: an OpenAI-compatible HTTP API over one model.
+ * server.h — one model's engine behind `ponder serve`: the OpenAI API's chat, completions
+ * and embeddings requests answered in-process, as bodies in and the HTTP API's bytes out.
  *
- * Endpoints: POST /v1/chat/completions, POST /v1/completions, POST /v1/embeddings
- * (sentence embeddings as ponder/embed.h makes them), GET /v1/models,
- * GET /health, GET /metrics (Prometheus text) and GET / (the embedded chat page).
- * Requests, responses, stream chunks and error objects follow OpenAI's shapes; Ponder's
- * own numbers ride in one extra "ponder" object that stock clients ignore.
+ * The server opens no socket: `ponder serve -m` and `--config` are the router (route.h),
+ * whose HTTP front end (src/http) asks a local backend's ponder_server through the calls
+ * below. Requests, responses, stream chunks and error objects follow OpenAI's shapes;
+ * Ponder's own numbers ride in one extra "ponder" object that stock clients ignore.
  *
- * Threads: libmicrohttpd runs one thread per connection; one engine thread owns the
- * ponder_gen (which is not thread-safe) and every request in flight is decoded in its
- * batch (continuous batching). Handler threads hand requests to the engine through a
- * mutex-protected queue and read the tokens back through a per-request channel, so a
- * client that goes away cancels its request and frees its sequences at the next step.
+ * Threads: one engine thread owns the ponder_gen (which is not thread-safe) and every
+ * request in flight is decoded in its batch (continuous batching). Callers' threads hand
+ * requests to the engine through a mutex-protected queue and read the tokens back through
+ * a per-request channel, so a request freed early (its client went away) is cancelled and
+ * its sequences freed at the next step.
  *
  * Strategies (think.h): "ponder": {"strategy": "sc", "samples": 8, "answer": "number"} in a
  * chat or completions body, or a model-name prefix ("sc8-<model>", "cot-", "asc16-",
@@ -38,28 +38,21 @@
 extern "C" {
 #endif
 
-#define PONDER_SERVER_MAX_BODY_BYTES_DEFAULT (4u << 20) /* 4 MiB: far above any chat request */
 #define PONDER_SERVER_MAX_MESSAGES_DEFAULT 2048
 
 typedef struct ponder_server ponder_server;
 
 typedef struct ponder_server_params {
-    const char *host;         /* address to bind; default "127.0.0.1" (never all interfaces unless asked) */
-    int port;                 /* 0: an ephemeral port (ponder_server_port tells which) */
     int32_t n_parallel;       /* sequences decoded at once (slots); a request with n choices uses n */
     int32_t n_ctx;            /* context per slot in tokens; 0: min(n_ctx_train, 4096) */
     int32_t n_threads;        /* forward-pass threads; <= 0: one */
     int32_t queue_max;        /* requests waiting for a slot beyond which the server answers 429 */
-    const char *api_key;      /* NULL: no authentication; else "Authorization: Bearer KEY" on every /v1 path */
     bool chatml;              /* models without tokenizer.chat_template use ChatML (documented
                                  fallback); otherwise such a model answers chat requests with a
                                  400 naming the fixes (/v1/completions, or --chatml) */
     bool parse_special_in_content; /* message contents' special-token texts become special tokens
                                       (a user can forge a turn); by default they are plain text */
-    size_t max_body_bytes;    /* larger request bodies are answered 413 (a declared length before
-                                 the body is read) */
     int32_t max_messages;     /* chat messages per request beyond which it is a 400; 0: 2048 */
-    ponder_listen_limits listen; /* connection caps and read deadlines (slow clients); 0s: defaults */
     const char *draft_path;   /* a draft model for speculative decoding (same vocabulary); NULL: none */
     const char *alias;        /* the served model id (--alias); NULL: the file's basename without .gguf */
     const char *chat_template_file; /* --chat-template-file: a Jinja chat template used instead of
@@ -80,25 +73,21 @@ ponder_server_params ponder_server_params_default(void);
  * The served model's id is p->alias, else the file's basename without ".gguf". */
 ponder_status ponder_server_create(const char *model_path, const ponder_server_params *p, ponder_server **out,
                                    ponder_error *err);
-/* Binds and starts the HTTP and engine threads; returns once the server accepts. */
-ponder_status ponder_server_start(ponder_server *s, ponder_error *err);
-/* Starts only the engine thread: requests come in-process (below), no socket is opened.
- * (ponder_server_start does this too.) */
+/* Starts the engine thread: requests come in-process (below). */
 ponder_status ponder_server_start_engine(ponder_server *s, ponder_error *err);
-int ponder_server_port(const ponder_server *s);      /* the bound port, after start */
 const char *ponder_server_model_id(const ponder_server *s);
-/* The engine's load as /metrics shows it: requests waiting for a slot, requests being
+/* The engine's load as the router's /metrics shows it: requests waiting for a slot, requests being
  * decoded, sequences being decoded (over all choices). */
 void ponder_server_load(ponder_server *s, int64_t *queued, int64_t *active_requests, int64_t *active_sequences);
 /* Tokens of requests cancelled before their end (their client left, or the in-process
  * caller freed them): counted when the engine lets them go, as /metrics counts them. */
 void ponder_server_cancelled_tokens(ponder_server *s, int64_t *prompt, int64_t *completion);
-/* Stops accepting, cancels requests in flight (their streams end), joins the threads.
+/* Stops accepting, cancels requests in flight (their streams end), joins the engine thread.
  * Idempotent; ponder_server_free calls it. */
 void ponder_server_stop(ponder_server *s);
 void ponder_server_free(ponder_server *s); /* NULL is a no-op */
 
-/* ---- in-process requests: the HTTP API without sockets (the router's local backends) ----
+/* ---- requests: the HTTP API without sockets (the router's local backends) ----
  *
  * A body is handled exactly as if POSTed to /v1/chat/completions or /v1/completions (the
  * same validation, model-name prefixes, strategies, batching), and its answer is the bytes
@@ -119,8 +108,8 @@ typedef enum ponder_server_read {
 int ponder_server_request_start(ponder_server *s, ponder_server_endpoint ep, const char *body, size_t len,
                                 ponder_server_request **out, char **error_json, double *retry_after_s);
 /* Admission before the body is read, for a front end that reads bodies itself (the router
- * over a local backend): a place among the slots and the queue, as `ponder serve`'s own
- * handler takes one before it parses anything. 200, or 429 / 503 with *error_json and
+ * over a local backend): a place among the slots and the queue, taken before anything is
+ * parsed. 200, or 429 / 503 with *error_json and
  * *retry_after_s as ponder_server_request_start gives them. The place is used by one
  * ponder_server_request_start_admitted or ponder_server_embeddings_admitted (given back
  * when that request is enqueued or refused), or given back unused with

@@ -29,7 +29,8 @@
 
 static void usage(void)
 {
-    ponder_server_params d = ponder_server_params_default();
+    const ponder_server_params d = ponder_server_params_default();
+    const ponder_router_params rd = ponder_router_params_default();
     printf("usage: ponder serve [-m MODEL | --config FILE] [options]\n"
            "\n"
            "Serves the model over an OpenAI-compatible HTTP API:\n"
@@ -91,7 +92,7 @@ static void usage(void)
            "\n"
            "Exit status: 0 after a clean shutdown, 1 runtime error (model, address in use),\n"
            "2 usage error.\n",
-           d.host, d.port, (int)d.n_parallel, SERVE_DEFAULT_N_CTX, (int)d.queue_max, (unsigned)d.max_body_bytes,
+           rd.host, rd.port, (int)d.n_parallel, SERVE_DEFAULT_N_CTX, (int)d.queue_max, (unsigned)rd.max_body_bytes,
            (int)d.max_messages);
 }
 
@@ -308,8 +309,9 @@ int cmd_serve(int argc, char **argv)
 {
     const char *cmd = "serve";
     const ponder_server_params d = ponder_server_params_default();
-    serve_opts o = { .port = d.port, .n_parallel = d.n_parallel, .n_ctx = SERVE_DEFAULT_N_CTX, .queue = d.queue_max,
-                     .max_body = (int32_t)d.max_body_bytes, .max_messages = d.max_messages };
+    const ponder_router_params rd = ponder_router_params_default();
+    serve_opts o = { .port = rd.port, .n_parallel = d.n_parallel, .n_ctx = SERVE_DEFAULT_N_CTX, .queue = d.queue_max,
+                     .max_body = (int32_t)rd.max_body_bytes, .max_messages = d.max_messages };
     int32_t per_client = -2; /* not given */
     const char *api_key_file = NULL, *ctk = NULL, *ctv = NULL, *fa = NULL;
     const cli_opt opts[] = {

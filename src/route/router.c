@@ -36,7 +36,7 @@ ponder_router_params ponder_router_params_default(void)
     memset(&p, 0, sizeof p);
     p.host = "127.0.0.1";
     p.port = 8080;
-    p.max_body_bytes = PONDER_SERVER_MAX_BODY_BYTES_DEFAULT;
+    p.max_body_bytes = PONDER_ROUTER_MAX_BODY_BYTES_DEFAULT;
     p.local.n_parallel = 4;
     p.local.n_threads = 1;
     p.local.type_k = p.local.type_v = PONDER_TYPE_F16;
@@ -491,7 +491,7 @@ ponder_status ponder_router_create(ponder_route_config *cfg, const ponder_router
     snprintf(r->host, sizeof r->host, "%s", r->p.host ? r->p.host : "127.0.0.1");
     r->p.host = r->host;
     if (!r->p.max_body_bytes)
-        r->p.max_body_bytes = PONDER_SERVER_MAX_BODY_BYTES_DEFAULT;
+        r->p.max_body_bytes = PONDER_ROUTER_MAX_BODY_BYTES_DEFAULT;
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv, NULL);
     http_metrics_init(&r->metrics);

@@ -1,9 +1,8 @@
 /*
  * call.c — one request from its body to its last byte, without sockets: prepared
  * (prompt.c), handed to the engine thread, then read back either whole (a completion
- * object) or as SSE text, a few events at a time. The HTTP handlers (http.c) and the
- * router's in-process backends both go through here, so a request served in-process is
- * byte for byte what `ponder serve` sends.
+ * object) or as SSE text, a few events at a time. The public in-process API (inproc.c),
+ * which the router's local backends call, is a thin face over it.
  */
 #include "server/server_state.h"
 
@@ -229,10 +228,6 @@ bool srv_call_start(struct ponder_server *s, srv_call *c, srv_endpoint kind, con
         pthread_mutex_unlock(&s->mu);
         return false;
     }
-    if (j->req.stream) {
-        c->counted = true; /* shutdown lets the stream send its end */
-        s->n_streams++;
-    }
     pthread_mutex_unlock(&s->mu);
     make_id(s, j->req.kind, c->meta.id, sizeof c->meta.id);
     c->meta.created = (int64_t)time(NULL);
@@ -451,8 +446,6 @@ void srv_call_end(srv_call *c)
         pthread_cond_signal(&s->engine_cv);
     }
     srv_job_unref(j);
-    if (c->counted && --s->n_streams == 0)
-        pthread_cond_broadcast(&s->streams_cv);
     pthread_mutex_unlock(&s->mu);
     free(c->text_offset);
     srv_tools_stream_end(c);

@@ -6,7 +6,7 @@
  *
  * The engine thread runs them: it owns the thread pool, so an embedding request takes its
  * turn between decode steps with all the threads instead of competing with generation for
- * the cores. The handler parses and tokenizes, queues the job (s->embed_head) and waits;
+ * the cores. The caller's thread parses and tokenizes, queues the job (s->embed_head) and waits;
  * the engine decodes the inputs in a context of their own, sized for the request.
  */
 #include "server/server_state.h"
@@ -329,26 +329,12 @@ static char *embeddings_answer(struct ponder_server *s, const char *body, size_t
         http_fail(e, shutdown ? HTTP_ERR_UNAVAILABLE : HTTP_ERR_INTERNAL, NULL, NULL, "%s", j.msg);
         goto done;
     }
-    http_metrics_add_tokens(&s->metrics, j.tokens, 0);
     if (!(json = build_response(s, &j)))
         http_fail(e, HTTP_ERR_INTERNAL, NULL, NULL, "out of memory");
 done:
     job_free(&j);
     srv_admission_give(s);
     return json;
-}
-
-bool srv_handle_embeddings(struct ponder_server *s, http_req *q)
-{
-    if (http_req_body_too_large(q))
-        return http_respond_fail(q, HTTP_ERR_TOO_LARGE, NULL, "request_too_large",
-                                 "The request body is larger than the server's limit of %zu bytes.",
-                                 s->p.max_body_bytes);
-    http_api_error e;
-    size_t len;
-    const char *body = http_req_body(q, &len);
-    char *json = embeddings_answer(s, body, len, false, &e);
-    return json ? http_respond_json(q, 200, json) : http_respond_error(q, &e);
 }
 
 static int embeddings_inproc(ponder_server *s, const char *body, size_t len, bool admitted, char **json)

@@ -116,11 +116,9 @@ static void on_event(const ponder_gen_event *ev, void *user)
     e->has_token = ev->token != PONDER_TOKEN_NULL;
     e->finish = ev->finish;
     e->lp = lp;
-    bool first = false;
     if (e->has_token && !j->got_first) {
         j->got_first = true;
         j->t_first_ms = now;
-        first = true;
     }
     j->t_last_ms = now;
     if (ev->finish != PONDER_FINISH_NONE) {
@@ -130,8 +128,6 @@ static void on_event(const ponder_gen_event *ev, void *user)
     }
     pthread_cond_broadcast(&j->cond);
     pthread_mutex_unlock(&s->mu);
-    if (first)
-        http_metrics_observe_ttft(&s->metrics, (now - j->t_arrival_ms) / 1000.0);
 }
 
 static void fail_job(struct ponder_server *s, srv_job *j, ponder_status st, const char *msg)
@@ -149,14 +145,10 @@ static void finish_job(struct ponder_server *s, srv_job *j, bool aborted)
 {
     j->state = SRV_JOB_DONE;
     j->aborted = j->aborted || aborted;
-    /* every job's tokens are counted, cancelled and failed ones too (they were left out) */
-    http_metrics_add_tokens(&s->metrics, j->usage.prompt_tokens, j->usage.completion_tokens);
     if (j->cancel) {
-        http_metrics_count_cancelled(&s->metrics);
         s->cancelled_prompt += j->usage.prompt_tokens;
         s->cancelled_completion += j->usage.completion_tokens;
-    } else if (j->aborted)
-        http_metrics_count_failed(&s->metrics);
+    }
     if (!j->got_first)
         j->t_first_ms = http_now_ms();
     if (j->t_last_ms < j->t_first_ms)
@@ -229,7 +221,8 @@ static ponder_status submit(struct ponder_server *s, srv_job *j, ponder_error *e
     return PONDER_OK;
 }
 
-/* Queue depth, running requests and live sequences for /metrics (s->mu held). gen admits
+/* Queue depth, running requests and live sequences for ponder_server_load (the router's
+ * /metrics; s->mu held). gen admits
  * in submission order, so the running ones are the first n_pending - n_queued. */
 static void publish_load(struct ponder_server *s)
 {
@@ -249,7 +242,6 @@ static void publish_load(struct ponder_server *s)
     s->load_queued = inbox + queued;
     s->load_active = active;
     s->load_sequences = seqs;
-    http_metrics_set_load(&s->metrics, inbox + queued, active, seqs);
 }
 
 /* Removes j from the running list (s->mu held). */
@@ -409,7 +401,6 @@ void *srv_engine_main(void *arg)
                 s->inbox_tail = NULL;
             j->next = NULL;
             if (j->cancel) {
-                http_metrics_count_cancelled(&s->metrics);
                 j->aborted = true;
                 j->state = SRV_JOB_DONE;
                 s->n_inflight--;

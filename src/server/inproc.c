@@ -1,8 +1,8 @@
 /*
  * inproc.c — the HTTP API without sockets (server.h's ponder_server_request_*): a thin
- * public face over call.c, which the HTTP handlers use too, so an in-process request
- * (the router's local backends) is answered with the same bytes as one over HTTP, without
- * a loopback connection, an HTTP parse or a second SSE framing on the way.
+ * public face over call.c. The router's local backends ask through it, so a request is
+ * answered with the bytes its HTTP client gets, without a loopback connection, an HTTP
+ * parse or a second SSE framing on the way.
  */
 #include "server/server_state.h"
 

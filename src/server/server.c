@@ -1,6 +1,8 @@
 /*
  * server.c — ponder_server's life cycle: load the model, tokenizer and chat template,
- * make the pool and the gen engine, start the engine and HTTP threads, stop them.
+ * make the pool and the gen engine, start and stop the engine thread. The server has no
+ * socket of its own: HTTP is the router's (src/route, `ponder serve`), which asks it
+ * in-process (inproc.c).
  */
 #include "server/server_state.h"
 
@@ -14,13 +16,10 @@
 ponder_server_params ponder_server_params_default(void)
 {
     ponder_server_params p = { 0 };
-    p.host = "127.0.0.1";
-    p.port = 8080;
     p.n_parallel = 4;
     p.n_ctx = 0;
     p.n_threads = 1;
     p.queue_max = 64;
-    p.max_body_bytes = PONDER_SERVER_MAX_BODY_BYTES_DEFAULT;
     p.max_messages = PONDER_SERVER_MAX_MESSAGES_DEFAULT;
     p.type_k = p.type_v = PONDER_TYPE_F16;
     p.flash_attn = PONDER_FLASH_ATTN_AUTO;
@@ -136,31 +135,20 @@ ponder_status ponder_server_create(const char *model_path, const ponder_server_p
     ponder_server_params d = ponder_server_params_default();
     if (!p)
         p = &d;
-    if (p->n_parallel < 1 || p->queue_max < 0 || p->n_ctx < 0 || p->port < 0 || p->port > 65535)
-        return ponder_error_set(err, PONDER_ERR_INVALID_ARG,
-                                "bad server parameters (parallel %d, queue %d, ctx %d, port %d)", (int)p->n_parallel,
-                                (int)p->queue_max, (int)p->n_ctx, p->port);
+    if (p->n_parallel < 1 || p->queue_max < 0 || p->n_ctx < 0)
+        return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "bad server parameters (parallel %d, queue %d, ctx %d)",
+                                (int)p->n_parallel, (int)p->queue_max, (int)p->n_ctx);
     ponder_server *s = calloc(1, sizeof *s);
     if (!s)
         return ponder_error_set(err, PONDER_ERR_NOMEM, "out of memory");
     ponder_status st;
     s->p = *p;
-    snprintf(s->host, sizeof s->host, "%s", p->host ? p->host : "127.0.0.1");
-    s->p.host = s->host;
-    s->p.max_body_bytes = p->max_body_bytes ? p->max_body_bytes : PONDER_SERVER_MAX_BODY_BYTES_DEFAULT;
     s->p.max_messages = p->max_messages > 0 ? p->max_messages : PONDER_SERVER_MAX_MESSAGES_DEFAULT;
-    if (p->api_key && !(s->api_key = strdup(p->api_key))) {
-        free(s);
-        return ponder_error_set(err, PONDER_ERR_NOMEM, "out of memory");
-    }
-    s->p.api_key = s->api_key;
     s->p.version = NULL;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->engine_cv, NULL);
-    pthread_cond_init(&s->streams_cv, NULL);
     pthread_cond_init(&s->embed_cv, NULL);
     pthread_cond_init(&s->prepare_cv, NULL);
-    http_metrics_init(&s->metrics);
 
     if (p->alias && (!p->alias[0] || strlen(p->alias) >= sizeof s->model_id)) {
         ponder_server_free(s);
@@ -243,22 +231,6 @@ ponder_status ponder_server_start_engine(ponder_server *s, ponder_error *err)
     return PONDER_OK;
 }
 
-ponder_status ponder_server_start(ponder_server *s, ponder_error *err)
-{
-    ponder_status st = ponder_server_start_engine(s, err);
-    if (st != PONDER_OK)
-        return st;
-    st = srv_http_start(s, err);
-    if (st != PONDER_OK)
-        ponder_server_stop(s);
-    return st;
-}
-
-int ponder_server_port(const ponder_server *s)
-{
-    return s->port;
-}
-
 void ponder_server_load(ponder_server *s, int64_t *queued, int64_t *active_requests, int64_t *active_sequences)
 {
     pthread_mutex_lock(&s->mu);
@@ -293,7 +265,6 @@ void ponder_server_stop(ponder_server *s)
     if (s->engine_started)
         pthread_join(s->engine, NULL);
     s->engine_started = false;
-    srv_http_stop(s);
 }
 
 void ponder_server_free(ponder_server *s)
@@ -311,10 +282,7 @@ void ponder_server_free(ponder_server *s)
     ponder_model_free(s->draft);
     free(s->bos_text);
     free(s->eos_text);
-    free(s->api_key);
-    http_metrics_destroy(&s->metrics);
     pthread_cond_destroy(&s->engine_cv);
-    pthread_cond_destroy(&s->streams_cv);
     pthread_cond_destroy(&s->embed_cv);
     pthread_cond_destroy(&s->prepare_cv);
     pthread_mutex_destroy(&s->mu);

@@ -1,8 +1,8 @@
 /*
- * server_internal.h — the server's parts that need no sockets, so the unit tests and
- * the fuzz harness reach them: request parsing and validation, response and stream-chunk
- * building, the embedded web assets. The error table, metrics and buffers are the HTTP
- * layer's (http/http.h), shared with the router.
+ * server_internal.h — the server's parts the unit tests and the fuzz harness reach
+ * without a model: request parsing and validation, response and stream-chunk building.
+ * The error table and buffers are the HTTP layer's socket-free part (http/http.h,
+ * http_core), shared with the router; the server opens no socket.
  */
 #ifndef PONDER_SERVER_INTERNAL_H
 #define PONDER_SERVER_INTERNAL_H

@@ -1,6 +1,6 @@
 /*
  * server_state.h — the server object, the job that carries one request between a caller's
- * thread (an HTTP handler, a router worker) and the engine thread, and the call that reads
+ * thread (the router's, through the in-process API) and the engine thread, and the call that reads
  * a job back. Shared by the server's own files only.
  *
  * Locking: one mutex (s->mu) guards the inbox, every job's fields after submission and
@@ -96,8 +96,6 @@ typedef struct srv_tool_caps {
 
 struct ponder_server {
     ponder_server_params p;
-    char host[256];
-    char *api_key;
     char model_id[256];
     char fingerprint[40];
     ponder_model *model;
@@ -123,18 +121,12 @@ struct ponder_server {
     pthread_cond_t prepare_cv;    /* a preparation ended */
     int32_t max_piece;            /* bytes of the longest token piece: a text of more than
                                      n_ctx * max_piece bytes cannot fit the context */
-    int32_t n_streams;            /* SSE responses not yet completed (shutdown lets them end) */
     int64_t load_queued, load_active, load_sequences; /* the engine's last publish_load */
     int64_t cancelled_prompt, cancelled_completion; /* tokens of jobs cancelled before their end */
-    pthread_cond_t streams_cv;
     bool stopping, stopped;
     bool engine_started;
     pthread_t engine;
     uint64_t id_state;
-
-    http_front *front;            /* NULL until started */
-    int port;
-    http_metrics metrics;
 };
 
 #define srv_log(s, level, ...) http_logf((s)->p.log, (s)->p.log_user, (level), __VA_ARGS__)
@@ -191,7 +183,6 @@ typedef struct srv_call {
     int32_t n_fin;                /* finish events streamed */
     size_t *text_offset;          /* per choice (completions logprobs) */
     bool started, ended;
-    bool counted;                 /* in s->n_streams */
     http_buf *tool_text;          /* tools_active streams: per choice, the text so far */
     size_t *tool_sent;            /*   and how much of it went out as content */
     int32_t tool_n;               /*   choices (tool_text's length) */
@@ -230,14 +221,9 @@ void srv_tools_stream_end(srv_call *c);
 void srv_tools_stream_text(srv_call *c, http_buf *out, const srv_event *e, const srv_logprob *lp);
 bool srv_tools_stream_finish(srv_call *c, http_buf *out, int32_t choice);
 
-/* embeddings.c: POST /v1/embeddings (parsed and tokenized by the handler, run by the
- * engine between decode steps); the engine's two calls are made with s->mu held. */
-bool srv_handle_embeddings(struct ponder_server *s, http_req *q);
+/* embeddings.c: a /v1/embeddings body (parsed and tokenized by the caller's thread, run by
+ * the engine between decode steps); the engine's two calls are made with s->mu held. */
 void srv_engine_run_embeds(struct ponder_server *s);  /* unlocks s->mu while decoding */
 void srv_engine_drop_embeds(struct ponder_server *s); /* shutdown: the queued ones fail */
-
-/* http.c */
-ponder_status srv_http_start(struct ponder_server *s, ponder_error *err);
-void srv_http_stop(struct ponder_server *s);
 
 #endif /* PONDER_SERVER_STATE_H */

@@ -1,7 +1,8 @@
 /*
  * test_server_strategy.c — think strategies through the HTTP API, end to end in process:
- * a ponder_server on a loopback port (stories260K, ChatML, 4 slots) and plain HTTP/1.0
- * requests over a socket. A strategy's chains are exactly the n choices of the same
+ * `ponder serve -m` as the CLI makes it (the router over one local ponder_server,
+ * ponder_route_config_for_model; stories260K, ChatML, 4 slots) on a loopback port and
+ * plain HTTP/1.0 requests over a socket. A strategy's chains are exactly the n choices of the same
  * prompt (with the cue) and seeds, so each check rebuilds the strategy's outcome from a
  * plain n-choice request: the vote, the winner's text, bon's pick by mean logprob, asc's
  * accounting, the streamed single chunk, the model-name prefix and the 400s/404s; and the
@@ -23,6 +24,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "ponder/route.h"
 #include "ponder/server.h"
 #include "ponder/think.h"
 #include "testutil.h"
@@ -35,7 +37,9 @@ typedef struct http_reply {
     char *body; /* NUL-terminated */
 } http_reply;
 
-static ponder_server *srv;
+static ponder_router *front; /* `ponder serve -m`: HTTP */
+static int port;             /* the port http_post asks */
+static ponder_server *srv;   /* the same model and parameters, asked in-process */
 
 /* One HTTP/1.0 request (no chunked encoding: the server closes after the body). */
 static http_reply http_post(const char *path, const char *body)
@@ -45,7 +49,7 @@ static http_reply http_post(const char *path, const char *body)
     assert_true(fd >= 0);
     struct sockaddr_in a = { 0 };
     a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)ponder_server_port(srv));
+    a.sin_port = htons((uint16_t)port);
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
     char head[256];
@@ -85,26 +89,58 @@ static json_t *post_json(const char *path, const char *body, int want_status)
     return o;
 }
 
-static int setup(void **state)
+static ponder_server_params server_params(void)
 {
-    (void)state;
     ponder_server_params p = ponder_server_params_default();
-    p.port = 0;
     p.n_parallel = 4;
     p.n_ctx = 256;
     p.chatml = true;
+    return p;
+}
+
+/* `ponder serve -m MODEL [--draft DRAFT] --port 0 -np 4 -c 256 -t 1 --chatml`, as
+ * cmd_serve.c sets it up. */
+static ponder_router *serve_m(const char *draft, ponder_error *err)
+{
+    ponder_router_params rp = ponder_router_params_default();
+    rp.port = 0;
+    rp.local_required = true;
+    rp.plain_ponder = true;
+    rp.local.n_parallel = 4;
+    rp.local.n_ctx = 256;
+    rp.local.chatml = true;
+    ponder_route_config *cfg = NULL;
+    ponder_router *r = NULL;
+    if (ponder_route_config_for_model(MODEL_ID, tu_shared("models/stories260K/stories260K.gguf"), draft, &cfg, err) !=
+            PONDER_OK ||
+        ponder_router_create(cfg, &rp, &r, err) != PONDER_OK)
+        return NULL;
+    if (ponder_router_start(r, err) != PONDER_OK) {
+        ponder_router_free(r);
+        return NULL;
+    }
+    return r;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    ponder_server_params p = server_params();
     ponder_error err = { 0 };
-    if (ponder_server_create(tu_shared("models/stories260K/stories260K.gguf"), &p, &srv, &err) != PONDER_OK ||
-        ponder_server_start(srv, &err) != PONDER_OK) {
+    if (!(front = serve_m(NULL, &err)) ||
+        ponder_server_create(tu_shared("models/stories260K/stories260K.gguf"), &p, &srv, &err) != PONDER_OK ||
+        ponder_server_start_engine(srv, &err) != PONDER_OK) {
         fprintf(stderr, "setup: %s\n", err.msg);
         return -1;
     }
+    port = ponder_router_port(front);
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
+    ponder_router_free(front);
     ponder_server_free(srv);
     return 0;
 }
@@ -359,29 +395,22 @@ static void test_strategy_errors(void **state)
 static void test_draft_same_answers(void **state)
 {
     (void)state;
-    ponder_server_params p = ponder_server_params_default();
-    p.port = 0;
-    p.n_parallel = 4;
-    p.n_ctx = 256;
-    p.chatml = true;
-    p.draft_path = tu_shared("models/synthetic/syn-tiny-Q8_0.gguf");
     ponder_error err = { 0 };
-    ponder_server *with = NULL;
-    assert_int_equal(ponder_server_create(tu_shared("models/stories260K/stories260K.gguf"), &p, &with, &err), PONDER_OK);
-    assert_int_equal(ponder_server_start(with, &err), PONDER_OK);
+    ponder_router *with = serve_m(tu_shared("models/synthetic/syn-tiny-Q8_0.gguf"), &err);
+    assert_non_null(with);
     static const char *const bodies[] = {
         "{\"prompt\":\"Once upon a time\",\"max_tokens\":48,\"temperature\":0}",
         "{\"prompt\":\"The little dog ran\",\"max_tokens\":40,\"temperature\":0,\"n\":2}",
         "{\"messages\":[{\"role\":\"user\",\"content\":\"Tell me about a cat.\"}],\"max_tokens\":32,\"temperature\":0}",
     };
-    ponder_server *plain = srv;
+    const int plain = port;
     for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
         const char *path = strstr(bodies[i], "messages") ? "/v1/chat/completions" : "/v1/completions";
         const bool chat = strstr(path, "chat") != NULL;
         json_t *a = post_json(path, bodies[i], 200);
-        srv = with;
+        port = ponder_router_port(with);
         json_t *b = post_json(path, bodies[i], 200);
-        srv = plain;
+        port = plain;
         const size_t n = json_array_size(json_object_get(a, "choices"));
         assert_true(n >= 1);
         assert_int_equal(json_array_size(json_object_get(b, "choices")), n);
@@ -397,8 +426,9 @@ static void test_draft_same_answers(void **state)
         json_decref(a);
         json_decref(b);
     }
-    ponder_server_free(with);
+    ponder_router_free(with);
 
+    ponder_server_params p = server_params();
     p.draft_path = tu_shared("models/synthetic/syn-tiny-qwen2-Q8_0.gguf");
     ponder_server *bad = NULL;
     assert_int_not_equal(ponder_server_create(tu_shared("models/stories260K/stories260K.gguf"), &p, &bad, &err),
@@ -468,15 +498,33 @@ static void test_in_process_same_answers(void **state)
     json_decref(http);
     json_decref(inproc);
 
-    /* refused before the engine: the HTTP API's status and error object */
-    const char *bad = "{\"prompt\":\"x\",\"model\":\"nope\"}";
+    /* refused by the engine's request parser: the HTTP API's status and error object */
+    const char *bad = "{\"prompt\":\"x\",\"ponder\":{\"strategy\":\"vote\"}}";
     http_reply r = http_post("/v1/completions", bad);
     assert_int_equal(ponder_server_request_start(srv, PONDER_SERVER_COMPLETIONS, bad, strlen(bad), &q, &err_json, &ra),
                      r.status);
     assert_null(q);
-    assert_int_equal(r.status, 404);
+    assert_int_equal(r.status, 400);
     assert_non_null(err_json);
     assert_string_equal(err_json, r.body);
+    free(err_json);
+    free(r.body);
+
+    /* a model this server does not serve: 404 model_not_found both ways (over HTTP the
+     * router's own answer, which names no served model) */
+    const char *other = "{\"prompt\":\"x\",\"model\":\"nope\"}";
+    r = http_post("/v1/completions", other);
+    assert_int_equal(ponder_server_request_start(srv, PONDER_SERVER_COMPLETIONS, other, strlen(other), &q, &err_json, &ra),
+                     r.status);
+    assert_null(q);
+    assert_int_equal(r.status, 404);
+    json_t *a = json_loads(err_json, 0, NULL), *b = json_loads(r.body, 0, NULL);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(a, "error"), "code")), "model_not_found");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(b, "error"), "code")), "model_not_found");
+    json_decref(a);
+    json_decref(b);
     free(err_json);
     free(r.body);
 }
