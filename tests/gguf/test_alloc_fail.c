@@ -5,9 +5,10 @@
  * ASan build, whose LeakSanitizer runs at exit — never a leak. These are the paths a model
  * file and a request walk before any generation.
  *
- * malloc, calloc and realloc are wrapped at link time (-Wl,--wrap=...), so the calls of
- * ponder's own code are counted and the N-th one fails; libc's and jansson's internal
- * allocations are not wrapped (they are not ours to harden).
+ * malloc, calloc and realloc are wrapped at link time (allocfail.h), so the calls of
+ * ponder's own code on the test's thread (the paths here start none) are counted and the
+ * N-th one fails; libc's and jansson's internal allocations are not wrapped (they are not
+ * ours to harden).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,29 +20,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "allocfail.h"
 #include "ponder/chat.h"
 #include "ponder/gguf.h"
 #include "ponder/tokenizer.h"
 #include "testutil.h"
-
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t n, size_t size);
-void *__real_realloc(void *p, size_t n);
-
-static long g_calls;     /* allocations seen since the counter was reset */
-static long g_fail_at = -1; /* the call that fails (0-based); -1: none */
-static long g_failed;    /* how many were failed */
-
-static bool should_fail(void)
-{
-    const bool f = g_fail_at >= 0 && g_calls == g_fail_at;
-    g_calls++;
-    g_failed += f;
-    return f;
-}
-void *__wrap_malloc(size_t n) { return should_fail() ? NULL : __real_malloc(n); }
-void *__wrap_calloc(size_t n, size_t size) { return should_fail() ? NULL : __real_calloc(n, size); }
-void *__wrap_realloc(void *p, size_t n) { return should_fail() ? NULL : __real_realloc(p, n); }
 
 typedef ponder_status (*step_fn)(void *arg, ponder_error *err);
 
@@ -49,21 +32,21 @@ typedef ponder_status (*step_fn)(void *arg, ponder_error *err);
 static void fail_each(const char *what, step_fn step, void *arg)
 {
     ponder_error err = { 0 };
-    g_calls = 0;
-    g_fail_at = -1;
+    af_calls = 0;
+    af_fail_at = -1;
     if (step(arg, &err) != PONDER_OK)
         fail_msg("%s: fails without injected failures: %s", what, err.msg);
-    const long n = g_calls;
+    const long n = af_calls;
     assert_true(n > 0);
     long n_errors = 0;
     for (long i = 0; i < n; i++) {
         memset(&err, 0, sizeof err);
-        g_calls = 0;
-        g_failed = 0;
-        g_fail_at = i;
+        af_calls = 0;
+        af_failed = 0;
+        af_fail_at = i;
         const ponder_status st = step(arg, &err);
-        g_fail_at = -1;
-        if (!g_failed)
+        af_fail_at = -1;
+        if (!af_failed)
             continue; /* the run took another path and allocated less */
         if (st != PONDER_OK) {
             if (err.msg[0] == '\0')
@@ -160,5 +143,6 @@ int main(void)
         cmocka_unit_test(test_tokenizer),
         cmocka_unit_test(test_chat_template),
     };
+    af_armed = true; /* cmocka runs the tests on this thread */
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

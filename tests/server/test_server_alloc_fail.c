@@ -6,7 +6,7 @@
  * could not be allocated), never a crash, a hang or a place in the queue that is never given
  * back; in the ASan build LeakSanitizer checks at exit that nothing leaked.
  *
- * malloc, calloc and realloc are wrapped at link time (-Wl,--wrap=...), as test_alloc_fail.c
+ * malloc, calloc and realloc are wrapped at link time (allocfail.h), as test_alloc_fail.c
  * does for the GGUF reader, and only the test thread's calls are counted and failed: the
  * request path runs on the caller's thread (an HTTP handler's, a router worker's), while
  * the engine thread's decode step is gen's and is left alone. jansson's own allocations
@@ -24,28 +24,9 @@
 
 #include <jansson.h>
 
+#include "allocfail.h"
 #include "ponder/server.h"
 #include "testutil.h"
-
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t n, size_t size);
-void *__real_realloc(void *p, size_t n);
-
-static _Thread_local bool tl_armed; /* this thread's allocations are counted */
-static long g_calls, g_fail_at = -1, g_failed;
-
-static bool should_fail(void)
-{
-    if (!tl_armed)
-        return false;
-    const bool f = g_fail_at >= 0 && g_calls == g_fail_at;
-    g_calls++;
-    g_failed += f;
-    return f;
-}
-void *__wrap_malloc(size_t n) { return should_fail() ? NULL : __real_malloc(n); }
-void *__wrap_calloc(size_t n, size_t size) { return should_fail() ? NULL : __real_calloc(n, size); }
-void *__wrap_realloc(void *p, size_t n) { return should_fail() ? NULL : __real_realloc(p, n); }
 
 static ponder_server *srv;
 
@@ -66,10 +47,10 @@ static int run_one(ponder_server_endpoint ep, const char *body)
     ponder_server_request *q = NULL;
     char *err = NULL;
     double ra;
-    tl_armed = true;
+    af_armed = true;
     int st = ponder_server_request_start(srv, ep, body, strlen(body), &q, &err, &ra);
     if (st != 200) {
-        tl_armed = false;
+        af_armed = false;
         assert_null(q);
         check_error_json(err);
         free(err);
@@ -92,25 +73,25 @@ static int run_one(ponder_server_endpoint ep, const char *body)
         free(out);
     }
     ponder_server_request_free(q);
-    tl_armed = false;
+    af_armed = false;
     return st;
 }
 
 static void fail_each(const char *what, ponder_server_endpoint ep, const char *body)
 {
-    g_calls = 0;
-    g_fail_at = -1;
+    af_calls = 0;
+    af_fail_at = -1;
     assert_int_equal(run_one(ep, body), 200);
-    const long n = g_calls;
+    const long n = af_calls;
     assert_true(n > 0);
     long n_errors = 0;
     for (long i = 0; i < n; i++) {
-        g_calls = 0;
-        g_failed = 0;
-        g_fail_at = i;
+        af_calls = 0;
+        af_failed = 0;
+        af_fail_at = i;
         int st = run_one(ep, body);
-        g_fail_at = -1;
-        if (g_failed && st != 200)
+        af_fail_at = -1;
+        if (af_failed && st != 200)
             n_errors++;
     }
     printf("# %s: %ld allocations, each failed in turn: %ld errors, the rest optional\n", what, n, n_errors);
@@ -160,16 +141,16 @@ static void refused(void **state)
 {
     (void)state;
     /* a 400 path: the error object itself must survive failing allocations */
-    g_calls = 0;
-    g_fail_at = -1;
+    af_calls = 0;
+    af_fail_at = -1;
     const char *body = "{\"prompt\":\"x\",\"max_tokens\":-3}";
     assert_int_equal(run_one(PONDER_SERVER_COMPLETIONS, body), 400);
-    const long n = g_calls;
+    const long n = af_calls;
     for (long i = 0; i < n; i++) {
-        g_calls = 0;
-        g_fail_at = i;
+        af_calls = 0;
+        af_fail_at = i;
         int st = run_one(PONDER_SERVER_COMPLETIONS, body);
-        g_fail_at = -1;
+        af_fail_at = -1;
         assert_true(st == 400 || st == 500);
     }
     printf("# a refused request: %ld allocations, each failed in turn\n", n);
