@@ -201,11 +201,79 @@ static void test_pack_other_paths(void **state)
     free(wq);
 }
 
+/* The packed kernels of every path compute the same exact integer sums and the same float
+ * steps in the same order (x86_avx2_packed.inc follows x86_avx512.c), so a matrix packed
+ * once gives the same bits on avx2, avxvnni and avx512, for one token and a prompt. */
+static void test_packed_paths_agree(void **state)
+{
+    (void)state;
+    static const char *const packed_paths[] = {"avx2", "avxvnni", "avx512"};
+    enum { N_TOK = 13, ROWS = 48 };
+    int n_avail = 0, checked = 0;
+    for (size_t p = 0; p < sizeof packed_paths / sizeof packed_paths[0]; p++)
+        n_avail += ponder_tensor_isa_available(packed_paths[p]);
+    if (!ponder_tensor_isa_available("avx2") || n_avail < 2) {
+        print_message("SKIP: fewer than two paths with packed weights on this CPU (avx2, avxvnni, avx512)\n");
+        skip();
+    }
+    for (int t = 0; t < PONDER_TYPE_COUNT; t++) {
+        assert_int_equal(ponder_tensor_force_isa("avx2", NULL), PONDER_OK);
+        const int layout = ponder_kernels()->type[t].pack_layout;
+        if (layout == PONDER_PACK_NONE)
+            continue;
+        const ponder_type_traits *tr = ponder_type_get_traits(t);
+        const int64_t n = tr->block_elems == 1 ? 1001 : (tr->block_elems == 32 ? 576 : 1536);
+        tt_rng rng = {0xabcdefu + (uint64_t)t};
+        const size_t rb = tt_row_bytes(t, n);
+        uint8_t *wq = malloc(rb * ROWS);
+        float *f = malloc(sizeof(float) * (size_t)n * N_TOK), *ya = malloc(sizeof(float) * ROWS * N_TOK),
+              *yb = malloc(sizeof(float) * ROWS * N_TOK);
+        assert_true(wq && f && ya && yb);
+        for (int r = 0; r < ROWS; r++) {
+            fill_rows(&rng, f, n);
+            tr->from_float(f, wq + (size_t)r * rb, n);
+        }
+        for (int i = 0; i < N_TOK; i++)
+            fill_rows(&rng, f + (size_t)i * (size_t)n, n);
+        ponder_matrix w = {.type = (ponder_type)t, .n_cols = n, .n_rows = ROWS, .row_bytes = rb, .data = wq};
+        assert_int_equal(ponder_matrix_pack(&w, false, NULL), PONDER_OK);
+        assert_non_null(w.packed);
+        const ponder_matmul_job job = {.w = &w, .y = ya};
+        void *work = malloc(ponder_matmul_multi_work_bytes(&job, 1, N_TOK, 1) + 1);
+        assert_non_null(work);
+        for (int nt = 1; nt <= N_TOK; nt += N_TOK - 1) {
+            ponder_matmul(&w, nt, f, ya, work, false, NULL);
+            for (size_t p = 1; p < sizeof packed_paths / sizeof packed_paths[0]; p++) {
+                if (!ponder_tensor_isa_available(packed_paths[p]))
+                    continue;
+                assert_int_equal(ponder_tensor_force_isa(packed_paths[p], NULL), PONDER_OK);
+                assert_int_equal(ponder_kernels()->type[t].pack_layout, layout);
+                ponder_matmul(&w, nt, f, yb, work, false, NULL);
+                for (int64_t i = 0; i < (int64_t)nt * ROWS; i++)
+                    if (memcmp(&ya[i], &yb[i], sizeof ya[i]) != 0)
+                        fail_msg("%s packed, %d tokens: output %lld is %.9g on avx2, %.9g on %s", tr->name, nt,
+                                 (long long)i, ya[i], yb[i], packed_paths[p]);
+                checked++;
+                assert_int_equal(ponder_tensor_force_isa("avx2", NULL), PONDER_OK);
+            }
+        }
+        ponder_matrix_unpack(&w);
+        free(work);
+        free(wq);
+        free(f);
+        free(ya);
+        free(yb);
+    }
+    ponder_tensor_force_isa(NULL, NULL);
+    print_message("packed products compared across paths: %d\n", checked);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_packed_vs_oracle),
         cmocka_unit_test(test_pack_other_paths),
+        cmocka_unit_test(test_packed_paths_agree),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
