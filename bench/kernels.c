@@ -1,8 +1,9 @@
 /*
  * kernels.c — micro-benchmark of the tensor kernels (bench_kernels; not a test).
  *
- *   bench_kernels [--dot] [--matmul] [--model] [--isa NAME] [--quick] [--only MODEL] [--pp]
- *   (--only F16|Q8_0|Q4_K_M limits --matmul to one model file; --pp to the 512-token products)
+ *   bench_kernels [--dot] [--matmul] [--model] [--isa NAME] [--quick] [--only MODEL] [--pp] [--tokens LIST]
+ *   (--only F16|Q8_0|Q4_K_M limits --matmul and --model to one model file; --pp to the 512-token
+ *   products; --tokens 1,8 sets the token counts of --matmul and --model, default 1,512)
  *
  * --dot: vec_dot of every supported type on every kernel path this CPU runs, in GB/s of
  *   weights and GFLOP/s (2 per multiply-add), once with the weights in L2 (256 KiB,
@@ -15,7 +16,9 @@
  *   of SmolLM2-135M (30 layers with their own weights, Q/K/V and gate/up batched through
  *   ponder_matmul_multi as the forward pass does, output projection for the last token
  *   only, as llama-bench's pp) for 1 token (tg) and 512 tokens (pp), 1 and 2 threads:
- *   the matmul share of a token's time, attention and norms excluded. Default: all.
+ *   the matmul share of a token's time, attention and norms excluded. Batches of at most
+ *   64 tokens are decode steps (8 chains, a speculative verify): the output projection
+ *   runs for every token. Default: all.
  *   Each number is the best of 3 runs.
  */
 #include "ponder/pool.h"
@@ -182,9 +185,10 @@ static void bench_matmul(int t, const shape *s, int64_t n_tokens, ponder_pool *p
     size_t rb;
     ponder_type_row_bytes(t, s->n_cols, &rb, NULL);
     const size_t mat_bytes = rb * (size_t)s->n_rows;
-    /* one token: a ring of copies larger than the caches; many tokens: compute-bound */
-    int n_copies = n_tokens == 1 ? (int)(RING_BYTES / mat_bytes) : 1;
-    if (n_copies < 2 && n_tokens == 1)
+    /* a decode step (up to 64 tokens): a ring of copies larger than the caches; a prompt:
+     * compute-bound */
+    int n_copies = n_tokens <= 64 ? (int)(RING_BYTES / mat_bytes) : 1;
+    if (n_copies < 2 && n_tokens <= 64)
         n_copies = 2;
     uint8_t *w = random_rows(t, s->n_cols, s->n_rows * n_copies, &rb);
     float *x = malloc((size_t)(n_tokens * s->n_cols) * sizeof *x);
@@ -222,6 +226,9 @@ static void bench_matmul(int t, const shape *s, int64_t n_tokens, ponder_pool *p
 
 static const char *g_only; /* --only: one model file */
 static bool g_pp;          /* --pp: prompt-sized products only */
+#define MAX_TOKEN_COUNTS 8
+static int64_t g_tokens[MAX_TOKEN_COUNTS] = {1, 512}; /* --tokens */
+static int g_n_tokens = 2;
 
 static void run_matmuls(const char *isa, bool quick)
 {
@@ -233,7 +240,7 @@ static void run_matmuls(const char *isa, bool quick)
     printf("| model | matrix (cols x rows) | type | tokens | threads | ms | GB/s | GFLOP/s |\n");
     printf("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |\n");
     const char *models[] = {"F16", "Q8_0", "Q4_K_M"};
-    const int64_t tokens[] = {1, 512};
+    const int64_t *tokens = g_tokens;
     ponder_pool *pools[2] = {NULL, NULL};
     if (ponder_pool_create(1, &pools[0], NULL) != PONDER_OK || ponder_pool_create(2, &pools[1], NULL) != PONDER_OK) {
         fprintf(stderr, "cannot create thread pools\n");
@@ -245,7 +252,7 @@ static void run_matmuls(const char *isa, bool quick)
         for (size_t si = 0; si < sizeof SHAPES / sizeof SHAPES[0]; si++) {
             const shape *s = &SHAPES[si];
             const int t = model_type(models[mi], s);
-            for (size_t ti = 0; ti < sizeof tokens / sizeof tokens[0]; ti++) {
+            for (int ti = 0; ti < g_n_tokens; ti++) {
                 if ((quick && tokens[ti] > 1 && s->n_rows > 2000) || (g_pp && tokens[ti] == 1))
                     continue;
                 for (int th = 0; th < 2; th++) {
@@ -313,12 +320,15 @@ static void run_model(const char *isa)
             L[il].md = bench_matrix(td, FF, DIM, rd, L[il].wd);
         }
         ponder_matrix mout = bench_matrix(to, DIM, VOCAB, ro, wo);
-        const int64_t token_counts[] = {1, 512};
-        for (int ti = 0; ti < 2; ti++) {
-            const int64_t nt = token_counts[ti];
+        for (int ti = 0; ti < g_n_tokens; ti++) {
+            const int64_t nt = g_tokens[ti];
+            if (g_only && strcmp(g_only, models[mi]) != 0)
+                continue;
+            const int64_t n_out = nt <= 64 ? nt : 1; /* a decode step: every token's logits */
             float *x = malloc((size_t)(nt * FF) * sizeof *x);
             float *y1 = malloc((size_t)(nt * FF) * sizeof *y1), *y2 = malloc((size_t)(nt * FF) * sizeof *y2);
-            float *y3 = malloc((size_t)(nt * DIM) * sizeof *y3), *logits = malloc((size_t)VOCAB * sizeof *logits);
+            float *y3 = malloc((size_t)(nt * DIM) * sizeof *y3);
+            float *logits = malloc((size_t)(n_out * VOCAB) * sizeof *logits);
             for (int64_t i = 0; i < nt * FF; i++)
                 x[i] = frand();
             size_t work_bytes = 0;
@@ -331,7 +341,7 @@ static void run_model(const char *isa)
             void *work = malloc(work_bytes);
             for (int th = 0; th < 2; th++) {
                 double best = 1e30;
-                const int reps = nt == 1 ? 20 : 1;
+                const int reps = nt <= 64 ? 20 : 1;
                 for (int rep = 0; rep < 3; rep++) {
                     const double t0 = now_s();
                     for (int it = 0; it < reps; it++) {
@@ -344,7 +354,7 @@ static void run_model(const char *isa)
                             ponder_matmul_multi(gu, 2, nt, x, work, false, pools[th]);
                             ponder_matmul(&l->md, nt, x, y3, work, false, pools[th]);
                         }
-                        ponder_matmul(&mout, 1, x, logits, work, false, pools[th]);
+                        ponder_matmul(&mout, n_out, x, logits, work, false, pools[th]);
                     }
                     const double per = (now_s() - t0) / reps;
                     if (per < best)
@@ -401,8 +411,18 @@ int main(int argc, char **argv)
             g_only = argv[++i];
         else if (strcmp(argv[i], "--pp") == 0)
             g_pp = true;
-        else {
-            fprintf(stderr, "usage: %s [--dot] [--matmul] [--model] [--isa NAME] [--quick] [--only MODEL] [--pp]\n", argv[0]);
+        else if (strcmp(argv[i], "--tokens") == 0 && i + 1 < argc) {
+            char *p = argv[++i], *end;
+            for (g_n_tokens = 0; *p && g_n_tokens < MAX_TOKEN_COUNTS; p = *end == ',' ? end + 1 : end) {
+                const long v = strtol(p, &end, 10);
+                if (end == p || v < 1 || v > 4096) {
+                    fprintf(stderr, "--tokens: a comma-separated list of 1..4096\n");
+                    return 2;
+                }
+                g_tokens[g_n_tokens++] = v;
+            }
+        } else {
+            fprintf(stderr, "usage: %s [--dot] [--matmul] [--model] [--isa NAME] [--quick] [--only MODEL] [--pp] [--tokens LIST]\n", argv[0]);
             return 2;
         }
     }
