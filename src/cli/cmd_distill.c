@@ -31,7 +31,6 @@
 
 #define DISTILL_DEFAULT_N_PREDICT 192 /* arith's longest solutions are ~70 tokens */
 #define DISTILL_DEFAULT_SEED 42
-#define DISTILL_SAMPLED_TEMP 0.7f     /* as `ponder eval` for sampled strategies */
 #define DISTILL_Z95 1.959963984540054
 #define DISTILL_MAX_GROUPS 16         /* difficulties reported separately; more go in the last */
 
@@ -77,7 +76,7 @@ static void usage(void)
            "\n"
            "A progress line is shown on stderr when it is a terminal.\n"
            "Exit status: 0 success, 1 runtime error, 2 usage error.\n",
-           (double)DISTILL_SAMPLED_TEMP, DISTILL_DEFAULT_N_PREDICT, PONDER_THINK_MAX_SAMPLES, DISTILL_DEFAULT_SEED);
+           (double)PONDER_THINK_SAMPLED_TEMP, DISTILL_DEFAULT_N_PREDICT, PONDER_THINK_MAX_SAMPLES, DISTILL_DEFAULT_SEED);
 }
 
 typedef struct distill_opts {
@@ -436,7 +435,7 @@ int cmd_distill(int argc, char **argv)
 {
     const char *cmd = "distill";
     distill_opts o = { .n_predict = DISTILL_DEFAULT_N_PREDICT, .steps = 200, .batch = 8, .accum = 1, .warmup = 20,
-                       .threads = 1, .temp = DISTILL_SAMPLED_TEMP, .lr = 5e-4f, .wd = 0.1f, .clip = 1.0f,
+                       .threads = 1, .temp = PONDER_THINK_SAMPLED_TEMP, .lr = 5e-4f, .wd = 0.1f, .clip = 1.0f,
                        .seed = DISTILL_DEFAULT_SEED };
     const cli_opt opts[] = {
         { "--teacher", NULL, CLI_STRING, &o.teacher, 0, 0, NULL },
@@ -481,9 +480,8 @@ int cmd_distill(int argc, char **argv)
         return cli_usage_error(cmd, "%s", err.msg);
     if (strat.kind == PONDER_THINK_BON)
         return cli_usage_error(cmd, "bon picks a chain by likelihood, not by a vote; use sc:N or asc:N");
-    const bool single = strat.kind == PONDER_THINK_DIRECT || strat.kind == PONDER_THINK_COT;
     if (!o.temp_given)
-        o.temp = single ? 0.0f : DISTILL_SAMPLED_TEMP;
+        o.temp = ponder_strategy_default_temp(&strat); /* think's one rule: greedy for direct/cot */
     if (!o.lr_min_given)
         o.lr_min = o.lr / 10.0f;
     if (o.seed == PONDER_SEED_RANDOM)
@@ -511,6 +509,7 @@ int cmd_distill(int argc, char **argv)
         goto done;
 
     /* 2. the teacher answers; its vote picks the chains */
+    const bool single = strat.kind == PONDER_THINK_DIRECT || strat.kind == PONDER_THINK_COT;
     const int32_t chains = single ? 1 : strat.kind == PONDER_THINK_ASC ? (strat.n_samples < 4 ? strat.n_samples : 4)
                                                                        : strat.n_samples;
     if (make_gen(d.teacher, d.ttok, d.pool, chains, o.n_predict, &d.tgen, &err) != PONDER_OK) {

@@ -24,7 +24,6 @@
 #include <time.h>
 
 #include "ponder/json.h" /* ponder_json_dumps: shortest round-trip numbers */
-#define CC_SAMPLED_TEMP 0.7 /* ponder eval's temperature for sampled strategies */
 
 /* ---- counters ---- */
 
@@ -164,11 +163,10 @@ static json_t *stage_body(const ponder_route_stage_cfg *st, const json_t *client
     if (direct || !st->cue)
         json_object_set_new(po, "cue", json_false());
     json_object_set_new(b, "ponder", po);
-    bool one_chain = strat.kind == PONDER_THINK_DIRECT || strat.kind == PONDER_THINK_COT;
     if (st->temperature >= 0)
         json_object_set_new(b, "temperature", json_real(st->temperature));
-    else if (!json_is_number(json_object_get(client, "temperature")))
-        json_object_set_new(b, "temperature", json_real(one_chain ? 0.0 : CC_SAMPLED_TEMP));
+    else if (!json_is_number(json_object_get(client, "temperature"))) /* think's default for the stage's strategy */
+        json_object_set_new(b, "temperature", json_real(ponder_strategy_default_temp(&strat)));
     return b;
 }
 
