@@ -1,9 +1,10 @@
 /*
- * http.h — the HTTP transport `ponder serve` (src/server) and the router (src/route) share,
- * so neither reaches into the other: a libmicrohttpd front end that reads request bodies
- * and hands each whole request to the caller's handler, answers (plain, error, SSE stream)
- * with the same headers everywhere, bearer-key checks, the one table from an error kind to
- * its HTTP status and OpenAI error type, Prometheus metrics, and a growable string.
+ * http.h — the HTTP layer of `ponder serve`: a libmicrohttpd front end that reads request
+ * bodies and hands each whole request to the caller's handler (the router's, src/route:
+ * the one front end), answers (plain, error, SSE stream) with the same headers everywhere,
+ * bearer-key checks, and the socket-free part the engine (src/server) shares with it
+ * (http_core): the one table from an error kind to its HTTP status and OpenAI error type,
+ * request bodies' JSON, Prometheus metrics, and a growable string.
  *
  * Layering: http knows nothing of models, requests' meaning or backends. server and route
  * include this header (and their own), never each other's internals. Nothing here needs
@@ -224,7 +225,7 @@ bool http_respond_fail(http_req *q, http_err kind, const char *param, const char
 bool http_respond_method_not_allowed(http_req *q, const char *allow); /* 405 with Allow */
 bool http_respond_options(http_req *q);                                 /* 204 with the CORS allowances */
 
-/* ---- the chat page (web/, compiled in by embed_web.cmake; both front ends serve it) ---- */
+/* ---- the chat page (web/, compiled in by embed_web.cmake; the router serves it at /) ---- */
 typedef struct http_asset {
     const char *path; /* "/index.html" */
     const unsigned char *data;
