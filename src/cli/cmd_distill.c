@@ -431,37 +431,38 @@ static void distill_close(distill_run *d)
     ponder_model_free(d->teacher);
 }
 
-int cmd_distill(int argc, char **argv)
+/* The options into *o and the strategy into *strat (the defaults filled in); -1 to go on,
+ * else the exit status (help printed, or a usage error). */
+static int distill_parse(const char *cmd, int argc, char **argv, distill_opts *o, ponder_strategy *strat)
 {
-    const char *cmd = "distill";
-    distill_opts o = { .n_predict = DISTILL_DEFAULT_N_PREDICT, .steps = 200, .batch = 8, .accum = 1, .warmup = 20,
-                       .threads = 1, .temp = PONDER_THINK_SAMPLED_TEMP, .lr = 5e-4f, .wd = 0.1f, .clip = 1.0f,
-                       .seed = DISTILL_DEFAULT_SEED };
+    *o = (distill_opts){ .n_predict = DISTILL_DEFAULT_N_PREDICT, .steps = 200, .batch = 8, .accum = 1, .warmup = 20,
+                         .threads = 1, .temp = PONDER_THINK_SAMPLED_TEMP, .lr = 5e-4f, .wd = 0.1f, .clip = 1.0f,
+                         .seed = DISTILL_DEFAULT_SEED };
     const cli_opt opts[] = {
-        { "--teacher", NULL, CLI_STRING, &o.teacher, 0, 0, NULL },
-        { "--student", NULL, CLI_STRING, &o.student, 0, 0, NULL },
-        { "--data", NULL, CLI_STRING, &o.data, 0, 0, NULL },
-        { "--eval-data", NULL, CLI_STRING, &o.eval_data, 0, 0, NULL },
-        { "-o", "--out", CLI_STRING, &o.out, 0, 0, NULL },
-        { "--strategy", NULL, CLI_STRING, &o.strategy, 0, 0, NULL },
-        { "--keep-chains", NULL, CLI_STRING, &o.keep_chains, 0, 0, NULL },
-        { "--temp", NULL, CLI_FLOAT, &o.temp, 0, 100, &o.temp_given },
-        { "-n", "--n-predict", CLI_INT, &o.n_predict, 1, 1 << 20, NULL },
-        { "--min-agreement", NULL, CLI_FLOAT, &o.min_agreement, 0, 1, NULL },
-        { "--unique", NULL, CLI_FLAG, &o.unique, 0, 0, NULL },
-        { "--limit", NULL, CLI_INT, &o.limit, 1, INT32_MAX, NULL },
-        { "--eval-limit", NULL, CLI_INT, &o.eval_limit, 1, INT32_MAX, NULL },
-        { "--steps", NULL, CLI_INT, &o.steps, 1, INT32_MAX, NULL },
-        { "--batch", NULL, CLI_INT, &o.batch, 1, 65536, NULL },
-        { "--accum", NULL, CLI_INT, &o.accum, 1, 65536, NULL },
-        { "--warmup", NULL, CLI_INT, &o.warmup, 0, INT32_MAX, NULL },
-        { "--lr", NULL, CLI_FLOAT, &o.lr, 1e-9, 10, NULL },
-        { "--lr-min", NULL, CLI_FLOAT, &o.lr_min, 0, 10, &o.lr_min_given },
-        { "--wd", NULL, CLI_FLOAT, &o.wd, 0, 10, NULL },
-        { "--clip", NULL, CLI_FLOAT, &o.clip, 0, 1e9, NULL },
-        { "-s", "--seed", CLI_SEED, &o.seed, 0, 0, NULL },
-        { "-t", "--threads", CLI_INT, &o.threads, 1, 1024, NULL },
-        { "--json", NULL, CLI_FLAG, &o.json, 0, 0, NULL },
+        { "--teacher", NULL, CLI_STRING, &o->teacher, 0, 0, NULL },
+        { "--student", NULL, CLI_STRING, &o->student, 0, 0, NULL },
+        { "--data", NULL, CLI_STRING, &o->data, 0, 0, NULL },
+        { "--eval-data", NULL, CLI_STRING, &o->eval_data, 0, 0, NULL },
+        { "-o", "--out", CLI_STRING, &o->out, 0, 0, NULL },
+        { "--strategy", NULL, CLI_STRING, &o->strategy, 0, 0, NULL },
+        { "--keep-chains", NULL, CLI_STRING, &o->keep_chains, 0, 0, NULL },
+        { "--temp", NULL, CLI_FLOAT, &o->temp, 0, 100, &o->temp_given },
+        { "-n", "--n-predict", CLI_INT, &o->n_predict, 1, 1 << 20, NULL },
+        { "--min-agreement", NULL, CLI_FLOAT, &o->min_agreement, 0, 1, NULL },
+        { "--unique", NULL, CLI_FLAG, &o->unique, 0, 0, NULL },
+        { "--limit", NULL, CLI_INT, &o->limit, 1, INT32_MAX, NULL },
+        { "--eval-limit", NULL, CLI_INT, &o->eval_limit, 1, INT32_MAX, NULL },
+        { "--steps", NULL, CLI_INT, &o->steps, 1, INT32_MAX, NULL },
+        { "--batch", NULL, CLI_INT, &o->batch, 1, 65536, NULL },
+        { "--accum", NULL, CLI_INT, &o->accum, 1, 65536, NULL },
+        { "--warmup", NULL, CLI_INT, &o->warmup, 0, INT32_MAX, NULL },
+        { "--lr", NULL, CLI_FLOAT, &o->lr, 1e-9, 10, NULL },
+        { "--lr-min", NULL, CLI_FLOAT, &o->lr_min, 0, 10, &o->lr_min_given },
+        { "--wd", NULL, CLI_FLOAT, &o->wd, 0, 10, NULL },
+        { "--clip", NULL, CLI_FLOAT, &o->clip, 0, 1e9, NULL },
+        { "-s", "--seed", CLI_SEED, &o->seed, 0, 0, NULL },
+        { "-t", "--threads", CLI_INT, &o->threads, 1, 1024, NULL },
+        { "--json", NULL, CLI_FLAG, &o->json, 0, 0, NULL },
     };
     switch (cli_parse(cmd, argc, argv, opts, sizeof opts / sizeof opts[0], NULL, 0, NULL)) {
     case CLI_HELP:
@@ -472,23 +473,34 @@ int cmd_distill(int argc, char **argv)
     case CLI_PARSED:
         break;
     }
-    if (!o.teacher || !o.student || !o.data || !o.eval_data || !o.out)
+    if (!o->teacher || !o->student || !o->data || !o->eval_data || !o->out)
         return cli_usage_error(cmd, "--teacher, --student, --data, --eval-data and -o are required");
     ponder_error err = { 0 };
-    ponder_strategy strat = { .kind = PONDER_THINK_SC, .n_samples = 8 };
-    if (o.strategy && ponder_strategy_parse(o.strategy, &strat, &err) != PONDER_OK)
+    *strat = (ponder_strategy){ .kind = PONDER_THINK_SC, .n_samples = 8 };
+    if (o->strategy && ponder_strategy_parse(o->strategy, strat, &err) != PONDER_OK)
         return cli_usage_error(cmd, "%s", err.msg);
-    if (strat.kind == PONDER_THINK_BON)
+    if (strat->kind == PONDER_THINK_BON)
         return cli_usage_error(cmd, "bon picks a chain by likelihood, not by a vote; use sc:N or asc:N");
-    if (!o.temp_given)
-        o.temp = ponder_strategy_default_temp(&strat); /* think's one rule: greedy for direct/cot */
-    if (!o.lr_min_given)
-        o.lr_min = o.lr / 10.0f;
-    if (o.seed == PONDER_SEED_RANDOM)
-        o.seed = DISTILL_DEFAULT_SEED; /* a distillation run is reproducible */
+    if (!o->temp_given)
+        o->temp = ponder_strategy_default_temp(strat); /* think's one rule: greedy for direct/cot */
+    if (!o->lr_min_given)
+        o->lr_min = o->lr / 10.0f;
+    if (o->seed == PONDER_SEED_RANDOM)
+        o->seed = DISTILL_DEFAULT_SEED; /* a distillation run is reproducible */
+    return -1;
+}
 
+int cmd_distill(int argc, char **argv)
+{
+    const char *cmd = "distill";
+    distill_opts o;
+    ponder_strategy strat;
+    int rc = distill_parse(cmd, argc, argv, &o, &strat);
+    if (rc >= 0)
+        return rc;
+    ponder_error err = { 0 };
     char teacher_path[PATH_MAX], student_path[PATH_MAX];
-    int rc = cli_find_model(cmd, o.teacher, teacher_path, sizeof teacher_path);
+    rc = cli_find_model(cmd, o.teacher, teacher_path, sizeof teacher_path);
     if (rc == 0)
         rc = cli_find_model(cmd, o.student, student_path, sizeof student_path);
     if (rc != 0)
