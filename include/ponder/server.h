@@ -127,6 +127,9 @@ bool ponder_server_request_wait(ponder_server_request *q, bool (*cancelled)(void
 /* After ponder_server_request_wait: 200 and the completion object, or the error's status and
  * error object (*body malloc'ed; NULL out of memory). */
 int ponder_server_request_response(ponder_server_request *q, char **body);
+/* Milliseconds from the request's start to its first token; 0 while none has come (a whole
+ * answer's time to first token, for /metrics). */
+double ponder_server_request_ttft_ms(ponder_server_request *q);
 /* Cancels the request if it still runs (its sequences are freed at the next step). */
 void ponder_server_request_free(ponder_server_request *q); /* NULL is a no-op */
 

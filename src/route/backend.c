@@ -320,7 +320,7 @@ ponder_backend_failure rt_xfer_finish(rt_xfer *x, const rt_xfer_end *e)
             snprintf(res->message, sizeof res->message, "the answer is not %s",
                      embed ? "an embeddings list" : "a completion object");
         json_decref(j);
-        res->ttft_ms = res->total_ms;
+        res->ttft_ms = e->ttft_ms > 0 && e->ttft_ms < res->total_ms ? e->ttft_ms : res->total_ms;
     }
     if (f != PONDER_BACKEND_OK || !x->call->stream) {
         /* the body (answer or error) goes to the caller */

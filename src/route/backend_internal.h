@@ -43,6 +43,7 @@ typedef struct rt_xfer_end {
     ponder_backend_failure no_answer; /* http_status 0: CONNECT, TIMEOUT_CONNECT or BROKEN */
     bool clean;                       /* ended without a transport error */
     const char *transport_msg;        /* why not clean (or why no answer) */
+    double ttft_ms;                   /* a whole answer's first token, when the backend tells (local); 0: not told */
 } rt_xfer_end;
 
 void rt_xfer_init(rt_xfer *x, const ponder_backend *b, const ponder_backend_call *call, ponder_backend_result *res);

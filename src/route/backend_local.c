@@ -121,6 +121,7 @@ ponder_backend_failure rt_local_request(ponder_backend *b, const ponder_backend_
         if (ponder_server_request_wait(q, wait_stop, &w, RT_POLL_MS)) {
             char *body = NULL;
             e.http_status = ponder_server_request_response(q, &body);
+            e.ttft_ms = ponder_server_request_ttft_ms(q);
             if (!body || !rt_xfer_body_bytes(&x, body, strlen(body))) {
                 e.clean = false;
                 e.transport_msg = "out of memory";

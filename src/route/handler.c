@@ -125,9 +125,12 @@ static void read_options(rt_req *q)
         if (json_is_integer(json_object_get(body, keys[k])))
             q->max_tokens = json_integer_value(json_object_get(body, keys[k]));
     /* a non-streaming request is streamed upstream too (the first-token timeout applies, a
-     * cut answer continues) unless the answer has parts a fold would lose */
+     * cut answer continues) unless the answer has parts a fold would lose, or the walk has
+     * nothing to gain from it (`serve -m`: the engine's own whole answer, no per-token
+     * chunks written, parsed and folded) */
     json_t *tools = json_object_get(body, "tools");
-    q->collect = !q->stream && !lp_on && !(json_is_array(tools) && json_array_size(tools) > 0);
+    q->collect = !q->stream && !lp_on && !(json_is_array(tools) && json_array_size(tools) > 0) &&
+                 !q->r->whole_upstream;
     if (q->collect)
         q->include_usage = true;
     q->can_continue = (q->stream || q->collect) && (!n || json_is_null(n) || json_integer_value(n) == 1) && !lp_on &&

@@ -285,8 +285,8 @@ static rt_step attempt(rt_req *q, rt_walk *w, rt_be *be, rt_outcome *out)
         return after_failure(q, w, be, &res, out);
     }
     q->answered = be;
-    if (q->t_first_ms == 0)
-        q->t_first_ms = http_now_ms(); /* a whole answer upstream: its tokens came at once */
+    if (q->t_first_ms == 0) /* a whole answer upstream: its first token as the backend tells, else its end */
+        q->t_first_ms = http_now_ms() - (res.ttft_ms > 0 ? res.total_ms - res.ttft_ms : 0);
     count_success(q, continuing, first_backend);
     if (!q->stream && !q->collect) {
         q->final_body = res.body;
@@ -563,6 +563,9 @@ ponder_status ponder_router_create(ponder_route_config *cfg, const ponder_router
     if (cfg->n_models == 1 && cfg->n_routes == 0 && m0->n_backends == 1 && cfg->settings.num_retries == 0 &&
         m0->backends[0].kind == PONDER_BACKEND_LOCAL && r->be[0].b)
         r->admit_early = r->be[0].b;
+    r->whole_upstream = cfg->n_models == 1 && cfg->n_routes == 0 && m0->n_backends == 1 &&
+                        cfg->settings.num_retries == 0 && isinf(m0->backends[0].first_token_timeout_s) &&
+                        isinf(m0->backends[0].timeout_s);
     *out = r;
     return PONDER_OK;
 }

@@ -61,6 +61,9 @@ struct ponder_router {
     int32_t *model_first;         /* per cfg->models[i]: the index of its first backend in be */
     ponder_backend *admit_early;  /* one model and no routes, its first backend local: every
                                      request's place is taken there before its body is read */
+    bool whole_upstream;          /* one model, one backend, no retries, no deadlines (`serve -m`):
+                                     a stream upstream gains nothing (no continuation, no
+                                     first-token timeout), so whole answers are asked whole */
     pthread_mutex_t mu;
     pthread_cond_t cv;            /* a worker ended */
     int32_t n_workers;

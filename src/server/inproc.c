@@ -87,6 +87,17 @@ int ponder_server_request_start_admitted(ponder_server *s, ponder_server_endpoin
 
 bool ponder_server_request_streams(const ponder_server_request *q) { return srv_call_streams(&q->call); }
 
+double ponder_server_request_ttft_ms(ponder_server_request *q)
+{
+    const srv_job *j = q->call.job;
+    if (!j)
+        return 0;
+    pthread_mutex_lock(&q->call.s->mu);
+    double ms = j->got_first ? j->t_first_ms - j->t_arrival_ms : 0;
+    pthread_mutex_unlock(&q->call.s->mu);
+    return ms;
+}
+
 ponder_server_read ponder_server_request_read(ponder_server_request *q, int wait_ms, const char **text, size_t *len)
 {
     q->out.len = 0;

@@ -455,10 +455,14 @@ static void test_in_process_same_answers(void **state)
     assert_true(ponder_server_request_wait(q, NULL, NULL, 20));
     char *text = NULL;
     assert_int_equal(ponder_server_request_response(q, &text), 200);
+    const double ttft = ponder_server_request_ttft_ms(q);
     ponder_server_request_free(q);
     json_t *inproc = json_loads(text, 0, NULL);
     assert_non_null(inproc);
     free(text);
+    /* the first token came after the start and no later than the answer's end */
+    assert_true(ttft > 0);
+    assert_true(ttft <= json_real_value(json_object_get(json_object_get(inproc, "ponder"), "wall_ms")) + 0.001);
     assert_string_equal(choice_text(http, 0, false), choice_text(inproc, 0, false));
     assert_int_equal(int_of(json_object_get(http, "usage"), "completion_tokens"),
                      int_of(json_object_get(inproc, "usage"), "completion_tokens"));
