@@ -4,6 +4,8 @@
 //   direct      to a `ponder serve` replica,
 //   healthy     through `ponder serve --config` to that replica,
 //   local       through the router to the same model as its local backend (in-process),
+//   serve-m     (with --bin-direct) `ponder serve -m` of --bin: the router over one local
+//               backend, against `serve -m` of the other build,
 //   refused     through the router, first backend refusing connections, then the replica,
 //   http500     first backend answering 500, then the replica,
 //   cut         (stream) first backend cut after --cut events, continued on the replica.
@@ -13,7 +15,7 @@
 //   node bench/route_overhead.mjs --bin build/release/ponder -m MODEL.gguf [-n 20] [--max-tokens 32] [--cut 6]
 //        [--bin-direct OTHER/ponder]
 // --bin-direct runs the direct replica from another build (say, before a change to
-// `ponder serve -m`), so `local - direct` compares the two side by side.
+// `ponder serve -m`), so `local - direct` and `serve-m - direct` compare the two side by side.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -87,9 +89,11 @@ fs.writeFileSync(path.join(dir, 'r.yaml'),
   `  - model_name: cut\n    backends:\n${rb(cut.url)}${rb(B.url)}` +
   'router_settings:\n  circuit_breaker: {failures: 0}\n');
 const R = await serve(['--config', path.join(dir, 'r.yaml'), '--chatml']);
+const S = a.binDirect ? await serve(args) : null;
 
 const req = { messages: [{ role: 'user', content: 'Tell me a story.' }], max_tokens: a.maxTokens, temperature: 0 };
-const cases = [['direct', B.url, id], ['healthy', R.url, 'healthy'], ['local', R.url, 'local'], ['refused', R.url, 'refused'], ['http500', R.url, 'http500'], ['cut', R.url, 'cut']];
+const cases = [['direct', B.url, id], ...(S ? [['serve-m', S.url, id]] : []), ['healthy', R.url, 'healthy'], ['local', R.url, 'local'],
+  ['refused', R.url, 'refused'], ['http500', R.url, 'http500'], ['cut', R.url, 'cut']];
 const acc = Object.fromEntries(cases.map(([name]) => [name, { whole: [], ttft: [], stream: [] }]));
 // cases interleaved round by round, after two unmeasured rounds, so a noisy machine
 // (or a cold page cache) weighs on every case alike
@@ -103,8 +107,8 @@ const cpuMs = (pid) => {
     return (Number(f[11]) + Number(f[12])) * 1000 / 100; /* clock ticks of 10 ms (USER_HZ) */
   } catch { return NaN; }
 };
-const cpu = { direct: { whole: 0, stream: 0 }, local: { whole: 0, stream: 0 } };
-const pidOf = { direct: B.proc.pid, local: R.proc.pid };
+const cpu = { direct: { whole: 0, stream: 0 }, local: { whole: 0, stream: 0 }, 'serve-m': { whole: 0, stream: 0 } };
+const pidOf = { direct: B.proc.pid, local: R.proc.pid, 'serve-m': S?.proc.pid };
 for (let i = -2; i < a.n; i++) {
   for (const [name, url, model] of cases) {
     const c0 = cpuMs(pidOf[name]);
@@ -129,12 +133,14 @@ console.log(`median of ${a.n} greedy chat requests, max_tokens ${a.maxTokens}, $
 console.log('case      whole_ms  ttft_ms  stream_ms');
 for (const r of rows)
   console.log(`${r.case.padEnd(9)} ${(r.whole_ms?.toFixed(2) ?? '-').padStart(8)} ${r.ttft_ms.toFixed(2).padStart(8)} ${r.stream_ms.toFixed(2).padStart(10)}`);
-console.log(`local - direct, median of per-round differences: whole ${diff('local', 'whole').toFixed(2)} ms, ` +
-  `ttft ${diff('local', 'ttft').toFixed(2)} ms, stream ${diff('local', 'stream').toFixed(2)} ms`);
-const cpuDiff = (key) => ((cpu.local[key] - cpu.direct[key]) / a.n).toFixed(2);
-console.log(`local - direct, CPU ms per request (mean): whole ${cpuDiff('whole')}, stream ${cpuDiff('stream')} ` +
-  `(direct: whole ${(cpu.direct.whole / a.n).toFixed(2)}, stream ${(cpu.direct.stream / a.n).toFixed(2)})`);
-for (const p of [R.proc, B.proc]) p.kill('SIGTERM');
+const cpuDiff = (k, key) => ((cpu[k][key] - cpu.direct[key]) / a.n).toFixed(2);
+for (const k of S ? ['local', 'serve-m'] : ['local']) {
+  console.log(`${k} - direct, median of per-round differences: whole ${diff(k, 'whole').toFixed(2)} ms, ` +
+    `ttft ${diff(k, 'ttft').toFixed(2)} ms, stream ${diff(k, 'stream').toFixed(2)} ms`);
+  console.log(`${k} - direct, CPU ms per request (mean): whole ${cpuDiff(k, 'whole')}, stream ${cpuDiff(k, 'stream')} ` +
+    `(direct: whole ${(cpu.direct.whole / a.n).toFixed(2)}, stream ${(cpu.direct.stream / a.n).toFixed(2)})`);
+}
+for (const p of [R.proc, B.proc, S?.proc]) p?.kill('SIGTERM');
 await fault500.close();
 await cut.close();
 fs.rmSync(dir, { recursive: true, force: true });
