@@ -293,6 +293,7 @@ typedef struct attention_task {
     int il, n;
     float kq_scale;
     bool flash;
+    ponder_attn_fn lanes; /* exact form by a lanes kernel: items as flash's, heads_per_unit = lane groups */
     int n_tiles, heads_per_unit, groups_per_kv; /* flash */
     int n_items;
     _Atomic int next; /* next item to take */
@@ -332,12 +333,53 @@ static void run_flash(attention_task *a, int i, int ith)
                  ctx->attn_m + (size_t)ith * n_q, ctx->attn_l + (size_t)ith * n_q);
 }
 
+/* Exact form, F16 K and V, by the path's lanes kernel (kernels.h): item i is lane group
+ * g of (tile, KV head), the lanes being the tile's tokens times the KV head's query
+ * heads, token by token. */
+static void run_lanes(attention_task *a, int i, int ith)
+{
+    ponder_context *ctx = a->ctx;
+    const ponder_model *m = ctx->model;
+    const ponder_hparams *hp = &m->hp;
+    const int group = hp->n_head / hp->n_head_kv;
+    const int per_tile = hp->n_head_kv * a->groups_per_kv;
+    const int tile = i / per_tile, kv_head = (i % per_tile) / a->groups_per_kv, g = i % a->groups_per_kv;
+    const int t0 = ctx->attn_tiles[tile], n_lanes_all = (ctx->attn_tiles[tile + 1] - t0) * group;
+    const int l0 = g * PONDER_ATTN_LANES;
+    if (l0 >= n_lanes_all)
+        return;
+    const ponder_seq_id seq = ctx->ub_seq[t0];
+    ponder_attn_lanes al = {
+        .n_lanes = n_lanes_all - l0 < PONDER_ATTN_LANES ? n_lanes_all - l0 : PONDER_ATTN_LANES,
+        .head_dim_k = hp->head_dim_k,
+        .head_dim_v = hp->head_dim_v,
+        .block_cells = KV_BLOCK_CELLS,
+        .blocks = ctx->kv.tables + (size_t)seq * (size_t)ctx->kv.max_blocks_seq,
+        .k = (const uint8_t *)ctx->k_cache[a->il] + (size_t)kv_head * (size_t)hp->head_dim_k * sizeof(ponder_f16),
+        .v = (const uint8_t *)ctx->v_cache[a->il] + (size_t)kv_head * (size_t)hp->head_dim_v * sizeof(ponder_f16),
+        .k_row_bytes = ctx->k_row_bytes,
+        .v_row_bytes = ctx->v_row_bytes,
+        .kq_scale = a->kq_scale,
+    };
+    const size_t q_row = (size_t)hp->n_head * hp->head_dim_k, o_row = (size_t)hp->n_head * hp->head_dim_v;
+    for (int l = 0; l < al.n_lanes; l++) {
+        const int t = t0 + (l0 + l) / group, h = kv_head * group + (l0 + l) % group;
+        al.q[l] = ctx->q + (size_t)t * q_row + (size_t)h * hp->head_dim_k;
+        al.out[l] = ctx->attn + (size_t)t * o_row + (size_t)h * hp->head_dim_v;
+        al.hi[l] = ctx->ub_pos[t];
+        al.lo[l] = attn_window_start(m, a->il, al.hi[l]);
+    }
+    a->lanes(&al, ctx->scores + (size_t)ith * ctx->n_scores);
+}
+
 static void attention_slice(void *arg, int ith, int nth)
 {
     (void)nth;
     attention_task *a = arg;
     for (int i; (i = atomic_fetch_add_explicit(&a->next, 1, memory_order_relaxed)) < a->n_items;) {
-        if (a->flash)
+        if (a->lanes)
+            run_lanes(a, i, ith);
+        else if (a->flash)
             run_flash(a, i, ith);
         else
             run_exact(a, i, ith);
@@ -368,7 +410,16 @@ void blk_attention(ponder_context *ctx, int il, int n, float kq_scale)
 {
     const ponder_hparams *hp = &ctx->model->hp;
     attention_task at = {.ctx = ctx, .il = il, .n = n, .kq_scale = kq_scale, .flash = ctx->flash};
-    if (at.flash) {
+    const ponder_attn_fn lanes = ponder_kernels()->attn_f16;
+    if (lanes && !at.flash && ctx->params.type_k == PONDER_TYPE_F16 && ctx->params.type_v == PONDER_TYPE_F16 &&
+        hp->attn_logit_softcap <= 0.0f && hp->head_dim_k % 16 == 0 && hp->head_dim_v % 16 == 0 &&
+        hp->head_dim_k <= PONDER_ATTN_MAX_HD && hp->head_dim_v <= PONDER_ATTN_MAX_HD) {
+        const int group = hp->n_head / hp->n_head_kv;
+        at.lanes = lanes;
+        at.n_tiles = make_tiles(ctx, n);
+        at.groups_per_kv = (ATTN_TILE_TOKENS * group + PONDER_ATTN_LANES - 1) / PONDER_ATTN_LANES;
+        at.n_items = at.n_tiles * hp->n_head_kv * at.groups_per_kv;
+    } else if (at.flash) {
         const int group = hp->n_head / hp->n_head_kv, nth = ponder_pool_n_threads(ctx->params.pool);
         at.n_tiles = make_tiles(ctx, n);
         /* split a KV head's query heads while there are too few units to keep every

@@ -3,6 +3,7 @@
  * All memory is allocated at create time; decode never allocates.
  */
 #include "model/model_internal.h"
+#include "tensor/kernels.h" /* the attention kernels' scratch size */
 
 #include <stdlib.h>
 #include <string.h>
@@ -211,7 +212,9 @@ ponder_status ponder_context_create(const ponder_model *m, const ponder_context_
         ctx->hb2 = alloc_floats(nb * (size_t)hp->n_ff, &ok);
         const size_t n_threads = (size_t)ponder_pool_n_threads(params.pool);
         const size_t flash_q = (size_t)ATTN_TILE_TOKENS * (size_t)(hp->n_head / hp->n_head_kv);
-        const size_t n_scores = max_size((size_t)ctx->n_ctx, flash_q * KV_BLOCK_CELLS);
+        const size_t n_pos = ((size_t)ctx->n_ctx + KV_BLOCK_CELLS - 1) / KV_BLOCK_CELLS * KV_BLOCK_CELLS;
+        const size_t n_scores = max_size(max_size((size_t)ctx->n_ctx, flash_q * KV_BLOCK_CELLS),
+                                         ponder_attn_scratch_floats(n_pos, hp->head_dim_k, hp->head_dim_v));
         ctx->scores = alloc_floats(n_threads * n_scores, &ok);
         ctx->n_scores = n_scores;
         ctx->rope_cs = alloc_floats(nb * (size_t)hp->n_rot, &ok);

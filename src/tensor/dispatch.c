@@ -116,6 +116,8 @@ static void overlay(ponder_isa_kernels *out, const ponder_isa_kernels *isa)
         out->vec_dot_f16_rows = isa->vec_dot_f16_rows;
     if (isa->vec_mad_f16_rows)
         out->vec_mad_f16_rows = isa->vec_mad_f16_rows;
+    if (isa->attn_f16)
+        out->attn_f16 = isa->attn_f16;
 }
 
 /* The scalar table with path i's base (if any) and then path i's own slots over it. */

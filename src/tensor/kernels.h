@@ -86,6 +86,35 @@ typedef struct ponder_type_kernels {
     ponder_packed_gemm_fn packed_gemm; /* its kernel */
 } ponder_type_kernels;
 
+/* Attention of up to PONDER_ATTN_LANES queries of one KV head over an F16 K and V cache,
+ * in the exact form (attention.c): each lane's scores q·k (q rounded to F16) for the
+ * positions it sees, scaled, softmax (float exps, double sum), the weights rounded to F16,
+ * then the weighted sum of V in position order. A lane's arithmetic depends only on its
+ * own query and positions (not on the other lanes, their number or its index): positions
+ * it does not see are weighed exactly 0. Position p of the sequence is cell
+ * blocks[p / block_cells] * block_cells + p % block_cells; k and v point at cell 0's slice
+ * of this KV head. Head sizes are multiples of 16, at most PONDER_ATTN_MAX_HD. */
+enum { PONDER_ATTN_LANES = 16, PONDER_ATTN_MAX_HD = 256 };
+typedef struct ponder_attn_lanes {
+    int n_lanes, head_dim_k, head_dim_v, block_cells;
+    const float *q[PONDER_ATTN_LANES]; /* query rows */
+    float *out[PONDER_ATTN_LANES];     /* output rows (written) */
+    int32_t lo[PONDER_ATTN_LANES], hi[PONDER_ATTN_LANES]; /* a lane sees positions [lo, hi] */
+    const int32_t *blocks;
+    const uint8_t *k, *v;
+    size_t k_row_bytes, v_row_bytes;
+    float kq_scale;
+} ponder_attn_lanes;
+typedef void (*ponder_attn_fn)(const ponder_attn_lanes *a, float *scratch);
+
+/* Floats of scratch an attention kernel needs for positions [0, n_pos) (n_pos a multiple
+ * of the block size, at most 64). */
+static inline size_t ponder_attn_scratch_floats(size_t n_pos, int head_dim_k, int head_dim_v)
+{
+    const size_t hd = (size_t)(head_dim_k > head_dim_v ? head_dim_k : head_dim_v);
+    return (size_t)PONDER_ATTN_LANES * (hd + hd + n_pos + 64) + 64 * hd + 16;
+}
+
 typedef struct ponder_isa_kernels {
     const char *name; /* "scalar", "avx2", ... as ponder_cpu_isa() reports it */
     ponder_type_kernels type[PONDER_TYPE_COUNT];
@@ -98,6 +127,7 @@ typedef struct ponder_isa_kernels {
     void (*vec_mad_f16_rows)(int64_t n, int64_t n_rows, float *y, const ponder_f16 *rows, size_t row_stride,
                              const float *w);
     double (*vec_exp_sub)(int64_t n, float *y, const float *x, float max);
+    ponder_attn_fn attn_f16; /* optional: attention.c's exact form for F16 K and V */
 } ponder_isa_kernels;
 
 /* The active, fully resolved table (no NULL slot where the reference has a kernel). */
@@ -126,6 +156,7 @@ extern const ponder_isa_kernels ponder_kernels_avx2;
 extern const ponder_isa_kernels ponder_kernels_avxvnni;    /* x86_avx2.c built with AVX-VNNI */
 extern const ponder_isa_kernels ponder_kernels_avx512vnni; /* ... with AVX512-VNNI (256-bit) */
 extern const ponder_isa_kernels ponder_kernels_avx512;     /* 512-bit kernels (x86_avx512.c), over avx512vnni */
+void ponder_attn_f16_avx512(const ponder_attn_lanes *a, float *scratch); /* x86_avx512_attn.c */
 #endif
 
 #endif /* PONDER_TENSOR_KERNELS_H */

@@ -482,4 +482,5 @@ const ponder_isa_kernels ponder_kernels_avx512 = {
         [PONDER_TYPE_Q4_K] = {.pack_layout = PONDER_PACK_Q4K_R16, .packed_gemm = gemm_q4k_r16},
         [PONDER_TYPE_Q6_K] = {.pack_layout = PONDER_PACK_Q6K_R16, .packed_gemm = gemm_q6k_r16},
     },
+    .attn_f16 = ponder_attn_f16_avx512,
 };
