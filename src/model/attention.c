@@ -16,6 +16,10 @@
  *   in, so batching stays bit-invariant. A quantized V cache always uses it (llama.cpp
  *   requires flash attention for one); otherwise the context's flash_attn setting decides.
  *
+ * With an F16 K and V cache, the exact form runs on the path's lanes kernel when it has
+ * one (kernels.h, attn_f16; today AVX-512): the queries of a tile's tokens times a KV
+ * head's query heads, 16 at a time, each K and V row widened once for all of them.
+ *
  * Quantized K (Q8_0, Q4_0): the query is quantized to Q8_0 per head and dotted with the
  * type's integer kernel, as ggml converts the F32 operand to the K type's vec_dot_type.
  * Quantized V: each cell's head slice is dequantized (d * q) and added with its weight in
