@@ -28,7 +28,27 @@ static void rmsnorm(float *out, const float *x, const float *w, int n, float eps
         out[i] = (x[i] * scale) * w[i];
 }
 
-static float silu(float x) { return x / (1.0f + expf(-x)); }
+/* up[i] *= silu(gate[i]) = gate / (1 + exp(-gate)) for n elements, with exp(-gate) from the path's vector exp
+ * (ponder_vec_exp_sub: expf itself on the scalar path, llama.cpp's CPU backend also uses
+ * a vector exp here): the scalar expf of every one of n_ff elements was the largest part
+ * of a decoded token's work done by one thread between two matrix products. */
+#define SWIGLU_PIECE 512
+static void swiglu_rows(float *up, size_t up_stride, const float *gate, size_t gate_stride, int n_rows, int n)
+{
+    float neg[SWIGLU_PIECE], e[SWIGLU_PIECE];
+    for (int r = 0; r < n_rows; r++) {
+        float *u = up + (size_t)r * up_stride;
+        const float *g = gate + (size_t)r * gate_stride;
+        for (int i0 = 0; i0 < n; i0 += SWIGLU_PIECE) {
+            const int len = n - i0 < SWIGLU_PIECE ? n - i0 : SWIGLU_PIECE;
+            for (int i = 0; i < len; i++)
+                neg[i] = -g[i0 + i];
+            (void)ponder_vec_exp_sub(len, e, neg, 0.0f);
+            for (int i = 0; i < len; i++)
+                u[i0 + i] *= g[i0 + i] / (1.0f + e[i]);
+        }
+    }
+}
 
 /* GELU (tanh form) as llama.cpp's CPU backend computes it: the input rounded to F16 and
  * the result read from an F16 table (GGML_GELU_FP16), with the table's ±10 cut-offs. */
@@ -45,10 +65,36 @@ static float gelu(float x)
     return ponder_f16_to_f32(ponder_f32_to_f16(y));
 }
 
+/* rmsnorm of four rows at once: the same sequential double sums, four independent chains
+ * (a decode step of several sequences waits on one add's latency per element, not four) */
+static void rmsnorm4(float *out, const float *x, const float *w, int n, float eps)
+{
+    const float *x0 = x, *x1 = x + n, *x2 = x + 2 * (size_t)n, *x3 = x + 3 * (size_t)n;
+    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+    for (int i = 0; i < n; i++) {
+        s0 += (double)(x0[i] * x0[i]);
+        s1 += (double)(x1[i] * x1[i]);
+        s2 += (double)(x2[i] * x2[i]);
+        s3 += (double)(x3[i] * x3[i]);
+    }
+    const double sum[4] = {s0, s1, s2, s3};
+    for (int r = 0; r < 4; r++) {
+        const float mean = (float)(sum[r] / n);
+        const float scale = 1.0f / sqrtf(mean + eps);
+        const float *xr = x + (size_t)r * n;
+        float *o = out + (size_t)r * n;
+        for (int i = 0; i < n; i++)
+            o[i] = (xr[i] * scale) * w[i];
+    }
+}
+
 void blk_rmsnorm(const ponder_context *ctx, float *out, const float *x, const float *w, int n)
 {
     const int n_embd = ctx->model->hp.n_embd;
-    for (int t = 0; t < n; t++)
+    int t = 0;
+    for (; t + 4 <= n; t += 4)
+        rmsnorm4(out + (size_t)t * n_embd, x + (size_t)t * n_embd, w, n_embd, ctx->model->hp.norm_rms_eps);
+    for (; t < n; t++)
         rmsnorm(out + (size_t)t * n_embd, x + (size_t)t * n_embd, w, n_embd, ctx->model->hp.norm_rms_eps);
 }
 
@@ -175,9 +221,9 @@ static void gate_up(ponder_context *ctx, const layer_weights *l, int n, const fl
 
 void blk_ffn_swiglu(ponder_context *ctx, const layer_weights *l, int n, const float *in, float *out)
 {
+    const int n_ff = ctx->model->hp.n_ff;
     gate_up(ctx, l, n, in);
-    for (size_t i = 0; i < (size_t)n * (size_t)ctx->model->hp.n_ff; i++)
-        ctx->hb2[i] *= silu(ctx->hb[i]);
+    swiglu_rows(ctx->hb2, (size_t)n_ff, ctx->hb, (size_t)n_ff, n, n_ff);
     blk_matmul(ctx, &l->w_down, n, ctx->hb2, out);
 }
 
@@ -195,8 +241,8 @@ void blk_ffn_swiglu_fused(ponder_context *ctx, const layer_weights *l, int n, co
     float *hb = ctx->hb, *hb2 = ctx->hb2;
     blk_matmul(ctx, &l->w_up, n, in, hb); /* rows hold [gate; up] */
     for (int t = 0; t < n; t++)
-        for (int i = 0; i < n_ff; i++)
-            hb2[(size_t)t * n_ff + i] = silu(hb[(size_t)t * 2 * n_ff + i]) * hb[(size_t)t * 2 * n_ff + n_ff + i];
+        memcpy(hb2 + (size_t)t * n_ff, hb + (size_t)t * 2 * n_ff + n_ff, (size_t)n_ff * sizeof *hb2);
+    swiglu_rows(hb2, (size_t)n_ff, hb, 2 * (size_t)n_ff, n, n_ff);
     blk_matmul(ctx, &l->w_down, n, hb2, out);
 }
 
@@ -280,8 +326,7 @@ void blk_ffn_moe(ponder_context *ctx, const layer_weights *l, int n, const float
         ponder_matrix wu = expert(&l->w_up_exps, l->up_exps_stride, e);
         ponder_matrix wd = expert(&l->w_down_exps, l->down_exps_stride, e);
         blk_matmul_shared(ctx, (ponder_matmul_job[]){{&wg, ctx->moe_gate}, {&wu, ctx->moe_up}}, 2, m, ctx->moe_in);
-        for (size_t i = 0; i < (size_t)m * n_ff; i++)
-            ctx->moe_up[i] *= silu(ctx->moe_gate[i]);
+        swiglu_rows(ctx->moe_up, (size_t)n_ff, ctx->moe_gate, (size_t)n_ff, m, n_ff);
         blk_matmul(ctx, &wd, m, ctx->moe_up, ctx->moe_out);
         for (int r = 0; r < m; r++)
             memcpy(ctx->moe_slots + (size_t)slot_of[r] * n_embd, ctx->moe_out + (size_t)r * n_embd, row);
