@@ -33,6 +33,7 @@
 #include "gen/gen_internal.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -278,6 +279,10 @@ ponder_status ponder_gen_create(const ponder_model *m, const ponder_tokenizer *t
     g->rows = malloc(ns * sizeof *g->rows);
     g->logits = nr <= SIZE_MAX / sizeof(float) / nv ? malloc(nr * nv * sizeof *g->logits) : NULL;
     g->masked = malloc(nv * sizeof *g->masked);
+    g->pool = cp.pool;
+    const size_t nth = (size_t)ponder_pool_n_threads(g->pool);
+    g->lse_scratch = nth <= SIZE_MAX / sizeof(float) / nv ? malloc(nth * nv * sizeof *g->lse_scratch) : NULL;
+    g->row_lse = malloc(nr * sizeof *g->row_lse);
     g->eog = malloc(nv * sizeof *g->eog);
     if (g->draft) {
         g->d_rows = malloc(ns * sizeof *g->d_rows);
@@ -285,6 +290,7 @@ ponder_status ponder_gen_create(const ponder_model *m, const ponder_tokenizer *t
         g->p = malloc(nv * sizeof *g->p);
     }
     if (!g->seq_used || (prm.cache_prompts && !g->cached) || !g->b_tokens || !g->b_seq || !g->b_want || !g->rows || !g->logits || !g->masked || !g->eog ||
+        !g->lse_scratch || !g->row_lse ||
         (g->draft && (!g->d_rows || !g->d_logits || !g->p))) {
         st = ponder_error_set(err, PONDER_ERR_NOMEM, "gen: out of memory for %d sequences of a %d-token vocabulary",
                               g->n_seq_max, n_vocab);
@@ -326,6 +332,8 @@ void ponder_gen_free(ponder_gen *g)
     free(g->rows);
     free(g->logits);
     free(g->masked);
+    free(g->lse_scratch);
+    free(g->row_lse);
     free(g->eog);
     ponder_grammar_vocab_free(g->gvocab);
     free(g);
@@ -577,12 +585,50 @@ static bool append_text(gen_choice *c, const char *s, size_t n)
     return true;
 }
 
-/* Log-softmax normaliser and top alternatives of a logits row, from the raw logits; then,
- * for ignore_eos, the end-of-generation tokens are banned in the row itself (it is ours,
- * and every choice reading it belongs to the same request). */
+/* The normalisers of a step's rows, one row at a time per thread (each row's sum is the
+ * same whichever thread computes it): with several sequences they were a step's largest
+ * work done by one thread while the others waited. */
+typedef struct lse_task {
+    ponder_gen *g;
+    int32_t n;
+    _Atomic int32_t next, done;
+} lse_task;
+
+static void lse_slice(void *arg, int ith, int nth)
+{
+    (void)nth;
+    lse_task *t = arg;
+    ponder_gen *g = t->g;
+    const size_t nv = (size_t)g->n_vocab;
+    for (int32_t i; (i = atomic_fetch_add_explicit(&t->next, 1, memory_order_relaxed)) < t->n;) {
+        g->row_lse[i] = gen_log_sum_exp(g->logits + (size_t)i * nv, g->n_vocab, g->lse_scratch + (size_t)ith * nv);
+        atomic_fetch_add_explicit(&t->done, 1, memory_order_release);
+    }
+    if (ith == 0) /* the caller returns when every row is done, by whichever thread */
+        while (atomic_load_explicit(&t->done, memory_order_acquire) < t->n)
+            ;
+}
+
+void gen_prepare_rows(ponder_gen *g, int32_t n)
+{
+    lse_task t = {.g = g, .n = n};
+    atomic_init(&t.next, 0);
+    atomic_init(&t.done, 0);
+    if (n > 1)
+        ponder_pool_run_dynamic(g->pool, lse_slice, &t);
+    else if (n == 1)
+        lse_slice(&t, 0, 1);
+    g->n_row_lse = n;
+}
+
+/* Log-softmax normaliser (from gen_prepare_rows, else computed here) and top
+ * alternatives of a logits row, from the raw logits; then, for ignore_eos, the
+ * end-of-generation tokens are banned in the row itself (it is ours, and every choice
+ * reading it belongs to the same request). */
 double gen_prepare_row(ponder_gen *g, const gen_req *r, float *row, int32_t *n_top)
 {
-    const double lse = gen_log_sum_exp(row, g->n_vocab, g->masked);
+    const size_t at = (size_t)(row - g->logits) / (size_t)g->n_vocab;
+    const double lse = at < (size_t)g->n_row_lse ? g->row_lse[at] : gen_log_sum_exp(row, g->n_vocab, g->masked);
     *n_top = r->top_logprobs > 0 ? gen_top_logprobs(row, g->n_vocab, lse, r->top_logprobs, g->top) : 0;
     if (r->ignore_eos) /* as llama.cpp's ignore_eos: a -inf bias on every such token */
         for (int32_t i = 0; i < g->n_eog; i++)
@@ -747,6 +793,7 @@ static gen_req *longest_choice(ponder_gen *g, int32_t *choice)
 
 static ponder_status step(ponder_gen *g, bool *did_work, ponder_error *err)
 {
+    g->n_row_lse = 0; /* this step's rows are not computed yet */
     admit(g);
     gen_spec_plan(g);
     gen_spec_run_draft(g);
@@ -830,6 +877,10 @@ static ponder_status step(ponder_gen *g, bool *did_work, ponder_error *err)
         r->n_take = 0;
     }
 
+    int32_t n_logit_rows = 0;
+    for (int32_t k = 0; k < n_rows; k++)
+        n_logit_rows += g->rows[k].n;
+    gen_prepare_rows(g, n_logit_rows);
     size_t row_at = 0; /* logits row of rows[k]: the rows before it span that many */
     for (int32_t k = 0; k < n_rows; k++) {
         gen_req *r = g->rows[k].r;

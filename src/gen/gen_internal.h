@@ -102,6 +102,12 @@ struct ponder_gen {
     gen_row *rows;             /* n_seq_max: a live choice or a completing prompt holds a sequence */
     float *logits;             /* n_seq_max rows of n_vocab */
     float *masked;             /* n_vocab scratch for the log-softmax */
+    /* the log-softmax normalisers of a step's logits rows, computed by the context's
+     * threads before the rows are walked (gen_prepare_rows) */
+    ponder_pool *pool;
+    float *lse_scratch;        /* n_vocab per thread */
+    double *row_lse;           /* n_logit_rows */
+    int32_t n_row_lse;         /* rows of g->logits whose normaliser is in row_lse */
     ponder_token *eog;         /* the vocabulary's end-of-generation ids */
     int32_t n_eog;
     ponder_gen_token_logprob top[PONDER_GEN_MAX_TOP_LOGPROBS];
@@ -121,7 +127,9 @@ struct ponder_gen {
     ponder_grammar_vocab *gvocab; /* the tokens' bytes for grammars, made on first use */
 };
 
-/* Log-softmax normaliser and top alternatives of a logits row (gen.c). */
+/* The log-softmax normalisers of the first n rows of g->logits, in parallel (gen.c). */
+void gen_prepare_rows(ponder_gen *g, int32_t n);
+/* Log-softmax normaliser and top alternatives of a logits row of g->logits (gen.c). */
 double gen_prepare_row(ponder_gen *g, const gen_req *r, float *row, int32_t *n_top);
 /* Token t becomes choice ci's next token: penalty window, logprobs, text, stop strings,
  * finish, event (gen.c). */
