@@ -47,35 +47,61 @@ ALWAYS_INLINE void prefetch_lines(int RN, const uint8_t *p, int bytes)
         _mm_prefetch((const char *)p + PF_AHEAD + off, _MM_HINT_T0);
 }
 
-/* One group x RN tokens (RN <= PT), all nb blocks. */
-ALWAYS_INLINE void q8u_tile(int64_t nb, int RN, const uint8_t *d16, const uint8_t *qs, const uint8_t *a, size_t as,
-                            const int32_t *sums, size_t ss, float *y, size_t ys)
+/* Per token and block, what every group's tile needs: the levels' offset (-128 or -16
+ * times the activation block's level sum: the start of the exact int32 sum) and d_y as
+ * a float. Made once per chunk of tokens (gemm_q8u_r16), not once per group. */
+typedef struct q8u_act {
+    int32_t bias;
+    float dy;
+} q8u_act;
+
+/* One group x RN tokens (RN <= PT), all nb blocks; Q5 says the PONDER_PACK_Q5U_R16 layout
+ * (levels + 16 from nibbles and a 5th-bit mask) instead of Q8U's (levels + 128 as bytes).
+ * The weights stay in registers for the RN tokens; the activations' 4-byte groups are
+ * broadcast from memory into each vpdpbusd. */
+ALWAYS_INLINE void q8u_tile(int64_t nb, int RN, bool Q5, const uint8_t *d16, const uint8_t *qs, const uint8_t *a,
+                            size_t as, const q8u_act *act, size_t act_stride, float *y, size_t ys)
 {
+    const __m512i m4 = _mm512_set1_epi8(0x0f), b4 = _mm512_set1_epi8(0x10);
+    const size_t blk_bytes = Q5 ? PONDER_PACK_Q5U_BLOCK : PR * QK;
     __m512 acc[PT];
     for (int t = 0; t < RN; t++)
         acc[t] = _mm512_setzero_ps();
+#pragma GCC unroll 1
     for (int64_t b = 0; b < nb; b++) {
         const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(d16 + (size_t)b * PR * 2)));
-        const uint8_t *q = qs + (size_t)b * PR * QK;
-        prefetch_lines(RN, q, PR * QK);
+        const uint8_t *q = qs + (size_t)b * blk_bytes;
+        prefetch_lines(RN, q, (int)blk_bytes);
         if (b % 2 == 0)
             prefetch_lines(RN, d16 + (size_t)b * PR * 2, 64);
         __m512i w[8];
-        for (int j = 0; j < 8; j++)
-            w[j] = _mm512_load_si512((const void *)(q + 64 * j));
+        if (Q5) {
+            for (int p = 0; p < 4; p++) {
+                const __m512i v = _mm512_load_si512((const void *)(q + 64 * p));
+                w[2 * p] = _mm512_and_si512(v, m4);
+                w[2 * p + 1] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+            }
+            for (int j = 0; j < 8; j++) {
+                uint64_t hb;
+                memcpy(&hb, q + 256 + 8 * j, sizeof hb);
+                w[j] = _mm512_mask_add_epi8(w[j], (__mmask64)hb, w[j], b4);
+            }
+        } else {
+            for (int j = 0; j < 8; j++)
+                w[j] = _mm512_load_si512((const void *)(q + 64 * j));
+        }
+#pragma GCC unroll 8
         for (int t = 0; t < RN; t++) {
-            const uint8_t *yb = a + (size_t)t * as + (size_t)b * sizeof(ponder_block_q8_0);
-            const uint8_t *yq = yb + offsetof(ponder_block_q8_0, qs);
+            const uint8_t *yq = a + (size_t)t * as + (size_t)b * sizeof(ponder_block_q8_0) + offsetof(ponder_block_q8_0, qs);
+            const q8u_act *ab = act + (size_t)t * act_stride + (size_t)b;
             /* two chains of exact int32 sums (their order cannot change the total) */
-            __m512i s0 = _mm512_set1_epi32(-128 * sums[(size_t)t * ss + (size_t)b]);
+            __m512i s0 = _mm512_set1_epi32(ab->bias);
             __m512i s1 = _mm512_setzero_si512();
             for (int j = 0; j < 8; j += 2) {
                 s0 = _mm512_dpbusd_epi32(s0, w[j], _mm512_set1_epi32(load_i32(yq + 4 * j)));
                 s1 = _mm512_dpbusd_epi32(s1, w[j + 1], _mm512_set1_epi32(load_i32(yq + 4 * j + 4)));
             }
-            ponder_f16 dyh;
-            memcpy(&dyh, yb, sizeof dyh);
-            const __m512 p = _mm512_mul_ps(dw, _mm512_set1_ps(_cvtsh_ss(dyh)));
+            const __m512 p = _mm512_mul_ps(dw, _mm512_set1_ps(ab->dy));
             acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), p, acc[t]);
         }
     }
@@ -83,116 +109,102 @@ ALWAYS_INLINE void q8u_tile(int64_t nb, int RN, const uint8_t *d16, const uint8_
         _mm512_storeu_ps(y + (size_t)t * ys, acc[t]);
 }
 
-#define Q8U_TILE(RN)                                                                                               \
-    static void q8u_tile_##RN(int64_t nb, const uint8_t *d16, const uint8_t *qs, const uint8_t *a, size_t as,     \
-                              const int32_t *sums, size_t ss, float *y, size_t ys)                                \
-    {                                                                                                              \
-        q8u_tile(nb, RN, d16, qs, a, as, sums, ss, y, ys);                                                         \
-    }
-Q8U_TILE(1)
-Q8U_TILE(2)
-Q8U_TILE(3)
-Q8U_TILE(4)
-Q8U_TILE(5)
-Q8U_TILE(6)
-Q8U_TILE(7)
-Q8U_TILE(8)
-
 typedef void (*q8u_tile_fn)(int64_t nb, const uint8_t *d16, const uint8_t *qs, const uint8_t *a, size_t as,
-                            const int32_t *sums, size_t ss, float *y, size_t ys);
-static const q8u_tile_fn Q8U_TILES[PT + 1] = {NULL,        q8u_tile_1, q8u_tile_2, q8u_tile_3, q8u_tile_4,
-                                              q8u_tile_5, q8u_tile_6, q8u_tile_7, q8u_tile_8};
+                            const q8u_act *act, size_t act_stride, float *y, size_t ys);
+#define Q8U_TILE(kind, Q5, RN)                                                                                     \
+    static void kind##_tile_##RN(int64_t nb, const uint8_t *d16, const uint8_t *qs, const uint8_t *a, size_t as, \
+                                 const q8u_act *act, size_t act_stride, float *y, size_t ys)                     \
+    {                                                                                                              \
+        q8u_tile(nb, RN, Q5, d16, qs, a, as, act, act_stride, y, ys);                                             \
+    }
+Q8U_TILE(q8u, false, 1)
+Q8U_TILE(q8u, false, 2)
+Q8U_TILE(q8u, false, 4)
+Q8U_TILE(q8u, false, 8)
+Q8U_TILE(q5u, true, 1)
+Q8U_TILE(q5u, true, 2)
+Q8U_TILE(q5u, true, 4)
+Q8U_TILE(q5u, true, 8)
+
+/* Tokens in chunks whose q8u_act fit on the stack (pack.c packs rows of at most
+ * PONDER_PACK_Q8U_MAX_BLOCKS blocks, so a chunk holds one token at least); per chunk every
+ * group, its tokens in tiles of 8, then 4, 2, 1 (each token's result is the same in any). */
+ALWAYS_INLINE void q8u_gemm(int64_t n, int64_t n_groups, int n_tok, const void *packed, size_t group_bytes,
+                            const void *a, size_t as, const int32_t *sums, size_t ss, float *y, size_t ys, bool Q5,
+                            const q8u_tile_fn tiles[4])
+{
+    const int64_t nb = n / QK;
+    const size_t d_bytes = group_bytes - (size_t)nb * (Q5 ? PONDER_PACK_Q5U_BLOCK : PR * QK);
+    const int32_t off = Q5 ? -16 : -128;
+    q8u_act act[PONDER_PACK_Q8U_MAX_BLOCKS];
+    int chunk = (int)(PONDER_PACK_Q8U_MAX_BLOCKS / nb);
+    chunk = chunk >= PT ? chunk / PT * PT : chunk;
+    for (int c0 = 0; c0 < n_tok; c0 += chunk) {
+        const int cn = n_tok - c0 < chunk ? n_tok - c0 : chunk;
+        for (int t = 0; t < cn; t++)
+            for (int64_t b = 0; b < nb; b++) {
+                const uint8_t *yb = (const uint8_t *)a + (size_t)(c0 + t) * as + (size_t)b * sizeof(ponder_block_q8_0);
+                ponder_f16 dyh;
+                memcpy(&dyh, yb, sizeof dyh);
+                act[(size_t)t * (size_t)nb + (size_t)b] =
+                    (q8u_act){off * sums[(size_t)(c0 + t) * ss + (size_t)b], _cvtsh_ss(dyh)};
+            }
+        for (int64_t g = 0; g < n_groups; g++) {
+            const uint8_t *d16 = (const uint8_t *)packed + (size_t)g * group_bytes;
+            int t0 = 0;
+            for (int k = 3; k >= 0; k--) {
+                const int rn = 1 << k;
+                for (; t0 + rn <= cn; t0 += rn)
+                    tiles[k](nb, d16, d16 + d_bytes, (const uint8_t *)a + (size_t)(c0 + t0) * as, as,
+                             act + (size_t)t0 * (size_t)nb, (size_t)nb, y + (size_t)(c0 + t0) * ys + (size_t)g * PR, ys);
+            }
+        }
+    }
+}
 
 static void gemm_q8u_r16(int64_t n, int64_t n_groups, int n_tok, const void *packed, size_t group_bytes,
                          const void *a, size_t as, const int32_t *sums, size_t ss, float *y, size_t ys)
 {
-    const int64_t nb = n / QK;
-    const size_t d_bytes = group_bytes - (size_t)nb * PR * QK;
-    for (int64_t g = 0; g < n_groups; g++) {
-        const uint8_t *d16 = (const uint8_t *)packed + (size_t)g * group_bytes;
-        const uint8_t *qs = d16 + d_bytes;
-        for (int t0 = 0; t0 < n_tok; t0 += PT) {
-            const int rn = n_tok - t0 < PT ? n_tok - t0 : PT;
-            Q8U_TILES[rn](nb, d16, qs, (const uint8_t *)a + (size_t)t0 * as, as, sums + (size_t)t0 * ss, ss,
-                          y + (size_t)t0 * ys + (size_t)g * PR, ys);
-        }
-    }
+    static const q8u_tile_fn tiles[4] = {q8u_tile_1, q8u_tile_2, q8u_tile_4, q8u_tile_8};
+    q8u_gemm(n, n_groups, n_tok, packed, group_bytes, a, as, sums, ss, y, ys, false, tiles);
 }
-
-/* ---- Q5_0 in its own size (PONDER_PACK_Q5U_R16): the nibbles of level + 16 split into
- * quads, the 5th bits added from one 64-bit mask per quad (vpaddb under the mask), then
- * as the Q8U kernel with the offset 16. */
-ALWAYS_INLINE void q5u_tile(int64_t nb, int RN, const uint8_t *d16, const uint8_t *qs, const uint8_t *a, size_t as,
-                            const int32_t *sums, size_t ss, float *y, size_t ys)
-{
-    const __m512i m4 = _mm512_set1_epi8(0x0f), b4 = _mm512_set1_epi8(0x10);
-    __m512 acc[PT];
-    for (int t = 0; t < RN; t++)
-        acc[t] = _mm512_setzero_ps();
-    for (int64_t b = 0; b < nb; b++) {
-        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(d16 + (size_t)b * PR * 2)));
-        const uint8_t *q = qs + (size_t)b * PONDER_PACK_Q5U_BLOCK;
-        prefetch_lines(RN, q, PONDER_PACK_Q5U_BLOCK);
-        if (b % 2 == 0)
-            prefetch_lines(RN, d16 + (size_t)b * PR * 2, 64);
-        __m512i w[8];
-        for (int p = 0; p < 4; p++) {
-            const __m512i v = _mm512_load_si512((const void *)(q + 64 * p));
-            w[2 * p] = _mm512_and_si512(v, m4);
-            w[2 * p + 1] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
-        }
-        for (int j = 0; j < 8; j++) {
-            uint64_t hb;
-            memcpy(&hb, q + 256 + 8 * j, sizeof hb);
-            w[j] = _mm512_mask_add_epi8(w[j], (__mmask64)hb, w[j], b4);
-        }
-        for (int t = 0; t < RN; t++) {
-            const uint8_t *yb = a + (size_t)t * as + (size_t)b * sizeof(ponder_block_q8_0);
-            const uint8_t *yq = yb + offsetof(ponder_block_q8_0, qs);
-            __m512i s0 = _mm512_set1_epi32(-16 * sums[(size_t)t * ss + (size_t)b]);
-            __m512i s1 = _mm512_setzero_si512();
-            for (int j = 0; j < 8; j += 2) {
-                s0 = _mm512_dpbusd_epi32(s0, w[j], _mm512_set1_epi32(load_i32(yq + 4 * j)));
-                s1 = _mm512_dpbusd_epi32(s1, w[j + 1], _mm512_set1_epi32(load_i32(yq + 4 * j + 4)));
-            }
-            ponder_f16 dyh;
-            memcpy(&dyh, yb, sizeof dyh);
-            const __m512 p = _mm512_mul_ps(dw, _mm512_set1_ps(_cvtsh_ss(dyh)));
-            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), p, acc[t]);
-        }
-    }
-    for (int t = 0; t < RN; t++)
-        _mm512_storeu_ps(y + (size_t)t * ys, acc[t]);
-}
-
-#define Q5U_TILE(RN)                                                                                               \
-    static void q5u_tile_##RN(int64_t nb, const uint8_t *d16, const uint8_t *qs, const uint8_t *a, size_t as,     \
-                              const int32_t *sums, size_t ss, float *y, size_t ys)                                \
-    {                                                                                                              \
-        q5u_tile(nb, RN, d16, qs, a, as, sums, ss, y, ys);                                                         \
-    }
-Q5U_TILE(1)
-Q5U_TILE(2)
-Q5U_TILE(4)
-Q5U_TILE(8)
 
 static void gemm_q5u_r16(int64_t n, int64_t n_groups, int n_tok, const void *packed, size_t group_bytes,
                          const void *a, size_t as, const int32_t *sums, size_t ss, float *y, size_t ys)
 {
     static const q8u_tile_fn tiles[4] = {q5u_tile_1, q5u_tile_2, q5u_tile_4, q5u_tile_8};
-    const int64_t nb = n / QK;
-    const size_t d_bytes = group_bytes - (size_t)nb * PONDER_PACK_Q5U_BLOCK;
+    q8u_gemm(n, n_groups, n_tok, packed, group_bytes, a, as, sums, ss, y, ys, true, tiles);
+}
+
+/* ---- the K-quant and F16 kernels' driver: a tile takes one group and RN tokens over len
+ * (super-blocks or columns); tokens in tiles of 8, then 4, 2, 1 (each token's result is
+ * the same in any of them). */
+typedef void (*group_tile_fn)(int64_t len, const uint8_t *g, const uint8_t *a, size_t as, float *y, size_t ys);
+
+ALWAYS_INLINE void group_gemm(int64_t len, int64_t n_groups, int n_tok, const void *packed, size_t group_bytes,
+                              const void *a, size_t as, float *y, size_t ys, const group_tile_fn tiles[4])
+{
     for (int64_t g = 0; g < n_groups; g++) {
-        const uint8_t *d16 = (const uint8_t *)packed + (size_t)g * group_bytes;
+        const uint8_t *gp = (const uint8_t *)packed + (size_t)g * group_bytes;
         int t0 = 0;
         for (int k = 3; k >= 0; k--) {
             const int rn = 1 << k;
             for (; t0 + rn <= n_tok; t0 += rn)
-                tiles[k](nb, d16, d16 + d_bytes, (const uint8_t *)a + (size_t)t0 * as, as, sums + (size_t)t0 * ss, ss,
-                         y + (size_t)t0 * ys + (size_t)g * PR, ys);
+                tiles[k](len, gp, (const uint8_t *)a + (size_t)t0 * as, as, y + (size_t)t0 * ys + (size_t)g * PR, ys);
         }
     }
 }
+
+/* A packed_gemm slot over group_gemm (these layouts need no activation sums). */
+#define GROUP_GEMM(name, per, t1, t2, t4, t8)                                                                      \
+    static void name(int64_t n, int64_t n_groups, int n_tok, const void *packed, size_t group_bytes, const void *a, \
+                     size_t as, const int32_t *sums, size_t ss, float *y, size_t ys)                               \
+    {                                                                                                              \
+        static const group_tile_fn tiles[4] = {t1, t2, t4, t8};                                                    \
+        (void)sums;                                                                                                \
+        (void)ss;                                                                                                  \
+        group_gemm(n / (per), n_groups, n_tok, packed, group_bytes, a, as, y, ys, tiles);                          \
+    }
 
 /* ---- K-quants (records in pack.c) ----
  * Per super-block and token, each sub-block's exact int32 sums of level * y (16 rows) are
@@ -299,7 +311,6 @@ ALWAYS_INLINE void q6k_tile(int64_t nsb, int RN, const uint8_t *g, const uint8_t
         _mm512_storeu_ps(y + (size_t)t * ys, acc[t]);
 }
 
-typedef void (*k_tile_fn)(int64_t nsb, const uint8_t *g, const uint8_t *a, size_t as, float *y, size_t ys);
 
 #define K_TILES(kind)                                                                                              \
     static void kind##_1(int64_t nsb, const uint8_t *g, const uint8_t *a, size_t as, float *y, size_t ys)         \
@@ -321,39 +332,8 @@ typedef void (*k_tile_fn)(int64_t nsb, const uint8_t *g, const uint8_t *a, size_
 K_TILES(q4k)
 K_TILES(q6k)
 
-/* Tokens in tiles of 8, then 4, 2, 1 (each token's result is the same in any of them). */
-ALWAYS_INLINE void k_gemm(int64_t n, int64_t n_groups, int n_tok, const void *packed, size_t group_bytes,
-                          const void *a, size_t as, float *y, size_t ys, const k_tile_fn tiles[4])
-{
-    const int64_t nsb = n / PONDER_QK_K;
-    for (int64_t g = 0; g < n_groups; g++) {
-        const uint8_t *gp = (const uint8_t *)packed + (size_t)g * group_bytes;
-        int t0 = 0;
-        for (int k = 3; k >= 0; k--) {
-            const int rn = 1 << k;
-            for (; t0 + rn <= n_tok; t0 += rn)
-                tiles[k](nsb, gp, (const uint8_t *)a + (size_t)t0 * as, as, y + (size_t)t0 * ys + (size_t)g * PR, ys);
-        }
-    }
-}
-
-static void gemm_q4k_r16(int64_t n, int64_t n_groups, int n_tok, const void *packed, size_t group_bytes,
-                         const void *a, size_t as, const int32_t *sums, size_t ss, float *y, size_t ys)
-{
-    static const k_tile_fn tiles[4] = {q4k_1, q4k_2, q4k_4, q4k_8};
-    (void)sums;
-    (void)ss;
-    k_gemm(n, n_groups, n_tok, packed, group_bytes, a, as, y, ys, tiles);
-}
-
-static void gemm_q6k_r16(int64_t n, int64_t n_groups, int n_tok, const void *packed, size_t group_bytes,
-                         const void *a, size_t as, const int32_t *sums, size_t ss, float *y, size_t ys)
-{
-    static const k_tile_fn tiles[4] = {q6k_1, q6k_2, q6k_4, q6k_8};
-    (void)sums;
-    (void)ss;
-    k_gemm(n, n_groups, n_tok, packed, group_bytes, a, as, y, ys, tiles);
-}
+GROUP_GEMM(gemm_q4k_r16, PONDER_QK_K, q4k_1, q4k_2, q4k_4, q4k_8)
+GROUP_GEMM(gemm_q6k_r16, PONDER_QK_K, q6k_1, q6k_2, q6k_4, q6k_8)
 
 /* ---- F16 and BF16 (PONDER_PACK_F16_R16 / BF16_R16: column k of a group is 16 rows'
  * 16-bit values, 32 bytes) ----
@@ -421,7 +401,6 @@ ALWAYS_INLINE void f16_tile(int64_t n, int RN, const uint8_t *g, const uint8_t *
         _mm512_storeu_ps(y + (size_t)t * ys, tot[t]);
 }
 
-typedef void (*f16_tile_fn)(int64_t n, const uint8_t *g, const uint8_t *a, size_t as, float *y, size_t ys);
 #define F16_TILE(RN)                                                                                               \
     static void f16_tile_##RN(int64_t n, const uint8_t *g, const uint8_t *a, size_t as, float *y, size_t ys)      \
     {                                                                                                              \
@@ -436,37 +415,8 @@ F16_TILE(2)
 F16_TILE(4)
 F16_TILE(8)
 
-ALWAYS_INLINE void f16_gemm(int64_t n, int64_t n_groups, int n_tok, const void *packed, size_t group_bytes,
-                            const void *a, size_t as, float *y, size_t ys, const f16_tile_fn tiles[4])
-{
-    for (int64_t g = 0; g < n_groups; g++) {
-        const uint8_t *gp = (const uint8_t *)packed + (size_t)g * group_bytes;
-        int t0 = 0;
-        for (int k = 3; k >= 0; k--) {
-            const int rn = 1 << k;
-            for (; t0 + rn <= n_tok; t0 += rn)
-                tiles[k](n, gp, (const uint8_t *)a + (size_t)t0 * as, as, y + (size_t)t0 * ys + (size_t)g * PR, ys);
-        }
-    }
-}
-
-static void gemm_f16_r16(int64_t n, int64_t n_groups, int n_tok, const void *packed, size_t group_bytes,
-                         const void *a, size_t as, const int32_t *sums, size_t ss, float *y, size_t ys)
-{
-    static const f16_tile_fn tiles[4] = {f16_tile_1, f16_tile_2, f16_tile_4, f16_tile_8};
-    (void)sums;
-    (void)ss;
-    f16_gemm(n, n_groups, n_tok, packed, group_bytes, a, as, y, ys, tiles);
-}
-
-static void gemm_bf16_r16(int64_t n, int64_t n_groups, int n_tok, const void *packed, size_t group_bytes,
-                          const void *a, size_t as, const int32_t *sums, size_t ss, float *y, size_t ys)
-{
-    static const f16_tile_fn tiles[4] = {bf16_tile_1, bf16_tile_2, bf16_tile_4, bf16_tile_8};
-    (void)sums;
-    (void)ss;
-    f16_gemm(n, n_groups, n_tok, packed, group_bytes, a, as, y, ys, tiles);
-}
+GROUP_GEMM(gemm_f16_r16, 1, f16_tile_1, f16_tile_2, f16_tile_4, f16_tile_8)
+GROUP_GEMM(gemm_bf16_r16, 1, bf16_tile_1, bf16_tile_2, bf16_tile_4, bf16_tile_8)
 
 #define PACKED_Q8U .pack_layout = PONDER_PACK_Q8U_R16, .packed_gemm = gemm_q8u_r16
 
