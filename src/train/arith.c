@@ -123,3 +123,68 @@ ponder_status ponder_arith_generate(int difficulty, uint64_t seed, ponder_arith_
     return ponder_error_set(err, PONDER_ERR_INTERNAL, "arith: no item of the requested split after %d tries",
                             ARITH_MAX_TRIES);
 }
+
+/* One solution line "a op b = c." rewritten along a path chosen by rng (see
+ * ponder_arith_vary_paths in train.h); false if it does not fit. */
+static bool vary_line(long a, char op, long b, long c, uint64_t *rng, char *out, size_t cap, size_t *len)
+{
+    enum { AS_WRITTEN, SWAPPED, TENS_UNITS, UNITS_TENS, REPEATED } paths[5];
+    int n = 0;
+    paths[n++] = AS_WRITTEN;
+    if (op == '+' || op == '*')
+        paths[n++] = SWAPPED;
+    /* + and - split the second operand, * the first (the factor is a single digit) */
+    const long split = op == '*' ? a : b;
+    if (split >= 10 && split % 10 != 0) {
+        paths[n++] = TENS_UNITS;
+        if (op != '*')
+            paths[n++] = UNITS_TENS;
+    }
+    if (op == '*' && b <= 3)
+        paths[n++] = REPEATED;
+    const long tens = split - split % 10, units = split % 10;
+    switch (paths[uniform(rng, 0, n - 1)]) {
+    case AS_WRITTEN:
+        return append(out, cap, len, "%ld %c %ld = %ld.\n", a, op, b, c);
+    case SWAPPED:
+        return append(out, cap, len, "%ld %c %ld = %ld.\n", b, op, a, c);
+    case TENS_UNITS:
+        if (op == '*')
+            return append(out, cap, len, "%ld * %ld = %ld * %ld + %ld * %ld = %ld + %ld = %ld.\n", a, b, tens, b,
+                          units, b, tens * b, units * b, c);
+        return append(out, cap, len, "%ld %c %ld = %ld %c %ld %c %ld = %ld %c %ld = %ld.\n", a, op, b, a, op, tens,
+                      op, units, op == '+' ? a + tens : a - tens, op, units, c);
+    case UNITS_TENS:
+        return append(out, cap, len, "%ld %c %ld = %ld %c %ld %c %ld = %ld %c %ld = %ld.\n", a, op, b, a, op, units,
+                      op, tens, op == '+' ? a + units : a - units, op, tens, c);
+    case REPEATED:
+        if (b == 2)
+            return append(out, cap, len, "%ld * 2 = %ld + %ld = %ld.\n", a, a, a, c);
+        return append(out, cap, len, "%ld * 3 = %ld + %ld + %ld = %ld + %ld = %ld.\n", a, a, a, a, 2 * a, a, c);
+    }
+    return false;
+}
+
+ponder_status ponder_arith_vary_paths(ponder_arith_item *it, uint64_t seed, ponder_error *err)
+{
+    if (!it)
+        return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "arith: bad arguments");
+    char out[sizeof it->solution];
+    size_t len = 0;
+    uint64_t rng = seed;
+    const char *s = it->solution;
+    for (;;) {
+        long a, b, c;
+        char op;
+        int used = 0;
+        if (sscanf(s, "%ld %c %ld = %ld.%n", &a, &op, &b, &c, &used) != 4 || used == 0 || s[used] != '\n')
+            break;
+        if ((op != '+' && op != '-' && op != '*') || !vary_line(a, op, b, c, &rng, out, sizeof out, &len))
+            return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "arith: a solution line is not 'a op b = c.'");
+        s += used + 1;
+    }
+    if (strncmp(s, "The answer is ", 14) != 0 || !append(out, sizeof out, &len, "%s", s))
+        return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "arith: the solution does not end in its answer line");
+    memcpy(it->solution, out, len + 1);
+    return PONDER_OK;
+}

@@ -75,6 +75,89 @@ static void test_deterministic_and_correct(void **state)
     assert_int_equal(ponder_arith_generate(6, 1, PONDER_ARITH_TEST, 0, &a, &err), PONDER_ERR_INVALID_ARG);
 }
 
+/* The value of an expression of +, - and * over non-negative integers ("20 * 4 + 8 * 4"),
+ * products first; *end is set after it. */
+static long eval_expr(const char *e, const char **end)
+{
+    long sum = 0, term = strtol(e, (char **)&e, 10);
+    char pending = '+';
+    for (;;) {
+        char op;
+        long x;
+        int used = 0;
+        if (sscanf(e, " %c %ld%n", &op, &x, &used) != 2 || (op != '+' && op != '-' && op != '*'))
+            break;
+        e += used;
+        if (op == '*') {
+            term *= x;
+            continue;
+        }
+        sum = pending == '+' ? sum + term : sum - term;
+        pending = op;
+        term = x;
+    }
+    *end = e;
+    return pending == '+' ? sum + term : sum - term;
+}
+
+/* Varied paths: the same question and answer, every "=" between equal values, each line
+ * starting from the last result (as written or swapped), all three paths used, the
+ * same seed giving the same text, and a solution not in the generator's format refused. */
+static void test_vary_paths(void **state)
+{
+    (void)state;
+    int swapped = 0, split = 0, as_written = 0;
+    for (int d = 1; d <= PONDER_ARITH_MAX_DIFFICULTY; d++)
+        for (uint64_t i = 0; i < 200; i++) {
+            ponder_arith_item it, varied, again;
+            ponder_error err;
+            assert_int_equal(ponder_arith_generate(d, 5, PONDER_ARITH_TRAIN, i, &it, &err), PONDER_OK);
+            varied = it;
+            assert_int_equal(ponder_arith_vary_paths(&varied, 1000 + i, &err), PONDER_OK);
+            again = it;
+            assert_int_equal(ponder_arith_vary_paths(&again, 1000 + i, &err), PONDER_OK);
+            assert_string_equal(varied.solution, again.solution);
+            assert_string_equal(varied.question, it.question);
+            assert_int_equal(varied.answer, it.answer);
+            const char *s = varied.solution, *o = it.solution;
+            for (int line = 0; line < d; line++) {
+                long a, b, c, first;
+                char op;
+                assert_int_equal(sscanf(o, "%ld %c %ld = %ld.", &a, &op, &b, &c), 4);
+                o = strchr(o, '\n') + 1;
+                const char *e = s;
+                first = strtol(e, NULL, 10);
+                int terms = 0;
+                for (;;) {
+                    assert_int_equal(eval_expr(e, &e), c);
+                    terms++;
+                    if (strncmp(e, " = ", 3) != 0)
+                        break;
+                    e += 3;
+                }
+                assert_true(*e == '.' && e[1] == '\n');
+                if (terms > 2)
+                    split++;
+                else if (first == a)
+                    as_written++;
+                else {
+                    assert_true(op == '+' || op == '*');
+                    assert_int_equal(first, b);
+                    swapped++;
+                }
+                s = e + 2;
+            }
+            assert_string_equal(s, o); /* the answer line */
+        }
+    assert_true(swapped > 100 && split > 100 && as_written > 100);
+    ponder_arith_item bad = {.question = "q", .solution = "3 / 4 = 1.\nThe answer is 1.", .answer = 1};
+    ponder_error err;
+    assert_int_equal(ponder_arith_vary_paths(&bad, 1, &err), PONDER_ERR_INVALID_ARG);
+    snprintf(bad.solution, sizeof bad.solution, "3 + 4 = 7.\nso 7");
+    assert_int_equal(ponder_arith_vary_paths(&bad, 1, &err), PONDER_ERR_INVALID_ARG);
+    assert_string_equal(bad.solution, "3 + 4 = 7.\nso 7"); /* unchanged on error */
+}
+
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 /* Train and test questions of several seeds never coincide, even at difficulty 1 where
@@ -151,6 +234,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_deterministic_and_correct),
         cmocka_unit_test(test_splits_disjoint),
+        cmocka_unit_test(test_vary_paths),
         cmocka_unit_test(test_jsonl_loss_mask),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
