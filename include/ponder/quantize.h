@@ -89,6 +89,16 @@ typedef struct ponder_quantize_progress {
 } ponder_quantize_progress;
 typedef bool (*ponder_quantize_progress_fn)(const ponder_quantize_progress *p, void *user);
 
+/* A metadata key the output gets (added, or replacing the input's), as llama-quantize's
+ * --override-kv KEY=TYPE:VALUE: type FLOAT32 (f), BOOL (b) or STRING (str). */
+typedef struct ponder_quantize_kv {
+    const char *key;
+    ponder_gguf_type type;
+    double f;
+    bool b;
+    const char *str;
+} ponder_quantize_kv;
+
 typedef struct ponder_quantize_params {
     const char *target;           /* preset name (required) */
     bool pure;                    /* llama-quantize --pure */
@@ -96,6 +106,8 @@ typedef struct ponder_quantize_params {
     ponder_pool *pool;            /* rows of each tensor are split across its threads; NULL: calling thread */
     ponder_quantize_progress_fn progress; /* called on the calling thread after each tensor; may be NULL */
     void *progress_user;
+    const ponder_quantize_kv *kv; /* n_kv keys written after the input's metadata */
+    int n_kv;
 } ponder_quantize_params;
 
 ponder_quantize_params ponder_quantize_params_default(void);

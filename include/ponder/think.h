@@ -94,12 +94,15 @@ bool ponder_strategy_from_model_name(const char *name, ponder_strategy *out, con
  *     (--no-cue, "cue": false) or, when the request says nothing, by the model
  *     (ponder_think_model_cue: the GGUF key PONDER_THINK_CUE_KEY, written by `ponder train`
  *     for models trained on their own question/solution format);
- *   - the temperature when the request gives none: 0 (greedy) for direct and cot,
- *     PONDER_THINK_SAMPLED_TEMP for sc, asc and bon (ponder_strategy_default_temp).
+ *   - the temperature when the request gives none: 0 (greedy) for direct and cot; for
+ *     sc, asc and bon the model's (the GGUF key PONDER_THINK_TEMP_KEY: the temperature its
+ *     trainer measured its votes to pay best at, as Hugging Face models ship theirs in
+ *     generation_config.json), else PONDER_THINK_SAMPLED_TEMP.
  * A task's own prompt format stays the task's (ponder_eval_prompt). */
 
 #define PONDER_THINK_CUE_KEY "ponder.cue"   /* GGUF bool: does the model want the cue (absent: yes) */
 #define PONDER_THINK_SAMPLED_TEMP 0.7f      /* sc/asc/bon without a temperature (Wang et al. 2022) */
+#define PONDER_THINK_TEMP_KEY "ponder.sampled_temp" /* GGUF float: the model's own sc/asc/bon default */
 
 typedef enum ponder_cue_mode {
     PONDER_CUE_MODEL = 0, /* not said: the model's ponder.cue, else on */
@@ -123,24 +126,36 @@ typedef struct ponder_strategy_plan {
     ponder_answer_kind answer;
     const char *model;         /* ask->model without its prefix (points into it); NULL if ask->model is */
     bool prefixed;             /* ask->model started with a strategy prefix */
+    float sampled_temp;        /* sc/asc/bon's temperature when the request gives none */
     const char *field;         /* on error: the bad field, "strategy", "samples" or "answer" */
 } ponder_strategy_plan;
 
-/* Resolves ask into *out by the rules above; model_cue is the model's default
- * (ponder_think_model_cue; true when there is no model at hand). Bad input →
+/* What a model says about how to run it (ponder_think_model_defaults): its cue default and
+ * the temperature of its sampled strategies. */
+typedef struct ponder_think_model_prefs {
+    bool cue;
+    float sampled_temp;
+} ponder_think_model_prefs;
+
+/* Resolves ask into *out by the rules above; prefs are the model's defaults
+ * (ponder_think_model_defaults; NULL when there is no model at hand: cue on, 0.7). Bad input →
  * PONDER_ERR_INVALID_ARG with a message naming the value and out->field naming the field.
  * A model name without a prefix is not an error (out->model = ask->model). */
 typedef struct ponder_think_params ponder_think_params; /* below */
 
-ponder_status ponder_strategy_plan_make(const ponder_strategy_ask *ask, bool model_cue, ponder_strategy_plan *out,
+ponder_status ponder_strategy_plan_make(const ponder_strategy_ask *ask, const ponder_think_model_prefs *prefs,
+                                        ponder_strategy_plan *out,
                                         ponder_error *err);
 /* Sets p's strategy, cot_cue (NULL when the plan has no cue) and answer_kind from the plan;
- * with temp_given false also p->sampling.temp (ponder_strategy_default_temp). */
+ * with temp_given false also p->sampling.temp (0 for one chain, else plan->sampled_temp). */
 void ponder_think_params_from_plan(ponder_think_params *p, const ponder_strategy_plan *plan, bool temp_given);
 /* 0 for direct and cot, PONDER_THINK_SAMPLED_TEMP for sc, asc and bon. */
 float ponder_strategy_default_temp(const ponder_strategy *s);
 /* The model's cue default: its GGUF bool PONDER_THINK_CUE_KEY, true when absent (or m NULL). */
 bool ponder_think_model_cue(const ponder_model *m);
+/* The model's defaults: ponder_think_model_cue, and its PONDER_THINK_TEMP_KEY when that is
+ * a number in (0, 2] (else PONDER_THINK_SAMPLED_TEMP). m NULL: the defaults. */
+ponder_think_model_prefs ponder_think_model_defaults(const ponder_model *m);
 /* "number", "choice", "text" (exact) → *out; false for anything else. */
 bool ponder_answer_kind_parse(const char *s, ponder_answer_kind *out);
 

@@ -257,7 +257,7 @@ typedef struct eval_env {
     cli_engine en;
     const ponder_model *m;    /* en's */
     const ponder_tokenizer *tok;
-    bool model_cue;           /* the model's ponder.cue */
+    ponder_think_model_prefs prefs; /* the model's ponder.cue and ponder.sampled_temp */
     ponder_gen *gen;          /* generative strategies */
     ponder_context *ctx;      /* loglik */
     int32_t first;            /* items before it are --fewshot exemplars */
@@ -384,7 +384,9 @@ static int eval_think(eval_env *e, eval_row *r)
         p.n_choices = it->n_choices;
         /* think's one cue rule; a plain-prompt item is the format the model was trained on
          * (its solution follows the question directly): there the default is no cue */
-        if (ponder_strategy_plan_make(&ask, e->model_cue && !it->plain_prompt, &plan, &err) != PONDER_OK)
+        ponder_think_model_prefs prefs = e->prefs;
+        prefs.cue = prefs.cue && !it->plain_prompt;
+        if (ponder_strategy_plan_make(&ask, &prefs, &plan, &err) != PONDER_OK)
             return cli_runtime_error("%s", err.msg);
         ponder_think_params_from_plan(&p, &plan, o->temp_given);
         p.answer_kind = choice ? PONDER_ANSWER_CHOICE : PONDER_ANSWER_NUMBER;
@@ -696,7 +698,7 @@ int cmd_eval(int argc, char **argv)
     if (rc == 0 && (rc = cli_engine_open(cmd, &o.mo, EVAL_DEFAULT_N_CTX, &e.en)) == 0) {
         e.m = e.en.m;
         e.tok = e.en.tok;
-        e.model_cue = ponder_think_model_cue(e.m);
+        e.prefs = ponder_think_model_defaults(e.m);
         rc = open_runners(&e, rows, n_rows);
     }
     if (rc == 0)

@@ -6,6 +6,7 @@
  */
 #include "cli/cli.h"
 
+#include <math.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -47,11 +48,46 @@ static void usage(void)
            "                        embeddings included), as llama-quantize --pure\n"
            "      --allow-requantize  convert tensors that are already quantized (they are\n"
            "                        dequantized first; accuracy suffers)\n"
+           "      --override-kv KEY=TYPE:VALUE\n"
+           "                        give the output this metadata key (TYPE float, bool or\n"
+           "                        str), as llama-quantize; e.g. ponder.sampled_temp=float:0.5,\n"
+           "                        the temperature sc/asc/bon use for the model by default\n"
            "      --json            print one JSON object with the results\n"
            "  -h, --help            this help\n"
            "\n"
            "A progress line is shown on a terminal. Exit status: 0 success, 1 runtime error,\n"
            "2 usage error.\n");
+}
+
+/* "KEY=TYPE:VALUE" (llama-quantize's --override-kv) into *kv, pointing into s; 0 or the
+ * usage error's status. */
+static int parse_override(const char *cmd, char *s, ponder_quantize_kv *kv)
+{
+    char *eq = strchr(s, '='), *colon = eq ? strchr(eq + 1, ':') : NULL;
+    if (!eq || eq == s || !colon)
+        return cli_usage_error(cmd, "--override-kv must be KEY=TYPE:VALUE, got '%s'", s);
+    *eq = '\0';
+    *colon = '\0';
+    const char *type = eq + 1, *value = colon + 1;
+    *kv = (ponder_quantize_kv){ .key = s };
+    if (strcmp(type, "float") == 0) {
+        char *end;
+        kv->type = PONDER_GGUF_FLOAT32;
+        kv->f = strtod(value, &end);
+        if (!*value || *end || !isfinite(kv->f))
+            return cli_usage_error(cmd, "--override-kv %s: '%s' is not a number", s, value);
+    } else if (strcmp(type, "bool") == 0) {
+        kv->type = PONDER_GGUF_BOOL;
+        if (strcmp(value, "true") != 0 && strcmp(value, "false") != 0)
+            return cli_usage_error(cmd, "--override-kv %s: a bool is true or false, not '%s'", s, value);
+        kv->b = strcmp(value, "true") == 0;
+    } else if (strcmp(type, "str") == 0) {
+        kv->type = PONDER_GGUF_STRING;
+        kv->str = value;
+    } else {
+        return cli_usage_error(cmd, "--override-kv %s: TYPE must be float, bool or str, not '%s'", s, type);
+    }
+    return 0;
 }
 
 static volatile sig_atomic_t interrupted;
@@ -129,11 +165,13 @@ int cmd_quantize(int argc, char **argv)
     const char *cmd = "quantize";
     int32_t n_threads = 0;
     bool json = false, pure = false, requant = false;
+    const char *override = NULL;
     const cli_opt opts[] = {
         { "-t", "--threads", CLI_INT, &n_threads, 1, 1024, NULL },
         { "--pure", NULL, CLI_FLAG, &pure, 0, 0, NULL },
         { "--allow-requantize", NULL, CLI_FLAG, &requant, 0, 0, NULL },
         { "--json", NULL, CLI_FLAG, &json, 0, 0, NULL },
+        { "--override-kv", NULL, CLI_STRING, &override, 0, 0, NULL },
     };
     const char *pos[3];
     int n_pos = 0;
@@ -158,6 +196,17 @@ int cmd_quantize(int argc, char **argv)
         return cli_usage_error(cmd, "unknown type '%s' (one of: %s)", type, names);
     }
 
+    char override_buf[1024];
+    ponder_quantize_kv kv;
+    if (override) {
+        if (strlen(override) >= sizeof override_buf)
+            return cli_usage_error(cmd, "--override-kv is too long");
+        strcpy(override_buf, override);
+        int prc = parse_override(cmd, override_buf, &kv);
+        if (prc)
+            return prc;
+    }
+
     /* IN may be a pulled model's name; a path goes through as it is (the reader names it). */
     char in_path[4096];
     if (access(in, F_OK) != 0 && (!strchr(in, '/') || ponder_hub_is_name(in))) {
@@ -180,6 +229,8 @@ int cmd_quantize(int argc, char **argv)
     qp.pool = pool;
     qp.progress = on_tensor;
     qp.progress_user = &show;
+    qp.kv = override ? &kv : NULL;
+    qp.n_kv = override ? 1 : 0;
 
     struct sigaction sa = { 0 }, old_sa;
     sa.sa_handler = on_sigint;

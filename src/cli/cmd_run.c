@@ -446,8 +446,10 @@ done:
 }
 
 /* The strategy flags through think's one rule (ponder_strategy_plan_make); the model's cue
- * default is applied once the model is loaded. Returns 0 or the usage error's status. */
-static int plan_strategy(const char *cmd, const run_opts *o, bool model_cue, ponder_strategy_plan *plan)
+ * and temperature defaults are applied once the model is loaded (prefs NULL before).
+ * Returns 0 or the usage error's status. */
+static int plan_strategy(const char *cmd, const run_opts *o, const ponder_think_model_prefs *prefs,
+                         ponder_strategy_plan *plan)
 {
     char answer[16] = "";
     for (size_t i = 0; o->answer && o->answer[i] && i + 1 < sizeof answer; i++)
@@ -458,7 +460,7 @@ static int plan_strategy(const char *cmd, const run_opts *o, bool model_cue, pon
         .answer = o->answer ? (strlen(o->answer) < sizeof answer ? answer : o->answer) : NULL,
     };
     ponder_error err = { 0 };
-    if (ponder_strategy_plan_make(&ask, model_cue, plan, &err) != PONDER_OK) {
+    if (ponder_strategy_plan_make(&ask, prefs, plan, &err) != PONDER_OK) {
         if (plan->field && strcmp(plan->field, "answer") == 0)
             return cli_usage_error(cmd, "--answer must be number, choice or text, got '%s'", o->answer);
         return cli_usage_error(cmd, "--strategy: %s", err.msg);
@@ -553,7 +555,7 @@ int cmd_run(int argc, char **argv)
     ponder_strategy_plan plan = { 0 };
     int rc = check_flags(cmd, &o);
     if (rc == 0 && o.strategy)
-        rc = plan_strategy(cmd, &o, true, &plan);
+        rc = plan_strategy(cmd, &o, NULL, &plan);
     if (rc == 0 && o.verifier_vote && !o.mo.verifier)
         rc = cli_usage_error(cmd, "--verifier-vote needs --verifier FILE");
     if (rc == 0 && o.mo.verifier && (!o.strategy || plan.strategy.kind != PONDER_THINK_BON))
@@ -583,8 +585,11 @@ int cmd_run(int argc, char **argv)
     if (rc == 0 && o.strategy) {
         if (memchr(prompt, '\0', prompt_len))
             rc = cli_runtime_error("%s: the prompt contains a NUL byte", o.file ? o.file : "-p");
-        else if ((rc = plan_strategy(cmd, &o, ponder_think_model_cue(e.m), &plan)) == 0)
-            rc = run_strategy(&o, &plan, &e, prompt);
+        else {
+            const ponder_think_model_prefs prefs = ponder_think_model_defaults(e.m);
+            if ((rc = plan_strategy(cmd, &o, &prefs, &plan)) == 0)
+                rc = run_strategy(&o, &plan, &e, prompt);
+        }
     } else if (rc == 0) {
         rc = run_generate(&o, &e, prompt, prompt_len);
     }

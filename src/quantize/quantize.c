@@ -185,6 +185,35 @@ static ponder_status convert_tensor(const run *r, int64_t i, float *scratch, siz
     return PONDER_OK;
 }
 
+/* The caller's metadata keys over the copied ones (llama-quantize's --override-kv). */
+static ponder_status set_overrides(ponder_gguf_writer *w, const ponder_quantize_params *p, ponder_error *err)
+{
+    for (int i = 0; i < p->n_kv; i++) {
+        const ponder_quantize_kv *kv = &p->kv[i];
+        ponder_status st;
+        if (!kv->key || !*kv->key)
+            return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "quantize: a metadata override has no key");
+        switch (kv->type) {
+        case PONDER_GGUF_FLOAT32:
+            st = ponder_gguf_writer_set_f32(w, kv->key, (float)kv->f, err);
+            break;
+        case PONDER_GGUF_BOOL:
+            st = ponder_gguf_writer_set_bool(w, kv->key, kv->b, err);
+            break;
+        case PONDER_GGUF_STRING:
+            st = kv->str ? ponder_gguf_writer_set_str(w, kv->key, kv->str, err)
+                         : ponder_error_set(err, PONDER_ERR_INVALID_ARG, "quantize: %s: no string", kv->key);
+            break;
+        default:
+            return ponder_error_set(err, PONDER_ERR_INVALID_ARG, "quantize: %s: only float, bool and str overrides",
+                                    kv->key);
+        }
+        if (st != PONDER_OK)
+            return st;
+    }
+    return PONDER_OK;
+}
+
 static ponder_status start_writer(const run *r, ponder_gguf_writer **out, ponder_error *err)
 {
     ponder_gguf_writer *w = NULL;
@@ -194,7 +223,8 @@ static ponder_status start_writer(const run *r, ponder_gguf_writer **out, ponder
     /* Metadata in input order; llama-quantize appends or updates these two keys. */
     if ((st = ponder_gguf_writer_copy_kv(w, r->g, err)) != PONDER_OK ||
         (st = ponder_gguf_writer_set_u32(w, "general.quantization_version", QUANT_VERSION, err)) != PONDER_OK ||
-        (st = ponder_gguf_writer_set_u32(w, "general.file_type", r->preset->ftype, err)) != PONDER_OK)
+        (st = ponder_gguf_writer_set_u32(w, "general.file_type", r->preset->ftype, err)) != PONDER_OK ||
+        (st = set_overrides(w, r->p, err)) != PONDER_OK)
         goto fail;
     /* The writer accepts alignments of 8 and more; a smaller one (legal, never seen)
      * becomes the default 32. */

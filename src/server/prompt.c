@@ -370,12 +370,13 @@ bool srv_job_prepare(struct ponder_server *s, srv_job *j, srv_endpoint kind, con
     if (!check_sizes(s, r, e))
         return false;
     /* the one strategy rule (src/think): "ponder": {...} over optillm's model-name prefix
-     * ("sc8-<model>"), the model's own cue default when the request says nothing */
+     * ("sc8-<model>"), the model's own cue and temperature when the request says nothing */
     bool other = r->model && strcmp(r->model, s->model_id) != 0;
     const ponder_strategy_ask ask = {.strategy = r->strategy_text, .model = other ? r->model : NULL,
                                      .samples = r->samples, .cue = r->cue, .answer = r->answer_text};
     ponder_error err;
-    if (ponder_strategy_plan_make(&ask, ponder_think_model_cue(s->model), &r->plan, &err) != PONDER_OK) {
+    const ponder_think_model_prefs prefs = ponder_think_model_defaults(s->model);
+    if (ponder_strategy_plan_make(&ask, &prefs, &r->plan, &err) != PONDER_OK) {
         char param[HTTP_ERR_TAG_BYTES];
         snprintf(param, sizeof param, "ponder.%s", r->plan.field ? r->plan.field : "strategy");
         return http_fail(e, HTTP_ERR_BAD_REQUEST, param, "invalid_value", "Invalid '%s': %s.", param, err.msg);

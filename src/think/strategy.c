@@ -136,7 +136,8 @@ static bool one_chain(ponder_think_kind k)
     return k == PONDER_THINK_DIRECT || k == PONDER_THINK_COT;
 }
 
-ponder_status ponder_strategy_plan_make(const ponder_strategy_ask *ask, bool model_cue, ponder_strategy_plan *out,
+ponder_status ponder_strategy_plan_make(const ponder_strategy_ask *ask, const ponder_think_model_prefs *prefs,
+                                        ponder_strategy_plan *out,
                                         ponder_error *err)
 {
     if (!ask || !out)
@@ -183,7 +184,8 @@ ponder_status ponder_strategy_plan_make(const ponder_strategy_ask *ask, bool mod
                                 ask->answer);
     }
     p.cue = p.strategy.kind != PONDER_THINK_DIRECT &&
-            (ask->cue == PONDER_CUE_ON || (ask->cue == PONDER_CUE_MODEL && model_cue));
+            (ask->cue == PONDER_CUE_ON || (ask->cue == PONDER_CUE_MODEL && (!prefs || prefs->cue)));
+    p.sampled_temp = prefs ? prefs->sampled_temp : PONDER_THINK_SAMPLED_TEMP;
     *out = p;
     return PONDER_OK;
 }
@@ -199,7 +201,7 @@ void ponder_think_params_from_plan(ponder_think_params *p, const ponder_strategy
     p->cot_cue = plan->cue ? PONDER_THINK_COT_CUE : NULL;
     p->answer_kind = plan->answer;
     if (!temp_given)
-        p->sampling.temp = ponder_strategy_default_temp(&plan->strategy);
+        p->sampling.temp = one_chain(plan->strategy.kind) ? 0.0f : plan->sampled_temp;
 }
 
 bool ponder_think_model_cue(const ponder_model *m)
@@ -223,4 +225,13 @@ bool ponder_think_model_cue(const ponder_model *m)
     default:
         return true; /* not a flag: the key means nothing we can read */
     }
+}
+
+ponder_think_model_prefs ponder_think_model_defaults(const ponder_model *m)
+{
+    ponder_think_model_prefs p = {.cue = ponder_think_model_cue(m), .sampled_temp = PONDER_THINK_SAMPLED_TEMP};
+    const ponder_gguf_value *v = m ? ponder_gguf_get(ponder_model_gguf(m), PONDER_THINK_TEMP_KEY) : NULL;
+    if (v && (v->type == PONDER_GGUF_FLOAT32 || v->type == PONDER_GGUF_FLOAT64) && v->v.f64 > 0 && v->v.f64 <= 2)
+        p.sampled_temp = (float)v->v.f64;
+    return p;
 }

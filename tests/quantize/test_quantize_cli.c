@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "ponder/gguf.h"
 #include "testutil.h"
 
 #define STORIES "models/stories260K/stories260K.gguf"
@@ -224,12 +225,61 @@ static void test_json_report(void **state)
     assert_int_equal(count_files(), 0);
 }
 
+/* --override-kv: the key is added (or replaces the input's, never doubled) with its type;
+ * malformed forms are usage errors that write nothing. */
+static void test_override_kv(void **state)
+{
+    (void)state;
+    const char *in = tu_shared(STORIES), *out = tmp_path("kv.gguf");
+    assert_usage_error(RUN("quantize", "--override-kv", "ponder.sampled_temp", in, out, "F16"), "KEY=TYPE:VALUE");
+    assert_usage_error(RUN("quantize", "--override-kv", "=float:1", in, out, "F16"), "KEY=TYPE:VALUE");
+    assert_usage_error(RUN("quantize", "--override-kv", "k=int:3", in, out, "F16"), "float, bool or str");
+    assert_usage_error(RUN("quantize", "--override-kv", "k=float:warm", in, out, "F16"), "not a number");
+    assert_usage_error(RUN("quantize", "--override-kv", "k=bool:yes", in, out, "F16"), "true or false");
+    assert_int_equal(count_files(), 0);
+
+    ponder_gguf *g = NULL;
+    ponder_error err;
+    result r = RUN("quantize", "--override-kv", "ponder.sampled_temp=float:0.5", in, out, "F16");
+    if (r.status != 0)
+        fail_msg("exit %d: %s", r.status, r.err);
+    result_free(&r);
+    assert_int_equal(ponder_gguf_open(out, &g, &err), PONDER_OK);
+    const ponder_gguf_value *v = ponder_gguf_get(g, "ponder.sampled_temp");
+    assert_non_null(v);
+    assert_int_equal(v->type, PONDER_GGUF_FLOAT32);
+    assert_true(v->v.f64 == 0.5);
+    ponder_gguf_free(g);
+
+    r = RUN("quantize", "--override-kv", "general.name=str:renamed", in, out, "F16");
+    assert_int_equal(r.status, 0);
+    result_free(&r);
+    assert_int_equal(ponder_gguf_open(out, &g, &err), PONDER_OK);
+    v = ponder_gguf_get(g, "general.name");
+    assert_non_null(v);
+    assert_int_equal(v->type, PONDER_GGUF_STRING);
+    assert_int_equal(v->v.str.len, 7);
+    assert_memory_equal(v->v.str.data, "renamed", 7);
+    const int64_t n_kv = ponder_gguf_n_kv(g);
+    ponder_gguf_free(g);
+    /* replaced, not doubled: as many keys as without the override */
+    r = RUN("quantize", in, out, "F16");
+    assert_int_equal(r.status, 0);
+    result_free(&r);
+    assert_int_equal(ponder_gguf_open(out, &g, &err), PONDER_OK);
+    assert_int_equal(ponder_gguf_n_kv(g), n_kv);
+    ponder_gguf_free(g);
+    unlink(out);
+    assert_int_equal(count_files(), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_help_and_usage),
         cmocka_unit_test(test_runtime_errors),
         cmocka_unit_test(test_json_report),
+        cmocka_unit_test(test_override_kv),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -242,7 +242,7 @@ static void test_strategies(void **state)
 }
 
 /* One rule for every front end: text over prefix, samples over N, direct never cued, the
- * request's cue over the model's, the temperature by the kind. */
+ * request's cue over the model's, the temperature by the kind and the model. */
 static void test_strategy_plan(void **state)
 {
     (void)state;
@@ -250,38 +250,40 @@ static void test_strategy_plan(void **state)
     ponder_error err = { 0 };
     char buf[32];
     ponder_strategy_ask a = { 0 };
-    assert_int_equal(ponder_strategy_plan_make(&a, true, &pl, &err), PONDER_OK);
+    /* a model that wants no cue and samples its votes at 0.5 */
+    const ponder_think_model_prefs no_cue = {.cue = false, .sampled_temp = 0.5f};
+    assert_int_equal(ponder_strategy_plan_make(&a, NULL, &pl, &err), PONDER_OK);
     assert_false(pl.given);
     assert_int_equal(pl.strategy.kind, PONDER_THINK_DIRECT);
     assert_false(pl.cue);
     assert_null(pl.model);
 
     a = (ponder_strategy_ask){ .model = "sc8-stories" };
-    assert_int_equal(ponder_strategy_plan_make(&a, true, &pl, &err), PONDER_OK);
+    assert_int_equal(ponder_strategy_plan_make(&a, NULL, &pl, &err), PONDER_OK);
     assert_true(pl.given && pl.prefixed && pl.cue);
     assert_string_equal(ponder_strategy_format(&pl.strategy, buf, sizeof buf), "sc:8");
     assert_string_equal(pl.model, "stories");
 
     /* the text wins over the prefix; samples replaces N; the model's "no cue" holds */
     a = (ponder_strategy_ask){ .strategy = "bon", .model = "cot-stories", .samples = 3, .answer = "choice" };
-    assert_int_equal(ponder_strategy_plan_make(&a, false, &pl, &err), PONDER_OK);
+    assert_int_equal(ponder_strategy_plan_make(&a, &no_cue, &pl, &err), PONDER_OK);
     assert_string_equal(ponder_strategy_format(&pl.strategy, buf, sizeof buf), "bon:3");
     assert_string_equal(pl.model, "stories");
     assert_false(pl.cue);
     assert_int_equal(pl.answer, PONDER_ANSWER_CHOICE);
     a.cue = PONDER_CUE_ON; /* the request over the model */
-    assert_int_equal(ponder_strategy_plan_make(&a, false, &pl, &err), PONDER_OK);
+    assert_int_equal(ponder_strategy_plan_make(&a, &no_cue, &pl, &err), PONDER_OK);
     assert_true(pl.cue);
     a = (ponder_strategy_ask){ .strategy = "direct", .cue = PONDER_CUE_ON };
-    assert_int_equal(ponder_strategy_plan_make(&a, true, &pl, &err), PONDER_OK);
+    assert_int_equal(ponder_strategy_plan_make(&a, NULL, &pl, &err), PONDER_OK);
     assert_false(pl.cue); /* direct is the prompt as given */
     a = (ponder_strategy_ask){ .strategy = "cot", .cue = PONDER_CUE_OFF };
-    assert_int_equal(ponder_strategy_plan_make(&a, true, &pl, &err), PONDER_OK);
+    assert_int_equal(ponder_strategy_plan_make(&a, NULL, &pl, &err), PONDER_OK);
     assert_false(pl.cue);
 
     /* a model name with no prefix is no error */
     a = (ponder_strategy_ask){ .model = "smollm2-135m" };
-    assert_int_equal(ponder_strategy_plan_make(&a, true, &pl, &err), PONDER_OK);
+    assert_int_equal(ponder_strategy_plan_make(&a, NULL, &pl, &err), PONDER_OK);
     assert_false(pl.given || pl.prefixed);
     assert_string_equal(pl.model, "smollm2-135m");
 
@@ -295,14 +297,14 @@ static void test_strategy_plan(void **state)
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         pl.field = NULL;
-        assert_int_equal(ponder_strategy_plan_make(&bad[i].a, true, &pl, &err), PONDER_ERR_INVALID_ARG);
+        assert_int_equal(ponder_strategy_plan_make(&bad[i].a, NULL, &pl, &err), PONDER_ERR_INVALID_ARG);
         assert_non_null(pl.field);
         assert_string_equal(pl.field, bad[i].field);
     }
 
     ponder_think_params p = ponder_think_params_default();
     a = (ponder_strategy_ask){ .strategy = "asc:6" };
-    assert_int_equal(ponder_strategy_plan_make(&a, true, &pl, &err), PONDER_OK);
+    assert_int_equal(ponder_strategy_plan_make(&a, NULL, &pl, &err), PONDER_OK);
     ponder_think_params_from_plan(&p, &pl, false);
     assert_true(p.sampling.temp == PONDER_THINK_SAMPLED_TEMP);
     assert_string_equal(p.cot_cue, PONDER_THINK_COT_CUE);
@@ -310,11 +312,22 @@ static void test_strategy_plan(void **state)
     ponder_think_params_from_plan(&p, &pl, true);
     assert_true(p.sampling.temp == 0.3f);
     a = (ponder_strategy_ask){ .strategy = "cot", .cue = PONDER_CUE_OFF };
-    assert_int_equal(ponder_strategy_plan_make(&a, true, &pl, &err), PONDER_OK);
+    assert_int_equal(ponder_strategy_plan_make(&a, NULL, &pl, &err), PONDER_OK);
     ponder_think_params_from_plan(&p, &pl, false);
     assert_null(p.cot_cue);
     assert_true(p.sampling.temp == 0.0f);
+    /* the model's own temperature for sampled strategies; never for one chain */
+    a = (ponder_strategy_ask){ .strategy = "sc:4" };
+    assert_int_equal(ponder_strategy_plan_make(&a, &no_cue, &pl, &err), PONDER_OK);
+    ponder_think_params_from_plan(&p, &pl, false);
+    assert_true(p.sampling.temp == 0.5f);
+    a = (ponder_strategy_ask){ .strategy = "cot" };
+    assert_int_equal(ponder_strategy_plan_make(&a, &no_cue, &pl, &err), PONDER_OK);
+    ponder_think_params_from_plan(&p, &pl, false);
+    assert_true(p.sampling.temp == 0.0f);
     assert_true(ponder_think_model_cue(NULL));
+    const ponder_think_model_prefs none = ponder_think_model_defaults(NULL);
+    assert_true(none.cue && none.sampled_temp == PONDER_THINK_SAMPLED_TEMP);
 }
 
 int main(void)
