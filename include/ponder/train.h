@@ -195,10 +195,8 @@ ponder_arith_split ponder_arith_split_of(const char *question);
 
 /* Rewrites it->solution so each line takes one of several equivalent paths, chosen by
  * `seed` (deterministic): as written ("96 - 43 = 53."), with the operands of + and *
- * swapped ("2 * 77 = 154."), through tens then units or units then tens ("96 - 43 =
- * 96 - 40 - 3 = 56 - 3 = 53.", "96 - 43 = 96 - 3 - 40 = 93 - 40 = 53.", "28 * 4 = 20 * 4
- * + 8 * 4 = 80 + 32 = 112."), or a small product as a sum ("28 * 3 = 28 + 28 + 28 = 56 +
- * 28 = 84."). Every path computes the same
+ * swapped ("2 * 77 = 154."), or through tens and units ("96 - 43 = 96 - 40 - 3 = 56 - 3
+ * = 53.", "28 * 4 = 20 * 4 + 8 * 4 = 80 + 32 = 112."). Every path computes the same
  * numbers, so the answer line is unchanged. Why: a model trained on one path per line
  * repeats its own slips in every sampled chain, so a vote over chains only averages its
  * bias; trained on several paths, sampled chains take different routes whose slips

@@ -125,23 +125,21 @@ ponder_status ponder_arith_generate(int difficulty, uint64_t seed, ponder_arith_
 }
 
 /* One solution line "a op b = c." rewritten along a path chosen by rng (see
- * ponder_arith_vary_paths in train.h); false if it does not fit. */
+ * ponder_arith_vary_paths in train.h); false if it does not fit. Two more paths were
+ * tried and dropped: units before tens, and a small product as a sum ("28 * 3 = 28 + 28
+ * + 28 = ..."): System 1 continued on all five measured worse greedy and voted
+ * (bench/results/arith/paths.md). */
 static bool vary_line(long a, char op, long b, long c, uint64_t *rng, char *out, size_t cap, size_t *len)
 {
-    enum { AS_WRITTEN, SWAPPED, TENS_UNITS, UNITS_TENS, REPEATED } paths[5];
+    enum { AS_WRITTEN, SWAPPED, TENS_UNITS } paths[3];
     int n = 0;
     paths[n++] = AS_WRITTEN;
     if (op == '+' || op == '*')
         paths[n++] = SWAPPED;
     /* + and - split the second operand, * the first (the factor is a single digit) */
     const long split = op == '*' ? a : b;
-    if (split >= 10 && split % 10 != 0) {
+    if (split >= 10 && split % 10 != 0)
         paths[n++] = TENS_UNITS;
-        if (op != '*')
-            paths[n++] = UNITS_TENS;
-    }
-    if (op == '*' && b <= 3)
-        paths[n++] = REPEATED;
     const long tens = split - split % 10, units = split % 10;
     switch (paths[uniform(rng, 0, n - 1)]) {
     case AS_WRITTEN:
@@ -154,13 +152,6 @@ static bool vary_line(long a, char op, long b, long c, uint64_t *rng, char *out,
                           units, b, tens * b, units * b, c);
         return append(out, cap, len, "%ld %c %ld = %ld %c %ld %c %ld = %ld %c %ld = %ld.\n", a, op, b, a, op, tens,
                       op, units, op == '+' ? a + tens : a - tens, op, units, c);
-    case UNITS_TENS:
-        return append(out, cap, len, "%ld %c %ld = %ld %c %ld %c %ld = %ld %c %ld = %ld.\n", a, op, b, a, op, units,
-                      op, tens, op == '+' ? a + units : a - units, op, tens, c);
-    case REPEATED:
-        if (b == 2)
-            return append(out, cap, len, "%ld * 2 = %ld + %ld = %ld.\n", a, a, a, c);
-        return append(out, cap, len, "%ld * 3 = %ld + %ld + %ld = %ld + %ld = %ld.\n", a, a, a, a, 2 * a, a, c);
     }
     return false;
 }
