@@ -54,7 +54,6 @@ enum { PONDER_PACK_NONE = 0, PONDER_PACK_Q8U_R16 = 1, PONDER_PACK_Q4K_R16 = 2, P
        PONDER_PACK_F16_R16 = 4, PONDER_PACK_BF16_R16 = 5, PONDER_PACK_Q5U_R16 = 6 };
 enum { PONDER_PACK_Q4K_SB = 2496, PONDER_PACK_Q6K_SB = 4416 }; /* bytes per super-block record */
 enum { PONDER_PACK_Q5U_BLOCK = 320 };                          /* bytes per block after the d section */
-enum { PONDER_PACK_Q8U_MAX_BLOCKS = 8192 }; /* Q8U/Q5U: rows of at most this many blocks are packed */
 enum { PONDER_PACK_ROWS = 16 };
 
 /* Bytes of one group of PONDER_PACK_ROWS rows of n columns in `layout` (0 if n does not

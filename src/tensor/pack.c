@@ -31,8 +31,7 @@ size_t ponder_pack_group_bytes(int layout, int64_t n)
             return 0;
         return (size_t)(n / PONDER_QK_K) * (layout == PONDER_PACK_Q4K_R16 ? PONDER_PACK_Q4K_SB : PONDER_PACK_Q6K_SB);
     }
-    if ((layout != PONDER_PACK_Q8U_R16 && layout != PONDER_PACK_Q5U_R16) || n % QK != 0 ||
-        n / QK > PONDER_PACK_Q8U_MAX_BLOCKS)
+    if ((layout != PONDER_PACK_Q8U_R16 && layout != PONDER_PACK_Q5U_R16) || n % QK != 0)
         return 0;
     const size_t nb = (size_t)(n / QK);
     const size_t d_bytes = (nb * PONDER_PACK_ROWS * sizeof(ponder_f16) + PACK_ALIGN - 1) / PACK_ALIGN * PACK_ALIGN;

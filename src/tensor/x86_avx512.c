@@ -47,20 +47,12 @@ ALWAYS_INLINE void prefetch_lines(int RN, const uint8_t *p, int bytes)
         _mm_prefetch((const char *)p + PF_AHEAD + off, _MM_HINT_T0);
 }
 
-/* Per token and block, what every group's tile needs: the levels' offset (-128 or -16
- * times the activation block's level sum: the start of the exact int32 sum) and d_y as
- * a float. Made once per chunk of tokens (gemm_q8u_r16), not once per group. */
-typedef struct q8u_act {
-    int32_t bias;
-    float dy;
-} q8u_act;
-
 /* One group x RN tokens (RN <= PT), all nb blocks; Q5 says the PONDER_PACK_Q5U_R16 layout
  * (levels + 16 from nibbles and a 5th-bit mask) instead of Q8U's (levels + 128 as bytes).
  * The weights stay in registers for the RN tokens; the activations' 4-byte groups are
  * broadcast from memory into each vpdpbusd. */
 ALWAYS_INLINE void q8u_tile(int64_t nb, int RN, bool Q5, const uint8_t *d16, const uint8_t *qs, const uint8_t *a,
-                            size_t as, const q8u_act *act, size_t act_stride, float *y, size_t ys)
+                            size_t as, const int32_t *sums, size_t ss, float *y, size_t ys)
 {
     const __m512i m4 = _mm512_set1_epi8(0x0f), b4 = _mm512_set1_epi8(0x10);
     const size_t blk_bytes = Q5 ? PONDER_PACK_Q5U_BLOCK : PR * QK;
@@ -92,16 +84,19 @@ ALWAYS_INLINE void q8u_tile(int64_t nb, int RN, bool Q5, const uint8_t *d16, con
         }
 #pragma GCC unroll 8
         for (int t = 0; t < RN; t++) {
-            const uint8_t *yq = a + (size_t)t * as + (size_t)b * sizeof(ponder_block_q8_0) + offsetof(ponder_block_q8_0, qs);
-            const q8u_act *ab = act + (size_t)t * act_stride + (size_t)b;
-            /* two chains of exact int32 sums (their order cannot change the total) */
-            __m512i s0 = _mm512_set1_epi32(ab->bias);
+            const uint8_t *yb = a + (size_t)t * as + (size_t)b * sizeof(ponder_block_q8_0);
+            const uint8_t *yq = yb + offsetof(ponder_block_q8_0, qs);
+            /* two chains of exact int32 sums (their order cannot change the total), the
+             * first started from the levels' offset times the block's level sum */
+            __m512i s0 = _mm512_set1_epi32((Q5 ? -16 : -128) * sums[(size_t)t * ss + (size_t)b]);
             __m512i s1 = _mm512_setzero_si512();
             for (int j = 0; j < 8; j += 2) {
                 s0 = _mm512_dpbusd_epi32(s0, w[j], _mm512_set1_epi32(load_i32(yq + 4 * j)));
                 s1 = _mm512_dpbusd_epi32(s1, w[j + 1], _mm512_set1_epi32(load_i32(yq + 4 * j + 4)));
             }
-            const __m512 p = _mm512_mul_ps(dw, _mm512_set1_ps(ab->dy));
+            ponder_f16 dyh;
+            memcpy(&dyh, yb, sizeof dyh);
+            const __m512 p = _mm512_mul_ps(dw, _mm512_set1_ps(_cvtsh_ss(dyh)));
             acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), p, acc[t]);
         }
     }
@@ -110,12 +105,12 @@ ALWAYS_INLINE void q8u_tile(int64_t nb, int RN, bool Q5, const uint8_t *d16, con
 }
 
 typedef void (*q8u_tile_fn)(int64_t nb, const uint8_t *d16, const uint8_t *qs, const uint8_t *a, size_t as,
-                            const q8u_act *act, size_t act_stride, float *y, size_t ys);
+                            const int32_t *sums, size_t ss, float *y, size_t ys);
 #define Q8U_TILE(kind, Q5, RN)                                                                                     \
     static void kind##_tile_##RN(int64_t nb, const uint8_t *d16, const uint8_t *qs, const uint8_t *a, size_t as, \
-                                 const q8u_act *act, size_t act_stride, float *y, size_t ys)                     \
+                                 const int32_t *sums, size_t ss, float *y, size_t ys)                            \
     {                                                                                                              \
-        q8u_tile(nb, RN, Q5, d16, qs, a, as, act, act_stride, y, ys);                                             \
+        q8u_tile(nb, RN, Q5, d16, qs, a, as, sums, ss, y, ys);                                                     \
     }
 Q8U_TILE(q8u, false, 1)
 Q8U_TILE(q8u, false, 2)
@@ -126,38 +121,21 @@ Q8U_TILE(q5u, true, 2)
 Q8U_TILE(q5u, true, 4)
 Q8U_TILE(q5u, true, 8)
 
-/* Tokens in chunks whose q8u_act fit on the stack (pack.c packs rows of at most
- * PONDER_PACK_Q8U_MAX_BLOCKS blocks, so a chunk holds one token at least); per chunk every
- * group, its tokens in tiles of 8, then 4, 2, 1 (each token's result is the same in any). */
+/* Every group, its tokens in tiles of 8, then 4, 2, 1 (each token's result is the same in any). */
 ALWAYS_INLINE void q8u_gemm(int64_t n, int64_t n_groups, int n_tok, const void *packed, size_t group_bytes,
                             const void *a, size_t as, const int32_t *sums, size_t ss, float *y, size_t ys, bool Q5,
                             const q8u_tile_fn tiles[4])
 {
     const int64_t nb = n / QK;
     const size_t d_bytes = group_bytes - (size_t)nb * (Q5 ? PONDER_PACK_Q5U_BLOCK : PR * QK);
-    const int32_t off = Q5 ? -16 : -128;
-    q8u_act act[PONDER_PACK_Q8U_MAX_BLOCKS];
-    int chunk = (int)(PONDER_PACK_Q8U_MAX_BLOCKS / nb);
-    chunk = chunk >= PT ? chunk / PT * PT : chunk;
-    for (int c0 = 0; c0 < n_tok; c0 += chunk) {
-        const int cn = n_tok - c0 < chunk ? n_tok - c0 : chunk;
-        for (int t = 0; t < cn; t++)
-            for (int64_t b = 0; b < nb; b++) {
-                const uint8_t *yb = (const uint8_t *)a + (size_t)(c0 + t) * as + (size_t)b * sizeof(ponder_block_q8_0);
-                ponder_f16 dyh;
-                memcpy(&dyh, yb, sizeof dyh);
-                act[(size_t)t * (size_t)nb + (size_t)b] =
-                    (q8u_act){off * sums[(size_t)(c0 + t) * ss + (size_t)b], _cvtsh_ss(dyh)};
-            }
-        for (int64_t g = 0; g < n_groups; g++) {
-            const uint8_t *d16 = (const uint8_t *)packed + (size_t)g * group_bytes;
-            int t0 = 0;
-            for (int k = 3; k >= 0; k--) {
-                const int rn = 1 << k;
-                for (; t0 + rn <= cn; t0 += rn)
-                    tiles[k](nb, d16, d16 + d_bytes, (const uint8_t *)a + (size_t)(c0 + t0) * as, as,
-                             act + (size_t)t0 * (size_t)nb, (size_t)nb, y + (size_t)(c0 + t0) * ys + (size_t)g * PR, ys);
-            }
+    for (int64_t g = 0; g < n_groups; g++) {
+        const uint8_t *d16 = (const uint8_t *)packed + (size_t)g * group_bytes;
+        int t0 = 0;
+        for (int k = 3; k >= 0; k--) {
+            const int rn = 1 << k;
+            for (; t0 + rn <= n_tok; t0 += rn)
+                tiles[k](nb, d16, d16 + d_bytes, (const uint8_t *)a + (size_t)t0 * as, as, sums + (size_t)t0 * ss, ss,
+                         y + (size_t)t0 * ys + (size_t)g * PR, ys);
         }
     }
 }
