@@ -17,7 +17,7 @@
  * chat or completions body, or a model-name prefix ("sc8-<model>", "cot-", "asc16-",
  * "bon4-"; the body's object wins over the prefix), resolved by think's one rule for every
  * front end (ponder_strategy_plan_make: the cue unless "cue": false or the model's
- * ponder.cue says no; without a temperature, cot is greedy and sc/asc/bon sample at 0.7). The chains run as gen requests on the
+ * ponder.cue says no; without a temperature, cot is greedy and sc/asc/bon sample at the model's ponder.sampled_temp, else 0.7). The chains run as gen requests on the
  * engine thread next to other work (sc/bon: one request of N choices sharing the prompt;
  * asc: rounds of at most --parallel chains); the cue goes after the prompt (completions) or
  * the last user message (chat). The response has one choice, the winning chain's text
