@@ -239,6 +239,10 @@ static jv repeat(jrender *r, const jnode *at, jv seq, int64_t times)
 {
     if (times < 0)
         times = 0;
+    /* an empty string or list repeated is empty, however large the count: the loops
+     * below would otherwise spin `times` times for nothing (a fuzzer found '' * 3e9) */
+    if ((seq.t == JV_STR && seq.u.s.n == 0) || (seq.t != JV_STR && seq.u.l->n == 0))
+        times = 0;
     if (seq.t == JV_STR) {
         if (seq.u.s.n && (uint64_t)times > JINJA_MAX_OUTPUT_BYTES / seq.u.s.n)
             jr_fail(r, at, PONDER_ERR_RANGE, "string repetition longer than %u MiB", JINJA_MAX_OUTPUT_BYTES >> 20);
