@@ -428,6 +428,31 @@ static void test_inputs_and_threads(void **state)
     clean_dir();
 }
 
+/* Metadata overrides the CLI cannot express are refused by the library, and nothing is
+ * written: a key-less one, a string without its text, a type other than float/bool/str. */
+static void test_override_errors(void **state)
+{
+    (void)state;
+    const char *out = tmp_path("kv.gguf");
+    const ponder_quantize_kv bad[] = {
+        {.key = "", .type = PONDER_GGUF_FLOAT32, .f = 1.0},
+        {.key = "k", .type = PONDER_GGUF_STRING, .str = NULL},
+        {.key = "k", .type = PONDER_GGUF_UINT32},
+    };
+    const char *why[] = {"no key", "no string", "only float, bool and str"};
+    for (int i = 0; i < 3; i++) {
+        ponder_quantize_params p = ponder_quantize_params_default();
+        p.target = "F16";
+        p.kv = &bad[i];
+        p.n_kv = 1;
+        ponder_error err = {0};
+        assert_int_equal(ponder_quantize_file(tu_shared(STORIES), out, &p, NULL, &err), PONDER_ERR_INVALID_ARG);
+        if (!strstr(err.msg, why[i]))
+            fail_msg("override %d: '%s' lacks '%s'", i, err.msg, why[i]);
+        assert_int_equal(count_files(), 0);
+    }
+}
+
 /* A quantized input needs allow_requantize when a quantized tensor must change type;
  * tensors that keep their type are copied without it. */
 static void test_requantize(void **state)
@@ -714,6 +739,7 @@ int main(void)
         cmocka_unit_test(test_fixture_models),
         cmocka_unit_test(test_inputs_and_threads),
         cmocka_unit_test(test_requantize),
+        cmocka_unit_test(test_override_errors),
         cmocka_unit_test(test_alignment_kept),
         cmocka_unit_test(test_model_round_trip),
         cmocka_unit_test(test_failures_leave_nothing),

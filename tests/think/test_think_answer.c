@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "ponder/model.h"
 #include "ponder/think.h"
 
 static void expect_num(const char *text, const char *want)
@@ -330,6 +331,28 @@ static void test_strategy_plan(void **state)
     assert_true(none.cue && none.sampled_temp == PONDER_THINK_SAMPLED_TEMP);
 }
 
+/* A model's own defaults come from its GGUF keys: arith-s1-paths carries
+ * ponder.sampled_temp 0.5 and ponder.cue false; stories260K neither (0.7, cue on). */
+static void test_model_defaults(void **state)
+{
+    (void)state;
+    const struct { const char *path; bool cue; float temp; } want[] = {
+        { PONDER_REPO_MODELS "/arith-s1-paths.gguf", false, 0.5f },
+        { PONDER_REPO_MODELS "/stories260K/stories260K.gguf", true, PONDER_THINK_SAMPLED_TEMP },
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        ponder_model *m = NULL;
+        ponder_error err;
+        const ponder_model_params mp = ponder_model_params_default();
+        if (ponder_model_load(want[i].path, &mp, &m, &err) != PONDER_OK)
+            fail_msg("%s: %s", want[i].path, err.msg);
+        const ponder_think_model_prefs d = ponder_think_model_defaults(m);
+        assert_int_equal(d.cue, want[i].cue);
+        assert_true(d.sampled_temp == want[i].temp);
+        ponder_model_free(m);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -341,6 +364,7 @@ int main(void)
         cmocka_unit_test(test_wilson),
         cmocka_unit_test(test_strategies),
         cmocka_unit_test(test_strategy_plan),
+        cmocka_unit_test(test_model_defaults),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
